@@ -1,0 +1,72 @@
+// The fabric as one gateway sees it: an immutable snapshot, replaced whole whenever anything changes.
+// The data plane reads `snapshot()` per routing decision (a field read, no I/O) and subscribes to changes
+// to rebuild its route table. Snapshots are never mutated after they are published.
+
+export type Protocol = 'http' | 'grpc' | 'tcp';
+
+export interface Locality {
+  readonly cloud: string;
+  readonly region: string;
+  readonly zone?: string;
+}
+
+/** A service as one cluster exports it to the fabric: a summary, not the endpoint list. */
+export interface ServiceExport {
+  readonly name: string;
+  readonly namespace: string;
+  /** `name.namespace` */
+  readonly key: string;
+  readonly protocol: Protocol;
+  /** Calling clusters allowed; null means every cluster of the fabric. */
+  readonly allow: readonly string[] | null;
+  readonly endpoints: { readonly total: number; readonly healthy: number };
+}
+
+/** live: lease valid. stale: lease expired less than staleFor ago; usable only as a last resort. */
+export type Freshness = 'live' | 'stale';
+
+export interface GatewayRecord {
+  readonly cluster: string;
+  /** Replica id, unique within the cluster. */
+  readonly id: string;
+  /** host:port other gateways dial (mTLS). */
+  readonly peerAddress: string;
+  readonly startedAt: number;
+  readonly version: string;
+}
+
+export interface GatewayView extends GatewayRecord {
+  readonly freshness: Freshness;
+  /** Epoch ms (Redis server clock) when the lease ends or ended. */
+  readonly leaseExpiresAt: number;
+}
+
+export interface ClusterView {
+  readonly name: string;
+  readonly locality: Locality;
+  readonly freshness: Freshness;
+  /** Epoch ms since when every gateway's lease has been expired; undefined while live. */
+  readonly staleSince?: number;
+  readonly gateways: readonly GatewayView[];
+  /** Keyed by `name.namespace`. */
+  readonly services: ReadonlyMap<string, ServiceExport>;
+}
+
+export interface FabricSnapshot {
+  /** Grows by one with every published snapshot. */
+  readonly revision: number;
+  /** Where the content came from: a Redis sync, the on-disk snapshot at start, or nothing yet. */
+  readonly source: 'redis' | 'disk' | 'empty';
+  /** Whether the change feed is connected and trusted right now. */
+  readonly connected: boolean;
+  /** Epoch ms of the last full or incremental sync from Redis; null when never synced. */
+  readonly syncedAt: number | null;
+  readonly clusters: ReadonlyMap<string, ClusterView>;
+}
+
+/** A read-only, always-available view of the fabric. Listeners run synchronously after a swap. */
+export interface FabricView {
+  snapshot(): FabricSnapshot;
+  /** Returns an unsubscribe function. The listener never runs re-entrantly. */
+  subscribe(listener: (snapshot: FabricSnapshot) => void): () => void;
+}

@@ -1,0 +1,6 @@
+// Gateway config: load, validate, and the normalized types the rest of the gateway consumes.
+export { loadConfigFile, parseConfigText, parseConfigObject } from './load.js';
+export type { GatewayConfig, ServiceConfig, HealthCheckConfig, DiscoveryConfig } from './load.js';
+export { ConfigError, type ConfigProblem } from './config-error.js';
+export { parseDurationMs, formatDuration } from './duration.js';
+export { parseHostPort, formatHostPort, type HostPort } from './host-port.js';

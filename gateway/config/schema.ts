@@ -1,0 +1,146 @@
+// The gateway config file's schema (YAML → validated, fully defaulted object). Unknown keys are rejected
+// everywhere; durations become `…Ms`; addresses become HostPort. Every field is documented in README.md.
+import { z } from 'zod';
+import { parseDurationMs } from './duration.js';
+import { parseHostPort, type HostPort } from './host-port.js';
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
+
+const label = (what: string) =>
+  z.string().regex(DNS_LABEL, `${what} must be a DNS label: lower-case letters, digits and '-', at most 63`);
+
+const dnsName = (what: string) => z.string().regex(DNS_NAME, `${what} must be a lower-case DNS name`);
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text, ctx) => {
+      const ms = parseDurationMs(text);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 500ms, 2s, 1m` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const hostPort = z.string().transform((text, ctx): HostPort => {
+  const parsed = parseHostPort(text);
+  if (!parsed) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `"${text}" is not host:port (e.g. 127.0.0.1:4140 or [::1]:4140)`,
+    });
+    return z.NEVER;
+  }
+  return parsed;
+});
+
+const redisTls = z.union([
+  z.boolean(),
+  z.strictObject({
+    ca: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+    servername: z.string().optional(),
+    insecureSkipVerify: z.boolean().default(false),
+  }),
+]);
+
+const redisAuth = {
+  username: z.string().optional(),
+  password: z.string().optional(),
+  tls: redisTls.optional(),
+};
+
+const redis = z.union([
+  z.string().regex(/^rediss?:\/\//, 'redis must be a redis:// or rediss:// URL, or an object'),
+  z.strictObject({
+    url: z.string().regex(/^rediss?:\/\//, 'url must start with redis:// or rediss://'),
+    ...redisAuth,
+  }),
+  z.strictObject({
+    sentinels: z.array(hostPort).min(1, 'list at least one sentinel host:port'),
+    name: z.string().min(1, 'name the Sentinel master set'),
+    db: z.number().int().min(0).default(0),
+    sentinelUsername: z.string().optional(),
+    sentinelPassword: z.string().optional(),
+    ...redisAuth,
+  }),
+  z.strictObject({
+    cluster: z.array(hostPort).min(1, 'list at least one cluster node host:port'),
+    ...redisAuth,
+  }),
+]);
+
+const endpoint = z.union([
+  hostPort.transform((address) => ({ address, weight: 1 })),
+  z.strictObject({ address: hostPort, weight: z.number().int().min(1).max(1000).default(1) }),
+]);
+
+const healthTiming = {
+  interval: duration('2s'),
+  timeout: duration('1s'),
+  rise: z.number().int().min(1).default(2),
+  fall: z.number().int().min(1).default(2),
+};
+
+const health = z.union([
+  z.strictObject({ http: z.string().startsWith('/', 'http health path must start with /'), ...healthTiming }),
+  z.strictObject({ grpc: z.union([z.literal(true), z.string()]), ...healthTiming }),
+  z.strictObject({ tcp: z.literal(true), ...healthTiming }),
+]);
+
+const service = z.strictObject({
+  name: label('service name'),
+  namespace: label('namespace').default('default'),
+  protocol: z.enum(['http', 'grpc', 'tcp']).default('http'),
+  endpoints: z.array(endpoint).default([]),
+  health: health.optional(),
+  allow: z.array(label('cluster name')).optional(),
+});
+
+const tcpListener = z.strictObject({
+  listen: hostPort,
+  service: z.string().min(1, 'name the service, e.g. db.default'),
+});
+
+export const gatewayConfigSchema = z.strictObject({
+  cluster: label('cluster'),
+  locality: z.strictObject({
+    cloud: label('cloud'),
+    region: z.string().min(1),
+    zone: z.string().min(1).optional(),
+  }),
+  trustDomain: dnsName('trustDomain'),
+  zone: dnsName('zone').default('clusterset.local'),
+  defaultNamespace: label('defaultNamespace').default('default'),
+  redis,
+  tls: z.strictObject({ ca: z.string().min(1), cert: z.string().min(1), key: z.string().min(1) }),
+  listen: z
+    .strictObject({
+      outbound: hostPort.prefault('127.0.0.1:4140'),
+      peer: hostPort.prefault('0.0.0.0:4143'),
+      admin: hostPort.prefault('127.0.0.1:9990'),
+      control: hostPort.prefault('127.0.0.1:9991'),
+      dns: hostPort.optional(),
+    })
+    .prefault({}),
+  advertise: hostPort.optional(),
+  services: z.array(service).default([]),
+  tcp: z.array(tcpListener).default([]),
+  discovery: z
+    .strictObject({
+      leaseTtl: duration('5s'),
+      heartbeatInterval: duration('1s'),
+      staleFor: duration('30s'),
+      resyncInterval: duration('10s'),
+      snapshotFile: z.string().optional(),
+    })
+    .prefault({}),
+  drainTimeout: duration('10s'),
+});
+
+export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
+export type ParsedGatewayConfig = z.output<typeof gatewayConfigSchema>;

@@ -1,0 +1,29 @@
+// The base error of the gateway layer. Callers branch on `code`, never on the message.
+// Data-path failures map to an HTTP status in exactly one place (see routing/error-status.ts).
+
+export type GatewayErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_UNREADABLE'
+  | 'USAGE'
+  | 'NO_ROUTE'
+  | 'NO_HEALTHY_UPSTREAM'
+  | 'UPSTREAM_CONNECT'
+  | 'UPSTREAM_TIMEOUT'
+  | 'UPSTREAM_RESET'
+  | 'PEER_IDENTITY'
+  | 'FORBIDDEN'
+  | 'BAD_REQUEST'
+  | 'DOWNSTREAM_CANCELLED'
+  | 'OVERLOADED'
+  | 'DEPENDENCY_MISSING'
+  | 'INTERNAL';
+
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+
+  constructor(code: GatewayErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+  }
+}
