@@ -1,0 +1,3 @@
+// The local service catalog: what this cluster serves (config file + control-API registrations).
+export { LocalCatalog } from './local-catalog.js';
+export type { LocalService, LocalEndpoint, Registration, CatalogListener } from './local-catalog.js';

@@ -1,0 +1,147 @@
+// The services this cluster serves, from two sources: the config file and registrations made over the
+// control API. Published as an immutable map, replaced whole on every change; the data plane balances over
+// it and discovery exports its summary. Config services are authoritative for protocol and allow-list;
+// registrations for the same name add endpoints.
+import { GatewayError } from '../errors.js';
+import type { HealthCheckConfig, ServiceConfig } from '../config/index.js';
+import type { Protocol } from '../../discovery/index.js';
+
+export interface LocalEndpoint {
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+}
+
+export interface LocalService {
+  /** `name.namespace` */
+  readonly key: string;
+  readonly name: string;
+  readonly namespace: string;
+  readonly protocol: Protocol;
+  /** Calling clusters allowed; null means every cluster. */
+  readonly allow: readonly string[] | null;
+  readonly endpoints: readonly LocalEndpoint[];
+  readonly health?: HealthCheckConfig;
+}
+
+export interface Registration {
+  readonly name: string;
+  readonly namespace: string;
+  readonly protocol: Protocol;
+  readonly endpoints: readonly LocalEndpoint[];
+  readonly allow?: readonly string[] | null;
+}
+
+interface StoredRegistration extends Registration {
+  readonly id: string;
+  readonly owner: string;
+}
+
+export type CatalogListener = (services: ReadonlyMap<string, LocalService>) => void;
+
+export class LocalCatalog {
+  private configServices: readonly ServiceConfig[];
+  private readonly registrations = new Map<string, StoredRegistration>();
+  private current: ReadonlyMap<string, LocalService> = new Map();
+  private readonly listeners = new Set<CatalogListener>();
+  private nextId = 1;
+
+  constructor(configServices: readonly ServiceConfig[]) {
+    this.configServices = configServices;
+    this.current = this.build();
+  }
+
+  /** The current services by key; an immutable snapshot. */
+  services(): ReadonlyMap<string, LocalService> {
+    return this.current;
+  }
+
+  /** Listeners run synchronously after each change, never re-entrantly. Returns an unsubscribe function. */
+  subscribe(listener: CatalogListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Swaps the config-file services (on reload); registrations stay. */
+  replaceConfigServices(services: readonly ServiceConfig[]): void {
+    this.configServices = services;
+    this.publish();
+  }
+
+  /**
+   * Adds a registration owned by `owner` (e.g. one control-API stream) and returns its id.
+   * Throws USAGE when it contradicts the config file (another protocol for the same service).
+   */
+  register(owner: string, registration: Registration): string {
+    const key = `${registration.name}.${registration.namespace}`;
+    const configured = this.configServices.find((s) => s.key === key);
+    if (configured && configured.protocol !== registration.protocol) {
+      throw new GatewayError(
+        'USAGE',
+        `service ${key} is configured with protocol ${configured.protocol}, not ${registration.protocol}`,
+      );
+    }
+    const id = `r${this.nextId++}`;
+    this.registrations.set(id, { ...registration, id, owner });
+    this.publish();
+    return id;
+  }
+
+  deregister(id: string): boolean {
+    const removed = this.registrations.delete(id);
+    if (removed) this.publish();
+    return removed;
+  }
+
+  /** Removes every registration of an owner (its stream ended); returns how many. */
+  removeOwner(owner: string): number {
+    let removed = 0;
+    for (const [id, registration] of this.registrations) {
+      if (registration.owner === owner) {
+        this.registrations.delete(id);
+        removed++;
+      }
+    }
+    if (removed > 0) this.publish();
+    return removed;
+  }
+
+  private publish(): void {
+    this.current = this.build();
+    for (const listener of this.listeners) listener(this.current);
+  }
+
+  private build(): ReadonlyMap<string, LocalService> {
+    const services = new Map<string, LocalService>();
+    for (const s of this.configServices) {
+      services.set(s.key, {
+        key: s.key,
+        name: s.name,
+        namespace: s.namespace,
+        protocol: s.protocol,
+        allow: s.allow ?? null,
+        endpoints: s.endpoints.map((e) => ({ host: e.address.host, port: e.address.port, weight: e.weight })),
+        ...(s.health ? { health: s.health } : {}),
+      });
+    }
+    for (const r of this.registrations.values()) {
+      const key = `${r.name}.${r.namespace}`;
+      const existing = services.get(key);
+      services.set(
+        key,
+        existing
+          ? { ...existing, endpoints: [...existing.endpoints, ...r.endpoints] }
+          : {
+              key,
+              name: r.name,
+              namespace: r.namespace,
+              protocol: r.protocol,
+              allow: r.allow ?? null,
+              endpoints: r.endpoints,
+            },
+      );
+    }
+    for (const service of services.values()) Object.freeze(service.endpoints);
+    return services;
+  }
+}
