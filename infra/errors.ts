@@ -1,6 +1,7 @@
 // The base error of the infra layer: certificates, keys, DNS providers.
 
-export type InfraErrorCode = 'CERT_INVALID' | 'CERT_IO' | 'DNS_PROVIDER' | 'DNS_THROTTLED' | 'DNS_NOT_LEADER';
+export type InfraErrorCode =
+  'CERT_INVALID' | 'CERT_IO' | 'PEER_IDENTITY' | 'DNS_PROVIDER' | 'DNS_THROTTLED' | 'DNS_NOT_LEADER';
 
 export class InfraError extends Error {
   readonly code: InfraErrorCode;
