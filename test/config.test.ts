@@ -1,0 +1,206 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  ConfigError,
+  loadConfigFile,
+  parseConfigText,
+  formatDuration,
+  parseDurationMs,
+} from '../gateway/config/index.js';
+
+const VALID = `
+cluster: aws-use1
+locality: { cloud: aws, region: us-east-1, zone: us-east-1a }
+trustDomain: acme.test
+redis: redis://127.0.0.1:6379/0
+tls: { ca: ca.pem, cert: gateway.pem, key: gateway.key }
+listen:
+  peer: 127.0.1.1:4143
+services:
+  - name: hello
+    endpoints: [10.0.0.5:8080]
+    health: { http: /healthz }
+    allow: [gcp-euw1]
+tcp:
+  - { listen: 127.0.0.1:15432, service: db.default }
+`;
+
+function problemsOf(text: string): string[] {
+  try {
+    parseConfigText(text, '/etc/weft/gateway.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    assert.equal(err.code, 'CONFIG_INVALID');
+    return err.problems.map((p) => `${p.path || '(top level)'}: ${p.message}`);
+  }
+  assert.fail('config was accepted');
+}
+
+test('a valid config is fully defaulted, frozen, with paths resolved against its folder', () => {
+  const config = parseConfigText(VALID, '/etc/weft/gateway.yaml');
+  assert.equal(config.zone, 'clusterset.local');
+  assert.equal(config.defaultNamespace, 'default');
+  assert.deepEqual(config.redis, { mode: 'standalone', url: 'redis://127.0.0.1:6379/0' });
+  assert.equal(config.tls.ca, '/etc/weft/ca.pem');
+  assert.deepEqual(config.listen.outbound, { host: '127.0.0.1', port: 4140 });
+  assert.deepEqual(config.listen.admin, { host: '127.0.0.1', port: 9990 });
+  assert.deepEqual(config.advertise, { host: '127.0.1.1', port: 4143 });
+  assert.equal(config.listen.dns, undefined);
+  const [hello] = config.services;
+  assert.equal(hello?.key, 'hello.default');
+  assert.equal(hello?.protocol, 'http');
+  assert.deepEqual(hello?.endpoints, [{ address: { host: '10.0.0.5', port: 8080 }, weight: 1 }]);
+  assert.deepEqual(hello?.health, { http: '/healthz', intervalMs: 2000, timeoutMs: 1000, rise: 2, fall: 2 });
+  assert.deepEqual(hello?.allow, ['gcp-euw1']);
+  assert.deepEqual(config.discovery, {
+    leaseTtlMs: 5000,
+    heartbeatIntervalMs: 1000,
+    staleForMs: 30000,
+    resyncIntervalMs: 10000,
+    snapshotFile: '/etc/weft/weft-snapshot-aws-use1.json',
+  });
+  assert.equal(config.drainTimeoutMs, 10000);
+  assert.ok(Object.isFrozen(config) && Object.isFrozen(config.services[0]) && Object.isFrozen(config.listen));
+});
+
+test('Redis Sentinel and Cluster forms normalize with TLS paths resolved', () => {
+  const sentinel = parseConfigText(
+    VALID.replace(
+      'redis: redis://127.0.0.1:6379/0',
+      'redis: { sentinels: ["127.0.0.1:26379", "[::1]:26380"], name: mymaster, password: s3cret, tls: { ca: redis-ca.pem } }',
+    ),
+    '/etc/weft/gateway.yaml',
+  );
+  assert.deepEqual(sentinel.redis, {
+    mode: 'sentinel',
+    sentinels: [
+      { host: '127.0.0.1', port: 26379 },
+      { host: '::1', port: 26380 },
+    ],
+    name: 'mymaster',
+    db: 0,
+    username: undefined,
+    password: 's3cret',
+    sentinelUsername: undefined,
+    sentinelPassword: undefined,
+    tls: { ca: '/etc/weft/redis-ca.pem', insecureSkipVerify: false },
+  });
+  const cluster = parseConfigText(
+    VALID.replace('redis: redis://127.0.0.1:6379/0', 'redis: { cluster: ["127.0.0.1:7000"], tls: true }'),
+    '/etc/weft/gateway.yaml',
+  );
+  assert.equal(cluster.redis.mode, 'cluster');
+  assert.deepEqual(cluster.redis.tls, { insecureSkipVerify: false });
+});
+
+const REJECTIONS: [string, string, string][] = [
+  ['unknown top-level key', VALID + 'bogus: 1\n', '(top level): Unrecognized key: "bogus"'],
+  [
+    'cluster not a DNS label',
+    VALID.replace('cluster: aws-use1', 'cluster: AWS_1'),
+    'cluster: cluster must be a DNS label',
+  ],
+  ['missing trust domain', VALID.replace('trustDomain: acme.test\n', ''), 'trustDomain:'],
+  [
+    'endpoint without port',
+    VALID.replace('10.0.0.5:8080', '10.0.0.5'),
+    'services[0].endpoints[0]: "10.0.0.5" is not host:port',
+  ],
+  ['port out of range', VALID.replace('10.0.0.5:8080', '10.0.0.5:70000'), 'services[0].endpoints[0]:'],
+  [
+    'bad protocol',
+    VALID.replace('  - name: hello\n', '  - name: hello\n    protocol: udp\n'),
+    'services[0].protocol:',
+  ],
+  [
+    'bad duration',
+    VALID.replace('{ http: /healthz }', '{ http: /healthz, interval: 2x }'),
+    'services[0].health.interval: "2x" is not a duration',
+  ],
+  [
+    'health path without slash',
+    VALID.replace('/healthz', 'healthz'),
+    'services[0].health.http: http health path must start with /',
+  ],
+  [
+    'unknown key in a service',
+    VALID.replace('    allow: [gcp-euw1]', '    allow: [gcp-euw1]\n    weight: 3'),
+    'services[0]: Unrecognized key: "weight"',
+  ],
+  [
+    'sentinel without name',
+    VALID.replace('redis: redis://127.0.0.1:6379/0', 'redis: { sentinels: ["127.0.0.1:26379"] }'),
+    'redis.name:',
+  ],
+  [
+    'redis URL scheme',
+    VALID.replace('redis://127.0.0.1:6379/0', 'http://127.0.0.1:6379'),
+    'redis: redis must be a redis:// or rediss:// URL',
+  ],
+  [
+    'wildcard peer without advertise',
+    VALID.replace('peer: 127.0.1.1:4143', 'peer: 0.0.0.0:4143'),
+    'advertise: listen.peer is a wildcard address',
+  ],
+  [
+    'duplicate service',
+    VALID.replace('tcp:', '  - name: hello\n    endpoints: []\ntcp:'),
+    'services[1]: service hello.default is listed twice',
+  ],
+  [
+    'duplicate tcp listener',
+    VALID + '  - { listen: 127.0.0.1:15432, service: other.default }\n',
+    'tcp[1].listen: 127.0.0.1:15432 is bound twice',
+  ],
+  [
+    'heartbeat not shorter than lease',
+    VALID + 'discovery: { leaseTtl: 1s, heartbeatInterval: 2s }\n',
+    'discovery.heartbeatInterval: must be shorter',
+  ],
+  ['YAML syntax error', 'cluster: [unclosed\n', 'line '],
+  ['duplicate YAML key', VALID + 'cluster: again\n', 'line '],
+];
+
+for (const [name, text, expected] of REJECTIONS) {
+  test(`config rejection: ${name}`, () => {
+    const problems = problemsOf(text);
+    assert.ok(
+      problems.some((p) => p.includes(expected)),
+      `expected a problem containing ${JSON.stringify(expected)}, got:\n${problems.join('\n')}`,
+    );
+  });
+}
+
+test('every problem is listed at once, with its path', () => {
+  const problems = problemsOf(
+    VALID.replace('cluster: aws-use1', 'cluster: AWS').replace('10.0.0.5:8080', 'nope') + 'extra: true\n',
+  );
+  assert.equal(problems.length, 3, problems.join('\n'));
+});
+
+test('an unreadable file says which file', async () => {
+  await assert.rejects(loadConfigFile('/nonexistent/gateway.yaml'), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'CONFIG_UNREADABLE');
+    assert.match(err.message, /\/nonexistent\/gateway\.yaml/);
+    return true;
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'weft-config-'));
+  await writeFile(join(dir, 'gateway.yaml'), VALID);
+  const config = await loadConfigFile(join(dir, 'gateway.yaml'));
+  assert.equal(config.tls.cert, join(dir, 'gateway.pem'));
+});
+
+test('durations parse and format both ways', () => {
+  assert.equal(parseDurationMs('500ms'), 500);
+  assert.equal(parseDurationMs('2s'), 2000);
+  assert.equal(parseDurationMs('1.5s'), 1500);
+  assert.equal(parseDurationMs('1m'), 60000);
+  assert.equal(parseDurationMs('24h'), 86_400_000);
+  assert.equal(parseDurationMs('2'), undefined);
+  assert.equal(parseDurationMs('-1s'), undefined);
+  assert.equal(formatDuration(1500), '1500ms');
+  assert.equal(formatDuration(120000), '2m');
+});
