@@ -16,6 +16,8 @@ export type GatewayErrorCode =
   | 'DOWNSTREAM_CANCELLED'
   | 'OVERLOADED'
   | 'DEPENDENCY_MISSING'
+  | 'LISTEN_FAILED'
+  | 'ADMIN_UNREACHABLE'
   | 'INTERNAL';
 
 export class GatewayError extends Error {
