@@ -1,0 +1,134 @@
+// Turns one fabric snapshot (plus the local catalog) into the admin API's JSON. Pure: the caller passes
+// the clock reading, so one request renders one consistent picture.
+import type { ClusterView, FabricSnapshot, GatewayView } from '../../discovery/index.js';
+import type { LocalService } from '../catalog/index.js';
+import type {
+  ClusterJson,
+  DiscoveryJson,
+  GatewayIdentity,
+  GatewayJson,
+  LocalEndpointJson,
+  ServiceExportJson,
+  ServiceJson,
+} from './api-types.js';
+
+export interface ReportInput {
+  readonly snapshot: FabricSnapshot;
+  readonly local: ReadonlyMap<string, LocalService>;
+  readonly identity: GatewayIdentity;
+  readonly nowMs: number;
+}
+
+/** Local cluster first, then by name. */
+function orderedClusters(input: ReportInput): ClusterView[] {
+  const local = input.identity.cluster;
+  return [...input.snapshot.clusters.values()].sort((a, b) =>
+    a.name === local ? -1 : b.name === local ? 1 : a.name.localeCompare(b.name),
+  );
+}
+
+function gatewayJson(gateway: GatewayView, input: ReportInput): GatewayJson {
+  return {
+    cluster: gateway.cluster,
+    id: gateway.id,
+    peerAddress: gateway.peerAddress,
+    version: gateway.version,
+    startedAt: gateway.startedAt,
+    freshness: gateway.freshness,
+    leaseExpiresAt: gateway.leaseExpiresAt,
+    leaseRemainingMs: gateway.leaseExpiresAt - input.nowMs,
+    self: gateway.cluster === input.identity.cluster && gateway.id === input.identity.gatewayId,
+  };
+}
+
+export function clustersJson(input: ReportInput): ClusterJson[] {
+  return orderedClusters(input).map((cluster) => ({
+    name: cluster.name,
+    local: cluster.name === input.identity.cluster,
+    locality: cluster.locality,
+    freshness: cluster.freshness,
+    staleSince: cluster.staleSince ?? null,
+    staleForMs: cluster.staleSince === undefined ? null : Math.max(0, input.nowMs - cluster.staleSince),
+    gateways: [...cluster.gateways]
+      .sort((a, b) => a.id.localeCompare(b.id))
+      .map((g) => gatewayJson(g, input)),
+    services: [...cluster.services.keys()].sort(),
+  }));
+}
+
+export function gatewaysJson(input: ReportInput): GatewayJson[] {
+  return orderedClusters(input).flatMap((cluster) =>
+    [...cluster.gateways].sort((a, b) => a.id.localeCompare(b.id)).map((g) => gatewayJson(g, input)),
+  );
+}
+
+export function servicesJson(input: ReportInput): ServiceJson[] {
+  const byKey = new Map<string, { name: string; namespace: string; exports: ServiceExportJson[] }>();
+  const entry = (key: string, name: string, namespace: string) => {
+    let found = byKey.get(key);
+    if (!found) {
+      found = { name, namespace, exports: [] };
+      byKey.set(key, found);
+    }
+    return found;
+  };
+  for (const cluster of orderedClusters(input)) {
+    const local = cluster.name === input.identity.cluster;
+    for (const service of cluster.services.values()) {
+      entry(service.key, service.name, service.namespace).exports.push({
+        cluster: cluster.name,
+        local,
+        freshness: cluster.freshness,
+        protocol: service.protocol,
+        allow: service.allow,
+        endpoints: { total: service.endpoints.total, healthy: service.endpoints.healthy },
+      });
+    }
+  }
+  for (const service of input.local.values()) {
+    const found = entry(service.key, service.name, service.namespace);
+    if (found.exports.some((e) => e.local)) continue;
+    found.exports.unshift({
+      cluster: input.identity.cluster,
+      local: true,
+      freshness: 'unpublished',
+      protocol: service.protocol,
+      allow: service.allow,
+      endpoints: { total: service.endpoints.length, healthy: null },
+    });
+  }
+  return [...byKey.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .flatMap(([key, { name, namespace, exports }]) => {
+      const first = exports[0];
+      if (!first) return [];
+      return [{ service: key, name, namespace, protocol: first.protocol, clusters: exports }];
+    });
+}
+
+export function discoveryJson(input: ReportInput, status: unknown): DiscoveryJson {
+  const { snapshot } = input;
+  let live = 0;
+  let stale = 0;
+  for (const cluster of snapshot.clusters.values()) {
+    if (cluster.freshness === 'live') live++;
+    else stale++;
+  }
+  return {
+    revision: snapshot.revision,
+    source: snapshot.source,
+    connected: snapshot.connected,
+    syncedAt: snapshot.syncedAt,
+    snapshotAgeMs: snapshot.syncedAt === null ? null : Math.max(0, input.nowMs - snapshot.syncedAt),
+    clusters: { live, stale },
+    status,
+  };
+}
+
+export function catalogEndpointsJson(local: ReadonlyMap<string, LocalService>): LocalEndpointJson[] {
+  return [...local.values()]
+    .sort((a, b) => a.key.localeCompare(b.key))
+    .flatMap((service) =>
+      service.endpoints.map((e) => ({ service: service.key, host: e.host, port: e.port, weight: e.weight })),
+    );
+}

@@ -1,0 +1,360 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Counter, Registry } from 'prom-client';
+import {
+  AdminServer,
+  type AdminServerOptions,
+  type ServicesResponse,
+  type StatusResponse,
+} from '../gateway/admin/index.js';
+import { LocalCatalog } from '../gateway/catalog/index.js';
+import { GatewayError } from '../gateway/errors.js';
+import { StaticFabricView } from './helpers/static-fabric-view.js';
+
+const NOW = 1_700_000_000_000;
+const identity = {
+  cluster: 'aws-use1',
+  gatewayId: 'gw-a',
+  version: '0.1.0',
+  locality: { cloud: 'aws', region: 'us-east-1', zone: 'us-east-1a' },
+};
+
+function fabric(): StaticFabricView {
+  return new StaticFabricView(
+    [
+      {
+        name: 'gcp-euw1',
+        locality: { cloud: 'gcp', region: 'europe-west1' },
+        freshness: 'stale',
+        staleSince: NOW - 12_000,
+        gateways: [{ id: 'gw-1', leaseExpiresAt: NOW - 12_000, freshness: 'stale' }],
+        services: [{ key: 'hello.default', total: 2, healthy: 1, allow: ['aws-use1'] }],
+      },
+      {
+        name: 'aws-use1',
+        locality: identity.locality,
+        gateways: [
+          { id: 'gw-b', leaseExpiresAt: NOW + 3_000 },
+          { id: 'gw-a', leaseExpiresAt: NOW + 4_000 },
+        ],
+        services: [{ key: 'hello.default', total: 2, healthy: 2 }],
+      },
+    ],
+    { revision: 7, syncedAt: NOW - 400 },
+  );
+}
+
+function catalog(): LocalCatalog {
+  const c = new LocalCatalog([]);
+  c.register('test', {
+    name: 'db',
+    namespace: 'shop',
+    protocol: 'tcp',
+    endpoints: [{ host: '10.0.0.9', port: 5432, weight: 1 }],
+  });
+  return c;
+}
+
+async function startAdmin(overrides: Partial<AdminServerOptions> = {}) {
+  const admin = new AdminServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    metrics: new Registry(),
+    ready: () => true,
+    health: () => true,
+    view: fabric(),
+    catalog: catalog(),
+    discoveryStatus: () => ({ lease: 'held', evicted: 0 }),
+    identity,
+    now: () => NOW,
+    ...overrides,
+  });
+  await admin.start();
+  const { port } = admin.address();
+  const get = async (path: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`);
+    return { status: res.status, type: res.headers.get('content-type') ?? '', text: await res.text() };
+  };
+  return { admin, get };
+}
+
+test('admin: /api/v1/clusters lists the local cluster first with lease countdowns and staleness', async (t) => {
+  const { admin, get } = await startAdmin();
+  t.after(() => admin.close());
+  const res = await get('/api/v1/clusters');
+  assert.equal(res.status, 200);
+  assert.match(res.type, /application\/json/);
+  assert.deepEqual(JSON.parse(res.text), {
+    revision: 7,
+    clusters: [
+      {
+        name: 'aws-use1',
+        local: true,
+        locality: identity.locality,
+        freshness: 'live',
+        staleSince: null,
+        staleForMs: null,
+        gateways: [
+          {
+            cluster: 'aws-use1',
+            id: 'gw-a',
+            peerAddress: '127.0.0.1:4143',
+            version: '0.1.0',
+            startedAt: 1000,
+            freshness: 'live',
+            leaseExpiresAt: NOW + 4000,
+            leaseRemainingMs: 4000,
+            self: true,
+          },
+          {
+            cluster: 'aws-use1',
+            id: 'gw-b',
+            peerAddress: '127.0.0.1:4143',
+            version: '0.1.0',
+            startedAt: 1000,
+            freshness: 'live',
+            leaseExpiresAt: NOW + 3000,
+            leaseRemainingMs: 3000,
+            self: false,
+          },
+        ],
+        services: ['hello.default'],
+      },
+      {
+        name: 'gcp-euw1',
+        local: false,
+        locality: { cloud: 'gcp', region: 'europe-west1' },
+        freshness: 'stale',
+        staleSince: NOW - 12000,
+        staleForMs: 12000,
+        gateways: [
+          {
+            cluster: 'gcp-euw1',
+            id: 'gw-1',
+            peerAddress: '127.0.0.1:4143',
+            version: '0.1.0',
+            startedAt: 1000,
+            freshness: 'stale',
+            leaseExpiresAt: NOW - 12000,
+            leaseRemainingMs: -12000,
+            self: false,
+          },
+        ],
+        services: ['hello.default'],
+      },
+    ],
+  });
+  const gateways = JSON.parse((await get('/api/v1/gateways')).text) as { gateways: { id: string }[] };
+  assert.deepEqual(
+    gateways.gateways.map((g) => g.id),
+    ['gw-a', 'gw-b', 'gw-1'],
+  );
+});
+
+test('admin: /api/v1/services merges fabric exports with unpublished local catalog services', async (t) => {
+  const { admin, get } = await startAdmin();
+  t.after(() => admin.close());
+  const body = JSON.parse((await get('/api/v1/services')).text) as ServicesResponse;
+  assert.deepEqual(body, {
+    revision: 7,
+    services: [
+      {
+        service: 'db.shop',
+        name: 'db',
+        namespace: 'shop',
+        protocol: 'tcp',
+        clusters: [
+          {
+            cluster: 'aws-use1',
+            local: true,
+            freshness: 'unpublished',
+            protocol: 'tcp',
+            allow: null,
+            endpoints: { total: 1, healthy: null },
+          },
+        ],
+      },
+      {
+        service: 'hello.default',
+        name: 'hello',
+        namespace: 'default',
+        protocol: 'http',
+        clusters: [
+          {
+            cluster: 'aws-use1',
+            local: true,
+            freshness: 'live',
+            protocol: 'http',
+            allow: null,
+            endpoints: { total: 2, healthy: 2 },
+          },
+          {
+            cluster: 'gcp-euw1',
+            local: false,
+            freshness: 'stale',
+            protocol: 'http',
+            allow: ['aws-use1'],
+            endpoints: { total: 2, healthy: 1 },
+          },
+        ],
+      },
+    ],
+  });
+});
+
+test('admin: discovery, status, routes and endpoints', async (t) => {
+  const { admin, get } = await startAdmin();
+  t.after(() => admin.close());
+  assert.deepEqual(JSON.parse((await get('/api/v1/discovery')).text), {
+    revision: 7,
+    source: 'redis',
+    connected: true,
+    syncedAt: NOW - 400,
+    snapshotAgeMs: 400,
+    clusters: { live: 1, stale: 1 },
+    status: { lease: 'held', evicted: 0 },
+  });
+  const status = JSON.parse((await get('/api/v1/status')).text) as StatusResponse;
+  assert.deepEqual(status.gateway, { ...identity, ready: true });
+  assert.equal(status.discovery.snapshotAgeMs, 400);
+  assert.deepEqual(
+    status.clusters.map((c) => c.name),
+    ['aws-use1', 'gcp-euw1'],
+  );
+  assert.deepEqual(
+    status.services.map((s) => s.service),
+    ['db.shop', 'hello.default'],
+  );
+  assert.deepEqual(JSON.parse((await get('/api/v1/routes')).text), { source: 'none', routes: [] });
+  assert.deepEqual(JSON.parse((await get('/api/v1/endpoints')).text), {
+    source: 'catalog',
+    endpoints: [{ service: 'db.shop', host: '10.0.0.9', port: 5432, weight: 1 }],
+  });
+});
+
+test('admin: routes and endpoints come from the data plane when one is attached', async (t) => {
+  const state = {
+    routes: [{ service: 'hello.default', clusters: ['aws-use1'] }],
+    endpoints: [{ service: 'hello.default', address: '10.0.0.5:8080', healthy: true }],
+  };
+  const { admin, get } = await startAdmin({ dataPlaneState: () => state });
+  t.after(() => admin.close());
+  assert.deepEqual(JSON.parse((await get('/api/v1/routes')).text), {
+    source: 'data-plane',
+    routes: state.routes,
+  });
+  assert.deepEqual(JSON.parse((await get('/api/v1/endpoints')).text), {
+    source: 'data-plane',
+    endpoints: state.endpoints,
+  });
+});
+
+test('admin: /readyz follows ready(), with a reason while discovery has not synced', async (t) => {
+  let ready = false;
+  const view = new StaticFabricView([], { syncedAt: null, source: 'disk', connected: false });
+  const { admin, get } = await startAdmin({ ready: () => ready, view });
+  t.after(() => admin.close());
+  const notReady = await get('/readyz');
+  assert.equal(notReady.status, 503);
+  const body = JSON.parse(notReady.text) as { status: string; reason: string };
+  assert.equal(body.status, 'not-ready');
+  assert.match(body.reason, /discovery has not synced with Redis yet \(routing from the on-disk snapshot\)/);
+  ready = true;
+  assert.equal((await get('/readyz')).status, 200);
+  assert.deepEqual(JSON.parse((await get('/readyz')).text), { status: 'ready' });
+  assert.equal((await get('/healthz')).status, 200);
+});
+
+test('admin: /healthz answers 503 when health() says so', async (t) => {
+  const { admin, get } = await startAdmin({ health: () => false });
+  t.after(() => admin.close());
+  const res = await get('/healthz');
+  assert.equal(res.status, 503);
+  assert.deepEqual(JSON.parse(res.text), { status: 'unhealthy' });
+});
+
+const SAMPLE =
+  /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"(,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*")*\})? (-?[0-9.]+(e[-+]?[0-9]+)?|NaN|Nan|\+Inf|-Inf)$/;
+
+test('admin: /metrics is Prometheus text with process metrics, registered once per registry', async (t) => {
+  const metrics = new Registry();
+  const requests = new Counter({
+    name: 'weft_test_requests_total',
+    help: 'test',
+    labelNames: ['cluster'],
+    registers: [metrics],
+  });
+  requests.inc({ cluster: 'aws-use1' }, 3);
+  const first = await startAdmin({ metrics });
+  t.after(() => first.admin.close());
+  // A second admin server on the same registry must not re-register the process metrics.
+  const second = await startAdmin({ metrics });
+  t.after(() => second.admin.close());
+
+  const res = await first.get('/metrics');
+  assert.equal(res.status, 200);
+  assert.match(res.type, /^text\/plain; version=0\.0\.4/);
+  assert.match(res.text, /^weft_test_requests_total\{cluster="aws-use1"\} 3$/m);
+  assert.match(res.text, /^process_resident_memory_bytes \d+$/m);
+  // prom-client prints NaN as "Nan" (an event-loop mean before its first sample); Prometheus parses both.
+  for (const line of res.text.split('\n')) {
+    if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
+    assert.match(line, SAMPLE, `not a Prometheus sample line: ${line}`);
+  }
+});
+
+test('admin: unknown paths get 404 JSON; a failing source gets 500 JSON and the server keeps serving', async (t) => {
+  const { admin, get } = await startAdmin({
+    discoveryStatus: () => {
+      throw new Error('status exploded');
+    },
+  });
+  t.after(() => admin.close());
+  const missing = await get('/api/v1/nope');
+  assert.equal(missing.status, 404);
+  assert.deepEqual(JSON.parse(missing.text), {
+    error: { code: 'NOT_FOUND', message: 'no such admin endpoint: GET /api/v1/nope; try GET /api/v1' },
+  });
+  const failing = await get('/api/v1/discovery');
+  assert.equal(failing.status, 500);
+  assert.deepEqual(JSON.parse(failing.text), { error: { code: 'INTERNAL', message: 'status exploded' } });
+  assert.equal((await get('/healthz')).status, 200);
+});
+
+test('admin: a taken port rejects start() with LISTEN_FAILED; close() is idempotent in any state', async () => {
+  const { admin: holder } = await startAdmin();
+  const taken = holder.address();
+  const clash = new AdminServer({
+    listen: taken,
+    metrics: new Registry(),
+    ready: () => true,
+    health: () => true,
+    view: fabric(),
+    catalog: catalog(),
+    discoveryStatus: () => null,
+    identity,
+  });
+  await assert.rejects(clash.start(), (err: unknown) => {
+    assert.ok(err instanceof GatewayError);
+    assert.equal(err.code, 'LISTEN_FAILED');
+    assert.equal(
+      err.message,
+      `admin API (listen.admin) cannot listen on 127.0.0.1:${taken.port}: another process (an earlier gateway?) already listens there (EADDRINUSE)`,
+    );
+    return true;
+  });
+  await clash.close();
+  await clash.close();
+  await holder.close();
+  await holder.close();
+  const neverStarted = new AdminServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    metrics: new Registry(),
+    ready: () => true,
+    health: () => true,
+    view: fabric(),
+    catalog: catalog(),
+    discoveryStatus: () => null,
+    identity,
+  });
+  await neverStarted.close();
+});
