@@ -1,0 +1,212 @@
+// A gateway's own TLS material (CA bundle, certificate chain, key), loaded from disk, validated, and
+// reloaded when the files change, without touching established connections: servers get the new
+// material via `server.setSecureContext(material.tlsOptions())` from a subscriber, clients pass
+// `material.secureContext()` per connection, so only new handshakes see a rotated certificate.
+// A bad new file never replaces good material: the old one stays and the error is reported.
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls';
+import { InfraError } from '../errors.js';
+import { readFileBytes } from './file-access.js';
+import { FileChangeWatcher } from './file-change-watcher.js';
+import type { TlsFilePaths } from './gateway-files.js';
+import type { GatewayIdentity } from './spiffe-id.js';
+import { checkTlsMaterial, type CheckedTlsMaterial } from './tls-material-check.js';
+
+export const DEFAULT_TLS_POLL_INTERVAL_MS = 10_000;
+export const DEFAULT_TLS_SETTLE_MS = 200;
+
+export interface TlsMaterialOptions extends TlsFilePaths {
+  /** When set, the certificate must prove this gateway identity (on start and on every reload). */
+  readonly expectedIdentity?: GatewayIdentity;
+  /** Stat fallback for filesystems where fs.watch misses changes; default 10 s. */
+  readonly pollIntervalMs?: number;
+  /** Quiet time after a change before reloading, so cert and key written together load together; default 200 ms. */
+  readonly settleMs?: number;
+  /** Clock for expiry checks, ms since the epoch. */
+  readonly now?: () => number;
+}
+
+/** One validated, immutable generation of TLS material. */
+export interface TlsMaterialSnapshot extends CheckedTlsMaterial {
+  /** TLS 1.3-only context for `tls.connect({ secureContext })`. */
+  readonly secureContext: SecureContext;
+  /** Options for `tls.createServer()` / `server.setSecureContext()`: ca, cert, key, minVersion TLSv1.3. */
+  readonly tlsOptions: Readonly<SecureContextOptions>;
+}
+
+export type TlsReloadOutcome = 'swapped' | 'unchanged' | InfraError;
+
+export type TlsMaterialListener = (material: TlsMaterialSnapshot) => void;
+export type TlsMaterialErrorListener = (err: InfraError) => void;
+
+export class TlsMaterial {
+  readonly paths: TlsFilePaths;
+  private readonly options: TlsMaterialOptions;
+  private readonly now: () => number;
+  private readonly listeners = new Set<TlsMaterialListener>();
+  private readonly errorListeners = new Set<TlsMaterialErrorListener>();
+  private watcher: FileChangeWatcher | undefined;
+  private snapshot: TlsMaterialSnapshot | undefined;
+  private failure: InfraError | undefined;
+  private inFlight: Promise<TlsReloadOutcome> | undefined;
+  private rerun = false;
+  private closed = false;
+
+  /** No I/O here; `start()` loads. */
+  constructor(options: TlsMaterialOptions) {
+    this.options = options;
+    this.paths = { ca: options.ca, cert: options.cert, key: options.key };
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Loads and validates the files (throwing InfraError CERT_IO / CERT_INVALID), then starts watching. */
+  async start(): Promise<void> {
+    if (this.closed) throw new Error('TlsMaterial was closed');
+    this.snapshot = await this.load();
+    const watcher = new FileChangeWatcher({
+      paths: [this.paths.ca, this.paths.cert, this.paths.key],
+      pollIntervalMs: this.options.pollIntervalMs ?? DEFAULT_TLS_POLL_INTERVAL_MS,
+      settleMs: this.options.settleMs ?? DEFAULT_TLS_SETTLE_MS,
+      onChange: () => void this.reload(),
+      onWatchError: (dir, err) =>
+        this.report(
+          new InfraError('CERT_IO', `cannot watch ${dir} (${err.message}); polling only`, { cause: err }),
+        ),
+    });
+    this.watcher = watcher;
+    await watcher.start();
+    if (this.closed) watcher.close();
+  }
+
+  /** The material in use. Throws before a successful `start()`. */
+  current(): TlsMaterialSnapshot {
+    if (!this.snapshot) throw new Error('TlsMaterial.current() called before start()');
+    return this.snapshot;
+  }
+
+  secureContext(): SecureContext {
+    return this.current().secureContext;
+  }
+
+  tlsOptions(): Readonly<SecureContextOptions> {
+    return this.current().tlsOptions;
+  }
+
+  get notAfter(): Date {
+    return this.current().notAfter;
+  }
+
+  /** The error of the last reload attempt, cleared when the files on disk are good again. */
+  get lastError(): InfraError | undefined {
+    return this.failure;
+  }
+
+  /** `listener` runs after each swap with the new material. Returns an unsubscribe function. */
+  subscribe(listener: TlsMaterialListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** `listener` runs when a reload is rejected (the old material stays) or watching fails. */
+  onError(listener: TlsMaterialErrorListener): () => void {
+    this.errorListeners.add(listener);
+    return () => this.errorListeners.delete(listener);
+  }
+
+  /**
+   * Re-reads the files now (the watcher calls this; so can a SIGHUP handler). Never throws: resolves
+   * 'swapped', 'unchanged', or the error that kept the old material. Calls during a reload coalesce
+   * into one more pass after it.
+   */
+  reload(): Promise<TlsReloadOutcome> {
+    if (this.inFlight) {
+      this.rerun = true;
+      return this.inFlight;
+    }
+    const run = async (): Promise<TlsReloadOutcome> => {
+      let outcome: TlsReloadOutcome;
+      do {
+        this.rerun = false;
+        outcome = await this.reloadOnce();
+      } while (this.rerun && !this.closed);
+      return outcome;
+    };
+    this.inFlight = run().finally(() => {
+      this.inFlight = undefined;
+    });
+    return this.inFlight;
+  }
+
+  /** Stops watching; the current material stays readable. Idempotent. */
+  close(): Promise<void> {
+    this.closed = true;
+    this.watcher?.close();
+    this.listeners.clear();
+    this.errorListeners.clear();
+    return Promise.resolve();
+  }
+
+  private async reloadOnce(): Promise<TlsReloadOutcome> {
+    if (this.closed || !this.snapshot) return 'unchanged';
+    let next: TlsMaterialSnapshot;
+    try {
+      next = await this.load(this.snapshot);
+    } catch (err) {
+      const error =
+        err instanceof InfraError
+          ? err
+          : new InfraError('CERT_INVALID', `reloading TLS material failed: ${String(err)}`);
+      this.report(error);
+      return error;
+    }
+    this.failure = undefined;
+    if (next === this.snapshot || this.closed) return 'unchanged';
+    this.snapshot = next;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(next);
+      } catch (err) {
+        process.emitWarning(`a TLS material subscriber threw: ${String(err)}`, 'WeftWarning');
+      }
+    }
+    return 'swapped';
+  }
+
+  /** Reads and validates; returns `previous` itself when the bytes are the same. */
+  private async load(previous?: TlsMaterialSnapshot): Promise<TlsMaterialSnapshot> {
+    const [ca, cert, key] = await Promise.all([
+      readFileBytes(this.paths.ca),
+      readFileBytes(this.paths.cert),
+      readFileBytes(this.paths.key),
+    ]);
+    if (previous && previous.ca.equals(ca) && previous.cert.equals(cert) && previous.key.equals(key))
+      return previous;
+    const checked = checkTlsMaterial(
+      { paths: this.paths, ca, cert, key },
+      this.now(),
+      this.options.expectedIdentity,
+    );
+    const tlsOptions: SecureContextOptions = Object.freeze({ ca, cert, key, minVersion: 'TLSv1.3' });
+    let secureContext: SecureContext;
+    try {
+      secureContext = createSecureContext(tlsOptions);
+    } catch (err) {
+      throw new InfraError(
+        'CERT_INVALID',
+        `${this.paths.cert} / ${this.paths.key} rejected by TLS: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    return Object.freeze({ ...checked, secureContext, tlsOptions });
+  }
+
+  private report(err: InfraError): void {
+    this.failure = err;
+    for (const listener of [...this.errorListeners]) {
+      try {
+        listener(err);
+      } catch (listenerErr) {
+        process.emitWarning(`a TLS material error listener threw: ${String(listenerErr)}`, 'WeftWarning');
+      }
+    }
+  }
+}
