@@ -11,8 +11,12 @@ const HINTS: Readonly<Record<string, string>> = {
 
 /** `what` names the listener and its config key, e.g. "admin API (listen.admin)". */
 export function listenError(what: string, address: HostPort, cause: unknown): GatewayError {
-  const code = (cause as NodeJS.ErrnoException | undefined)?.code;
-  const why = (code && HINTS[code]) ?? (cause instanceof Error ? cause.message : String(cause));
+  const message = cause instanceof Error ? cause.message : String(cause);
+  // grpc-js reports bind failures as a plain Error whose message embeds the errno name.
+  const code =
+    (cause as NodeJS.ErrnoException | undefined)?.code ??
+    /\b(EADDRINUSE|EACCES|EADDRNOTAVAIL)\b/.exec(message)?.[1];
+  const why = (code && HINTS[code]) ?? message;
   return new GatewayError(
     'LISTEN_FAILED',
     `${what} cannot listen on ${formatHostPort(address)}: ${why}${code ? ` (${code})` : ''}`,
