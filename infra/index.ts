@@ -59,3 +59,4 @@ export {
   type TlsMaterialListener,
   type TlsMaterialErrorListener,
 } from './pki/tls-material.js';
+export * from './dns/index.js';

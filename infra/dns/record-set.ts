@@ -1,0 +1,88 @@
+// A provider-neutral record set: one RRset (name, type) or, with Route 53 routing policies, one member of a
+// routed group told apart by its set identifier. Plus the two marker records weft writes beside its own:
+// the ownership TXT (like external-dns's registry) and the zone's fence TXT (see fence-record.ts).
+import type { AddressRecordType } from './record-spec.js';
+
+export type RecordSetType = AddressRecordType | 'TXT';
+
+export interface RecordSet {
+  readonly name: string;
+  readonly type: RecordSetType;
+  readonly ttl: number;
+  /** Sorted; TXT values are the unquoted text. */
+  readonly values: readonly string[];
+  readonly setIdentifier?: string;
+  readonly failover?: 'PRIMARY' | 'SECONDARY';
+  readonly weight?: number;
+  readonly multiValue?: boolean;
+  readonly healthCheckId?: string;
+  /** Which cluster address this set stands for (to attach a health check); not part of the DNS data. */
+  readonly origin?: { readonly cluster: string; readonly address: string };
+}
+
+/** A name and type: the unit weft owns, creates and deletes atomically. */
+export interface RecordKey {
+  readonly name: string;
+  readonly type: RecordSetType;
+}
+
+export function recordKey(key: RecordKey): string {
+  return `${key.name} ${key.type}`;
+}
+
+export function setKey(set: RecordSet): string {
+  return `${set.name} ${set.type} ${set.setIdentifier ?? ''}`;
+}
+
+/** Compares the DNS data of two sets (not `origin`). */
+export function sameRecordSet(a: RecordSet, b: RecordSet): boolean {
+  return (
+    a.name === b.name &&
+    a.type === b.type &&
+    a.ttl === b.ttl &&
+    a.setIdentifier === b.setIdentifier &&
+    a.failover === b.failover &&
+    a.weight === b.weight &&
+    Boolean(a.multiValue) === Boolean(b.multiValue) &&
+    a.healthCheckId === b.healthCheckId &&
+    a.values.length === b.values.length &&
+    a.values.every((v, i) => v === b.values[i])
+  );
+}
+
+export function sortedValues(values: Iterable<string>): string[] {
+  return [...new Set(values)].sort();
+}
+
+/** The ownership marker of `name`/`type`: a TXT at `_weft-<type>.<name>`, one label, no empty non-terminal. */
+export function ownershipName(key: RecordKey): string {
+  return `_weft-${key.type.toLowerCase()}.${key.name}`;
+}
+
+export function ownershipValue(ownerId: string): string {
+  return `heritage=weft,weft/owner=${ownerId}`;
+}
+
+export function ownershipRecord(key: RecordKey, ownerId: string, ttl: number): RecordSet {
+  return { name: ownershipName(key), type: 'TXT', ttl, values: [ownershipValue(ownerId)] };
+}
+
+/** Which owner, if any, an ownership TXT names; undefined when the TXT is not weft's format. */
+export function ownerOf(txt: RecordSet | undefined): string | undefined {
+  for (const value of txt?.values ?? []) {
+    const match = /^heritage=weft,weft\/owner=([a-z0-9-]+)$/.exec(value);
+    if (match) return match[1];
+  }
+  return undefined;
+}
+
+export function describeSet(set: RecordSet): string {
+  const routing = [
+    set.setIdentifier ? `id=${set.setIdentifier}` : '',
+    set.failover ? `failover=${set.failover}` : '',
+    set.weight !== undefined ? `weight=${set.weight}` : '',
+    set.multiValue ? 'multivalue' : '',
+    set.healthCheckId ? `healthCheck=${set.healthCheckId}` : '',
+  ].filter(Boolean);
+  return `${set.name} ${set.ttl} ${set.type} ${set.values.join(' ')}${routing.length ? ` [${routing.join(' ')}]` : ''}`;
+}
