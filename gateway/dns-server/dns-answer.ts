@@ -1,0 +1,208 @@
+// Answers one DNS query for the fabric zone. Pure: bytes in, bytes out (or nothing: responses and
+// packets too short to carry an id are dropped, so the listener can never be used to reflect traffic).
+// Every name of a service that exists resolves to the gateway's outbound listener: A or AAAA with its
+// address, SRV with its port and the queried name as target. The question is echoed byte for byte, so
+// resolvers that randomise the case of names (DNS 0x20) accept the answer.
+import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
+import { parseServiceName } from '../routing/service-name.js';
+
+export interface MeshZone {
+  /** Lower-case, no trailing dot, e.g. `clusterset.local`. */
+  readonly zone: string;
+  readonly defaultNamespace: string;
+  /** The address answered for every service name (the outbound listener). */
+  readonly address: { readonly host: string; readonly port: number; readonly family: 4 | 6 };
+  readonly knows: (service: string, cluster?: string) => boolean;
+}
+
+export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+
+/** Short: the answer (the gateway) never changes, but whether a service exists does. */
+export const TTL_SECONDS = 5;
+const UDP_LIMIT = 512;
+const EDNS_PAYLOAD = 1232;
+const QR = 0x8000;
+const RD = 0x0100;
+
+/** Over UDP an answer larger than 512 bytes (or the client's EDNS size, up to 1232) is sent truncated
+ *  (TC set, records dropped) so the client retries over TCP. */
+export function answerQuery(query: Buffer, zone: MeshZone, transport: 'udp' | 'tcp'): Buffer | undefined {
+  if (query.length < 2) return undefined;
+  const id = query.readUInt16BE(0);
+  if (query.length < 12) return reply(query, id, 0, RCODE.FORMERR, 12);
+  const flags = query.readUInt16BE(2);
+  if (flags & QR) return undefined;
+  const rd = flags & RD;
+  const opcode = (flags >> 11) & 0xf;
+  if (opcode !== 0) return reply(query, id, rd, RCODE.NOTIMP, 12);
+
+  let packet: DecodedPacket;
+  let questionEnd: number;
+  try {
+    packet = dnsPacket.decode(query);
+    const question = packet.questions?.[0];
+    if (!question || packet.questions?.length !== 1) return reply(query, id, rd, RCODE.FORMERR, 12);
+    questionEnd = endOfFirstQuestion(query);
+  } catch {
+    return reply(query, id, rd, RCODE.FORMERR, 12);
+  }
+  const question = packet.questions[0] as NonNullable<DecodedPacket['questions']>[number];
+  const opt = packet.additionals?.find((a) => a.type === 'OPT');
+  const optRecord: Answer[] = opt
+    ? [
+        {
+          type: 'OPT',
+          name: '.',
+          udpPayloadSize: EDNS_PAYLOAD,
+          extendedRcode: 0,
+          ednsVersion: 0,
+          flags: 0,
+          flag_do: false,
+          options: [],
+        },
+      ]
+    : [];
+  const limit =
+    transport === 'tcp'
+      ? 65_535
+      : opt && opt.type === 'OPT'
+        ? Math.max(UDP_LIMIT, Math.min(opt.udpPayloadSize, EDNS_PAYLOAD))
+        : UDP_LIMIT;
+
+  const result = resolve(question, zone);
+  const full = reply(query, id, rd, result.rcode, questionEnd, {
+    answers: result.answers,
+    authorities: result.authorities,
+    additionals: [...result.additionals, ...optRecord],
+    authoritative: result.rcode !== RCODE.REFUSED,
+  });
+  if (full.length <= limit) return full;
+  return reply(query, id, rd, result.rcode, questionEnd, {
+    additionals: optRecord,
+    authoritative: true,
+    truncated: true,
+  });
+}
+
+interface Resolution {
+  rcode: number;
+  answers: Answer[];
+  authorities: Answer[];
+  additionals: Answer[];
+}
+
+function resolve(question: { name: string; type: string; class?: string }, zone: MeshZone): Resolution {
+  const empty = { answers: [], authorities: [], additionals: [] };
+  if (question.class !== undefined && question.class !== 'IN' && question.class !== 'ANY') {
+    return { rcode: RCODE.REFUSED, ...empty };
+  }
+  const name = question.name.toLowerCase().replace(/\.$/, '');
+  if (name !== zone.zone && !name.endsWith(`.${zone.zone}`)) return { rcode: RCODE.REFUSED, ...empty };
+  const negative = { answers: [], authorities: [soa(zone.zone)], additionals: [] };
+  if (name === zone.zone) {
+    if (question.type === 'SOA' || question.type === 'ANY') {
+      return { rcode: RCODE.NOERROR, answers: [soa(zone.zone)], authorities: [], additionals: [] };
+    }
+    return { rcode: RCODE.NOERROR, ...negative };
+  }
+  // Only `<service>.<ns>.svc.<zone>` and `<cluster>.<service>.<ns>.svc.<zone>`: the short forms
+  // parseServiceName also accepts are for Host headers, not for names inside the zone.
+  const parsed = name.endsWith(`.svc.${zone.zone}`) ? parseServiceName(name, zone) : undefined;
+  if (!parsed || !zone.knows(parsed.service, parsed.cluster)) return { rcode: RCODE.NXDOMAIN, ...negative };
+
+  const owner = question.name.replace(/\.$/, '');
+  const address = addressRecord(owner, zone);
+  const srv: Answer = {
+    type: 'SRV',
+    name: owner,
+    ttl: TTL_SECONDS,
+    data: { priority: 0, weight: 1, port: zone.address.port, target: owner },
+  };
+  const wantsAddress =
+    question.type === 'ANY' || question.type === (zone.address.family === 4 ? 'A' : 'AAAA');
+  const answers: Answer[] = [];
+  if (wantsAddress) answers.push(address);
+  if (question.type === 'SRV' || question.type === 'ANY') answers.push(srv);
+  if (answers.length === 0) return { rcode: RCODE.NOERROR, ...negative };
+  const additionals = question.type === 'SRV' ? [address] : [];
+  return { rcode: RCODE.NOERROR, answers, authorities: [], additionals };
+}
+
+function addressRecord(owner: string, zone: MeshZone): Answer {
+  return zone.address.family === 4
+    ? { type: 'A', name: owner, ttl: TTL_SECONDS, data: zone.address.host }
+    : { type: 'AAAA', name: owner, ttl: TTL_SECONDS, data: zone.address.host };
+}
+
+function soa(zone: string): Answer {
+  return {
+    type: 'SOA',
+    name: zone,
+    ttl: TTL_SECONDS,
+    data: {
+      mname: zone,
+      rname: `hostmaster.${zone}`,
+      serial: 1,
+      refresh: 60,
+      retry: 10,
+      expire: 600,
+      minimum: TTL_SECONDS,
+    },
+  };
+}
+
+interface Sections {
+  answers?: Answer[];
+  authorities?: Answer[];
+  additionals?: Answer[];
+  authoritative?: boolean;
+  truncated?: boolean;
+}
+
+/** Header + the query's question bytes (12..questionEnd) + encoded records. */
+function reply(
+  query: Buffer,
+  id: number,
+  rd: number,
+  rcode: number,
+  questionEnd: number,
+  sections: Sections = {},
+): Buffer {
+  const flags =
+    rd |
+    rcode |
+    (sections.authoritative ? dnsPacket.AUTHORITATIVE_ANSWER : 0) |
+    (sections.truncated ? dnsPacket.TRUNCATED_RESPONSE : 0);
+  const records = dnsPacket.encode({
+    type: 'response',
+    id,
+    flags,
+    questions: [],
+    answers: sections.answers ?? [],
+    authorities: sections.authorities ?? [],
+    additionals: sections.additionals ?? [],
+  });
+  const question = query.subarray(12, Math.min(questionEnd, query.length));
+  const out = Buffer.concat([records.subarray(0, 12), question, records.subarray(12)]);
+  out.writeUInt16BE(question.length > 0 ? 1 : 0, 4);
+  return out;
+}
+
+/** Offset just past the first question: its name's labels (or a pointer), then type and class. */
+function endOfFirstQuestion(query: Buffer): number {
+  let offset = 12;
+  for (;;) {
+    const length = query.readUInt8(offset);
+    if (length === 0) {
+      offset += 1;
+      break;
+    }
+    if ((length & 0xc0) === 0xc0) {
+      offset += 2;
+      break;
+    }
+    offset += 1 + length;
+  }
+  if (offset + 4 > query.length) throw new RangeError('question runs past the end of the packet');
+  return offset + 4;
+}

@@ -1,0 +1,186 @@
+// The mesh DNS listener (listen.dns, optional): UDP and TCP on the same port, answering A/AAAA/SRV for the
+// fabric zone with the gateway's outbound listener (see dns-answer.ts), so unmodified apps can resolve
+// `hello.default.svc.clusterset.local` to the gateway. Malformed packets get FORMERR or are dropped; no
+// packet or connection can crash the process. Lifecycle: construct → start() → close(), idempotent.
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+import { isIP, createServer, type Server, type Socket } from 'node:net';
+import type { HostPort } from '../config/index.js';
+import { GatewayError } from '../errors.js';
+import { listenError } from '../listen-error.js';
+import type { Logger } from '../logger.js';
+import { answerQuery, type MeshZone } from './dns-answer.js';
+
+export interface MeshDnsServerOptions {
+  readonly listen: HostPort;
+  /** The fabric zone, e.g. `clusterset.local`. */
+  readonly zone: string;
+  readonly defaultNamespace: string;
+  /** The outbound listener: its IP is answered (A for IPv4, AAAA for IPv6), its port in SRV.
+   *  A wildcard (0.0.0.0 / ::) is answered as loopback (127.0.0.1 / ::1). */
+  readonly outbound: HostPort;
+  /** Whether a service (`name.namespace`) exists, optionally in one cluster. Called per query; keep it a
+   *  map lookup. */
+  readonly knows: (service: string, cluster?: string) => boolean;
+  readonly logger?: Logger;
+}
+
+const TCP_IDLE_MS = 10_000;
+const MAX_TCP_CONNECTIONS = 256;
+const BIND_ATTEMPTS = 5;
+
+export class MeshDnsServer {
+  private readonly options: MeshDnsServerOptions;
+  private readonly zone: MeshZone;
+  private udp: UdpSocket | undefined;
+  private tcp: Server | undefined;
+  private readonly connections = new Set<Socket>();
+  private starting: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  /** Throws USAGE when the outbound listener is not an IP address (a host name cannot go in an A record). */
+  constructor(options: MeshDnsServerOptions) {
+    this.options = options;
+    const family = isIP(options.outbound.host);
+    if (family === 0) {
+      throw new GatewayError(
+        'USAGE',
+        `mesh DNS answers with the outbound listener's address, but listen.outbound host "${options.outbound.host}" is not an IP address`,
+      );
+    }
+    const host =
+      options.outbound.host === '0.0.0.0'
+        ? '127.0.0.1'
+        : options.outbound.host === '::'
+          ? '::1'
+          : options.outbound.host;
+    this.zone = {
+      zone: options.zone.toLowerCase().replace(/\.$/, ''),
+      defaultNamespace: options.defaultNamespace,
+      address: { host, port: options.outbound.port, family: family === 6 ? 6 : 4 },
+      knows: options.knows,
+    };
+  }
+
+  /** Binds UDP then TCP on the same port (when listen.port is 0, a port free for both). Rejects with
+   *  LISTEN_FAILED. */
+  start(): Promise<void> {
+    this.starting ??= this.bind();
+    return this.starting;
+  }
+
+  /** The bound address (UDP and TCP share the port). Throws before start() resolved. */
+  address(): HostPort {
+    const info = this.udp?.address();
+    if (!info || !this.tcp) throw new Error('MeshDnsServer is not listening');
+    return { host: info.address, port: info.port };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async bind(): Promise<void> {
+    const { listen } = this.options;
+    for (let attempt = 1; ; attempt++) {
+      const udp = await this.bindUdp(listen);
+      const port = udp.address().port;
+      try {
+        this.tcp = await this.bindTcp({ host: listen.host, port });
+        this.udp = udp;
+        break;
+      } catch (err) {
+        udp.close();
+        // An ephemeral UDP port may be taken for TCP: pick another pair.
+        if (listen.port !== 0 || attempt >= BIND_ATTEMPTS) throw err;
+      }
+    }
+    if (this.closing) await this.release();
+  }
+
+  private bindUdp(listen: HostPort): Promise<UdpSocket> {
+    return new Promise((resolveBind, reject) => {
+      const socket = createSocket({ type: isIP(listen.host) === 6 ? 'udp6' : 'udp4' });
+      socket.once('error', (err) => {
+        try {
+          socket.close();
+        } catch {
+          // never bound: nothing to close
+        }
+        reject(listenError('mesh DNS (listen.dns, UDP)', listen, err));
+      });
+      socket.bind({ address: listen.host, port: listen.port, exclusive: true }, () => {
+        socket.removeAllListeners('error');
+        socket.on('error', (err) => this.options.logger?.warn({ err }, 'mesh DNS UDP socket error'));
+        socket.on('message', (message, peer) => {
+          const response = this.answer(message, 'udp');
+          if (response) socket.send(response, peer.port, peer.address, () => {});
+        });
+        resolveBind(socket);
+      });
+    });
+  }
+
+  private bindTcp(listen: HostPort): Promise<Server> {
+    return new Promise((resolveBind, reject) => {
+      const server = createServer((socket) => this.serveTcp(socket));
+      server.maxConnections = MAX_TCP_CONNECTIONS;
+      server.once('error', (err) => reject(listenError('mesh DNS (listen.dns, TCP)', listen, err)));
+      server.listen({ host: listen.host, port: listen.port, exclusive: true }, () => {
+        server.removeAllListeners('error');
+        server.on('error', (err) => this.options.logger?.warn({ err }, 'mesh DNS TCP listener error'));
+        resolveBind(server);
+      });
+    });
+  }
+
+  /** TCP framing (RFC 1035 4.2.2): each message is preceded by its length in two bytes. */
+  private serveTcp(socket: Socket): void {
+    this.connections.add(socket);
+    socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
+    socket.on('error', () => socket.destroy());
+    socket.on('close', () => this.connections.delete(socket));
+    let buffered: Buffer = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      while (buffered.length >= 2) {
+        const length = buffered.readUInt16BE(0);
+        if (buffered.length < 2 + length) break;
+        const message = buffered.subarray(2, 2 + length);
+        buffered = buffered.subarray(2 + length);
+        const response = this.answer(message, 'tcp');
+        if (!response) continue;
+        const frame = Buffer.alloc(2 + response.length);
+        frame.writeUInt16BE(response.length, 0);
+        response.copy(frame, 2);
+        socket.write(frame);
+      }
+    });
+  }
+
+  private answer(message: Buffer, transport: 'udp' | 'tcp'): Buffer | undefined {
+    try {
+      return answerQuery(message, this.zone, transport);
+    } catch (err) {
+      // A bug or a throwing knows(): log it and answer nothing rather than crash.
+      this.options.logger?.error({ err }, 'mesh DNS could not answer a query');
+      return undefined;
+    }
+  }
+
+  private async shutdown(): Promise<void> {
+    await this.starting?.catch(() => {});
+    await this.release();
+  }
+
+  private async release(): Promise<void> {
+    const { udp, tcp } = this;
+    this.udp = undefined;
+    this.tcp = undefined;
+    for (const socket of this.connections) socket.destroy();
+    await Promise.all([
+      udp ? new Promise<void>((r) => udp.close(() => r())) : undefined,
+      tcp ? new Promise<void>((r) => tcp.close(() => r())) : undefined,
+    ]);
+  }
+}

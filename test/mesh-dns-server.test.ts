@@ -1,0 +1,318 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { createSocket } from 'node:dgram';
+import { connect } from 'node:net';
+import { promisify } from 'node:util';
+import dnsPacket, { type DecodedPacket, type RecordType } from 'dns-packet';
+import { MeshDnsServer } from '../gateway/dns-server/index.js';
+import { GatewayError } from '../gateway/errors.js';
+import { StaticFabricView } from './helpers/static-fabric-view.js';
+
+const ZONE = 'clusterset.local';
+const view = new StaticFabricView([
+  { name: 'aws-use1', services: [{ key: 'hello.default' }] },
+  { name: 'gcp-euw1', services: [{ key: 'db.shop' }] },
+]);
+
+function knows(service: string, cluster?: string): boolean {
+  const clusters = view.snapshot().clusters;
+  if (cluster !== undefined) return clusters.get(cluster)?.services.has(service) ?? false;
+  return [...clusters.values()].some((c) => c.services.has(service));
+}
+
+async function startDns(outbound = { host: '127.0.0.1', port: 4140 }, known = knows) {
+  const dns = new MeshDnsServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    zone: ZONE,
+    defaultNamespace: 'default',
+    outbound,
+    knows: known,
+  });
+  await dns.start();
+  return { dns, port: dns.address().port };
+}
+
+function udpExchange(port: number, message: Buffer, timeoutMs = 3_000): Promise<Buffer | undefined> {
+  return new Promise((resolveAnswer, reject) => {
+    const socket = createSocket('udp4');
+    const timer = setTimeout(() => {
+      socket.close();
+      resolveAnswer(undefined);
+    }, timeoutMs);
+    socket.once('message', (answer) => {
+      clearTimeout(timer);
+      socket.close();
+      resolveAnswer(answer);
+    });
+    socket.once('error', reject);
+    socket.send(message, port, '127.0.0.1');
+  });
+}
+
+function query(name: string, type: RecordType, id = 4242, edns = false): Buffer {
+  return dnsPacket.encode({
+    type: 'query',
+    id,
+    flags: dnsPacket.RECURSION_DESIRED,
+    questions: [{ type, name }],
+    ...(edns
+      ? {
+          additionals: [
+            {
+              type: 'OPT',
+              name: '.',
+              udpPayloadSize: 4096,
+              extendedRcode: 0,
+              ednsVersion: 0,
+              flags: 0,
+              flag_do: false,
+              options: [],
+            },
+          ],
+        }
+      : {}),
+  });
+}
+
+async function ask(
+  port: number,
+  name: string,
+  type: RecordType,
+): Promise<DecodedPacket & { rcode?: string }> {
+  const answer = await udpExchange(port, query(name, type));
+  assert.ok(answer, `no answer for ${name} ${type}`);
+  return dnsPacket.decode(answer);
+}
+
+test('mesh DNS: A and SRV for fabric-wide and cluster-pinned names point at the outbound listener', async (t) => {
+  const { dns, port } = await startDns();
+  t.after(() => dns.close());
+
+  const a = await ask(port, 'hello.default.svc.clusterset.local', 'A');
+  assert.equal(a.rcode, 'NOERROR');
+  assert.equal(a.id, 4242);
+  assert.equal(a.flag_aa, true);
+  assert.equal(a.flag_rd, true);
+  assert.deepEqual(a.answers, [
+    {
+      name: 'hello.default.svc.clusterset.local',
+      type: 'A',
+      ttl: 5,
+      class: 'IN',
+      flush: false,
+      data: '127.0.0.1',
+    },
+  ]);
+
+  const srv = await ask(port, 'hello.default.svc.clusterset.local', 'SRV');
+  assert.deepEqual(
+    srv.answers?.map((r) => r.type === 'SRV' && r.data),
+    [{ priority: 0, weight: 1, port: 4140, target: 'hello.default.svc.clusterset.local' }],
+  );
+  assert.deepEqual(
+    srv.additionals?.map((r) => [r.type, r.name, 'data' in r ? r.data : null]),
+    [['A', 'hello.default.svc.clusterset.local', '127.0.0.1']],
+  );
+
+  const pinned = await ask(port, 'gcp-euw1.db.shop.svc.clusterset.local', 'A');
+  assert.equal(pinned.rcode, 'NOERROR');
+  assert.equal(pinned.answers?.[0]?.type === 'A' && pinned.answers[0].data, '127.0.0.1');
+
+  // The question is echoed as asked (DNS 0x20 case randomisation).
+  const mixed = await ask(port, 'HeLLo.Default.SVC.ClusterSet.Local', 'A');
+  assert.equal(mixed.questions?.[0]?.name, 'HeLLo.Default.SVC.ClusterSet.Local');
+  assert.equal(mixed.answers?.[0]?.name, 'HeLLo.Default.SVC.ClusterSet.Local');
+
+  // The name exists, but there is no IPv6 outbound listener: NOERROR without answers, SOA for caching.
+  const aaaa = await ask(port, 'hello.default.svc.clusterset.local', 'AAAA');
+  assert.equal(aaaa.rcode, 'NOERROR');
+  assert.deepEqual(aaaa.answers, []);
+  assert.equal(aaaa.authorities?.[0]?.type, 'SOA');
+});
+
+test('mesh DNS: NXDOMAIN for unknown names in the zone, REFUSED outside it', async (t) => {
+  const { dns, port } = await startDns();
+  t.after(() => dns.close());
+  for (const name of [
+    'nope.default.svc.clusterset.local',
+    'gcp-euw1.hello.default.svc.clusterset.local',
+    'hello.clusterset.local',
+    'a.b.c.d.svc.clusterset.local',
+  ]) {
+    const answer = await ask(port, name, 'A');
+    assert.equal(answer.rcode, 'NXDOMAIN', name);
+    assert.equal(answer.flag_aa, true, name);
+    assert.deepEqual(answer.answers, [], name);
+    assert.equal(answer.authorities?.[0]?.type, 'SOA', name);
+  }
+  for (const name of ['example.com', 'hello.default.svc.cluster.local', 'hello']) {
+    const answer = await ask(port, name, 'A');
+    assert.equal(answer.rcode, 'REFUSED', name);
+    assert.deepEqual(answer.answers, [], name);
+  }
+  const apex = await ask(port, 'clusterset.local', 'SOA');
+  assert.equal(apex.rcode, 'NOERROR');
+  assert.equal(apex.answers?.[0]?.type, 'SOA');
+});
+
+test('mesh DNS: malformed packets get FORMERR or are dropped, and the server keeps answering', async (t) => {
+  const { dns, port } = await startDns();
+  t.after(() => dns.close());
+
+  const short = await udpExchange(port, Buffer.from([0xbe, 0xef, 0x01, 0x00, 0x00]));
+  assert.ok(short);
+  assert.equal(short.readUInt16BE(0), 0xbeef);
+  assert.equal(short.readUInt16BE(2) & 0xf, 1, 'FORMERR');
+
+  const truncatedName = Buffer.concat([query('hello.default.svc.clusterset.local', 'A', 7).subarray(0, 20)]);
+  const formerr = await udpExchange(port, truncatedName);
+  assert.ok(formerr);
+  assert.equal(dnsPacket.decode(formerr).id, 7);
+  assert.equal((dnsPacket.decode(formerr) as { rcode?: string }).rcode, 'FORMERR');
+
+  const twoQuestions = dnsPacket.encode({
+    type: 'query',
+    id: 8,
+    questions: [
+      { type: 'A', name: 'hello.default.svc.clusterset.local' },
+      { type: 'A', name: 'db.shop.svc.clusterset.local' },
+    ],
+  });
+  const two = await udpExchange(port, twoQuestions);
+  assert.ok(two);
+  assert.equal((dnsPacket.decode(two) as { rcode?: string }).rcode, 'FORMERR');
+
+  const garbage = Buffer.from('ffffffffffffffffffffffffffffffffffff', 'hex');
+  garbage.writeUInt16BE(0x0100, 2);
+  const garbageAnswer = await udpExchange(port, garbage);
+  assert.ok(garbageAnswer);
+  assert.equal(garbageAnswer.readUInt16BE(2) & 0xf, 1, 'FORMERR');
+
+  // Too short to carry an id, or itself a response: dropped (no reflection).
+  assert.equal(await udpExchange(port, Buffer.from([1]), 300), undefined);
+  const response = query('hello.default.svc.clusterset.local', 'A');
+  response.writeUInt16BE(response.readUInt16BE(2) | 0x8000, 2);
+  assert.equal(await udpExchange(port, response, 300), undefined);
+
+  const notQuery = query('hello.default.svc.clusterset.local', 'A', 9);
+  notQuery.writeUInt16BE(notQuery.readUInt16BE(2) | (2 << 11), 2);
+  const notimp = await udpExchange(port, notQuery);
+  assert.ok(notimp);
+  assert.equal(notimp.readUInt16BE(2) & 0xf, 4, 'NOTIMP');
+
+  assert.equal((await ask(port, 'hello.default.svc.clusterset.local', 'A')).rcode, 'NOERROR');
+});
+
+test('mesh DNS: IPv6 outbound listeners are answered with AAAA', async (t) => {
+  const { dns, port } = await startDns({ host: '::1', port: 4141 });
+  t.after(() => dns.close());
+  const aaaa = await ask(port, 'hello.default.svc.clusterset.local', 'AAAA');
+  assert.equal(aaaa.answers?.[0]?.type === 'AAAA' && aaaa.answers[0].data, '::1');
+  assert.deepEqual((await ask(port, 'hello.default.svc.clusterset.local', 'A')).answers, []);
+});
+
+function tcpExchange(port: number, message: Buffer): Promise<Buffer> {
+  return new Promise((resolveAnswer, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let received = Buffer.alloc(0);
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      if (received.length >= 2 && received.length >= 2 + received.readUInt16BE(0)) {
+        socket.destroy();
+        resolveAnswer(received.subarray(2, 2 + received.readUInt16BE(0)));
+      }
+    });
+    socket.on('error', reject);
+    const frame = Buffer.alloc(2 + message.length);
+    frame.writeUInt16BE(message.length, 0);
+    message.copy(frame, 2);
+    // Split the frame to exercise reassembly.
+    socket.write(frame.subarray(0, 5));
+    setImmediate(() => socket.write(frame.subarray(5)));
+  });
+}
+
+test('mesh DNS: oversized UDP answers are truncated; TCP carries the full answer', async (t) => {
+  const { dns, port } = await startDns(undefined, () => true);
+  t.after(() => dns.close());
+  const long = `${'c'.repeat(63)}.${'s'.repeat(63)}.${'n'.repeat(63)}.svc.clusterset.local`;
+  const udp = await udpExchange(port, query(long, 'SRV'));
+  assert.ok(udp);
+  const truncated = dnsPacket.decode(udp);
+  assert.equal(truncated.flag_tc, true);
+  assert.deepEqual(truncated.answers, []);
+  assert.ok(udp.length <= 512);
+
+  const withEdns = dnsPacket.decode(
+    (await udpExchange(port, query(long, 'SRV', 1, true))) ?? Buffer.alloc(0),
+  );
+  assert.equal(withEdns.flag_tc, false, 'an EDNS client with a 4096-byte buffer gets the whole answer');
+
+  const tcp = dnsPacket.decode(await tcpExchange(port, query(long, 'SRV')));
+  assert.equal(tcp.flag_tc, false);
+  assert.equal(tcp.answers?.[0]?.type, 'SRV');
+  assert.equal(tcp.additionals?.[0]?.type, 'A');
+});
+
+test('mesh DNS: dig resolves fabric names through the listener', async (t) => {
+  const dig = await promisify(execFile)('dig', ['-v']).then(
+    () => true,
+    () => false,
+  );
+  if (!dig) {
+    t.skip('dig is not installed (apt-get install -y bind9-dnsutils)');
+    return;
+  }
+  const { dns, port } = await startDns();
+  t.after(() => dns.close());
+  const run = async (...args: string[]) =>
+    (await promisify(execFile)('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', ...args]))
+      .stdout;
+  assert.equal((await run('+short', 'hello.default.svc.clusterset.local', 'A')).trim(), '127.0.0.1');
+  assert.equal(
+    (await run('+short', 'hello.default.svc.clusterset.local', 'SRV')).trim(),
+    '0 1 4140 hello.default.svc.clusterset.local.',
+  );
+  assert.match(await run('nope.default.svc.clusterset.local', 'A'), /status: NXDOMAIN/);
+  assert.match(await run('example.com', 'A'), /status: REFUSED/);
+  assert.match(
+    await run('+tcp', 'hello.default.svc.clusterset.local', 'A'),
+    /status: NOERROR[\s\S]*127\.0\.0\.1/,
+  );
+});
+
+test('mesh DNS: bad outbound hosts are a USAGE error; a taken port is LISTEN_FAILED; close is idempotent', async () => {
+  assert.throws(
+    () =>
+      new MeshDnsServer({
+        listen: { host: '127.0.0.1', port: 0 },
+        zone: ZONE,
+        defaultNamespace: 'default',
+        outbound: { host: 'gw.example.com', port: 4140 },
+        knows,
+      }),
+    (err: unknown) =>
+      err instanceof GatewayError && err.code === 'USAGE' && /not an IP address/.test(err.message),
+  );
+  const { dns, port } = await startDns();
+  const clash = new MeshDnsServer({
+    listen: { host: '127.0.0.1', port },
+    zone: ZONE,
+    defaultNamespace: 'default',
+    outbound: { host: '0.0.0.0', port: 4140 },
+    knows,
+  });
+  await assert.rejects(clash.start(), (err: unknown) => {
+    assert.ok(err instanceof GatewayError);
+    assert.equal(err.code, 'LISTEN_FAILED');
+    assert.match(
+      err.message,
+      new RegExp(`mesh DNS \\(listen\\.dns, UDP\\) cannot listen on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`),
+    );
+    return true;
+  });
+  await clash.close();
+  await dns.close();
+  await dns.close();
+});
