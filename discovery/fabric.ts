@@ -20,6 +20,8 @@ export interface ServiceExport {
   /** Calling clusters allowed; null means every cluster of the fabric. */
   readonly allow: readonly string[] | null;
   readonly endpoints: { readonly total: number; readonly healthy: number };
+  /** The service's ports (informational; e.g. for TCP listeners). Absent or empty when not declared. */
+  readonly ports?: readonly number[];
 }
 
 /** live: lease valid. stale: lease expired less than staleFor ago; usable only as a last resort. */

@@ -12,3 +12,8 @@ export type {
   FabricSnapshot,
   FabricView,
 } from './fabric.js';
+export { Discovery } from './discovery.js';
+export type { DiscoveryOptions } from './options.js';
+export type { DiscoveryStatus, DiscoveryMode, StaleClusterStatus, SkippedRecord } from './status.js';
+export type { SkipReason } from './records.js';
+export { KEY_PREFIX, KEY_LAYOUT_VERSION } from './keys.js';

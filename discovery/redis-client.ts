@@ -1,0 +1,146 @@
+// Turns a RedisConfig (standalone URL, Sentinel, Cluster; TLS; ACL user) into an ioredis client. Clients
+// fail fast instead of queueing while disconnected (the registry keeps its own latest desired state and
+// retries), reconnect forever with a short capped backoff, and speak RESP2 for predictable reply shapes.
+import { readFileSync } from 'node:fs';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import type { ConnectionOptions } from 'node:tls';
+import { DiscoveryError } from './errors.js';
+import type { RedisConfig, RedisTlsConfig } from './redis-config.js';
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisClientTuning {
+  /** A command that gets no reply within this time fails (a frozen Redis must not hang the registry). */
+  readonly commandTimeoutMs: number;
+  readonly connectTimeoutMs: number;
+  /** Cap of the reconnect backoff. */
+  readonly maxReconnectDelayMs: number;
+}
+
+export const DEFAULT_TUNING: RedisClientTuning = {
+  commandTimeoutMs: 2000,
+  connectTimeoutMs: 2000,
+  maxReconnectDelayMs: 1000,
+};
+
+function tlsOptions(tls: RedisTlsConfig | undefined): ConnectionOptions | undefined {
+  if (!tls) return undefined;
+  const read = (what: string, path: string | undefined) => {
+    if (path === undefined) return undefined;
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new DiscoveryError('REDIS_UNAVAILABLE', `cannot read Redis TLS ${what} ${path}`, { cause: err });
+    }
+  };
+  return {
+    ca: read('ca', tls.ca),
+    cert: read('cert', tls.cert),
+    key: read('key', tls.key),
+    servername: tls.servername,
+    rejectUnauthorized: !tls.insecureSkipVerify,
+  };
+}
+
+function defined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** Creates and starts connecting a client. Throws DiscoveryError when a TLS file cannot be read. */
+export function createRedisClient(
+  config: RedisConfig,
+  tuning: RedisClientTuning = DEFAULT_TUNING,
+): RedisClient {
+  const tls = tlsOptions(config.tls);
+  const retryStrategy = (times: number) =>
+    Math.min(50 * 2 ** Math.min(times, 10), tuning.maxReconnectDelayMs);
+  const common: RedisOptions = {
+    protocol: 2,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: tuning.commandTimeoutMs,
+    connectTimeout: tuning.connectTimeoutMs,
+    disableClientInfo: true,
+    retryStrategy,
+    ...defined({ username: config.username, password: config.password, tls }),
+  };
+  switch (config.mode) {
+    case 'standalone':
+      return new Redis(config.url, common);
+    case 'sentinel':
+      return new Redis({
+        ...common,
+        sentinels: config.sentinels.map(({ host, port }) => ({ host, port })),
+        name: config.name,
+        db: config.db,
+        sentinelRetryStrategy: retryStrategy,
+        ...defined({
+          sentinelUsername: config.sentinelUsername,
+          sentinelPassword: config.sentinelPassword,
+          sentinelTLS: tls,
+          enableTLSForSentinelMode: tls ? true : undefined,
+        }),
+      });
+    case 'cluster': {
+      const options: ClusterOptions = {
+        redisOptions: common,
+        enableOfflineQueue: false,
+        clusterRetryStrategy: retryStrategy,
+        slotsRefreshTimeout: tuning.commandTimeoutMs,
+      };
+      return new Cluster(
+        config.nodes.map(({ host, port }) => ({ host, port })),
+        options,
+      );
+    }
+  }
+}
+
+/** A second connection with the same settings, for blocking reads of the change feed. */
+export function duplicateForBlocking(client: RedisClient, commandTimeoutMs: number): RedisClient {
+  if (client instanceof Cluster) {
+    return client.duplicate(undefined, {
+      redisOptions: { ...client.options.redisOptions, commandTimeout: commandTimeoutMs },
+    });
+  }
+  return client.duplicate({ commandTimeout: commandTimeoutMs });
+}
+
+export function isReady(client: RedisClient): boolean {
+  return client.status === 'ready';
+}
+
+/** Describes a topology for logs and status without secrets. */
+export function describeRedis(config: RedisConfig): string {
+  switch (config.mode) {
+    case 'standalone': {
+      try {
+        const url = new URL(config.url);
+        return `standalone ${url.protocol}//${url.host}${url.pathname}`;
+      } catch {
+        return 'standalone (unparseable URL)';
+      }
+    }
+    case 'sentinel':
+      return `sentinel ${config.name} via ${config.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+    case 'cluster':
+      return `cluster via ${config.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  }
+}
+
+/** Resolves once the client is ready, after timeoutMs, or on abort, whichever comes first. */
+export function whenReady(client: RedisClient, timeoutMs: number, signal: AbortSignal): Promise<void> {
+  if (client.status === 'ready' || signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    timer.unref();
+    client.once('ready', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
