@@ -1,12 +1,146 @@
-// `weft status`: placeholder until its issue lands.
+// `weft status [--admin URL] [--json]`: asks a running gateway's admin API (/api/v1/status) how it sees
+// the fabric and prints clusters (freshness, gateways, lease), services (where, endpoint health) and how
+// fresh its discovery snapshot is. `--json` prints the API's JSON unchanged.
 import type { Command } from 'commander';
+import type { ClusterJson, ServiceJson, StatusResponse } from '../../admin/index.js';
 import { GatewayError } from '../../errors.js';
+
+const DEFAULT_ADMIN = 'http://127.0.0.1:9990';
+const TIMEOUT_MS = 5_000;
+const HINT = 'is the gateway running? pass --admin URL (its listen.admin address)';
+
+interface StatusFlags {
+  admin: string;
+  json?: boolean;
+}
 
 export function registerStatusCommand(program: Command): void {
   program
     .command('status')
-    .description('(not built yet)')
-    .action(() => {
-      throw new GatewayError('INTERNAL', '`weft status` is not built yet');
+    .description('clusters, gateways, services and discovery freshness as a running gateway sees them')
+    .option('--admin <url>', 'admin API of the gateway to ask', DEFAULT_ADMIN)
+    .option('--json', 'print the raw JSON of /api/v1/status')
+    .action(async (flags: StatusFlags) => {
+      const { url, text } = await fetchStatus(flags.admin);
+      if (flags.json) {
+        process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+        return;
+      }
+      let status: StatusResponse;
+      try {
+        status = JSON.parse(text) as StatusResponse;
+      } catch {
+        throw new GatewayError('ADMIN_UNREACHABLE', `${url} did not answer JSON: ${HINT}`);
+      }
+      process.stdout.write(renderStatus(status));
     });
+}
+
+async function fetchStatus(admin: string): Promise<{ url: string; text: string }> {
+  let url: string;
+  try {
+    url = new URL('/api/v1/status', /^[a-z]+:\/\//i.test(admin) ? admin : `http://${admin}`).href;
+  } catch {
+    throw new GatewayError('USAGE', `--admin ${JSON.stringify(admin)} is not a URL such as ${DEFAULT_ADMIN}`);
+  }
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+  } catch (err) {
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const why = cause?.code ?? cause?.message ?? (err as Error).message;
+    throw new GatewayError(
+      'ADMIN_UNREACHABLE',
+      `cannot reach the gateway admin API at ${url} (${why}): ${HINT}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    throw new GatewayError(
+      'ADMIN_UNREACHABLE',
+      `${url} answered HTTP ${response.status}: is that a weft gateway's admin API? pass --admin URL`,
+    );
+  }
+  return { url, text };
+}
+
+/** Compact human form: 1.2s, 45s, 3m10s, 2h5m. */
+function duration(ms: number): string {
+  const abs = Math.abs(ms);
+  if (abs < 10_000) return `${(abs / 1000).toFixed(1)}s`;
+  const seconds = Math.round(abs / 1000);
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m${seconds % 60 ? `${seconds % 60}s` : ''}`;
+  const minutes = Math.floor(seconds / 60);
+  return `${Math.floor(minutes / 60)}h${minutes % 60 ? `${minutes % 60}m` : ''}`;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n') + '\n';
+}
+
+function lease(cluster: ClusterJson): string {
+  const live = cluster.gateways.filter((g) => g.freshness === 'live');
+  if (live.length > 0) return duration(Math.min(...live.map((g) => g.leaseRemainingMs)));
+  if (cluster.gateways.length === 0) return '-';
+  const latest = Math.max(...cluster.gateways.map((g) => g.leaseRemainingMs));
+  return `expired ${duration(latest)} ago`;
+}
+
+function clusterRow(cluster: ClusterJson): string[] {
+  const { cloud, region, zone } = cluster.locality;
+  const live = cluster.gateways.filter((g) => g.freshness === 'live').length;
+  return [
+    cluster.local ? `${cluster.name} *` : cluster.name,
+    [cloud, region, zone].filter(Boolean).join('/'),
+    cluster.staleForMs === null ? cluster.freshness : `${cluster.freshness} ${duration(cluster.staleForMs)}`,
+    `${live}/${cluster.gateways.length}`,
+    lease(cluster),
+  ];
+}
+
+function serviceRow(service: ServiceJson): string[] {
+  const where = service.clusters.map((c) => {
+    const health = `${c.endpoints.healthy ?? '?'}/${c.endpoints.total}`;
+    const notes = [c.freshness === 'live' ? '' : c.freshness, c.allow ? `allow ${c.allow.join(',')}` : '']
+      .filter(Boolean)
+      .join(', ');
+    return `${c.cluster} ${health}${notes ? ` (${notes})` : ''}`;
+  });
+  return [service.service, service.protocol, where.join('; ')];
+}
+
+function renderStatus(status: StatusResponse): string {
+  const { gateway, discovery } = status;
+  const { cloud, region, zone } = gateway.locality;
+  const locality = [cloud, region, zone].filter(Boolean).join('/');
+  const synced =
+    discovery.snapshotAgeMs === null
+      ? 'never synced with Redis'
+      : `synced ${duration(discovery.snapshotAgeMs)} ago`;
+  const out = [
+    `gateway    ${gateway.cluster}/${gateway.gatewayId}  weft ${gateway.version}  ${locality}  ${gateway.ready ? 'ready' : 'NOT READY'}`,
+    `discovery  ${discovery.connected ? 'connected' : 'DISCONNECTED'}, snapshot rev ${discovery.revision} from ${discovery.source}, ${synced}; clusters ${discovery.clusters.live} live, ${discovery.clusters.stale} stale`,
+    '',
+  ];
+  out.push(
+    status.clusters.length === 0
+      ? 'no clusters known yet\n'
+      : table(['CLUSTER', 'LOCALITY', 'FRESHNESS', 'GATEWAYS', 'LEASE'], status.clusters.map(clusterRow)),
+  );
+  out.push(
+    status.services.length === 0
+      ? 'no services\n'
+      : table(['SERVICE', 'PROTOCOL', 'CLUSTERS (healthy/total endpoints)'], status.services.map(serviceRow)),
+  );
+  return out.join('\n');
 }

@@ -1,0 +1,121 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { Registry } from 'prom-client';
+import { AdminServer } from '../gateway/admin/index.js';
+import { LocalCatalog } from '../gateway/catalog/index.js';
+import { freePort } from '../gateway/demo/free-port.js';
+import { StaticFabricView } from './helpers/static-fabric-view.js';
+
+const NOW = 1_700_000_000_000;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function weft(...args: string[]): Promise<Run> {
+  return new Promise((resolveRun) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'gateway/cli/main.ts', ...args],
+      { timeout: 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolveRun({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function startAdmin() {
+  const catalog = new LocalCatalog([]);
+  catalog.register('test', {
+    name: 'db',
+    namespace: 'shop',
+    protocol: 'tcp',
+    endpoints: [{ host: '10.0.0.9', port: 5432, weight: 1 }],
+  });
+  const view = new StaticFabricView(
+    [
+      {
+        name: 'aws-use1',
+        locality: { cloud: 'aws', region: 'us-east-1', zone: 'us-east-1a' },
+        gateways: [{ id: 'gw-a', leaseExpiresAt: NOW + 4_000 }],
+        services: [{ key: 'hello.default', total: 2, healthy: 2 }],
+      },
+      {
+        name: 'gcp-euw1',
+        locality: { cloud: 'gcp', region: 'europe-west1' },
+        freshness: 'stale',
+        staleSince: NOW - 12_000,
+        gateways: [{ id: 'gw-1', leaseExpiresAt: NOW - 12_000, freshness: 'stale' }],
+        services: [{ key: 'hello.default', total: 2, healthy: 1, allow: ['aws-use1'] }],
+      },
+    ],
+    { revision: 7, syncedAt: NOW - 400 },
+  );
+  const admin = new AdminServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    metrics: new Registry(),
+    ready: () => true,
+    health: () => true,
+    view,
+    catalog,
+    discoveryStatus: () => ({}),
+    identity: {
+      cluster: 'aws-use1',
+      gatewayId: 'gw-a',
+      version: '0.1.0',
+      locality: { cloud: 'aws', region: 'us-east-1', zone: 'us-east-1a' },
+    },
+    now: () => NOW,
+  });
+  await admin.start();
+  return { admin, url: `http://127.0.0.1:${admin.address().port}` };
+}
+
+test('weft status prints clusters, services and discovery freshness from a running admin API', async (t) => {
+  const { admin, url } = await startAdmin();
+  t.after(() => admin.close());
+  const run = await weft('status', '--admin', url);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(
+    run.stdout,
+    [
+      'gateway    aws-use1/gw-a  weft 0.1.0  aws/us-east-1/us-east-1a  ready',
+      'discovery  connected, snapshot rev 7 from redis, synced 0.4s ago; clusters 1 live, 1 stale',
+      '',
+      'CLUSTER     LOCALITY                  FRESHNESS  GATEWAYS  LEASE',
+      'aws-use1 *  aws/us-east-1/us-east-1a  live       1/1       4.0s',
+      'gcp-euw1    gcp/europe-west1          stale 12s  0/1       expired 12s ago',
+      '',
+      'SERVICE        PROTOCOL  CLUSTERS (healthy/total endpoints)',
+      'db.shop        tcp       aws-use1 ?/1 (unpublished)',
+      'hello.default  http      aws-use1 2/2; gcp-euw1 1/2 (stale, allow aws-use1)',
+      '',
+    ].join('\n'),
+  );
+
+  const json = await weft('status', '--admin', url.replace('http://', ''), '--json');
+  assert.equal(json.code, 0, json.stderr);
+  const expected = await (await fetch(`${url}/api/v1/status`)).json();
+  assert.deepEqual(JSON.parse(json.stdout), expected);
+});
+
+test('weft status exits 1 with a hint when no gateway answers, 2 for a malformed --admin', async () => {
+  const port = await freePort();
+  const run = await weft('status', '--admin', `http://127.0.0.1:${port}`);
+  assert.equal(run.code, 1);
+  assert.equal(run.stdout, '');
+  assert.match(
+    run.stderr,
+    new RegExp(
+      `^weft: cannot reach the gateway admin API at http://127\\.0\\.0\\.1:${port}/api/v1/status \\(ECONNREFUSED\\): is the gateway running\\? pass --admin URL`,
+    ),
+  );
+  const bad = await weft('status', '--admin', 'http://[nope');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--admin "http:\/\/\[nope" is not a URL/);
+});
