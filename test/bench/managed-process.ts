@@ -2,7 +2,7 @@
 // log file, readiness is a condition the caller polls, and stop() ends it with SIGTERM, then SIGKILL
 // after a deadline. Every process the harness starts is one of these so a failed run leaves none behind.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 
 export interface ManagedProcessOptions {
@@ -71,14 +71,26 @@ export class ManagedProcess {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.exitDescription !== undefined) {
-        throw new Error(`${this.name} ${this.exitDescription} before ${what}; see ${this.logFile}`);
+        throw new Error(`${this.name} ${this.exitDescription} before ${what}; ${this.logTail()}`);
       }
       if (await ready().catch(() => false)) return;
       if (Date.now() > deadline) {
-        throw new Error(`${this.name}: no ${what} within ${timeoutMs} ms; see ${this.logFile}`);
+        throw new Error(`${this.name}: no ${what} within ${timeoutMs} ms; ${this.logTail()}`);
       }
       await pause(100);
     }
+  }
+
+  /** The end of the log file, for error messages. */
+  logTail(lines = 12): string {
+    let text = '';
+    try {
+      text = readFileSync(this.logFile, 'utf8');
+    } catch {
+      return `no log at ${this.logFile}`;
+    }
+    const tail = text.trimEnd().split('\n').slice(-lines).join('\n    ');
+    return `its log ${this.logFile} ends:\n    ${tail}`;
   }
 
   waitForPort(host: string, port: number, timeoutMs = 10_000): Promise<void> {

@@ -137,7 +137,10 @@ async function bench(options: BenchOptions): Promise<number> {
 
   const summaries = summarizeAll(samples);
   const budget = verdicts(samples, summaries);
-  console.log(`\nMeasurements (median and range over ${options.rounds} interleaved rounds)\n`);
+  console.log(
+    `\nMeasurements: median and range over ${options.rounds} interleaved round(s); memory over ` +
+      `${options.memory.steps} step(s) of ${options.memory.connectionsPerStep} idle connections\n`,
+  );
   console.log(formatSummaries(summaries));
   console.log('\nPerformance budget (DESIGN.md)\n');
   console.log(formatVerdicts(budget));
