@@ -83,7 +83,7 @@ export class ManagedProcess {
 
   /** The end of the log file, for error messages. */
   logTail(lines = 12): string {
-    let text = '';
+    let text: string;
     try {
       text = readFileSync(this.logFile, 'utf8');
     } catch {
