@@ -24,10 +24,10 @@ export interface GatewayJson {
   readonly version: string;
   readonly startedAt: number;
   readonly freshness: Freshness;
-  /** Redis server clock. */
-  readonly leaseExpiresAt: number;
-  /** leaseExpiresAt minus now on this gateway's clock; negative once expired. */
-  readonly leaseRemainingMs: number;
+  /** Redis server clock; null while not known (this gateway before its first registration). */
+  readonly leaseExpiresAt: number | null;
+  /** leaseExpiresAt minus now on this gateway's clock; negative once expired; null while not known. */
+  readonly leaseRemainingMs: number | null;
   /** True for the gateway answering this request. */
   readonly self: boolean;
 }

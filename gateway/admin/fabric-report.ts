@@ -28,6 +28,8 @@ function orderedClusters(input: ReportInput): ClusterView[] {
 }
 
 function gatewayJson(gateway: GatewayView, input: ReportInput): GatewayJson {
+  // Discovery reports 0 for a lease it does not know yet.
+  const known = gateway.leaseExpiresAt > 0;
   return {
     cluster: gateway.cluster,
     id: gateway.id,
@@ -35,8 +37,8 @@ function gatewayJson(gateway: GatewayView, input: ReportInput): GatewayJson {
     version: gateway.version,
     startedAt: gateway.startedAt,
     freshness: gateway.freshness,
-    leaseExpiresAt: gateway.leaseExpiresAt,
-    leaseRemainingMs: gateway.leaseExpiresAt - input.nowMs,
+    leaseExpiresAt: known ? gateway.leaseExpiresAt : null,
+    leaseRemainingMs: known ? gateway.leaseExpiresAt - input.nowMs : null,
     self: gateway.cluster === input.identity.cluster && gateway.id === input.identity.gatewayId,
   };
 }

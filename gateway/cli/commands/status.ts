@@ -88,12 +88,17 @@ function table(header: readonly string[], rows: readonly (readonly string[])[]):
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
+/** The soonest live lease end, or how long ago the last lease ended; '-' when no lease is known. */
 function lease(cluster: ClusterJson): string {
-  const live = cluster.gateways.filter((g) => g.freshness === 'live');
-  if (live.length > 0) return duration(Math.min(...live.map((g) => g.leaseRemainingMs)));
-  if (cluster.gateways.length === 0) return '-';
-  const latest = Math.max(...cluster.gateways.map((g) => g.leaseRemainingMs));
-  return `expired ${duration(latest)} ago`;
+  const remaining = (live: boolean) =>
+    cluster.gateways.flatMap((g) =>
+      (g.freshness === 'live') === live && g.leaseRemainingMs !== null ? [g.leaseRemainingMs] : [],
+    );
+  const live = remaining(true);
+  if (live.length > 0) return duration(Math.min(...live));
+  const ended = remaining(false);
+  if (ended.length > 0) return `expired ${duration(Math.max(...ended))} ago`;
+  return '-';
 }
 
 function clusterRow(cluster: ClusterJson): string[] {
