@@ -34,8 +34,9 @@ const MAX_KEYS_PER_ENTRY = 1000;
 interface FeedEntry {
   readonly id: string;
   readonly seq: number;
-  readonly gk: string;
-  readonly what: Refetch;
+  /** Undefined for an unreadable entry: skipped, but its sequence number still counts. */
+  readonly gk?: string;
+  readonly what?: Refetch;
 }
 
 export class ChangeFeed {
@@ -132,7 +133,7 @@ export class ChangeFeed {
           break;
         }
         seq = entry.seq;
-        merge(requests, entry.gk, entry.what);
+        if (entry.gk !== undefined && entry.what !== undefined) merge(requests, entry.gk, entry.what);
       }
       if (gap) return 'gap';
       await refetch(this.client, this.ctx, requests);
@@ -176,14 +177,18 @@ export class ChangeFeed {
     const gk = map.get('gk') ?? '';
     const list = map.get('keys') ?? '';
     if (!Number.isSafeInteger(seq) || seq < 1) return bad('seq is not a positive integer');
-    if (!KINDS.has(kind)) return bad(`unknown kind ${JSON.stringify(kind).slice(0, 40)}`);
-    if (!parseGatewayKey(gk)) return bad('gk is not <cluster>/<id>');
+    const skipped = (detail: string): FeedEntry => {
+      bad(detail);
+      return { id, seq };
+    };
+    if (!KINDS.has(kind)) return skipped(`unknown kind ${JSON.stringify(kind).slice(0, 40)}`);
+    if (!parseGatewayKey(gk)) return skipped('gk is not <cluster>/<id>');
     if (list === '*' || kind !== 'services') return { id, seq, gk, what: 'all' };
     let parsed: unknown;
     try {
       parsed = JSON.parse(list);
     } catch {
-      return bad('keys is neither * nor JSON');
+      return skipped('keys is neither * nor JSON');
     }
     // cjson encodes an empty table as {}: a diff that named nothing; re-reading everything is harmless.
     if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
@@ -193,7 +198,7 @@ export class ChangeFeed {
       parsed.length > MAX_KEYS_PER_ENTRY ||
       !parsed.every((k) => typeof k === 'string')
     ) {
-      return bad('keys is not a list of service keys');
+      return skipped('keys is not a list of service keys');
     }
     return { id, seq, gk, what: parsed.length === 0 ? 'all' : new Set(parsed) };
   }

@@ -108,7 +108,7 @@ export async function fullSync(
   const leaseless: string[] = [];
   const gateways: Array<[string, ReturnType<typeof decodeGateway>]> = [];
   for (const [gk, text] of Object.entries(asStringRecord(gatewaysRaw))) {
-    if (!leases.has(gk)) leaseless.push(gk);
+    if (!leases.has(gk) && parseGatewayKey(gk)) leaseless.push(gk);
     if (gk === ctx.ownGk) continue;
     const decoded = decodeGateway(gk, text);
     if (!decoded.ok) ctx.skip(`${keys.gateways}#${gk}`, decoded.reason, decoded.detail);

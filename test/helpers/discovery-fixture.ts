@@ -90,6 +90,19 @@ export async function waitFor<T>(
   }
 }
 
+/** Like waitFor, for a condition that needs I/O (e.g. a raw Redis read). */
+export async function waitForAsync(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 5000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** The service `key` as `cluster` exports it in `discovery`'s view, if visible. */
 export function exported(discovery: Discovery, cluster: string, key: string): ServiceExport | undefined {
   return discovery.view.snapshot().clusters.get(cluster)?.services.get(key);
