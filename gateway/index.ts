@@ -1,0 +1,10 @@
+// gateway: the data plane, its listeners and the CLI. Everything outside this folder imports from here.
+export { GatewayError, type GatewayErrorCode } from './errors.js';
+export {
+  AdminServer,
+  type AdminServerOptions,
+  type GatewayIdentity,
+  type StatusResponse,
+} from './admin/index.js';
+export { ControlServer, type ControlServerOptions, RegistryClient, REGISTRY_PROTO } from './control/index.js';
+export { MeshDnsServer, type MeshDnsServerOptions } from './dns-server/index.js';
