@@ -224,15 +224,22 @@ test('admin: discovery, status, routes and endpoints', async (t) => {
     status.services.map((s) => s.service),
     ['db.shop', 'hello.default'],
   );
-  assert.deepEqual(JSON.parse((await get('/api/v1/routes')).text), { source: 'none', routes: [] });
+  assert.deepEqual(JSON.parse((await get('/api/v1/routes')).text), {
+    source: 'none',
+    revision: null,
+    routes: [],
+  });
   assert.deepEqual(JSON.parse((await get('/api/v1/endpoints')).text), {
     source: 'catalog',
     endpoints: [{ service: 'db.shop', host: '10.0.0.9', port: 5432, weight: 1 }],
+    peers: null,
   });
 });
 
 test('admin: routes and endpoints come from the data plane when one is attached', async (t) => {
   const state = {
+    revision: 3,
+    peers: [{ cluster: 'gcp-euw1', connected: true }],
     routes: [{ service: 'hello.default', clusters: ['aws-use1'] }],
     endpoints: [{ service: 'hello.default', address: '10.0.0.5:8080', healthy: true }],
   };
@@ -240,11 +247,13 @@ test('admin: routes and endpoints come from the data plane when one is attached'
   t.after(() => admin.close());
   assert.deepEqual(JSON.parse((await get('/api/v1/routes')).text), {
     source: 'data-plane',
+    revision: 3,
     routes: state.routes,
   });
   assert.deepEqual(JSON.parse((await get('/api/v1/endpoints')).text), {
     source: 'data-plane',
     endpoints: state.endpoints,
+    peers: state.peers,
   });
 });
 

@@ -129,16 +129,33 @@ export function buildAdminApp(sources: AdminSources): Hono {
   });
 
   app.get('/api/v1/routes', (c) => {
-    const body: RoutesResponse = sources.dataPlaneState
-      ? { source: 'data-plane', routes: dataPlaneField(sources.dataPlaneState(), 'routes') }
-      : { source: 'none', routes: [] };
+    let body: RoutesResponse = { source: 'none', revision: null, routes: [] };
+    if (sources.dataPlaneState) {
+      const state = sources.dataPlaneState();
+      const revision = dataPlaneField(state, 'revision');
+      body = {
+        source: 'data-plane',
+        revision: typeof revision === 'number' ? revision : null,
+        routes: dataPlaneField(state, 'routes'),
+      };
+    }
     return json(c, body);
   });
 
   app.get('/api/v1/endpoints', (c) => {
-    const body: EndpointsResponse = sources.dataPlaneState
-      ? { source: 'data-plane', endpoints: dataPlaneField(sources.dataPlaneState(), 'endpoints') }
-      : { source: 'catalog', endpoints: catalogEndpointsJson(sources.catalog.services()) };
+    let body: EndpointsResponse = {
+      source: 'catalog',
+      endpoints: catalogEndpointsJson(sources.catalog.services()),
+      peers: null,
+    };
+    if (sources.dataPlaneState) {
+      const state = sources.dataPlaneState();
+      body = {
+        source: 'data-plane',
+        endpoints: dataPlaneField(state, 'endpoints'),
+        peers: dataPlaneField(state, 'peers'),
+      };
+    }
     return json(c, body);
   });
 

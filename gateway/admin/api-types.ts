@@ -99,6 +99,8 @@ export interface ServicesResponse {
 export interface RoutesResponse {
   /** `data-plane`: the live route table; `none`: no data plane attached to this admin server. */
   readonly source: 'data-plane' | 'none';
+  /** The route table's revision; null without a data plane. */
+  readonly revision: number | null;
   readonly routes: unknown;
 }
 
@@ -113,6 +115,8 @@ export interface EndpointsResponse {
   /** `data-plane`: endpoints with health as the data plane sees them; `catalog`: configured only. */
   readonly source: 'data-plane' | 'catalog';
   readonly endpoints: unknown;
+  /** Connections to other clusters' gateways as the data plane reports them; null without one. */
+  readonly peers: unknown;
 }
 
 /** `/api/v1/status`: everything `weft status` shows, from one snapshot. */
