@@ -70,7 +70,7 @@ async function initAnchor(flags: InitFlags): Promise<void> {
     trustDomain: flags.trustDomain,
     intermediate: flags.intermediate,
   });
-  const written = await asUsage(pki.writeTrustAnchorFiles(flags.out, anchor, { overwrite: true }));
+  const written = await asUsage(() => pki.writeTrustAnchorFiles(flags.out, anchor, { overwrite: true }));
   console.log(`trust anchor for ${flags.trustDomain}${anchor.intermediate ? ' (root + intermediate)' : ''}`);
   for (const path of written)
     console.log(`  wrote ${path}${path.endsWith('.key') ? ' (0600, keep it secret)' : ''}`);
@@ -96,10 +96,10 @@ async function issueCertificate(flags: IssueFlags): Promise<void> {
     throw new GatewayError('USAGE', `--ttl ${flags.ttl} is too short; the minimum is 1m`);
 
   await requireDirectory('--ca', flags.ca);
-  const trustDomain = await asUsage(trustDomainFor(flags));
-  const anchor: TrustAnchor = await asUsage(pki.readTrustAnchorFiles(flags.ca, trustDomain));
-  const issued = await asUsage(pki.issueGatewayCertificate({ anchor, cluster: flags.cluster, ttlMs }));
-  const paths = await asUsage(pki.writeGatewayCertificateFiles(flags.out, issued));
+  const trustDomain = await asUsage(() => trustDomainFor(flags));
+  const anchor: TrustAnchor = await asUsage(() => pki.readTrustAnchorFiles(flags.ca, trustDomain));
+  const issued = await asUsage(() => pki.issueGatewayCertificate({ anchor, cluster: flags.cluster, ttlMs }));
+  const paths = await asUsage(() => pki.writeGatewayCertificateFiles(flags.out, issued));
   console.log(`issued ${issued.spiffeId}`);
   console.log(`  serial ${issued.serialNumber}`);
   console.log(
@@ -147,10 +147,10 @@ async function trustDomainFor(flags: IssueFlags): Promise<string> {
 }
 
 /** Problems with the anchor directory or output files are the user's to fix: exit 2, not a stack trace. */
-async function asUsage<T>(work: Promise<T>): Promise<T> {
+async function asUsage<T>(work: () => Promise<T>): Promise<T> {
   const { InfraError } = await import('../../../infra/index.js');
   try {
-    return await work;
+    return await work();
   } catch (err) {
     if (err instanceof InfraError) throw new GatewayError('USAGE', err.message, { cause: err });
     if (isFileSystemError(err)) throw new GatewayError('USAGE', err.message, { cause: err });
