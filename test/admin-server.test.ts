@@ -366,4 +366,19 @@ test('admin: a taken port rejects start() with LISTEN_FAILED; close() is idempot
     identity,
   });
   await neverStarted.close();
+
+  const raced = new AdminServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    metrics: new Registry(),
+    ready: () => true,
+    health: () => true,
+    view: fabric(),
+    catalog: catalog(),
+    discoveryStatus: () => null,
+    identity,
+  });
+  const starting = raced.start();
+  await raced.close();
+  await starting;
+  assert.throws(() => raced.address(), /not listening/);
 });

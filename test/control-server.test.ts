@@ -278,6 +278,17 @@ test('control: refuses non-loopback addresses and reports a taken port clearly',
   });
   await clash.close();
   await clash.close();
+
+  const raced = new ControlServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    catalog: new LocalCatalog([]),
+    view: new StaticFabricView(),
+    logger,
+  });
+  const starting = raced.start();
+  await raced.close();
+  await starting;
+  assert.throws(() => raced.address(), /not listening/);
 });
 
 test('control: Watch coalesces a burst of changes for a reader that cannot keep up', async (t) => {

@@ -105,12 +105,17 @@ export class ControlServer {
     } satisfies grpc.UntypedServiceImplementation);
     this.boundPort = await new Promise<number>((resolveBind, reject) => {
       server.bindAsync(formatHostPort(listen), grpc.ServerCredentials.createInsecure(), (err, port) => {
-        if (err) reject(listenError('control API (listen.control)', listen, err));
-        else resolveBind(port);
+        if (err) {
+          server.forceShutdown();
+          reject(listenError('control API (listen.control)', listen, err));
+        } else resolveBind(port);
       });
     });
+    if (this.closing) {
+      server.forceShutdown();
+      return;
+    }
     this.server = server;
-    if (this.closing) server.forceShutdown();
   }
 
   private register(
