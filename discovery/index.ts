@@ -13,6 +13,7 @@ export type {
   FabricView,
 } from './fabric.js';
 export { Discovery } from './discovery.js';
+export { createRedisClient, type RedisClient } from './redis-client.js';
 export type { DiscoveryOptions } from './options.js';
 export type { DiscoveryStatus, DiscoveryMode, StaleClusterStatus, SkippedRecord } from './status.js';
 export type { SkipReason } from './records.js';

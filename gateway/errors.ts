@@ -18,6 +18,7 @@ export type GatewayErrorCode =
   | 'DEPENDENCY_MISSING'
   | 'LISTEN_FAILED'
   | 'ADMIN_UNREACHABLE'
+  | 'DNS_FAILED'
   | 'INTERNAL';
 
 export class GatewayError extends Error {

@@ -6,6 +6,7 @@ import { GatewayError } from '../errors.js';
 import { registerCertsCommand } from './commands/certs.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerDemoCommand } from './commands/demo.js';
+import { registerDnsCommand } from './commands/dns.js';
 import { registerGatewayCommand } from './commands/gateway.js';
 import { registerStatusCommand } from './commands/status.js';
 import { WEFT_VERSION } from './version.js';
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerCertsCommand(program);
   registerStatusCommand(program);
   registerCheckCommand(program);
+  registerDnsCommand(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }

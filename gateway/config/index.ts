@@ -2,5 +2,6 @@
 export { loadConfigFile, parseConfigText, parseConfigObject } from './load.js';
 export type { GatewayConfig, ServiceConfig, HealthCheckConfig, DiscoveryConfig } from './load.js';
 export { ConfigError, type ConfigProblem } from './config-error.js';
+export type { DnsConfig, DnsProviderConfig, DnsRecordConfig } from './dns-schema.js';
 export { parseDurationMs, formatDuration } from './duration.js';
 export { parseHostPort, formatHostPort, type HostPort } from './host-port.js';

@@ -7,6 +7,7 @@ import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GatewayError } from '../errors.js';
 import { ConfigError, formatPath, type ConfigProblem } from './config-error.js';
+import { normalizeDnsConfig, type DnsConfig } from './dns-schema.js';
 import { gatewayConfigSchema, type ParsedGatewayConfig } from './schema.js';
 import type { HostPort } from './host-port.js';
 import type { RedisConfig, RedisTlsConfig } from '../../discovery/index.js';
@@ -51,6 +52,8 @@ export interface GatewayConfig {
   readonly tcp: Readonly<Parsed['tcp']>;
   readonly discovery: DiscoveryConfig;
   readonly drainTimeoutMs: number;
+  /** Global DNS failover publishing; absent when the config has no `dns:` section. */
+  readonly dns?: DnsConfig;
 }
 
 /** Reads and validates a config file. Throws ConfigError (every problem listed) or CONFIG_UNREADABLE. */
@@ -187,6 +190,7 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
       snapshotFile: fromConfig(discovery.snapshotFile ?? `weft-snapshot-${parsed.cluster}.json`),
     },
     drainTimeoutMs: parsed.drainTimeout,
+    ...(parsed.dns ? { dns: normalizeDnsConfig(parsed.dns, fromConfig, problems) } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 // The gateway config file's schema (YAML → validated, fully defaulted object). Unknown keys are rejected
 // everywhere; durations become `…Ms`; addresses become HostPort. Every field is documented in README.md.
 import { z } from 'zod';
+import { dnsConfigSchema } from './dns-schema.js';
 import { parseDurationMs } from './duration.js';
 import { parseHostPort, type HostPort } from './host-port.js';
 
@@ -140,6 +141,7 @@ export const gatewayConfigSchema = z.strictObject({
     })
     .prefault({}),
   drainTimeout: duration('10s'),
+  dns: dnsConfigSchema.optional(),
 });
 
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;

@@ -1,7 +1,7 @@
 // A DnsProvider for Amazon Route 53 (@aws-sdk/client-route-53). Credentials come from the SDK's default
 // provider chain (env, shared config/SSO, web identity, ECS/EC2 roles); `endpoint` points it at a test
 // double. Every request is paced under the account's 5 requests/s and retried with backoff on throttling
-// and PriorRequestNotFound; the SDK's own retries are off so the pacing stays honest.
+// and PriorRequestNotComplete; the SDK's own retries are off so the pacing stays honest.
 import { createHash } from 'node:crypto';
 import {
   ChangeResourceRecordSetsCommand,
@@ -64,9 +64,12 @@ export interface Route53ProviderOptions {
   readonly clock?: DnsClock;
 }
 
+// Route 53 names the "previous change still running" error PriorRequestNotComplete; PriorRequestNotFound is
+// accepted too, as some tools and docs spell it.
 const RETRYABLE = new Set([
   'Throttling',
   'ThrottlingException',
+  'PriorRequestNotComplete',
   'PriorRequestNotFound',
   'ServiceUnavailable',
   'InternalFailure',
@@ -74,7 +77,12 @@ const RETRYABLE = new Set([
   'RequestTimeout',
   'TimeoutError',
 ]);
-const THROTTLED = new Set(['Throttling', 'ThrottlingException', 'PriorRequestNotFound']);
+const THROTTLED = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'PriorRequestNotComplete',
+  'PriorRequestNotFound',
+]);
 
 interface AwsError {
   readonly name?: string;
