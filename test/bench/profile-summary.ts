@@ -1,5 +1,5 @@
 // Reads a V8 .cpuprofile (what `node --cpu-prof` writes) and lists where the time went: self time per
-// function (name, file:line), as a share of all samples, largest first. Enough to see what dominates a
+// function (name, file:line), as a share of the busy (non-idle) samples, largest first. Enough to see what dominates a
 // gateway under load without opening DevTools.
 import { readFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
@@ -32,7 +32,8 @@ export function summarizeProfile(file: string, top: number): string {
   let total = 0;
   for (const node of profile.nodes) {
     const hits = node.hitCount ?? 0;
-    if (hits === 0) continue;
+    // Idle samples are the gateway waiting while other variants run: leave them out of the shares.
+    if (hits === 0 || node.callFrame.functionName === '(idle)') continue;
     total += hits;
     const key = `${node.callFrame.functionName || '(anonymous)'}  ${place(node.callFrame)}`.trim();
     byFunction.set(key, (byFunction.get(key) ?? 0) + hits);

@@ -78,6 +78,31 @@ async function memory(topology: Topology, options: BenchOptions): Promise<Sample
   return samples;
 }
 
+/** Probes every chain, measures memory on the fresh gateways, warms up, then runs the rounds. */
+async function measureAll(topology: Topology, options: BenchOptions, samples: Sample[]): Promise<void> {
+  const grpcBody = readFileSync(topology.grpcRequestFile);
+  for (const variant of options.variants) {
+    const t = topology.targets(variant);
+    await probeChain(variant, t.http, t.grpc, grpcBody);
+  }
+  log(`chains answer correctly: ${options.variants.join(', ')}`);
+  // Memory first, while the gateways have carried no load (see gateway-memory.ts).
+  if (options.measures.includes('rss')) samples.push(...(await memory(topology, options)));
+  log(`warming up (${options.warmupSeconds} s per tool and variant)`);
+  await warmUp(topology, options);
+
+  for (let round = 1; round <= options.rounds; round++) {
+    for (const measure of LOAD_MEASURES.filter((m) => options.measures.includes(m))) {
+      for (const variant of rotated(options.variants, round - 1)) {
+        const got = await runMeasure(measure, variant, round, topology, options.settings);
+        topology.checkAlive();
+        samples.push(...got);
+        log(`round ${round}/${options.rounds} ${variant.padEnd(7)} ${got.map(formatSample).join(', ')}`);
+      }
+    }
+  }
+}
+
 async function bench(options: BenchOptions): Promise<number> {
   const missing = missingToolsMessage(options.measures, options.variants);
   if (missing) {
@@ -109,28 +134,12 @@ async function bench(options: BenchOptions): Promise<number> {
   process.once('SIGTERM', stop);
 
   const samples: Sample[] = [];
+  let failure: string | undefined;
   try {
-    const grpcBody = readFileSync(topology.grpcRequestFile);
-    for (const variant of options.variants) {
-      const t = topology.targets(variant);
-      await probeChain(variant, t.http, t.grpc, grpcBody);
-    }
-    log(`chains answer correctly: ${options.variants.join(', ')}`);
-    // Memory first, while the gateways have carried no load (see gateway-memory.ts).
-    if (options.measures.includes('rss')) samples.push(...(await memory(topology, options)));
-    log(`warming up (${options.warmupSeconds} s per tool and variant)`);
-    await warmUp(topology, options);
-
-    for (let round = 1; round <= options.rounds; round++) {
-      for (const measure of LOAD_MEASURES.filter((m) => options.measures.includes(m))) {
-        for (const variant of rotated(options.variants, round - 1)) {
-          const got = await runMeasure(measure, variant, round, topology, options.settings);
-          topology.checkAlive();
-          samples.push(...got);
-          log(`round ${round}/${options.rounds} ${variant.padEnd(7)} ${got.map(formatSample).join(', ')}`);
-        }
-      }
-    }
+    await measureAll(topology, options, samples);
+  } catch (err) {
+    failure = err instanceof Error ? err.message : String(err);
+    log(`stopped early, reporting what was measured: ${failure}`);
   } finally {
     await topology.close();
   }
@@ -148,7 +157,7 @@ async function bench(options: BenchOptions): Promise<number> {
   const profiles = options.cpuProfile ? listProfiles(profileDir) : [];
   for (const profile of profiles) {
     console.log(
-      `\nCPU profile ${relative(ROOT, profile)} — top self time:\n${summarizeProfile(profile, 15)}`,
+      `\nCPU profile ${relative(ROOT, profile)} — top self time (share of busy samples):\n${summarizeProfile(profile, 15)}`,
     );
   }
 
@@ -173,13 +182,15 @@ async function bench(options: BenchOptions): Promise<number> {
         verdicts: budget,
         samples,
         cpuProfiles: profiles.map((p) => relative(ROOT, p)),
+        failure: failure ?? null,
       },
       null,
       2,
     )}\n`,
   );
   log(`results written to ${relative(ROOT, jsonFile)}`);
-  return 0;
+  if (failure) console.error(`bench: the run stopped early: ${failure}`);
+  return failure ? 1 : 0;
 }
 
 function listProfiles(profileDir: string): string[] {

@@ -15,6 +15,11 @@ export const CLUSTER_A = 'bench-a';
 export const CLUSTER_B = 'bench-b';
 export const SERVICES = { http: 'bench', grpc: 'bench-grpc', tcp: 'iperf' } as const;
 const NAMESPACE = 'default';
+/**
+ * Nothing is in flight when the harness stops a gateway: a short drain lets it exit (and write its CPU
+ * profile) well within ManagedProcess.stop()'s grace.
+ */
+const DRAIN_TIMEOUT = '2s';
 
 export interface WeftChain {
   readonly a: ManagedProcess;
@@ -51,6 +56,7 @@ function gatewayAConfig(o: WeftChainOptions): object {
       control: formatHostPort(at.control),
     },
     advertise: formatHostPort(at.peer),
+    drainTimeout: DRAIN_TIMEOUT,
     tcp: [{ listen: formatHostPort(at.tcp), service: `${SERVICES.tcp}.${NAMESPACE}` }],
   };
 }
@@ -71,6 +77,7 @@ function gatewayBConfig(o: WeftChainOptions): object {
       control: formatHostPort(at.control),
     },
     advertise: formatHostPort(at.peer),
+    drainTimeout: DRAIN_TIMEOUT,
     services: [
       { name: SERVICES.http, namespace: NAMESPACE, protocol: 'http', endpoints: [formatHostPort(up.http)] },
       { name: SERVICES.grpc, namespace: NAMESPACE, protocol: 'grpc', endpoints: [formatHostPort(up.grpc)] },
