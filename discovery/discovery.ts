@@ -31,6 +31,8 @@ const FEED_MAX_LEN = 10_000;
 const RECENT = 20;
 const SNAPSHOT_REFRESH_MS = 30_000;
 const DEREGISTER_TIMEOUT_MS = 1000;
+/** ioredis's message for a command sent while disconnected (offline queue disabled). */
+const NOT_CONNECTED = "Stream isn't writeable";
 
 export class Discovery {
   readonly view: FabricView;
@@ -231,6 +233,7 @@ export class Discovery {
     registration.setServices(this.desired);
     let errorLogged = false;
     const onError = (err: Error) => {
+      this.lastError = `connection: ${err.message}`;
       if (!errorLogged) this.logger.warn({ err: err.message }, 'discovery: Redis connection error; retrying');
       errorLogged = true;
       if (this.source === 'disk' && !this.everSynced) this.releaseStart?.();
@@ -280,8 +283,9 @@ export class Discovery {
 
   private onRedisError(op: string, err: unknown): void {
     if (this.controller.signal.aborted) return;
-    this.lastError = `${op}: ${errorText(err)}`;
     this.metrics.redisErrors.inc({ op });
+    // "Not connected" says nothing new: the connection's own error (kept in lastError) says why.
+    if (!errorText(err).includes(NOT_CONNECTED)) this.lastError = `${op}: ${errorText(err)}`;
     this.logger.debug({ op, err: errorText(err) }, 'discovery: Redis operation failed');
   }
 
