@@ -12,6 +12,7 @@ import type { InfraError } from '../infra/index.js';
 import {
   DnsPublisher,
   LeaderLease,
+  dnsKeys,
   PublisherStateStore,
   Rfc2136Provider,
   fenceName,
@@ -300,6 +301,27 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
     assert.equal(saved, false, 'the stale leader cannot record state');
     stale.destroy();
     await fresh.close();
+  });
+
+  it('a corrupt saved state in Redis is reported and replaced, never trusted', async (t) => {
+    const ownerId = 'fabric-5';
+    const name = `api5.${ZONE}`;
+    await redis().set(dnsKeys(ownerId).state, '{"version":1,"owned":"everything"');
+    const pub = publisher([{ ...API, name }], 'gw-5', ownerId);
+    t.after(() => pub.close());
+    const errors: string[] = [];
+    pub.subscribe((e) => e.type === 'error' && errors.push(e.error.message));
+    pub.start();
+    pub.setHealth(health());
+    await until('published', async () => (await bind.query(name, 'A')).length === 3);
+    assert.ok(
+      errors.some((m) => /state in Redis is not JSON; delete it to start afresh/.test(m)),
+      errors.join('\n'),
+    );
+    await until(
+      'state replaced',
+      async () => (await new PublisherStateStore(redis(), ownerId).load())?.owned.length === 1,
+    );
   });
 
   it('a wrong TSIG secret is a clear error, not a crash', async (t) => {

@@ -309,7 +309,9 @@ export class DnsPublisher {
         this.owned = state.owned;
       }
     } catch (err) {
-      this.emit({ type: 'error', error: err as Error });
+      // A corrupt state is reported and replaced; Redis being unreachable aborts the takeover for now.
+      if (!(err instanceof InfraError)) throw err;
+      this.emit({ type: 'error', error: err });
     }
     if (this.health) this.gate.observe(this.health, this.clock.now(), this.clusters);
     let holder = this.holder(await this.lease.assertHeld());

@@ -26,12 +26,13 @@ export {
 export { planDns, applyDnsPlan, type DnsPlan, type DnsPlanInput, type ApplyOptions } from './dns-sync.js';
 export {
   describeUnit,
+  planChanges,
   type ChangePlan,
   type ChangeUnit,
   type PlanNote,
   type RecordChange,
 } from './change-plan.js';
-export type { DesiredRecord } from './desired-records.js';
+export { renderDesired, type DesiredRecord } from './desired-records.js';
 export { LeaderLease, dnsKeys, type Lease, type LeaderLeaseOptions } from './leader-lease.js';
 export { PublisherStateStore, type PublisherState } from './publisher-state-store.js';
 export { HealthGate, type GateState } from './health-gate.js';
