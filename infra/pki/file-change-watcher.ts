@@ -10,6 +10,8 @@ export interface FileChangeWatcherOptions {
   readonly paths: readonly string[];
   /** Interval of the stat fallback. */
   readonly pollIntervalMs: number;
+  /** False: poll only. */
+  readonly useFsWatch: boolean;
   /** Quiet time after the last event before `onChange` runs. */
   readonly settleMs: number;
   /** Runs on the timer, never re-entrantly with itself; must not throw. */
@@ -35,7 +37,9 @@ export class FileChangeWatcher {
   async start(): Promise<void> {
     for (const path of this.options.paths) this.signatures.set(path, await signatureOf(path));
     if (this.closed) return;
-    for (const dir of new Set(this.options.paths.map((path) => dirname(path)))) this.watchDirectory(dir);
+    if (this.options.useFsWatch) {
+      for (const dir of new Set(this.options.paths.map((path) => dirname(path)))) this.watchDirectory(dir);
+    }
     this.pollTimer = setInterval(() => void this.poll(), this.options.pollIntervalMs);
     this.pollTimer.unref();
   }

@@ -19,6 +19,8 @@ export interface TlsMaterialOptions extends TlsFilePaths {
   readonly expectedIdentity?: GatewayIdentity;
   /** Stat fallback for filesystems where fs.watch misses changes; default 10 s. */
   readonly pollIntervalMs?: number;
+  /** Watch directories with fs.watch as well as polling; set false where inotify does not work (NFS). Default true. */
+  readonly useFsWatch?: boolean;
   /** Quiet time after a change before reloading, so cert and key written together load together; default 200 ms. */
   readonly settleMs?: number;
   /** Clock for expiry checks, ms since the epoch. */
@@ -47,6 +49,8 @@ export class TlsMaterial {
   private watcher: FileChangeWatcher | undefined;
   private snapshot: TlsMaterialSnapshot | undefined;
   private failure: InfraError | undefined;
+  /** The files behind `failure`, so one bad write is reported once. */
+  private rejected: PemFiles | undefined;
   private inFlight: Promise<TlsReloadOutcome> | undefined;
   private rerun = false;
   private closed = false;
@@ -61,11 +65,12 @@ export class TlsMaterial {
   /** Loads and validates the files (throwing InfraError CERT_IO / CERT_INVALID), then starts watching. */
   async start(): Promise<void> {
     if (this.closed) throw new Error('TlsMaterial was closed');
-    this.snapshot = await this.load();
+    this.snapshot = this.build(await this.readFiles());
     const watcher = new FileChangeWatcher({
       paths: [this.paths.ca, this.paths.cert, this.paths.key],
       pollIntervalMs: this.options.pollIntervalMs ?? DEFAULT_TLS_POLL_INTERVAL_MS,
       settleMs: this.options.settleMs ?? DEFAULT_TLS_SETTLE_MS,
+      useFsWatch: this.options.useFsWatch ?? true,
       onChange: () => void this.reload(),
       onWatchError: (dir, err) =>
         this.report(
@@ -124,11 +129,13 @@ export class TlsMaterial {
     }
     const run = async (): Promise<TlsReloadOutcome> => {
       let outcome: TlsReloadOutcome;
+      let swapped = false;
       do {
         this.rerun = false;
         outcome = await this.reloadOnce();
+        if (outcome === 'swapped') swapped = true;
       } while (this.rerun && !this.closed);
-      return outcome;
+      return outcome === 'unchanged' && swapped ? 'swapped' : outcome;
     };
     this.inFlight = run().finally(() => {
       this.inFlight = undefined;
@@ -147,19 +154,28 @@ export class TlsMaterial {
 
   private async reloadOnce(): Promise<TlsReloadOutcome> {
     if (this.closed || !this.snapshot) return 'unchanged';
+    let files: PemFiles;
+    try {
+      files = await this.readFiles();
+    } catch (err) {
+      return this.reject(asInfraError(err), undefined);
+    }
+    if (samePem(files, this.snapshot)) {
+      this.failure = undefined;
+      this.rejected = undefined;
+      return 'unchanged';
+    }
+    // The same bad bytes seen again (a watch event and a poll for one write): already reported.
+    if (this.failure && this.rejected && samePem(files, this.rejected)) return this.failure;
     let next: TlsMaterialSnapshot;
     try {
-      next = await this.load(this.snapshot);
+      next = this.build(files);
     } catch (err) {
-      const error =
-        err instanceof InfraError
-          ? err
-          : new InfraError('CERT_INVALID', `reloading TLS material failed: ${String(err)}`);
-      this.report(error);
-      return error;
+      return this.reject(asInfraError(err), files);
     }
+    if (this.closed) return 'unchanged';
     this.failure = undefined;
-    if (next === this.snapshot || this.closed) return 'unchanged';
+    this.rejected = undefined;
     this.snapshot = next;
     for (const listener of [...this.listeners]) {
       try {
@@ -171,21 +187,23 @@ export class TlsMaterial {
     return 'swapped';
   }
 
-  /** Reads and validates; returns `previous` itself when the bytes are the same. */
-  private async load(previous?: TlsMaterialSnapshot): Promise<TlsMaterialSnapshot> {
+  private async readFiles(): Promise<PemFiles> {
     const [ca, cert, key] = await Promise.all([
       readFileBytes(this.paths.ca),
       readFileBytes(this.paths.cert),
       readFileBytes(this.paths.key),
     ]);
-    if (previous && previous.ca.equals(ca) && previous.cert.equals(cert) && previous.key.equals(key))
-      return previous;
+    return { ca, cert, key };
+  }
+
+  /** Validates the files and builds the TLS context; throws InfraError CERT_INVALID. */
+  private build(files: PemFiles): TlsMaterialSnapshot {
     const checked = checkTlsMaterial(
-      { paths: this.paths, ca, cert, key },
+      { paths: this.paths, ...files },
       this.now(),
       this.options.expectedIdentity,
     );
-    const tlsOptions: SecureContextOptions = Object.freeze({ ca, cert, key, minVersion: 'TLSv1.3' });
+    const tlsOptions: SecureContextOptions = Object.freeze({ ...files, minVersion: 'TLSv1.3' });
     let secureContext: SecureContext;
     try {
       secureContext = createSecureContext(tlsOptions);
@@ -199,6 +217,12 @@ export class TlsMaterial {
     return Object.freeze({ ...checked, secureContext, tlsOptions });
   }
 
+  private reject(err: InfraError, files: PemFiles | undefined): InfraError {
+    this.rejected = files;
+    this.report(err);
+    return err;
+  }
+
   private report(err: InfraError): void {
     this.failure = err;
     for (const listener of [...this.errorListeners]) {
@@ -209,4 +233,19 @@ export class TlsMaterial {
       }
     }
   }
+}
+
+interface PemFiles {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+function samePem(a: PemFiles, b: PemFiles): boolean {
+  return a.ca.equals(b.ca) && a.cert.equals(b.cert) && a.key.equals(b.key);
+}
+
+function asInfraError(err: unknown): InfraError {
+  if (err instanceof InfraError) return err;
+  return new InfraError('CERT_INVALID', `reloading TLS material failed: ${String(err)}`, { cause: err });
 }

@@ -1,0 +1,307 @@
+// TlsMaterial: validation on start with errors naming the file, and live rotation over real TLS — new
+// handshakes get the new certificate, an open connection keeps working, a corrupt file keeps the old
+// material and is reported. Waits poll a condition with a deadline; nothing sleeps a fixed time.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  checkServerIdentityFor,
+  InfraError,
+  TlsMaterial,
+  type TlsFilePaths,
+  type TlsMaterialOptions,
+  type TlsMaterialSnapshot,
+} from '../infra/index.js';
+import { createFabricPki, type FabricPki } from './helpers/fabric-pki.js';
+import { connectMtls, echo, startMtlsEchoServer, type MtlsEchoServer } from './helpers/mtls-echo.js';
+
+const TD = 'acme.test';
+const DAY_MS = 86_400_000;
+
+async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-tls-material-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** Replaces a file the way an operator's tooling should: write aside, then rename over. */
+async function replaceFile(path: string, text: string): Promise<void> {
+  await writeFile(`${path}.tmp`, text);
+  await rename(`${path}.tmp`, path);
+}
+
+async function waitFor(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function startedMaterial(
+  t: { after(fn: () => Promise<void>): void },
+  paths: TlsFilePaths,
+  options: Partial<TlsMaterialOptions> = {},
+): Promise<TlsMaterial> {
+  const material = new TlsMaterial({ ...paths, pollIntervalMs: 200, settleMs: 50, ...options });
+  await material.start();
+  t.after(() => material.close());
+  return material;
+}
+
+/** Gateway b serves with its TlsMaterial; every swap goes to the server with setSecureContext. */
+async function serveWith(t: { after(fn: () => Promise<void>): void }, material: TlsMaterial, host: string) {
+  const server = await startMtlsEchoServer({ ...material.tlsOptions() }, host);
+  t.after(() => server.close());
+  const swaps: TlsMaterialSnapshot[] = [];
+  material.subscribe((next) => {
+    server.server.setSecureContext({ ...next.tlsOptions });
+    swaps.push(next);
+  });
+  return { server, swaps };
+}
+
+function dial(server: MtlsEchoServer, client: TlsMaterial, cluster: string) {
+  return connectMtls({
+    host: server.host,
+    port: server.port,
+    secureContext: client.secureContext(),
+    checkServerIdentity: checkServerIdentityFor({ trustDomain: TD, cluster }),
+  });
+}
+
+test('start() loads, validates and exposes the material', async (t) => {
+  const pki = await createFabricPki(await tempDir(t), {
+    trustDomain: TD,
+    clusters: ['a'],
+    intermediate: true,
+  });
+  const material = await startedMaterial(t, pki.pathsOf('a'), {
+    expectedIdentity: { trustDomain: TD, cluster: 'a' },
+  });
+  const issued = pki.issuedFor('a');
+  const current = material.current();
+  assert.equal(current.serialNumber, issued.serialNumber);
+  assert.equal(material.notAfter.getTime(), issued.notAfter.getTime());
+  assert.deepEqual(current.identity, { trustDomain: TD, cluster: 'a' });
+  assert.equal(current.tlsOptions.minVersion, 'TLSv1.3');
+  assert.equal(current.cert.toString(), issued.certPem);
+  assert.equal(material.secureContext(), current.secureContext);
+  assert.equal(await material.reload(), 'unchanged');
+  assert.equal(material.current(), current, 'an unchanged reload keeps the same snapshot');
+});
+
+test('start() refuses bad material with an error naming the file and the problem', async (t) => {
+  const dir = await tempDir(t);
+  const pki = await createFabricPki(join(dir, 'fabric'), { trustDomain: TD, clusters: ['a', 'b'] });
+  const rogue = await createFabricPki(join(dir, 'rogue'), {
+    trustDomain: TD,
+    clusters: ['a'],
+    intermediate: true,
+  });
+  const a = pki.pathsOf('a');
+  const now = Date.now();
+  const cases: {
+    name: string;
+    paths?: Partial<TlsFilePaths>;
+    options?: Partial<TlsMaterialOptions>;
+    code: InfraError['code'];
+    message: RegExp;
+  }[] = [
+    {
+      name: 'missing key',
+      paths: { key: join(dir, 'nope.key') },
+      code: 'CERT_IO',
+      message: /nope\.key does not exist/,
+    },
+    {
+      name: 'key of another gateway',
+      paths: { key: pki.pathsOf('b').key },
+      code: 'CERT_INVALID',
+      message: /b\/gateway\.key is not the key of the certificate in .*a\/gateway\.pem/,
+    },
+    {
+      name: 'certificate from another anchor',
+      paths: rogue.pathsOf('a'),
+      options: { ca: a.ca },
+      code: 'CERT_INVALID',
+      message: /rogue\/a\/gateway\.pem does not chain to .*fabric\/a\/ca\.pem/,
+    },
+    {
+      name: 'intermediate left out of the chain',
+      paths: { ...rogue.pathsOf('a'), cert: join(dir, 'leaf-only.pem') },
+      code: 'CERT_INVALID',
+      message: /leaf-only\.pem does not chain to/,
+    },
+    {
+      name: 'expired',
+      options: { now: () => now + 2 * DAY_MS },
+      code: 'CERT_INVALID',
+      message: /a\/gateway\.pem expired/,
+    },
+    {
+      name: 'not yet valid',
+      options: { now: () => now - DAY_MS },
+      code: 'CERT_INVALID',
+      message: /a\/gateway\.pem is not valid until/,
+    },
+    {
+      name: 'garbage CA',
+      paths: { ca: join(dir, 'garbage.pem') },
+      code: 'CERT_INVALID',
+      message: /garbage\.pem holds no PEM/,
+    },
+    {
+      name: 'garbage key',
+      paths: { key: join(dir, 'garbage.pem') },
+      code: 'CERT_INVALID',
+      message: /garbage\.pem is not a PEM private key/,
+    },
+    {
+      name: 'another cluster than expected',
+      options: { expectedIdentity: { trustDomain: TD, cluster: 'b' } },
+      code: 'CERT_INVALID',
+      message:
+        /is spiffe:\/\/acme\.test\/cluster\/a\/gateway; expected spiffe:\/\/acme\.test\/cluster\/b\/gateway/,
+    },
+  ];
+  await writeFile(join(dir, 'garbage.pem'), 'not PEM at all\n');
+  await writeFile(
+    join(dir, 'leaf-only.pem'),
+    rogue.issuedFor('a').certPem.split(/(?<=-----END CERTIFICATE-----\n)/)[0]!,
+  );
+  for (const { name, paths, options, code, message } of cases) {
+    const material = new TlsMaterial({ ...a, ...paths, ...options });
+    await assert.rejects(material.start(), (err: unknown) => {
+      assert.ok(err instanceof InfraError, `${name}: ${String(err)}`);
+      assert.equal(err.code, code, name);
+      assert.match(err.message, message, name);
+      return true;
+    });
+    await material.close();
+  }
+});
+
+test('a rotated certificate reaches new handshakes while an open connection keeps working', async (t) => {
+  const pki = await createFabricPki(await tempDir(t), {
+    trustDomain: TD,
+    clusters: ['a', 'b'],
+    intermediate: true,
+  });
+  const serverMaterial = await startedMaterial(t, pki.pathsOf('b'));
+  const clientMaterial = await startedMaterial(t, pki.pathsOf('a'));
+  const { server, swaps } = await serveWith(t, serverMaterial, '127.0.5.1');
+  const oldServerSerial = pki.issuedFor('b').serialNumber;
+
+  const first = await dial(server, clientMaterial, 'b');
+  assert.ok(first.ok, first.ok ? '' : first.error.message);
+  t.after(() => first.socket.destroy());
+  assert.equal(first.serverCert.serialNumber, oldServerSerial);
+
+  const rotated = await pki.reissue('b');
+  await waitFor('the server material to swap', () => swaps.length === 1);
+  assert.equal(serverMaterial.current().serialNumber, rotated.serialNumber);
+  assert.equal(serverMaterial.notAfter.getTime(), rotated.notAfter.getTime());
+
+  const second = await dial(server, clientMaterial, 'b');
+  assert.ok(second.ok, second.ok ? '' : second.error.message);
+  t.after(() => second.socket.destroy());
+  assert.equal(
+    second.serverCert.serialNumber,
+    rotated.serialNumber,
+    'a new handshake sees the new certificate',
+  );
+  assert.notEqual(rotated.serialNumber, oldServerSerial);
+
+  await echo(first.socket, 'still connected');
+  assert.equal(first.socket.destroyed, false);
+  assert.equal(
+    first.socket.getPeerCertificate().serialNumber,
+    oldServerSerial,
+    'the open connection was not redone',
+  );
+
+  // The client side rotates the same way: the next dial presents the new client certificate.
+  const clientSwaps: string[] = [];
+  clientMaterial.subscribe((next) => clientSwaps.push(next.serialNumber));
+  const rotatedClient = await pki.reissue('a');
+  await waitFor('the client material to swap', () => clientSwaps.length === 1);
+  const third = await dial(server, clientMaterial, 'b');
+  assert.ok(third.ok, third.ok ? '' : third.error.message);
+  t.after(() => third.socket.destroy());
+  assert.equal(server.callers.at(-1)?.serialNumber, rotatedClient.serialNumber);
+  assert.equal(server.callers[0]?.serialNumber !== rotatedClient.serialNumber, true);
+});
+
+test('a corrupt file keeps the old material, reports the error, and a good file recovers', async (t) => {
+  const pki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a', 'b'] });
+  const serverMaterial = await startedMaterial(t, pki.pathsOf('b'));
+  const clientMaterial = await startedMaterial(t, pki.pathsOf('a'));
+  const { server, swaps } = await serveWith(t, serverMaterial, '127.0.5.2');
+  const errors: InfraError[] = [];
+  serverMaterial.onError((err) => errors.push(err));
+  const before = serverMaterial.current();
+
+  await replaceFile(pki.pathsOf('b').cert, '-----BEGIN CERTIFICATE-----\ntruncated');
+  await waitFor('the corrupt file to be reported', () => errors.length >= 1);
+  assert.equal(errors[0]?.code, 'CERT_INVALID');
+  assert.match(errors[0]?.message ?? '', /b\/gateway\.pem holds no PEM certificate/);
+  assert.equal(serverMaterial.lastError, errors[0]);
+  // Another look at the same bad bytes (a poll after the watch event) returns the error unreported.
+  assert.equal(await serverMaterial.reload(), errors[0]);
+  assert.equal(errors.length, 1);
+  assert.equal(serverMaterial.current(), before, 'the old material stays');
+  assert.equal(swaps.length, 0);
+  const during = await dial(server, clientMaterial, 'b');
+  assert.ok(during.ok, during.ok ? '' : during.error.message);
+  during.socket.destroy();
+  assert.equal(during.serverCert.serialNumber, before.serialNumber);
+
+  // A certificate whose key was not replaced with it is refused the same way.
+  const other = await pki.reissue('a');
+  await waitFor('client swap', () => clientMaterial.current().serialNumber === other.serialNumber);
+  await replaceFile(pki.pathsOf('b').cert, await readFile(pki.pathsOf('a').cert, 'utf8'));
+  await waitFor('the mismatched key to be reported', () => errors.length >= 2);
+  assert.match(
+    errors[1]?.message ?? '',
+    /b\/gateway\.key is not the key of the certificate in .*b\/gateway\.pem/,
+  );
+  assert.equal(serverMaterial.current(), before);
+
+  const fixed = await pki.reissue('b');
+  await waitFor('recovery', () => swaps.length === 1);
+  assert.equal(serverMaterial.current().serialNumber, fixed.serialNumber);
+  assert.equal(serverMaterial.lastError, undefined);
+});
+
+test('polling alone notices a rotation where fs.watch is unavailable', async (t) => {
+  const pki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a'] });
+  const material = await startedMaterial(t, pki.pathsOf('a'), { useFsWatch: false, pollIntervalMs: 100 });
+  const rotated = await pki.reissue('a');
+  await waitFor(
+    'the poll to pick up the new files',
+    () => material.current().serialNumber === rotated.serialNumber,
+  );
+});
+
+test('reload() coalesces concurrent calls; close() is idempotent and stops reloading', async (t) => {
+  const pki: FabricPki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a'] });
+  const material = await startedMaterial(t, pki.pathsOf('a'), { useFsWatch: false, pollIntervalMs: 60_000 });
+  let notified = 0;
+  material.subscribe(() => notified++);
+  const rotated = await pki.reissue('a');
+  const outcomes = await Promise.all([material.reload(), material.reload(), material.reload()]);
+  assert.ok(outcomes.includes('swapped'), outcomes.join(','));
+  assert.equal(notified, 1);
+  assert.equal(material.current().serialNumber, rotated.serialNumber);
+
+  await material.close();
+  await material.close();
+  await pki.reissue('a');
+  assert.equal(await material.reload(), 'unchanged');
+  assert.equal(material.current().serialNumber, rotated.serialNumber, 'material stays readable after close');
+  assert.equal(notified, 1);
+  await assert.rejects(material.start(), /closed/);
+});
