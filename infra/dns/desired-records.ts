@@ -26,7 +26,8 @@ export function renderDesired(
   const live = spec.targets.filter((t) => up.has(t.cluster));
   if (live.length === 0) return { spec, sets: [], held: true, clusters: [] };
   const sets = routingPolicies ? routedSets(spec, live) : [plainSet(spec, live)];
-  const clusters = routingPolicies || spec.routing !== 'failover' ? live : live.sort(byPriority).slice(0, 1);
+  const clusters =
+    routingPolicies || spec.routing !== 'failover' ? live : [...live].sort(byPriority).slice(0, 1);
   return { spec, sets, held: false, clusters: clusters.map((t) => t.cluster) };
 }
 
