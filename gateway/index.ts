@@ -8,3 +8,12 @@ export {
 } from './admin/index.js';
 export { ControlServer, type ControlServerOptions, RegistryClient, REGISTRY_PROTO } from './control/index.js';
 export { MeshDnsServer, type MeshDnsServerOptions } from './dns-server/index.js';
+export {
+  DataPlane,
+  type DataPlaneOptions,
+  type DataPlaneState,
+  type RouteState,
+  type EndpointState,
+} from './data-plane.js';
+export type { AttemptOutcome, OutcomeKind, OutcomeListener } from './routing/outcome.js';
+export type { PeerState, TlsCredentials } from './transport/peer-transport.js';

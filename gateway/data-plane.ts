@@ -1,0 +1,317 @@
+// The data plane of one gateway: the outbound listener (local apps, HTTP/1.1 + h2c/gRPC on one port),
+// the peer listener (mTLS from other gateways), the tcp: listeners, the route table rebuilt from the
+// local catalog and the fabric view, pooled connections to local endpoints, and the multiplexed mTLS
+// transport to peer gateways. Lifecycle: construct (no side effects) → start → updateConfig/updateTls
+// while running → drain (stop accepting, let in-flight finish, deadline) → close.
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { FabricView } from '../discovery/index.js';
+import type { LocalCatalog, LocalEndpoint } from './catalog/index.js';
+import { formatHostPort, type GatewayConfig } from './config/index.js';
+import { OutboundListener } from './listeners/outbound-listener.js';
+import { OutboundRouter } from './listeners/outbound-router.js';
+import { OutboundTunnels } from './listeners/outbound-tunnels.js';
+import { PeerListener } from './listeners/peer-listener.js';
+import { PeerRouter } from './listeners/peer-router.js';
+import { RequestMetrics } from './listeners/request-metrics.js';
+import { TcpListeners } from './listeners/tcp-listeners.js';
+import type { OutcomeListener } from './routing/outcome.js';
+import { buildRouteTable, type RouteTable } from './routing/route-table.js';
+import {
+  PeerTransport,
+  peerKey,
+  type PeerGateway,
+  type PeerState,
+  type PeerTransportOptions,
+  type TlsCredentials,
+} from './transport/peer-transport.js';
+import { LOCAL_UPSTREAM_DEFAULTS, LocalUpstreams } from './upstream/local-upstreams.js';
+
+export interface DataPlaneOptions {
+  readonly config: GatewayConfig;
+  readonly view: FabricView;
+  readonly catalog: LocalCatalog;
+  /** The gateway's certificate, key and trust bundle (a TlsMaterialSnapshot fits). */
+  readonly tls: TlsCredentials;
+  readonly metrics: Registry;
+  readonly logger: Logger;
+  /** One report per upstream attempt (health, outlier ejection, retries build on this). */
+  readonly onOutcome?: OutcomeListener;
+  /** Whether a local endpoint may receive traffic; call `refreshRoutes()` when the answer changes. */
+  readonly endpointHealthy?: (service: string, endpoint: LocalEndpoint) => boolean;
+  /** Peer transport tuning (timeouts, pings, backoff); defaults suit production. */
+  readonly peerTransport?: Partial<
+    Omit<PeerTransportOptions, 'trustDomain' | 'tls' | 'onConnectionsChanged'>
+  >;
+}
+
+export interface RouteState {
+  readonly service: string;
+  readonly protocol: string;
+  /** Local endpoints that receive traffic (host:port), empty when the service is served elsewhere. */
+  readonly local: readonly string[];
+  /** Remote clusters in failover order. */
+  readonly failover: readonly {
+    readonly cluster: string;
+    readonly stale: boolean;
+    readonly gateways: readonly { readonly gateway: string; readonly available: boolean }[];
+  }[];
+  readonly deniedBy: readonly string[];
+  readonly unhealthyIn: readonly string[];
+}
+
+export interface EndpointState {
+  readonly service: string;
+  readonly host: string;
+  readonly port: number;
+  readonly weight: number;
+  readonly healthy: boolean;
+}
+
+export interface DataPlaneState {
+  readonly revision: number;
+  readonly listeners: {
+    readonly outbound: string;
+    readonly peer: string;
+    readonly tcp: readonly { listen: string; service: string }[];
+  };
+  readonly routes: readonly RouteState[];
+  readonly peers: readonly PeerState[];
+  readonly endpoints: readonly EndpointState[];
+  readonly upstreamPools: ReturnType<LocalUpstreams['stats']>;
+}
+
+const DRAIN_POLL_MS = 50;
+
+export class DataPlane {
+  private config: GatewayConfig;
+  private readonly options: DataPlaneOptions;
+  private readonly logger: Logger;
+  private readonly metrics: RequestMetrics;
+  private readonly peers: PeerTransport;
+  private readonly upstreams: LocalUpstreams;
+  private readonly outbound: OutboundListener;
+  private readonly peerListener: PeerListener;
+  private readonly tcp: TcpListeners;
+  private table: RouteTable<PeerGateway>;
+  private revision = 0;
+  private readonly unsubscribe: (() => void)[] = [];
+  private draining: Promise<void> | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(options: DataPlaneOptions) {
+    this.options = options;
+    this.config = options.config;
+    this.logger = options.logger;
+    const config = options.config;
+    this.peers = new PeerTransport({
+      ...options.peerTransport,
+      trustDomain: config.trustDomain,
+      tls: options.tls,
+    });
+    this.metrics = new RequestMetrics(options.metrics, () => this.peers.connectionCounts());
+    this.upstreams = new LocalUpstreams(LOCAL_UPSTREAM_DEFAULTS);
+    this.table = this.buildTable();
+    const outboundContext = {
+      cluster: config.cluster,
+      table: () => this.table,
+      upstreams: this.upstreams,
+      noRouteStats: this.metrics.statsFor('outbound', config.cluster, '(unknown)', '(none)'),
+      onOutcome: options.onOutcome,
+    };
+    const router = new OutboundRouter(outboundContext);
+    const tunnels = new OutboundTunnels({
+      ...outboundContext,
+      router,
+      connectTimeoutMs: LOCAL_UPSTREAM_DEFAULTS.connectTimeoutMs,
+      tcpNoRouteStats: this.metrics.statsFor('tcp', config.cluster, '(unknown)', '(none)'),
+    });
+    this.outbound = new OutboundListener(
+      config.listen.outbound,
+      {
+        onRequest: (req, res) => router.onH1Request(req, res),
+        onUpgrade: (req, socket, head) => tunnels.onUpgrade(req, socket, head),
+        onStream: (stream, headers, flags) => router.onH2Stream(stream, headers, flags),
+      },
+      this.metrics,
+    );
+    const peerRouter = new PeerRouter({
+      cluster: config.cluster,
+      table: () => this.table,
+      upstreams: this.upstreams,
+      noRouteStats: this.metrics.statsFor('peer', '(unverified)', '(unknown)', config.cluster),
+      onOutcome: options.onOutcome,
+      connectTimeoutMs: LOCAL_UPSTREAM_DEFAULTS.connectTimeoutMs,
+    });
+    this.peerListener = new PeerListener({
+      address: config.listen.peer,
+      trustDomain: config.trustDomain,
+      tls: options.tls,
+      metrics: this.metrics,
+      onStream: (stream, headers, flags, caller) => peerRouter.onStream(stream, headers, flags, caller),
+      onRefused: (message) => this.logger.warn({ reason: message }, 'peer connection refused'),
+    });
+    this.tcp = new TcpListeners(this.metrics, (socket, service) => tunnels.onTcpConnection(socket, service));
+  }
+
+  /** Binds the outbound, peer and tcp listeners; rejects with LISTEN_FAILED (e.g. EADDRINUSE). */
+  async start(): Promise<void> {
+    this.peers.start();
+    this.upstreams.start();
+    this.unsubscribe.push(this.options.view.subscribe(() => this.refreshRoutes()));
+    this.unsubscribe.push(this.options.catalog.subscribe(() => this.refreshRoutes()));
+    this.refreshRoutes();
+    await this.outbound.start();
+    await this.peerListener.start();
+    await this.tcp.apply(this.config.tcp);
+    this.logger.info(
+      {
+        outbound: formatHostPort({ host: this.config.listen.outbound.host, port: this.outbound.port }),
+        peer: formatHostPort({ host: this.config.listen.peer.host, port: this.peerListener.port }),
+        tcp: this.tcp.ports().map((p) => `${p.listen}→${p.service}`),
+      },
+      'data plane listening',
+    );
+  }
+
+  /** Ports actually bound (differ from the config when it asks for port 0). */
+  get ports(): { outbound: number; peer: number; tcp: readonly { service: string; port: number }[] } {
+    return { outbound: this.outbound.port, peer: this.peerListener.port, tcp: this.tcp.ports() };
+  }
+
+  /**
+   * Applies a reloaded (already validated) config: tcp listeners are rebuilt where they changed and
+   * the route table is swapped. Listener addresses, cluster and trust domain need a restart.
+   */
+  async updateConfig(config: GatewayConfig): Promise<void> {
+    this.config = config;
+    await this.tcp.apply(config.tcp);
+    this.refreshRoutes();
+  }
+
+  /** New TLS material for new handshakes (both directions); established connections continue. */
+  updateTls(material: TlsCredentials): void {
+    this.peers.updateTls(material);
+    this.peerListener.updateTls(material);
+  }
+
+  /** Rebuilds and swaps the route table (the catalog, the fabric view or endpoint health changed). */
+  refreshRoutes(): void {
+    this.table = this.buildTable();
+    const gateways = new Set<string>();
+    for (const cluster of this.options.view.snapshot().clusters.values()) {
+      for (const gateway of cluster.gateways)
+        gateways.add(peerKey(cluster.name, gateway.id, gateway.peerAddress));
+    }
+    this.peers.retain(gateways);
+    const endpoints = new Set<string>();
+    for (const service of this.options.catalog.services().values()) {
+      for (const e of service.endpoints) endpoints.add(`${e.host}:${e.port}`);
+    }
+    this.upstreams.retain(endpoints);
+  }
+
+  /**
+   * Stops accepting, lets in-flight requests and tunnels finish until `deadlineMs` has passed, then
+   * destroys what is left. Idempotent.
+   */
+  drain(deadlineMs: number): Promise<void> {
+    this.draining ??= (async () => {
+      this.outbound.drain();
+      this.peerListener.drain();
+      this.tcp.drain();
+      const deadline = Date.now() + deadlineMs;
+      while (this.openConnections() > 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS).unref());
+        this.outbound.closeIdle();
+      }
+      const left = this.openConnections();
+      if (left > 0)
+        this.logger.warn({ connections: left }, 'drain deadline passed; closing remaining connections');
+      this.destroyAll();
+    })();
+    return this.draining;
+  }
+
+  /** Closes everything now; safe after a partial start, idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe();
+      this.destroyAll();
+      await Promise.resolve();
+    })();
+    return this.closing;
+  }
+
+  state(): DataPlaneState {
+    const table = this.table;
+    const routes: RouteState[] = [...table.routes.values()].map((route) => ({
+      service: route.service,
+      protocol: route.protocol,
+      local: route.local ? route.local.choices.map((c) => c.via) : [],
+      failover: route.remotes.map((remote) => ({
+        cluster: remote.cluster,
+        stale: remote.stale,
+        gateways: remote.choices.map((c) => ({ gateway: c.via, available: c.gateway.available })),
+      })),
+      deniedBy: route.deniedBy,
+      unhealthyIn: route.unhealthyIn,
+    }));
+    const healthy = this.options.endpointHealthy;
+    const endpoints: EndpointState[] = [];
+    for (const service of this.options.catalog.services().values()) {
+      for (const e of service.endpoints) {
+        endpoints.push({
+          service: service.key,
+          host: e.host,
+          port: e.port,
+          weight: e.weight,
+          healthy: healthy ? healthy(service.key, e) : true,
+        });
+      }
+    }
+    return {
+      revision: table.revision,
+      listeners: {
+        outbound: formatHostPort({ host: this.config.listen.outbound.host, port: this.outbound.port }),
+        peer: formatHostPort({ host: this.config.listen.peer.host, port: this.peerListener.port }),
+        tcp: this.tcp.ports().map(({ listen, service }) => ({ listen, service })),
+      },
+      routes,
+      peers: this.peers.state(),
+      endpoints,
+      upstreamPools: this.upstreams.stats(),
+    };
+  }
+
+  private openConnections(): number {
+    return this.outbound.openConnections + this.peerListener.openConnections + this.tcp.openConnections;
+  }
+
+  private destroyAll(): void {
+    this.outbound.destroy();
+    this.peerListener.destroy();
+    this.tcp.destroy();
+    this.peers.destroy();
+    this.upstreams.destroy();
+  }
+
+  private buildTable(): RouteTable<PeerGateway> {
+    const config = this.config;
+    const metrics = this.metrics;
+    return buildRouteTable(++this.revision, {
+      cluster: config.cluster,
+      locality: config.locality,
+      scope: { zone: config.zone, defaultNamespace: config.defaultNamespace },
+      local: this.options.catalog.services(),
+      fabric: this.options.view.snapshot(),
+      gatewayOf: (cluster, gateway) => {
+        const peer = this.peers.gateway(cluster, gateway.id, gateway.peerAddress);
+        return { key: peer.key, gateway: peer };
+      },
+      statsFor: (service, destination) => metrics.statsFor('outbound', config.cluster, service, destination),
+      peerStatsFor: (service, caller) => metrics.statsFor('peer', caller, service, config.cluster),
+      ...(this.options.endpointHealthy ? { endpointHealthy: this.options.endpointHealthy } : {}),
+    });
+  }
+}

@@ -1,0 +1,106 @@
+// Writes a proxied answer to an HTTP/1.1 caller through Node's ServerResponse: the head with the
+// upstream's fields as they are (no re-encoding beyond Node's own), body with backpressure, trailers
+// when chunked. Gateway errors become a short text answer carrying weft-error; a failure after the
+// head was sent can only drop the connection.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { GatewayError } from '../errors.js';
+import type { HeaderMap } from '../upstream/exchange.js';
+import type { OutcomeListener } from '../routing/outcome.js';
+import type { TargetStats } from '../routing/route-table.js';
+import { httpStatusOf } from '../routing/error-status.js';
+import { ERROR_HEADER } from '../routing/proxy-headers.js';
+import { GatewayError as GatewayErrorClass } from '../errors.js';
+import { DownstreamSink } from './downstream-sink.js';
+
+const kSink = Symbol('weft.h1.sink');
+type TaggedResponse = ServerResponse & { [kSink]?: H1ResponseSink };
+
+export class H1ResponseSink extends DownstreamSink {
+  private readonly res: ServerResponse;
+  private readonly req: IncomingMessage;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    fallbackStats: TargetStats,
+    onOutcome: OutcomeListener | undefined,
+  ) {
+    super(false, fallbackStats, onOutcome);
+    this.req = req;
+    this.res = res;
+    (res as TaggedResponse)[kSink] = this;
+    res.on('close', onResponseClose);
+  }
+
+  head(status: number, headers: HeaderMap, endStream: boolean): void {
+    if (this.finished) return;
+    this.status = status;
+    try {
+      this.res.writeHead(status, headers as Record<string, string | string[]>);
+    } catch (err) {
+      this.exchange?.cancel();
+      this.fail(
+        new GatewayErrorClass(
+          'UPSTREAM_RESET',
+          `upstream answered with a header HTTP/1.1 cannot carry: ${(err as Error).message}`,
+        ),
+      );
+      return;
+    }
+    if (endStream) {
+      this.res.end();
+      this.completeResponse(headers);
+    }
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.finished) return true;
+    return this.res.write(chunk);
+  }
+
+  onDrain(resume: () => void): void {
+    this.res.once('drain', resume);
+  }
+
+  end(trailers: HeaderMap | null): void {
+    if (this.finished) return;
+    if (trailers) {
+      try {
+        this.res.addTrailers(trailers);
+      } catch {
+        // A trailer HTTP/1.1 cannot carry is dropped; the body is complete.
+      }
+    }
+    this.res.end();
+    this.completeResponse(trailers);
+  }
+
+  fail(err: GatewayError): void {
+    if (this.finished) return;
+    const res = this.res;
+    if (res.headersSent) {
+      res.destroy();
+      this.completeFailure(this.status || 502, err);
+      return;
+    }
+    const status = httpStatusOf(err.code);
+    this.status = status;
+    const body = `${err.message}\n`;
+    res.writeHead(status, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(body),
+      [ERROR_HEADER]: err.code,
+      ...(this.req.complete ? {} : { connection: 'close' }),
+    });
+    res.end(body);
+    this.completeFailure(status, err);
+  }
+
+  closed(): void {
+    if (!this.finished) this.downstreamGone();
+  }
+}
+
+function onResponseClose(this: TaggedResponse): void {
+  this[kSink]?.closed();
+}

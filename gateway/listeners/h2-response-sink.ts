@@ -1,0 +1,157 @@
+// Writes a proxied answer to an HTTP/2 caller (an h2c/gRPC app on the outbound listener, or a peer
+// gateway on the peer listener). gRPC answers keep their trailers (grpc-status, grpc-message), and a
+// trailers-only answer stays trailers-only. Gateway errors are answered as HTTP status + text, or for
+// gRPC as HTTP 200 with grpc-status/grpc-message; a failure mid-stream ends a gRPC call with UNAVAILABLE
+// trailers and resets anything else.
+import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
+import { GatewayError } from '../errors.js';
+import type { HeaderMap } from '../upstream/exchange.js';
+import type { OutcomeListener } from '../routing/outcome.js';
+import type { TargetStats } from '../routing/route-table.js';
+import { encodeGrpcMessage, grpcStatusOf, httpStatusOf, GrpcStatus } from '../routing/error-status.js';
+import { ERROR_HEADER } from '../routing/proxy-headers.js';
+import { DownstreamSink } from './downstream-sink.js';
+
+const kSink = Symbol('weft.h2.sink');
+type TaggedStream = ServerHttp2Stream & { [kSink]?: H2ResponseSink };
+
+export class H2ResponseSink extends DownstreamSink {
+  private readonly stream: ServerHttp2Stream;
+  private readonly acceptsTrailers: boolean;
+  private waitingForTrailers = false;
+  private trailers: OutgoingHttpHeaders | null = null;
+
+  /**
+   * `acceptsTrailers`: the caller said so (gRPC, or `te: trailers`); only then does the response wait
+   * for upstream trailers instead of ending with the last DATA frame.
+   */
+  constructor(
+    stream: ServerHttp2Stream,
+    grpc: boolean,
+    acceptsTrailers: boolean,
+    fallbackStats: TargetStats,
+    onOutcome: OutcomeListener | undefined,
+  ) {
+    super(grpc, fallbackStats, onOutcome);
+    this.stream = stream;
+    this.acceptsTrailers = grpc || acceptsTrailers;
+    (stream as TaggedStream)[kSink] = this;
+    stream.on('close', onStreamClose);
+  }
+
+  head(status: number, headers: HeaderMap, endStream: boolean): void {
+    if (this.finished) return;
+    const stream = this.stream;
+    if (stream.destroyed) {
+      this.downstreamGone();
+      return;
+    }
+    this.status = status;
+    const out = headers as OutgoingHttpHeaders;
+    out[':status'] = status;
+    const waitForTrailers = this.acceptsTrailers && !endStream;
+    try {
+      stream.respond(out, { endStream, waitForTrailers });
+    } catch (err) {
+      this.exchange?.cancel();
+      this.fail(
+        new GatewayError(
+          'UPSTREAM_RESET',
+          `upstream answered with a header HTTP/2 cannot carry: ${(err as Error).message}`,
+        ),
+      );
+      return;
+    }
+    if (waitForTrailers) {
+      this.waitingForTrailers = true;
+      stream.once('wantTrailers', onWantTrailers);
+    }
+    if (endStream) this.completeResponse(headers);
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.finished) return true;
+    return this.stream.write(chunk);
+  }
+
+  onDrain(resume: () => void): void {
+    this.stream.once('drain', resume);
+  }
+
+  end(trailers: HeaderMap | null): void {
+    if (this.finished) return;
+    this.trailers = trailers;
+    this.stream.end();
+    this.completeResponse(trailers);
+  }
+
+  fail(err: GatewayError): void {
+    if (this.finished) return;
+    const stream = this.stream;
+    if (stream.destroyed) {
+      this.downstreamGone();
+      return;
+    }
+    if (!stream.headersSent) {
+      if (this.grpc) {
+        this.status = 200;
+        stream.respond(
+          {
+            ':status': 200,
+            'content-type': 'application/grpc',
+            'grpc-status': String(grpcStatusOf(err.code)),
+            'grpc-message': encodeGrpcMessage(err.message),
+            [ERROR_HEADER]: err.code,
+          },
+          { endStream: true },
+        );
+        this.completeFailure(200, err);
+        return;
+      }
+      const status = httpStatusOf(err.code);
+      this.status = status;
+      const body = `${err.message}\n`;
+      stream.respond({
+        ':status': status,
+        'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
+        [ERROR_HEADER]: err.code,
+      });
+      stream.end(body);
+      this.completeFailure(status, err);
+      return;
+    }
+    if (this.waitingForTrailers) {
+      this.trailers = {
+        'grpc-status': String(GrpcStatus.UNAVAILABLE),
+        'grpc-message': encodeGrpcMessage(err.message),
+        [ERROR_HEADER]: err.code,
+      };
+      stream.end();
+    } else {
+      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    }
+    this.completeFailure(this.status, err);
+  }
+
+  sendTrailers(): void {
+    this.waitingForTrailers = false;
+    try {
+      this.stream.sendTrailers(this.trailers ?? {});
+    } catch {
+      this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    }
+  }
+
+  closed(): void {
+    if (!this.finished) this.downstreamGone();
+  }
+}
+
+function onStreamClose(this: TaggedStream): void {
+  this[kSink]?.closed();
+}
+
+function onWantTrailers(this: TaggedStream): void {
+  this[kSink]?.sendTrailers();
+}

@@ -1,0 +1,208 @@
+// The plain listener local apps call: one port for HTTP/1.1 and HTTP/2 cleartext (prior knowledge, so
+// gRPC too). The first bytes of a connection decide: the HTTP/2 preface `PRI * HTTP/2.0` hands the
+// socket to an http2 server, anything else to an http/1 server. Neither server listens itself; both get
+// sockets from this net server.
+//
+// HTTP/1.1 limits, chosen on purpose:
+//   keepAliveTimeout 65 s   longer than typical client pool idle timeouts (60 s), so the client closes
+//                           first and never reuses a connection the gateway is closing
+//   headersTimeout   20 s   a slow-loris sending headers byte by byte is cut off
+//   requestTimeout   0      bodies may stream for as long as they flow (uploads, long polls)
+//   maxHeaderSize    32 KiB above Node's 16 KiB default for cookie-heavy apps; beyond it: 431
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server as HttpServer,
+  type ServerResponse,
+} from 'node:http';
+import {
+  createServer as createH2Server,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import type { HostPort } from '../config/index.js';
+import { listenError } from '../listen-error.js';
+import { STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
+import type { RequestMetrics } from './request-metrics.js';
+
+export const HTTP1_LIMITS = {
+  keepAliveTimeoutMs: 65_000,
+  headersTimeoutMs: 20_000,
+  maxHeaderSize: 32 * 1024,
+} as const;
+
+const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+/** How long a new connection may stay silent before its protocol is known. */
+const SNIFF_TIMEOUT_MS = HTTP1_LIMITS.headersTimeoutMs;
+
+export interface OutboundHandlers {
+  onRequest(req: IncomingMessage, res: ServerResponse): void;
+  onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void;
+}
+
+export class OutboundListener {
+  readonly address: HostPort;
+  private readonly handlers: OutboundHandlers;
+  private readonly metrics: RequestMetrics;
+  private readonly net: NetServer;
+  private readonly http1: HttpServer;
+  private readonly h2: Http2Server;
+  private readonly sockets = new Set<Socket>();
+  private readonly sessions = new Set<ServerHttp2Session>();
+  private draining = false;
+  private boundPort = 0;
+
+  constructor(address: HostPort, handlers: OutboundHandlers, metrics: RequestMetrics) {
+    this.address = address;
+    this.handlers = handlers;
+    this.metrics = metrics;
+    this.http1 = createHttpServer({
+      keepAliveTimeout: HTTP1_LIMITS.keepAliveTimeoutMs,
+      headersTimeout: HTTP1_LIMITS.headersTimeoutMs,
+      requestTimeout: 0,
+      maxHeaderSize: HTTP1_LIMITS.maxHeaderSize,
+      noDelay: true,
+    });
+    this.http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (this.draining) res.shouldKeepAlive = false;
+      handlers.onRequest(req, res);
+    });
+    this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
+      handlers.onUpgrade(req, socket, head),
+    );
+    this.http1.on('clientError', onClientError);
+    this.h2 = createH2Server({
+      settings: { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurrentStreams: 1000 },
+      maxSessionMemory: 64,
+    });
+    this.h2.on('session', (session: ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+      session.on('error', () => session.destroy());
+      if (this.draining) session.close();
+    });
+    this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) =>
+      handlers.onStream(stream, headers, flags),
+    );
+    this.net = createNetServer({ noDelay: true, allowHalfOpen: false }, (socket) => this.accept(socket));
+  }
+
+  /** Binds; rejects with LISTEN_FAILED naming the address (e.g. EADDRINUSE). */
+  start(): Promise<void> {
+    // The HTTP/1 server never listens itself (sockets come from the sniffer); 'listening' starts its
+    // connection tracking, which enforces headersTimeout.
+    this.http1.emit('listening');
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) =>
+        reject(listenError('outbound listener (listen.outbound)', this.address, err));
+      this.net.once('error', onError);
+      this.net.listen({ host: this.address.host, port: this.address.port, exclusive: true }, () => {
+        this.net.removeListener('error', onError);
+        const bound = this.net.address();
+        this.boundPort = typeof bound === 'object' && bound ? bound.port : this.address.port;
+        resolve();
+      });
+    });
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  get openConnections(): number {
+    return this.sockets.size;
+  }
+
+  /** Stops accepting; idle keep-alive connections close, HTTP/2 sessions get GOAWAY, the rest finish. */
+  drain(): void {
+    this.draining = true;
+    if (this.net.listening) this.net.close();
+    this.http1.closeIdleConnections();
+    for (const session of this.sessions) session.close();
+  }
+
+  /** Called periodically while draining: connections that became idle close. */
+  closeIdle(): void {
+    this.http1.closeIdleConnections();
+  }
+
+  destroy(): void {
+    this.drain();
+    this.http1.closeAllConnections();
+    this.http1.close(() => undefined);
+    for (const session of this.sessions) session.destroy();
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  private accept(socket: Socket): void {
+    if (this.draining) {
+      socket.destroy();
+      return;
+    }
+    this.sockets.add(socket);
+    this.metrics.openConnections.inc({ listener: 'outbound' });
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.metrics.openConnections.dec({ listener: 'outbound' });
+      this.metrics.countBytes('outbound', socket.bytesRead, socket.bytesWritten);
+    });
+    socket.setTimeout(SNIFF_TIMEOUT_MS, () => socket.destroy());
+    let seen: Buffer | undefined;
+    const onData = (chunk: Buffer) => {
+      seen = seen ? Buffer.concat([seen, chunk]) : chunk;
+      const compared = Math.min(seen.length, PREFACE.length);
+      const h2 = seen.compare(PREFACE, 0, compared, 0, compared) === 0;
+      if (h2 && compared < PREFACE.length) return; // a prefix of the preface so far: wait for more
+      socket.removeListener('data', onData);
+      socket.removeListener('error', onSniffError);
+      socket.setTimeout(0);
+      socket.pause();
+      socket.unshift(seen);
+      if (h2) {
+        // Http2Session reads what is buffered on the socket itself (on the next tick); do not resume.
+        this.h2.emit('connection', socket);
+      } else {
+        this.http1.emit('connection', socket);
+        socket.resume();
+      }
+    };
+    socket.on('data', onData);
+    socket.on('error', onSniffError);
+  }
+}
+
+function onSniffError(this: Socket): void {
+  this.destroy();
+}
+
+/**
+ * Malformed requests get a clear answer and the connection closes; Node's parser has already decided
+ * the status (431 for oversized headers, 408 for a header timeout, 400 otherwise).
+ */
+function onClientError(err: Error & { code?: string }, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  let status = 400;
+  let reason = 'Bad Request';
+  let message = `malformed HTTP/1.1 request (${err.code ?? err.message})`;
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431;
+    reason = 'Request Header Fields Too Large';
+    message = `request header section exceeds ${HTTP1_LIMITS.maxHeaderSize} bytes`;
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    status = 408;
+    reason = 'Request Timeout';
+    message = `request headers not received within ${HTTP1_LIMITS.headersTimeoutMs} ms`;
+  }
+  const body = `${message}\n`;
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nweft-error: BAD_REQUEST\r\nconnection: close\r\n\r\n${body}`,
+  );
+}

@@ -1,0 +1,166 @@
+// The outbound path for HTTP: a request from a local app (HTTP/1.1 or HTTP/2/gRPC) → its service name
+// (Host / :authority) → the route's pick (local first, else a remote cluster in failover order) → a
+// pooled local connection or a stream to a peer gateway. Everything per request is a field read, one
+// header pass and a few small objects; errors become answers through the sink.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { GatewayError } from '../errors.js';
+import type { OutcomeListener } from '../routing/outcome.js';
+import {
+  headersFromH2,
+  headersFromRawH1,
+  SOURCE_CLUSTER_HEADER,
+  type H1RequestFacts,
+} from '../routing/proxy-headers.js';
+import type { RouteTable, ServiceRoute, TargetStats } from '../routing/route-table.js';
+import type { ServiceName } from '../routing/service-name.js';
+import type { ProxyRequest } from '../upstream/exchange.js';
+import type { LocalUpstreams } from '../upstream/local-upstreams.js';
+import type { PeerGateway } from '../transport/peer-transport.js';
+import type { DownstreamSink } from './downstream-sink.js';
+import { H1ResponseSink } from './h1-response-sink.js';
+import { H2ResponseSink } from './h2-response-sink.js';
+
+const END_STREAM_FLAG = 0x1;
+
+export interface OutboundContext {
+  readonly cluster: string;
+  /** The current route table (swapped atomically on every change). */
+  table(): RouteTable<PeerGateway>;
+  readonly upstreams: LocalUpstreams;
+  /** Where requests without a route are counted. */
+  readonly noRouteStats: TargetStats;
+  readonly onOutcome: OutcomeListener | undefined;
+}
+
+/** A routed request: the route, and the name it was reached by (for a pinned cluster). */
+export interface Resolved {
+  readonly route: ServiceRoute<PeerGateway>;
+  readonly name: ServiceName;
+}
+
+export class OutboundRouter {
+  private readonly context: OutboundContext;
+
+  constructor(context: OutboundContext) {
+    this.context = context;
+  }
+
+  onH1Request(req: IncomingMessage, res: ServerResponse): void {
+    const facts: H1RequestFacts = { authority: '', bodyLength: 0, upgrade: '', grpc: false };
+    const headers = headersFromRawH1(req.rawHeaders, facts);
+    const sink = new H1ResponseSink(req, res, this.context.noRouteStats, this.context.onOutcome);
+    const request: ProxyRequest = {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      authority: facts.authority,
+      headers,
+      bodyLength: facts.bodyLength,
+      body: facts.bodyLength !== 0 ? req : null,
+      grpc: facts.grpc,
+    };
+    this.forward(request, sink);
+  }
+
+  onH2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+    const contentType = headers['content-type'];
+    const grpc = typeof contentType === 'string' && contentType.startsWith('application/grpc');
+    const sink = new H2ResponseSink(
+      stream,
+      grpc,
+      headers.te === 'trailers',
+      this.context.noRouteStats,
+      this.context.onOutcome,
+    );
+    const method = headers[':method'] ?? 'GET';
+    if (method === 'CONNECT') {
+      sink.fail(
+        new GatewayError(
+          'BAD_REQUEST',
+          'CONNECT is not supported on the outbound listener; bind a tcp: listener to the service instead',
+        ),
+      );
+      return;
+    }
+    const endStream = (flags & END_STREAM_FLAG) !== 0;
+    const length = headers['content-length'];
+    const declared = length === undefined ? -1 : Number(length);
+    const bodyLength = endStream ? 0 : Number.isInteger(declared) && declared >= 0 ? declared : -1;
+    const request: ProxyRequest = {
+      method,
+      path: headers[':path'] ?? '/',
+      authority: headers[':authority'] ?? headers.host ?? '',
+      headers: headersFromH2(headers),
+      bodyLength,
+      body: bodyLength !== 0 ? stream : null,
+      grpc,
+    };
+    this.forward(request, sink);
+  }
+
+  /** Resolves the name a request (or tunnel) asks for; a GatewayError when it names nothing routable. */
+  resolve(authority: string): Resolved | GatewayError {
+    const table = this.context.table();
+    const name = table.resolve(authority);
+    if (!name) {
+      return new GatewayError(
+        'NO_ROUTE',
+        authority
+          ? `"${authority}" is not a service name of this fabric (use <service>[.<namespace>] or <service>.<namespace>.svc.${table.scope.zone})`
+          : 'the request names no service (no Host / :authority)',
+      );
+    }
+    const route = table.route(name.service);
+    if (!route)
+      return new GatewayError(
+        'NO_ROUTE',
+        `unknown service ${name.service}: no cluster of the fabric exports it`,
+      );
+    return { route, name };
+  }
+
+  private forward(request: ProxyRequest, sink: DownstreamSink): void {
+    const resolved = this.resolve(request.authority);
+    if (resolved instanceof GatewayError) {
+      sink.fail(resolved);
+      return;
+    }
+    const { route, name } = resolved;
+    if (route.protocol === 'tcp') {
+      sink.fail(
+        new GatewayError(
+          'BAD_REQUEST',
+          `service ${route.service} is a TCP service; reach it through a tcp: listener`,
+        ),
+      );
+      return;
+    }
+    const target = route.pick(name.cluster);
+    if (target instanceof GatewayError) {
+      sink.fail(target);
+      return;
+    }
+    if (target.kind === 'local') {
+      const choice = target.pick();
+      if (!choice) {
+        sink.fail(
+          new GatewayError('NO_HEALTHY_UPSTREAM', `no healthy endpoint for service ${route.service}`),
+        );
+        return;
+      }
+      sink.target = choice;
+      sink.stats = choice.stats;
+      request.headers[SOURCE_CLUSTER_HEADER] = this.context.cluster;
+      sink.exchange = this.context.upstreams.dispatch(route.protocol, choice.endpoint, request, sink);
+      return;
+    }
+    const choice = target.pick();
+    if (!choice) {
+      sink.fail(new GatewayError('NO_HEALTHY_UPSTREAM', `no reachable gateway in cluster ${target.cluster}`));
+      return;
+    }
+    sink.target = choice;
+    sink.stats = choice.stats;
+    sink.exchange = choice.gateway.dispatch(request, route.service, sink);
+  }
+}

@@ -1,0 +1,189 @@
+// The inbound path from other gateways: a stream on the peer listener, from a caller whose cluster the
+// TLS client certificate proved. It is served only from this cluster's own endpoints (never a second
+// hop, so no loops), after the service's allow list admits the caller. weft-source-cluster is set to
+// the proven caller, replacing anything the caller sent. CONNECT streams become TCP or Upgrade tunnels.
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import { GatewayError } from '../errors.js';
+import type { OutcomeListener } from '../routing/outcome.js';
+import {
+  headersFromH2,
+  isHopByHop,
+  SERVICE_HEADER,
+  SOURCE_CLUSTER_HEADER,
+  ERROR_HEADER,
+} from '../routing/proxy-headers.js';
+import type { LocalChoice, LocalTarget, RouteTable, TargetStats } from '../routing/route-table.js';
+import { httpStatusOf } from '../routing/error-status.js';
+import type { PeerGateway } from '../transport/peer-transport.js';
+import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
+import type { LocalUpstreams } from '../upstream/local-upstreams.js';
+import { dialTcp, dialUpgrade, upgradeRequestHead } from '../upstream/tcp-dial.js';
+import { H2ResponseSink } from './h2-response-sink.js';
+import { splice } from './splice.js';
+
+const END_STREAM_FLAG = 0x1;
+
+export interface PeerContext {
+  readonly cluster: string;
+  table(): RouteTable<PeerGateway>;
+  readonly upstreams: LocalUpstreams;
+  readonly noRouteStats: TargetStats;
+  readonly onOutcome: OutcomeListener | undefined;
+  readonly connectTimeoutMs: number;
+}
+
+export class PeerRouter {
+  private readonly context: PeerContext;
+
+  constructor(context: PeerContext) {
+    this.context = context;
+  }
+
+  /** A stream from peer cluster `caller`. */
+  onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, caller: string): void {
+    const contentType = headers['content-type'];
+    const grpc = typeof contentType === 'string' && contentType.startsWith('application/grpc');
+    const target = this.admit(headers, caller);
+    const choice = target instanceof GatewayError ? undefined : target.pick();
+    if (target instanceof GatewayError || !choice) {
+      const sink = new H2ResponseSink(
+        stream,
+        grpc,
+        headers.te === 'trailers',
+        this.context.noRouteStats,
+        this.context.onOutcome,
+      );
+      sink.fail(
+        target instanceof GatewayError
+          ? target
+          : new GatewayError(
+              'NO_HEALTHY_UPSTREAM',
+              `no healthy endpoint for service ${target.service.key} in cluster ${this.context.cluster}`,
+            ),
+      );
+      return;
+    }
+    if (headers[':method'] === 'CONNECT') {
+      this.tunnel(stream, headers, choice, caller, target.statsForCaller(caller));
+      return;
+    }
+    const sink = new H2ResponseSink(
+      stream,
+      grpc,
+      headers.te === 'trailers',
+      target.statsForCaller(caller),
+      this.context.onOutcome,
+    );
+    sink.target = choice;
+    const fields = headersFromH2(headers);
+    fields[SOURCE_CLUSTER_HEADER] = caller;
+    const endStream = (flags & END_STREAM_FLAG) !== 0;
+    const length = headers['content-length'];
+    const declared = length === undefined ? -1 : Number(length);
+    const bodyLength = endStream ? 0 : Number.isInteger(declared) && declared >= 0 ? declared : -1;
+    const request: ProxyRequest = {
+      method: headers[':method'] ?? 'GET',
+      path: headers[':path'] ?? '/',
+      authority: headers[':authority'] ?? '',
+      headers: fields,
+      bodyLength,
+      body: bodyLength !== 0 ? stream : null,
+      grpc,
+    };
+    sink.exchange = this.context.upstreams.dispatch(target.service.protocol, choice.endpoint, request, sink);
+  }
+
+  /** The local target for a peer's request, or why it is refused. */
+  private admit(headers: IncomingHttpHeaders, caller: string): LocalTarget | GatewayError {
+    const service = headers[SERVICE_HEADER];
+    if (typeof service !== 'string' || service === '') {
+      return new GatewayError('BAD_REQUEST', `a peer request must name its service in ${SERVICE_HEADER}`);
+    }
+    const route = this.context.table().route(service);
+    const local = route?.localService;
+    if (!route || !local) {
+      return new GatewayError(
+        'NO_ROUTE',
+        `service ${service} is not served in cluster ${this.context.cluster}`,
+      );
+    }
+    if (local.allow !== null && !local.allow.includes(caller)) {
+      return new GatewayError(
+        'FORBIDDEN',
+        `cluster ${caller} is not allowed to call service ${service} in cluster ${this.context.cluster} (allow: ${local.allow.join(', ') || 'none'})`,
+      );
+    }
+    if (!route.local) {
+      return new GatewayError(
+        'NO_HEALTHY_UPSTREAM',
+        `service ${service} has no healthy endpoint in cluster ${this.context.cluster}`,
+      );
+    }
+    return route.local;
+  }
+
+  private tunnel(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    choice: LocalChoice,
+    caller: string,
+    stats: TargetStats,
+  ): void {
+    const started = performance.now();
+    const refuse = (err: GatewayError) => {
+      stats.record(httpStatusOf(err.code), (performance.now() - started) / 1000);
+      if (stream.destroyed) return;
+      stream.respond({
+        ':status': httpStatusOf(err.code),
+        [ERROR_HEADER]: err.code,
+        'content-type': 'text/plain; charset=utf-8',
+      });
+      stream.end(`${err.message}\n`);
+    };
+    const protocol = headers[':protocol'];
+    if (typeof protocol !== 'string') {
+      dialTcp(choice.endpoint, this.context.connectTimeoutMs, (socket) => {
+        if (socket instanceof GatewayError) return refuse(socket);
+        if (stream.destroyed) {
+          socket.destroy();
+          return;
+        }
+        stream.respond({ ':status': 200 });
+        splice(stream, socket, () => stats.record(200, (performance.now() - started) / 1000));
+      });
+      return;
+    }
+    const fields = headersFromH2(headers);
+    fields[SOURCE_CLUSTER_HEADER] = caller;
+    const head = upgradeRequestHead(
+      'GET',
+      headers[':path'] ?? '/',
+      headers[':authority'] ?? '',
+      protocol,
+      fields,
+    );
+    dialUpgrade(choice.endpoint, head, this.context.connectTimeoutMs, (result) => {
+      if (result instanceof GatewayError) return refuse(result);
+      if (stream.destroyed) {
+        if (result.upgraded) result.socket.destroy();
+        return;
+      }
+      if (!result.upgraded) {
+        stats.record(result.status, (performance.now() - started) / 1000);
+        stream.respond({ ...withoutHopByHop(result.headers), ':status': result.status });
+        stream.end(result.body);
+        return;
+      }
+      stream.respond({ ...withoutHopByHop(result.headers), ':status': 200 });
+      if (result.leftover) stream.write(result.leftover);
+      splice(stream, result.socket, () => stats.record(101, (performance.now() - started) / 1000));
+      result.socket.resume();
+    });
+  }
+}
+
+function withoutHopByHop(headers: HeaderMap): HeaderMap {
+  const out = Object.create(null) as HeaderMap;
+  for (const name in headers) if (!isHopByHop(name)) out[name] = headers[name];
+  return out;
+}

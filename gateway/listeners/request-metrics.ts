@@ -1,0 +1,181 @@
+// Request metrics without per-request cost: each (listener, source, service, destination) gets one
+// RequestStats object, created when a route table is built and kept across tables, which counts into
+// plain numbers and a bucket array. prom-client sees them only at scrape time (a collect hook for the
+// counter, a histogram metric that formats the buckets itself), so the hot path does no label hashing
+// and no string building.
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { TargetStats } from '../routing/route-table.js';
+
+export const DURATION_BUCKETS_SECONDS = [
+  0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+] as const;
+
+export type ListenerName = 'outbound' | 'peer' | 'tcp';
+
+interface StatsLabels {
+  readonly listener: ListenerName;
+  readonly source_cluster: string;
+  readonly destination_service: string;
+  readonly destination_cluster: string;
+}
+
+export class RequestStats implements TargetStats {
+  readonly labels: StatsLabels;
+  /** Requests per status code not yet handed to prom-client. */
+  readonly pending = new Map<number, number>();
+  readonly buckets = new Float64Array(DURATION_BUCKETS_SECONDS.length + 1);
+  sumSeconds = 0;
+  count = 0;
+
+  constructor(labels: StatsLabels) {
+    this.labels = labels;
+  }
+
+  record(status: number, seconds: number): void {
+    this.pending.set(status, (this.pending.get(status) ?? 0) + 1);
+    let bucket = 0;
+    while (bucket < DURATION_BUCKETS_SECONDS.length && seconds > (DURATION_BUCKETS_SECONDS[bucket] as number))
+      bucket++;
+    this.buckets[bucket] = (this.buckets[bucket] ?? 0) + 1;
+    this.sumSeconds += seconds;
+    this.count++;
+  }
+}
+
+export class RequestMetrics {
+  private readonly stats = new Map<string, RequestStats>();
+  private readonly requests: Counter<
+    'listener' | 'source_cluster' | 'destination_service' | 'destination_cluster' | 'code'
+  >;
+  readonly openConnections: Gauge<'listener'>;
+  readonly bytes: Counter<'listener' | 'direction'>;
+
+  constructor(
+    registry: Registry,
+    peerConnections: () => Map<string, { connected: number; connecting: number }>,
+  ) {
+    const stats = this.stats;
+    this.requests = new Counter({
+      name: 'weft_requests_total',
+      help: 'Requests and tunnels handled, by listener, calling cluster, destination service and cluster, and HTTP status (499: the caller went away)',
+      labelNames: ['listener', 'source_cluster', 'destination_service', 'destination_cluster', 'code'],
+      registers: [registry],
+      collect() {
+        for (const entry of stats.values()) {
+          for (const [code, count] of entry.pending) this.inc({ ...entry.labels, code: String(code) }, count);
+          entry.pending.clear();
+        }
+      },
+    });
+    registry.registerMetric(new DurationHistogram(stats) as unknown as Counter);
+    this.openConnections = new Gauge({
+      name: 'weft_open_connections',
+      help: 'Open downstream connections per listener (outbound: local apps, peer: other gateways, tcp: opaque TCP)',
+      labelNames: ['listener'],
+      registers: [registry],
+    });
+    for (const listener of ['outbound', 'peer', 'tcp'] as const) this.openConnections.set({ listener }, 0);
+    new Gauge({
+      name: 'weft_peer_connections',
+      help: 'HTTP/2 connections to peer gateways by peer cluster and state (connected, connecting)',
+      labelNames: ['peer_cluster', 'state'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [cluster, counts] of peerConnections()) {
+          this.set({ peer_cluster: cluster, state: 'connected' }, counts.connected);
+          this.set({ peer_cluster: cluster, state: 'connecting' }, counts.connecting);
+        }
+      },
+    });
+    this.bytes = new Counter({
+      name: 'weft_downstream_bytes_total',
+      help: 'Bytes received from (rx) and sent to (tx) downstream connections, counted when a connection closes',
+      labelNames: ['listener', 'direction'],
+      registers: [registry],
+    });
+  }
+
+  /** The stats object for one label set; created once, then reused by every route-table generation. */
+  statsFor(listener: ListenerName, source: string, service: string, destination: string): RequestStats {
+    const key = `${listener}\u0000${source}\u0000${service}\u0000${destination}`;
+    let entry = this.stats.get(key);
+    if (!entry) {
+      entry = new RequestStats({
+        listener,
+        source_cluster: source,
+        destination_service: service,
+        destination_cluster: destination,
+      });
+      this.stats.set(key, entry);
+    }
+    return entry;
+  }
+
+  /** A closed downstream connection's byte counts. */
+  countBytes(listener: ListenerName, bytesRead: number, bytesWritten: number): void {
+    if (bytesRead > 0) this.bytes.inc({ listener, direction: 'rx' }, bytesRead);
+    if (bytesWritten > 0) this.bytes.inc({ listener, direction: 'tx' }, bytesWritten);
+  }
+}
+
+/**
+ * weft_request_duration_seconds as prom-client's Registry reads a metric (name, help, type and
+ * `get()` values with _bucket/_sum/_count names), fed from the RequestStats bucket arrays.
+ */
+class DurationHistogram {
+  readonly name = 'weft_request_duration_seconds';
+  readonly help =
+    'Time from request head to the end of the response (for tunnels: the tunnel lifetime), seconds';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  private readonly stats: ReadonlyMap<string, RequestStats>;
+
+  constructor(stats: ReadonlyMap<string, RequestStats>) {
+    this.stats = stats;
+  }
+
+  get(): { name: string; help: string; type: string; aggregator: string; values: HistogramValue[] } {
+    const values: HistogramValue[] = [];
+    for (const entry of this.stats.values()) {
+      if (entry.count === 0) continue;
+      const labels = {
+        listener: entry.labels.listener,
+        destination_service: entry.labels.destination_service,
+        destination_cluster: entry.labels.destination_cluster,
+        source_cluster: entry.labels.source_cluster,
+      };
+      let cumulative = 0;
+      DURATION_BUCKETS_SECONDS.forEach((bound, i) => {
+        cumulative += entry.buckets[i] as number;
+        values.push({
+          metricName: `${this.name}_bucket`,
+          labels: { ...labels, le: bound },
+          value: cumulative,
+        });
+      });
+      values.push({
+        metricName: `${this.name}_bucket`,
+        labels: { ...labels, le: '+Inf' },
+        value: entry.count,
+      });
+      values.push({ metricName: `${this.name}_sum`, labels, value: entry.sumSeconds });
+      values.push({ metricName: `${this.name}_count`, labels, value: entry.count });
+    }
+    return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
+  }
+
+  reset(): void {
+    for (const entry of this.stats.values()) {
+      entry.buckets.fill(0);
+      entry.sumSeconds = 0;
+      entry.count = 0;
+    }
+  }
+}
+
+interface HistogramValue {
+  readonly metricName: string;
+  readonly labels: Record<string, string | number>;
+  readonly value: number;
+}

@@ -1,0 +1,70 @@
+// The one place where a data-path failure becomes an answer: an HTTP status for HTTP callers, a gRPC
+// status for gRPC callers (HTTP 200, trailers-only), and a short plain-text body naming what failed.
+// Also classifies failures for outcome feedback: local-origin (we could not reach or keep the
+// upstream) versus upstream-origin (the upstream answered with an error), in Envoy's sense.
+import type { GatewayErrorCode } from '../errors.js';
+
+/** gRPC status codes used by the gateway (grpc/doc/statuscodes.md). */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+
+interface ErrorAnswer {
+  readonly http: number;
+  readonly grpc: number;
+}
+
+const ANSWERS: Readonly<Partial<Record<GatewayErrorCode, ErrorAnswer>>> = {
+  NO_ROUTE: { http: 404, grpc: GrpcStatus.NOT_FOUND },
+  NO_HEALTHY_UPSTREAM: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
+  UPSTREAM_CONNECT: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
+  UPSTREAM_TIMEOUT: { http: 504, grpc: GrpcStatus.UNAVAILABLE },
+  UPSTREAM_RESET: { http: 502, grpc: GrpcStatus.UNAVAILABLE },
+  PEER_IDENTITY: { http: 502, grpc: GrpcStatus.UNAVAILABLE },
+  FORBIDDEN: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
+  BAD_REQUEST: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  DOWNSTREAM_CANCELLED: { http: 499, grpc: GrpcStatus.CANCELLED },
+  OVERLOADED: { http: 503, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+};
+
+const INTERNAL_ANSWER: ErrorAnswer = { http: 500, grpc: GrpcStatus.INTERNAL };
+
+export function httpStatusOf(code: GatewayErrorCode): number {
+  return (ANSWERS[code] ?? INTERNAL_ANSWER).http;
+}
+
+export function grpcStatusOf(code: GatewayErrorCode): number {
+  return (ANSWERS[code] ?? INTERNAL_ANSWER).grpc;
+}
+
+/**
+ * Failures the gateway saw itself while reaching or talking to the upstream (connect refused, reset,
+ * timeout, wrong peer identity). A downstream cancellation is neither: it never counts against an upstream.
+ */
+export function isLocalOriginFailure(code: GatewayErrorCode): boolean {
+  return (
+    code === 'UPSTREAM_CONNECT' ||
+    code === 'UPSTREAM_RESET' ||
+    code === 'UPSTREAM_TIMEOUT' ||
+    code === 'PEER_IDENTITY'
+  );
+}
+
+/** gRPC messages travel in a header: percent-encode everything outside printable ASCII (gRPC spec). */
+export function encodeGrpcMessage(message: string): string {
+  let out = '';
+  for (const byte of Buffer.from(message, 'utf8')) {
+    if (byte >= 0x20 && byte <= 0x7e && byte !== 0x25) out += String.fromCharCode(byte);
+    else out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}

@@ -1,0 +1,112 @@
+// Which header fields a proxy passes on, drops or sets (RFC 9110 §7.6.1, RFC 9113 §8.2.2), and the
+// gateway's own fields:
+//   weft-source-cluster  the calling cluster, set by the gateway that hands the request to the
+//                        destination service; any copy arriving from an app or a peer is replaced
+//   weft-service         peer hop only: the service key the calling gateway resolved (name.namespace)
+//   weft-error           on answers the gateway generated itself: the GatewayError code
+import type { HeaderMap } from '../upstream/exchange.js';
+
+export const SOURCE_CLUSTER_HEADER = 'weft-source-cluster';
+export const SERVICE_HEADER = 'weft-service';
+export const ERROR_HEADER = 'weft-error';
+
+/** Connection-specific fields: meaningful for one hop only, never forwarded (HTTP/2 forbids them). */
+export function isHopByHop(name: string): boolean {
+  switch (name) {
+    case 'connection':
+    case 'keep-alive':
+    case 'proxy-connection':
+    case 'transfer-encoding':
+    case 'upgrade':
+    case 'te':
+    case 'http2-settings':
+      return true;
+    default:
+      return false;
+  }
+}
+
+/** The gateway's own request fields, which no caller may set. */
+function isWeftRequestField(name: string): boolean {
+  return name === SOURCE_CLUSTER_HEADER || name === SERVICE_HEADER;
+}
+
+/** What an HTTP/1.1 request head says about its body and its routing. */
+export interface H1RequestFacts {
+  authority: string;
+  /** 0: none, n: Content-Length, -1: chunked (length unknown). */
+  bodyLength: number;
+  /** The Upgrade field, lower-cased; '' when absent. Node decides whether the request is an upgrade. */
+  upgrade: string;
+  grpc: boolean;
+}
+
+/**
+ * Builds the end-to-end fields of an HTTP/1.1 request from Node's rawHeaders (name, value, name, …),
+ * dropping hop-by-hop fields, fields listed in Connection, Host (it becomes the authority), Expect
+ * (the gateway answers 100-continue itself) and weft fields. `facts` is filled in on the way.
+ */
+export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts): HeaderMap {
+  const headers = Object.create(null) as HeaderMap;
+  let connectionTokens = '';
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = (raw[i] as string).toLowerCase();
+    const value = raw[i + 1] as string;
+    switch (name) {
+      case 'host':
+        facts.authority = value;
+        continue;
+      case 'content-length':
+        facts.bodyLength = Number(value);
+        break;
+      case 'transfer-encoding':
+        facts.bodyLength = -1;
+        continue;
+      case 'connection':
+        connectionTokens += `${value},`;
+        continue;
+      case 'upgrade':
+        facts.upgrade = value.toLowerCase();
+        continue;
+      case 'te':
+        if (value.toLowerCase() === 'trailers') headers.te = 'trailers';
+        continue;
+      case 'expect':
+        continue;
+      case 'content-type':
+        if (value.startsWith('application/grpc')) facts.grpc = true;
+        break;
+      default:
+        if (isHopByHop(name) || isWeftRequestField(name)) continue;
+    }
+    const previous = headers[name];
+    if (previous === undefined) headers[name] = value;
+    else if (typeof previous === 'string') headers[name] = [previous, value];
+    else previous.push(value);
+  }
+  if (connectionTokens !== '') dropConnectionListed(headers, connectionTokens);
+  return headers;
+}
+
+/**
+ * Copies the regular fields of an HTTP/2 request (Node's header object) into a new map, dropping
+ * pseudo-headers, Host (the authority is carried as :authority) and weft fields. HTTP/2 already forbids connection-specific fields; TE may only be
+ * `trailers`, which gRPC needs and which is kept.
+ */
+export function headersFromH2(incoming: Readonly<Record<string, string | string[] | undefined>>): HeaderMap {
+  const headers = Object.create(null) as HeaderMap;
+  for (const name in incoming) {
+    if (name.charCodeAt(0) === 58 /* ':' */ || name === 'host' || isWeftRequestField(name)) continue;
+    headers[name] = incoming[name];
+  }
+  return headers;
+}
+
+/** Fields named in Connection are hop-by-hop too (RFC 9110 §7.6.1); framing fields are kept. */
+function dropConnectionListed(headers: HeaderMap, tokens: string): void {
+  for (const token of tokens.toLowerCase().split(',')) {
+    const name = token.trim();
+    if (name === '' || name === 'content-length' || name === 'content-type') continue;
+    delete headers[name];
+  }
+}

@@ -1,0 +1,192 @@
+// One long-lived HTTP/2 client connection (TLS to a peer gateway, or cleartext h2c to a local gRPC
+// endpoint) with what a pool needs to know about it: ready (remote SETTINGS received), how many streams
+// are open, how far from its stream limit, measured round-trip time, and whether it answers pings.
+// Node's http2 creates the socket itself (handing it a TLS socket with a write in flight can abort the
+// process), so TLS options go straight to http2.connect.
+import {
+  connect,
+  type ClientHttp2Session,
+  type ClientHttp2Stream,
+  type OutgoingHttpHeaders,
+  type SecureClientSessionOptions,
+  type Settings,
+} from 'node:http2';
+import { GatewayError } from '../errors.js';
+
+/** Flow-control windows: large enough for bulk tunnels on fast links; Node only grants what JS consumed. */
+export const STREAM_WINDOW_BYTES = 1 << 20;
+export const CONNECTION_WINDOW_BYTES = 16 << 20;
+const MAX_SESSION_MEMORY_MB = 64;
+
+export type H2ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed';
+
+export interface H2ConnectionEvents {
+  /** Remote SETTINGS arrived: streams (including extended CONNECT) may be opened. */
+  onReady(connection: H2Connection): void;
+  /** The connection is gone; `err` is why, when it failed rather than closed. */
+  onClosed(connection: H2Connection, err: GatewayError | undefined): void;
+  /** A stream closed (slot freed). */
+  onStreamClosed(connection: H2Connection): void;
+}
+
+export interface H2ConnectionOptions {
+  /** `https://host:port` (peer, TLS) or `http://host:port` (h2c). */
+  readonly authority: string;
+  readonly tls?: SecureClientSessionOptions;
+  readonly connectTimeoutMs: number;
+  /** Names the far side in errors ("peer gateway gcp-euw1 at 10.0.0.7:4143"). */
+  readonly describe: string;
+  /** Turns a connect-time error into a GatewayError (e.g. a failed identity check → PEER_IDENTITY). */
+  readonly classifyConnectError?: (err: Error) => GatewayError | undefined;
+}
+
+const kConnection = Symbol('weft.h2.connection');
+
+export class H2Connection {
+  readonly session: ClientHttp2Session;
+  state: H2ConnectionState = 'connecting';
+  /** Whether the session ever became ready (a failure before that is a connect failure). */
+  everReady = false;
+  activeStreams = 0;
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS, once known. */
+  maxStreams = 100;
+  rttMs: number | undefined;
+  /** Epoch ms of the oldest unanswered ping, 0 when none is outstanding. */
+  pingSentAtMs = 0;
+  readonly createdAtMs = Date.now();
+  private readonly events: H2ConnectionEvents;
+  private readonly options: H2ConnectionOptions;
+  private failure: GatewayError | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: H2ConnectionOptions, events: H2ConnectionEvents) {
+    this.options = options;
+    this.events = events;
+    const settings = { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES };
+    const session = connect(options.authority, {
+      ...options.tls,
+      settings,
+      maxSessionMemory: MAX_SESSION_MEMORY_MB,
+    });
+    this.session = session;
+    this.connectTimer = setTimeout(() => {
+      this.fail(
+        new GatewayError(
+          'UPSTREAM_CONNECT',
+          `${options.describe}: no HTTP/2 session within ${options.connectTimeoutMs} ms`,
+        ),
+      );
+    }, options.connectTimeoutMs);
+    this.connectTimer.unref();
+    session.once('remoteSettings', (remote: Settings) => {
+      if (this.state !== 'connecting') return;
+      clearTimeout(this.connectTimer);
+      this.maxStreams = remote.maxConcurrentStreams ?? this.maxStreams;
+      session.setLocalWindowSize(CONNECTION_WINDOW_BYTES);
+      this.state = 'ready';
+      this.everReady = true;
+      this.events.onReady(this);
+    });
+    session.on('remoteSettings', (remote: Settings) => {
+      this.maxStreams = remote.maxConcurrentStreams ?? this.maxStreams;
+    });
+    session.on('goaway', () => {
+      if (this.state === 'ready' || this.state === 'connecting') this.state = 'draining';
+    });
+    session.on('error', (err: Error) => {
+      this.failure ??= this.classify(err);
+    });
+    session.on('close', () => {
+      clearTimeout(this.connectTimer);
+      const wasConnecting = this.state === 'connecting';
+      this.state = 'closed';
+      const err =
+        this.failure ??
+        (wasConnecting
+          ? new GatewayError('UPSTREAM_CONNECT', `${options.describe}: connection closed during setup`)
+          : undefined);
+      this.events.onClosed(this, err);
+    });
+  }
+
+  /** The error that closed (or is closing) the connection. */
+  get error(): GatewayError | undefined {
+    return this.failure;
+  }
+
+  /** Room for another stream without exceeding the peer's limit. */
+  get hasCapacity(): boolean {
+    return this.state === 'ready' && this.activeStreams < this.maxStreams;
+  }
+
+  /** Opens a stream; counts it until it closes. Only on a ready connection. */
+  request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
+    const stream = this.session.request(headers, { endStream });
+    this.track(stream);
+    return stream;
+  }
+
+  /** Counts a stream the caller opened on `session` itself (e.g. through an H2Exchange). */
+  track(stream: ClientHttp2Stream): void {
+    this.activeStreams++;
+    (stream as TrackedStream)[kConnection] = this;
+    stream.once('close', onTrackedStreamClose);
+  }
+
+  streamClosed(): void {
+    this.activeStreams--;
+    this.events.onStreamClosed(this);
+  }
+
+  /** Sends a keep-alive ping unless one is outstanding; records the round-trip time. */
+  ping(nowMs: number): void {
+    if (this.state !== 'ready' || this.pingSentAtMs !== 0) return;
+    this.pingSentAtMs = nowMs;
+    const sent = this.session.ping((err, durationMs) => {
+      this.pingSentAtMs = 0;
+      if (!err) this.rttMs = Math.round(durationMs * 100) / 100;
+    });
+    if (!sent) this.pingSentAtMs = 0;
+  }
+
+  /** Graceful: GOAWAY, open streams finish. */
+  close(): void {
+    if (this.state === 'closed') return;
+    if (this.state !== 'connecting') this.state = 'draining';
+    if (this.activeStreams === 0) this.session.destroy();
+    else this.session.close();
+  }
+
+  destroy(err?: GatewayError): void {
+    if (err) this.failure ??= err;
+    this.session.destroy();
+  }
+
+  /** What a failed stream of this connection means: the connection's own failure if it has one. */
+  streamError(err: Error): GatewayError {
+    if (this.failure) return this.failure;
+    const cause = (err as Error & { cause?: unknown }).cause;
+    if (cause instanceof Error) return this.classify(cause);
+    return new GatewayError('UPSTREAM_RESET', `${this.options.describe}: ${err.message}`, { cause: err });
+  }
+
+  private fail(err: GatewayError): void {
+    this.failure ??= err;
+    this.session.destroy();
+  }
+
+  private classify(err: Error): GatewayError {
+    if (!this.everReady) {
+      const classified = this.options.classifyConnectError?.(err);
+      if (classified) return classified;
+      return new GatewayError('UPSTREAM_CONNECT', `${this.options.describe}: ${err.message}`, { cause: err });
+    }
+    return new GatewayError('UPSTREAM_RESET', `${this.options.describe}: ${err.message}`, { cause: err });
+  }
+}
+
+type TrackedStream = ClientHttp2Stream & { [kConnection]?: H2Connection };
+
+function onTrackedStreamClose(this: TrackedStream): void {
+  this[kConnection]?.streamClosed();
+}

@@ -1,0 +1,257 @@
+// A few long-lived multiplexed HTTP/2 connections to one destination (a peer gateway, or a local h2c
+// endpoint). Requests go to the ready connection with the fewest open streams; another connection is
+// opened only when every one is at the peer's stream limit (up to maxConnections). A failed connect
+// starts an exponential backoff during which requests fail fast with the last error instead of piling
+// up on a dead address. Keep-alive pings measure RTT and detect a frozen peer: while a ping is
+// unanswered past pingTimeoutMs the pool reports itself unavailable (pickers route around it) and
+// after deadAfterMs the connections are dropped.
+import type { SecureClientSessionOptions } from 'node:http2';
+import { GatewayError } from '../errors.js';
+import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
+import { H2Connection, type H2ConnectionEvents } from './h2-connection.js';
+
+export interface H2PoolOptions {
+  /** `https://host:port` or `http://host:port`. */
+  readonly authority: string;
+  readonly describe: string;
+  /** TLS options for the next connection (read per connect, so reloaded material applies to new ones only). */
+  readonly tls?: () => SecureClientSessionOptions;
+  readonly connectTimeoutMs: number;
+  readonly maxConnections: number;
+  readonly backoff: BackoffPolicy;
+  readonly pingTimeoutMs: number;
+  readonly deadAfterMs: number;
+  readonly classifyConnectError?: (err: Error) => GatewayError | undefined;
+  /** Connection count changes (for metrics). */
+  readonly onConnectionsChanged?: () => void;
+  readonly now?: () => number;
+}
+
+export interface H2PoolState {
+  readonly connections: number;
+  readonly connected: number;
+  readonly streams: number;
+  readonly rttMs?: number;
+  readonly available: boolean;
+  readonly lastError?: string;
+  readonly backoffMs?: number;
+}
+
+type ReadyWaiter = (connection: H2Connection | GatewayError) => void;
+
+export class H2Pool implements H2ConnectionEvents {
+  readonly describe: string;
+  private readonly options: H2PoolOptions;
+  private readonly connections: H2Connection[] = [];
+  private readonly now: () => number;
+  private failures = 0;
+  private backoffUntilMs = 0;
+  private lastError: GatewayError | undefined;
+  private waiters: ReadyWaiter[] = [];
+  private unresponsive = false;
+  private closed = false;
+
+  constructor(options: H2PoolOptions) {
+    this.options = options;
+    this.describe = options.describe;
+    this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * True unless the destination is known bad right now: in connect backoff, or not answering pings.
+   * A field read: pickers call it per request.
+   */
+  get available(): boolean {
+    return !this.closed && !this.unresponsive && (this.backoffUntilMs === 0 || this.hasReady());
+  }
+
+  /**
+   * A connection to open a stream on: ready with room, or still connecting (Node queues streams
+   * until the session is up). A GatewayError while in backoff or after close.
+   */
+  acquire(): H2Connection | GatewayError {
+    let best: H2Connection | undefined;
+    let connecting: H2Connection | undefined;
+    for (const connection of this.connections) {
+      if (connection.hasCapacity) {
+        if (!best || connection.activeStreams < best.activeStreams) best = connection;
+      } else if (connection.state === 'connecting') {
+        connecting ??= connection;
+      }
+    }
+    if (best) return best;
+    if (connecting) return connecting;
+    return this.open();
+  }
+
+  /** Like acquire, but waits for remote SETTINGS (extended CONNECT needs them). */
+  acquireReady(callback: ReadyWaiter): void {
+    const connection = this.acquire();
+    if (connection instanceof GatewayError || connection.state === 'ready') callback(connection);
+    else this.waiters.push(callback);
+  }
+
+  /** Keep-alive tick: ping ready connections, judge the outstanding ones. */
+  tick(): void {
+    const nowMs = this.now();
+    let late = false;
+    for (const connection of this.connections) {
+      if (connection.state !== 'ready') continue;
+      const sent = connection.pingSentAtMs;
+      if (sent === 0) {
+        connection.ping(nowMs);
+        continue;
+      }
+      const waited = nowMs - sent;
+      if (waited >= this.options.deadAfterMs) {
+        connection.destroy(
+          new GatewayError(
+            'UPSTREAM_TIMEOUT',
+            `${this.describe}: no answer to keep-alive ping for ${waited} ms`,
+          ),
+        );
+      } else if (waited >= this.options.pingTimeoutMs) {
+        late = true;
+      }
+    }
+    this.unresponsive = late && !this.connections.some((c) => c.state === 'ready' && c.pingSentAtMs === 0);
+  }
+
+  state(): H2PoolState {
+    let connected = 0;
+    let streams = 0;
+    let rttMs: number | undefined;
+    for (const connection of this.connections) {
+      if (connection.state === 'ready') connected++;
+      streams += connection.activeStreams;
+      if (connection.rttMs !== undefined) rttMs = connection.rttMs;
+    }
+    const nowMs = this.now();
+    return {
+      connections: this.connections.length,
+      connected,
+      streams,
+      ...(rttMs === undefined ? {} : { rttMs }),
+      available: this.available,
+      ...(this.lastError ? { lastError: this.lastError.message } : {}),
+      ...(this.backoffUntilMs > nowMs ? { backoffMs: this.backoffUntilMs - nowMs } : {}),
+    };
+  }
+
+  get openStreams(): number {
+    let streams = 0;
+    for (const connection of this.connections) streams += connection.activeStreams;
+    return streams;
+  }
+
+  get connectedCount(): number {
+    let n = 0;
+    for (const connection of this.connections) if (connection.state === 'ready') n++;
+    return n;
+  }
+
+  get connectingCount(): number {
+    let n = 0;
+    for (const connection of this.connections) if (connection.state === 'connecting') n++;
+    return n;
+  }
+
+  /** GOAWAY on every connection; open streams finish. Resolves when all are closed. */
+  close(): void {
+    this.closed = true;
+    this.flushWaiters(new GatewayError('UPSTREAM_CONNECT', `${this.describe}: connection pool closed`));
+    for (const connection of this.connections) connection.close();
+  }
+
+  destroy(): void {
+    this.close();
+    for (const connection of [...this.connections]) connection.destroy();
+  }
+
+  get idle(): boolean {
+    return this.connections.length === 0;
+  }
+
+  // H2ConnectionEvents -------------------------------------------------------------------------
+
+  onReady(connection: H2Connection): void {
+    this.failures = 0;
+    this.backoffUntilMs = 0;
+    this.lastError = undefined;
+    this.options.onConnectionsChanged?.();
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter(connection);
+  }
+
+  onClosed(connection: H2Connection, err: GatewayError | undefined): void {
+    const at = this.connections.indexOf(connection);
+    if (at >= 0) this.connections.splice(at, 1);
+    if (err) {
+      this.lastError = err;
+      if (!connection.everReady) {
+        this.failures++;
+        this.backoffUntilMs = this.now() + backoffDelayMs(this.failures, this.options.backoff);
+      }
+    }
+    this.options.onConnectionsChanged?.();
+    if (this.waiters.length > 0) {
+      const next = this.closed ? undefined : this.acquire();
+      if (next instanceof GatewayError || next === undefined || next.state !== 'connecting') {
+        this.flushWaiters(
+          next instanceof H2Connection ? next : (err ?? this.lastError ?? closedError(this.describe)),
+        );
+      }
+    }
+  }
+
+  onStreamClosed(connection: H2Connection): void {
+    if (connection.state === 'draining' && connection.activeStreams === 0) connection.destroy();
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private open(): H2Connection | GatewayError {
+    if (this.closed) return closedError(this.describe);
+    if (this.backoffUntilMs > this.now() && this.lastError) return this.lastError;
+    if (this.connections.length >= this.options.maxConnections) {
+      // Every connection is at its stream limit: share the least loaded; nghttp2 queues the stream.
+      let least: H2Connection | undefined;
+      for (const connection of this.connections) {
+        if (connection.state === 'ready' && (!least || connection.activeStreams < least.activeStreams))
+          least = connection;
+      }
+      return least ?? new GatewayError('OVERLOADED', `${this.describe}: every connection is busy`);
+    }
+    const connection = new H2Connection(
+      {
+        authority: this.options.authority,
+        ...(this.options.tls ? { tls: this.options.tls() } : {}),
+        connectTimeoutMs: this.options.connectTimeoutMs,
+        describe: this.describe,
+        ...(this.options.classifyConnectError
+          ? { classifyConnectError: this.options.classifyConnectError }
+          : {}),
+      },
+      this,
+    );
+    this.connections.push(connection);
+    this.options.onConnectionsChanged?.();
+    return connection;
+  }
+
+  private hasReady(): boolean {
+    for (const connection of this.connections) if (connection.state === 'ready') return true;
+    return false;
+  }
+
+  private flushWaiters(result: H2Connection | GatewayError): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const waiter of waiters) waiter(result);
+  }
+}
+
+function closedError(describe: string): GatewayError {
+  return new GatewayError('UPSTREAM_CONNECT', `${describe}: connection pool closed`);
+}

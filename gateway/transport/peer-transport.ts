@@ -1,0 +1,255 @@
+// Gateway-to-gateway transport: per peer gateway (cluster, replica, address) a pool of a few long-lived
+// HTTP/2 connections over TLS 1.3 with client certificates. The dialling side accepts only a peer that
+// proves `spiffe://<trustDomain>/cluster/<cluster>/gateway` for the cluster it meant to reach, whatever
+// address discovery gave. Requests are HTTP/2 streams carrying `weft-service`; TCP and upgraded
+// connections are CONNECT streams (plain CONNECT for TCP, extended CONNECT RFC 8441 for upgrades).
+import type { ClientHttp2Stream, OutgoingHttpHeaders, SecureClientSessionOptions } from 'node:http2';
+import { GatewayError } from '../errors.js';
+import { checkServerIdentityFor, gatewayDnsNameFor } from '../../infra/index.js';
+import { formatHostPort, parseHostPort } from '../config/index.js';
+import type { Exchange, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
+import { H2Exchange, h2RequestHeaders, hasBody } from '../upstream/h2-exchange.js';
+import { SERVICE_HEADER } from '../routing/proxy-headers.js';
+import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
+import type { H2Connection } from './h2-connection.js';
+import { H2Pool, type H2PoolState } from './h2-pool.js';
+
+/** The gateway's own TLS credentials (PEM). A TlsMaterialSnapshot fits. */
+export interface TlsCredentials {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+export interface PeerTransportOptions {
+  readonly trustDomain: string;
+  readonly tls: TlsCredentials;
+  readonly connectTimeoutMs?: number;
+  readonly maxConnectionsPerPeer?: number;
+  readonly backoff?: BackoffPolicy;
+  /** Keep-alive ping period; also how often frozen peers are judged. */
+  readonly pingIntervalMs?: number;
+  /** An unanswered ping older than this makes the peer unavailable for new requests. */
+  readonly pingTimeoutMs?: number;
+  /** An unanswered ping older than this drops the peer's connections. */
+  readonly deadAfterMs?: number;
+  /** Connection counts changed (metrics). */
+  readonly onConnectionsChanged?: () => void;
+}
+
+export interface PeerState {
+  readonly cluster: string;
+  readonly gatewayId: string;
+  readonly address: string;
+  readonly connected: boolean;
+  readonly connections: number;
+  readonly streams: number;
+  readonly rttMs?: number;
+  readonly available: boolean;
+  readonly lastError?: string;
+  readonly backoffMs?: number;
+}
+
+export const PEER_DEFAULTS = {
+  connectTimeoutMs: 3_000,
+  maxConnectionsPerPeer: 4,
+  pingIntervalMs: 1_000,
+  pingTimeoutMs: 1_000,
+  deadAfterMs: 10_000,
+} as const;
+
+export class PeerGateway {
+  readonly key: string;
+  readonly cluster: string;
+  readonly gatewayId: string;
+  readonly address: string;
+  readonly pool: H2Pool;
+
+  constructor(key: string, cluster: string, gatewayId: string, address: string, pool: H2Pool) {
+    this.key = key;
+    this.cluster = cluster;
+    this.gatewayId = gatewayId;
+    this.address = address;
+    this.pool = pool;
+  }
+
+  /** Not in connect backoff and answering pings (a field read). */
+  get available(): boolean {
+    return this.pool.available;
+  }
+
+  /** Forwards an HTTP request for `service` (name.namespace) to this peer gateway. */
+  dispatch(request: ProxyRequest, service: string, sink: ResponseSink): Exchange | undefined {
+    const connection = this.pool.acquire();
+    if (connection instanceof GatewayError) {
+      sink.fail(connection);
+      return undefined;
+    }
+    const headers = h2RequestHeaders(request);
+    headers[SERVICE_HEADER] = service;
+    const stream = connection.request(headers, !hasBody(request));
+    return new H2Exchange(stream, connection, request, sink);
+  }
+
+  /** Opens a CONNECT stream once a connection is ready (extended CONNECT needs the peer's SETTINGS). */
+  openTunnel(
+    headers: OutgoingHttpHeaders,
+    callback: (stream: ClientHttp2Stream | GatewayError, connection?: H2Connection) => void,
+  ): void {
+    this.pool.acquireReady((connection) => {
+      if (connection instanceof GatewayError) {
+        callback(connection);
+        return;
+      }
+      let stream: ClientHttp2Stream;
+      try {
+        stream = connection.request(headers, false);
+      } catch (err) {
+        callback(connection.streamError(err as Error));
+        return;
+      }
+      callback(stream, connection);
+    });
+  }
+
+  state(): PeerState {
+    const pool: H2PoolState = this.pool.state();
+    return {
+      cluster: this.cluster,
+      gatewayId: this.gatewayId,
+      address: this.address,
+      connected: pool.connected > 0,
+      connections: pool.connections,
+      streams: pool.streams,
+      ...(pool.rttMs === undefined ? {} : { rttMs: pool.rttMs }),
+      available: pool.available,
+      ...(pool.lastError === undefined ? {} : { lastError: pool.lastError }),
+      ...(pool.backoffMs === undefined ? {} : { backoffMs: pool.backoffMs }),
+    };
+  }
+}
+
+export class PeerTransport {
+  private readonly options: PeerTransportOptions;
+  private readonly peers = new Map<string, PeerGateway>();
+  private tls: TlsCredentials;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(options: PeerTransportOptions) {
+    this.options = options;
+    this.tls = options.tls;
+  }
+
+  start(): void {
+    const intervalMs = this.options.pingIntervalMs ?? PEER_DEFAULTS.pingIntervalMs;
+    this.timer = setInterval(() => {
+      for (const peer of this.peers.values()) peer.pool.tick();
+    }, intervalMs);
+    this.timer.unref();
+  }
+
+  /** The pool for one peer gateway, created on first use. `address` is host:port from discovery. */
+  gateway(cluster: string, gatewayId: string, address: string): PeerGateway {
+    const key = peerKey(cluster, gatewayId, address);
+    const existing = this.peers.get(key);
+    if (existing) return existing;
+    const parsed = parseHostPort(address);
+    const authority = parsed ? `https://${formatHostPort(parsed)}` : 'https://invalid.invalid:1';
+    const trustDomain = this.options.trustDomain;
+    const identity = { trustDomain, cluster };
+    const checkServerIdentity = checkServerIdentityFor(identity);
+    const servername = gatewayDnsNameFor(trustDomain, cluster);
+    const describe = `peer gateway ${cluster}/${gatewayId} at ${address}`;
+    const pool = new H2Pool({
+      authority,
+      describe,
+      tls: (): SecureClientSessionOptions => ({
+        ca: this.tls.ca,
+        cert: this.tls.cert,
+        key: this.tls.key,
+        minVersion: 'TLSv1.3',
+        servername,
+        checkServerIdentity,
+      }),
+      connectTimeoutMs: this.options.connectTimeoutMs ?? PEER_DEFAULTS.connectTimeoutMs,
+      maxConnections: this.options.maxConnectionsPerPeer ?? PEER_DEFAULTS.maxConnectionsPerPeer,
+      backoff: this.options.backoff ?? DEFAULT_BACKOFF,
+      pingTimeoutMs: this.options.pingTimeoutMs ?? PEER_DEFAULTS.pingTimeoutMs,
+      deadAfterMs: this.options.deadAfterMs ?? PEER_DEFAULTS.deadAfterMs,
+      classifyConnectError: (err) => classifyPeerError(describe, err),
+      ...(this.options.onConnectionsChanged
+        ? { onConnectionsChanged: this.options.onConnectionsChanged }
+        : {}),
+    });
+    if (!parsed) {
+      pool.destroy();
+    }
+    const peer = new PeerGateway(key, cluster, gatewayId, address, pool);
+    if (!this.closed) this.peers.set(key, peer);
+    else pool.close();
+    return peer;
+  }
+
+  /** Closes the pools of peer gateways no longer in the fabric (their open streams finish first). */
+  retain(keys: ReadonlySet<string>): void {
+    for (const [key, peer] of this.peers) {
+      if (!keys.has(key)) {
+        peer.pool.close();
+        this.peers.delete(key);
+      }
+    }
+  }
+
+  /** New connections use the new credentials; established ones keep their session. */
+  updateTls(tls: TlsCredentials): void {
+    this.tls = tls;
+  }
+
+  state(): PeerState[] {
+    return [...this.peers.values()].map((peer) => peer.state());
+  }
+
+  /** Connection counts per peer cluster: [cluster, connected, connecting]. */
+  connectionCounts(): Map<string, { connected: number; connecting: number }> {
+    const counts = new Map<string, { connected: number; connecting: number }>();
+    for (const peer of this.peers.values()) {
+      const entry = counts.get(peer.cluster) ?? { connected: 0, connecting: 0 };
+      entry.connected += peer.pool.connectedCount;
+      entry.connecting += peer.pool.connectingCount;
+      counts.set(peer.cluster, entry);
+    }
+    return counts;
+  }
+
+  get openStreams(): number {
+    let streams = 0;
+    for (const peer of this.peers.values()) streams += peer.pool.openStreams;
+    return streams;
+  }
+
+  /** GOAWAY everywhere; in-flight streams finish. */
+  close(): void {
+    this.closed = true;
+    clearInterval(this.timer);
+    for (const peer of this.peers.values()) peer.pool.close();
+  }
+
+  destroy(): void {
+    this.close();
+    for (const peer of this.peers.values()) peer.pool.destroy();
+    this.peers.clear();
+  }
+}
+
+export function peerKey(cluster: string, gatewayId: string, address: string): string {
+  return `${cluster}/${gatewayId}@${address}`;
+}
+
+/** A failed identity check is PEER_IDENTITY; any other TLS or socket failure is a connect failure. */
+function classifyPeerError(describe: string, err: Error): GatewayError {
+  if ((err as { code?: unknown }).code === 'PEER_IDENTITY') {
+    return new GatewayError('PEER_IDENTITY', `${describe}: ${err.message}`, { cause: err });
+  }
+  return new GatewayError('UPSTREAM_CONNECT', `${describe}: ${err.message}`, { cause: err });
+}

@@ -1,0 +1,44 @@
+// The contract between the two halves of a proxied request, after undici's dispatch(opts, handler):
+// a downstream adapter (HTTP/1.1 response, HTTP/2 stream) implements ResponseSink; an upstream adapter
+// (pooled HTTP/1.1 connection, HTTP/2 stream to an endpoint or to a peer gateway) takes a ProxyRequest,
+// drives the sink, and returns an Exchange the downstream cancels when its caller goes away.
+// Failures are values passed to `fail`, never thrown across this boundary.
+import type { Readable } from 'node:stream';
+import type { GatewayError } from '../errors.js';
+
+/** Header fields with lower-case names; a repeated field is an array. Null prototype. */
+export type HeaderMap = Record<string, string | string[] | undefined>;
+
+export interface ProxyRequest {
+  readonly method: string;
+  /** Origin-form request target (`/path?query`). */
+  readonly path: string;
+  /** Host / :authority as the caller sent it. */
+  readonly authority: string;
+  /** End-to-end request fields: no pseudo-headers, no hop-by-hop fields, weft fields already set. */
+  readonly headers: HeaderMap;
+  /** 0: no body; n > 0: exactly n bytes; -1: a body of unknown length (until the source ends). */
+  readonly bodyLength: number;
+  /** The body when bodyLength !== 0. Consumed (and resumed) by the upstream adapter. */
+  readonly body: Readable | null;
+  /** A gRPC call (content-type application/grpc*): errors are answered as gRPC statuses. */
+  readonly grpc: boolean;
+}
+
+export interface ResponseSink {
+  /** The response head, exactly once. `endStream`: nothing follows (a trailers-only gRPC answer). */
+  head(status: number, headers: HeaderMap, endStream: boolean): void;
+  /** A body chunk. Returns false when the caller should pause its source until `onDrain` fires. */
+  data(chunk: Buffer): boolean;
+  /** Runs `resume` once, when the downstream can take data again. */
+  onDrain(resume: () => void): void;
+  /** The response is complete; trailers (gRPC status) when the upstream sent any. */
+  end(trailers: HeaderMap | null): void;
+  /** The exchange failed: before `head` this answers with an error; after it, the downstream is reset. */
+  fail(err: GatewayError): void;
+}
+
+export interface Exchange {
+  /** The downstream went away: release the upstream (reset the stream or drop the connection). */
+  cancel(): void;
+}

@@ -1,0 +1,388 @@
+// One pooled HTTP/1.1 connection to an upstream endpoint, and the exchange it is carrying. The request
+// head is written as one latin1 string (fields were validated by the downstream parser: llhttp or
+// nghttp2); bodies are streamed with backpressure, chunk-framed when their length is unknown. The
+// response is parsed by H1ResponseParser and handed to the ResponseSink as it arrives. One exchange at a
+// time; the connection goes back to its pool only when both request and response finished cleanly.
+import { connect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { GatewayError } from '../errors.js';
+import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from './exchange.js';
+import { H1ResponseParser, type H1ResponseEvents } from './h1-response-parser.js';
+
+/** What a connection needs from its pool. */
+export interface H1ConnectionOwner {
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number;
+  /** The connection finished an exchange and can take another. */
+  released(connection: H1Connection): void;
+  /** The connection is gone (closed, failed, or not reusable). */
+  removed(connection: H1Connection): void;
+  /** A fresh connection could not be established; the pool fails or re-places the exchange. */
+  connectFailed(connection: H1Connection, exchange: H1Exchange, err: GatewayError): void;
+  /** A reused connection turned out stale before any response byte: run the exchange again, on a new connection. */
+  replay(exchange: H1Exchange): void;
+}
+
+const kExchange = Symbol('weft.h1.exchange');
+type BodySource = Readable & { [kExchange]?: H1Exchange };
+
+/** A request riding (or waiting for) a pooled connection. Created by the pool per request. */
+export class H1Exchange implements Exchange {
+  readonly request: ProxyRequest;
+  readonly sink: ResponseSink;
+  connection: H1Connection | null = null;
+  cancelled = false;
+  /** Set when the exchange may be replayed on a fresh connection (bodyless, nothing received yet). */
+  retried = false;
+  requestDone = false;
+  responseStarted = false;
+  private readonly onCancel: (exchange: H1Exchange) => void;
+
+  constructor(request: ProxyRequest, sink: ResponseSink, onCancel: (exchange: H1Exchange) => void) {
+    this.request = request;
+    this.sink = sink;
+    this.onCancel = onCancel;
+  }
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    if (this.connection) this.connection.abort();
+    else this.onCancel(this);
+  }
+}
+
+export class H1Connection implements H1ResponseEvents {
+  readonly socket: Socket;
+  idleSinceMs = 0;
+  private readonly owner: H1ConnectionOwner;
+  private readonly parser: H1ResponseParser;
+  private exchange: H1Exchange | null = null;
+  private connected = false;
+  private closed = false;
+  private served = 0;
+  private responseComplete = false;
+  private responseKeepAlive = false;
+  private drainWaiter = false;
+  /** The socket is paused until the downstream drains (one drain listener at a time). */
+  private waitingForSink = false;
+
+  constructor(owner: H1ConnectionOwner, first: H1Exchange) {
+    this.owner = owner;
+    this.parser = new H1ResponseParser(this);
+    this.exchange = first;
+    first.connection = this;
+    const socket = connect({ host: owner.host, port: owner.port, noDelay: true, keepAlive: true });
+    this.socket = socket;
+    socket.setTimeout(owner.connectTimeoutMs);
+    socket.on('connect', onSocketConnect);
+    socket.on('timeout', onSocketTimeout);
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('drain', onSocketDrain);
+    (socket as SocketWithConnection)[kConnection] = this;
+  }
+
+  /** True after one exchange completed on this connection (a stale keep-alive connection may fail). */
+  get reused(): boolean {
+    return this.served > 0;
+  }
+
+  /** Starts an exchange on this idle, connected connection. */
+  run(exchange: H1Exchange): void {
+    this.exchange = exchange;
+    exchange.connection = this;
+    this.send(exchange);
+  }
+
+  /** Drops the connection now (cancel, close, or a failure). Idempotent. */
+  abort(): void {
+    this.socket.destroy();
+  }
+
+  onConnect(): void {
+    this.connected = true;
+    this.socket.setTimeout(0);
+    const exchange = this.exchange;
+    if (exchange) this.send(exchange);
+  }
+
+  onTimeout(): void {
+    if (!this.connected) {
+      this.failConnect(
+        new GatewayError(
+          'UPSTREAM_CONNECT',
+          `connect to ${this.address} timed out after ${this.owner.connectTimeoutMs} ms`,
+        ),
+      );
+    }
+  }
+
+  onData(chunk: Buffer): void {
+    const exchange = this.exchange;
+    if (!exchange) {
+      this.socket.destroy();
+      return;
+    }
+    exchange.responseStarted = true;
+    const result = this.parser.execute(chunk);
+    if (result instanceof GatewayError) {
+      this.fail(result);
+      return;
+    }
+    if (result !== undefined) {
+      this.fail(new GatewayError('UPSTREAM_RESET', 'upstream switched protocols on a pooled request'));
+      return;
+    }
+    if (this.responseComplete) this.finishExchange();
+  }
+
+  onEnd(): void {
+    const exchange = this.exchange;
+    if (!exchange) {
+      this.socket.destroy();
+      return;
+    }
+    const err = this.parser.finish();
+    if (err) {
+      this.fail(err);
+      return;
+    }
+    if (this.responseComplete) this.finishExchange();
+    this.socket.destroy();
+  }
+
+  onError(err: Error): void {
+    if (!this.connected) {
+      this.failConnect(
+        new GatewayError('UPSTREAM_CONNECT', `connect to ${this.address} failed: ${err.message}`, {
+          cause: err,
+        }),
+      );
+      return;
+    }
+    this.fail(
+      new GatewayError('UPSTREAM_RESET', `connection to ${this.address} failed: ${err.message}`, {
+        cause: err,
+      }),
+    );
+  }
+
+  onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.exchange) {
+      if (!this.connected)
+        this.failConnect(
+          new GatewayError(
+            'UPSTREAM_CONNECT',
+            `connection to ${this.address} closed before it was established`,
+          ),
+        );
+      else this.fail(new GatewayError('UPSTREAM_RESET', `upstream ${this.address} closed the connection`));
+    }
+    this.owner.removed(this);
+  }
+
+  onSocketDrain(): void {
+    if (this.drainWaiter) {
+      this.drainWaiter = false;
+      this.exchange?.request.body?.resume();
+    }
+  }
+
+  // H1ResponseEvents ---------------------------------------------------------------------------
+
+  onResponseHead(status: number, headers: HeaderMap): void {
+    const exchange = this.exchange;
+    if (exchange && !exchange.cancelled) exchange.sink.head(status, headers, false);
+  }
+
+  onResponseBody(chunk: Buffer): void {
+    const exchange = this.exchange;
+    if (!exchange || exchange.cancelled) return;
+    if (!exchange.sink.data(chunk) && !this.waitingForSink) {
+      this.waitingForSink = true;
+      this.socket.pause();
+      exchange.sink.onDrain(this.resumeSocket);
+    }
+  }
+
+  onResponseComplete(_trailers: HeaderMap | null, keepAlive: boolean): void {
+    this.responseComplete = true;
+    this.responseKeepAlive = keepAlive;
+    const exchange = this.exchange;
+    if (exchange && !exchange.cancelled) exchange.sink.end(_trailers);
+  }
+
+  // ------------------------------------------------------------------------------------------
+
+  private readonly resumeSocket = (): void => {
+    this.waitingForSink = false;
+    if (!this.closed) this.socket.resume();
+  };
+
+  private get address(): string {
+    return `${this.owner.host}:${this.owner.port}`;
+  }
+
+  private send(exchange: H1Exchange): void {
+    const request = exchange.request;
+    this.responseComplete = false;
+    this.parser.start(request.method === 'HEAD');
+    let head = `${request.method} ${request.path} HTTP/1.1\r\nhost: ${request.authority}\r\n`;
+    const headers = request.headers;
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined) continue;
+      if (typeof value === 'string') head += `${name}: ${value}\r\n`;
+      else for (const item of value) head += `${name}: ${item}\r\n`;
+    }
+    const body = request.body;
+    if (request.bodyLength === 0 || !body) {
+      this.socket.write(`${head}\r\n`, 'latin1');
+      exchange.requestDone = true;
+      return;
+    }
+    const chunked = request.bodyLength < 0;
+    this.socket.write(chunked ? `${head}transfer-encoding: chunked\r\n\r\n` : `${head}\r\n`, 'latin1');
+    (body as BodySource)[kExchange] = exchange;
+    body.on('data', chunked ? onBodyChunked : onBodyPlain);
+    body.on('end', chunked ? onBodyEndChunked : onBodyEndPlain);
+    body.resume();
+  }
+
+  /** Writes one request body chunk; pauses the source when the socket is full. */
+  writeBody(source: Readable, chunk: Buffer, chunked: boolean): void {
+    if (this.closed) return;
+    let ok: boolean;
+    if (chunked) {
+      if (chunk.length === 0) return;
+      this.socket.cork();
+      this.socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      this.socket.write(chunk);
+      ok = this.socket.write('\r\n', 'latin1');
+      this.socket.uncork();
+    } else {
+      ok = this.socket.write(chunk);
+    }
+    if (!ok) {
+      source.pause();
+      this.drainWaiter = true;
+    }
+  }
+
+  endBody(exchange: H1Exchange, chunked: boolean): void {
+    if (this.closed) return;
+    if (chunked) this.socket.write('0\r\n\r\n', 'latin1');
+    exchange.requestDone = true;
+    if (this.responseComplete && this.exchange === exchange) this.finishExchange();
+  }
+
+  private finishExchange(): void {
+    const exchange = this.exchange;
+    if (!exchange) return;
+    if (!exchange.requestDone) {
+      // The upstream answered before the request body was sent (e.g. 413): the connection cannot be reused.
+      this.detach(exchange);
+      this.socket.destroy();
+      return;
+    }
+    this.detach(exchange);
+    this.served++;
+    // The last body chunk may have paused the socket for a downstream that will never drain now.
+    if (this.waitingForSink) {
+      this.waitingForSink = false;
+      this.socket.resume();
+    }
+    if (this.responseKeepAlive && !exchange.cancelled) {
+      this.idleSinceMs = Date.now();
+      this.owner.released(this);
+    } else {
+      this.socket.destroy();
+    }
+  }
+
+  private detach(exchange: H1Exchange): void {
+    this.exchange = null;
+    exchange.connection = null;
+    const body: BodySource | null = exchange.request.body;
+    if (body && body[kExchange] === exchange) {
+      body.removeListener('data', onBodyChunked);
+      body.removeListener('data', onBodyPlain);
+      body.removeListener('end', onBodyEndChunked);
+      body.removeListener('end', onBodyEndPlain);
+      body[kExchange] = undefined;
+    }
+  }
+
+  private failConnect(err: GatewayError): void {
+    const exchange = this.exchange;
+    this.socket.destroy();
+    if (!exchange) return;
+    this.detach(exchange);
+    this.owner.connectFailed(this, exchange, err);
+  }
+
+  private fail(err: GatewayError): void {
+    const exchange = this.exchange;
+    this.socket.destroy();
+    if (!exchange) return;
+    this.detach(exchange);
+    if (exchange.cancelled) return;
+    if (!exchange.responseStarted && this.reused && exchange.request.bodyLength === 0 && !exchange.retried) {
+      // A keep-alive connection the upstream had already closed: replay once on a fresh connection.
+      exchange.retried = true;
+      this.owner.replay(exchange);
+      return;
+    }
+    exchange.sink.fail(err);
+  }
+}
+
+const kConnection = Symbol('weft.h1.connection');
+type SocketWithConnection = Socket & { [kConnection]: H1Connection };
+
+function connectionOf(socket: unknown): H1Connection {
+  return (socket as SocketWithConnection)[kConnection];
+}
+
+function onSocketConnect(this: Socket): void {
+  connectionOf(this).onConnect();
+}
+function onSocketTimeout(this: Socket): void {
+  connectionOf(this).onTimeout();
+}
+function onSocketData(this: Socket, chunk: Buffer): void {
+  connectionOf(this).onData(chunk);
+}
+function onSocketEnd(this: Socket): void {
+  connectionOf(this).onEnd();
+}
+function onSocketError(this: Socket, err: Error): void {
+  connectionOf(this).onError(err);
+}
+function onSocketClose(this: Socket): void {
+  connectionOf(this).onClose();
+}
+function onSocketDrain(this: Socket): void {
+  connectionOf(this).onSocketDrain();
+}
+
+function onBodyPlain(this: BodySource, chunk: Buffer): void {
+  this[kExchange]?.connection?.writeBody(this, chunk, false);
+}
+function onBodyChunked(this: BodySource, chunk: Buffer): void {
+  this[kExchange]?.connection?.writeBody(this, chunk, true);
+}
+function onBodyEndPlain(this: BodySource): void {
+  const exchange = this[kExchange];
+  if (exchange) exchange.connection?.endBody(exchange, false);
+}
+function onBodyEndChunked(this: BodySource): void {
+  const exchange = this[kExchange];
+  if (exchange) exchange.connection?.endBody(exchange, true);
+}

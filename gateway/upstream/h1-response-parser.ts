@@ -1,0 +1,318 @@
+// An incremental HTTP/1.1 response parser for the pooled upstream client (RFC 9112): status line,
+// header fields, and the body framed by Content-Length, chunked coding or connection close. Bodies are
+// handed out as slices of the socket's buffers (no copies); chunked bodies are de-chunked because the
+// downstream may be HTTP/2, which has its own framing. Interim 1xx answers are skipped, except 101.
+// One response at a time: the client never pipelines. Errors are returned, never thrown.
+import { GatewayError } from '../errors.js';
+import type { HeaderMap } from './exchange.js';
+import { isHopByHop } from '../routing/proxy-headers.js';
+
+export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
+const MAX_HEADER_FIELDS = 256;
+const MAX_CHUNK_LINE_BYTES = 4096;
+const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const CONTENT_LENGTH = /^\d{1,15}$/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?:[ \r]|$)/;
+
+export interface H1ResponseEvents {
+  /** A final response head (or 101 Switching Protocols when `upgrade`). */
+  onResponseHead(status: number, headers: HeaderMap, upgrade: boolean): void;
+  onResponseBody(chunk: Buffer): void;
+  /** The response is complete. `keepAlive`: the connection may carry another request. */
+  onResponseComplete(trailers: HeaderMap | null, keepAlive: boolean): void;
+}
+
+const enum State {
+  Idle,
+  Head,
+  Length,
+  ChunkSize,
+  ChunkData,
+  ChunkDataEnd,
+  Trailers,
+  UntilClose,
+  Done,
+  Upgraded,
+}
+
+export class H1ResponseParser {
+  private readonly events: H1ResponseEvents;
+  private state = State.Idle;
+  private noBody = false;
+  private pending: Buffer | null = null;
+  private remaining = 0;
+  private line = '';
+  private trailers: HeaderMap | null = null;
+  private keepAlive = true;
+  private trailerBytes = 0;
+
+  constructor(events: H1ResponseEvents) {
+    this.events = events;
+  }
+
+  /** Expects the response to a new request; `headRequest`: a HEAD request, whose response has no body. */
+  start(headRequest: boolean): void {
+    this.state = State.Head;
+    this.noBody = headRequest;
+    this.pending = null;
+    this.trailers = null;
+    this.keepAlive = true;
+    this.trailerBytes = 0;
+  }
+
+  /** True between `start` and the end of the response. */
+  get busy(): boolean {
+    return this.state !== State.Idle && this.state !== State.Done && this.state !== State.Upgraded;
+  }
+
+  /** True once a head was delivered (a failure now must reset the downstream, not answer it). */
+  get headDelivered(): boolean {
+    return this.state !== State.Head && this.state !== State.Idle;
+  }
+
+  /**
+   * Feeds bytes from the socket. Returns an error (the connection must be dropped), a Buffer of bytes
+   * that follow a 101 response (they belong to the upgraded protocol), or undefined.
+   */
+  execute(chunk: Buffer): GatewayError | Buffer | undefined {
+    let data = chunk;
+    let at = 0;
+    while (at < data.length) {
+      switch (this.state) {
+        case State.Head: {
+          if (this.pending) {
+            data = Buffer.concat([this.pending, at === 0 ? data : data.subarray(at)]);
+            at = 0;
+            this.pending = null;
+          }
+          const end = data.indexOf(CRLF2, at);
+          if (end < 0) {
+            if (data.length - at > MAX_RESPONSE_HEAD_BYTES) return protocolError('response head too large');
+            this.pending = at === 0 ? data : data.subarray(at);
+            return undefined;
+          }
+          if (end - at > MAX_RESPONSE_HEAD_BYTES) return protocolError('response head too large');
+          const problem = this.parseHead(data.toString('latin1', at, end));
+          at = end + 4;
+          if (problem) return problem;
+          if ((this.state as State) === State.Upgraded)
+            return at < data.length ? data.subarray(at) : undefined;
+          break;
+        }
+        case State.Length: {
+          const take = Math.min(this.remaining, data.length - at);
+          const piece = at === 0 && take === data.length ? data : data.subarray(at, at + take);
+          at += take;
+          this.remaining -= take;
+          this.events.onResponseBody(piece);
+          if (this.remaining === 0) this.complete();
+          break;
+        }
+        case State.ChunkSize: {
+          const problem = this.readChunkSize(data, at);
+          if (typeof problem !== 'number') return problem;
+          at = problem;
+          break;
+        }
+        case State.ChunkData: {
+          const take = Math.min(this.remaining, data.length - at);
+          this.events.onResponseBody(data.subarray(at, at + take));
+          at += take;
+          this.remaining -= take;
+          if (this.remaining === 0) {
+            this.state = State.ChunkDataEnd;
+            this.line = '';
+          }
+          break;
+        }
+        case State.ChunkDataEnd: {
+          const next = this.readLine(data, at, 2);
+          if (typeof next !== 'number') return next;
+          if (next < 0) return undefined;
+          if (this.line !== '') return protocolError('chunk data not followed by CRLF');
+          at = next;
+          this.state = State.ChunkSize;
+          break;
+        }
+        case State.Trailers: {
+          const next = this.readLine(data, at, MAX_CHUNK_LINE_BYTES);
+          if (typeof next !== 'number') return next;
+          if (next < 0) return undefined;
+          this.trailerBytes += next - at;
+          at = next;
+          if (this.trailerBytes > MAX_RESPONSE_HEAD_BYTES) return protocolError('trailer section too large');
+          if (this.line === '') {
+            this.complete();
+            break;
+          }
+          const problem = this.addTrailer(this.line);
+          this.line = '';
+          if (problem) return problem;
+          break;
+        }
+        case State.UntilClose:
+          this.events.onResponseBody(at === 0 ? data : data.subarray(at));
+          return undefined;
+        case State.Upgraded:
+          return at === 0 ? data : data.subarray(at);
+        case State.Idle:
+        case State.Done:
+          return protocolError('upstream sent bytes without a request');
+      }
+    }
+    return undefined;
+  }
+
+  /** The upstream closed its side. Completes a close-delimited body; anything else is truncated. */
+  finish(): GatewayError | undefined {
+    if (this.state === State.UntilClose) {
+      this.keepAlive = false;
+      this.complete();
+      return undefined;
+    }
+    if (this.busy) return new GatewayError('UPSTREAM_RESET', 'upstream closed the connection mid-response');
+    return undefined;
+  }
+
+  private parseHead(head: string): GatewayError | undefined {
+    const statusLine = STATUS_LINE.exec(head);
+    if (!statusLine) return protocolError('malformed status line');
+    const minor = statusLine[1] === '1' ? 1 : 0;
+    const status = Number(statusLine[2]);
+    const headers: HeaderMap = Object.create(null) as HeaderMap;
+    let contentLength = -1;
+    let chunked = false;
+    let transferEncoding = false;
+    let connectionTokens: string | undefined;
+    let fields = 0;
+    let at = head.indexOf('\r\n');
+    while (at >= 0) {
+      const start = at + 2;
+      let end = head.indexOf('\r\n', start);
+      if (end < 0) end = head.length;
+      at = end < head.length ? end : -1;
+      if (++fields > MAX_HEADER_FIELDS) return protocolError('too many response header fields');
+      const colon = head.indexOf(':', start);
+      if (colon < 0 || colon > end) return protocolError('malformed response header line');
+      const rawName = head.slice(start, colon);
+      if (!TOKEN.test(rawName)) return protocolError('malformed response header name');
+      const name = rawName.toLowerCase();
+      const value = head.slice(colon + 1, end).trim();
+      if (name === 'content-length') {
+        if (!CONTENT_LENGTH.test(value)) return protocolError('invalid Content-Length');
+        const length = Number(value);
+        if (contentLength !== -1 && contentLength !== length)
+          return protocolError('conflicting Content-Length');
+        contentLength = length;
+      } else if (name === 'transfer-encoding') {
+        transferEncoding = true;
+        chunked = /(^|,)\s*chunked\s*$/i.test(value);
+        continue;
+      } else if (name === 'connection') {
+        connectionTokens = connectionTokens ? `${connectionTokens},${value}` : value;
+        continue;
+      } else if (isHopByHop(name)) {
+        if (!(status === 101 && name === 'upgrade')) continue;
+      }
+      const previous = headers[name];
+      if (previous === undefined) headers[name] = value;
+      else if (typeof previous === 'string') headers[name] = [previous, value];
+      else previous.push(value);
+    }
+    const tokens = connectionTokens?.toLowerCase();
+    if (tokens) {
+      for (const token of tokens.split(',')) {
+        const listed = token.trim();
+        if (listed && listed !== 'close' && listed !== 'keep-alive' && listed !== 'upgrade')
+          delete headers[listed];
+      }
+    }
+    this.keepAlive =
+      minor === 1 ? !/(^|,)\s*close\s*(,|$)/.test(tokens ?? '') : /keep-alive/.test(tokens ?? '');
+    if (status < 200) {
+      if (status === 101) {
+        this.state = State.Upgraded;
+        this.keepAlive = false;
+        this.events.onResponseHead(status, headers, true);
+      }
+      return undefined; // 100 Continue, 102, 103: skip and wait for the final answer
+    }
+    if (transferEncoding) delete headers['content-length'];
+    this.events.onResponseHead(status, headers, false);
+    if (this.noBody || status === 204 || status === 304) {
+      this.complete();
+    } else if (transferEncoding) {
+      if (chunked) {
+        this.state = State.ChunkSize;
+        this.line = '';
+      } else {
+        this.state = State.UntilClose;
+      }
+    } else if (contentLength >= 0) {
+      this.remaining = contentLength;
+      this.state = State.Length;
+      if (contentLength === 0) this.complete();
+    } else {
+      this.state = State.UntilClose;
+    }
+    return undefined;
+  }
+
+  /** Reads one chunk-size line; returns the offset after it, or an error. */
+  private readChunkSize(data: Buffer, at: number): number | GatewayError {
+    const next = this.readLine(data, at, MAX_CHUNK_LINE_BYTES);
+    if (typeof next !== 'number') return next;
+    if (next < 0) return data.length;
+    const semicolon = this.line.indexOf(';');
+    const digits = (semicolon < 0 ? this.line : this.line.slice(0, semicolon)).trim();
+    this.line = '';
+    if (!/^[0-9a-fA-F]{1,12}$/.test(digits)) return protocolError('invalid chunk size');
+    const size = parseInt(digits, 16);
+    if (size === 0) {
+      this.state = State.Trailers;
+    } else {
+      this.remaining = size;
+      this.state = State.ChunkData;
+    }
+    return next;
+  }
+
+  /**
+   * Accumulates bytes into `this.line` up to CRLF. Returns the offset after the CRLF, -1 when the line
+   * continues in the next chunk, or an error when it is longer than `max`.
+   */
+  private readLine(data: Buffer, at: number, max: number): number | GatewayError {
+    const lf = data.indexOf(10, at);
+    const end = lf < 0 ? data.length : lf;
+    this.line += data.toString('latin1', at, end);
+    if (this.line.length > max) return protocolError('chunk framing line too long');
+    if (lf < 0) return -1;
+    if (!this.line.endsWith('\r')) return protocolError('chunk framing line not ended by CRLF');
+    this.line = this.line.slice(0, -1);
+    return lf + 1;
+  }
+
+  private addTrailer(line: string): GatewayError | undefined {
+    const colon = line.indexOf(':');
+    if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) return protocolError('malformed trailer field');
+    const name = line.slice(0, colon).toLowerCase();
+    if (isHopByHop(name) || name === 'content-length') return undefined;
+    this.trailers ??= Object.create(null) as HeaderMap;
+    const value = line.slice(colon + 1).trim();
+    const previous = this.trailers[name];
+    if (previous === undefined) this.trailers[name] = value;
+    else if (typeof previous === 'string') this.trailers[name] = [previous, value];
+    else previous.push(value);
+    return undefined;
+  }
+
+  private complete(): void {
+    this.state = State.Done;
+    this.events.onResponseComplete(this.trailers, this.keepAlive);
+  }
+}
+
+function protocolError(what: string): GatewayError {
+  return new GatewayError('UPSTREAM_RESET', `upstream sent an invalid HTTP/1.1 response: ${what}`);
+}

@@ -1,0 +1,192 @@
+// One proxied request carried as an HTTP/2 stream, on a session to a local gRPC / h2c endpoint or to a
+// peer gateway. The header object is built once from the ProxyRequest; response headers, data and
+// trailers are passed to the sink as Node delivers them, with backpressure both ways. Listeners are
+// shared functions reaching their exchange through a symbol on the stream: no closures per request.
+import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import type { Readable } from 'node:stream';
+import { GatewayError } from '../errors.js';
+import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from './exchange.js';
+
+const END_STREAM_FLAG = 0x1;
+const kH2Exchange = Symbol('weft.h2.exchange');
+type TaggedStream = ClientHttp2Stream & { [kH2Exchange]?: H2Exchange };
+type TaggedBody = Readable & { [kH2Exchange]?: H2Exchange };
+
+/** Maps a stream failure to the gateway's vocabulary (identity, connect, reset): the stream's connection. */
+export interface StreamErrorSource {
+  streamError(err: Error): GatewayError;
+}
+
+export class H2Exchange implements Exchange {
+  readonly stream: ClientHttp2Stream;
+  private readonly sink: ResponseSink;
+  private readonly body: Readable | null;
+  private readonly errors: StreamErrorSource;
+  private trailers: HeaderMap | null = null;
+  private headed = false;
+  private finished = false;
+  private waitingForSink = false;
+
+  /** `stream` was just opened for `request` (with endStream when the request has no body). */
+  constructor(
+    stream: ClientHttp2Stream,
+    errors: StreamErrorSource,
+    request: ProxyRequest,
+    sink: ResponseSink,
+  ) {
+    this.sink = sink;
+    this.errors = errors;
+    const body = request.bodyLength !== 0 ? request.body : null;
+    this.body = body;
+    this.stream = stream;
+    (stream as TaggedStream)[kH2Exchange] = this;
+    stream.on('response', onStreamResponse);
+    stream.on('data', onStreamData);
+    stream.on('trailers', onStreamTrailers);
+    stream.on('end', onStreamEnd);
+    stream.on('error', onStreamError);
+    stream.on('close', onStreamClose);
+    stream.on('drain', onStreamDrain);
+    if (body) {
+      (body as TaggedBody)[kH2Exchange] = this;
+      body.on('data', onBodyData);
+      body.on('end', onBodyEnd);
+      body.resume();
+    }
+  }
+
+  cancel(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.detachBody();
+    this.stream.close(0x8 /* CANCEL */);
+  }
+
+  onResponse(headers: IncomingHttpHeaders, flags: number): void {
+    if (this.finished) return;
+    const status = Number(headers[':status']);
+    delete headers[':status'];
+    this.headed = true;
+    this.sink.head(status, headers, (flags & END_STREAM_FLAG) !== 0);
+  }
+
+  onData(chunk: Buffer): void {
+    if (this.finished) return;
+    if (!this.sink.data(chunk) && !this.waitingForSink) {
+      this.waitingForSink = true;
+      this.stream.pause();
+      this.sink.onDrain(this.resumeStream);
+    }
+  }
+
+  onTrailers(trailers: IncomingHttpHeaders): void {
+    this.trailers = trailers;
+  }
+
+  onEnd(): void {
+    if (this.finished) return;
+    if (!this.headed) return; // the close handler reports a stream that ended without a response
+    this.finished = true;
+    this.detachBody();
+    this.sink.end(this.trailers);
+  }
+
+  onError(err: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.detachBody();
+    this.sink.fail(this.errors.streamError(err));
+  }
+
+  onClose(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.detachBody();
+    const code = this.stream.rstCode ?? 0;
+    this.sink.fail(
+      new GatewayError(
+        'UPSTREAM_RESET',
+        `upstream stream closed ${this.headed ? 'mid-response' : 'before a response'} (HTTP/2 code ${code})`,
+      ),
+    );
+  }
+
+  onStreamDrain(): void {
+    this.body?.resume();
+  }
+
+  onBodyData(chunk: Buffer): void {
+    if (this.finished) return;
+    if (!this.stream.write(chunk)) this.body?.pause();
+  }
+
+  onBodyEnd(): void {
+    if (!this.finished) this.stream.end();
+  }
+
+  private readonly resumeStream = (): void => {
+    this.waitingForSink = false;
+    if (!this.finished) this.stream.resume();
+  };
+
+  private detachBody(): void {
+    const body: TaggedBody | null = this.body;
+    if (!body || body[kH2Exchange] !== this) return;
+    body.removeListener('data', onBodyData);
+    body.removeListener('end', onBodyEnd);
+    body[kH2Exchange] = undefined;
+  }
+}
+
+function exchangeOf(emitter: unknown): H2Exchange | undefined {
+  return (emitter as TaggedStream)[kH2Exchange];
+}
+
+function onStreamResponse(this: ClientHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+  exchangeOf(this)?.onResponse(headers, flags);
+}
+function onStreamData(this: ClientHttp2Stream, chunk: Buffer): void {
+  exchangeOf(this)?.onData(chunk);
+}
+function onStreamTrailers(this: ClientHttp2Stream, trailers: IncomingHttpHeaders): void {
+  exchangeOf(this)?.onTrailers(trailers);
+}
+function onStreamEnd(this: ClientHttp2Stream): void {
+  exchangeOf(this)?.onEnd();
+}
+function onStreamError(this: ClientHttp2Stream, err: Error): void {
+  exchangeOf(this)?.onError(err);
+}
+function onStreamClose(this: ClientHttp2Stream): void {
+  exchangeOf(this)?.onClose();
+}
+function onStreamDrain(this: ClientHttp2Stream): void {
+  exchangeOf(this)?.onStreamDrain();
+}
+function onBodyData(this: Readable, chunk: Buffer): void {
+  exchangeOf(this)?.onBodyData(chunk);
+}
+function onBodyEnd(this: Readable): void {
+  exchangeOf(this)?.onBodyEnd();
+}
+
+/** True when the request carries a body (the stream must not be opened with endStream). */
+export function hasBody(request: ProxyRequest): boolean {
+  return request.bodyLength !== 0 && request.body !== null;
+}
+
+/** The HTTP/2 request header object for a ProxyRequest, plus extra fields (e.g. weft-service). */
+export function h2RequestHeaders(
+  request: ProxyRequest,
+  extra?: Readonly<Record<string, string>>,
+): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders;
+  headers[':method'] = request.method;
+  headers[':scheme'] = 'http';
+  headers[':authority'] = request.authority;
+  headers[':path'] = request.path;
+  const fields = request.headers;
+  for (const name in fields) headers[name] = fields[name];
+  if (extra) for (const name in extra) headers[name] = extra[name];
+  return headers;
+}

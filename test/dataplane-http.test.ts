@@ -1,0 +1,267 @@
+// HTTP through the data plane: apps in cluster a call services that live only in cluster b (or in both),
+// over HTTP/1.1, HTTP/2 cleartext and WebSocket, through the real mTLS peer transport. Byte-exact bodies,
+// the headers the gateway adds and strips, local-first, pinned names, allow lists, clear answers for
+// unknown names and malformed requests.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as connectHttp2 } from 'node:http2';
+import { Agent } from 'node:http';
+import { connect as connectTcp } from 'node:net';
+import { Readable } from 'node:stream';
+import { WebSocket } from 'ws';
+import { TestFabric } from './helpers/dataplane-fabric.js';
+import { httpCall } from './helpers/http-call.js';
+import { patternBytes, sha256, startHttpUpstream, type HttpUpstream } from './helpers/sample-upstreams.js';
+
+describe('data plane: HTTP', () => {
+  let fabric: TestFabric;
+  let onlyB: HttpUpstream;
+  let bothA: HttpUpstream;
+  let bothB: HttpUpstream;
+  let privateB: HttpUpstream;
+
+  before(async () => {
+    onlyB = await startHttpUpstream('127.0.2.10', 'hello@b');
+    bothA = await startHttpUpstream('127.0.1.10', 'both@a');
+    bothB = await startHttpUpstream('127.0.2.11', 'both@b');
+    privateB = await startHttpUpstream('127.0.2.12', 'private@b');
+    fabric = await TestFabric.start([
+      { cluster: 'a', host: '127.0.1.1', services: [{ name: 'both', endpoints: [bothA.endpoint] }] },
+      {
+        cluster: 'b',
+        host: '127.0.2.1',
+        services: [
+          { name: 'hello', endpoints: [onlyB.endpoint] },
+          { name: 'both', endpoints: [bothB.endpoint] },
+          { name: 'private', namespace: 'ops', endpoints: [privateB.endpoint], allow: ['c'] },
+        ],
+      },
+    ]);
+  });
+
+  after(async () => {
+    await fabric?.close();
+    await Promise.all([onlyB, bothA, bothB, privateB].map((u) => u?.close()));
+  });
+
+  const a = () => fabric.gateway('a');
+
+  test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
+    for (const host of [
+      'hello',
+      'hello.default',
+      'hello.default.svc.clusterset.local',
+      'HELLO.default.svc.clusterset.local.:4140',
+    ]) {
+      const answer = await httpCall(`${a().outboundUrl}/whoami`, {
+        headers: { host, 'weft-source-cluster': 'forged' },
+      });
+      assert.equal(answer.status, 200, host);
+      const body = JSON.parse(answer.body.toString()) as {
+        servedBy: string;
+        sourceCluster: string;
+        headers: Record<string, string>;
+      };
+      assert.equal(body.servedBy, 'hello@b');
+      assert.equal(body.sourceCluster, 'a');
+      assert.equal(body.headers.host, host, 'the upstream sees the Host the app sent');
+      assert.equal(body.headers['weft-service'], undefined, 'the peer-hop field does not leak to the app');
+    }
+  });
+
+  test('keep-alive: many requests over one client connection, each answered', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const answer = await httpCall(`${a().outboundUrl}/bytes?n=${i * 100}`, {
+          headers: { host: 'hello' },
+          agent,
+        });
+        assert.equal(answer.status, 200);
+        assert.deepEqual(answer.body, patternBytes(i * 100));
+      }
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  test('large bodies stream byte-exact both ways (8 MiB up, 8 MiB down, chunked up)', async () => {
+    const payload = patternBytes(8 * 1024 * 1024);
+    const up = await httpCall(`${a().outboundUrl}/digest`, {
+      method: 'POST',
+      headers: { host: 'hello', 'content-length': payload.length },
+      body: payload,
+    });
+    assert.equal(up.status, 200);
+    assert.deepEqual(JSON.parse(up.body.toString()), { bytes: payload.length, sha256: sha256(payload) });
+
+    const chunkedUp = await httpCall(`${a().outboundUrl}/echo`, {
+      method: 'POST',
+      headers: { host: 'hello' },
+      body: Readable.from(
+        (function* () {
+          for (let at = 0; at < payload.length; at += 65_536) yield payload.subarray(at, at + 65_536);
+        })(),
+      ),
+    });
+    assert.equal(chunkedUp.status, 200);
+    assert.equal(chunkedUp.body.length, payload.length);
+    assert.ok(chunkedUp.body.equals(payload), 'echoed body is byte-exact');
+
+    const down = await httpCall(`${a().outboundUrl}/bytes?n=${payload.length}`, {
+      headers: { host: 'hello' },
+    });
+    assert.equal(down.headers['content-length'], String(payload.length));
+    assert.ok(down.body.equals(payload));
+  });
+
+  test('a chunked answer arrives whole, with its trailer', async () => {
+    const answer = await httpCall(`${a().outboundUrl}/chunked?n=250000`, {
+      headers: { host: 'hello', te: 'trailers' },
+    });
+    assert.equal(answer.status, 200);
+    assert.ok(answer.body.equals(patternBytes(250_000)));
+    assert.equal(answer.trailers['x-body-sha256'], sha256(patternBytes(250_000)));
+  });
+
+  test('Expect: 100-continue is honoured: the body is sent after 100 and arrives', async () => {
+    const payload = patternBytes(300_000);
+    const answer = await httpCall(`${a().outboundUrl}/digest`, {
+      method: 'POST',
+      headers: { host: 'hello', 'content-length': payload.length },
+      body: payload,
+      expectContinue: true,
+    });
+    assert.equal(answer.continued, true);
+    assert.deepEqual(JSON.parse(answer.body.toString()), { bytes: payload.length, sha256: sha256(payload) });
+  });
+
+  test('local first: a service in both clusters is served locally; a pinned name crosses to b', async () => {
+    const servedBy = async (host: string) => {
+      const answer = await httpCall(`${a().outboundUrl}/whoami`, { headers: { host } });
+      return (JSON.parse(answer.body.toString()) as { servedBy: string }).servedBy;
+    };
+    assert.equal(await servedBy('both'), 'both@a');
+    assert.equal(await servedBy('b.both.default.svc.clusterset.local'), 'both@b');
+    assert.equal(await servedBy('a.both.default.svc.clusterset.local'), 'both@a');
+  });
+
+  test('unknown names get a clear 404 naming what was asked, never a hang', async () => {
+    const unknown = await httpCall(`${a().outboundUrl}/`, { headers: { host: 'nosuch.default' } });
+    assert.equal(unknown.status, 404);
+    assert.equal(unknown.headers['weft-error'], 'NO_ROUTE');
+    assert.match(unknown.body.toString(), /nosuch\.default/);
+    const foreign = await httpCall(`${a().outboundUrl}/`, { headers: { host: 'www.example.com' } });
+    assert.equal(foreign.status, 404);
+    assert.match(foreign.body.toString(), /www\.example\.com.*not a service name/);
+    const notThere = await httpCall(`${a().outboundUrl}/`, {
+      headers: { host: 'c.hello.default.svc.clusterset.local' },
+    });
+    assert.equal(notThere.status, 404);
+    assert.match(notThere.body.toString(), /not exported by cluster c/);
+  });
+
+  test('allow lists: cluster a may not call ops/private (403 from a, and from b for a forged pin)', async () => {
+    const refused = await httpCall(`${a().outboundUrl}/whoami`, { headers: { host: 'private.ops' } });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.headers['weft-error'], 'FORBIDDEN');
+    assert.match(refused.body.toString(), /cluster a is not allowed to call service private\.ops/);
+    assert.equal(privateB.seen.length, 0);
+  });
+
+  test('HTTP/2 cleartext (prior knowledge) on the same port reaches b', async () => {
+    const session = connectHttp2(a().outboundUrl);
+    try {
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const stream = session.request({ ':path': '/whoami', ':authority': 'hello.default' });
+        let status = 0;
+        let body = '';
+        stream.on('response', (headers) => (status = Number(headers[':status'])));
+        stream.setEncoding('utf8');
+        stream.on('data', (chunk: string) => (body += chunk));
+        stream.on('end', () => resolve({ status, body }));
+        stream.on('error', reject);
+        stream.end();
+      });
+      assert.equal(answer.status, 200);
+      const body = JSON.parse(answer.body) as { servedBy: string; sourceCluster: string };
+      assert.equal(body.servedBy, 'hello@b');
+      assert.equal(body.sourceCluster, 'a');
+    } finally {
+      session.close();
+    }
+  });
+
+  test('WebSocket through the fabric: upgrade, messages both ways, binary byte-exact', async () => {
+    const ws = new WebSocket(`${a().outboundUrl.replace('http', 'ws')}/chat`, { headers: { host: 'hello' } });
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve);
+      ws.once('error', reject);
+    });
+    const next = () =>
+      new Promise<{ data: Buffer; binary: boolean }>((resolve) =>
+        ws.once('message', (data: Buffer, binary) => resolve({ data, binary })),
+      );
+    let reply = next();
+    ws.send('ping');
+    assert.equal((await reply).data.toString(), 'hello@b:a:ping');
+    const blob = patternBytes(200_000);
+    reply = next();
+    ws.send(blob, { binary: true });
+    assert.ok((await reply).data.equals(blob));
+    ws.close();
+    await new Promise((resolve) => ws.once('close', resolve));
+  });
+
+  test('malformed requests get 400 and oversized headers 431; the gateway keeps serving', async () => {
+    const raw = (text: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connectTcp(a().outboundPort, a().host);
+        let out = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => (out += chunk));
+        socket.on('end', () => resolve(out));
+        socket.on('error', reject);
+        socket.write(text);
+      });
+    assert.match(await raw('GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400 /);
+    assert.match(
+      await raw('GET / HTTP/1.1\r\nHost: hello\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello'),
+      /^HTTP\/1\.1 400 /,
+    );
+    const huge = `GET / HTTP/1.1\r\nHost: hello\r\nX-Big: ${'x'.repeat(40_000)}\r\n\r\n`;
+    assert.match(await raw(huge), /^HTTP\/1\.1 431 /);
+    const fine = await httpCall(`${a().outboundUrl}/whoami`, { headers: { host: 'hello' } });
+    assert.equal(fine.status, 200);
+  });
+
+  test('metrics count requests per destination and the route table is visible in state()', async () => {
+    await httpCall(`${a().outboundUrl}/whoami`, { headers: { host: 'hello' } });
+    const text = await a().metrics.metrics();
+    assert.match(
+      text,
+      /weft_requests_total\{listener="outbound",source_cluster="a",destination_service="hello.default",destination_cluster="b",code="200"\} \d+/,
+    );
+    assert.match(
+      text,
+      /weft_request_duration_seconds_count\{listener="outbound",destination_service="hello.default",destination_cluster="b",source_cluster="a"\} \d+/,
+    );
+    assert.match(text, /weft_peer_connections\{peer_cluster="b",state="connected"\} 1/);
+    const bText = await fabric.gateway('b').metrics.metrics();
+    assert.match(
+      bText,
+      /weft_requests_total\{listener="peer",source_cluster="a",destination_service="hello.default",destination_cluster="b",code="200"\} \d+/,
+    );
+    const state = a().dataPlane.state();
+    const hello = state.routes.find((r) => r.service === 'hello.default');
+    assert.deepEqual(
+      hello?.failover.map((f) => f.cluster),
+      ['b'],
+    );
+    assert.deepEqual(state.routes.find((r) => r.service === 'both.default')?.local, [bothA.endpoint]);
+    assert.equal(state.peers.find((p) => p.cluster === 'b')?.connected, true);
+    assert.ok(
+      a().outcomes.some((o) => o.service === 'hello.default' && o.cluster === 'b' && o.kind === 'success'),
+    );
+  });
+});
