@@ -62,9 +62,13 @@ export class TlsMaterial {
     this.now = options.now ?? Date.now;
   }
 
-  /** Loads and validates the files (throwing InfraError CERT_IO / CERT_INVALID), then starts watching. */
+  /**
+   * Loads and validates the files (throwing InfraError CERT_IO / CERT_INVALID), then starts watching.
+   * A second call after success does nothing.
+   */
   async start(): Promise<void> {
     if (this.closed) throw new Error('TlsMaterial was closed');
+    if (this.snapshot) return;
     this.snapshot = this.build(await this.readFiles());
     const watcher = new FileChangeWatcher({
       paths: [this.paths.ca, this.paths.cert, this.paths.key],
