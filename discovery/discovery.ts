@@ -15,7 +15,7 @@ import type { FabricSnapshot, FabricView, ServiceExport } from './fabric.js';
 import { gatewayKey, keys } from './keys.js';
 import { DiscoveryMetrics } from './metrics.js';
 import { validateOptions, validateServices, type DiscoveryOptions } from './options.js';
-import { encodeCluster, encodeGateway, encodeService, serviceExportOf, serviceRecordOf } from './records.js';
+import { encodeCluster, encodeGateway, encodeService, serviceRecordOf } from './records.js';
 import type { SkipReason } from './records.js';
 import { createRedisClient, describeRedis, duplicateForBlocking, type RedisClient } from './redis-client.js';
 import { pollLeases, type ReaderContext } from './registry-reader.js';
@@ -119,8 +119,8 @@ export class Discovery {
   /**
    * Loads the disk snapshot, connects and runs the first full sync. Resolves when that sync is done, or
    * when the disk snapshot is loaded and Redis refused, or after startTimeoutMs; keeps retrying in the
-   * background. Rejects only on unusable options (unreadable TLS files) or when `signal` aborts (which
-   * also closes this Discovery).
+   * background. Rejects only on unusable options (unreadable TLS files), when called after close(), or
+   * when `signal` aborts (which also closes this Discovery); close() during start() resolves it.
    */
   start(signal?: AbortSignal): Promise<void> {
     this.starting ??= this.startOnce(signal);
@@ -134,26 +134,24 @@ export class Discovery {
     const onAbort = () => void this.close();
     signal?.addEventListener('abort', onAbort, { once: true });
     const gate = new Promise<void>((resolve) => (this.releaseStart = resolve));
+    const timeout = new AbortController();
     try {
       await this.loadDiskSnapshot();
-      if (this.controller.signal.aborted) throw new DiscoveryError('CLOSED', 'discovery closed during start');
-      this.connect();
-      const timeout = new AbortController();
-      await Promise.race([
-        gate,
-        sleep(this.options.startTimeoutMs ?? 5000, timeout.signal),
-        sleep(2 ** 31 - 1, this.controller.signal),
-      ]);
-      timeout.abort();
+      if (!this.controller.signal.aborted) {
+        this.connect();
+        await Promise.race([gate, sleep(this.options.startTimeoutMs ?? 5000, timeout.signal)]);
+      }
       if (signal?.aborted) throw signal.reason;
-      if (this.controller.signal.aborted) throw new DiscoveryError('CLOSED', 'discovery closed during start');
+      if (this.controller.signal.aborted) return;
       if (!this.everSynced) {
+        this.mode = 'disconnected';
         this.logger.warn(
-          { source: this.source, redis: describeRedis(this.options.redis) },
+          { source: this.source, redis: describeRedis(this.options.redis), lastError: this.lastError },
           'discovery: started without a Redis sync; routing on the last snapshot and retrying',
         );
       }
     } finally {
+      timeout.abort();
       signal?.removeEventListener('abort', onAbort);
       this.releaseStart = undefined;
     }
@@ -277,7 +275,7 @@ export class Discovery {
       this.logger.warn({ op, err: errorText(err) }, 'discovery: lost Redis; routing on the last snapshot');
     }
     this.contact.setConnected(false);
-    if (this.mode !== 'starting' || this.everSynced) this.mode = 'disconnected';
+    if (this.mode !== 'starting') this.mode = 'disconnected';
     this.reevaluate();
   }
 
@@ -409,9 +407,7 @@ export class Discovery {
     this.desired = desired;
     this.own = {
       ...this.own,
-      services: new Map(
-        records.map((record) => [`${record.name}.${record.namespace}`, serviceExportOf(record)]),
-      ),
+      services: new Map(records.map((record) => [record.key, record])),
       version: this.own.version + 1,
     };
     this.registration?.setServices(desired);

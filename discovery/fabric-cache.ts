@@ -6,7 +6,6 @@ import type { Logger } from 'pino';
 import type { FabricModel } from './fabric-model.js';
 import type { ClusterView, FabricSnapshot, FabricView, GatewayView, ServiceExport } from './fabric.js';
 import type { ClusterRecord, GatewayRecordData } from './records.js';
-import { serviceExportOf } from './records.js';
 import type { Evaluation } from './stale-policy.js';
 
 /** This gateway as it knows itself: always live in its own view, whatever Redis says. */
@@ -148,8 +147,7 @@ export class FabricCache implements FabricView {
       for (const [key, service] of own.services) services.set(key, service);
     }
     for (const { entry } of sources) {
-      for (const [key, record] of entry.services)
-        if (!services.has(key)) services.set(key, serviceExportOf(record));
+      for (const [key, stored] of entry.services) if (!services.has(key)) services.set(key, stored.record);
     }
     const view: ClusterView = Object.freeze({
       name,

@@ -3,7 +3,7 @@
 // converted once per distinct score from the server time observed with it, so a skewed local clock
 // never expires a lease early. Absence is not information: a full sync that does not find a gateway
 // keeps it until its known lease runs out; only an explicit feed event or a reap removes it.
-import type { ClusterRecord, GatewayRecordData, ServiceRecord } from './records.js';
+import type { ClusterRecord, GatewayRecordData, StoredService } from './records.js';
 
 export interface GatewayEntry {
   record: GatewayRecordData;
@@ -11,7 +11,7 @@ export interface GatewayEntry {
   leaseScore: number | undefined;
   /** The same moment on the local clock; -Infinity when never seen. */
   leaseLocalEnd: number;
-  services: Map<string, ServiceRecord>;
+  services: Map<string, StoredService>;
 }
 
 export class FabricModel {
@@ -76,7 +76,7 @@ export class FabricModel {
   }
 
   /** Replaces a gateway's services; `keepOld` names keys whose stored record was unreadable. */
-  replaceServices(gk: string, next: Map<string, ServiceRecord>, keepOld: readonly string[]): void {
+  replaceServices(gk: string, next: Map<string, StoredService>, keepOld: readonly string[]): void {
     const entry = this.gateways.get(gk);
     if (!entry) return;
     for (const key of keepOld) {
@@ -88,16 +88,16 @@ export class FabricModel {
     this.touch(entry.record.cluster);
   }
 
-  patchService(gk: string, key: string, record: ServiceRecord | null): void {
+  patchService(gk: string, key: string, service: StoredService | null): void {
     const entry = this.gateways.get(gk);
     if (!entry) return;
     const old = entry.services.get(key);
-    if (record === null) {
+    if (service === null) {
       if (!old) return;
       entry.services.delete(key);
     } else {
-      if (old && sameService(old, record)) return;
-      entry.services.set(key, record);
+      if (old?.text === service.text) return;
+      entry.services.set(key, service);
     }
     this.touch(entry.record.cluster);
   }
@@ -136,25 +136,8 @@ function sameLocality(a: ClusterRecord, b: ClusterRecord): boolean {
   );
 }
 
-export function sameService(a: ServiceRecord, b: ServiceRecord): boolean {
-  return (
-    a.protocol === b.protocol &&
-    a.endpoints.total === b.endpoints.total &&
-    a.endpoints.healthy === b.endpoints.healthy &&
-    sameList(a.ports, b.ports) &&
-    (a.allow === null ? b.allow === null : b.allow !== null && sameList(a.allow, b.allow))
-  );
-}
-
-function sameList<T>(a: readonly T[], b: readonly T[]): boolean {
-  return a.length === b.length && a.every((value, i) => value === b[i]);
-}
-
-function sameServices(a: Map<string, ServiceRecord>, b: Map<string, ServiceRecord>): boolean {
+function sameServices(a: Map<string, StoredService>, b: Map<string, StoredService>): boolean {
   if (a.size !== b.size) return false;
-  for (const [key, record] of a) {
-    const other = b.get(key);
-    if (!other || !sameService(record, other)) return false;
-  }
+  for (const [key, service] of a) if (b.get(key)?.text !== service.text) return false;
   return true;
 }

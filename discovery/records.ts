@@ -37,13 +37,21 @@ export interface GatewayRecordData {
   readonly version: string;
 }
 
+/** A service as stored: a ServiceExport with its ports always present. */
 export interface ServiceRecord {
+  readonly key: string;
   readonly name: string;
   readonly namespace: string;
   readonly protocol: Protocol;
   readonly ports: readonly number[];
   readonly allow: readonly string[] | null;
   readonly endpoints: { readonly total: number; readonly healthy: number };
+}
+
+/** A stored service with the exact text it was read as: equal text means an equal record. */
+export interface StoredService {
+  readonly record: ServiceRecord;
+  readonly text: string;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -91,13 +99,15 @@ export const serviceSchema = z
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: SkipReason; detail: string };
 
-function parseVersioned<T>(text: string, schema: z.ZodType<T>): Decoded<T> {
-  let raw: unknown;
+function parseJson(text: string): Decoded<unknown> {
   try {
-    raw = JSON.parse(text);
+    return { ok: true, value: JSON.parse(text) as unknown };
   } catch (err) {
     return { ok: false, reason: 'invalid_json', detail: (err as Error).message };
   }
+}
+
+function parseVersioned<T>(raw: unknown, schema: z.ZodType<T>): Decoded<T> {
   if (typeof raw === 'object' && raw !== null && 'v' in raw && raw.v !== KEY_LAYOUT_VERSION) {
     return { ok: false, reason: 'foreign_version', detail: `record version ${JSON.stringify(raw.v)}` };
   }
@@ -110,9 +120,25 @@ function parseVersioned<T>(text: string, schema: z.ZodType<T>): Decoded<T> {
   return { ok: true, value: parsed.data };
 }
 
+/** Decodes the text of a record; `validate*` do the same for an already parsed value. */
 export function decodeCluster(field: string, text: string): Decoded<ClusterRecord> {
+  const json = parseJson(text);
+  return json.ok ? validateCluster(field, json.value) : json;
+}
+
+export function decodeGateway(field: string, text: string): Decoded<GatewayRecordData> {
+  const json = parseJson(text);
+  return json.ok ? validateGateway(field, json.value) : json;
+}
+
+export function decodeService(field: string, text: string): Decoded<ServiceRecord> {
+  const json = parseJson(text);
+  return json.ok ? validateService(field, json.value) : json;
+}
+
+export function validateCluster(field: string, raw: unknown): Decoded<ClusterRecord> {
   if (!CLUSTER_NAME.test(field)) return { ok: false, reason: 'bad_key', detail: 'not a cluster name' };
-  const decoded = parseVersioned(text, clusterSchema);
+  const decoded = parseVersioned(raw, clusterSchema);
   if (!decoded.ok) return decoded;
   if (decoded.value.name !== field) {
     return { ok: false, reason: 'key_mismatch', detail: `record names cluster ${decoded.value.name}` };
@@ -121,10 +147,10 @@ export function decodeCluster(field: string, text: string): Decoded<ClusterRecor
   return { ok: true, value: { name, locality: freezeLocality(locality) } };
 }
 
-export function decodeGateway(field: string, text: string): Decoded<GatewayRecordData> {
+export function validateGateway(field: string, raw: unknown): Decoded<GatewayRecordData> {
   const key = parseGatewayKey(field);
   if (!key) return { ok: false, reason: 'bad_key', detail: 'not <cluster>/<id>' };
-  const decoded = parseVersioned(text, gatewaySchema);
+  const decoded = parseVersioned(raw, gatewaySchema);
   if (!decoded.ok) return decoded;
   const { cluster, id, peerAddress, startedAt, version } = decoded.value;
   if (cluster !== key.cluster || id !== key.id) {
@@ -133,8 +159,8 @@ export function decodeGateway(field: string, text: string): Decoded<GatewayRecor
   return { ok: true, value: { cluster, id, peerAddress, startedAt, version } };
 }
 
-export function decodeService(field: string, text: string): Decoded<ServiceRecord> {
-  const decoded = parseVersioned(text, serviceSchema);
+export function validateService(field: string, raw: unknown): Decoded<ServiceRecord> {
+  const decoded = parseVersioned(raw, serviceSchema);
   if (!decoded.ok) return decoded;
   const { name, namespace, protocol, ports, allow, endpoints } = decoded.value;
   if (`${name}.${namespace}` !== field) {
@@ -142,14 +168,15 @@ export function decodeService(field: string, text: string): Decoded<ServiceRecor
   }
   return {
     ok: true,
-    value: {
+    value: Object.freeze({
+      key: field,
       name,
       namespace,
       protocol,
       ports: Object.freeze([...ports]),
       allow: allow ? Object.freeze([...allow]) : null,
       endpoints: Object.freeze({ total: endpoints.total, healthy: endpoints.healthy }),
-    },
+    }),
   };
 }
 
@@ -184,27 +211,15 @@ export function encodeService(record: ServiceRecord): string {
   });
 }
 
-/** The record a gateway writes for one of its local exports. */
+/** The record a gateway writes for one of its local exports (also what its own view shows). */
 export function serviceRecordOf(service: ServiceExport): ServiceRecord {
-  return {
+  return Object.freeze({
+    key: service.key,
     name: service.name,
     namespace: service.namespace,
     protocol: service.protocol,
-    ports: service.ports ?? [],
-    allow: service.allow,
-    endpoints: service.endpoints,
-  };
-}
-
-/** The ServiceExport a reader publishes for one stored record. */
-export function serviceExportOf(record: ServiceRecord): ServiceExport {
-  return Object.freeze({
-    name: record.name,
-    namespace: record.namespace,
-    key: `${record.name}.${record.namespace}`,
-    protocol: record.protocol,
-    allow: record.allow,
-    endpoints: record.endpoints,
-    ports: record.ports,
+    ports: Object.freeze([...(service.ports ?? [])]),
+    allow: service.allow ? Object.freeze([...service.allow]) : null,
+    endpoints: Object.freeze({ total: service.endpoints.total, healthy: service.endpoints.healthy }),
   });
 }

@@ -9,8 +9,8 @@ import {
   decodeGateway,
   decodeService,
   type ClusterRecord,
-  type ServiceRecord,
   type SkipReason,
+  type StoredService,
 } from './records.js';
 import type { RedisClient } from './redis-client.js';
 import type { ServerClock } from './server-clock.js';
@@ -57,16 +57,23 @@ function pairs(flat: unknown): Map<string, number> {
   return scores;
 }
 
+/** Decodes a gateway's stored services, reusing records whose text has not changed. */
 function decodeServices(
   ctx: ReaderContext,
   gk: string,
   raw: Record<string, string>,
-): { services: Map<string, ServiceRecord>; unreadable: string[] } {
-  const services = new Map<string, ServiceRecord>();
+): { services: Map<string, StoredService>; unreadable: string[] } {
+  const known = ctx.model.gateways.get(gk)?.services;
+  const services = new Map<string, StoredService>();
   const unreadable: string[] = [];
   for (const [field, text] of Object.entries(raw)) {
+    const old = known?.get(field);
+    if (old?.text === text) {
+      services.set(field, old);
+      continue;
+    }
     const decoded = decodeService(field, text);
-    if (decoded.ok) services.set(field, decoded.value);
+    if (decoded.ok) services.set(field, { record: decoded.value, text });
     else {
       unreadable.push(field);
       ctx.skip(`${keys.services(gk)}#${field}`, decoded.reason, decoded.detail);
@@ -188,8 +195,9 @@ export async function refetch(
         model.patchService(gk, field, null);
         return;
       }
+      if (model.gateways.get(gk)?.services.get(field)?.text === text) return;
       const service = decodeService(field, text);
-      if (service.ok) model.patchService(gk, field, service.value);
+      if (service.ok) model.patchService(gk, field, { record: service.value, text });
       else ctx.skip(`${keys.services(gk)}#${field}`, service.reason, service.detail);
     });
   });

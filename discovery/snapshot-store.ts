@@ -8,30 +8,31 @@ import type { Logger } from 'pino';
 import { z } from 'zod';
 import type { FabricModel } from './fabric-model.js';
 import {
-  decodeCluster,
-  decodeGateway,
-  decodeService,
   encodeCluster,
   encodeGateway,
-  encodeService,
+  validateCluster,
+  validateGateway,
+  validateService,
 } from './records.js';
-import type { ServiceRecord, SkipReason } from './records.js';
+import type { SkipReason, StoredService } from './records.js';
 
 const FORMAT = 'weft.discovery.snapshot';
 
+// Records are embedded as JSON values (the exact text read from Redis), not as strings, so writing a
+// large fabric is string concatenation rather than re-encoding and escaping every record.
 const fileSchema = z.object({
   format: z.literal(FORMAT),
   v: z.literal(1),
   savedAt: z.number(),
   syncedAt: z.number().nullable(),
-  clusters: z.record(z.string(), z.string()),
+  clusters: z.record(z.string(), z.unknown()),
   gateways: z.record(
     z.string(),
     z.object({
-      record: z.string(),
+      record: z.unknown(),
       leaseScore: z.number().nullable(),
       leaseRemainingMs: z.number().nullable(),
-      services: z.record(z.string(), z.string()),
+      services: z.record(z.string(), z.unknown()),
     }),
   ),
 });
@@ -48,20 +49,32 @@ export function serializeModel(
   syncedAt: number | null,
   at: number,
 ): string {
-  const clusters: Record<string, string> = {};
-  for (const [name, record] of model.clusters) clusters[name] = encodeCluster(record);
-  const gateways: z.input<typeof fileSchema>['gateways'] = {};
-  for (const [gk, entry] of model.gateways) {
-    const services: Record<string, string> = {};
-    for (const [key, record] of entry.services) services[key] = encodeService(record);
-    gateways[gk] = {
-      record: encodeGateway(entry.record),
-      leaseScore: entry.leaseScore ?? null,
-      leaseRemainingMs: Number.isFinite(entry.leaseLocalEnd) ? entry.leaseLocalEnd - at : null,
-      services,
-    };
+  const parts: string[] = [
+    `{"format":${JSON.stringify(FORMAT)},"v":1,"savedAt":${savedAt},"syncedAt":${syncedAt ?? 'null'},"clusters":{`,
+  ];
+  let first = true;
+  for (const [name, record] of model.clusters) {
+    parts.push(`${first ? '' : ','}${JSON.stringify(name)}:${encodeCluster(record)}`);
+    first = false;
   }
-  return JSON.stringify({ format: FORMAT, v: 1, savedAt, syncedAt, clusters, gateways });
+  parts.push('},"gateways":{');
+  first = true;
+  for (const [gk, entry] of model.gateways) {
+    const remaining = Number.isFinite(entry.leaseLocalEnd) ? entry.leaseLocalEnd - at : null;
+    parts.push(
+      `${first ? '' : ','}${JSON.stringify(gk)}:{"record":${encodeGateway(entry.record)},` +
+        `"leaseScore":${entry.leaseScore ?? 'null'},"leaseRemainingMs":${remaining ?? 'null'},"services":{`,
+    );
+    first = false;
+    let firstService = true;
+    for (const [key, service] of entry.services) {
+      parts.push(`${firstService ? '' : ','}${JSON.stringify(key)}:${service.text}`);
+      firstService = false;
+    }
+    parts.push('}}');
+  }
+  parts.push('}}');
+  return parts.join('');
 }
 
 /**
@@ -89,29 +102,25 @@ export function restoreModel(
   }
   const file = parsed.data;
   for (const [gk, stored] of Object.entries(file.gateways)) {
-    const gateway = decodeGateway(gk, stored.record);
+    const gateway = validateGateway(gk, stored.record);
     if (!gateway.ok) {
       skip(`snapshot#${gk}`, gateway.reason, gateway.detail);
       continue;
     }
-    const clusterText = file.clusters[gateway.value.cluster];
-    const cluster = clusterText === undefined ? undefined : decodeCluster(gateway.value.cluster, clusterText);
-    if (!cluster?.ok) {
-      skip(
-        `snapshot#${gateway.value.cluster}`,
-        cluster?.reason ?? 'invalid_snapshot',
-        cluster?.detail ?? 'no cluster',
-      );
+    const name = gateway.value.cluster;
+    const cluster = validateCluster(name, file.clusters[name]);
+    if (!cluster.ok) {
+      skip(`snapshot#${name}`, cluster.reason, cluster.detail);
       continue;
     }
     model.upsertCluster(cluster.value);
     const entry = model.upsertGateway(gk, gateway.value);
     entry.leaseScore = stored.leaseScore ?? undefined;
     entry.leaseLocalEnd = stored.leaseRemainingMs === null ? -Infinity : at + stored.leaseRemainingMs;
-    const services = new Map<string, ServiceRecord>();
-    for (const [key, text] of Object.entries(stored.services)) {
-      const service = decodeService(key, text);
-      if (service.ok) services.set(key, service.value);
+    const services = new Map<string, StoredService>();
+    for (const [key, value] of Object.entries(stored.services)) {
+      const service = validateService(key, value);
+      if (service.ok) services.set(key, { record: service.value, text: JSON.stringify(value) });
       else skip(`snapshot#${gk}#${key}`, service.reason, service.detail);
     }
     model.replaceServices(gk, services, []);

@@ -3,10 +3,10 @@ import type { FabricSnapshot } from './fabric.js';
 import type { SkipReason } from './records.js';
 
 /**
- * starting: start() not finished; syncing: reading Redis in full; live: following the change feed;
- * disconnected: Redis unreachable, routing on the last snapshot; closed: close() was called.
+ * idle: not started; starting: start() not finished; live: synced and following the change feed;
+ * disconnected: Redis unreachable (or not yet synced), routing on the last snapshot; closed: closed.
  */
-export type DiscoveryMode = 'idle' | 'starting' | 'syncing' | 'live' | 'disconnected' | 'closed';
+export type DiscoveryMode = 'idle' | 'starting' | 'live' | 'disconnected' | 'closed';
 
 export interface StaleClusterStatus {
   readonly name: string;
