@@ -103,7 +103,7 @@ export class Discovery {
     this.view = this.cache;
     this.store = new SnapshotStore(
       options.snapshotFile,
-      options.snapshotWriteDelayMs ?? 1000,
+      options.snapshotWriteDelayMs ?? 5000,
       this.logger,
       () => this.metrics.snapshotWriteErrors.inc(),
     );

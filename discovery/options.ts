@@ -31,7 +31,7 @@ export interface DiscoveryOptions {
   readonly now?: () => number;
   /** How long start() waits for the first full sync before resolving anyway. Default 5000. */
   readonly startTimeoutMs?: number;
-  /** Debounce of the disk snapshot writes. Default 1000. */
+  /** Debounce of the disk snapshot writes: at most one write per delay while the fabric changes. Default 5000. */
   readonly snapshotWriteDelayMs?: number;
   /** A Redis command without reply for this long fails (frozen Redis). Default 2000. */
   readonly commandTimeoutMs?: number;

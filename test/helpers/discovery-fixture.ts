@@ -36,6 +36,7 @@ export class DiscoveryFixture {
       snapshotFile: join(this.dir, `${cluster}-${id}.json`),
       metrics: new Registry(),
       startTimeoutMs: 3000,
+      snapshotWriteDelayMs: 200,
       ...overrides,
     };
   }
