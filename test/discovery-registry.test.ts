@@ -201,6 +201,35 @@ describe('discovery on standalone Redis', () => {
     assert.equal(a.view.snapshot().clusters.get('aws-use1')?.freshness, 'live');
   });
 
+  test('replicas of one cluster: the union of live replicas, a closed replica leaves, the cluster stays', async () => {
+    const r1 = await fx.start('aws-use1', 'gw-1');
+    const r2 = await fx.start('aws-use1', 'gw-2');
+    r1.setLocalServices([service('hello', 1, 1), service('old')]);
+    r2.setLocalServices([service('hello', 2, 2), service('new')]);
+    const b = await fx.start('gcp-euw1', 'gw-b');
+    const cluster = await waitFor('union of both replicas', () => {
+      const c = b.view.snapshot().clusters.get('aws-use1');
+      return c?.gateways.length === 2 && c.services.size === 3 ? c : undefined;
+    });
+    assert.deepEqual([...cluster.services.keys()].sort(), ['hello.default', 'new.default', 'old.default']);
+    // On conflict the most recently started replica wins.
+    assert.equal(cluster.services.get('hello.default')?.endpoints.healthy, 2);
+    await r2.close();
+    const after = await waitFor('r2 stale, its exports gone', () => {
+      const c = b.view.snapshot().clusters.get('aws-use1');
+      return c && !c.services.has('new.default') ? c : undefined;
+    });
+    assert.equal(after.freshness, 'live');
+    assert.deepEqual(
+      after.gateways.map((g) => [g.id, g.freshness]),
+      [
+        ['gw-1', 'live'],
+        ['gw-2', 'stale'],
+      ],
+    );
+    assert.equal(after.services.get('hello.default')?.endpoints.healthy, 1);
+  });
+
   test('after FLUSHALL every gateway writes its records back and views converge without a gap', async () => {
     const a = await fx.start('aws-use1', 'gw-a');
     const b = await fx.start('gcp-euw1', 'gw-b');
