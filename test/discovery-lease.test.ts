@@ -46,7 +46,7 @@ test('a SIGKILLed gateway in another process is no longer live within the lease 
   console.log(
     `discovery lease expiry after SIGKILL: stale after ${elapsed} ms (lease ${FAST_TIMINGS.leaseTtlMs} ms)`,
   );
-  assert.ok(elapsed <= FAST_TIMINGS.leaseTtlMs + 700, `stale after ${elapsed} ms`);
+  assert.ok(elapsed <= FAST_TIMINGS.leaseTtlMs + 1000, `stale after ${elapsed} ms`);
   assert.ok(stale.services.get('hello.default'), 'a stale cluster is still there as a last resort');
   assert.equal(stale.gateways[0]?.freshness, 'stale');
   assert.deepEqual(
