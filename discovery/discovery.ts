@@ -9,30 +9,28 @@ import { sleep } from './backoff.js';
 import { ChangeFeed, type SyncReason } from './change-feed.js';
 import { ContactClock } from './contact-clock.js';
 import { DiscoveryError } from './errors.js';
-import { FabricCache, type BuildInputs, type OwnGateway } from './fabric-cache.js';
+import { FabricCache, type BuildInputs } from './fabric-cache.js';
 import { FabricModel } from './fabric-model.js';
 import type { FabricSnapshot, FabricView, ServiceExport } from './fabric.js';
-import { gatewayKey, keys } from './keys.js';
+import { Diagnostics, errorText } from './diagnostics.js';
+import { watchLeases } from './lease-watch.js';
+import { LocalExports } from './local-exports.js';
 import { DiscoveryMetrics } from './metrics.js';
 import { validateOptions, validateServices, type DiscoveryOptions } from './options.js';
-import { encodeCluster, encodeGateway, encodeService, serviceRecordOf } from './records.js';
-import type { SkipReason } from './records.js';
+import { encodeCluster, encodeGateway } from './records.js';
 import { createRedisClient, describeRedis, duplicateForBlocking, type RedisClient } from './redis-client.js';
-import { pollLeases, type ReaderContext } from './registry-reader.js';
+import type { ReaderContext } from './registry-reader.js';
 import { Registration } from './registration.js';
 import { ServerClock } from './server-clock.js';
 import { restoreModel, serializeModel, SnapshotStore } from './snapshot-store.js';
 import { evaluate, type Evaluation } from './stale-policy.js';
-import type { DiscoveryMode, DiscoveryStatus, SkippedRecord } from './status.js';
+import { summarizeClusters, type DiscoveryMode, type DiscoveryStatus } from './status.js';
 
 const FEED_BLOCK_MS = 2000;
 const FEED_BATCH = 500;
 const FEED_MAX_LEN = 10_000;
-const RECENT = 20;
 const SNAPSHOT_REFRESH_MS = 30_000;
 const DEREGISTER_TIMEOUT_MS = 1000;
-/** ioredis's message for a command sent while disconnected (offline queue disabled). */
-const NOT_CONNECTED = "Stream isn't writeable";
 
 export class Discovery {
   readonly view: FabricView;
@@ -48,8 +46,7 @@ export class Discovery {
   private readonly store: SnapshotStore;
   private readonly controller = new AbortController();
   private readonly ownGk: string;
-  private own: OwnGateway;
-  private desired = new Map<string, string>();
+  private readonly local: LocalExports;
   private evaluation: Evaluation = { clusters: new Map(), evict: [], nextTransitionAt: undefined };
 
   private client: RedisClient | undefined;
@@ -67,15 +64,12 @@ export class Discovery {
   private lastSyncAt: number | null = null;
   private fullSyncCount = 0;
   private feedLagMs: number | null = null;
-  private lastError: string | null = null;
   private diskSyncedAt: number | null = null;
   private loadedAt: number | null = null;
   private persistedRevision = -1;
   private persistedAt = 0;
-  private readonly skipCounts: Partial<Record<SkipReason, number>> = {};
-  private readonly recentSkips: SkippedRecord[] = [];
-  private readonly evictions: { name: string; at: number }[] = [];
-  private readonly badGateways = new Set<string>();
+  private readonly diagnostics: Diagnostics;
+  private readonly ctx: ReaderContext;
 
   constructor(options: DiscoveryOptions) {
     validateOptions(options);
@@ -84,21 +78,8 @@ export class Discovery {
     this.now = options.now ?? Date.now;
     this.clock = new ServerClock(this.now);
     this.contact = new ContactClock(this.now, 2 * options.heartbeatIntervalMs);
-    this.ownGk = gatewayKey(options.cluster, options.gatewayId);
-    this.own = {
-      gk: this.ownGk,
-      cluster: { name: options.cluster, locality: options.locality },
-      record: {
-        cluster: options.cluster,
-        id: options.gatewayId,
-        peerAddress: options.peerAddress,
-        startedAt: this.now(),
-        version: options.version,
-      },
-      services: new Map(),
-      leaseExpiresAt: 0,
-      version: 0,
-    };
+    this.local = new LocalExports(options, this.now());
+    this.ownGk = this.local.own.gk;
     this.cache = new FabricCache(() => this.buildInputs(), this.logger);
     this.view = this.cache;
     this.store = new SnapshotStore(
@@ -108,6 +89,13 @@ export class Discovery {
       () => this.metrics.snapshotWriteErrors.inc(),
     );
     this.metrics = new DiscoveryMetrics(options.metrics ?? new Registry(), () => this.status());
+    this.diagnostics = new Diagnostics(this.metrics, this.logger, this.now);
+    this.ctx = {
+      model: this.model,
+      ownGk: this.ownGk,
+      clock: this.clock,
+      skip: (key, reason, detail) => this.diagnostics.skip(key, reason, detail),
+    };
     this.cache.refresh();
   }
 
@@ -146,7 +134,11 @@ export class Discovery {
       if (!this.everSynced) {
         this.mode = 'disconnected';
         this.logger.warn(
-          { source: this.source, redis: describeRedis(this.options.redis), lastError: this.lastError },
+          {
+            source: this.source,
+            redis: describeRedis(this.options.redis),
+            lastError: this.diagnostics.lastError,
+          },
           'discovery: started without a Redis sync; routing on the last snapshot and retrying',
         );
       }
@@ -161,9 +153,7 @@ export class Discovery {
     const text = await this.store.read();
     if (text === undefined) return;
     const at = this.now();
-    const loaded = restoreModel(text, this.model, at, (key, reason, detail) =>
-      this.skip(key, reason, detail),
-    );
+    const loaded = restoreModel(text, this.model, at, this.ctx.skip);
     if (!loaded) return;
     this.contact.freezeAt(at);
     this.source = 'disk';
@@ -188,15 +178,9 @@ export class Discovery {
     const feedClient = duplicateForBlocking(client, FEED_BLOCK_MS + commandTimeoutMs);
     this.client = client;
     this.feedClient = feedClient;
-    const ctx: ReaderContext = {
-      model: this.model,
-      ownGk: this.ownGk,
-      clock: this.clock,
-      skip: (key, reason, detail) => this.skip(key, reason, detail),
-    };
     const feed = new ChangeFeed(
       feedClient,
-      ctx,
+      this.ctx,
       {
         onSynced: (reason, leaseless) => this.onSynced(reason, leaseless),
         onApplied: (lagMs) => {
@@ -212,8 +196,8 @@ export class Discovery {
       client,
       cluster: this.options.cluster,
       gk: this.ownGk,
-      clusterJson: encodeCluster(this.own.cluster),
-      gatewayJson: encodeGateway(this.own.record),
+      clusterJson: encodeCluster(this.local.own.cluster),
+      gatewayJson: encodeGateway(this.local.own.record),
       leaseTtlMs: this.options.leaseTtlMs,
       heartbeatIntervalMs: this.options.heartbeatIntervalMs,
       resyncIntervalMs: this.options.resyncIntervalMs,
@@ -221,17 +205,15 @@ export class Discovery {
       readyWaitMs: commandTimeoutMs,
       logger: this.logger,
       now: this.now,
-      onLease: (leaseEnd) => {
-        this.own = { ...this.own, leaseExpiresAt: leaseEnd };
-      },
+      onLease: (leaseEnd) => this.local.leased(leaseEnd),
       onError: (op, err) => this.onRedisError(op, err),
     });
     this.feed = feed;
     this.registration = registration;
-    registration.setServices(this.desired);
+    registration.setServices(this.local.desired);
     let errorLogged = false;
     const onError = (err: Error) => {
-      this.lastError = `connection: ${err.message}`;
+      this.diagnostics.connectionError(err);
       if (!errorLogged) this.logger.warn({ err: err.message }, 'discovery: Redis connection error; retrying');
       errorLogged = true;
       if (this.source === 'disk' && !this.everSynced) this.releaseStart?.();
@@ -246,7 +228,26 @@ export class Discovery {
     feedClient.on('ready', () => feed.wake());
     registration.start(signal);
     void feed.run(signal);
-    void this.watchLeases(signal);
+    void watchLeases(
+      client,
+      {
+        intervalMs: this.options.heartbeatIntervalMs,
+        staleForMs: this.options.staleForMs,
+        ctx: this.ctx,
+        active: () => this.contact.isConnected,
+        onPolled: (poll) => {
+          this.contact.contact();
+          feed.enqueue(poll.unknown.filter((gk) => !this.diagnostics.badGateways.has(gk)));
+          this.reap(poll.expired);
+          this.reevaluate();
+        },
+        onError: (err) => {
+          this.onReadError('leases', err);
+          feed.requestResync();
+        },
+      },
+      signal,
+    );
   }
 
   private onSynced(reason: SyncReason, leaseless: readonly string[]): void {
@@ -258,7 +259,7 @@ export class Discovery {
     this.metrics.fullSyncs.inc({ reason });
     this.contact.setConnected(true);
     this.mode = 'live';
-    this.badGateways.clear();
+    this.diagnostics.badGateways.clear();
     this.logger[first ? 'info' : 'debug'](
       { reason, clusters: this.model.clusters.size, gateways: this.model.gateways.size },
       'discovery: full sync done',
@@ -280,37 +281,7 @@ export class Discovery {
   }
 
   private onRedisError(op: string, err: unknown): void {
-    if (this.controller.signal.aborted) return;
-    this.metrics.redisErrors.inc({ op });
-    // "Not connected" says nothing new: the connection's own error (kept in lastError) says why.
-    if (!errorText(err).includes(NOT_CONNECTED)) this.lastError = `${op}: ${errorText(err)}`;
-    this.logger.debug({ op, err: errorText(err) }, 'discovery: Redis operation failed');
-  }
-
-  private async watchLeases(signal: AbortSignal): Promise<void> {
-    const ctx: ReaderContext = {
-      model: this.model,
-      ownGk: this.ownGk,
-      clock: this.clock,
-      skip: (key, reason, detail) => this.skip(key, reason, detail),
-    };
-    while (!signal.aborted) {
-      await sleep(this.options.heartbeatIntervalMs, signal);
-      const client = this.client;
-      if (signal.aborted || !client || !this.contact.isConnected) continue;
-      try {
-        const poll = await pollLeases(client, ctx, this.options.staleForMs);
-        if (signal.aborted) return;
-        this.contact.contact();
-        const unknown = poll.unknown.filter((gk) => !this.badGateways.has(gk));
-        if (unknown.length > 0) this.feed?.enqueue(unknown);
-        this.reap(poll.expired);
-        this.reevaluate();
-      } catch (err) {
-        this.onReadError('leases', err);
-        this.feed?.requestResync();
-      }
-    }
+    if (!this.controller.signal.aborted) this.diagnostics.redisError(op, err);
   }
 
   private reap(gks: readonly string[]): void {
@@ -325,16 +296,6 @@ export class Discovery {
     );
   }
 
-  private skip(key: string, reason: SkipReason, detail: string): void {
-    this.skipCounts[reason] = (this.skipCounts[reason] ?? 0) + 1;
-    this.metrics.recordsSkipped.inc({ reason });
-    this.recentSkips.unshift({ key, reason, detail, at: this.now() });
-    this.recentSkips.length = Math.min(this.recentSkips.length, RECENT);
-    const gatewayPrefix = `${keys.gateways}#`;
-    if (key.startsWith(gatewayPrefix)) this.badGateways.add(key.slice(gatewayPrefix.length));
-    this.logger.warn({ key, reason, detail }, 'discovery: skipped an unreadable registry record');
-  }
-
   /** Re-judges leases, evicts, republishes the view if anything visible changed, persists. */
   private reevaluate(): void {
     const previous = this.evaluation;
@@ -342,10 +303,7 @@ export class Discovery {
     for (const gk of evaluation.evict) this.model.removeGateway(gk);
     for (const [name, state] of previous.clusters) {
       if (state.freshness === 'stale' && !evaluation.clusters.has(name) && name !== this.options.cluster) {
-        this.metrics.evictions.inc();
-        this.evictions.unshift({ name, at: this.now() });
-        this.evictions.length = Math.min(this.evictions.length, RECENT);
-        this.logger.info({ cluster: name }, 'discovery: evicted a stale cluster');
+        this.diagnostics.evicted(name);
       }
     }
     this.evaluation = evaluation;
@@ -383,7 +341,7 @@ export class Discovery {
     return {
       model: this.model,
       evaluation: this.evaluation,
-      own: this.own,
+      own: this.local.own,
       source: this.source,
       connected: this.contact.isConnected,
       syncedAt: this.contact.lastContact ?? this.diskSyncedAt,
@@ -394,48 +352,18 @@ export class Discovery {
   setLocalServices(services: readonly ServiceExport[]): void {
     if (this.closing) throw new DiscoveryError('CLOSED', 'discovery is closed');
     validateServices(services);
-    const records = services.map((service) => serviceRecordOf(service));
-    const desired = new Map(
-      records.map((record) => [`${record.name}.${record.namespace}`, encodeService(record)]),
-    );
-    if (
-      desired.size === this.desired.size &&
-      [...desired].every(([key, text]) => this.desired.get(key) === text)
-    ) {
-      return;
-    }
-    this.desired = desired;
-    this.own = {
-      ...this.own,
-      services: new Map(records.map((record) => [record.key, record])),
-      version: this.own.version + 1,
-    };
-    this.registration?.setServices(desired);
+    if (!this.local.set(services)) return;
+    this.registration?.setServices(this.local.desired);
     this.cache.refresh();
   }
 
   status(): DiscoveryStatus {
     const snapshot = this.cache.snapshot();
-    const live: string[] = [];
-    const stale: DiscoveryStatus['clusters']['stale'][number][] = [];
-    let services = 0;
-    for (const cluster of snapshot.clusters.values()) {
-      services += cluster.services.size;
-      if (cluster.freshness === 'live') live.push(cluster.name);
-      else {
-        const since = cluster.staleSince ?? null;
-        stale.push({
-          name: cluster.name,
-          staleSince: since,
-          evictAt: since === null ? null : since + this.options.staleForMs,
-        });
-      }
-    }
+    const { live, stale, services } = summarizeClusters(snapshot, this.options.staleForMs);
     const now = this.now();
     const lastContact = this.contact.lastContact;
     const reference = lastContact ?? this.diskSyncedAt;
     const position = this.feed?.lastPosition;
-    const total = Object.values(this.skipCounts).reduce((sum, n) => sum + n, 0);
     return {
       mode: this.mode,
       connected: this.contact.isConnected,
@@ -451,14 +379,14 @@ export class Discovery {
       feed: { lastId: position?.id ?? null, lastSeq: position?.seq ?? null, lagMs: this.feedLagMs },
       lease: {
         ttlMs: this.options.leaseTtlMs,
-        expiresAt: this.own.leaseExpiresAt === 0 ? null : this.own.leaseExpiresAt,
+        expiresAt: this.local.own.leaseExpiresAt === 0 ? null : this.local.own.leaseExpiresAt,
         lastHeartbeatAt: this.registration?.heartbeatAt ?? null,
       },
-      clusters: { live, stale, evicted: [...this.evictions] },
+      clusters: { live, stale, evicted: this.diagnostics.recentEvictions },
       services,
-      skippedRecords: { total, byReason: { ...this.skipCounts }, recent: [...this.recentSkips] },
-      pendingWrites: this.registration?.pendingWrites ?? this.desired.size + 1,
-      lastError: this.lastError,
+      skippedRecords: this.diagnostics.skipped,
+      pendingWrites: this.registration?.pendingWrites ?? this.local.desired.size + 1,
+      lastError: this.diagnostics.lastError,
       snapshotFile: {
         path: this.options.snapshotFile,
         loadedAt: this.loadedAt,
@@ -492,8 +420,4 @@ export class Discovery {
       await this.store.flush();
     }
   }
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -77,3 +77,27 @@ export interface DiscoveryStatus {
     readonly lastError: string | null;
   };
 }
+
+/** Live and stale clusters of a snapshot, and the number of service exports in it. */
+export function summarizeClusters(
+  snapshot: FabricSnapshot,
+  staleForMs: number,
+): { live: string[]; stale: StaleClusterStatus[]; services: number } {
+  const live: string[] = [];
+  const stale: StaleClusterStatus[] = [];
+  let services = 0;
+  for (const cluster of snapshot.clusters.values()) {
+    services += cluster.services.size;
+    if (cluster.freshness === 'live') {
+      live.push(cluster.name);
+      continue;
+    }
+    const since = cluster.staleSince ?? null;
+    stale.push({
+      name: cluster.name,
+      staleSince: since,
+      evictAt: since === null ? null : since + staleForMs,
+    });
+  }
+  return { live, stale, services };
+}
