@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
@@ -18,7 +19,13 @@ test('a SIGKILLed gateway in another process is no longer live within the lease 
   const a = await fx.start('aws-use1', 'gw-a');
 
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
-    env: { ...process.env, REDIS_URL: redis.url, WEFT_CLUSTER: 'azure-eus', WEFT_SERVICES: 'hello,db' },
+    env: {
+      ...process.env,
+      REDIS_URL: redis.url,
+      WEFT_CLUSTER: 'azure-eus',
+      WEFT_SERVICES: 'hello,db',
+      WEFT_SNAPSHOT_FILE: join(fx.dir, 'child.json'),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   t.after(() => {

@@ -1,6 +1,6 @@
 // A gateway's discovery client in a child process, for tests that SIGKILL it: registers the services
-// named in WEFT_SERVICES with the Redis at REDIS_URL, prints "ready" once its lease is in Redis, and then
-// runs until killed.
+// named in WEFT_SERVICES with the Redis at REDIS_URL (snapshot at WEFT_SNAPSHOT_FILE), prints "ready"
+// once its lease is in Redis, and then runs until killed.
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Discovery } from '../../discovery/index.js';
@@ -16,7 +16,7 @@ const discovery = new Discovery({
   peerAddress: '127.0.3.1:4143',
   version: 'child',
   ...FAST_TIMINGS,
-  snapshotFile: join(tmpdir(), `weft-discovery-child-${process.pid}.json`),
+  snapshotFile: process.env.WEFT_SNAPSHOT_FILE ?? join(tmpdir(), `weft-discovery-child-${process.pid}.json`),
 });
 discovery.setLocalServices((process.env.WEFT_SERVICES ?? 'hello').split(',').map((name) => service(name)));
 await discovery.start();
