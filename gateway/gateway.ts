@@ -1,0 +1,211 @@
+// The composition root of one gateway process: builds every component from a validated config, starts
+// them in dependency order (TLS material → catalog → discovery → data plane → control → admin → mesh DNS)
+// and closes them in reverse. Components know nothing of each other beyond the interfaces passed in.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { Registry } from 'prom-client';
+import type { Logger } from 'pino';
+import { Discovery, type ServiceExport } from '../discovery/index.js';
+import { TlsMaterial } from '../infra/index.js';
+import { AdminServer } from './admin/index.js';
+import { LocalCatalog, type LocalService } from './catalog/index.js';
+import { formatHostPort, loadConfigFile, type GatewayConfig } from './config/index.js';
+import { ControlServer } from './control/index.js';
+import { DataPlane } from './data-plane.js';
+import { MeshDnsServer } from './dns-server/index.js';
+import { WEFT_VERSION } from './cli/version.js';
+
+export interface GatewayOptions {
+  readonly config: GatewayConfig;
+  readonly logger: Logger;
+  /** Replica id within the cluster; defaults to `<hostname>-<random>`. */
+  readonly gatewayId?: string;
+}
+
+interface Closable {
+  close(): Promise<void>;
+}
+
+export class Gateway {
+  readonly gatewayId: string;
+  readonly metrics = new Registry();
+  private config: GatewayConfig;
+  private readonly logger: Logger;
+  private readonly started: Closable[] = [];
+  private dataPlane: DataPlane | undefined;
+  private catalog: LocalCatalog | undefined;
+  private closing: Promise<void> | undefined;
+  private draining = false;
+
+  constructor(options: GatewayOptions) {
+    this.config = options.config;
+    this.logger = options.logger;
+    this.gatewayId = options.gatewayId ?? `${hostname()}-${randomBytes(3).toString('hex')}`;
+  }
+
+  /** Starts every component; on failure closes what had started and rethrows. */
+  async start(): Promise<void> {
+    try {
+      await this.startComponents();
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+  }
+
+  private async startComponents(): Promise<void> {
+    const { config, logger } = this;
+    const tls = new TlsMaterial({
+      ...config.tls,
+      expectedIdentity: { trustDomain: config.trustDomain, cluster: config.cluster },
+    });
+    await tls.start();
+    this.started.push(tls);
+    tls.onError((err) =>
+      logger.error({ err: err.message }, 'TLS files changed but are unusable; keeping the loaded ones'),
+    );
+
+    const catalog = new LocalCatalog(config.services);
+    this.catalog = catalog;
+
+    const discovery = new Discovery({
+      redis: config.redis,
+      cluster: config.cluster,
+      locality: config.locality,
+      gatewayId: this.gatewayId,
+      peerAddress: formatHostPort(config.advertise),
+      version: WEFT_VERSION,
+      ...config.discovery,
+      logger: logger.child({ component: 'discovery' }),
+      metrics: this.metrics,
+    });
+    discovery.setLocalServices(exportsOf(catalog.services()));
+    catalog.subscribe((services) => discovery.setLocalServices(exportsOf(services)));
+    await discovery.start();
+    this.started.push(discovery);
+
+    const dataPlane = new DataPlane({
+      config,
+      view: discovery.view,
+      catalog,
+      tls: tls.current(),
+      metrics: this.metrics,
+      logger: logger.child({ component: 'data-plane' }),
+    });
+    await dataPlane.start();
+    this.dataPlane = dataPlane;
+    this.started.push({ close: () => dataPlane.close() });
+    tls.subscribe((material) => dataPlane.updateTls(material));
+
+    const control = new ControlServer({
+      listen: config.listen.control,
+      catalog,
+      view: discovery.view,
+      defaultNamespace: config.defaultNamespace,
+      logger: logger.child({ component: 'control' }),
+    });
+    await control.start();
+    this.started.push(control);
+
+    const admin = new AdminServer({
+      listen: config.listen.admin,
+      metrics: this.metrics,
+      ready: () => discovery.synced && !this.draining,
+      health: () => true,
+      view: discovery.view,
+      catalog,
+      discoveryStatus: () => discovery.status(),
+      dataPlaneState: () => dataPlane.state(),
+      identity: {
+        cluster: config.cluster,
+        gatewayId: this.gatewayId,
+        version: WEFT_VERSION,
+        locality: config.locality,
+      },
+    });
+    await admin.start();
+    this.started.push(admin);
+
+    if (config.listen.dns) {
+      const dns = new MeshDnsServer({
+        listen: config.listen.dns,
+        zone: config.zone,
+        defaultNamespace: config.defaultNamespace,
+        outbound: config.listen.outbound,
+        knows: (service, cluster) => knowsService(discovery, catalog, config.cluster, service, cluster),
+        logger: logger.child({ component: 'mesh-dns' }),
+      });
+      await dns.start();
+      this.started.push(dns);
+    }
+    logger.info(
+      {
+        cluster: config.cluster,
+        gatewayId: this.gatewayId,
+        outbound: formatHostPort(config.listen.outbound),
+      },
+      'gateway started',
+    );
+  }
+
+  /** Re-reads the config file; a config that fails validation is rejected whole and the old one stays. */
+  async reload(): Promise<void> {
+    const next = await loadConfigFile(this.config.source);
+    const restartNeeded = (['cluster', 'trustDomain', 'redis', 'listen', 'advertise'] as const).filter(
+      (key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]),
+    );
+    if (restartNeeded.length > 0) {
+      this.logger.warn({ fields: restartNeeded }, 'these config changes take effect only after a restart');
+    }
+    await this.dataPlane?.updateConfig(next);
+    this.catalog?.replaceConfigServices(next.services);
+    this.config = next;
+    this.logger.info({ source: next.source }, 'config reloaded');
+  }
+
+  /** Stops taking new work, lets in-flight requests finish within drainTimeout, then closes. */
+  async drainAndClose(): Promise<void> {
+    this.draining = true;
+    await this.dataPlane?.drain(this.config.drainTimeoutMs);
+    await this.close();
+  }
+
+  /** Closes every started component in reverse order; idempotent. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      for (const component of this.started.reverse()) {
+        try {
+          await component.close();
+        } catch (err) {
+          this.logger.warn({ err }, 'error while closing a component');
+        }
+      }
+    })();
+    return this.closing;
+  }
+}
+
+function exportsOf(services: ReadonlyMap<string, LocalService>): ServiceExport[] {
+  return [...services.values()].map((s) => ({
+    name: s.name,
+    namespace: s.namespace,
+    key: s.key,
+    protocol: s.protocol,
+    allow: s.allow,
+    endpoints: { total: s.endpoints.length, healthy: s.endpoints.length },
+  }));
+}
+
+function knowsService(
+  discovery: Discovery,
+  catalog: LocalCatalog,
+  localCluster: string,
+  service: string,
+  cluster: string | undefined,
+): boolean {
+  if ((cluster === undefined || cluster === localCluster) && catalog.services().has(service)) return true;
+  const clusters = discovery.view.snapshot().clusters;
+  if (cluster !== undefined) return clusters.get(cluster)?.services.has(service) ?? false;
+  for (const view of clusters.values()) if (view.services.has(service)) return true;
+  return false;
+}
