@@ -12,6 +12,7 @@ import { LocalCatalog, type LocalService } from './catalog/index.js';
 import { formatHostPort, loadConfigFile, type GatewayConfig } from './config/index.js';
 import { ControlServer } from './control/index.js';
 import { DataPlane } from './data-plane.js';
+import { FabricDnsPublisher } from './dns-publishing.js';
 import { MeshDnsServer } from './dns-server/index.js';
 import { WEFT_VERSION } from './cli/version.js';
 
@@ -137,6 +138,17 @@ export class Gateway {
       });
       await dns.start();
       this.started.push(dns);
+    }
+    if (config.dns) {
+      const dnsPublisher = new FabricDnsPublisher({
+        dns: config.dns,
+        redis: config.redis,
+        view: discovery.view,
+        instanceId: `${config.cluster}/${this.gatewayId}`,
+        logger: logger.child({ component: 'dns-publisher' }),
+      });
+      await dnsPublisher.start();
+      this.started.push(dnsPublisher);
     }
     logger.info(
       {

@@ -3,7 +3,6 @@
 // named count as healthy (a running gateway feeds live health from discovery instead). `plan` only reads
 // the provider; `sync` takes the publisher lease in Redis first, so it never races a running publisher.
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Command } from 'commander';
 import { createRedisClient } from '../../../discovery/index.js';
@@ -12,17 +11,15 @@ import {
   InfraError,
   LeaderLease,
   PublisherStateStore,
-  Rfc2136Provider,
-  Route53Provider,
   applyDnsPlan,
   describeUnit,
   dnsKeys,
   planDns,
   type DnsPlan,
   type DnsProvider,
-  type DnsRecordSpec,
 } from '../../../infra/index.js';
 import { loadConfigFile, type DnsConfig, type GatewayConfig } from '../../config/index.js';
+import { createDnsProvider, dnsRecordSpecs } from '../../dns-publishing.js';
 import { GatewayError } from '../../errors.js';
 
 interface DnsFlags {
@@ -105,58 +102,6 @@ function describeHealth(health: Map<string, boolean>, dns: DnsConfig): string {
   }
   const named = [...health].map(([c, up]) => `${c}=${up ? 'up' : 'down'}`).join(', ');
   return `health: from --health (${named})${warn}; every other cluster assumed healthy`;
-}
-
-/** The gateway config's records as infra/dns takes them. */
-export function dnsRecordSpecs(dns: DnsConfig): DnsRecordSpec[] {
-  return dns.records.map((r) => ({
-    name: r.name,
-    type: r.type,
-    ttl: r.ttl,
-    routing: r.routing,
-    targets: r.targets.map((t) => ({ ...t, addresses: [...t.addresses] })),
-  }));
-}
-
-/** Builds the configured provider; reads the TSIG secret file. Throws CONFIG_UNREADABLE when it cannot. */
-export async function createDnsProvider(dns: DnsConfig): Promise<DnsProvider> {
-  const p = dns.provider;
-  if (p.kind === 'route53') {
-    return new Route53Provider({
-      hostedZoneId: p.hostedZoneId,
-      zone: p.zone,
-      region: p.region,
-      waitForSync: p.waitForSync,
-      syncTimeoutMs: p.syncTimeoutMs,
-      requestsPerSecond: p.maxRequestsPerSecond,
-      ...(p.endpoint ? { endpoint: p.endpoint } : {}),
-      ...(p.healthChecks ? { healthChecks: p.healthChecks } : {}),
-    });
-  }
-  let secret = p.tsig.secret ?? '';
-  if (p.tsig.secretFile) {
-    try {
-      secret = (await readFile(p.tsig.secretFile, 'utf8')).trim();
-    } catch (err) {
-      throw new GatewayError(
-        'CONFIG_UNREADABLE',
-        `cannot read dns TSIG secretFile: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
-      );
-    }
-  }
-  const bytes = Buffer.from(secret, 'base64');
-  if (bytes.length === 0 || !/^[A-Za-z0-9+/]+={0,2}$/.test(secret)) {
-    throw new GatewayError('CONFIG_INVALID', 'the dns TSIG secret is empty or not base64');
-  }
-  return new Rfc2136Provider({
-    server: p.server,
-    zone: p.zone,
-    tsig: { name: p.tsig.name, algorithm: p.tsig.algorithm, secret: bytes },
-    timeoutMs: p.timeoutMs,
-  });
 }
 
 function planInput(dns: DnsConfig, provider: DnsProvider, health: Map<string, boolean>) {
