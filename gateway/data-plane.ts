@@ -92,6 +92,7 @@ export class DataPlane {
   private readonly upstreams: LocalUpstreams;
   private readonly outbound: OutboundListener;
   private readonly peerListener: PeerListener;
+  private readonly peerRouter: PeerRouter;
   private readonly tcp: TcpListeners;
   private table: RouteTable<PeerGateway>;
   private revision = 0;
@@ -129,20 +130,23 @@ export class DataPlane {
     this.outbound = new OutboundListener(
       config.listen.outbound,
       {
+        onFastRequest: (head, sink) => router.onFastRequest(head, sink),
         onRequest: (req, res) => router.onH1Request(req, res),
         onUpgrade: (req, socket, head) => tunnels.onUpgrade(req, socket, head),
         onStream: (stream, headers, flags) => router.onH2Stream(stream, headers, flags),
       },
       this.metrics,
+      outboundContext.noRouteStats,
+      options.onOutcome,
     );
-    const peerRouter = new PeerRouter({
+    const peerRouter = (this.peerRouter = new PeerRouter({
       cluster: config.cluster,
       table: () => this.table,
       upstreams: this.upstreams,
       noRouteStats: this.metrics.statsFor('peer', '(unverified)', '(unknown)', config.cluster),
       onOutcome: options.onOutcome,
       connectTimeoutMs: LOCAL_UPSTREAM_DEFAULTS.connectTimeoutMs,
-    });
+    }));
     this.peerListener = new PeerListener({
       address: config.listen.peer,
       trustDomain: config.trustDomain,
@@ -219,11 +223,13 @@ export class DataPlane {
     this.draining ??= (async () => {
       this.outbound.drain();
       this.peerListener.drain();
+      this.peerRouter.drain();
       this.tcp.drain();
       const deadline = Date.now() + deadlineMs;
       while (this.openConnections() > 0 && Date.now() < deadline) {
         await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS).unref());
         this.outbound.closeIdle();
+        this.peerRouter.closeIdle();
       }
       const left = this.openConnections();
       if (left > 0)

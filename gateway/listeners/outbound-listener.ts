@@ -26,7 +26,12 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { HostPort } from '../config/index.js';
 import { listenError } from '../listen-error.js';
 import { STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
+import type { TargetStats } from '../routing/route-table.js';
+import type { OutcomeListener } from '../routing/outcome.js';
+import type { ByteStream } from '../upstream/exchange.js';
+import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import type { RequestMetrics } from './request-metrics.js';
+import type { SimpleHead } from './simple-request-head.js';
 
 export const HTTP1_LIMITS = {
   keepAliveTimeoutMs: 65_000,
@@ -39,13 +44,18 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const SNIFF_TIMEOUT_MS = HTTP1_LIMITS.headersTimeoutMs;
 
 export interface OutboundHandlers {
+  onFastRequest(head: SimpleHead, sink: FastResponseSink): void;
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void;
 }
 
-export class OutboundListener {
+export class OutboundListener implements FastPathHost {
   readonly address: HostPort;
+  readonly keepAliveTimeoutMs = HTTP1_LIMITS.keepAliveTimeoutMs;
+  readonly noRouteStats: TargetStats;
+  readonly onOutcome: OutcomeListener | undefined;
+  private readonly fast = new Set<FastConnection>();
   private readonly handlers: OutboundHandlers;
   private readonly metrics: RequestMetrics;
   private readonly net: NetServer;
@@ -53,13 +63,21 @@ export class OutboundListener {
   private readonly h2: Http2Server;
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<ServerHttp2Session>();
-  private draining = false;
+  private isDraining = false;
   private boundPort = 0;
 
-  constructor(address: HostPort, handlers: OutboundHandlers, metrics: RequestMetrics) {
+  constructor(
+    address: HostPort,
+    handlers: OutboundHandlers,
+    metrics: RequestMetrics,
+    noRouteStats: TargetStats,
+    onOutcome: OutcomeListener | undefined,
+  ) {
     this.address = address;
     this.handlers = handlers;
     this.metrics = metrics;
+    this.noRouteStats = noRouteStats;
+    this.onOutcome = onOutcome;
     this.http1 = createHttpServer({
       keepAliveTimeout: HTTP1_LIMITS.keepAliveTimeoutMs,
       headersTimeout: HTTP1_LIMITS.headersTimeoutMs,
@@ -68,7 +86,7 @@ export class OutboundListener {
       noDelay: true,
     });
     this.http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
-      if (this.draining) res.shouldKeepAlive = false;
+      if (this.isDraining) res.shouldKeepAlive = false;
       handlers.onRequest(req, res);
     });
     this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
@@ -83,7 +101,7 @@ export class OutboundListener {
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
       session.on('error', () => session.destroy());
-      if (this.draining) session.close();
+      if (this.isDraining) session.close();
     });
     this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) =>
       handlers.onStream(stream, headers, flags),
@@ -118,17 +136,34 @@ export class OutboundListener {
     return this.sockets.size;
   }
 
+  get draining(): boolean {
+    return this.isDraining;
+  }
+
   /** Stops accepting; idle keep-alive connections close, HTTP/2 sessions get GOAWAY, the rest finish. */
   drain(): void {
-    this.draining = true;
+    this.isDraining = true;
     if (this.net.listening) this.net.close();
-    this.http1.closeIdleConnections();
+    this.closeIdle();
     for (const session of this.sessions) session.close();
   }
 
   /** Called periodically while draining: connections that became idle close. */
   closeIdle(): void {
     this.http1.closeIdleConnections();
+    for (const connection of this.fast) connection.closeIfIdle();
+  }
+
+  route(head: SimpleHead, sink: FastResponseSink): void {
+    this.handlers.onFastRequest(head, sink);
+  }
+
+  handOver(socket: ByteStream, unread: Buffer): void {
+    for (const connection of this.fast) if (connection.socket === socket) this.fast.delete(connection);
+    socket.pause();
+    socket.unshift(unread);
+    this.http1.emit('connection', socket);
+    socket.resume();
   }
 
   destroy(): void {
@@ -140,7 +175,7 @@ export class OutboundListener {
   }
 
   private accept(socket: Socket): void {
-    if (this.draining) {
+    if (this.isDraining) {
       socket.destroy();
       return;
     }
@@ -161,14 +196,17 @@ export class OutboundListener {
       socket.removeListener('data', onData);
       socket.removeListener('error', onSniffError);
       socket.setTimeout(0);
-      socket.pause();
-      socket.unshift(seen);
       if (h2) {
+        socket.pause();
+        socket.unshift(seen);
         // Http2Session reads what is buffered on the socket itself (on the next tick); do not resume.
         this.h2.emit('connection', socket);
       } else {
-        this.http1.emit('connection', socket);
-        socket.resume();
+        const connection = new FastConnection(socket, this, seen);
+        if (connection.active) {
+          this.fast.add(connection);
+          socket.once('close', () => this.fast.delete(connection));
+        }
       }
     };
     socket.on('data', onData);

@@ -20,6 +20,8 @@ import type { PeerGateway } from '../transport/peer-transport.js';
 import type { DownstreamSink } from './downstream-sink.js';
 import { H1ResponseSink } from './h1-response-sink.js';
 import { H2ResponseSink } from './h2-response-sink.js';
+import type { FastResponseSink } from './h1-fast-path.js';
+import type { SimpleHead } from './simple-request-head.js';
 
 const END_STREAM_FLAG = 0x1;
 
@@ -58,6 +60,20 @@ export class OutboundRouter {
       bodyLength: facts.bodyLength,
       body: facts.bodyLength !== 0 ? req : null,
       grpc: facts.grpc,
+    };
+    this.forward(request, sink);
+  }
+
+  /** A simple bodyless HTTP/1.1 request from the fast path (headers already carry pseudo-headers). */
+  onFastRequest(head: SimpleHead, sink: FastResponseSink): void {
+    const request: ProxyRequest = {
+      method: head.method,
+      path: head.path,
+      authority: head.authority,
+      headers: head.headers,
+      bodyLength: 0,
+      body: null,
+      grpc: false,
     };
     this.forward(request, sink);
   }

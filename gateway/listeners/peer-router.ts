@@ -8,6 +8,7 @@ import type { OutcomeListener } from '../routing/outcome.js';
 import {
   headersFromH2,
   isHopByHop,
+  LANE_HEADER,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
   ERROR_HEADER,
@@ -19,7 +20,12 @@ import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
 import type { LocalUpstreams } from '../upstream/local-upstreams.js';
 import { dialTcp, dialUpgrade, upgradeRequestHead } from '../upstream/tcp-dial.js';
 import { H2ResponseSink } from './h2-response-sink.js';
+import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
+import type { SimpleHead } from './simple-request-head.js';
 import { splice } from './splice.js';
+
+/** Idle lanes close after this; longer than the caller's lane idle timeout, so the caller closes first. */
+const LANE_KEEP_ALIVE_MS = 120_000;
 
 const END_STREAM_FLAG = 0x1;
 
@@ -34,6 +40,8 @@ export interface PeerContext {
 
 export class PeerRouter {
   private readonly context: PeerContext;
+  private readonly lanes = new Set<FastConnection>();
+  private draining = false;
 
   constructor(context: PeerContext) {
     this.context = context;
@@ -41,9 +49,13 @@ export class PeerRouter {
 
   /** A stream from peer cluster `caller`. */
   onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, caller: string): void {
+    if (headers[':method'] === 'CONNECT' && headers[LANE_HEADER] === 'http/1.1') {
+      this.openLane(stream, caller);
+      return;
+    }
     const contentType = headers['content-type'];
     const grpc = typeof contentType === 'string' && contentType.startsWith('application/grpc');
-    const target = this.admit(headers, caller);
+    const target = this.admit(headers[SERVICE_HEADER], caller);
     const choice = target instanceof GatewayError ? undefined : target.pick();
     if (target instanceof GatewayError || !choice) {
       const sink = new H2ResponseSink(
@@ -93,9 +105,70 @@ export class PeerRouter {
     sink.exchange = this.context.upstreams.dispatch(target.service.protocol, choice.endpoint, request, sink);
   }
 
+  /** Draining: idle lanes close now, busy ones after their answer (which says Connection: close). */
+  drain(): void {
+    this.draining = true;
+    this.closeIdle();
+  }
+
+  closeIdle(): void {
+    for (const lane of this.lanes) lane.closeIfIdle();
+  }
+
+  /**
+   * A lane: a CONNECT stream carrying a keep-alive HTTP/1.1 connection from the caller's gateway.
+   * Each request on it is admitted and routed like a stream of its own.
+   */
+  private openLane(stream: ServerHttp2Stream, caller: string): void {
+    stream.respond({ ':status': 200 });
+    const host: FastPathHost = {
+      keepAliveTimeoutMs: LANE_KEEP_ALIVE_MS,
+      noRouteStats: this.context.noRouteStats,
+      onOutcome: this.context.onOutcome,
+      draining: false,
+      route: (head, sink) => this.onLaneRequest(head, sink, caller),
+      handOver: (lane) => {
+        // The calling gateway sends only simple requests on lanes; anything else is a protocol error.
+        lane.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
+      },
+    };
+    Object.defineProperty(host, 'draining', { get: () => this.draining });
+    const lane = new FastConnection(stream, host, null);
+    this.lanes.add(lane);
+    stream.once('close', () => this.lanes.delete(lane));
+  }
+
+  private onLaneRequest(head: SimpleHead, sink: FastResponseSink, caller: string): void {
+    const target = this.admit(head.service, caller);
+    const choice = target instanceof GatewayError ? undefined : target.pick();
+    if (target instanceof GatewayError || !choice) {
+      sink.fail(
+        target instanceof GatewayError
+          ? target
+          : new GatewayError(
+              'NO_HEALTHY_UPSTREAM',
+              `no healthy endpoint for service ${target.service.key} in cluster ${this.context.cluster}`,
+            ),
+      );
+      return;
+    }
+    sink.target = choice;
+    sink.stats = target.statsForCaller(caller);
+    head.headers[SOURCE_CLUSTER_HEADER] = caller;
+    const request: ProxyRequest = {
+      method: head.method,
+      path: head.path,
+      authority: head.authority,
+      headers: head.headers,
+      bodyLength: 0,
+      body: null,
+      grpc: false,
+    };
+    sink.exchange = this.context.upstreams.dispatch(target.service.protocol, choice.endpoint, request, sink);
+  }
+
   /** The local target for a peer's request, or why it is refused. */
-  private admit(headers: IncomingHttpHeaders, caller: string): LocalTarget | GatewayError {
-    const service = headers[SERVICE_HEADER];
+  private admit(service: string | string[] | undefined, caller: string): LocalTarget | GatewayError {
     if (typeof service !== 'string' || service === '') {
       return new GatewayError('BAD_REQUEST', `a peer request must name its service in ${SERVICE_HEADER}`);
     }

@@ -4,11 +4,13 @@
 //                        destination service; any copy arriving from an app or a peer is replaced
 //   weft-service         peer hop only: the service key the calling gateway resolved (name.namespace)
 //   weft-error           on answers the gateway generated itself: the GatewayError code
+//   weft-lane            on the CONNECT request that opens a lane: the protocol it carries (http/1.1)
 import type { HeaderMap } from '../upstream/exchange.js';
 
 export const SOURCE_CLUSTER_HEADER = 'weft-source-cluster';
 export const SERVICE_HEADER = 'weft-service';
 export const ERROR_HEADER = 'weft-error';
+export const LANE_HEADER = 'weft-lane';
 
 /** Connection-specific fields: meaningful for one hop only, never forwarded (HTTP/2 forbids them). */
 export function isHopByHop(name: string): boolean {
@@ -24,6 +26,18 @@ export function isHopByHop(name: string): boolean {
     default:
       return false;
   }
+}
+
+/**
+ * Field values may hold HTAB, visible ASCII and obs-text, never CR, LF or other control characters
+ * (they would let a value start a new field or message: request / response splitting).
+ */
+export function isValidFieldValue(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return false;
+  }
+  return true;
 }
 
 /** The gateway's own request fields, which no caller may set. */

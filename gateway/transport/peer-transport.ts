@@ -1,15 +1,20 @@
 // Gateway-to-gateway transport: per peer gateway (cluster, replica, address) a pool of a few long-lived
 // HTTP/2 connections over TLS 1.3 with client certificates. The dialling side accepts only a peer that
 // proves `spiffe://<trustDomain>/cluster/<cluster>/gateway` for the cluster it meant to reach, whatever
-// address discovery gave. Requests are HTTP/2 streams carrying `weft-service`; TCP and upgraded
-// connections are CONNECT streams (plain CONNECT for TCP, extended CONNECT RFC 8441 for upgrades).
+// address discovery gave. Bodyless HTTP requests ride lanes: long-lived CONNECT streams that each carry
+// a keep-alive HTTP/1.1 connection (one request at a time, `weft-service` in the head), pooled per peer,
+// because opening an HTTP/2 stream per request costs more in Node than the rest of the hop. Other
+// requests (bodies, gRPC) are one HTTP/2 stream each; TCP and upgraded connections are CONNECT streams
+// (plain CONNECT for TCP, extended CONNECT RFC 8441 for upgrades).
 import type { ClientHttp2Stream, OutgoingHttpHeaders, SecureClientSessionOptions } from 'node:http2';
 import { GatewayError } from '../errors.js';
 import { checkServerIdentityFor, gatewayDnsNameFor } from '../../infra/index.js';
 import { formatHostPort, parseHostPort } from '../config/index.js';
 import type { Exchange, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
 import { H2Exchange, h2RequestHeaders, hasBody } from '../upstream/h2-exchange.js';
-import { SERVICE_HEADER } from '../routing/proxy-headers.js';
+import { H1Pool } from '../upstream/h1-pool.js';
+import type { H1Connection } from '../upstream/h1-connection.js';
+import { LANE_HEADER, SERVICE_HEADER } from '../routing/proxy-headers.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { H2Connection } from './h2-connection.js';
 import { H2Pool, type H2PoolState } from './h2-pool.js';
@@ -43,7 +48,10 @@ export interface PeerState {
   readonly address: string;
   readonly connected: boolean;
   readonly connections: number;
+  /** Open HTTP/2 streams, lanes included. */
   readonly streams: number;
+  /** Lanes: open, idle, requests waiting for one. */
+  readonly lanes: { readonly open: number; readonly idle: number; readonly queued: number };
   readonly rttMs?: number;
   readonly available: boolean;
   readonly lastError?: string;
@@ -56,7 +64,19 @@ export const PEER_DEFAULTS = {
   pingIntervalMs: 1_000,
   pingTimeoutMs: 1_000,
   deadAfterMs: 10_000,
+  /** Idle lanes close after this; the receiving side waits longer, so the caller always closes first. */
+  laneIdleTimeoutMs: 30_000,
+  maxLanesPerPeer: 1024,
 } as const;
+
+/** The CONNECT request that opens a lane. */
+const LANE_REQUEST = {
+  ':method': 'CONNECT',
+  ':authority': 'lane.weft:0',
+  [LANE_HEADER]: 'http/1.1',
+} as const;
+const kLaneConnection = Symbol('weft.lane.h2');
+type LaneStream = ClientHttp2Stream & { [kLaneConnection]?: H2Connection };
 
 export class PeerGateway {
   readonly key: string;
@@ -64,13 +84,33 @@ export class PeerGateway {
   readonly gatewayId: string;
   readonly address: string;
   readonly pool: H2Pool;
+  readonly lanes: H1Pool;
 
-  constructor(key: string, cluster: string, gatewayId: string, address: string, pool: H2Pool) {
+  constructor(
+    key: string,
+    cluster: string,
+    gatewayId: string,
+    address: string,
+    pool: H2Pool,
+    connectTimeoutMs: number,
+  ) {
     this.key = key;
     this.cluster = cluster;
     this.gatewayId = gatewayId;
     this.address = address;
     this.pool = pool;
+    this.lanes = new H1Pool({
+      describe: `lane to ${pool.describe}`,
+      dial: (connection) => this.openLane(connection),
+      connectTimeoutMs,
+      idleTimeoutMs: PEER_DEFAULTS.laneIdleTimeoutMs,
+      maxConnections: PEER_DEFAULTS.maxLanesPerPeer,
+      maxQueued: 4 * PEER_DEFAULTS.maxLanesPerPeer,
+      classifyError: (connection, err) => {
+        const h2 = (connection.socket as LaneStream)[kLaneConnection];
+        return h2 ? h2.streamError(err) : undefined;
+      },
+    });
   }
 
   /** Not in connect backoff and answering pings (a field read). */
@@ -78,8 +118,15 @@ export class PeerGateway {
     return this.pool.available;
   }
 
-  /** Forwards an HTTP request for `service` (name.namespace) to this peer gateway. */
+  /**
+   * Forwards an HTTP request for `service` (name.namespace) to this peer gateway: on a lane when it
+   * has no body and is not gRPC, else on a stream of its own.
+   */
   dispatch(request: ProxyRequest, service: string, sink: ResponseSink): Exchange | undefined {
+    if (request.bodyLength === 0 && !request.grpc) {
+      request.headers[SERVICE_HEADER] = service;
+      return this.lanes.dispatch(request, sink);
+    }
     const connection = this.pool.acquire();
     if (connection instanceof GatewayError) {
       sink.fail(connection);
@@ -112,6 +159,34 @@ export class PeerGateway {
     });
   }
 
+  private openLane(lane: H1Connection): LaneStream | GatewayError {
+    const connection = this.pool.acquire();
+    if (connection instanceof GatewayError) return connection;
+    const stream: LaneStream = connection.request({ ...LANE_REQUEST }, false);
+    stream[kLaneConnection] = connection;
+    stream.once('response', (headers) => {
+      const status = Number(headers[':status']);
+      if (status === 200) lane.onConnect();
+      else stream.destroy(new Error(`${this.pool.describe} refused a lane (HTTP ${status})`));
+    });
+    return stream;
+  }
+
+  /** Stops using this peer: idle lanes and connections close, busy ones finish. */
+  close(): void {
+    this.lanes.close();
+    this.pool.close();
+  }
+
+  destroy(): void {
+    this.lanes.destroy();
+    this.pool.destroy();
+  }
+
+  sweep(nowMs: number): void {
+    this.lanes.sweep(nowMs);
+  }
+
   state(): PeerState {
     const pool: H2PoolState = this.pool.state();
     return {
@@ -121,6 +196,7 @@ export class PeerGateway {
       connected: pool.connected > 0,
       connections: pool.connections,
       streams: pool.streams,
+      lanes: this.lanes.stats,
       ...(pool.rttMs === undefined ? {} : { rttMs: pool.rttMs }),
       available: pool.available,
       ...(pool.lastError === undefined ? {} : { lastError: pool.lastError }),
@@ -144,7 +220,11 @@ export class PeerTransport {
   start(): void {
     const intervalMs = this.options.pingIntervalMs ?? PEER_DEFAULTS.pingIntervalMs;
     this.timer = setInterval(() => {
-      for (const peer of this.peers.values()) peer.pool.tick();
+      const now = Date.now();
+      for (const peer of this.peers.values()) {
+        peer.pool.tick();
+        peer.sweep(now);
+      }
     }, intervalMs);
     this.timer.unref();
   }
@@ -182,12 +262,16 @@ export class PeerTransport {
         ? { onConnectionsChanged: this.options.onConnectionsChanged }
         : {}),
     });
-    if (!parsed) {
-      pool.destroy();
-    }
-    const peer = new PeerGateway(key, cluster, gatewayId, address, pool);
-    if (!this.closed) this.peers.set(key, peer);
-    else pool.close();
+    const peer = new PeerGateway(
+      key,
+      cluster,
+      gatewayId,
+      address,
+      pool,
+      this.options.connectTimeoutMs ?? PEER_DEFAULTS.connectTimeoutMs,
+    );
+    if (!parsed || this.closed) peer.destroy();
+    else this.peers.set(key, peer);
     return peer;
   }
 
@@ -195,7 +279,7 @@ export class PeerTransport {
   retain(keys: ReadonlySet<string>): void {
     for (const [key, peer] of this.peers) {
       if (!keys.has(key)) {
-        peer.pool.close();
+        peer.close();
         this.peers.delete(key);
       }
     }
@@ -232,12 +316,12 @@ export class PeerTransport {
   close(): void {
     this.closed = true;
     clearInterval(this.timer);
-    for (const peer of this.peers.values()) peer.pool.close();
+    for (const peer of this.peers.values()) peer.close();
   }
 
   destroy(): void {
     this.close();
-    for (const peer of this.peers.values()) peer.pool.destroy();
+    for (const peer of this.peers.values()) peer.destroy();
     this.peers.clear();
   }
 }

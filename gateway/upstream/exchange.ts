@@ -3,8 +3,11 @@
 // (pooled HTTP/1.1 connection, HTTP/2 stream to an endpoint or to a peer gateway) takes a ProxyRequest,
 // drives the sink, and returns an Exchange the downstream cancels when its caller goes away.
 // Failures are values passed to `fail`, never thrown across this boundary.
-import type { Readable } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import type { GatewayError } from '../errors.js';
+
+/** A byte stream HTTP/1.1 can run over: a TCP socket, or a lane (an HTTP/2 CONNECT stream). */
+export type ByteStream = Duplex & { setTimeout(ms: number): unknown };
 
 /** Header fields with lower-case names; a repeated field is an array. Null prototype. */
 export type HeaderMap = Record<string, string | string[] | undefined>;
@@ -15,7 +18,11 @@ export interface ProxyRequest {
   readonly path: string;
   /** Host / :authority as the caller sent it. */
   readonly authority: string;
-  /** End-to-end request fields: no pseudo-headers, no hop-by-hop fields, weft fields already set. */
+  /**
+   * End-to-end request fields (no hop-by-hop fields, weft fields already set). May also hold the
+   * HTTP/2 pseudo-headers :method, :scheme, :authority and :path, matching the fields above, so an
+   * HTTP/2 hop can send the object as is; HTTP/1.1 serializers skip names starting with ':'.
+   */
   readonly headers: HeaderMap;
   /** 0: no body; n > 0: exactly n bytes; -1: a body of unknown length (until the source ends). */
   readonly bodyLength: number;

@@ -1,19 +1,26 @@
-// One pooled HTTP/1.1 connection to an upstream endpoint, and the exchange it is carrying. The request
+// One pooled HTTP/1.1 connection, and the exchange it is carrying: to a local endpoint over TCP, or to a
+// peer gateway over a lane (an HTTP/2 CONNECT stream on the shared mTLS connection). The request
 // head is written as one latin1 string (fields were validated by the downstream parser: llhttp or
 // nghttp2); bodies are streamed with backpressure, chunk-framed when their length is unknown. The
 // response is parsed by H1ResponseParser and handed to the ResponseSink as it arrives. One exchange at a
 // time; the connection goes back to its pool only when both request and response finished cleanly.
-import { connect, type Socket } from 'node:net';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
-import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from './exchange.js';
+import type { ByteStream, Exchange, HeaderMap, ProxyRequest, ResponseSink } from './exchange.js';
 import { H1ResponseParser, type H1ResponseEvents } from './h1-response-parser.js';
 
 /** What a connection needs from its pool. */
 export interface H1ConnectionOwner {
-  readonly host: string;
-  readonly port: number;
+  /** Names the far side in errors ("127.0.0.1:8080", "lane to peer gateway b/gw-1"). */
+  readonly describe: string;
   readonly connectTimeoutMs: number;
+  /**
+   * Opens the byte stream of a new connection and calls `connection.onConnect()` once it is usable
+   * (TCP: on 'connect'; lane: on the 200 answer to CONNECT). A GatewayError fails the connection.
+   */
+  dial(connection: H1Connection): ByteStream | GatewayError;
+  /** Optional: what a stream error means (a lane knows its peer connection's failure, e.g. PEER_IDENTITY). */
+  classifyError?(connection: H1Connection, err: Error): GatewayError | undefined;
   /** The connection finished an exchange and can take another. */
   released(connection: H1Connection): void;
   /** The connection is gone (closed, failed, or not reusable). */
@@ -54,7 +61,7 @@ export class H1Exchange implements Exchange {
 }
 
 export class H1Connection implements H1ResponseEvents {
-  readonly socket: Socket;
+  readonly socket: ByteStream;
   idleSinceMs = 0;
   private readonly owner: H1ConnectionOwner;
   private readonly parser: H1ResponseParser;
@@ -73,10 +80,18 @@ export class H1Connection implements H1ResponseEvents {
     this.parser = new H1ResponseParser(this);
     this.exchange = first;
     first.connection = this;
-    const socket = connect({ host: owner.host, port: owner.port, noDelay: true, keepAlive: true });
+    const dialled = owner.dial(this);
+    const socket: ByteStream = dialled instanceof GatewayError ? FAILED_STREAM : dialled;
     this.socket = socket;
+    if (dialled instanceof GatewayError) {
+      this.closed = true;
+      queueMicrotask(() => {
+        this.failConnect(dialled);
+        this.owner.removed(this);
+      });
+      return;
+    }
     socket.setTimeout(owner.connectTimeoutMs);
-    socket.on('connect', onSocketConnect);
     socket.on('timeout', onSocketTimeout);
     socket.on('data', onSocketData);
     socket.on('end', onSocketEnd);
@@ -156,6 +171,12 @@ export class H1Connection implements H1ResponseEvents {
   }
 
   onError(err: Error): void {
+    const classified = this.owner.classifyError?.(this, err);
+    if (classified) {
+      if (!this.connected) this.failConnect(classified);
+      else this.fail(classified);
+      return;
+    }
     if (!this.connected) {
       this.failConnect(
         new GatewayError('UPSTREAM_CONNECT', `connect to ${this.address} failed: ${err.message}`, {
@@ -226,7 +247,7 @@ export class H1Connection implements H1ResponseEvents {
   };
 
   private get address(): string {
-    return `${this.owner.host}:${this.owner.port}`;
+    return this.owner.describe;
   }
 
   private send(exchange: H1Exchange): void {
@@ -237,7 +258,7 @@ export class H1Connection implements H1ResponseEvents {
     const headers = request.headers;
     for (const name in headers) {
       const value = headers[name];
-      if (value === undefined) continue;
+      if (value === undefined || name.charCodeAt(0) === 58 /* ':' */) continue;
       if (typeof value === 'string') head += `${name}: ${value}\r\n`;
       else for (const item of value) head += `${name}: ${item}\r\n`;
     }
@@ -344,31 +365,32 @@ export class H1Connection implements H1ResponseEvents {
 }
 
 const kConnection = Symbol('weft.h1.connection');
-type SocketWithConnection = Socket & { [kConnection]: H1Connection };
+type SocketWithConnection = ByteStream & { [kConnection]: H1Connection };
+
+/** Stands in for the stream of a connection whose dial failed: every operation is a no-op. */
+const FAILED_STREAM = new PassThrough() as unknown as ByteStream;
+FAILED_STREAM.destroy();
 
 function connectionOf(socket: unknown): H1Connection {
   return (socket as SocketWithConnection)[kConnection];
 }
 
-function onSocketConnect(this: Socket): void {
-  connectionOf(this).onConnect();
-}
-function onSocketTimeout(this: Socket): void {
+function onSocketTimeout(this: ByteStream): void {
   connectionOf(this).onTimeout();
 }
-function onSocketData(this: Socket, chunk: Buffer): void {
+function onSocketData(this: ByteStream, chunk: Buffer): void {
   connectionOf(this).onData(chunk);
 }
-function onSocketEnd(this: Socket): void {
+function onSocketEnd(this: ByteStream): void {
   connectionOf(this).onEnd();
 }
-function onSocketError(this: Socket, err: Error): void {
+function onSocketError(this: ByteStream, err: Error): void {
   connectionOf(this).onError(err);
 }
-function onSocketClose(this: Socket): void {
+function onSocketClose(this: ByteStream): void {
   connectionOf(this).onClose();
 }
-function onSocketDrain(this: Socket): void {
+function onSocketDrain(this: ByteStream): void {
   connectionOf(this).onSocketDrain();
 }
 

@@ -1,24 +1,26 @@
-// Keep-alive HTTP/1.1 connections to one upstream endpoint: idle connections are reused newest first
+// Keep-alive HTTP/1.1 connections to one destination (a local endpoint over TCP, or a peer gateway
+// over lanes): idle connections are reused newest first
 // (so the oldest age out), new ones are opened up to `maxConnections`, and requests beyond that wait
 // in a bounded FIFO queue. Idle connections are closed after `idleTimeoutMs`, shorter than the common
 // server keep-alive timeouts (Node: 5 s) so the pool rarely reuses a connection the server is closing;
 // when that race is lost anyway, a bodyless request is replayed once on a fresh connection.
 import { GatewayError } from '../errors.js';
-import type { Exchange, ProxyRequest, ResponseSink } from './exchange.js';
+import type { ByteStream, Exchange, ProxyRequest, ResponseSink } from './exchange.js';
 import { H1Connection, H1Exchange, type H1ConnectionOwner } from './h1-connection.js';
 
 export interface H1PoolOptions {
-  readonly host: string;
-  readonly port: number;
+  readonly describe: string;
+  /** Opens one connection's byte stream (see H1ConnectionOwner.dial). */
+  readonly dial: (connection: H1Connection) => ByteStream | GatewayError;
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly maxConnections: number;
   readonly maxQueued: number;
+  readonly classifyError?: (connection: H1Connection, err: Error) => GatewayError | undefined;
 }
 
 export class H1Pool implements H1ConnectionOwner {
-  readonly host: string;
-  readonly port: number;
+  readonly describe: string;
   readonly connectTimeoutMs: number;
   private readonly options: H1PoolOptions;
   private readonly idle: H1Connection[] = [];
@@ -32,9 +34,16 @@ export class H1Pool implements H1ConnectionOwner {
 
   constructor(options: H1PoolOptions) {
     this.options = options;
-    this.host = options.host;
-    this.port = options.port;
+    this.describe = options.describe;
     this.connectTimeoutMs = options.connectTimeoutMs;
+  }
+
+  dial(connection: H1Connection): ByteStream | GatewayError {
+    return this.options.dial(connection);
+  }
+
+  classifyError(connection: H1Connection, err: Error): GatewayError | undefined {
+    return this.options.classifyError?.(connection, err);
   }
 
   /** Sends a request; the response (or failure) goes to `sink`. */
@@ -131,6 +140,6 @@ export class H1Pool implements H1ConnectionOwner {
   }
 
   private get address(): string {
-    return `${this.host}:${this.port}`;
+    return this.describe;
   }
 }

@@ -5,7 +5,7 @@
 // One response at a time: the client never pipelines. Errors are returned, never thrown.
 import { GatewayError } from '../errors.js';
 import type { HeaderMap } from './exchange.js';
-import { isHopByHop } from '../routing/proxy-headers.js';
+import { isValidFieldValue, isHopByHop } from '../routing/proxy-headers.js';
 
 export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 const MAX_HEADER_FIELDS = 256;
@@ -199,6 +199,7 @@ export class H1ResponseParser {
       if (!TOKEN.test(rawName)) return protocolError('malformed response header name');
       const name = rawName.toLowerCase();
       const value = head.slice(colon + 1, end).trim();
+      if (!isValidFieldValue(value)) return protocolError(`control character in header ${rawName}`);
       if (name === 'content-length') {
         if (!CONTENT_LENGTH.test(value)) return protocolError('invalid Content-Length');
         const length = Number(value);
@@ -300,6 +301,7 @@ export class H1ResponseParser {
     if (isHopByHop(name) || name === 'content-length') return undefined;
     this.trailers ??= Object.create(null) as HeaderMap;
     const value = line.slice(colon + 1).trim();
+    if (!isValidFieldValue(value)) return protocolError('control character in a trailer');
     const previous = this.trailers[name];
     if (previous === undefined) this.trailers[name] = value;
     else if (typeof previous === 'string') this.trailers[name] = [previous, value];

@@ -175,18 +175,18 @@ export function hasBody(request: ProxyRequest): boolean {
   return request.bodyLength !== 0 && request.body !== null;
 }
 
-/** The HTTP/2 request header object for a ProxyRequest, plus extra fields (e.g. weft-service). */
-export function h2RequestHeaders(
-  request: ProxyRequest,
-  extra?: Readonly<Record<string, string>>,
-): OutgoingHttpHeaders {
+/**
+ * The HTTP/2 request header object for a ProxyRequest. A request whose headers already carry the
+ * pseudo-headers (the HTTP/1.1 fast path builds them that way) is sent as is, without a copy.
+ */
+export function h2RequestHeaders(request: ProxyRequest): OutgoingHttpHeaders {
+  const fields = request.headers;
+  if (fields[':method'] !== undefined) return fields;
   const headers: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders;
   headers[':method'] = request.method;
   headers[':scheme'] = 'http';
   headers[':authority'] = request.authority;
   headers[':path'] = request.path;
-  const fields = request.headers;
   for (const name in fields) headers[name] = fields[name];
-  if (extra) for (const name in extra) headers[name] = extra[name];
   return headers;
 }

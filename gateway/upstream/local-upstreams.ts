@@ -1,6 +1,7 @@
 // Connection pools to this cluster's endpoints, one per endpoint and protocol: keep-alive HTTP/1.1 for
 // `http` services, one multiplexed h2c connection for `grpc` services. Pools are created on first use
 // and dropped when their endpoint leaves the catalog; idle HTTP/1.1 connections are swept once a second.
+import { connect } from 'node:net';
 import { GatewayError } from '../errors.js';
 import type { Protocol } from '../../discovery/index.js';
 import type { LocalEndpoint } from '../catalog/index.js';
@@ -127,9 +128,14 @@ export class LocalUpstreams {
     const key = `${endpoint.host}:${endpoint.port}`;
     let pool = this.h1.get(key);
     if (!pool) {
+      const { host, port } = endpoint;
       pool = new H1Pool({
-        host: endpoint.host,
-        port: endpoint.port,
+        describe: key,
+        dial: (connection) => {
+          const socket = connect({ host, port, noDelay: true, keepAlive: true });
+          socket.once('connect', () => connection.onConnect());
+          return socket;
+        },
         connectTimeoutMs: this.options.connectTimeoutMs,
         idleTimeoutMs: this.options.idleTimeoutMs,
         maxConnections: this.options.maxConnectionsPerEndpoint,

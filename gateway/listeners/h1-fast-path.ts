@@ -1,0 +1,300 @@
+// The HTTP/1.1 fast path of the outbound listener. Node's http server costs more per request than the
+// rest of the hop together (IncomingMessage, ServerResponse, header validation and re-encoding), and
+// most calls are small bodyless requests. So a new connection starts here: each complete, simple
+// request head (see simple-request-head.ts) is routed directly and its answer written straight to the
+// socket. The first request that is anything else (a body, an upgrade, Expect, a split or malformed
+// head) and every byte after it go to Node's http server, which stays the authority on parsing and
+// errors: the connection is handed over with its unread bytes, once no answer is in flight.
+import type { GatewayError } from '../errors.js';
+import type { OutcomeListener } from '../routing/outcome.js';
+import type { TargetStats } from '../routing/route-table.js';
+import type { ByteStream, HeaderMap } from '../upstream/exchange.js';
+import { httpStatusOf } from '../routing/error-status.js';
+import { ERROR_HEADER, isHopByHop } from '../routing/proxy-headers.js';
+import { DownstreamSink } from './downstream-sink.js';
+import { parseSimpleHead, type SimpleHead } from './simple-request-head.js';
+
+const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
+
+/** Unanswered pipelined bytes held before the socket is paused. */
+const MAX_BUFFERED_BYTES = 64 * 1024;
+/** Heads longer than this go to Node's parser, which answers 431 beyond its own limit. */
+export const MAX_FAST_HEAD_BYTES = 16 * 1024;
+
+export interface FastPathHost {
+  /** Routes a simple request; the sink writes the answer. */
+  route(head: SimpleHead, sink: FastResponseSink): void;
+  /** Gives the connection to Node's http server with `unread` bytes to parse first. */
+  handOver(socket: ByteStream, unread: Buffer): void;
+  readonly keepAliveTimeoutMs: number;
+  readonly noRouteStats: TargetStats;
+  readonly onOutcome: OutcomeListener | undefined;
+  /** True while the gateway drains: answers carry Connection: close. */
+  readonly draining: boolean;
+}
+
+const kConnection = Symbol('weft.fast.connection');
+type FastSocket = ByteStream & { [kConnection]?: FastConnection };
+
+export class FastConnection {
+  readonly socket: ByteStream;
+  private readonly host: FastPathHost;
+  private pending: Buffer | null = null;
+  private current: FastResponseSink | null = null;
+  private handedOver = false;
+  private closing = false;
+
+  constructor(socket: ByteStream, host: FastPathHost, first: Buffer | null) {
+    this.socket = socket;
+    this.host = host;
+    (socket as FastSocket)[kConnection] = this;
+    socket.on('data', onFastData);
+    socket.on('close', onFastClose);
+    socket.on('error', onFastError);
+    socket.on('timeout', onFastTimeout);
+    socket.setTimeout(host.keepAliveTimeoutMs);
+    if (first) this.onData(first);
+  }
+
+  onData(chunk: Buffer): void {
+    this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    if (this.current) {
+      if (this.pending.length > MAX_BUFFERED_BYTES) this.socket.pause();
+      return;
+    }
+    this.next();
+  }
+
+  /** The current answer is complete: close, or go on with buffered requests. */
+  answered(sink: FastResponseSink, keepOpen: boolean): void {
+    if (this.current !== sink) return;
+    this.current = null;
+    if (!keepOpen || this.closing) {
+      this.closing = true;
+      this.socket.end();
+      return;
+    }
+    this.socket.setTimeout(this.host.keepAliveTimeoutMs);
+    if (this.socket.isPaused()) this.socket.resume();
+    if (this.pending) this.next();
+  }
+
+  onClose(): void {
+    this.current?.closed();
+    this.current = null;
+  }
+
+  onTimeout(): void {
+    if (!this.current) this.socket.destroy();
+  }
+
+  /** Draining: an idle connection closes now, a busy one after its answer. */
+  closeIfIdle(): void {
+    this.closing = true;
+    if (!this.current && !this.handedOver) this.socket.end();
+  }
+
+  get active(): boolean {
+    return !this.handedOver && !this.socket.destroyed;
+  }
+
+  private next(): void {
+    const data = this.pending;
+    if (!data || this.closing || this.handedOver) return;
+    const end = data.indexOf(CRLF2);
+    const head =
+      end < 0 || end > MAX_FAST_HEAD_BYTES ? undefined : parseSimpleHead(data.toString('latin1', 0, end));
+    if (!head) {
+      this.handOver(data);
+      return;
+    }
+    this.pending = end + 4 < data.length ? data.subarray(end + 4) : null;
+    const keepOpen = head.keepAlive && !this.host.draining;
+    const sink = new FastResponseSink(this, head, keepOpen, this.host.noRouteStats, this.host.onOutcome);
+    this.current = sink;
+    this.socket.setTimeout(0);
+    this.host.route(head, sink);
+  }
+
+  private handOver(unread: Buffer): void {
+    this.handedOver = true;
+    this.pending = null;
+    const socket = this.socket;
+    socket.removeListener('data', onFastData);
+    socket.removeListener('close', onFastClose);
+    socket.removeListener('error', onFastError);
+    socket.removeListener('timeout', onFastTimeout);
+    socket.setTimeout(0);
+    (socket as FastSocket)[kConnection] = undefined;
+    this.host.handOver(socket, unread);
+  }
+}
+
+function connectionOf(socket: ByteStream): FastConnection | undefined {
+  return (socket as FastSocket)[kConnection];
+}
+function onFastData(this: ByteStream, chunk: Buffer): void {
+  connectionOf(this)?.onData(chunk);
+}
+function onFastClose(this: ByteStream): void {
+  connectionOf(this)?.onClose();
+}
+function onFastError(this: ByteStream): void {
+  this.destroy();
+}
+function onFastTimeout(this: ByteStream): void {
+  connectionOf(this)?.onTimeout();
+}
+
+const REASONS: Readonly<Record<number, string>> = {
+  200: 'OK',
+  201: 'Created',
+  202: 'Accepted',
+  204: 'No Content',
+  206: 'Partial Content',
+  301: 'Moved Permanently',
+  302: 'Found',
+  304: 'Not Modified',
+  307: 'Temporary Redirect',
+  308: 'Permanent Redirect',
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  429: 'Too Many Requests',
+  499: 'Client Closed Request',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** Writes one answer of the fast path straight to the socket, in HTTP/1.1 framing. */
+export class FastResponseSink extends DownstreamSink {
+  private readonly connection: FastConnection;
+  private readonly socket: ByteStream;
+  private readonly request: SimpleHead;
+  private readonly keepOpen: boolean;
+  private chunked = false;
+  private bodyless = false;
+  private headSent = false;
+  private corked = false;
+  /** An HTTP/1.0 caller got an unframed body: only closing the connection can end it. */
+  private mustClose = false;
+
+  constructor(
+    connection: FastConnection,
+    request: SimpleHead,
+    keepOpen: boolean,
+    fallbackStats: TargetStats,
+    onOutcome: OutcomeListener | undefined,
+  ) {
+    super(false, fallbackStats, onOutcome);
+    this.connection = connection;
+    this.socket = connection.socket;
+    this.request = request;
+    this.keepOpen = keepOpen;
+  }
+
+  head(status: number, headers: HeaderMap, endStream: boolean): void {
+    if (this.finished || this.headSent) return;
+    this.status = status;
+    this.headSent = true;
+    this.bodyless = this.request.method === 'HEAD' || status === 204 || status === 304 || status < 200;
+    let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Unknown'}\r\n`;
+    let hasLength = false;
+    for (const name in headers) {
+      if (name.charCodeAt(0) === 58 /* ':' */ || isHopByHop(name)) continue;
+      const value = headers[name];
+      if (value === undefined) continue;
+      if (name === 'content-length') hasLength = true;
+      if (typeof value === 'string') head += `${name}: ${value}\r\n`;
+      else for (const item of value) head += `${name}: ${item}\r\n`;
+    }
+    if (!this.bodyless && !hasLength && !endStream) {
+      if (this.request.http10) {
+        this.mustClose = true;
+      } else {
+        this.chunked = true;
+        head += 'transfer-encoding: chunked\r\n';
+      }
+    } else if (!this.bodyless && !hasLength && endStream) {
+      head += 'content-length: 0\r\n';
+    }
+    if (!this.keepOpen || this.mustClose) head += 'connection: close\r\n';
+    else if (this.request.http10) head += 'connection: keep-alive\r\n';
+    this.socket.cork();
+    this.corked = true;
+    this.socket.write(`${head}\r\n`, 'latin1');
+    if (endStream) this.end(null);
+  }
+
+  data(chunk: Buffer): boolean {
+    if (this.finished || this.bodyless) return true;
+    const socket = this.socket;
+    if (this.chunked) {
+      if (chunk.length === 0) return true;
+      if (!this.corked) socket.cork();
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      socket.write('\r\n', 'latin1');
+    } else {
+      if (!this.corked) socket.cork();
+      socket.write(chunk);
+    }
+    this.corked = false;
+    socket.uncork();
+    return !socket.writableNeedDrain;
+  }
+
+  onDrain(resume: () => void): void {
+    this.socket.once('drain', resume);
+  }
+
+  end(trailers: HeaderMap | null): void {
+    if (this.finished) return;
+    const socket = this.socket;
+    if (this.chunked) {
+      let tail = '0\r\n';
+      if (trailers) {
+        for (const name in trailers) {
+          const value = trailers[name];
+          if (typeof value === 'string') tail += `${name}: ${value}\r\n`;
+        }
+      }
+      if (!this.corked) socket.cork();
+      socket.write(`${tail}\r\n`, 'latin1');
+      this.corked = true;
+    }
+    if (this.corked) {
+      this.corked = false;
+      socket.uncork();
+    }
+    this.completeResponse(trailers);
+    this.connection.answered(this, this.keepOpen && !this.mustClose);
+  }
+
+  fail(err: GatewayError): void {
+    if (this.finished) return;
+    if (this.headSent) {
+      this.socket.destroy();
+      this.completeFailure(this.status || 502, err);
+      return;
+    }
+    const status = httpStatusOf(err.code);
+    this.status = status;
+    this.headSent = true;
+    const body = `${err.message}\n`;
+    this.socket.write(
+      `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${err.code}\r\n${this.keepOpen ? '' : 'connection: close\r\n'}\r\n${this.request.method === 'HEAD' ? '' : body}`,
+    );
+    this.completeFailure(status, err);
+    this.connection.answered(this, this.keepOpen);
+  }
+
+  closed(): void {
+    if (!this.finished) this.downstreamGone();
+  }
+}
