@@ -5,3 +5,19 @@ export { ConfigError, type ConfigProblem } from './config-error.js';
 export type { DnsConfig, DnsProviderConfig, DnsRecordConfig } from './dns-schema.js';
 export { parseDurationMs, formatDuration } from './duration.js';
 export { parseHostPort, formatHostPort, type HostPort } from './host-port.js';
+export { servicePolicy, type ServicePolicy } from './service-policy.js';
+export {
+  FAILOVER_DEFAULTS,
+  RETRY_CONDITIONS,
+  type RetryCondition,
+  type FailoverConfig,
+  type FailoverPolicyConfig,
+  type ProbeConfig,
+  type OutlierDetectionConfig,
+  type RetryBudgetConfig,
+  type RetryConfig,
+  type TimeoutConfig,
+  type CircuitBreakerConfig,
+  type RateLimitConfig,
+  type ServiceResilienceOverrides,
+} from './resilience-schema.js';

@@ -9,6 +9,12 @@ import { GatewayError } from '../errors.js';
 import { ConfigError, formatPath, type ConfigProblem } from './config-error.js';
 import { normalizeDnsConfig, type DnsConfig } from './dns-schema.js';
 import { gatewayConfigSchema, type ParsedGatewayConfig } from './schema.js';
+import {
+  normalizeFailoverConfig,
+  normalizeServiceResilience,
+  type FailoverConfig,
+  type ServiceResilienceOverrides,
+} from './resilience-schema.js';
 import type { HostPort } from './host-port.js';
 import type { RedisConfig, RedisTlsConfig } from '../../discovery/index.js';
 
@@ -22,11 +28,14 @@ export type HealthCheckConfig = Readonly<
   Omit<ParsedHealth, 'interval' | 'timeout'> & { intervalMs: number; timeoutMs: number }
 >;
 
-export type ServiceConfig = Readonly<Omit<ParsedService, 'health'>> & {
-  /** `name.namespace`, the key used everywhere in routing and discovery. */
-  readonly key: string;
-  readonly health?: HealthCheckConfig;
-};
+type ResilienceKeys = keyof ServiceResilienceOverrides;
+
+export type ServiceConfig = Readonly<Omit<ParsedService, 'health' | ResilienceKeys>> &
+  ServiceResilienceOverrides & {
+    /** `name.namespace`, the key used everywhere in routing and discovery. */
+    readonly key: string;
+    readonly health?: HealthCheckConfig;
+  };
 
 export interface DiscoveryConfig {
   readonly leaseTtlMs: number;
@@ -54,6 +63,8 @@ export interface GatewayConfig {
   readonly drainTimeoutMs: number;
   /** Global DNS failover publishing; absent when the config has no `dns:` section. */
   readonly dns?: DnsConfig;
+  /** Fabric-wide failover defaults, peer probes, outlier detection and retry budget. */
+  readonly failover: FailoverConfig;
 }
 
 /** Reads and validates a config file. Throws ConfigError (every problem listed) or CONFIG_UNREADABLE. */
@@ -129,12 +140,22 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
   const baseDir = dirname(source);
   const fromConfig = (path: string) => resolve(baseDir, path);
 
-  const services = parsed.services.map(({ health, ...s }): ServiceConfig => {
-    const key = `${s.name}.${s.namespace}`;
-    if (!health) return { ...s, key };
-    const { interval, timeout, ...check } = health;
-    return { ...s, key, health: { ...check, intervalMs: interval, timeoutMs: timeout } };
-  });
+  const failover = normalizeFailoverConfig(parsed.failover, parsed.cluster, problems);
+  const services = parsed.services.map(
+    ({ health, failover: f, retries, timeouts, circuitBreaker, rateLimit, ...s }, i): ServiceConfig => {
+      const key = `${s.name}.${s.namespace}`;
+      const resilience = normalizeServiceResilience(
+        { failover: f, retries, timeouts, circuitBreaker, rateLimit },
+        `services[${i}]`,
+        failover,
+        parsed.cluster,
+        problems,
+      );
+      if (!health) return { ...s, ...resilience, key };
+      const { interval, timeout, ...check } = health;
+      return { ...s, ...resilience, key, health: { ...check, intervalMs: interval, timeoutMs: timeout } };
+    },
+  );
   const seen = new Set<string>();
   services.forEach((s, i) => {
     if (seen.has(s.key))
@@ -191,6 +212,7 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
     },
     drainTimeoutMs: parsed.drainTimeout,
     ...(parsed.dns ? { dns: normalizeDnsConfig(parsed.dns, fromConfig, problems) } : {}),
+    failover,
   };
 }
 

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { dnsConfigSchema } from './dns-schema.js';
 import { parseDurationMs } from './duration.js';
 import { parseHostPort, type HostPort } from './host-port.js';
+import { failoverConfigSchema, serviceResilienceFields } from './resilience-schema.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
@@ -100,6 +101,7 @@ const service = z.strictObject({
   endpoints: z.array(endpoint).default([]),
   health: health.optional(),
   allow: z.array(label('cluster name')).optional(),
+  ...serviceResilienceFields,
 });
 
 const tcpListener = z.strictObject({
@@ -142,6 +144,7 @@ export const gatewayConfigSchema = z.strictObject({
     .prefault({}),
   drainTimeout: duration('10s'),
   dns: dnsConfigSchema.optional(),
+  failover: failoverConfigSchema,
 });
 
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;
