@@ -18,6 +18,7 @@ import { TlsMaterial } from '../../infra/index.js';
 import { LocalCatalog } from '../../gateway/catalog/index.js';
 import { parseConfigObject, type GatewayConfig } from '../../gateway/config/index.js';
 import { DataPlane, type AttemptOutcome } from '../../gateway/index.js';
+import { freePort } from '../../gateway/demo/free-port.js';
 import { createFabricPki, type FabricPki } from './fabric-pki.js';
 
 export const TRUST_DOMAIN = 'weft.test';
@@ -194,6 +195,9 @@ export class TestFabric {
     peerTransport: ConstructorParameters<typeof DataPlane>[0]['peerTransport'],
   ): Promise<void> {
     const paths = this.pki.pathsOf(spec.cluster);
+    const tcp: { listen: string; service: string }[] = [];
+    for (const t of spec.tcp ?? [])
+      tcp.push({ listen: `${spec.host}:${await freePort(spec.host)}`, service: t.service });
     const config = parseConfigObject(
       {
         cluster: spec.cluster,
@@ -209,7 +213,7 @@ export class TestFabric {
           endpoints: s.endpoints,
           ...(s.allow ? { allow: s.allow } : {}),
         })),
-        tcp: (spec.tcp ?? []).map((t) => ({ listen: `${spec.host}:0`, service: t.service })),
+        tcp,
       },
       join(this.dir, `${spec.cluster}.yaml`),
     );

@@ -1,0 +1,149 @@
+// gRPC through the data plane with @grpc/grpc-js on both ends: unary and bidirectional streaming from
+// cluster a to a service only b runs, statuses, messages and trailers preserved end to end, local
+// gRPC served over h2c, and clear gRPC statuses for unknown and forbidden services.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as grpc from '@grpc/grpc-js';
+import { TestFabric } from './helpers/dataplane-fabric.js';
+import { echoClientConstructor, startGrpcUpstream, type SampleServer } from './helpers/sample-upstreams.js';
+
+interface EchoReply {
+  text: string;
+  servedBy: string;
+  sourceCluster: string;
+}
+
+type EchoClient = grpc.Client & {
+  Unary(
+    request: { text: string },
+    metadata: grpc.Metadata,
+    callback: (err: grpc.ServiceError | null, reply?: EchoReply) => void,
+  ): grpc.ClientUnaryCall;
+  Fail(
+    request: { text: string },
+    callback: (err: grpc.ServiceError | null, reply?: EchoReply) => void,
+  ): grpc.ClientUnaryCall;
+  Chat(): grpc.ClientDuplexStream<{ text: string }, EchoReply>;
+};
+
+describe('data plane: gRPC', () => {
+  let fabric: TestFabric;
+  let echoB: SampleServer;
+  let echoA: SampleServer;
+  const clients: grpc.Client[] = [];
+
+  before(async () => {
+    echoB = await startGrpcUpstream('127.0.2.20', 'echo@b');
+    echoA = await startGrpcUpstream('127.0.1.20', 'local@a');
+    fabric = await TestFabric.start([
+      {
+        cluster: 'a',
+        host: '127.0.1.1',
+        services: [{ name: 'local', protocol: 'grpc', endpoints: [echoA.endpoint] }],
+      },
+      {
+        cluster: 'b',
+        host: '127.0.2.1',
+        services: [
+          { name: 'echo', protocol: 'grpc', endpoints: [echoB.endpoint] },
+          { name: 'secret', protocol: 'grpc', endpoints: [echoB.endpoint], allow: ['c'] },
+        ],
+      },
+    ]);
+  });
+
+  after(async () => {
+    for (const client of clients) client.close();
+    await fabric?.close();
+    await echoB?.close();
+    await echoA?.close();
+  });
+
+  /** A client of a's outbound listener that calls `authority` (what an app resolving the name would send). */
+  const client = (authority: string): EchoClient => {
+    const Echo = echoClientConstructor();
+    const made = new Echo(
+      `127.0.1.1:${fabric.gateway('a').outboundPort}`,
+      grpc.credentials.createInsecure(),
+      {
+        'grpc.default_authority': authority,
+      },
+    ) as unknown as EchoClient;
+    clients.push(made);
+    return made;
+  };
+
+  const unary = (c: EchoClient, text: string) =>
+    new Promise<{ reply: EchoReply; trailers: grpc.Metadata }>((resolve, reject) => {
+      let trailers = new grpc.Metadata();
+      const call = c.Unary({ text }, new grpc.Metadata(), (err, reply) => {
+        if (err || !reply) reject(err ?? new Error('no reply'));
+        else setImmediate(() => resolve({ reply, trailers }));
+      });
+      call.on('status', (status: grpc.StatusObject) => (trailers = status.metadata));
+    });
+
+  test('unary call from a to a service only b runs; trailers and weft-source-cluster arrive', async () => {
+    const { reply, trailers } = await unary(client('echo.default.svc.clusterset.local'), 'hi');
+    assert.deepEqual(reply, { text: 'hi', servedBy: 'echo@b', sourceCluster: 'a' });
+    assert.deepEqual(trailers.get('x-served-by'), ['echo@b']);
+  });
+
+  test('bidirectional streaming: every message answered, in order', async () => {
+    const call = client('echo').Chat();
+    const replies: string[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      call.on('data', (reply: EchoReply) => replies.push(`${reply.text}/${reply.servedBy}`));
+      call.on('end', resolve);
+      call.on('error', reject);
+    });
+    for (let i = 0; i < 50; i++) call.write({ text: `m${i}` });
+    call.end();
+    await done;
+    assert.deepEqual(
+      replies,
+      Array.from({ length: 50 }, (_, i) => `m${i}/echo@b`),
+    );
+  });
+
+  test('an error status, its message and its metadata come back unchanged', async () => {
+    const err = await new Promise<grpc.ServiceError>((resolve) =>
+      client('echo').Fail({ text: 'x' }, (e) => resolve(e as grpc.ServiceError)),
+    );
+    assert.equal(err.code, grpc.status.FAILED_PRECONDITION);
+    assert.equal(err.details, 'refused by echo@b');
+    assert.deepEqual(err.metadata.get('x-failure-detail'), ['on purpose']);
+  });
+
+  test('local gRPC is served over h2c in the same cluster', async () => {
+    const { reply } = await unary(client('local'), 'near');
+    assert.deepEqual(reply, { text: 'near', servedBy: 'local@a', sourceCluster: 'a' });
+  });
+
+  test('unknown service: NOT_FOUND naming it; forbidden: PERMISSION_DENIED naming the allow list', async () => {
+    const unknown = await unary(client('nosuch.default'), 'x').then(
+      () => assert.fail('expected an error'),
+      (e: grpc.ServiceError) => e,
+    );
+    assert.equal(unknown.code, grpc.status.NOT_FOUND);
+    assert.match(unknown.details, /nosuch\.default/);
+    const forbidden = await unary(client('secret'), 'x').then(
+      () => assert.fail('expected an error'),
+      (e: grpc.ServiceError) => e,
+    );
+    assert.equal(forbidden.code, grpc.status.PERMISSION_DENIED);
+    assert.match(forbidden.details, /cluster a is not allowed to call service secret\.default/);
+  });
+
+  test('many concurrent unary calls share one peer connection', async () => {
+    const c = client('echo');
+    const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => unary(c, `n${i}`)));
+    assert.equal(replies.length, 100);
+    assert.ok(replies.every(({ reply }, i) => reply.text === `n${i}` && reply.servedBy === 'echo@b'));
+    const peer = fabric
+      .gateway('a')
+      .dataPlane.state()
+      .peers.find((p) => p.cluster === 'b');
+    assert.equal(peer?.connections, 1);
+  });
+});

@@ -1,0 +1,255 @@
+// The peer transport and the data plane's lifecycle: the dialling side accepts only the identity of the
+// cluster it meant to reach (a poisoned discovery record fails the handshake), many concurrent requests
+// share one TLS connection, failover follows locality and uses stale clusters last, an unreachable peer
+// fails fast, drain loses no in-flight request, TLS material rotates without dropping connections, and
+// bind failures are clear.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect as tlsConnect } from 'node:tls';
+import { createServer } from 'node:net';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { LocalCatalog } from '../gateway/catalog/index.js';
+import { parseConfigObject } from '../gateway/config/index.js';
+import { DataPlane, GatewayError } from '../gateway/index.js';
+import { TestFabric } from './helpers/dataplane-fabric.js';
+import { httpCall } from './helpers/http-call.js';
+import { startHttpUpstream, type HttpUpstream } from './helpers/sample-upstreams.js';
+
+/** Polls `condition` until it holds or `timeoutMs` passes. */
+async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const whoami = async (url: string, host: string) => {
+  const answer = await httpCall(`${url}/whoami`, { headers: { host } });
+  return {
+    status: answer.status,
+    answer,
+    servedBy:
+      answer.status === 200 ? (JSON.parse(answer.body.toString()) as { servedBy: string }).servedBy : '',
+  };
+};
+
+describe('data plane: peers and lifecycle', () => {
+  let fabric: TestFabric;
+  let helloB: HttpUpstream;
+  let helloC: HttpUpstream;
+  let nearB: HttpUpstream;
+  let farC: HttpUpstream;
+
+  before(async () => {
+    helloB = await startHttpUpstream('127.0.2.40', 'hello@b');
+    helloC = await startHttpUpstream('127.0.3.40', 'hello@c');
+    nearB = await startHttpUpstream('127.0.2.41', 'multi@b');
+    farC = await startHttpUpstream('127.0.3.41', 'multi@c');
+    fabric = await TestFabric.start(
+      [
+        { cluster: 'a', host: '127.0.1.1', locality: { cloud: 'aws', region: 'us-east-1' } },
+        {
+          cluster: 'b',
+          host: '127.0.2.1',
+          locality: { cloud: 'aws', region: 'eu-west-1' },
+          services: [
+            { name: 'hello', endpoints: [helloB.endpoint] },
+            { name: 'multi', endpoints: [nearB.endpoint] },
+          ],
+        },
+        {
+          cluster: 'c',
+          host: '127.0.3.1',
+          locality: { cloud: 'gcp', region: 'us-east-1' },
+          services: [
+            { name: 'only-c', endpoints: [helloC.endpoint] },
+            { name: 'multi', endpoints: [farC.endpoint] },
+          ],
+        },
+      ],
+      { peerTransport: { backoff: { baseMs: 50, maxMs: 200 } } },
+    );
+  });
+
+  after(async () => {
+    await fabric?.close();
+    await Promise.all([helloB, helloC, nearB, farC].map((u) => u?.close()));
+  });
+
+  test('failover order follows locality (same cloud first); a stale cluster is used only as a last resort', async () => {
+    const a = fabric.gateway('a');
+    const order = () =>
+      a.dataPlane
+        .state()
+        .routes.find((r) => r.service === 'multi.default')
+        ?.failover.map((f) => f.cluster);
+    assert.deepEqual(order(), ['b', 'c']);
+    assert.equal((await whoami(a.outboundUrl, 'multi')).servedBy, 'multi@b');
+    fabric.markStale('b', true);
+    try {
+      assert.deepEqual(order(), ['c', 'b']);
+      assert.equal((await whoami(a.outboundUrl, 'multi')).servedBy, 'multi@c');
+    } finally {
+      fabric.markStale('b', false);
+    }
+  });
+
+  test('100 concurrent requests (lanes and streams) ride one TLS connection to the peer', async () => {
+    const a = fabric.gateway('a');
+    const gets = Array.from({ length: 60 }, () =>
+      httpCall(`${a.outboundUrl}/slow?ms=300`, { headers: { host: 'hello' } }),
+    );
+    const posts = Array.from({ length: 40 }, (_, i) =>
+      httpCall(`${a.outboundUrl}/echo`, {
+        method: 'POST',
+        headers: { host: 'hello' },
+        body: Buffer.from(`body-${i}`),
+      }),
+    );
+    const answers = await Promise.all([...gets, ...posts]);
+    assert.ok(answers.every((r) => r.status === 200));
+    answers.slice(60).forEach((r, i) => assert.equal(r.body.toString(), `body-${i}`));
+    const peer = a.dataPlane.state().peers.find((p) => p.cluster === 'b');
+    assert.equal(peer?.connections, 1, 'one HTTP/2 connection to b');
+    const bMetrics = await fabric.gateway('b').metrics.metrics();
+    assert.match(bMetrics, /weft_open_connections\{listener="peer"\} 1\b/, 'b sees one TLS connection');
+  });
+
+  test('a poisoned record pointing b at c’s gateway fails the handshake: nothing reaches c', async () => {
+    const a = fabric.gateway('a');
+    const seenByC = helloC.seen.length;
+    fabric.poison('b', fabric.gateway('c').peerAddress);
+    try {
+      const { status, answer } = await whoami(a.outboundUrl, 'hello');
+      assert.equal(status, 502);
+      assert.equal(answer.headers['weft-error'], 'PEER_IDENTITY');
+      assert.match(
+        answer.body.toString(),
+        /spiffe:\/\/weft\.test\/cluster\/c\/gateway; expected spiffe:\/\/weft\.test\/cluster\/b\/gateway/,
+      );
+      assert.equal(helloC.seen.length, seenByC);
+      const peer = a.dataPlane.state().peers.find((p) => p.cluster === 'b');
+      assert.match(peer?.lastError ?? '', /expected spiffe:\/\/weft\.test\/cluster\/b\/gateway/);
+    } finally {
+      fabric.poison('b', fabric.gateway('b').peerAddress);
+    }
+    assert.equal((await whoami(a.outboundUrl, 'hello')).servedBy, 'hello@b');
+  });
+
+  test('an unreachable peer gateway fails fast with 503, not a hang', async () => {
+    const a = fabric.gateway('a');
+    const closed = createServer();
+    closed.listen(0, '127.0.3.99');
+    await once(closed, 'listening');
+    const port = (closed.address() as { port: number }).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    fabric.poison('c', `127.0.3.99:${port}`);
+    try {
+      const started = Date.now();
+      const { status, answer } = await whoami(a.outboundUrl, 'only-c');
+      assert.equal(status, 503);
+      assert.equal(answer.headers['weft-error'], 'UPSTREAM_CONNECT');
+      assert.ok(Date.now() - started < 2_000);
+    } finally {
+      fabric.poison('c', fabric.gateway('c').peerAddress);
+    }
+    await waitFor(async () => (await whoami(a.outboundUrl, 'only-c')).servedBy === 'hello@c');
+  });
+
+  test('rotated TLS material serves new handshakes while the established connection keeps working', async () => {
+    const a = fabric.gateway('a');
+    const b = fabric.gateway('b');
+    assert.equal((await whoami(a.outboundUrl, 'hello')).servedBy, 'hello@b');
+    const before = b.tls.current().serialNumber;
+    const issued = await fabric.pki.reissue('b');
+    await b.tls.reload();
+    await waitFor(() => b.tls.current().serialNumber !== before);
+    const paths = fabric.pki.pathsOf('a');
+    const socket = tlsConnect({
+      host: b.host,
+      port: Number(b.peerAddress.split(':')[1]),
+      ca: await readFile(paths.ca),
+      cert: await readFile(paths.cert),
+      key: await readFile(paths.key),
+      ALPNProtocols: ['h2'],
+      checkServerIdentity: () => undefined,
+    });
+    await once(socket, 'secureConnect');
+    assert.equal(socket.getPeerCertificate().serialNumber, issued.serialNumber);
+    socket.destroy();
+    assert.equal((await whoami(a.outboundUrl, 'hello')).servedBy, 'hello@b');
+    assert.equal(
+      a.dataPlane.state().peers.find((p) => p.cluster === 'b')?.connections,
+      1,
+      'no reconnect was needed',
+    );
+  });
+
+  test('drain: in-flight requests finish, new connections are refused, then everything closes', async () => {
+    const a = fabric.gateway('a');
+    const inFlight = httpCall(`${a.outboundUrl}/slow?ms=600`, { headers: { host: 'hello' } });
+    await waitFor(() => helloB.seen.some((s) => s.url === '/slow?ms=600'));
+    const drained = a.dataPlane.drain(5_000);
+    const answer = await inFlight;
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.toString(), 'slow 600');
+    assert.equal(answer.headers.connection, 'close');
+    await assert.rejects(httpCall(`${a.outboundUrl}/whoami`, { headers: { host: 'hello' } }), /ECONNREFUSED/);
+    await drained;
+    await a.dataPlane.close();
+    await a.dataPlane.close();
+  });
+});
+
+describe('data plane: start and close', () => {
+  test('a port in use fails start with a clear LISTEN_FAILED; close after a partial start is safe', async () => {
+    const taken = createServer();
+    taken.listen(0, '127.0.1.2');
+    await once(taken, 'listening');
+    const port = (taken.address() as { port: number }).port;
+    const fabric = await TestFabric.start([{ cluster: 'a', host: '127.0.1.1' }]);
+    try {
+      const a = fabric.gateway('a');
+      const config = parseConfigObject(
+        {
+          cluster: 'a',
+          locality: a.config.locality,
+          trustDomain: a.config.trustDomain,
+          redis: 'redis://127.0.0.1:1',
+          tls: a.config.tls,
+          listen: { outbound: `127.0.1.2:${port}`, peer: '127.0.1.2:0' },
+        },
+        a.config.source,
+      );
+      const dataPlane = new DataPlane({
+        config,
+        view: fabric.view,
+        catalog: new LocalCatalog([]),
+        tls: a.tls.current(),
+        metrics: new Registry(),
+        logger: pino({ level: 'silent' }),
+      });
+      const err = await dataPlane.start().then(
+        () => assert.fail('start should fail'),
+        (e: unknown) => e as GatewayError,
+      );
+      assert.ok(err instanceof GatewayError);
+      assert.equal(err.code, 'LISTEN_FAILED');
+      assert.match(
+        err.message,
+        new RegExp(
+          `outbound listener \\(listen\\.outbound\\) cannot listen on 127\\.0\\.1\\.2:${port}: .*EADDRINUSE`,
+        ),
+      );
+      await dataPlane.close();
+      await dataPlane.close();
+    } finally {
+      taken.close();
+      await fabric.close();
+    }
+  });
+});

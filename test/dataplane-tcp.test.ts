@@ -1,0 +1,116 @@
+// Opaque TCP through tcp: listeners: to a service only cluster b runs (a CONNECT stream on the shared
+// peer connection) and to a local one, byte-exact with half-close; listeners follow config reloads.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { connect, type Socket } from 'node:net';
+import { parseConfigObject } from '../gateway/config/index.js';
+import { TestFabric } from './helpers/dataplane-fabric.js';
+import { patternBytes, startTcpEcho, type SampleServer } from './helpers/sample-upstreams.js';
+
+/** Writes `payload`, half-closes, and collects everything until the far side closes. */
+function echoThrough(host: string, port: number, payload: Buffer): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = connect({ host, port, allowHalfOpen: true });
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => {
+      socket.end();
+      resolve(Buffer.concat(chunks));
+    });
+    socket.on('error', reject);
+    socket.on('connect', () => {
+      socket.write(payload);
+      socket.end();
+    });
+  });
+}
+
+describe('data plane: TCP', () => {
+  let fabric: TestFabric;
+  let echoB: SampleServer;
+  let echoA: Awaited<ReturnType<typeof startTcpEcho>>;
+
+  before(async () => {
+    echoB = await startTcpEcho('127.0.2.30');
+    echoA = await startTcpEcho('127.0.1.30');
+    fabric = await TestFabric.start([
+      {
+        cluster: 'a',
+        host: '127.0.1.1',
+        services: [{ name: 'cache', protocol: 'tcp', endpoints: [echoA.endpoint] }],
+        tcp: [{ service: 'db.default' }, { service: 'cache' }, { service: 'nothing.default' }],
+      },
+      {
+        cluster: 'b',
+        host: '127.0.2.1',
+        services: [{ name: 'db', protocol: 'tcp', endpoints: [echoB.endpoint] }],
+      },
+    ]);
+  });
+
+  after(async () => {
+    await fabric?.close();
+    await echoB?.close();
+    await echoA?.close();
+  });
+
+  test('a large payload crosses to b and back byte-exact; the client half-closes and still reads everything', async () => {
+    const a = fabric.gateway('a');
+    const payload = patternBytes(6 * 1024 * 1024 + 17);
+    const echoed = await echoThrough(a.host, a.tcpPort('db.default'), payload);
+    assert.equal(echoed.length, payload.length);
+    assert.ok(echoed.equals(payload));
+  });
+
+  test('concurrent tunnels share the one peer connection', async () => {
+    const a = fabric.gateway('a');
+    const payloads = Array.from({ length: 20 }, (_, i) => patternBytes(50_000 + i));
+    const echoed = await Promise.all(payloads.map((p) => echoThrough(a.host, a.tcpPort('db.default'), p)));
+    echoed.forEach((e, i) => assert.ok(e.equals(payloads[i] as Buffer), `tunnel ${i}`));
+    assert.equal(a.dataPlane.state().peers.find((p) => p.cluster === 'b')?.connections, 1);
+  });
+
+  test('a local TCP service is spliced directly, half-close included', async () => {
+    const a = fabric.gateway('a');
+    const before = echoA.connections();
+    const payload = patternBytes(1024 * 1024);
+    assert.ok((await echoThrough(a.host, a.tcpPort('cache'), payload)).equals(payload));
+    assert.equal(echoA.connections(), before + 1);
+  });
+
+  test('a listener bound to a service nobody runs closes the connection at once', async () => {
+    const a = fabric.gateway('a');
+    const echoed = await echoThrough(a.host, a.tcpPort('nothing.default'), Buffer.from('hello')).catch(() =>
+      Buffer.alloc(0),
+    );
+    assert.equal(echoed.length, 0);
+  });
+
+  test('config reload adds and removes tcp listeners without touching the others', async () => {
+    const a = fabric.gateway('a');
+    const kept = a.tcpPort('db.default');
+    const next = parseConfigObject(
+      {
+        cluster: 'a',
+        locality: a.config.locality,
+        trustDomain: a.config.trustDomain,
+        redis: 'redis://127.0.0.1:1',
+        tls: a.config.tls,
+        listen: { outbound: `${a.host}:0`, peer: `${a.host}:0` },
+        services: [{ name: 'cache', protocol: 'tcp', endpoints: [echoA.endpoint] }],
+        tcp: [
+          { listen: `${a.host}:${kept}`, service: 'db.default' },
+          { listen: `${a.host}:0`, service: 'cache.default' },
+        ],
+      },
+      a.config.source,
+    );
+    await a.dataPlane.updateConfig(next);
+    const services = a.dataPlane.ports.tcp.map((t) => t.service).sort();
+    assert.deepEqual(services, ['cache.default', 'db.default']);
+    assert.equal(a.tcpPort('db.default'), kept);
+    const payload = patternBytes(10_000);
+    assert.ok((await echoThrough(a.host, a.tcpPort('cache.default'), payload)).equals(payload));
+    assert.ok((await echoThrough(a.host, kept, payload)).equals(payload));
+  });
+});
