@@ -1,0 +1,255 @@
+// Passive outlier detection on real traffic (Envoy's consecutive-failure ejection): members of a group
+// (the endpoints of a service, the gateways of a cluster, the clusters serving a service) are ejected
+// after N consecutive local-origin failures (connect refused, reset, timeout, TLS or identity failure) or
+// M consecutive upstream-origin failures (5xx), for a time that grows with each repeat ejection (base × n,
+// capped) and is forgiven again while the member behaves. At most maxEjectionPercent of a group is
+// ejected at once (one member always may be); when every member is ejected the group is in panic and
+// `available` treats all as usable, because a guess beats a certain 503. Cancelled attempts never count.
+// Pure: no timers, no I/O; time comes from the injected clock and expiry is applied by `sweep()`.
+import type { OutcomeKind } from '../routing/outcome.js';
+import { monotonicClock, type Clock } from './clock.js';
+import type { OutlierDetectionConfig } from '../config/index.js';
+
+export type EjectionReason = 'consecutive-local-origin-failures' | 'consecutive-5xx';
+
+export interface OutlierEvent {
+  readonly type: 'ejected' | 'returned';
+  readonly group: string;
+  readonly member: string;
+  /** Why it was ejected (also on 'returned', the ejection that ended). */
+  readonly reason: EjectionReason;
+  /** How many times in a row (not yet forgiven) this member has been ejected, this one included. */
+  readonly ejections: number;
+  /** 'ejected': for how long. */
+  readonly durationMs: number;
+}
+
+export type OutlierListener = (event: OutlierEvent) => void;
+
+export interface OutlierDetectorOptions extends OutlierDetectionConfig {
+  readonly now?: Clock;
+}
+
+export interface OutlierMemberState {
+  readonly member: string;
+  readonly ejected: boolean;
+  /** Remaining ejection, while ejected. */
+  readonly remainingMs?: number;
+  readonly reason?: EjectionReason;
+  readonly ejections: number;
+  readonly consecutiveLocalOriginFailures: number;
+  readonly consecutive5xx: number;
+}
+
+export interface OutlierGroupState {
+  readonly group: string;
+  readonly members: number;
+  readonly ejected: number;
+  readonly panic: boolean;
+  readonly memberStates: readonly OutlierMemberState[];
+}
+
+interface Member {
+  local: number;
+  upstream: number;
+  /** 0 when not ejected. */
+  ejectedUntil: number;
+  reason: EjectionReason | undefined;
+  /** Ejection multiplier, decays by one per baseEjectionMs of good behaviour after a return. */
+  ejections: number;
+  returnedAt: number;
+}
+
+export class OutlierDetector {
+  private readonly options: OutlierDetectionConfig;
+  private readonly now: Clock;
+  private readonly groups = new Map<string, Map<string, Member>>();
+  private readonly listeners = new Set<OutlierListener>();
+  /** Ejections that happened, and ones the max-ejection cap prevented (Envoy's ejections_overflow). */
+  readonly totals = { ejections: 0, overflow: 0 };
+
+  constructor(options: OutlierDetectorOptions) {
+    this.options = options;
+    this.now = options.now ?? monotonicClock;
+  }
+
+  /** Listeners run synchronously on ejection (in `report`) and return (in `sweep`). */
+  subscribe(listener: OutlierListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Declares a group's members (e.g. on every route-table rebuild). Members not listed are forgotten
+   * with their history; members reported but never declared are added on first report.
+   */
+  setMembers(group: string, members: Iterable<string>): void {
+    const current = this.groups.get(group) ?? new Map<string, Member>();
+    const next = new Map<string, Member>();
+    for (const member of members) next.set(member, current.get(member) ?? freshMember());
+    if (next.size === 0) this.groups.delete(group);
+    else this.groups.set(group, next);
+  }
+
+  removeGroup(group: string): void {
+    this.groups.delete(group);
+  }
+
+  /** Feeds one attempt's outcome. O(1) unless it ejects (then O(group size)). */
+  report(group: string, member: string, outcome: OutcomeKind): void {
+    if (outcome === 'cancelled') return;
+    let members = this.groups.get(group);
+    if (!members) {
+      members = new Map();
+      this.groups.set(group, members);
+    }
+    let state = members.get(member);
+    if (!state) {
+      state = freshMember();
+      members.set(member, state);
+    }
+    const now = this.now();
+    if (state.ejectedUntil > now) {
+      // Attempts that started before the ejection, or panic traffic: they neither extend nor end it.
+      if (outcome === 'success') state.local = state.upstream = 0;
+      return;
+    }
+    switch (outcome) {
+      case 'success':
+        state.local = 0;
+        state.upstream = 0;
+        return;
+      case 'upstream-origin':
+        // The connection worked: a 5xx ends a run of local-origin failures.
+        state.local = 0;
+        if (++state.upstream >= this.options.consecutive5xx)
+          this.eject(group, member, state, members, 'consecutive-5xx', now);
+        return;
+      case 'local-origin':
+        if (++state.local >= this.options.consecutiveLocalOriginFailures)
+          this.eject(group, member, state, members, 'consecutive-local-origin-failures', now);
+        return;
+    }
+  }
+
+  /** Whether the member is ejected right now (regardless of panic). A read: no events, no mutation. */
+  isEjected(group: string, member: string): boolean {
+    const state = this.groups.get(group)?.get(member);
+    return state !== undefined && state.ejectedUntil > this.now();
+  }
+
+  /** Every member of the group is ejected (a group with no members is not in panic). */
+  panic(group: string): boolean {
+    const members = this.groups.get(group);
+    if (!members || members.size === 0) return false;
+    const now = this.now();
+    for (const state of members.values()) if (state.ejectedUntil <= now) return false;
+    return true;
+  }
+
+  /** Whether to send traffic to the member: not ejected, or the whole group is (panic). */
+  available(group: string, member: string): boolean {
+    return !this.isEjected(group, member) || this.panic(group);
+  }
+
+  /** Returns members whose ejection has expired, emitting 'returned'. Call from a periodic timer. */
+  sweep(): void {
+    const now = this.now();
+    for (const [group, members] of this.groups) {
+      for (const [member, state] of members) {
+        if (state.ejectedUntil !== 0 && state.ejectedUntil <= now) this.expire(group, member, state);
+      }
+    }
+  }
+
+  /** When the next ejection expires (clock ms), for scheduling `sweep`; undefined when none is ejected. */
+  nextExpiryAt(): number | undefined {
+    let next: number | undefined;
+    for (const members of this.groups.values()) {
+      for (const state of members.values()) {
+        if (state.ejectedUntil > 0 && (next === undefined || state.ejectedUntil < next))
+          next = state.ejectedUntil;
+      }
+    }
+    return next;
+  }
+
+  /** For the admin API and metrics. */
+  state(): OutlierGroupState[] {
+    const now = this.now();
+    const out: OutlierGroupState[] = [];
+    for (const [group, members] of this.groups) {
+      const memberStates: OutlierMemberState[] = [];
+      let ejected = 0;
+      for (const [member, s] of members) {
+        const isEjected = s.ejectedUntil > now;
+        if (isEjected) ejected++;
+        memberStates.push({
+          member,
+          ejected: isEjected,
+          ...(isEjected ? { remainingMs: Math.ceil(s.ejectedUntil - now), reason: s.reason } : {}),
+          ejections: s.ejections,
+          consecutiveLocalOriginFailures: s.local,
+          consecutive5xx: s.upstream,
+        });
+      }
+      out.push({
+        group,
+        members: members.size,
+        ejected,
+        panic: ejected > 0 && ejected === members.size,
+        memberStates,
+      });
+    }
+    return out;
+  }
+
+  private eject(
+    group: string,
+    member: string,
+    state: Member,
+    members: ReadonlyMap<string, Member>,
+    reason: EjectionReason,
+    now: number,
+  ): void {
+    const { maxEjectionPercent, baseEjectionMs, maxEjectionMs } = this.options;
+    let ejected = 0;
+    for (const other of members.values()) if (other.ejectedUntil > now) ejected++;
+    const capped =
+      maxEjectionPercent === 0 || (ejected > 0 && (ejected + 1) * 100 > maxEjectionPercent * members.size);
+    if (capped) {
+      this.totals.overflow++;
+      return;
+    }
+    if (state.ejectedUntil !== 0) this.expire(group, member, state);
+    if (state.ejections > 0 && state.returnedAt > 0) {
+      const forgiven = Math.floor((now - state.returnedAt) / baseEjectionMs);
+      state.ejections = Math.max(0, state.ejections - forgiven);
+    }
+    state.ejections++;
+    const durationMs = Math.min(baseEjectionMs * state.ejections, maxEjectionMs);
+    state.ejectedUntil = now + durationMs;
+    state.reason = reason;
+    state.local = state.upstream = 0;
+    this.totals.ejections++;
+    this.emit({ type: 'ejected', group, member, reason, ejections: state.ejections, durationMs });
+  }
+
+  /** Ends an expired ejection (sweep, or a new ejection before the sweep got to it). */
+  private expire(group: string, member: string, state: Member): void {
+    const reason = state.reason as EjectionReason;
+    state.returnedAt = state.ejectedUntil;
+    state.ejectedUntil = 0;
+    state.reason = undefined;
+    state.local = state.upstream = 0;
+    this.emit({ type: 'returned', group, member, reason, ejections: state.ejections, durationMs: 0 });
+  }
+
+  private emit(event: OutlierEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}
+
+function freshMember(): Member {
+  return { local: 0, upstream: 0, ejectedUntil: 0, reason: undefined, ejections: 0, returnedAt: 0 };
+}

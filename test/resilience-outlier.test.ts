@@ -1,0 +1,230 @@
+// OutlierDetector and OutlierTracker with an injected clock: thresholds per origin, growing and forgiven
+// ejection times, the max-ejection cap, panic, cancelled attempts, and outcome routing to the three views.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  OutlierDetector,
+  OutlierTracker,
+  type OutlierEvent,
+  type ScopedOutlierEvent,
+} from '../gateway/resilience/index.js';
+import type { AttemptOutcome } from '../gateway/index.js';
+import type { OutcomeKind } from '../gateway/index.js';
+
+const OPTIONS = {
+  consecutiveLocalOriginFailures: 3,
+  consecutive5xx: 5,
+  baseEjectionMs: 5000,
+  maxEjectionMs: 60_000,
+  maxEjectionPercent: 50,
+};
+
+function detector(overrides: Partial<typeof OPTIONS> = {}) {
+  const clock = { t: 0 };
+  const events: OutlierEvent[] = [];
+  const d = new OutlierDetector({ ...OPTIONS, ...overrides, now: () => clock.t });
+  d.subscribe((e) => events.push(e));
+  return { clock, events, d };
+}
+
+function repeat(d: OutlierDetector, member: string, kind: OutcomeKind, times: number, group = 'svc'): void {
+  for (let i = 0; i < times; i++) d.report(group, member, kind);
+}
+
+const THRESHOLDS: [string, OutcomeKind[], boolean][] = [
+  ['3 local-origin failures eject', ['local-origin', 'local-origin', 'local-origin'], true],
+  ['2 local-origin failures do not', ['local-origin', 'local-origin'], false],
+  ['a success resets the run', ['local-origin', 'local-origin', 'success', 'local-origin'], false],
+  ['5 5xx eject', Array<OutcomeKind>(5).fill('upstream-origin'), true],
+  ['4 5xx do not', Array<OutcomeKind>(4).fill('upstream-origin'), false],
+  [
+    'a 5xx ends a run of local-origin failures (the connection worked)',
+    ['local-origin', 'local-origin', 'upstream-origin', 'local-origin'],
+    false,
+  ],
+  [
+    'local-origin failures do not end a run of 5xx',
+    [
+      'upstream-origin',
+      'upstream-origin',
+      'local-origin',
+      'upstream-origin',
+      'upstream-origin',
+      'upstream-origin',
+    ],
+    true,
+  ],
+  [
+    'cancelled attempts never count',
+    ['local-origin', 'local-origin', 'cancelled', 'cancelled', 'local-origin'],
+    true,
+  ],
+  ['cancelled attempts do not reset either', ['cancelled', 'cancelled', 'cancelled', 'cancelled'], false],
+];
+
+for (const [name, outcomes, ejected] of THRESHOLDS) {
+  test(`outlier: ${name}`, () => {
+    const { d } = detector();
+    d.setMembers('svc', ['a', 'b']);
+    for (const kind of outcomes) d.report('svc', 'a', kind);
+    assert.equal(d.isEjected('svc', 'a'), ejected);
+  });
+}
+
+test('ejection time grows with each repeat (base × n, capped) and is forgiven while the member behaves', () => {
+  const { clock, events, d } = detector({ maxEjectionMs: 12_000 });
+  d.setMembers('svc', ['a', 'b']);
+  const ejectionMs: number[] = [];
+  for (let round = 0; round < 4; round++) {
+    repeat(d, 'a', 'local-origin', 3);
+    const event = events.at(-1);
+    assert.equal(event?.type, 'ejected');
+    ejectionMs.push(event?.durationMs ?? 0);
+    clock.t += event?.durationMs ?? 0;
+    assert.equal(d.isEjected('svc', 'a'), false, 'expired once its time has passed');
+    d.sweep();
+  }
+  assert.deepEqual(ejectionMs, [5000, 10_000, 12_000, 12_000]);
+  // 4 ejections not yet forgiven; 3 × base of good behaviour forgives 3 of them.
+  clock.t += 15_000;
+  repeat(d, 'a', 'local-origin', 3);
+  assert.equal(events.at(-1)?.durationMs, 10_000);
+  assert.equal(events.at(-1)?.ejections, 2);
+});
+
+test('ejected members return on sweep with an event; nextExpiryAt schedules it', () => {
+  const { clock, events, d } = detector();
+  d.setMembers('svc', ['a', 'b']);
+  assert.equal(d.nextExpiryAt(), undefined);
+  clock.t = 100;
+  repeat(d, 'a', 'upstream-origin', 5);
+  assert.equal(d.nextExpiryAt(), 5100);
+  assert.deepEqual(
+    events.map((e) => [e.type, e.member, e.reason]),
+    [['ejected', 'a', 'consecutive-5xx']],
+  );
+  clock.t = 5099;
+  d.sweep();
+  assert.equal(events.length, 1);
+  clock.t = 5100;
+  d.sweep();
+  assert.deepEqual(events.at(-1), {
+    type: 'returned',
+    group: 'svc',
+    member: 'a',
+    reason: 'consecutive-5xx',
+    ejections: 1,
+    durationMs: 0,
+  });
+  assert.equal(d.nextExpiryAt(), undefined);
+});
+
+test('failures reported while ejected neither extend nor repeat the ejection', () => {
+  const { events, d } = detector();
+  d.setMembers('svc', ['a', 'b']);
+  repeat(d, 'a', 'local-origin', 10);
+  assert.equal(events.length, 1);
+});
+
+test('max ejection percent caps how much of a group is ejected; one member may always be', () => {
+  const cases: [number, number, number][] = [
+    // [members, maxEjectionPercent, how many end up ejected when all fail]
+    [4, 50, 2],
+    [10, 50, 5],
+    [3, 50, 1],
+    [1, 50, 1],
+    [2, 10, 1],
+    [4, 100, 4],
+    [4, 0, 0],
+  ];
+  for (const [size, percent, expected] of cases) {
+    const { d } = detector({ maxEjectionPercent: percent });
+    const members = Array.from({ length: size }, (_, i) => `m${i}`);
+    d.setMembers('svc', members);
+    for (const m of members) repeat(d, m, 'local-origin', 3);
+    const ejected = members.filter((m) => d.isEjected('svc', m)).length;
+    assert.equal(ejected, expected, `${size} members at ${percent}%`);
+    assert.equal(d.totals.overflow, size - expected, `${size} members at ${percent}%: refused ejections`);
+  }
+});
+
+test('panic: when every member is ejected all are available again; others are unaffected', () => {
+  const { d } = detector({ maxEjectionPercent: 100 });
+  d.setMembers('svc', ['a', 'b']);
+  d.setMembers('other', ['x', 'y']);
+  repeat(d, 'a', 'local-origin', 3);
+  assert.equal(d.available('svc', 'a'), false);
+  assert.equal(d.available('svc', 'b'), true);
+  assert.equal(d.panic('svc'), false);
+  repeat(d, 'b', 'local-origin', 3);
+  assert.equal(d.panic('svc'), true);
+  assert.equal(d.available('svc', 'a'), true);
+  assert.equal(d.available('svc', 'b'), true);
+  assert.equal(d.isEjected('svc', 'a'), true, 'still ejected underneath');
+  assert.equal(d.panic('other'), false);
+  const state = d.state().find((g) => g.group === 'svc');
+  assert.equal(state?.panic, true);
+  assert.equal(state?.ejected, 2);
+});
+
+test('setMembers forgets removed members; undeclared members are added on first report', () => {
+  const { d } = detector({ maxEjectionPercent: 100 });
+  d.setMembers('svc', ['a', 'b']);
+  repeat(d, 'a', 'local-origin', 3);
+  d.setMembers('svc', ['b', 'c']);
+  assert.equal(d.isEjected('svc', 'a'), false);
+  repeat(d, 'z', 'local-origin', 3, 'fresh');
+  assert.equal(d.isEjected('fresh', 'z'), true);
+  assert.deepEqual(
+    d.state().map((g) => [g.group, g.members]),
+    [
+      ['svc', 2],
+      ['fresh', 1],
+    ],
+  );
+});
+
+function outcome(fields: Partial<AttemptOutcome> & Pick<AttemptOutcome, 'kind'>): AttemptOutcome {
+  return { service: 'hello.default', cluster: 'aws-use1', status: 200, durationMs: 1, ...fields };
+}
+
+test('tracker: local endpoint outcomes eject endpoints; cancelled never counts', () => {
+  const tracker = new OutlierTracker({ ...OPTIONS, now: () => 0 });
+  const events: ScopedOutlierEvent[] = [];
+  tracker.subscribe((e) => events.push(e));
+  tracker.endpoints.setMembers('hello.default', ['10.0.0.1:80', '10.0.0.2:80']);
+  for (let i = 0; i < 3; i++)
+    tracker.record(outcome({ kind: 'cancelled', endpoint: '10.0.0.1:80', status: 499 }));
+  assert.equal(tracker.endpointAvailable('hello.default', '10.0.0.1:80'), true);
+  for (let i = 0; i < 3; i++)
+    tracker.record(
+      outcome({ kind: 'local-origin', endpoint: '10.0.0.1:80', status: 502, code: 'UPSTREAM_CONNECT' }),
+    );
+  assert.equal(tracker.endpointAvailable('hello.default', '10.0.0.1:80'), false);
+  assert.deepEqual(
+    events.map((e) => [e.scope, e.type, e.group, e.member]),
+    [['endpoint', 'ejected', 'hello.default', '10.0.0.1:80']],
+  );
+});
+
+test('tracker: transport failures eject a peer gateway; 5xx answers eject the cluster for that service only', () => {
+  const tracker = new OutlierTracker({ ...OPTIONS, now: () => 0 });
+  const gw = 'gcp-euw1/g1@127.0.2.1:4143';
+  for (let i = 0; i < 5; i++)
+    tracker.record(outcome({ kind: 'upstream-origin', cluster: 'gcp-euw1', gateway: gw, status: 503 }));
+  assert.equal(tracker.clusters.isEjected('hello.default', 'gcp-euw1'), true);
+  assert.equal(tracker.clusters.isEjected('db.shop', 'gcp-euw1'), false);
+  assert.equal(tracker.gateways.isEjected('gcp-euw1', gw), false, 'a gateway that answers is reachable');
+  for (let i = 0; i < 3; i++)
+    tracker.record(
+      outcome({
+        kind: 'local-origin',
+        cluster: 'gcp-euw1',
+        gateway: gw,
+        status: 502,
+        code: 'UPSTREAM_CONNECT',
+      }),
+    );
+  assert.equal(tracker.gateways.isEjected('gcp-euw1', gw), true);
+  assert.equal(tracker.clusterUnreachable('gcp-euw1'), true, 'its only gateway is ejected');
+});
