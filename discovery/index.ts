@@ -18,3 +18,18 @@ export type { DiscoveryOptions } from './options.js';
 export type { DiscoveryStatus, DiscoveryMode, StaleClusterStatus, SkippedRecord } from './status.js';
 export type { SkipReason } from './records.js';
 export { KEY_PREFIX, KEY_LAYOUT_VERSION } from './keys.js';
+export {
+  StatsStore,
+  statsKey,
+  decodeStatsRecord,
+  STATS_KEY_PREFIX,
+  MAX_STATS_EDGES,
+  MAX_STATS_PEERS,
+  MAX_STATS_EVENTS,
+  type GatewayStatsRecord,
+  type EdgeStatsRecord,
+  type PeerLinkRecord,
+  type FabricEventRecord,
+  type StatsReadResult,
+} from './stats-store.js';
+export { readGatewayDirectory, type GatewayDirectory, type DirectoryGateway } from './gateway-directory.js';

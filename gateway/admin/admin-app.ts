@@ -1,14 +1,13 @@
 // The admin API's routes (hono): probes, Prometheus metrics and the read-only /api/v1 JSON views of the
 // fabric. Every handler reads its sources at request time; nothing here caches or mutates state. Any
 // exception becomes a 500 JSON error, never a crashed process.
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
 import type { FabricView } from '../../discovery/index.js';
 import type { LocalCatalog } from '../catalog/index.js';
 import type {
   ClustersResponse,
   EndpointsResponse,
-  ErrorResponse,
   GatewayIdentity,
   GatewaysResponse,
   RoutesResponse,
@@ -23,6 +22,8 @@ import {
   servicesJson,
   type ReportInput,
 } from './fabric-report.js';
+import { addFabricRoutes, FABRIC_ENDPOINTS, type FabricRouteSources } from './fabric-routes.js';
+import { errorBody, json } from './json-response.js';
 
 export interface AdminSources {
   readonly metrics: Registry;
@@ -34,6 +35,8 @@ export interface AdminSources {
   readonly dataPlaneState?: () => unknown;
   readonly identity: GatewayIdentity;
   readonly now: () => number;
+  /** The dashboard, fabric picture, event stream and golden metrics routes; absent: not served. */
+  readonly fabric?: Omit<FabricRouteSources, 'report' | 'discoveryStatus'>;
 }
 
 export const ADMIN_ENDPOINTS = [
@@ -47,19 +50,8 @@ export const ADMIN_ENDPOINTS = [
   '/api/v1/routes',
   '/api/v1/endpoints',
   '/api/v1/discovery',
+  ...FABRIC_ENDPOINTS,
 ] as const;
-
-/** Indented JSON with a trailing newline: the API is read by people with curl as much as by programs. */
-function json(c: Context, body: unknown, status: 200 | 404 | 500 | 503 = 200): Response {
-  return c.body(JSON.stringify(body, null, 2) + '\n', status, {
-    'content-type': 'application/json; charset=utf-8',
-    'cache-control': 'no-store',
-  });
-}
-
-function errorBody(code: string, message: string): ErrorResponse {
-  return { error: { code, message } };
-}
 
 function dataPlaneField(state: unknown, field: string): unknown {
   if (state === null || typeof state !== 'object') return null;
@@ -160,6 +152,14 @@ export function buildAdminApp(sources: AdminSources): Hono {
   });
 
   app.get('/api/v1/discovery', (c) => json(c, discoveryJson(input(), sources.discoveryStatus())));
+
+  if (sources.fabric) {
+    addFabricRoutes(app, {
+      ...sources.fabric,
+      report: input,
+      discoveryStatus: sources.discoveryStatus,
+    });
+  }
 
   app.notFound((c) =>
     json(

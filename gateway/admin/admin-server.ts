@@ -4,11 +4,18 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
+import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { FabricView } from '../../discovery/index.js';
+import type { FabricView, RedisConfig } from '../../discovery/index.js';
 import type { LocalCatalog } from '../catalog/index.js';
 import type { HostPort } from '../config/index.js';
 import { listenError } from '../listen-error.js';
+import {
+  FabricEvents,
+  FabricStats,
+  registerGoldenMetrics,
+  type GoldenMetrics,
+} from '../observability/index.js';
 import { buildAdminApp } from './admin-app.js';
 import type { GatewayIdentity } from './api-types.js';
 import { registerProcessMetrics } from './process-metrics.js';
@@ -30,16 +37,63 @@ export interface AdminServerOptions {
   readonly identity: GatewayIdentity;
   /** Clock for ages and lease countdowns; Date.now by default. */
   readonly now?: () => number;
+  /**
+   * The golden metrics the data plane records into: served at /api/v1/golden, on the dashboard, in this
+   * gateway's stats record and as weft_edge_* gauges in /metrics. Without it no edges are shown.
+   */
+  readonly golden?: GoldenMetrics;
+  /**
+   * The fabric's Redis: this gateway's stats record (edges, peer links, events) is published there every
+   * statsPublishIntervalMs and the other gateways' records are read from there for the fabric-wide view.
+   * Without it the dashboard shows what this gateway alone sees.
+   */
+  readonly redis?: RedisConfig;
+  /** Default 2000 ms. */
+  readonly statsPublishIntervalMs?: number;
+  /** How often route state is read for failover/failback events. Default 500 ms. */
+  readonly eventsPollIntervalMs?: number;
+  /** Interval of the dashboard's live updates (/api/v1/events). Default 1000 ms. */
+  readonly dashboardPushIntervalMs?: number;
+  /** Fabric events are logged here (info). */
+  readonly logger?: Logger;
 }
+
+/** Concurrent dashboard event streams per gateway. */
+const MAX_EVENT_STREAMS = 32;
 
 export class AdminServer {
   private readonly options: AdminServerOptions;
   private server: Server | undefined;
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private readonly closed = new AbortController();
+  /** Failover/failback and cluster events seen by this gateway (started with the server). */
+  readonly events: FabricEvents;
+  /** This gateway's stats record: published to Redis, and the other gateways' records read back. */
+  readonly stats: FabricStats;
 
   constructor(options: AdminServerOptions) {
     this.options = options;
+    const observer = `${options.identity.cluster}/${options.identity.gatewayId}`;
+    this.events = new FabricEvents({
+      view: options.view,
+      dataPlaneState: options.dataPlaneState,
+      localCluster: options.identity.cluster,
+      observer,
+      pollIntervalMs: options.eventsPollIntervalMs,
+      now: options.now,
+      logger: options.logger,
+    });
+    this.stats = new FabricStats({
+      redis: options.redis,
+      cluster: options.identity.cluster,
+      gatewayId: options.identity.gatewayId,
+      golden: options.golden,
+      events: this.events,
+      dataPlaneState: options.dataPlaneState,
+      publishIntervalMs: options.statsPublishIntervalMs,
+      logger: options.logger,
+    });
   }
 
   /** Binds the listener. Rejects with GatewayError LISTEN_FAILED (e.g. EADDRINUSE) and stays closed. */
@@ -63,7 +117,18 @@ export class AdminServer {
   private async bind(): Promise<void> {
     const { options } = this;
     registerProcessMetrics(options.metrics);
-    const app = buildAdminApp({ ...options, now: options.now ?? Date.now });
+    if (options.golden) registerGoldenMetrics(options.metrics, options.golden);
+    const app = buildAdminApp({
+      ...options,
+      now: options.now ?? Date.now,
+      fabric: {
+        events: this.events,
+        stats: this.stats,
+        pushIntervalMs: options.dashboardPushIntervalMs ?? 1000,
+        maxStreams: MAX_EVENT_STREAMS,
+        closed: this.closed.signal,
+      },
+    });
     const server = createServer(getRequestListener(app.fetch));
     server.keepAliveTimeout = 5_000;
     server.requestTimeout = 10_000;
@@ -85,10 +150,15 @@ export class AdminServer {
       return;
     }
     this.server = server;
+    this.events.start();
+    this.stats.start();
   }
 
   private async shutdown(): Promise<void> {
+    this.closed.abort();
+    this.events.close();
     await this.starting?.catch(() => {});
+    await this.stats.close();
     const server = this.server;
     this.server = undefined;
     if (!server) return;

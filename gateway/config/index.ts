@@ -1,6 +1,12 @@
 // Gateway config: load, validate, and the normalized types the rest of the gateway consumes.
 export { loadConfigFile, parseConfigText, parseConfigObject } from './load.js';
-export type { GatewayConfig, ServiceConfig, HealthCheckConfig, DiscoveryConfig } from './load.js';
+export type {
+  GatewayConfig,
+  ServiceConfig,
+  HealthCheckConfig,
+  DiscoveryConfig,
+  ObservabilityConfig,
+} from './load.js';
 export { ConfigError, type ConfigProblem } from './config-error.js';
 export type { DnsConfig, DnsProviderConfig, DnsRecordConfig } from './dns-schema.js';
 export { parseDurationMs, formatDuration } from './duration.js';

@@ -65,6 +65,12 @@ export interface GatewayConfig {
   readonly dns?: DnsConfig;
   /** Fabric-wide failover defaults, peer probes, outlier detection and retry budget. */
   readonly failover: FailoverConfig;
+  readonly observability: ObservabilityConfig;
+}
+
+export interface ObservabilityConfig {
+  /** Share of requests written as JSON access log lines, 0..1; 0 (default) turns access logs off. */
+  readonly accessLogSampleRate: number;
 }
 
 /** Reads and validates a config file. Throws ConfigError (every problem listed) or CONFIG_UNREADABLE. */
@@ -213,6 +219,7 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
     drainTimeoutMs: parsed.drainTimeout,
     ...(parsed.dns ? { dns: normalizeDnsConfig(parsed.dns, fromConfig, problems) } : {}),
     failover,
+    observability: { accessLogSampleRate: parsed.observability.accessLogSampleRate },
   };
 }
 

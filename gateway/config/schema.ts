@@ -145,6 +145,15 @@ export const gatewayConfigSchema = z.strictObject({
   drainTimeout: duration('10s'),
   dns: dnsConfigSchema.optional(),
   failover: failoverConfigSchema,
+  observability: z
+    .strictObject({
+      accessLogSampleRate: z
+        .number()
+        .min(0, 'accessLogSampleRate is a share of requests, 0..1')
+        .max(1, 'accessLogSampleRate is a share of requests, 0..1')
+        .default(0),
+    })
+    .prefault({}),
 });
 
 export type GatewayConfigInput = z.input<typeof gatewayConfigSchema>;

@@ -1,0 +1,124 @@
+// The admin listener's visibility routes: the dashboard page at `/`, the fabric picture as JSON
+// (`/api/v1/fabric`) and live as server-sent events (`/api/v1/events`, one `fabric` message per push
+// interval), and the golden metrics per edge (`/api/v1/golden?scope=fabric|local`). The fabric-wide
+// parts come from the other gateways' stats records (FabricStats reads them from Redis, cached).
+import type { Hono } from 'hono';
+import { streamSSE } from 'hono/streaming';
+import type { FabricSnapshot } from '../../discovery/index.js';
+import type { FabricEvents, FabricStats } from '../observability/index.js';
+import { dashboardPage } from './dashboard/dashboard-page.js';
+import { fabricPicture, goldenJson, type FabricPicture } from './fabric-picture.js';
+import type { ReportInput } from './fabric-report.js';
+import { errorBody, json } from './json-response.js';
+
+export interface FabricRouteSources {
+  readonly report: () => ReportInput;
+  readonly discoveryStatus: () => unknown;
+  readonly events: FabricEvents;
+  readonly stats: FabricStats;
+  /** Interval of `fabric` messages on /api/v1/events. */
+  readonly pushIntervalMs: number;
+  /** Concurrent event streams allowed; more get 503. */
+  readonly maxStreams: number;
+  /** Aborts when the admin server closes: every stream ends. */
+  readonly closed: AbortSignal;
+}
+
+export const FABRIC_ENDPOINTS = ['/', '/api/v1/fabric', '/api/v1/events', '/api/v1/golden'] as const;
+
+function gatewaysOf(snapshot: FabricSnapshot): { cluster: string; id: string }[] {
+  return [...snapshot.clusters.values()].flatMap((c) =>
+    c.gateways.map((g) => ({ cluster: c.name, id: g.id })),
+  );
+}
+
+/** Resolves after `ms`, or at once when `signal` aborts; the timer never holds the process open. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
+  let streams = 0;
+
+  const picture = async (): Promise<FabricPicture> => {
+    const report = sources.report();
+    const remote = await sources.stats.remote(gatewaysOf(report.snapshot));
+    return fabricPicture({
+      report,
+      discoveryStatus: sources.discoveryStatus(),
+      local: sources.stats.localRecord(),
+      remote,
+      events: sources.events.recent(),
+      statsError: sources.stats.status().lastError,
+    });
+  };
+
+  app.get('/', (c) => {
+    const page = dashboardPage();
+    const headers = { etag: page.etag, 'cache-control': 'no-cache' };
+    if (c.req.header('if-none-match') === page.etag) return c.body(null, 304, headers);
+    return c.body(page.html, 200, { ...headers, 'content-type': 'text/html; charset=utf-8' });
+  });
+
+  app.get('/api/v1/fabric', async (c) => json(c, await picture()));
+
+  app.get('/api/v1/golden', async (c) => {
+    const scope = c.req.query('scope') ?? 'fabric';
+    if (scope !== 'fabric' && scope !== 'local') {
+      return json(
+        c,
+        errorBody('BAD_REQUEST', `scope must be fabric or local, not ${JSON.stringify(scope)}`),
+        400,
+      );
+    }
+    const local = sources.stats.localRecord();
+    if (scope === 'local') return json(c, goldenJson('local', [local], local.at));
+    const remote = await sources.stats.remote(gatewaysOf(sources.report().snapshot));
+    return json(c, goldenJson('fabric', [local, ...remote], local.at));
+  });
+
+  app.get('/api/v1/events', (c) => {
+    if (streams >= sources.maxStreams) {
+      return json(
+        c,
+        errorBody('OVERLOADED', `at most ${sources.maxStreams} event streams at once; close a dashboard tab`),
+        503,
+      );
+    }
+    streams++;
+    return streamSSE(
+      c,
+      async (stream) => {
+        const ended = new AbortController();
+        const end = () => ended.abort();
+        stream.onAbort(end);
+        sources.closed.addEventListener('abort', end, { once: true });
+        let id = 0;
+        try {
+          while (!ended.signal.aborted) {
+            const body = JSON.stringify(await picture());
+            if (ended.signal.aborted) break;
+            await stream.writeSSE({ event: 'fabric', id: String(++id), data: body, retry: 2000 });
+            await pause(sources.pushIntervalMs, ended.signal);
+          }
+        } finally {
+          streams--;
+          sources.closed.removeEventListener('abort', end);
+        }
+      },
+      async (err, stream) => {
+        await stream.writeSSE({ event: 'error', data: JSON.stringify(errorBody('INTERNAL', err.message)) });
+      },
+    );
+  });
+}

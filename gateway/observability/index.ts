@@ -1,0 +1,45 @@
+// Observability of the data path and the fabric: golden metrics per edge (sliding window, Prometheus
+// gauges), W3C traceparent, sampled access logs, fabric events (failover/failback with reasons) and the
+// stats record each gateway publishes through Redis for the fabric-wide view.
+export {
+  GoldenMetrics,
+  GoldenEdge,
+  type GoldenMetricsOptions,
+  type GoldenSummary,
+  type EdgeSummary,
+} from './golden-metrics.js';
+export { registerGoldenMetrics, GOLDEN_METRIC_NAMES } from './golden-prometheus.js';
+export {
+  LATENCY_BUCKETS,
+  MIN_LATENCY_SECONDS,
+  bucketOf,
+  upperBoundOf,
+  lowerBoundOf,
+  quantileOf,
+} from './latency-histogram.js';
+export {
+  parseTraceparent,
+  formatTraceparent,
+  forwardTraceparent,
+  continueTrace,
+  newTraceContext,
+  newTraceId,
+  newSpanId,
+  TRACEPARENT_HEADER,
+  SAMPLED_FLAG,
+  type TraceContext,
+} from './trace-context.js';
+export { AccessLog, type AccessLogEntry } from './access-log.js';
+export type { FabricEvent, FabricEventKind } from './fabric-event.js';
+export { clusterTransitions } from './cluster-transitions.js';
+export {
+  failoverEvents,
+  readRoutes,
+  readPeers,
+  targetOf,
+  type RouteReading,
+  type PeerReading,
+  type RouteTarget,
+} from './failover-detector.js';
+export { FabricEvents, type FabricEventsOptions } from './fabric-events.js';
+export { FabricStats, peerLinksOf, type FabricStatsOptions, type FabricStatsStatus } from './fabric-stats.js';
