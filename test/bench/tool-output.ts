@@ -41,9 +41,8 @@ export function parseWrk(output: string): ThroughputResult {
   const requests = numberAfter('wrk', output, /(\d+) requests in /, 'the request count');
   const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(output);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
-  // wrk counts a read error for every keep-alive connection the server closes, even idle ones at the
-  // end; connect, write and timeout errors and bad statuses are what mean failed requests.
-  const socketErrors = socket ? Number(socket[1]) + Number(socket[3]) + Number(socket[4]) : 0;
+  // A read error is a connection the server closed (or reset) while wrk waited for a response.
+  const socketErrors = socket ? socket.slice(1, 5).reduce((sum, n) => sum + Number(n), 0) : 0;
   return { requestsPerSecond, requests, errors: Number(non2xx?.[1] ?? 0) + socketErrors };
 }
 
