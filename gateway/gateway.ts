@@ -123,6 +123,8 @@ export class Gateway {
         version: WEFT_VERSION,
         locality: config.locality,
       },
+      redis: config.redis,
+      logger: logger.child({ component: 'admin' }),
     });
     await admin.start();
     this.started.push(admin);
