@@ -45,6 +45,8 @@ export interface DemoFabricOptions {
   /** Use this Redis instead of starting one. */
   readonly redisUrl?: string;
   readonly onProgress?: (step: string) => void;
+  /** The CLI entry script the gateway processes run; defaults to the running script (tests pass main.ts). */
+  readonly entry?: string;
 }
 
 export class DemoFabric {
@@ -155,6 +157,7 @@ export class DemoFabric {
       configFile,
       logFile: join(dir, 'gateway.log'),
       adminUrl,
+      ...(this.options.entry ? { entry: this.options.entry } : {}),
     });
     await process.start();
     return {

@@ -127,20 +127,32 @@ function labelAt(x, y, text, cls) {
   );
 }
 
+function linkState(link) {
+  if (!link.up) return 'down';
+  return link.connected ? 'up' : 'idle';
+}
+
 function clusterLinks(picture) {
-  // Gateway-level links folded per cluster pair (either direction): up if any is up, the lowest RTT.
+  // Gateway-level links folded per cluster pair (either direction): down if any is down or either
+  // cluster is stale, up if any is connected, else idle (known, not connected yet); the lowest RTT.
+  const stale = new Set(picture.clusters.filter((c) => c.freshness !== 'live').map((c) => c.name));
   const pairs = new Map();
   for (const link of picture.links) {
     if (link.fromCluster === link.toCluster) continue;
     const [a, b] = [link.fromCluster, link.toCluster].sort();
     const key = `${a}|${b}`;
-    const found = pairs.get(key) || { a, b, up: false, rtt: null, count: 0 };
-    found.up = found.up || link.up;
+    const found = pairs.get(key) || { a, b, down: false, connected: false, rtt: null };
+    const state = linkState(link);
+    found.down = found.down || state === 'down';
+    found.connected = found.connected || state === 'up';
     if (link.rttMs !== null && (found.rtt === null || link.rttMs < found.rtt)) found.rtt = link.rttMs;
-    found.count += 1;
     pairs.set(key, found);
   }
-  return [...pairs.values()];
+  return [...pairs.values()].map((p) => {
+    const staleEnd = stale.has(p.a) ? p.a : stale.has(p.b) ? p.b : null;
+    const state = staleEnd || p.down ? 'down' : p.connected ? 'up' : 'idle';
+    return { ...p, state, staleEnd };
+  });
 }
 
 function clusterTraffic(picture) {
@@ -239,16 +251,25 @@ function renderMap(picture) {
     const q = boundary(b, a.x, a.y, 2);
     layers.links.append(
       s('line', {
-        class: `link ${link.up ? 'up' : 'down'}`,
+        class: `link ${link.state}`,
         'data-link': `${link.a}|${link.b}`,
-        'data-state': link.up ? 'up' : 'down',
+        'data-state': link.state,
         x1: p.x,
         y1: p.y,
         x2: q.x,
         y2: q.y,
       }),
     );
-    const text = link.up ? (link.rtt === null ? 'mTLS up' : `rtt ${fmtMs(link.rtt)}`) : 'link down';
+    const text =
+      link.state === 'down'
+        ? link.staleEnd
+          ? `down: ${link.staleEnd} stale`
+          : 'link down'
+        : link.state === 'idle'
+          ? 'idle'
+          : link.rtt === null
+            ? 'mTLS up'
+            : `rtt ${fmtMs(link.rtt)}`;
     layers.labels.append(labelAt((p.x + q.x) / 2, (p.y + q.y) / 2, text));
   }
 
@@ -411,6 +432,14 @@ function renderEdges(picture) {
   );
 }
 
+function leaseText(gateway) {
+  const left = gateway.leaseRemainingMs;
+  if (left === null) return '';
+  if (left >= 0) return ` (${fmtAge(left)})`;
+  // A live gateway's lease end as last read may lag its heartbeats: freshness is what counts.
+  return gateway.freshness === 'live' ? '' : ` (expired ${fmtAge(left)} ago)`;
+}
+
 function renderClusters(picture) {
   const body = document.querySelector('#clusters tbody');
   const rows = picture.clusters.map((c) =>
@@ -431,10 +460,7 @@ function renderClusters(picture) {
         c.gateways.length === 0
           ? '–'
           : c.gateways
-              .map(
-                (g) =>
-                  `${g.id} ${g.freshness}${g.leaseRemainingMs === null ? '' : ` (${g.leaseRemainingMs >= 0 ? fmtAge(g.leaseRemainingMs) : `expired ${fmtAge(g.leaseRemainingMs)} ago`})`}${g.reporting ? '' : ' · no stats'}`,
-              )
+              .map((g) => `${g.id} ${g.freshness}${leaseText(g)}${g.reporting ? '' : ' · no stats'}`)
               .join('; '),
       ),
       h(
@@ -474,25 +500,21 @@ function renderLinks(picture) {
     return;
   }
   body.replaceChildren(
-    ...picture.links.map((l) =>
-      h(
+    ...picture.links.map((l) => {
+      const state = linkState(l);
+      return h(
         'tr',
         {
           'data-link': `${l.fromCluster}/${l.fromGateway}>${l.toCluster}/${l.toGateway}`,
-          'data-state': l.up ? 'up' : 'down',
+          'data-state': state,
         },
         h('td', {}, `${l.fromCluster}/${l.fromGateway}`),
         h('td', {}, `${l.toCluster}/${l.toGateway}`),
-        h(
-          'td',
-          {},
-          h('span', { class: `badge ${l.up ? 'up' : 'down'}` }, l.up ? 'up' : 'down'),
-          l.connected ? '' : ' (not connected)',
-        ),
+        h('td', {}, h('span', { class: `badge ${state}` }, state)),
         h('td', { class: 'num' }, fmtMs(l.rttMs)),
-        h('td', { class: 'dim' }, l.error || ''),
-      ),
-    ),
+        h('td', { class: 'dim' }, l.error || (state === 'idle' ? 'no connection open yet' : '')),
+      );
+    }),
   );
 }
 
