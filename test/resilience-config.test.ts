@@ -37,7 +37,7 @@ test('without a failover section every default is filled in and frozen', () => {
       holdDownMs: 30_000,
       failbackRampMs: 30_000,
     },
-    peerProbe: { intervalMs: 500, timeoutMs: 1000, rise: 2, fall: 2 },
+    peerProbe: { intervalMs: 250, timeoutMs: 1000, rise: 2, fall: 2 },
     outlierDetection: {
       consecutiveLocalOriginFailures: 3,
       consecutive5xx: 5,

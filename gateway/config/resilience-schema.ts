@@ -92,7 +92,7 @@ export const FAILOVER_DEFAULTS = {
   mode: 'locality',
   holdDown: '30s',
   failbackRamp: '30s',
-  peerProbe: { interval: '500ms', timeout: '1s', rise: 2, fall: 2 },
+  peerProbe: { interval: '250ms', timeout: '1s', rise: 2, fall: 2 },
   outlierDetection: {
     consecutiveLocalOriginFailures: 3,
     consecutive5xx: 5,

@@ -1,0 +1,43 @@
+// An immutable view of local endpoint health, replaced whole whenever an endpoint's routing answer
+// changes or the catalog changes: what the route table (endpointHealthy) and discovery (the healthy count
+// of each exported service) read. Endpoints without a health check are healthy here; passive outlier
+// detection is applied on top by the data plane.
+import type { LocalService } from '../catalog/index.js';
+
+export interface ServiceHealthSummary {
+  readonly total: number;
+  readonly healthy: number;
+}
+
+export class HealthSnapshot {
+  readonly revision: number;
+  private readonly unhealthy: ReadonlySet<string>;
+  private readonly summaries: ReadonlyMap<string, ServiceHealthSummary>;
+
+  constructor(revision: number, services: ReadonlyMap<string, LocalService>, unhealthy: ReadonlySet<string>) {
+    this.revision = revision;
+    this.unhealthy = unhealthy;
+    const summaries = new Map<string, ServiceHealthSummary>();
+    for (const service of services.values()) {
+      let healthy = 0;
+      for (const e of service.endpoints)
+        if (!unhealthy.has(endpointKey(service.key, e.host, e.port))) healthy++;
+      summaries.set(service.key, Object.freeze({ total: service.endpoints.length, healthy }));
+    }
+    this.summaries = summaries;
+  }
+
+  /** False only when an active check says so; unknown endpoints and services are healthy. */
+  isHealthy(service: string, host: string, port: number): boolean {
+    return this.unhealthy.size === 0 || !this.unhealthy.has(endpointKey(service, host, port));
+  }
+
+  /** Endpoint counts of a local service; undefined when the catalog has no such service. */
+  summary(service: string): ServiceHealthSummary | undefined {
+    return this.summaries.get(service);
+  }
+}
+
+export function endpointKey(service: string, host: string, port: number): string {
+  return `${service}|${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
