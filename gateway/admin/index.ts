@@ -19,3 +19,13 @@ export type {
   StatusResponse,
   ErrorResponse,
 } from './api-types.js';
+export type {
+  EdgeJson,
+  GoldenResponse,
+  FabricPicture,
+  PictureCluster,
+  PictureGateway,
+  PictureService,
+  PictureLink,
+  PictureEvent,
+} from './fabric-picture.js';

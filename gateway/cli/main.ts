@@ -9,6 +9,7 @@ import { registerDemoCommand } from './commands/demo.js';
 import { registerDnsCommand } from './commands/dns.js';
 import { registerGatewayCommand } from './commands/gateway.js';
 import { registerStatusCommand } from './commands/status.js';
+import { registerTopCommand } from './commands/top.js';
 import { WEFT_VERSION } from './version.js';
 
 const USAGE_CODES = new Set(['USAGE', 'CONFIG_INVALID', 'CONFIG_UNREADABLE']);
@@ -23,6 +24,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerCertsCommand(program);
   registerStatusCommand(program);
+  registerTopCommand(program);
   registerCheckCommand(program);
   registerDnsCommand(program);
   for (const command of program.commands) command.exitOverride();

@@ -1,0 +1,166 @@
+// `weft top` against two real admin servers sharing a real redis-server. Each gateway's GoldenMetrics is
+// fed directly with a known request mix (the data plane does not record into it yet); each publishes
+// its stats record, and either gateway shows both edges fabric-wide. Checks --json, --local, the live
+// refreshing table, bad flags and an unreachable gateway.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { Registry } from 'prom-client';
+import type { GoldenResponse } from '../gateway/admin/index.js';
+import { AdminServer } from '../gateway/admin/index.js';
+import { LocalCatalog } from '../gateway/catalog/index.js';
+import { freePort } from '../gateway/demo/free-port.js';
+import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
+import { GoldenMetrics } from '../gateway/observability/index.js';
+import { StaticFabricView } from './helpers/static-fabric-view.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function weft(...args: string[]): Promise<Run> {
+  return new Promise((resolveRun) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'gateway/cli/main.ts', ...args],
+      { timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+        resolveRun({ code, stdout, stderr });
+      },
+    );
+  });
+}
+
+async function within<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${what}: not within ${ms} ms`);
+}
+
+const CLUSTERS = [
+  { name: 'aws-use1', gateways: [{ id: 'gw-a', leaseExpiresAt: Date.now() + 600_000 }] },
+  { name: 'gcp-euw1', gateways: [{ id: 'gw-g', leaseExpiresAt: Date.now() + 600_000 }] },
+];
+
+async function gateway(
+  cluster: string,
+  id: string,
+  redisUrl: string,
+  golden: GoldenMetrics,
+): Promise<AdminServer> {
+  const admin = new AdminServer({
+    listen: { host: '127.0.0.1', port: 0 },
+    metrics: new Registry(),
+    ready: () => true,
+    health: () => true,
+    view: new StaticFabricView(CLUSTERS),
+    catalog: new LocalCatalog([]),
+    discoveryStatus: () => ({}),
+    identity: {
+      cluster,
+      gatewayId: id,
+      version: 'test',
+      locality: { cloud: cluster.split('-')[0]!, region: 'r1' },
+    },
+    golden,
+    redis: { mode: 'standalone', url: redisUrl },
+    statsPublishIntervalMs: 200,
+  });
+  await admin.start();
+  return admin;
+}
+
+test('weft top shows the fabric-wide busiest edges from every gateway', { timeout: 60_000 }, async (t) => {
+  const redis = await RedisServerProcess.start();
+  t.after(() => redis.stop());
+  const awsGolden = new GoldenMetrics();
+  const gcpGolden = new GoldenMetrics();
+  // aws-use1 → hello.default in gcp-euw1: 100 requests, 10 of them 503, 5 ms each.
+  const hello = awsGolden.edge('aws-use1', 'hello.default', 'gcp-euw1');
+  for (let i = 0; i < 100; i++) hello.record(i < 10 ? 503 : 200, 0.005);
+  // gcp-euw1 → greeter.default locally: 40 requests, all fine, 1 ms.
+  const greeter = gcpGolden.edge('gcp-euw1', 'greeter.default', 'gcp-euw1');
+  for (let i = 0; i < 40; i++) greeter.record(200, 0.001);
+  const aws = await gateway('aws-use1', 'gw-a', redis.url, awsGolden);
+  t.after(() => aws.close());
+  const gcp = await gateway('gcp-euw1', 'gw-g', redis.url, gcpGolden);
+  t.after(() => gcp.close());
+  const admin = `http://127.0.0.1:${aws.address().port}`;
+
+  const sample = await within('both gateways in aws-use1 top --json', 15_000, async () => {
+    const run = await weft('top', '--json', '--admin', admin);
+    assert.equal(run.code, 0, run.stderr);
+    const body = JSON.parse(run.stdout) as GoldenResponse;
+    return body.edges.length === 2 ? body : undefined;
+  });
+  assert.equal(sample.scope, 'fabric');
+  assert.deepEqual([...sample.reporting].sort(), ['aws-use1/gw-a', 'gcp-euw1/gw-g']);
+  const [busiest, second] = sample.edges;
+  assert.equal(busiest?.service, 'hello.default', 'busiest first');
+  assert.equal(busiest?.source, 'aws-use1');
+  assert.equal(busiest?.destination, 'gcp-euw1');
+  assert.equal(busiest?.requests, 100);
+  assert.equal(busiest?.successRate, 0.9);
+  assert.ok(busiest.p50Ms > 4 && busiest.p50Ms < 6.1, `p50 ${busiest?.p50Ms}`);
+  assert.deepEqual(busiest?.reportedBy, ['aws-use1/gw-a']);
+  assert.equal(second?.service, 'greeter.default');
+  assert.equal(second?.requests, 40);
+  assert.equal(second?.successRate, 1);
+  assert.deepEqual(second?.reportedBy, ['gcp-euw1/gw-g']);
+
+  const local = await weft('top', '--json', '--local', '--admin', admin);
+  const localBody = JSON.parse(local.stdout) as GoldenResponse;
+  assert.equal(localBody.scope, 'local');
+  assert.deepEqual(
+    localBody.edges.map((e) => e.service),
+    ['hello.default'],
+  );
+
+  // The live table, refreshed until SIGINT.
+  const child = spawn(process.execPath, [
+    '--import',
+    'tsx',
+    'gateway/cli/main.ts',
+    'top',
+    '--admin',
+    admin,
+    '--interval',
+    '200ms',
+  ]);
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  t.after(() => child.kill('SIGKILL'));
+  await within('two refreshes of the live table', 15_000, () =>
+    Promise.resolve((out.match(/^SOURCE +SERVICE/gm) ?? []).length >= 2 ? true : undefined),
+  );
+  child.kill('SIGINT');
+  assert.equal(await exited, 0);
+  assert.match(out, /aws-use1 +hello\.default +gcp-euw1 +\d+\.\d+ +90\.00% +/);
+  assert.match(out, /gcp-euw1 +greeter\.default +gcp-euw1 +.* +100\.00% +/);
+});
+
+test(
+  'weft top: bad flags exit 2, an unreachable gateway exits 1 with a hint',
+  { timeout: 60_000 },
+  async () => {
+    const port = await freePort();
+    const [interval, limit, unreachable] = await Promise.all([
+      weft('top', '--interval', 'soon'),
+      weft('top', '--limit', '0'),
+      weft('top', '--json', '--admin', `127.0.0.1:${port}`),
+    ]);
+    assert.equal(interval.code, 2);
+    assert.match(interval.stderr, /--interval "soon"/);
+    assert.equal(limit.code, 2);
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot reach the gateway admin API .*ECONNREFUSED.*--admin/);
+  },
+);
