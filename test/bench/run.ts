@@ -11,7 +11,7 @@ import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './bench
 import { probeChain } from './chain-probe.js';
 import { measureGatewayMemory } from './gateway-memory.js';
 import { LOAD_MEASURES, runMeasure, type Sample } from './measures.js';
-import { summarizeProfile } from './profile-summary.js';
+import { monotonicMicros, summarizeProfile } from './profile-summary.js';
 import { formatSummaries, formatVerdicts, summarizeAll, verdicts } from './report.js';
 import { missingToolsMessage } from './required-tools.js';
 import { runH2load, runTool, runWrk } from './tools.js';
@@ -79,7 +79,12 @@ async function memory(topology: Topology, options: BenchOptions): Promise<Sample
 }
 
 /** Probes every chain, measures memory on the fresh gateways, warms up, then runs the rounds. */
-async function measureAll(topology: Topology, options: BenchOptions, samples: Sample[]): Promise<void> {
+async function measureAll(
+  topology: Topology,
+  options: BenchOptions,
+  samples: Sample[],
+  loadWindow: { fromUs: number; toUs: number },
+): Promise<void> {
   const grpcBody = readFileSync(topology.grpcRequestFile);
   for (const variant of options.variants) {
     const t = topology.targets(variant);
@@ -90,6 +95,7 @@ async function measureAll(topology: Topology, options: BenchOptions, samples: Sa
   if (options.measures.includes('rss')) samples.push(...(await memory(topology, options)));
   log(`warming up (${options.warmupSeconds} s per tool and variant)`);
   await warmUp(topology, options);
+  loadWindow.fromUs = monotonicMicros();
 
   for (let round = 1; round <= options.rounds; round++) {
     for (const measure of LOAD_MEASURES.filter((m) => options.measures.includes(m))) {
@@ -98,6 +104,7 @@ async function measureAll(topology: Topology, options: BenchOptions, samples: Sa
         topology.checkAlive();
         samples.push(...got);
         log(`round ${round}/${options.rounds} ${variant.padEnd(7)} ${got.map(formatSample).join(', ')}`);
+        loadWindow.toUs = monotonicMicros();
       }
     }
   }
@@ -133,10 +140,13 @@ async function bench(options: BenchOptions): Promise<number> {
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
 
+  const weftPids = options.variants.includes('weft') ? topology.targets('weft').gatewayPids : undefined;
   const samples: Sample[] = [];
+  /** When the measured rounds ran: CPU profiles are summarized over this window only. */
+  const loadWindow = { fromUs: 0, toUs: 0 };
   let failure: string | undefined;
   try {
-    await measureAll(topology, options, samples);
+    await measureAll(topology, options, samples, loadWindow);
   } catch (err) {
     failure = err instanceof Error ? err.message : String(err);
     log(`stopped early, reporting what was measured: ${failure}`);
@@ -156,8 +166,11 @@ async function bench(options: BenchOptions): Promise<number> {
 
   const profiles = options.cpuProfile ? listProfiles(profileDir) : [];
   for (const profile of profiles) {
+    const pid = Number(/\.(\d+)\.\d+\.\d+\.cpuprofile$/.exec(profile)?.[1]);
+    const gateway =
+      pid === weftPids?.a ? 'weft gateway A' : pid === weftPids?.b ? 'weft gateway B' : 'process';
     console.log(
-      `\nCPU profile ${relative(ROOT, profile)} — top self time (share of busy samples):\n${summarizeProfile(profile, 15)}`,
+      `\nCPU profile of ${gateway} (${relative(ROOT, profile)})\n${summarizeProfile(profile, loadWindow, 20)}`,
     );
   }
 
