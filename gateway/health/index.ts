@@ -21,3 +21,5 @@ export type { HealthProbe, ProbeResult, ProbeTarget } from './health-probe.js';
 export { probeFor } from './probe-for.js';
 export { GRPC_HEALTH_PROTO } from './grpc-probe.js';
 export type { HealthStatus } from './rise-fall.js';
+export { FailoverMetrics, type FailoverMetricSources } from './failover-metrics.js';
+export { logFailoverEvent, logOutlierEvent } from './failover-log.js';
