@@ -215,10 +215,11 @@ export interface RetryConfig {
   readonly nonIdempotent: boolean;
 }
 
+/** Both run until the response head arrives, so streaming responses and tunnels are never cut. */
 export interface TimeoutConfig {
-  /** The whole request, retries included; 0: none. */
+  /** From the request head to the response head, retries included (then 504); 0: none. */
   readonly requestMs: number;
-  /** Each try, until the response head; 0: none. */
+  /** One try, until its response head (then the try counts as a timeout and may be retried); 0: none. */
   readonly perTryMs: number;
 }
 
