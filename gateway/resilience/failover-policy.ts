@@ -12,6 +12,13 @@ import { localityTier } from '../routing/locality-order.js';
 import type { Freshness, Locality } from '../../discovery/index.js';
 import type { FailoverPolicyConfig } from '../config/index.js';
 import { monotonicClock, type Clock } from './clock.js';
+import {
+  FailoverDecision,
+  type ClusterFailoverState,
+  type FailoverMode,
+  type IneligibleReason,
+} from './failover-decision.js';
+import { describeCause, describeMode, type FailoverEvent } from './failover-events.js';
 import { distribute, type TierMember } from './failover-tiers.js';
 
 export interface FailoverCandidate {
@@ -28,51 +35,6 @@ export interface FailoverCandidate {
   readonly reachable?: boolean;
 }
 
-export type IneligibleReason = 'unreachable' | 'no-healthy-endpoints' | 'ejected' | 'stale' | 'gone';
-
-/** normal: live clusters serve; stale: only stale ones can; panic: only ejected ones can; none: nothing. */
-export type FailoverMode = 'normal' | 'stale' | 'panic' | 'none';
-
-export interface ClusterFailoverState {
-  readonly cluster: string;
-  readonly priority: number;
-  readonly eligible: boolean;
-  readonly reason?: IneligibleReason;
-  /** 0 while held down, rising to 1 over the failback ramp; 1 when settled. */
-  readonly readiness: number;
-  readonly share: number;
-  readonly holdDownRemainingMs?: number;
-  readonly rampRemainingMs?: number;
-}
-
-export type FailoverEvent =
-  | {
-      readonly type: 'failover';
-      readonly service: string;
-      /** The cluster that lost its traffic. */
-      readonly cluster: string;
-      readonly cause: IneligibleReason;
-      /** Clusters whose share grew. */
-      readonly to: readonly string[];
-      readonly reason: string;
-    }
-  | {
-      readonly type: 'failback';
-      readonly service: string;
-      /** The recovered cluster that starts taking traffic back. */
-      readonly cluster: string;
-      /** Clusters whose share shrank. */
-      readonly from: readonly string[];
-      readonly reason: string;
-    }
-  | {
-      readonly type: 'mode';
-      readonly service: string;
-      readonly mode: FailoverMode;
-      readonly previous: FailoverMode;
-      readonly reason: string;
-    };
-
 export interface FailoverPolicyOptions {
   /** name.namespace, for events. */
   readonly service: string;
@@ -83,46 +45,6 @@ export interface FailoverPolicyOptions {
   readonly now?: Clock;
   /** Called synchronously from `evaluate` for each transition. */
   readonly onEvent?: (event: FailoverEvent) => void;
-}
-
-/** An immutable answer: shares per cluster and a picker over them. */
-export class FailoverDecision {
-  readonly mode: FailoverMode;
-  /** Clusters with a share above 0, best priority first; shares sum to 1 (empty when mode is none). */
-  readonly shares: readonly { readonly cluster: string; readonly share: number }[];
-  readonly clusters: readonly ClusterFailoverState[];
-  /** Clock time when the answer changes by itself (hold-down end, ramp step); undefined when settled. */
-  readonly reevaluateAt: number | undefined;
-  private readonly cumulative: Float64Array;
-
-  constructor(
-    mode: FailoverMode,
-    shares: readonly { cluster: string; share: number }[],
-    clusters: readonly ClusterFailoverState[],
-    reevaluateAt: number | undefined,
-  ) {
-    this.mode = mode;
-    this.shares = shares;
-    this.clusters = clusters;
-    this.reevaluateAt = reevaluateAt;
-    this.cumulative = new Float64Array(shares.length);
-    let sum = 0;
-    shares.forEach((s, i) => (this.cumulative[i] = sum += s.share));
-  }
-
-  /** The cluster for a uniform random `u` in [0, 1); undefined when nothing can serve. */
-  pick(u: number): string | undefined {
-    const count = this.shares.length;
-    if (count === 0) return undefined;
-    const target = u * (this.cumulative[count - 1] ?? 1);
-    for (let i = 0; i < count - 1; i++)
-      if (target < (this.cumulative[i] ?? 0)) return this.shares[i]?.cluster;
-    return this.shares[count - 1]?.cluster;
-  }
-
-  shareOf(cluster: string): number {
-    return this.shares.find((s) => s.cluster === cluster)?.share ?? 0;
-  }
 }
 
 interface History {
@@ -394,32 +316,4 @@ function blocker(c: FailoverCandidate): IneligibleReason | undefined {
   if (c.healthyEndpoints <= 0) return 'no-healthy-endpoints';
   if (c.ejected) return 'ejected';
   return undefined;
-}
-
-function describeCause(cluster: string, service: string, cause: IneligibleReason): string {
-  switch (cause) {
-    case 'unreachable':
-      return `no gateway of ${cluster} answers probes`;
-    case 'no-healthy-endpoints':
-      return `${cluster} has no healthy endpoint for ${service}`;
-    case 'ejected':
-      return `${cluster} ejected for ${service} by outlier detection (consecutive failures)`;
-    case 'stale':
-      return `${cluster}'s lease expired (stale)`;
-    case 'gone':
-      return `${cluster} no longer exports ${service}`;
-  }
-}
-
-function describeMode(mode: FailoverMode): string {
-  switch (mode) {
-    case 'normal':
-      return 'live clusters can serve again';
-    case 'stale':
-      return 'no live cluster can serve; using clusters whose lease expired (stale)';
-    case 'panic':
-      return 'every cluster that could serve is ejected; panic: sending to them anyway';
-    case 'none':
-      return 'no cluster can serve';
-  }
 }

@@ -27,14 +27,12 @@ export {
   type CircuitBreakerState,
 } from './circuit-breaker.js';
 export { RateLimiter, type RateLimiterOptions } from './rate-limiter.js';
+export { FailoverPolicy, type FailoverCandidate, type FailoverPolicyOptions } from './failover-policy.js';
 export {
-  FailoverPolicy,
   FailoverDecision,
-  type FailoverCandidate,
-  type FailoverEvent,
-  type FailoverMode,
-  type FailoverPolicyOptions,
   type ClusterFailoverState,
+  type FailoverMode,
   type IneligibleReason,
-} from './failover-policy.js';
+} from './failover-decision.js';
+export type { FailoverEvent } from './failover-events.js';
 export { RTT_TIE_MS } from './failover-tiers.js';
