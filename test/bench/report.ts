@@ -80,7 +80,8 @@ function addedLatency(samples: readonly Sample[], metric: Metric, chain: Variant
   const direct = new Map(of('direct').map((s) => [s.round, s.value]));
   return of(chain).flatMap((s) => {
     const base = direct.get(s.round);
-    return base === undefined ? [] : [{ ...s, value: s.value - base }];
+    // Rounded to a microsecond: hey reports 0.1 ms steps, and float noise must not turn 2.0 × into a MISS.
+    return base === undefined ? [] : [{ ...s, value: Math.round((s.value - base) * 1000) / 1000 }];
   });
 }
 
