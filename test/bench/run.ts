@@ -43,15 +43,16 @@ function formatSample(s: Sample): string {
 
 async function warmUp(topology: Topology, options: BenchOptions): Promise<void> {
   const seconds = options.warmupSeconds;
+  const s = options.settings;
   for (const variant of options.variants) {
     const targets = topology.targets(variant);
     if (options.measures.includes('http')) {
-      await runWrk(targets.http, { connections: 50, threads: 1, seconds });
+      await runWrk(targets.http, { connections: s.wrkConnections, threads: s.wrkThreads, seconds });
     }
     if (options.measures.includes('grpc')) {
       await runH2load(targets.grpc, {
-        connections: 16,
-        streamsPerConnection: 8,
+        connections: s.h2loadConnections,
+        streamsPerConnection: s.h2loadStreams,
         seconds,
         bodyFile: topology.grpcRequestFile,
       });
