@@ -37,6 +37,8 @@ export class H2ResponseSink extends DownstreamSink {
     this.acceptsTrailers = grpc || acceptsTrailers;
     (stream as TaggedStream)[kSink] = this;
     stream.on('close', onStreamClose);
+    // A reset stream reports an error; without a listener Node would throw it (a crash, not a failed call).
+    stream.on('error', onStreamError);
   }
 
   head(status: number, headers: HeaderMap, endStream: boolean): void {
@@ -149,6 +151,10 @@ export class H2ResponseSink extends DownstreamSink {
 }
 
 function onStreamClose(this: TaggedStream): void {
+  this[kSink]?.closed();
+}
+
+function onStreamError(this: TaggedStream): void {
   this[kSink]?.closed();
 }
 

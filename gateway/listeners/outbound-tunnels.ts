@@ -38,6 +38,7 @@ export class OutboundTunnels {
 
   /** An HTTP/1.1 request with Upgrade (Node's 'upgrade' event): `head` is what followed the request head. */
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    socket.on('error', onEarlySocketError);
     const facts: H1RequestFacts = { authority: '', bodyLength: 0, upgrade: '', grpc: false };
     const headers = headersFromRawH1(req.rawHeaders, facts);
     if (facts.upgrade === '' || facts.upgrade === 'h2c') {
@@ -130,6 +131,7 @@ export class OutboundTunnels {
 
   /** A connection accepted by a `tcp:` listener bound to `service` (any name form). */
   onTcpConnection(socket: Socket, service: string): void {
+    socket.on('error', onEarlySocketError);
     const started = performance.now();
     const fail = (err: GatewayError) => {
       this.context.tcpNoRouteStats.record(httpStatusOf(err.code), (performance.now() - started) / 1000);
@@ -190,6 +192,11 @@ export class OutboundTunnels {
       stream.on('error', () => socket.destroy());
     });
   }
+}
+
+/** Node throws an 'error' nobody listens to; a caller resetting before the tunnel is up just goes away. */
+function onEarlySocketError(this: Socket): void {
+  this.destroy();
 }
 
 function spliceAndCount(

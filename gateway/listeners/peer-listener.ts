@@ -83,6 +83,7 @@ export class PeerListener {
     this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => {
       const caller = (stream.session as PeerSession | undefined)?.[kCaller];
       if (caller === undefined) {
+        stream.on('error', () => undefined); // closing with an error code reports it on the stream
         stream.close(constants.NGHTTP2_REFUSED_STREAM);
         return;
       }

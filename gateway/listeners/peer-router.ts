@@ -203,6 +203,8 @@ export class PeerRouter {
     stats: TargetStats,
   ): void {
     const started = performance.now();
+    // Until the splice owns it, a reset from the caller must not go unheard (Node throws unheard errors).
+    stream.on('error', () => stream.destroy());
     const refuse = (err: GatewayError) => {
       stats.record(httpStatusOf(err.code), (performance.now() - started) / 1000);
       if (stream.destroyed) return;

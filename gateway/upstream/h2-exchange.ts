@@ -40,8 +40,9 @@ export class H2Exchange implements Exchange {
     this.body = body;
     this.stream = stream;
     (stream as TaggedStream)[kH2Exchange] = this;
+    // 'data' is listened to only after 'response': Node emits 'response' on the next tick but DATA read
+    // in the same batch synchronously, so a flowing stream could deliver body bytes before its head.
     stream.on('response', onStreamResponse);
-    stream.on('data', onStreamData);
     stream.on('trailers', onStreamTrailers);
     stream.on('end', onStreamEnd);
     stream.on('error', onStreamError);
@@ -68,6 +69,7 @@ export class H2Exchange implements Exchange {
     delete headers[':status'];
     this.headed = true;
     this.sink.head(status, headers, (flags & END_STREAM_FLAG) !== 0);
+    this.stream.on('data', onStreamData);
   }
 
   onData(chunk: Buffer): void {
