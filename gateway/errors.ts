@@ -19,6 +19,7 @@ export type GatewayErrorCode =
   | 'LISTEN_FAILED'
   | 'ADMIN_UNREACHABLE'
   | 'DNS_FAILED'
+  | 'CHECK_FAILED'
   | 'INTERNAL';
 
 export class GatewayError extends Error {

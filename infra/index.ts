@@ -44,6 +44,7 @@ export {
   writeGatewayCertificateFiles,
   type TlsFilePaths,
 } from './pki/gateway-files.js';
+export { parseCertificateBundle } from './pki/pem-bundle.js';
 export {
   checkTlsMaterial,
   type CheckedTlsMaterial,
