@@ -5,36 +5,10 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import type { ConfigProblem } from './config-error.js';
-import { parseDurationMs } from './duration.js';
-import { parseHostPort, type HostPort } from './host-port.js';
+import type { HostPort } from './host-port.js';
+import { DNS_LABEL, dnsName, duration, hostPort } from './schema-primitives.js';
 
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
-
-const dnsName = (what: string) => z.string().regex(DNS_NAME, `${what} must be a lower-case DNS name`);
-
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx) => {
-      const ms = parseDurationMs(text);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 500ms, 2s, 1m` });
-        return z.NEVER;
-      }
-      return ms;
-    });
-
-const hostPort = z.string().transform((text, ctx): HostPort => {
-  const parsed = parseHostPort(text);
-  if (!parsed) {
-    ctx.addIssue({ code: 'custom', message: `"${text}" is not host:port (e.g. 127.0.0.1:53)` });
-    return z.NEVER;
-  }
-  return parsed;
-});
 
 const tsig = z
   .strictObject({

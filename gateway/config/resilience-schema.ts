@@ -6,30 +6,11 @@
 // tuning: a frozen peer gateway is out within 2 s (see README "Failover").
 import { z } from 'zod';
 import type { ConfigProblem } from './config-error.js';
-import { parseDurationMs } from './duration.js';
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+import { DNS_LABEL, duration, optionalDuration } from './schema-primitives.js';
 
 const clusterName = z
   .string()
   .regex(DNS_LABEL, 'cluster names are DNS labels: lower-case letters, digits and "-", at most 63');
-
-const durationText = (minMs: number) =>
-  z.string().transform((text, ctx) => {
-    const ms = parseDurationMs(text);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 500ms, 2s, 1m` });
-      return z.NEVER;
-    }
-    if (ms < minMs) {
-      ctx.addIssue({ code: 'custom', message: `"${text}" is too short: at least ${minMs} ms` });
-      return z.NEVER;
-    }
-    return ms;
-  });
-
-const duration = (fallback: string, minMs = 0) => z.string().default(fallback).pipe(durationText(minMs));
-const optionalDuration = (minMs = 0) => durationText(minMs).optional();
 
 /** What a retry may follow, beyond a connection that failed before any byte was sent (always retried). */
 export const RETRY_CONDITIONS = ['5xx', 'gateway-error', 'reset', 'unavailable', 'timeout'] as const;

@@ -2,42 +2,8 @@
 // everywhere; durations become `…Ms`; addresses become HostPort. Every field is documented in README.md.
 import { z } from 'zod';
 import { dnsConfigSchema } from './dns-schema.js';
-import { parseDurationMs } from './duration.js';
-import { parseHostPort, type HostPort } from './host-port.js';
+import { dnsName, duration, hostPort, label } from './schema-primitives.js';
 import { failoverConfigSchema, serviceResilienceFields } from './resilience-schema.js';
-
-const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
-const DNS_NAME = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
-
-const label = (what: string) =>
-  z.string().regex(DNS_LABEL, `${what} must be a DNS label: lower-case letters, digits and '-', at most 63`);
-
-const dnsName = (what: string) => z.string().regex(DNS_NAME, `${what} must be a lower-case DNS name`);
-
-const duration = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text, ctx) => {
-      const ms = parseDurationMs(text);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `"${text}" is not a duration such as 500ms, 2s, 1m` });
-        return z.NEVER;
-      }
-      return ms;
-    });
-
-const hostPort = z.string().transform((text, ctx): HostPort => {
-  const parsed = parseHostPort(text);
-  if (!parsed) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `"${text}" is not host:port (e.g. 127.0.0.1:4140 or [::1]:4140)`,
-    });
-    return z.NEVER;
-  }
-  return parsed;
-});
 
 const redisTls = z.union([
   z.boolean(),
