@@ -8,11 +8,13 @@ import type { Logger } from 'pino';
 import { Discovery, type ServiceExport } from '../discovery/index.js';
 import { TlsMaterial } from '../infra/index.js';
 import { AdminServer } from './admin/index.js';
-import { LocalCatalog, type LocalService } from './catalog/index.js';
+import { LocalCatalog, type LocalEndpoint, type LocalService } from './catalog/index.js';
 import { formatHostPort, loadConfigFile, type GatewayConfig } from './config/index.js';
 import { ControlServer } from './control/index.js';
 import { DataPlane } from './data-plane.js';
 import { FabricDnsPublisher } from './dns-publishing.js';
+import { FailoverMetrics, LocalHealthChecker, logOutlierEvent } from './health/index.js';
+import { OutlierTracker } from './resilience/index.js';
 import { MeshDnsServer } from './dns-server/index.js';
 import { WEFT_VERSION } from './cli/version.js';
 
@@ -69,6 +71,17 @@ export class Gateway {
     const catalog = new LocalCatalog(config.services);
     this.catalog = catalog;
 
+    const health = new LocalHealthChecker({ catalog, logger: logger.child({ component: 'health' }) });
+    health.start();
+    this.started.push({ close: () => Promise.resolve(health.close()) });
+    const outliers = new OutlierTracker(config.failover.outlierDetection);
+    const sweep = setInterval(() => outliers.sweep(), OUTLIER_SWEEP_MS);
+    sweep.unref();
+    this.started.push({ close: () => Promise.resolve(clearInterval(sweep)) });
+    const available = (service: string, endpoint: LocalEndpoint) =>
+      health.isHealthy(service, endpoint.host, endpoint.port) &&
+      outliers.endpointAvailable(service, `${endpoint.host}:${endpoint.port}`);
+
     const discovery = new Discovery({
       redis: config.redis,
       cluster: config.cluster,
@@ -80,8 +93,9 @@ export class Gateway {
       logger: logger.child({ component: 'discovery' }),
       metrics: this.metrics,
     });
-    discovery.setLocalServices(exportsOf(catalog.services()));
-    catalog.subscribe((services) => discovery.setLocalServices(exportsOf(services)));
+    const publishLocal = () => discovery.setLocalServices(exportsOf(catalog.services(), available));
+    publishLocal();
+    catalog.subscribe(publishLocal);
     await discovery.start();
     this.started.push(discovery);
 
@@ -92,11 +106,27 @@ export class Gateway {
       tls: tls.current(),
       metrics: this.metrics,
       logger: logger.child({ component: 'data-plane' }),
+      onOutcome: outliers.record,
+      endpointHealthy: available,
     });
     await dataPlane.start();
     this.dataPlane = dataPlane;
     this.started.push({ close: () => dataPlane.close() });
     tls.subscribe((material) => dataPlane.updateTls(material));
+    const healthChanged = () => {
+      publishLocal();
+      dataPlane.refreshRoutes();
+    };
+    health.subscribe(healthChanged);
+    const outlierLogger = logger.child({ component: 'outliers' });
+    outliers.subscribe((event) => {
+      logOutlierEvent(outlierLogger, event);
+      if (event.scope === 'endpoint') healthChanged();
+    });
+    new FailoverMetrics(this.metrics, {
+      endpoints: () => health.details(),
+      outliers: () => outliers.state(),
+    });
 
     const control = new ControlServer({
       listen: config.listen.control,
@@ -199,14 +229,24 @@ export class Gateway {
   }
 }
 
-function exportsOf(services: ReadonlyMap<string, LocalService>): ServiceExport[] {
+/** How often ejected endpoints are considered for return (ejections end only on a sweep). */
+const OUTLIER_SWEEP_MS = 250;
+
+/** The local services as discovery exports them: healthy counts come from active and passive health. */
+function exportsOf(
+  services: ReadonlyMap<string, LocalService>,
+  available: (service: string, endpoint: LocalEndpoint) => boolean,
+): ServiceExport[] {
   return [...services.values()].map((s) => ({
     name: s.name,
     namespace: s.namespace,
     key: s.key,
     protocol: s.protocol,
     allow: s.allow,
-    endpoints: { total: s.endpoints.length, healthy: s.endpoints.length },
+    endpoints: {
+      total: s.endpoints.length,
+      healthy: s.endpoints.filter((endpoint) => available(s.key, endpoint)).length,
+    },
   }));
 }
 
