@@ -25,6 +25,13 @@ import { EchoTcpServer } from './workloads/echo-tcp.js';
 import { GreeterGrpcServer } from './workloads/greeter-grpc.js';
 import { HelloHttpServer } from './workloads/hello-http.js';
 
+/** How each kind of workload is health-checked; fast intervals so the demo shows failover quickly. */
+const HEALTH_CHECKS = {
+  http: { http: '/healthz' },
+  grpc: { grpc: true },
+  tcp: { tcp: true },
+} as const;
+
 export interface DemoGateway {
   readonly cluster: DemoCluster;
   readonly outbound: string;
@@ -144,6 +151,7 @@ export class DemoFabric {
         name: w.service,
         protocol: w.kind,
         endpoints: endpoints.get(`${cluster.name}/${w.service}`) ?? [],
+        health: { ...HEALTH_CHECKS[w.kind], interval: '500ms', timeout: '400ms', rise: 2, fall: 2 },
       })),
       tcp: [{ listen: `${host}:${ports.tcp}`, service: DEMO_TCP_SERVICE }],
       discovery: { leaseTtl: '3s', heartbeatInterval: '500ms', staleFor: '30s' },

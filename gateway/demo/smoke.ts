@@ -114,5 +114,16 @@ function smokeSteps(fabric: DemoFabric): SmokeStep[] {
         return `${echoed.length} bytes byte-exact`;
       },
     },
+    {
+      name: 'failover: hello stops in aws-use1 → served by gcp-euw1',
+      async run() {
+        await fabric.workload(DEMO_ENTRY_CLUSTER, 'hello')?.close();
+        const reply = await httpGet(entry.outbound, helloName);
+        expect(reply.status === 200, `status ${reply.status}: ${reply.body.trim()}`);
+        const body = JSON.parse(reply.body) as { cluster: string };
+        expect(body.cluster === 'gcp-euw1', `still served by ${body.cluster}`);
+        return `served by ${body.cluster}`;
+      },
+    },
   ];
 }
