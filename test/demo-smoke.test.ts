@@ -39,6 +39,7 @@ test('weft demo --smoke passes every step within 60 s and cleans up', { timeout:
     'gRPC unary',
     'gRPC bidirectional',
     'TCP echo',
+    'failover: hello stops in aws-use1',
   ]) {
     assert.match(output, new RegExp(`^PASS  ${step}`, 'm'), `step "${step}" did not pass`);
   }
