@@ -50,7 +50,7 @@ export interface AdminServerOptions {
   readonly redis?: RedisConfig;
   /** Default 2000 ms. */
   readonly statsPublishIntervalMs?: number;
-  /** How often route state is read for failover/failback events. Default 500 ms. */
+  /** How often route state is read for failover/failback events. Default 1000 ms. */
   readonly eventsPollIntervalMs?: number;
   /** Interval of the dashboard's live updates (/api/v1/events). Default 1000 ms. */
   readonly dashboardPushIntervalMs?: number;

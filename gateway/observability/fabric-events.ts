@@ -16,7 +16,7 @@ export interface FabricEventsOptions {
   readonly localCluster: string;
   /** `<cluster>/<gateway id>` of this gateway. */
   readonly observer: string;
-  /** How often routes are read for failover/failback. Default 500 ms. */
+  /** How often routes are read for failover/failback. Default 1000 ms. */
   readonly pollIntervalMs?: number;
   /** Events kept. Default 50. */
   readonly capacity?: number;
@@ -47,7 +47,7 @@ export class FabricEvents {
     this.routes = this.readRoutes();
     this.unsubscribe = this.options.view.subscribe((snapshot) => this.onSnapshot(snapshot));
     if (this.options.dataPlaneState) {
-      this.timer = setInterval(() => this.poll(), this.options.pollIntervalMs ?? 500);
+      this.timer = setInterval(() => this.poll(), this.options.pollIntervalMs ?? 1000);
       this.timer.unref();
     }
   }
