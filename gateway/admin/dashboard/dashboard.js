@@ -283,8 +283,9 @@ function renderMap(picture) {
     const dy = q.y - p.y;
     const len = Math.hypot(dx, dy) || 1;
     // Bend to the right of the direction of travel, so A→B and B→A do not overlap.
-    const cx = (p.x + q.x) / 2 + (dy / len) * 38;
-    const cy = (p.y + q.y) / 2 - (dx / len) * 38;
+    const bend = Math.min(38, len * 0.3);
+    const cx = (p.x + q.x) / 2 + (dy / len) * bend;
+    const cy = (p.y + q.y) / 2 - (dx / len) * bend;
     const quality = successClass(flow.success);
     layers.traffic.append(
       s('path', {
@@ -295,8 +296,9 @@ function renderMap(picture) {
         'marker-end': `url(#arrow-${quality || 'ok'})`,
       }),
     );
-    const mx = 0.25 * p.x + 0.5 * cx + 0.25 * q.x;
-    const my = 0.25 * p.y + 0.5 * cy + 0.25 * q.y;
+    // The label sits beside the curve's midpoint, away from the link's own label on the chord.
+    const mx = 0.25 * p.x + 0.5 * cx + 0.25 * q.x + (dy / len) * 14;
+    const my = 0.25 * p.y + 0.5 * cy + 0.25 * q.y - (dx / len) * 14;
     layers.labels.append(
       labelAt(mx, my, `${fmtRps(flow.rps)} rps · ${fmtPct(flow.success)} · p99 ${fmtMs(flow.p99)}`),
     );
