@@ -2,15 +2,11 @@
 // provider chain (env, shared config/SSO, web identity, ECS/EC2 roles); `endpoint` points it at a test
 // double. Every request is paced under the account's 5 requests/s and retried with backoff on throttling
 // and PriorRequestNotComplete; the SDK's own retries are off so the pacing stays honest.
+// The SDK (~20 MB resident) is imported on the first request, so a gateway that publishes through
+// RFC 2136, or not at all, never loads it.
 import { createHash } from 'node:crypto';
-import {
-  ChangeResourceRecordSetsCommand,
-  CreateHealthCheckCommand,
-  GetChangeCommand,
-  ListResourceRecordSetsCommand,
-  Route53Client,
-  type Change,
-} from '@aws-sdk/client-route-53';
+import type * as Route53SdkModule from '@aws-sdk/client-route-53';
+import type { Change, Route53Client } from '@aws-sdk/client-route-53';
 import { InfraError } from '../errors.js';
 import type { ChangeUnit } from './change-plan.js';
 import { systemClock, type DnsClock } from './dns-clock.js';
@@ -90,6 +86,8 @@ interface AwsError {
   readonly $metadata?: { readonly httpStatusCode?: number };
 }
 
+type Route53Sdk = typeof Route53SdkModule;
+
 function isRetryable(err: unknown): boolean {
   const e = err as AwsError;
   if (e?.name && RETRYABLE.has(e.name)) return true;
@@ -103,8 +101,11 @@ export class Route53Provider implements DnsProvider {
   readonly zone: string;
   readonly routingPolicies = true;
   private readonly hostedZoneId: string;
-  private readonly client: Route53Client;
-  private readonly ownsClient: boolean;
+  private readonly givenClient: Route53Client | undefined;
+  /** The SDK module and our client, loaded on the first request. */
+  private loaded: Promise<{ readonly sdk: Route53Sdk; readonly client: Route53Client }> | undefined;
+  private builtClient: Route53Client | undefined;
+  private closed = false;
   private readonly options: Route53ProviderOptions;
   private readonly clock: DnsClock;
   private readonly pacer: RequestPacer;
@@ -119,14 +120,7 @@ export class Route53Provider implements DnsProvider {
     }
     this.clock = options.clock ?? systemClock;
     this.pacer = new RequestPacer(options.requestsPerSecond ?? 5, this.clock);
-    this.ownsClient = !options.client;
-    this.client =
-      options.client ??
-      new Route53Client({
-        region: options.region ?? 'us-east-1',
-        maxAttempts: 1,
-        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-      });
+    this.givenClient = options.client;
   }
 
   async readRecords(keys: readonly RecordKey[], signal?: AbortSignal): Promise<RecordSet[]> {
@@ -174,18 +168,46 @@ export class Route53Provider implements DnsProvider {
   }
 
   close(): Promise<void> {
-    if (this.ownsClient) this.client.destroy();
+    this.closed = true;
+    this.builtClient?.destroy();
+    this.builtClient = undefined;
     return Promise.resolve();
+  }
+
+  private sdk(): Promise<{ readonly sdk: Route53Sdk; readonly client: Route53Client }> {
+    if (this.closed) return Promise.reject(new InfraError('DNS_PROVIDER', 'the Route 53 provider is closed'));
+    this.loaded ??= import('@aws-sdk/client-route-53').then((sdk: Route53Sdk) => {
+      let client = this.givenClient;
+      if (!client) {
+        client = new sdk.Route53Client({
+          region: this.options.region ?? 'us-east-1',
+          maxAttempts: 1,
+          ...(this.options.endpoint ? { endpoint: this.options.endpoint } : {}),
+        });
+        // close() may have run while the SDK loaded: the client we just built must not outlive it.
+        if (this.closed) client.destroy();
+        else this.builtClient = client;
+      }
+      return { sdk, client };
+    });
+    const loading = this.loaded;
+    return loading.catch((err: unknown) => {
+      if (this.loaded === loading) this.loaded = undefined;
+      throw new InfraError('DNS_PROVIDER', `cannot load @aws-sdk/client-route-53: ${String(err)}`, {
+        cause: err,
+      });
+    });
   }
 
   private async listAt(key: RecordKey, signal?: AbortSignal): Promise<RecordSet[]> {
     const sets: RecordSet[] = [];
     let identifier: string | undefined;
+    const { sdk, client } = await this.sdk();
     for (let page = 0; page < 100; page++) {
       const out = await this.call(
         () =>
-          this.client.send(
-            new ListResourceRecordSetsCommand({
+          client.send(
+            new sdk.ListResourceRecordSetsCommand({
               HostedZoneId: this.hostedZoneId,
               StartRecordName: `${key.name}.`,
               StartRecordType: key.type,
@@ -213,11 +235,12 @@ export class Route53Provider implements DnsProvider {
 
   private async change(changes: Change[], comment: string, signal?: AbortSignal): Promise<void> {
     let changeId: string | undefined;
+    const { sdk, client } = await this.sdk();
     try {
       const out = await this.call(
         () =>
-          this.client.send(
-            new ChangeResourceRecordSetsCommand({
+          client.send(
+            new sdk.ChangeResourceRecordSetsCommand({
               HostedZoneId: this.hostedZoneId,
               ChangeBatch: { Comment: comment, Changes: changes },
             }),
@@ -241,9 +264,10 @@ export class Route53Provider implements DnsProvider {
 
   private async waitInSync(changeId: string, signal?: AbortSignal): Promise<void> {
     const deadline = this.clock.now() + (this.options.syncTimeoutMs ?? 120_000);
+    const { sdk, client } = await this.sdk();
     for (;;) {
       const out = await this.call(
-        () => this.client.send(new GetChangeCommand({ Id: changeId }), { abortSignal: signal }),
+        () => client.send(new sdk.GetChangeCommand({ Id: changeId }), { abortSignal: signal }),
         signal,
       );
       if (out.ChangeInfo?.Status === 'INSYNC') return;
@@ -277,10 +301,11 @@ export class Route53Provider implements DnsProvider {
       .slice(0, 40)}`;
     const cached = this.healthCheckIds.get(reference);
     if (cached) return cached;
+    const { sdk, client } = await this.sdk();
     const out = await this.call(
       () =>
-        this.client.send(
-          new CreateHealthCheckCommand({ CallerReference: reference, HealthCheckConfig: config }),
+        client.send(
+          new sdk.CreateHealthCheckCommand({ CallerReference: reference, HealthCheckConfig: config }),
           {
             abortSignal: signal,
           },

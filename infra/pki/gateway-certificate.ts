@@ -2,14 +2,13 @@
 // a DNS SAN <cluster>.gateway.<td>), serverAuth+clientAuth, signed by the anchor's intermediate when it
 // has one, else by the root. The certificate PEM carries the intermediate too, so a peer that trusts
 // only the root verifies it.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
 import type { webcrypto } from 'node:crypto';
 import { InfraError } from '../errors.js';
 import { randomSerialNumber } from './certificate-serial.js';
 import { ECDSA_P256, generateEcdsaKeyPair, importSigningKey, privateKeyToPem } from './ecdsa-key.js';
 import { gatewayDnsNameFor, isClusterName, spiffeIdFor } from './spiffe-id.js';
 import { CLOCK_SKEW_MS, pemOf, type TrustAnchor } from './trust-anchor.js';
+import { loadX509 } from './x509-library.js';
 
 export const DEFAULT_GATEWAY_TTL_MS = 24 * 3_600_000;
 
@@ -50,6 +49,7 @@ export async function issueGatewayCertificate(
   const spiffeId = spiffeIdFor(anchor.trustDomain, cluster);
   const issuerMaterial = anchor.intermediate ?? anchor.root;
   const issuerName = anchor.intermediate ? 'intermediate' : 'root';
+  const x509 = await loadX509();
   const issuer = new x509.X509Certificate(issuerMaterial.certPem);
   const now = options.now ?? Date.now();
   const notBefore = new Date(now - CLOCK_SKEW_MS);

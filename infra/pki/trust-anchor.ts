@@ -1,11 +1,11 @@
 // The fabric's trust anchor: a self-signed ECDSA P-256 root and, optionally, an intermediate issuer
 // (pathLen 0) so the root key can stay offline. Gateways trust only the root; the intermediate travels
 // in each gateway's certificate chain.
-import 'reflect-metadata';
-import * as x509 from '@peculiar/x509';
+import type { X509Certificate } from '@peculiar/x509';
 import { randomSerialNumber } from './certificate-serial.js';
 import { ECDSA_P256, generateEcdsaKeyPair, privateKeyToPem } from './ecdsa-key.js';
 import { isTrustDomain } from './spiffe-id.js';
+import { loadX509 } from './x509-library.js';
 
 const DAY_MS = 86_400_000;
 export const DEFAULT_ROOT_VALIDITY_MS = 3650 * DAY_MS;
@@ -39,6 +39,7 @@ export interface CreateTrustAnchorOptions {
 export async function createTrustAnchor(options: CreateTrustAnchorOptions): Promise<TrustAnchor> {
   const { trustDomain } = options;
   if (!isTrustDomain(trustDomain)) throw new RangeError(`"${trustDomain}" is not a valid trust domain`);
+  const x509 = await loadX509();
   const now = options.now ?? Date.now();
   const notBefore = new Date(now - CLOCK_SKEW_MS);
   const rootKeys = await generateEcdsaKeyPair();
@@ -87,6 +88,6 @@ export async function createTrustAnchor(options: CreateTrustAnchorOptions): Prom
 }
 
 /** PEM with a trailing newline, so certificates concatenate into valid bundles. */
-export function pemOf(cert: x509.X509Certificate): string {
+export function pemOf(cert: X509Certificate): string {
   return `${cert.toString('pem').trim()}\n`;
 }

@@ -1,0 +1,71 @@
+// The gateway's module graph leaves the heavy, rarely used libraries unloaded: the Route 53 SDK (only
+// when a Route 53 publisher makes its first request) and @peculiar/x509 with reflect-metadata (only when
+// certificates are issued). A child process imports the gateway with a resolve hook that refuses those
+// packages, so an eager import anywhere in the graph fails the import.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const HEAVY = ['@aws-sdk/client-route-53', '@peculiar/x509', 'reflect-metadata', 'tsyringe'];
+
+const HOOK = `
+const heavy = new Set(${JSON.stringify(HEAVY)});
+export async function resolve(specifier, context, next) {
+  if (heavy.has(specifier)) throw new Error('refused eager import of ' + specifier);
+  return next(specifier, context);
+}
+`;
+
+function childScript(hookUrl: string): string {
+  const root = pathToFileURL(process.cwd()).href;
+  return `
+import { register } from 'node:module';
+register(${JSON.stringify(hookUrl)});
+await import(${JSON.stringify(`${root}/gateway/gateway.ts`)});
+const infra = await import(${JSON.stringify(`${root}/infra/index.ts`)});
+const provider = new infra.Route53Provider({ hostedZoneId: 'Z0123456789ABC', zone: 'example.com' });
+await provider.close();
+let control = 'loaded';
+try { await import('@aws-sdk/client-route-53'); } catch (err) { control = String(err.message); }
+console.log('control: ' + control);
+`;
+}
+
+interface Run {
+  readonly status: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function runNode(args: readonly string[]): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], timeout: 60_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+test('importing the gateway loads neither the Route 53 SDK nor @peculiar/x509', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-lazy-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const hook = join(dir, 'refuse-heavy.mjs');
+  await writeFile(hook, HOOK);
+  const run = await runNode([
+    '--import',
+    'tsx',
+    '--input-type=module',
+    '-e',
+    childScript(pathToFileURL(hook).href),
+  ]);
+  assert.equal(run.status, 0, `child failed:\n${run.stderr}`);
+  // The hook really refuses: the control import after the gateway was loaded is rejected by it.
+  assert.match(run.stdout, /control: refused eager import of @aws-sdk\/client-route-53/);
+});
