@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   FabricEvents,
+  fabricEventOfFailover,
   clusterTransitions,
   failoverEvents,
   readRoutes,
@@ -265,4 +266,59 @@ test('FabricEvents keeps the newest events from view swaps and route polls', () 
     events.close();
   }
   assert.equal(view.listenerCount(), 0, 'close unsubscribes');
+});
+
+test("the failover policy's own events are reported as they are, and route-derived ones can be turned off", () => {
+  const view = new StaticFabricView([]);
+  let current = state({ 'hello.default': { local: true } });
+  const events = new FabricEvents({
+    view,
+    dataPlaneState: () => current,
+    localCluster: LOCAL,
+    observer: 'aws-use1/gw-a',
+    deriveFailover: false,
+    now: () => 5000,
+  });
+  events.start();
+  try {
+    current = state({ 'hello.default': { remotes: [{ cluster: 'gcp-euw1' }] } });
+    events.poll();
+    assert.deepEqual(events.recent(), [], 'no derived failover');
+    events.report(
+      fabricEventOfFailover({
+        type: 'failover',
+        service: 'hello.default',
+        cluster: LOCAL,
+        cause: 'no-healthy-endpoints',
+        to: ['gcp-euw1'],
+        reason: 'aws-use1 has no healthy endpoint for hello.default',
+      }),
+    );
+    events.report({
+      ...fabricEventOfFailover({
+        type: 'mode',
+        service: 'hello.default',
+        mode: 'stale',
+        previous: 'normal',
+        reason: 'no live cluster can serve',
+      }),
+      at: 6000,
+    });
+    assert.deepEqual(
+      events.recent().map((e) => [e.kind, e.at, e.from ?? null, e.to ?? null, e.observer, e.reason]),
+      [
+        ['routing-mode', 6000, null, null, 'aws-use1/gw-a', 'normal → stale: no live cluster can serve'],
+        [
+          'failover',
+          5000,
+          LOCAL,
+          'gcp-euw1',
+          'aws-use1/gw-a',
+          'aws-use1 has no healthy endpoint for hello.default',
+        ],
+      ],
+    );
+  } finally {
+    events.close();
+  }
 });

@@ -56,6 +56,12 @@ export interface AdminServerOptions {
   readonly dashboardPushIntervalMs?: number;
   /** Fabric events are logged here (info). */
   readonly logger?: Logger;
+  /**
+   * The fabric events to show and publish; default: events the admin server keeps itself, with
+   * failover/failback derived from dataPlaneState. Pass one fed by the failover policy (report()) to
+   * show its decisions instead. Started and closed with the admin server either way (idempotent).
+   */
+  readonly events?: FabricEvents;
 }
 
 /** Concurrent dashboard event streams per gateway. */
@@ -75,15 +81,17 @@ export class AdminServer {
   constructor(options: AdminServerOptions) {
     this.options = options;
     const observer = `${options.identity.cluster}/${options.identity.gatewayId}`;
-    this.events = new FabricEvents({
-      view: options.view,
-      dataPlaneState: options.dataPlaneState,
-      localCluster: options.identity.cluster,
-      observer,
-      pollIntervalMs: options.eventsPollIntervalMs,
-      now: options.now,
-      logger: options.logger,
-    });
+    this.events =
+      options.events ??
+      new FabricEvents({
+        view: options.view,
+        dataPlaneState: options.dataPlaneState,
+        localCluster: options.identity.cluster,
+        observer,
+        pollIntervalMs: options.eventsPollIntervalMs,
+        now: options.now,
+        logger: options.logger,
+      });
     this.stats = new FabricStats({
       redis: options.redis,
       cluster: options.identity.cluster,

@@ -6,6 +6,7 @@ import type { FabricEventRecord } from '../../discovery/index.js';
 export type FabricEventKind =
   | 'failover'
   | 'failback'
+  | 'routing-mode'
   | 'cluster-joined'
   | 'cluster-stale'
   | 'cluster-live'

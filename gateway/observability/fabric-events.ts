@@ -18,6 +18,11 @@ export interface FabricEventsOptions {
   readonly observer: string;
   /** How often routes are read for failover/failback. Default 1000 ms. */
   readonly pollIntervalMs?: number;
+  /**
+   * Derive failover/failback from route state (default true). Turn it off once the failover policy
+   * reports its own decisions through `report()`, so that each move is told once.
+   */
+  readonly deriveFailover?: boolean;
   /** Events kept. Default 50. */
   readonly capacity?: number;
   readonly now?: () => number;
@@ -46,7 +51,7 @@ export class FabricEvents {
     this.snapshot = this.options.view.snapshot();
     this.routes = this.readRoutes();
     this.unsubscribe = this.options.view.subscribe((snapshot) => this.onSnapshot(snapshot));
-    if (this.options.dataPlaneState) {
+    if (this.options.dataPlaneState && this.options.deriveFailover !== false) {
       this.timer = setInterval(() => this.poll(), this.options.pollIntervalMs ?? 1000);
       this.timer.unref();
     }
@@ -60,6 +65,14 @@ export class FabricEvents {
     this.timer = undefined;
   }
 
+  /**
+   * Records an event another component reports (e.g. the failover policy's onEvent through
+   * `fabricEventOfFailover`); `at` defaults to now. Safe to call before start() and after close().
+   */
+  report(event: Omit<FabricEvent, 'at' | 'observer'> & { readonly at?: number }): void {
+    this.add([{ ...event, at: event.at ?? this.now(), observer: this.options.observer }]);
+  }
+
   /** The latest events, newest first. */
   recent(limit = this.capacity): FabricEvent[] {
     return this.ring.slice(-limit).reverse();
@@ -67,7 +80,7 @@ export class FabricEvents {
 
   /** Reads the routes now and records any failover/failback since the last reading. */
   poll(): void {
-    if (!this.options.dataPlaneState || !this.routes) return;
+    if (!this.options.dataPlaneState || !this.routes || this.options.deriveFailover === false) return;
     let state: unknown;
     try {
       state = this.options.dataPlaneState();

@@ -42,4 +42,5 @@ export {
   type RouteTarget,
 } from './failover-detector.js';
 export { FabricEvents, type FabricEventsOptions } from './fabric-events.js';
+export { fabricEventOfFailover } from './failover-report.js';
 export { FabricStats, peerLinksOf, type FabricStatsOptions, type FabricStatsStatus } from './fabric-stats.js';

@@ -1,0 +1,34 @@
+// Turns the failover policy's own transition reports (gateway/resilience FailoverEvent: failover,
+// failback, routing mode) into fabric events, for FabricEvents.report(). The policy knows the real
+// decision (tiers, weights, hold-down), so its events replace the ones derived from route state.
+import type { FailoverEvent } from '../resilience/index.js';
+import type { FabricEvent } from './fabric-event.js';
+
+export function fabricEventOfFailover(event: FailoverEvent): Omit<FabricEvent, 'at' | 'observer'> {
+  switch (event.type) {
+    case 'failover':
+      return {
+        kind: 'failover',
+        service: event.service,
+        cluster: event.cluster,
+        from: event.cluster,
+        to: event.to.length > 0 ? event.to.join(',') : null,
+        reason: event.reason,
+      };
+    case 'failback':
+      return {
+        kind: 'failback',
+        service: event.service,
+        cluster: event.cluster,
+        from: event.from.length > 0 ? event.from.join(',') : null,
+        to: event.cluster,
+        reason: event.reason,
+      };
+    case 'mode':
+      return {
+        kind: 'routing-mode',
+        service: event.service,
+        reason: `${event.previous} → ${event.mode}: ${event.reason}`,
+      };
+  }
+}
