@@ -44,6 +44,7 @@ export interface FabricStatsStatus {
 }
 
 const REASON_MAX = 480;
+const CLOSE_REMOVE_TIMEOUT_MS = 300;
 
 function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
@@ -212,7 +213,13 @@ export class FabricStats {
       if (!client) return;
       await this.publishing?.catch(() => {});
       if (client.status === 'ready') {
-        await this.store?.remove(this.options.cluster, this.options.gatewayId).catch(() => {});
+        // Best effort and bounded: a frozen Redis must not hold up shutdown; the TTL cleans up anyway.
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          this.store?.remove(this.options.cluster, this.options.gatewayId).catch(() => {}),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_REMOVE_TIMEOUT_MS))),
+        ]);
+        clearTimeout(timer);
       }
       client.disconnect();
     })();
