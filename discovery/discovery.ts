@@ -13,6 +13,7 @@ import { FabricCache, type BuildInputs } from './fabric-cache.js';
 import { FabricModel } from './fabric-model.js';
 import type { FabricSnapshot, FabricView, ServiceExport } from './fabric.js';
 import { Diagnostics, errorText } from './diagnostics.js';
+import { gatewayKey } from './keys.js';
 import { watchLeases } from './lease-watch.js';
 import { LocalExports } from './local-exports.js';
 import { DiscoveryMetrics } from './metrics.js';
@@ -355,6 +356,19 @@ export class Discovery {
     if (!this.local.set(services)) return;
     this.registration?.setServices(this.local.desired);
     this.cache.refresh();
+  }
+
+  /**
+   * The live lease end of a gateway (a LeaseLookup): renewed by every lease poll and heartbeat, which
+   * do not republish the snapshot. Undefined when the gateway is unknown or not registered yet.
+   */
+  leaseOf(cluster: string, id: string): number | undefined {
+    const gk = gatewayKey(cluster, id);
+    if (gk === this.ownGk) {
+      const own = this.local.own.leaseExpiresAt;
+      return own > 0 ? own : undefined;
+    }
+    return this.model.gateways.get(gk)?.leaseScore;
   }
 
   status(): DiscoveryStatus {

@@ -39,9 +39,21 @@ export interface GatewayRecord {
 
 export interface GatewayView extends GatewayRecord {
   readonly freshness: Freshness;
-  /** Epoch ms (Redis server clock) when the lease ends or ended. */
+  /**
+   * Epoch ms (Redis server clock) when the lease ends or ended, as known when this snapshot was built
+   * (0 when not known yet). Lease renewals do not publish a new snapshot, so for a countdown read the
+   * live value through a LeaseLookup (Discovery.leaseOf).
+   */
   readonly leaseExpiresAt: number;
 }
+
+/**
+ * A gateway's current lease end (epoch ms, Redis server clock), read between snapshots: remote leases
+ * as the last lease poll saw them (one poll per heartbeat interval), this gateway's from its own last
+ * heartbeat. Undefined when unknown: not in the registry (any more), or before the first registration.
+ * A field read, no I/O; safe to call per request.
+ */
+export type LeaseLookup = (cluster: string, id: string) => number | undefined;
 
 export interface ClusterView {
   readonly name: string;

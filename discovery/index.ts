@@ -11,6 +11,7 @@ export type {
   ClusterView,
   FabricSnapshot,
   FabricView,
+  LeaseLookup,
 } from './fabric.js';
 export { Discovery } from './discovery.js';
 export { createRedisClient, type RedisClient } from './redis-client.js';

@@ -3,7 +3,7 @@
 // exception becomes a 500 JSON error, never a crashed process.
 import { Hono } from 'hono';
 import type { Registry } from 'prom-client';
-import type { FabricView } from '../../discovery/index.js';
+import type { FabricView, LeaseLookup } from '../../discovery/index.js';
 import type { LocalCatalog } from '../catalog/index.js';
 import type {
   ClustersResponse,
@@ -35,6 +35,8 @@ export interface AdminSources {
   readonly dataPlaneState?: () => unknown;
   readonly identity: GatewayIdentity;
   readonly now: () => number;
+  /** Live lease ends for lease countdowns (Discovery.leaseOf); without it the snapshot's are shown. */
+  readonly leaseOf?: LeaseLookup;
   /** The dashboard, fabric picture, event stream and golden metrics routes; absent: not served. */
   readonly fabric?: Omit<FabricRouteSources, 'report' | 'discoveryStatus'>;
 }
@@ -65,6 +67,7 @@ export function buildAdminApp(sources: AdminSources): Hono {
     local: sources.catalog.services(),
     identity: sources.identity,
     nowMs: sources.now(),
+    leaseOf: sources.leaseOf,
   });
 
   app.get('/healthz', (c) =>

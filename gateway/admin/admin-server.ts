@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { FabricView, RedisConfig } from '../../discovery/index.js';
+import type { FabricView, LeaseLookup, RedisConfig } from '../../discovery/index.js';
 import type { LocalCatalog } from '../catalog/index.js';
 import type { HostPort } from '../config/index.js';
 import { listenError } from '../listen-error.js';
@@ -32,6 +32,11 @@ export interface AdminServerOptions {
   readonly catalog: LocalCatalog;
   /** Discovery's status report, shown under /api/v1/discovery `status`. */
   readonly discoveryStatus: () => unknown;
+  /**
+   * Live lease ends (pass `(cluster, id) => discovery.leaseOf(cluster, id)`): snapshots are not
+   * rebuilt on lease renewals, so without it lease countdowns show the snapshot's, frozen, values.
+   */
+  readonly leaseOf?: LeaseLookup;
   /** The data plane's state (`routes`, `endpoints`, …); without it routes are empty, endpoints from the catalog. */
   readonly dataPlaneState?: () => unknown;
   readonly identity: GatewayIdentity;

@@ -73,6 +73,7 @@ export interface DiscoveryJson {
   readonly source: 'redis' | 'disk' | 'empty';
   /** Whether the change feed is connected and trusted right now. */
   readonly connected: boolean;
+  /** Epoch ms when Redis last answered discovery (a sync, feed read or lease poll); else the disk snapshot's. */
   readonly syncedAt: number | null;
   /** now minus syncedAt: how old the routing information may be; null when never synced. */
   readonly snapshotAgeMs: number | null;

@@ -1,6 +1,8 @@
 // Turns one fabric snapshot (plus the local catalog) into the admin API's JSON. Pure: the caller passes
-// the clock reading, so one request renders one consistent picture.
-import type { ClusterView, FabricSnapshot, GatewayView } from '../../discovery/index.js';
+// the clock reading, so one request renders one consistent picture. Snapshots are rebuilt only when the
+// fabric changes, so what moves between rebuilds comes from live sources: lease ends from a LeaseLookup,
+// the sync age from discovery's status.
+import type { ClusterView, FabricSnapshot, GatewayView, LeaseLookup } from '../../discovery/index.js';
 import type { LocalService } from '../catalog/index.js';
 import type {
   ClusterJson,
@@ -17,6 +19,8 @@ export interface ReportInput {
   readonly local: ReadonlyMap<string, LocalService>;
   readonly identity: GatewayIdentity;
   readonly nowMs: number;
+  /** Live lease ends; without it (or for a gateway it does not know) the snapshot's value is shown. */
+  readonly leaseOf?: LeaseLookup;
 }
 
 /** Local cluster first, then by name. */
@@ -28,8 +32,9 @@ function orderedClusters(input: ReportInput): ClusterView[] {
 }
 
 function gatewayJson(gateway: GatewayView, input: ReportInput): GatewayJson {
+  const leaseExpiresAt = input.leaseOf?.(gateway.cluster, gateway.id) ?? gateway.leaseExpiresAt;
   // Discovery reports 0 for a lease it does not know yet.
-  const known = gateway.leaseExpiresAt > 0;
+  const known = leaseExpiresAt > 0;
   return {
     cluster: gateway.cluster,
     id: gateway.id,
@@ -37,8 +42,8 @@ function gatewayJson(gateway: GatewayView, input: ReportInput): GatewayJson {
     version: gateway.version,
     startedAt: gateway.startedAt,
     freshness: gateway.freshness,
-    leaseExpiresAt: known ? gateway.leaseExpiresAt : null,
-    leaseRemainingMs: known ? gateway.leaseExpiresAt - input.nowMs : null,
+    leaseExpiresAt: known ? leaseExpiresAt : null,
+    leaseRemainingMs: known ? leaseExpiresAt - input.nowMs : null,
     self: gateway.cluster === input.identity.cluster && gateway.id === input.identity.gatewayId,
   };
 }
@@ -108,8 +113,24 @@ export function servicesJson(input: ReportInput): ServiceJson[] {
     });
 }
 
+/**
+ * When discovery last heard from Redis, from its status report (`lastContactAt`, `snapshotAgeMs`, as
+ * DiscoveryStatus has them): the snapshot's syncedAt is only as new as the last rebuild. Undefined when
+ * the status does not carry them.
+ */
+function liveSync(status: unknown): { syncedAt: number | null; ageMs: number | null } | undefined {
+  if (status === null || typeof status !== 'object') return undefined;
+  const { lastContactAt, snapshotAgeMs } = status as Record<string, unknown>;
+  const ageOk = snapshotAgeMs === null || (typeof snapshotAgeMs === 'number' && snapshotAgeMs >= 0);
+  const atOk = lastContactAt === null || typeof lastContactAt === 'number';
+  if (!ageOk || !atOk) return undefined;
+  return { syncedAt: lastContactAt, ageMs: snapshotAgeMs };
+}
+
 export function discoveryJson(input: ReportInput, status: unknown): DiscoveryJson {
   const { snapshot } = input;
+  const sync = liveSync(status);
+  const syncedAt = sync?.syncedAt ?? snapshot.syncedAt;
   let live = 0;
   let stale = 0;
   for (const cluster of snapshot.clusters.values()) {
@@ -120,8 +141,8 @@ export function discoveryJson(input: ReportInput, status: unknown): DiscoveryJso
     revision: snapshot.revision,
     source: snapshot.source,
     connected: snapshot.connected,
-    syncedAt: snapshot.syncedAt,
-    snapshotAgeMs: snapshot.syncedAt === null ? null : Math.max(0, input.nowMs - snapshot.syncedAt),
+    syncedAt,
+    snapshotAgeMs: sync ? sync.ageMs : syncedAt === null ? null : Math.max(0, input.nowMs - syncedAt),
     clusters: { live, stale },
     status,
   };
