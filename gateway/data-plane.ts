@@ -26,6 +26,20 @@ import {
   type TlsCredentials,
 } from './transport/peer-transport.js';
 import { LOCAL_UPSTREAM_DEFAULTS, LocalUpstreams } from './upstream/local-upstreams.js';
+import {
+  logFailoverEvent,
+  PeerHealthProber,
+  type FailoverMetrics,
+  type FailoverMetricSources,
+} from './health/index.js';
+import {
+  FailoverPolicy,
+  monotonicClock,
+  ResilienceRegistry,
+  type FailoverEvent,
+  type OutlierTracker,
+} from './resilience/index.js';
+import { servicePolicy } from './config/index.js';
 
 export interface DataPlaneOptions {
   readonly config: GatewayConfig;
@@ -39,6 +53,10 @@ export interface DataPlaneOptions {
   readonly onOutcome?: OutcomeListener;
   /** Whether a local endpoint may receive traffic; call `refreshRoutes()` when the answer changes. */
   readonly endpointHealthy?: (service: string, endpoint: LocalEndpoint) => boolean;
+  /** Passive outlier detection (ejected endpoints, gateways and clusters steer failover). */
+  readonly outliers?: OutlierTracker;
+  /** Where failover transitions, retries and refusals are counted. */
+  readonly failoverMetrics?: FailoverMetrics;
   /** Peer transport tuning (timeouts, pings, backoff); defaults suit production. */
   readonly peerTransport?: Partial<
     Omit<PeerTransportOptions, 'trustDomain' | 'tls' | 'onConnectionsChanged'>
@@ -58,6 +76,9 @@ export interface RouteState {
   }[];
   readonly deniedBy: readonly string[];
   readonly unhealthyIn: readonly string[];
+  /** The failover policy's mode and each cluster's share of new requests. */
+  readonly mode?: string;
+  readonly shares?: readonly { readonly cluster: string; readonly share: number }[];
 }
 
 export interface EndpointState {
@@ -97,6 +118,10 @@ export class DataPlane {
   private table: RouteTable<PeerGateway>;
   private revision = 0;
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly prober: PeerHealthProber;
+  private readonly policies = new Map<string, FailoverPolicy>();
+  private readonly resilience: ResilienceRegistry;
+  private reevaluateTimer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
@@ -112,6 +137,12 @@ export class DataPlane {
     });
     this.metrics = new RequestMetrics(options.metrics, () => this.peers.connectionCounts());
     this.upstreams = new LocalUpstreams(LOCAL_UPSTREAM_DEFAULTS);
+    this.prober = new PeerHealthProber({
+      ...config.failover.peerProbe,
+      ping: (peer, signal) => this.peers.ping(peer.key, signal),
+      logger: options.logger.child({ component: 'peer-probe' }),
+    });
+    this.resilience = new ResilienceRegistry(config, options.failoverMetrics);
     this.table = this.buildTable();
     const outboundContext = {
       cluster: config.cluster,
@@ -119,6 +150,7 @@ export class DataPlane {
       upstreams: this.upstreams,
       noRouteStats: this.metrics.statsFor('outbound', config.cluster, '(unknown)', '(none)'),
       onOutcome: options.onOutcome,
+      resilience: (service: string) => this.resilience.for(service),
     };
     const router = new OutboundRouter(outboundContext);
     const tunnels = new OutboundTunnels({
@@ -164,7 +196,24 @@ export class DataPlane {
     this.upstreams.start();
     this.unsubscribe.push(this.options.view.subscribe(() => this.refreshRoutes()));
     this.unsubscribe.push(this.options.catalog.subscribe(() => this.refreshRoutes()));
+    this.unsubscribe.push(
+      this.prober.subscribe((change) => {
+        // In-flight streams to a gateway that stopped answering fail now (UPSTREAM_RESET) and are
+        // retried elsewhere, instead of waiting for their timeout.
+        if (!change.healthy) this.peers.disconnect(change.key);
+        this.refreshRoutes();
+      }),
+    );
+    const outliers = this.options.outliers;
+    if (outliers) {
+      this.unsubscribe.push(
+        outliers.subscribe((event) => {
+          if (event.scope !== 'endpoint') this.refreshRoutes();
+        }),
+      );
+    }
     this.refreshRoutes();
+    this.prober.start();
     await this.outbound.start();
     await this.peerListener.start();
     await this.tcp.apply(this.config.tcp);
@@ -189,6 +238,9 @@ export class DataPlane {
    */
   async updateConfig(config: GatewayConfig): Promise<void> {
     this.config = config;
+    this.resilience.updateConfig(config);
+    for (const [service, policy] of this.policies)
+      policy.updatePolicy(servicePolicy(config, service).failover);
     await this.tcp.apply(config.tcp);
     this.refreshRoutes();
   }
@@ -201,13 +253,21 @@ export class DataPlane {
 
   /** Rebuilds and swaps the route table (the catalog, the fabric view or endpoint health changed). */
   refreshRoutes(): void {
-    this.table = this.buildTable();
     const gateways = new Set<string>();
+    const probed: { key: string; cluster: string }[] = [];
     for (const cluster of this.options.view.snapshot().clusters.values()) {
-      for (const gateway of cluster.gateways)
-        gateways.add(peerKey(cluster.name, gateway.id, gateway.peerAddress));
+      for (const gateway of cluster.gateways) {
+        const key = peerKey(cluster.name, gateway.id, gateway.peerAddress);
+        gateways.add(key);
+        if (cluster.name === this.config.cluster) continue;
+        this.peers.gateway(cluster.name, gateway.id, gateway.peerAddress);
+        probed.push({ key, cluster: cluster.name });
+      }
     }
     this.peers.retain(gateways);
+    this.prober.setPeers(probed);
+    this.table = this.buildTable();
+    this.scheduleReevaluation();
     const endpoints = new Set<string>();
     for (const service of this.options.catalog.services().values()) {
       for (const e of service.endpoints) endpoints.add(`${e.host}:${e.port}`);
@@ -243,6 +303,8 @@ export class DataPlane {
   close(): Promise<void> {
     this.closing ??= (async () => {
       for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe();
+      this.prober.close();
+      clearTimeout(this.reevaluateTimer);
       this.destroyAll();
       await Promise.resolve();
     })();
@@ -262,6 +324,7 @@ export class DataPlane {
       })),
       deniedBy: route.deniedBy,
       unhealthyIn: route.unhealthyIn,
+      ...(route.decision ? { mode: route.decision.mode, shares: route.decision.shares } : {}),
     }));
     const healthy = this.options.endpointHealthy;
     const endpoints: EndpointState[] = [];
@@ -290,6 +353,53 @@ export class DataPlane {
     };
   }
 
+  /** Gauges for FailoverMetrics: peer probes, failover decisions, circuit breakers, retry budgets. */
+  failoverSources(): Required<Pick<FailoverMetricSources, 'peers' | 'decisions' | 'breakers' | 'budgets'>> {
+    return {
+      peers: () => this.prober.state(),
+      decisions: () =>
+        [...this.table.routes.values()].flatMap((route) =>
+          route.decision ? [{ service: route.service, decision: route.decision }] : [],
+        ),
+      breakers: () => this.resilience.breakers(),
+      budgets: () => this.resilience.budgets(),
+    };
+  }
+
+  /** One rebuild when the earliest hold-down or failback ramp step is due (the policies hold no timers). */
+  private scheduleReevaluation(): void {
+    let at: number | undefined;
+    for (const route of this.table.routes.values()) {
+      const next = route.decision?.reevaluateAt;
+      if (next !== undefined && (at === undefined || next < at)) at = next;
+    }
+    clearTimeout(this.reevaluateTimer);
+    this.reevaluateTimer = undefined;
+    if (at === undefined || this.closing) return;
+    this.reevaluateTimer = setTimeout(() => this.refreshRoutes(), Math.max(0, at - monotonicClock()) + 1);
+    this.reevaluateTimer.unref();
+  }
+
+  private policyFor(service: string): FailoverPolicy {
+    let policy = this.policies.get(service);
+    if (!policy) {
+      policy = new FailoverPolicy({
+        service,
+        cluster: this.config.cluster,
+        locality: this.config.locality,
+        policy: servicePolicy(this.config, service).failover,
+        onEvent: (event) => this.onFailoverEvent(event),
+      });
+      this.policies.set(service, policy);
+    }
+    return policy;
+  }
+
+  private onFailoverEvent(event: FailoverEvent): void {
+    logFailoverEvent(this.logger, event);
+    this.options.failoverMetrics?.failoverEvent(event);
+  }
+
   private openConnections(): number {
     return this.outbound.openConnections + this.peerListener.openConnections + this.tcp.openConnections;
   }
@@ -305,6 +415,7 @@ export class DataPlane {
   private buildTable(): RouteTable<PeerGateway> {
     const config = this.config;
     const metrics = this.metrics;
+    const outliers = this.options.outliers;
     return buildRouteTable(++this.revision, {
       cluster: config.cluster,
       locality: config.locality,
@@ -318,6 +429,16 @@ export class DataPlane {
       statsFor: (service, destination) => metrics.statsFor('outbound', config.cluster, service, destination),
       peerStatsFor: (service, caller) => metrics.statsFor('peer', caller, service, config.cluster),
       ...(this.options.endpointHealthy ? { endpointHealthy: this.options.endpointHealthy } : {}),
+      gatewayUsable: (key) => this.prober.isResponsive(key),
+      failover: {
+        policyFor: (service) => this.policyFor(service),
+        clusterRttMs: (cluster) => this.prober.clusterRttMs(cluster),
+        clusterReachable: (cluster) => this.prober.clusterReachable(cluster),
+        clusterEjected: (service, cluster) =>
+          (outliers?.clusters.isEjected(service, cluster) ?? false) ||
+          (outliers?.clusterUnreachable(cluster) ?? false),
+        endpointEjected: (service, endpoint) => outliers?.endpoints.isEjected(service, endpoint) ?? false,
+      },
     });
   }
 }

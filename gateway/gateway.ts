@@ -99,6 +99,15 @@ export class Gateway {
     await discovery.start();
     this.started.push(discovery);
 
+    const plane: { sources?: ReturnType<DataPlane['failoverSources']> } = {};
+    const failoverMetrics = new FailoverMetrics(this.metrics, {
+      endpoints: () => health.details(),
+      outliers: () => outliers.state(),
+      peers: () => plane.sources?.peers() ?? [],
+      decisions: () => plane.sources?.decisions() ?? [],
+      breakers: () => plane.sources?.breakers() ?? [],
+      budgets: () => plane.sources?.budgets() ?? [],
+    });
     const dataPlane = new DataPlane({
       config,
       view: discovery.view,
@@ -108,7 +117,10 @@ export class Gateway {
       logger: logger.child({ component: 'data-plane' }),
       onOutcome: outliers.record,
       endpointHealthy: available,
+      outliers,
+      failoverMetrics,
     });
+    plane.sources = dataPlane.failoverSources();
     await dataPlane.start();
     this.dataPlane = dataPlane;
     this.started.push({ close: () => dataPlane.close() });
@@ -121,11 +133,8 @@ export class Gateway {
     const outlierLogger = logger.child({ component: 'outliers' });
     outliers.subscribe((event) => {
       logOutlierEvent(outlierLogger, event);
+      failoverMetrics.outlierEvent(event);
       if (event.scope === 'endpoint') healthChanged();
-    });
-    new FailoverMetrics(this.metrics, {
-      endpoints: () => health.details(),
-      outliers: () => outliers.state(),
     });
 
     const control = new ControlServer({

@@ -18,6 +18,8 @@ import type { ProxyRequest } from '../upstream/exchange.js';
 import type { LocalUpstreams } from '../upstream/local-upstreams.js';
 import type { PeerGateway } from '../transport/peer-transport.js';
 import type { DownstreamSink } from './downstream-sink.js';
+import { GuardedRequest } from './guarded-request.js';
+import type { ServiceResilience } from '../resilience/index.js';
 import { H1ResponseSink } from './h1-response-sink.js';
 import { H2ResponseSink } from './h2-response-sink.js';
 import type { FastResponseSink } from './h1-fast-path.js';
@@ -33,6 +35,8 @@ export interface OutboundContext {
   /** Where requests without a route are counted. */
   readonly noRouteStats: TargetStats;
   readonly onOutcome: OutcomeListener | undefined;
+  /** Per-service retries, timeouts and circuit breakers; without it each request gets one try. */
+  readonly resilience?: (service: string) => ServiceResilience;
 }
 
 /** A routed request: the route, and the name it was reached by (for a pinned cluster). */
@@ -154,6 +158,20 @@ export class OutboundRouter {
     const target = route.pick(name.cluster);
     if (target instanceof GatewayError) {
       sink.fail(target);
+      return;
+    }
+    const resilience = this.context.resilience;
+    if (resilience) {
+      const choice = target.pick();
+      if (!choice) {
+        sink.fail(
+          new GatewayError('NO_HEALTHY_UPSTREAM', `no healthy upstream for service ${route.service}`),
+        );
+        return;
+      }
+      new GuardedRequest(this.context, route, name.cluster, request, sink, resilience(route.service)).start(
+        choice,
+      );
       return;
     }
     if (target.kind === 'local') {

@@ -36,3 +36,4 @@ export {
 } from './failover-decision.js';
 export type { FailoverEvent } from './failover-events.js';
 export { RTT_TIE_MS } from './failover-tiers.js';
+export { ResilienceRegistry, ServiceResilience, type ResilienceEvents } from './service-resilience.js';

@@ -9,6 +9,7 @@ import type { ClusterView, FabricSnapshot, GatewayView, Locality, Protocol } fro
 import { byLocality } from './locality-order.js';
 import { parseServiceName, type NameScope, type ServiceName } from './service-name.js';
 import { WeightedPicker } from './weighted-picker.js';
+import type { FailoverCandidate, FailoverDecision, FailoverPolicy } from '../resilience/index.js';
 
 /** What the table needs of a peer gateway's transport: whether it can take a request now. */
 export interface RemoteGateway {
@@ -34,6 +35,23 @@ export interface RouteTableInput<G extends RemoteGateway> {
   peerStatsFor(service: string, caller: string): TargetStats;
   /** Whether a local endpoint is healthy; all are until health checking says otherwise. */
   endpointHealthy?(service: string, endpoint: LocalEndpoint): boolean;
+  /** Whether a peer gateway answers probes now (a fast per-request check); all do without it. */
+  gatewayUsable?(key: string): boolean;
+  /** Cross-cluster failover; without it: local first, then remote clusters in locality order. */
+  readonly failover?: RouteFailoverInput;
+}
+
+/** What the table needs to ask a service's failover policy where new requests go. */
+export interface RouteFailoverInput {
+  /** The service's policy, kept by the caller across table generations (hold-downs survive rebuilds). */
+  policyFor(service: string): FailoverPolicy;
+  clusterRttMs(cluster: string): number | undefined;
+  /** False when no gateway of the cluster answers probes. */
+  clusterReachable(cluster: string): boolean;
+  /** Passive outlier detection ejected the cluster for this service (or all its gateways). */
+  clusterEjected(service: string, cluster: string): boolean;
+  /** A local endpoint (host:port) is ejected now, whatever the panic rule says. */
+  endpointEjected(service: string, endpoint: string): boolean;
 }
 
 /** Who an attempt goes to, precomputed per endpoint or gateway so the hot path builds no strings. */
@@ -89,6 +107,18 @@ export class LocalTarget {
     return this.picker.pick();
   }
 
+  get available(): boolean {
+    return this.choices.length > 0;
+  }
+
+  /** For a retry: an endpoint not tried yet. */
+  pickExcept(tried: ReadonlySet<string>): LocalChoice | undefined {
+    const first = this.picker.pick();
+    if (first && !tried.has(first.via)) return first;
+    for (const choice of this.choices) if (!tried.has(choice.via)) return choice;
+    return undefined;
+  }
+
   /** Whether calls from `cluster` may reach this service (its allow list). */
   allows(cluster: string): boolean {
     const allow = this.service.allow;
@@ -112,6 +142,7 @@ export class RemoteTarget<G extends RemoteGateway> {
   readonly stale: boolean;
   readonly choices: readonly RemoteChoice<G>[];
   private next = 0;
+  private readonly usable: (key: string) => boolean;
 
   constructor(
     service: string,
@@ -119,9 +150,11 @@ export class RemoteTarget<G extends RemoteGateway> {
     stale: boolean,
     gateways: readonly { key: string; gateway: G }[],
     stats: TargetStats,
+    usable: (key: string) => boolean = () => true,
   ) {
     this.cluster = cluster;
     this.stale = stale;
+    this.usable = usable;
     this.choices = gateways.map(({ key, gateway }) => ({
       service,
       cluster,
@@ -138,14 +171,22 @@ export class RemoteTarget<G extends RemoteGateway> {
     for (let tried = 0; tried < count; tried++) {
       const choice = this.choices[this.next] as RemoteChoice<G>;
       this.next = (this.next + 1) % count;
-      if (choice.gateway.available) return choice;
+      if (choice.gateway.available && this.usable(choice.via)) return choice;
     }
     return undefined;
   }
 
   get available(): boolean {
-    for (const choice of this.choices) if (choice.gateway.available) return true;
+    for (const choice of this.choices) if (choice.gateway.available && this.usable(choice.via)) return true;
     return false;
+  }
+
+  /** For a retry: an available gateway not tried yet. */
+  pickExcept(tried: ReadonlySet<string>): RemoteChoice<G> | undefined {
+    for (const choice of this.choices) {
+      if (!tried.has(choice.via) && choice.gateway.available && this.usable(choice.via)) return choice;
+    }
+    return undefined;
   }
 }
 
@@ -164,7 +205,14 @@ export class ServiceRoute<G extends RemoteGateway> {
   readonly deniedBy: readonly string[];
   /** Clusters that export the service but report no healthy endpoint. */
   readonly unhealthyIn: readonly string[];
+  /** The failover policy's answer for this generation (undefined without failover input). */
+  readonly decision: FailoverDecision | undefined;
+  /** Local endpoints that pass active health even though ejected: used only when nothing else can serve. */
+  readonly panicLocal: LocalTarget | null;
   private readonly ownCluster: string;
+  /** Targets in failover order: the decision's clusters by share, then the rest. */
+  private readonly ordered: readonly RouteTarget<G>[];
+  private readonly single: RouteTarget<G> | undefined;
 
   constructor(fields: {
     service: string;
@@ -175,6 +223,8 @@ export class ServiceRoute<G extends RemoteGateway> {
     remotes: readonly RemoteTarget<G>[];
     deniedBy: readonly string[];
     unhealthyIn: readonly string[];
+    decision?: FailoverDecision;
+    panicLocal?: LocalTarget | null;
   }) {
     this.service = fields.service;
     this.protocol = fields.protocol;
@@ -184,17 +234,67 @@ export class ServiceRoute<G extends RemoteGateway> {
     this.remotes = fields.remotes;
     this.deniedBy = fields.deniedBy;
     this.unhealthyIn = fields.unhealthyIn;
+    this.decision = fields.decision;
+    this.panicLocal = fields.panicLocal ?? null;
+    const all: RouteTarget<G>[] = [...(this.local ? [this.local] : []), ...this.remotes];
+    const decided: RouteTarget<G>[] = [];
+    for (const { cluster } of this.decision?.shares ?? []) {
+      const target = all.find((t) => t.cluster === cluster);
+      if (target) decided.push(target);
+    }
+    this.ordered = [...decided, ...all.filter((t) => !decided.includes(t))];
+    this.single = this.decision?.shares.length === 1 ? decided[0] : undefined;
   }
 
   /**
-   * Local first, else the first remote cluster with an available gateway; `pinned` restricts the
-   * choice to one cluster. Stale clusters come last in `remotes`, so they are used only when nothing
-   * live can serve.
+   * Where the next request goes when the caller pinned no cluster: with a failover decision, a cluster
+   * drawn by its share; without one, local first. Either way, a target that cannot take the request now
+   * (no responsive gateway) gives way to the next in failover order.
+   */
+  private pickUnpinned(): RouteTarget<G> | undefined {
+    const decision = this.decision;
+    if (decision) {
+      let target = this.single;
+      if (!target && decision.shares.length > 1) {
+        const cluster = decision.pick(Math.random());
+        target = this.ordered.find((t) => t.cluster === cluster);
+      }
+      if (target?.available) return target;
+    } else if (this.local) {
+      return this.local;
+    }
+    for (const t of this.ordered) if (t.available) return t;
+    return this.panicLocal ?? undefined;
+  }
+
+  /**
+   * For a retry: a local endpoint or peer gateway not tried yet, a fresh draw first, then in failover
+   * order; `pinned` keeps it within one cluster.
+   */
+  pickRetry(tried: ReadonlySet<string>, pinned?: string): LocalChoice | RemoteChoice<G> | undefined {
+    if (pinned !== undefined) {
+      const target = this.ordered.find((t) => t.cluster === pinned);
+      return target?.pickExcept(tried);
+    }
+    const fresh = this.pickUnpinned();
+    const first = fresh?.pickExcept(tried);
+    if (first) return first;
+    for (const t of this.ordered) {
+      const choice = t.pickExcept(tried);
+      if (choice) return choice;
+    }
+    return this.panicLocal?.pickExcept(tried);
+  }
+
+  /**
+   * The failover decision's cluster (or, without one, local first, else the first remote cluster with an
+   * available gateway); `pinned` restricts the choice to one cluster. Stale clusters come last, so they
+   * are used only when nothing live can serve.
    */
   pick(pinned?: string): RouteTarget<G> | GatewayError {
     if (pinned === undefined) {
-      if (this.local) return this.local;
-      for (const remote of this.remotes) if (remote.available) return remote;
+      const target = this.pickUnpinned();
+      if (target) return target;
       if (!this.localService && this.remotes.length === 0 && this.unhealthyIn.length === 0) {
         return this.forbidden(this.deniedBy);
       }
@@ -205,6 +305,7 @@ export class ServiceRoute<G extends RemoteGateway> {
     }
     if (pinned === this.ownCluster) {
       if (this.local) return this.local;
+      if (this.panicLocal) return this.panicLocal;
       return this.localService ? this.unavailable([], [pinned]) : this.notExported(pinned);
     }
     for (const remote of this.remotes) {
@@ -302,21 +403,39 @@ function buildRoute<G extends RemoteGateway>(
   clusters: readonly ClusterView[],
 ): ServiceRoute<G> {
   const localService = input.local.get(service);
+  const failover = input.failover;
+  const candidates: FailoverCandidate[] = [];
   let local: LocalTarget | null = null;
+  let panicLocal: LocalTarget | null = null;
   if (localService) {
-    const healthy = localService.endpoints.filter(
+    const servable = localService.endpoints.filter(
       (e) => e.weight > 0 && (input.endpointHealthy?.(service, e) ?? true),
     );
-    if (healthy.length > 0) {
-      local = new LocalTarget(
+    const healthy = failover
+      ? servable.filter((e) => !failover.endpointEjected(service, formatEndpoint(e)))
+      : servable;
+    const target = (endpoints: readonly LocalEndpoint[]) =>
+      new LocalTarget(
         input.cluster,
         localService,
-        healthy,
+        endpoints,
         input.statsFor(service, input.cluster),
         (caller) => input.peerStatsFor(service, caller),
       );
-    }
+    if (healthy.length > 0) local = target(healthy);
+    else if (servable.length > 0) panicLocal = target(servable);
+    candidates.push({
+      name: input.cluster,
+      locality: input.locality,
+      freshness: 'live',
+      healthyEndpoints: servable.length,
+      rttMs: 0,
+      // Every servable endpoint ejected: fail over first; panic on them only when nothing else can serve.
+      ejected: healthy.length === 0,
+    });
   }
+  const gatewayUsable =
+    input.gatewayUsable === undefined ? undefined : (key: string) => input.gatewayUsable?.(key) ?? true;
   const remotes: RemoteTarget<G>[] = [];
   const deniedBy: string[] = [];
   const unhealthyIn: string[] = [];
@@ -328,6 +447,17 @@ function buildRoute<G extends RemoteGateway>(
     if (exported.allow !== null && !exported.allow.includes(input.cluster)) {
       deniedBy.push(cluster.name);
       continue;
+    }
+    if (failover) {
+      candidates.push({
+        name: cluster.name,
+        locality: cluster.locality,
+        freshness: cluster.freshness,
+        healthyEndpoints: cluster.gateways.length > 0 ? exported.endpoints.healthy : 0,
+        rttMs: failover.clusterRttMs(cluster.name),
+        reachable: failover.clusterReachable(cluster.name),
+        ejected: failover.clusterEjected(service, cluster.name),
+      });
     }
     if (exported.endpoints.healthy <= 0) {
       unhealthyIn.push(cluster.name);
@@ -347,6 +477,7 @@ function buildRoute<G extends RemoteGateway>(
         cluster.freshness !== 'live',
         gateways,
         input.statsFor(service, cluster.name),
+        gatewayUsable,
       ),
     );
   }
@@ -359,5 +490,6 @@ function buildRoute<G extends RemoteGateway>(
     remotes,
     deniedBy,
     unhealthyIn,
+    ...(failover ? { decision: failover.policyFor(service).evaluate(candidates), panicLocal } : {}),
   });
 }

@@ -163,6 +163,11 @@ export class H2Pool implements H2ConnectionEvents {
     for (const connection of this.connections) connection.close();
   }
 
+  /** Destroys every connection now (the peer stopped answering); the pool stays usable for new ones. */
+  dropConnections(err: GatewayError): void {
+    for (const connection of [...this.connections]) connection.destroy(err);
+  }
+
   destroy(): void {
     this.close();
     for (const connection of [...this.connections]) connection.destroy();

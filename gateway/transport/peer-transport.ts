@@ -18,6 +18,7 @@ import { LANE_HEADER, SERVICE_HEADER } from '../routing/proxy-headers.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { H2Connection } from './h2-connection.js';
 import { H2Pool, type H2PoolState } from './h2-pool.js';
+import { pingHttp2Session } from '../health/http2-ping.js';
 
 /** The gateway's own TLS credentials (PEM). A TlsMaterialSnapshot fits. */
 export interface TlsCredentials {
@@ -134,7 +135,13 @@ export class PeerGateway {
     }
     const headers = h2RequestHeaders(request);
     headers[SERVICE_HEADER] = service;
-    const stream = connection.request(headers, !hasBody(request));
+    let stream: ClientHttp2Stream;
+    try {
+      stream = connection.request(headers, !hasBody(request));
+    } catch (err) {
+      sink.fail(connection.streamError(err as Error));
+      return undefined;
+    }
     return new H2Exchange(stream, connection, request, sink);
   }
 
@@ -162,7 +169,13 @@ export class PeerGateway {
   private openLane(lane: H1Connection): LaneStream | GatewayError {
     const connection = this.pool.acquire();
     if (connection instanceof GatewayError) return connection;
-    const stream: LaneStream = connection.request({ ...LANE_REQUEST }, false);
+    let stream: LaneStream;
+    try {
+      stream = connection.request({ ...LANE_REQUEST }, false);
+    } catch (err) {
+      // The session was destroyed (peer dropped) before the pool heard of it.
+      return connection.streamError(err as Error);
+    }
     stream[kLaneConnection] = connection;
     stream.once('response', (headers) => {
       const status = Number(headers[':status']);
@@ -273,6 +286,31 @@ export class PeerTransport {
     if (!parsed || this.closed) peer.destroy();
     else this.peers.set(key, peer);
     return peer;
+  }
+
+  /**
+   * An HTTP/2 PING to one peer gateway over a ready connection of its pool (opened if need be): resolves
+   * the round trip in ms; rejects when the peer is unknown, cannot be connected, or `signal` aborts.
+   */
+  ping(key: string, signal: AbortSignal): Promise<number> {
+    const peer = this.peers.get(key);
+    if (!peer) return Promise.reject(new Error(`no transport to peer gateway ${key}`));
+    return new Promise<H2Connection>((resolve, reject) => {
+      const onAbort = () => reject(new Error('ping aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      peer.pool.acquireReady((connection) => {
+        signal.removeEventListener('abort', onAbort);
+        if (connection instanceof GatewayError) reject(connection);
+        else resolve(connection);
+      });
+    }).then((connection) => pingHttp2Session(connection.session, signal));
+  }
+
+  /** Drops every connection to one peer gateway now: its in-flight streams fail (UPSTREAM_RESET). */
+  disconnect(key: string): void {
+    this.peers
+      .get(key)
+      ?.pool.dropConnections(new GatewayError('UPSTREAM_RESET', `${key}: stopped answering probes`));
   }
 
   /** Closes the pools of peer gateways no longer in the fabric (their open streams finish first). */

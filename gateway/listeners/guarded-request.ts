@@ -1,0 +1,314 @@
+// One outbound request under its service's resilience policy: a circuit-breaker slot per try, a
+// per-try timeout, a request timeout (both until the response head), and retries on another endpoint,
+// gateway or cluster when a try fails before any response byte reached the caller (decideRetry says
+// which failures, and spends the retry budget). Each abandoned try is reported to the outcome listener;
+// the try that answers is reported by the downstream sink as usual. Implements Exchange so the sink
+// cancels whatever try is current when its caller goes away.
+import { GatewayError } from '../errors.js';
+import { decideRetry, type AttemptResult, type ServiceResilience } from '../resilience/index.js';
+import { isLocalOriginFailure } from '../routing/error-status.js';
+import type { OutcomeListener } from '../routing/outcome.js';
+import { SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
+import type { LocalChoice, RemoteChoice, RouteTable, ServiceRoute } from '../routing/route-table.js';
+import type { PeerGateway } from '../transport/peer-transport.js';
+import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
+import type { LocalUpstreams } from '../upstream/local-upstreams.js';
+import type { DownstreamSink } from './downstream-sink.js';
+
+export type Choice = LocalChoice | RemoteChoice<PeerGateway>;
+
+export interface GuardedContext {
+  readonly cluster: string;
+  table(): RouteTable<PeerGateway>;
+  readonly upstreams: LocalUpstreams;
+  readonly onOutcome: OutcomeListener | undefined;
+}
+
+/** Failures that mean the request never left this gateway. */
+const NOT_SENT = new Set(['UPSTREAM_CONNECT', 'PEER_IDENTITY']);
+
+export class GuardedRequest implements Exchange {
+  private readonly context: GuardedContext;
+  private readonly route: ServiceRoute<PeerGateway>;
+  private readonly pinned: string | undefined;
+  private readonly request: ProxyRequest;
+  private readonly sink: DownstreamSink;
+  private readonly guard: ServiceResilience;
+  private tried: Set<string> | undefined;
+  private retries = 0;
+  private current: Attempt | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  /** The response head reached the caller, or the request ended: no more retries or timeouts. */
+  settled = false;
+
+  constructor(
+    context: GuardedContext,
+    route: ServiceRoute<PeerGateway>,
+    pinned: string | undefined,
+    request: ProxyRequest,
+    sink: DownstreamSink,
+    guard: ServiceResilience,
+  ) {
+    this.context = context;
+    this.route = route;
+    this.pinned = pinned;
+    this.request = request;
+    this.sink = sink;
+    this.guard = guard;
+  }
+
+  start(first: Choice): void {
+    this.guard.budget.recordRequest();
+    const { requestMs } = this.guard.policy.timeouts;
+    if (requestMs > 0) {
+      this.timer = setTimeout(() => this.requestTimedOut(requestMs), requestMs);
+      this.timer.unref();
+    }
+    this.sink.exchange = this;
+    this.send(first);
+  }
+
+  /** The caller went away. */
+  cancel(): void {
+    this.settle();
+    this.current?.abandon();
+  }
+
+  settle(): void {
+    this.settled = true;
+    clearTimeout(this.timer);
+  }
+
+  private send(choice: Choice): void {
+    this.tried?.add(choice.via);
+    const breaker = this.guard.breaker(choice.cluster);
+    const admission = breaker.acquire((granted) => {
+      if (!granted) return;
+      if (this.settled) breaker.release();
+      else this.dispatch(choice, () => breaker.release());
+    });
+    if (admission === 'admitted') this.dispatch(choice, () => breaker.release());
+    else if (admission === 'rejected') {
+      this.guard.events?.refusedBy('circuit-breaker', this.route.service, choice.cluster);
+      this.settle();
+      this.sink.target = choice;
+      this.sink.stats = choice.stats;
+      this.sink.fail(
+        new GatewayError(
+          'OVERLOADED',
+          `too many requests in flight to service ${this.route.service} in ${choice.cluster} (circuit breaker)`,
+        ),
+      );
+    }
+  }
+
+  private dispatch(choice: Choice, release: () => void): void {
+    const attempt = new Attempt(this, choice, release);
+    this.current = attempt;
+    this.sink.target = choice;
+    this.sink.stats = choice.stats;
+    const { perTryMs } = this.guard.policy.timeouts;
+    if (perTryMs > 0) attempt.arm(perTryMs);
+    const request = this.request;
+    if ('gateway' in choice) {
+      if (request.headers[SOURCE_CLUSTER_HEADER] !== undefined) delete request.headers[SOURCE_CLUSTER_HEADER];
+      attempt.exchange = choice.gateway.dispatch(request, this.route.service, attempt);
+    } else {
+      request.headers[SOURCE_CLUSTER_HEADER] = this.context.cluster;
+      attempt.exchange = this.context.upstreams.dispatch(
+        this.route.protocol,
+        choice.endpoint,
+        request,
+        attempt,
+      );
+    }
+  }
+
+  /** A try failed before anything reached the caller: retry elsewhere, or answer with `err`. */
+  failed(attempt: Attempt, result: AttemptResult, err: GatewayError): boolean {
+    if (this.settled) return false;
+    const verdict = decideRetry(
+      this.guard.policy.retries,
+      this.guard.budget,
+      { method: this.request.method, grpc: this.request.grpc, replayable: this.request.body === null },
+      result,
+      this.retries,
+    );
+    if (!verdict.retry) {
+      if (verdict.reason === 'retry budget exhausted')
+        this.guard.events?.refusedBy('retry-budget', this.route.service, attempt.choice.cluster);
+      return false;
+    }
+    this.tried ??= new Set([attempt.choice.via]);
+    const route = this.context.table().route(this.route.service) ?? this.route;
+    const next = route.pickRetry(this.tried, this.pinned);
+    if (!next) return false;
+    attempt.report(result, err);
+    this.retries++;
+    this.guard.events?.retry(this.route.service, verdict.condition);
+    this.send(next);
+    return true;
+  }
+
+  private requestTimedOut(requestMs: number): void {
+    if (this.settled) return;
+    this.settle();
+    const attempt = this.current;
+    attempt?.abandon();
+    this.sink.fail(
+      new GatewayError(
+        'UPSTREAM_TIMEOUT',
+        `no response from service ${this.route.service} within ${requestMs} ms (request timeout${this.retries > 0 ? `, ${this.retries} retries` : ''})`,
+      ),
+    );
+  }
+
+  get downstream(): DownstreamSink {
+    return this.sink;
+  }
+
+  get onOutcome(): OutcomeListener | undefined {
+    return this.context.onOutcome;
+  }
+}
+
+/** One try: forwards to the downstream sink while it is the current try, else swallows. */
+class Attempt implements ResponseSink {
+  readonly choice: Choice;
+  exchange: Exchange | undefined;
+  private readonly owner: GuardedRequest;
+  private readonly release: () => void;
+  private readonly startedAtMs = performance.now();
+  private timer: NodeJS.Timeout | undefined;
+  private active = true;
+  private headSent = false;
+  private released = false;
+
+  constructor(owner: GuardedRequest, choice: Choice, release: () => void) {
+    this.owner = owner;
+    this.choice = choice;
+    this.release = release;
+  }
+
+  arm(perTryMs: number): void {
+    this.timer = setTimeout(() => this.timedOut(perTryMs), perTryMs);
+    this.timer.unref();
+  }
+
+  head(status: number, headers: HeaderMap, endStream: boolean): void {
+    if (!this.active) return;
+    if (status >= 500 && !this.owner.settled) {
+      const grpcStatus = endStream ? Number(headers['grpc-status']) : Number.NaN;
+      const result: AttemptResult = {
+        kind: 'upstream-origin',
+        status,
+        ...(Number.isNaN(grpcStatus) ? {} : { grpcStatus }),
+        requestSent: true,
+        responseStarted: false,
+      };
+      const err = new GatewayError('UPSTREAM_RESET', `upstream answered ${status}`);
+      if (this.tryElsewhere(result, err)) return;
+    }
+    this.headSent = true;
+    clearTimeout(this.timer);
+    this.owner.settle();
+    this.owner.downstream.head(status, headers, endStream);
+    if (endStream) this.finish();
+  }
+
+  data(chunk: Buffer): boolean {
+    if (!this.active) return true;
+    return this.owner.downstream.data(chunk);
+  }
+
+  onDrain(resume: () => void): void {
+    this.owner.downstream.onDrain(resume);
+  }
+
+  end(trailers: HeaderMap | null): void {
+    if (!this.active) return;
+    this.finish();
+    this.owner.downstream.end(trailers);
+  }
+
+  fail(err: GatewayError): void {
+    if (!this.active) return;
+    if (!this.headSent) {
+      const result: AttemptResult = {
+        kind: isLocalOriginFailure(err.code) ? 'local-origin' : 'upstream-origin',
+        code: err.code,
+        status: 0,
+        requestSent: !NOT_SENT.has(err.code),
+        responseStarted: false,
+      };
+      if (this.tryElsewhere(result, err)) return;
+    }
+    this.finish();
+    this.owner.settle();
+    this.owner.downstream.fail(err);
+  }
+
+  /** Drops this try (retry, timeout or the caller left): cancel the upstream, free the slot. */
+  abandon(): void {
+    if (!this.active) return;
+    this.finish();
+    this.exchange?.cancel();
+  }
+
+  /** Reports an abandoned try to the outcome listener (the sink reports only the last one). */
+  report(result: AttemptResult, err: GatewayError): void {
+    const listener = this.owner.onOutcome;
+    if (!listener) return;
+    const choice = this.choice;
+    listener({
+      service: choice.service,
+      cluster: choice.cluster,
+      ...(choice.remote ? { gateway: choice.via } : { endpoint: choice.via }),
+      status: result.status,
+      kind: result.kind,
+      ...(result.kind === 'local-origin' ? { code: err.code } : {}),
+      durationMs: performance.now() - this.startedAtMs,
+    });
+  }
+
+  private tryElsewhere(result: AttemptResult, err: GatewayError): boolean {
+    this.active = false;
+    if (this.owner.failed(this, result, err)) {
+      this.finish();
+      this.exchange?.cancel();
+      return true;
+    }
+    this.active = true;
+    return false;
+  }
+
+  private timedOut(perTryMs: number): void {
+    if (!this.active || this.headSent) return;
+    const exchange = this.exchange;
+    const err = new GatewayError(
+      'UPSTREAM_TIMEOUT',
+      `no response head from ${this.choice.via} within ${perTryMs} ms (per-try timeout)`,
+    );
+    const result: AttemptResult = {
+      kind: 'local-origin',
+      code: 'UPSTREAM_TIMEOUT',
+      status: 0,
+      requestSent: true,
+      responseStarted: false,
+    };
+    if (this.tryElsewhere(result, err)) return;
+    this.finish();
+    exchange?.cancel();
+    this.owner.settle();
+    this.owner.downstream.fail(err);
+  }
+
+  private finish(): void {
+    this.active = false;
+    clearTimeout(this.timer);
+    if (!this.released) {
+      this.released = true;
+      this.release();
+    }
+  }
+}

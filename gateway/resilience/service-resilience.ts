@@ -1,0 +1,91 @@
+// The live resilience state of the services this gateway calls: per service its merged policy
+// (servicePolicy), one retry budget, an optional rate limiter, and one circuit breaker per destination
+// cluster. Created lazily on a service's first request and kept across config reloads (budgets and
+// breakers keep counting; new limits apply to new requests).
+import { servicePolicy, type GatewayConfig, type ServicePolicy } from '../config/index.js';
+import { CircuitBreaker, type CircuitBreakerState } from './circuit-breaker.js';
+import { RateLimiter } from './rate-limiter.js';
+import { RetryBudget, type RetryBudgetState } from './retry-budget.js';
+
+/** Counters bumped on the rare paths (a retry, a refusal); FailoverMetrics fits. */
+export interface ResilienceEvents {
+  retry(service: string, condition: string): void;
+  refusedBy(by: 'retry-budget' | 'circuit-breaker' | 'rate-limit', service: string, cluster?: string): void;
+}
+
+export class ServiceResilience {
+  readonly service: string;
+  policy: ServicePolicy;
+  readonly budget: RetryBudget;
+  limiter: RateLimiter | null;
+  readonly events: ResilienceEvents | undefined;
+  private readonly breakers = new Map<string, CircuitBreaker>();
+
+  constructor(policy: ServicePolicy, budget: RetryBudget, events: ResilienceEvents | undefined) {
+    this.service = policy.service;
+    this.policy = policy;
+    this.budget = budget;
+    this.limiter = policy.rateLimit ? new RateLimiter(policy.rateLimit) : null;
+    this.events = events;
+  }
+
+  /** The breaker guarding requests from here to `cluster`. */
+  breaker(cluster: string): CircuitBreaker {
+    let breaker = this.breakers.get(cluster);
+    if (!breaker) {
+      breaker = new CircuitBreaker(this.policy.circuitBreaker);
+      this.breakers.set(cluster, breaker);
+    }
+    return breaker;
+  }
+
+  update(policy: ServicePolicy): void {
+    const limitChanged = JSON.stringify(policy.rateLimit) !== JSON.stringify(this.policy.rateLimit);
+    this.policy = policy;
+    if (limitChanged) this.limiter = policy.rateLimit ? new RateLimiter(policy.rateLimit) : null;
+    for (const breaker of this.breakers.values()) breaker.updateLimits(policy.circuitBreaker);
+  }
+
+  breakerStates(): { cluster: string; state: CircuitBreakerState }[] {
+    return [...this.breakers].map(([cluster, breaker]) => ({ cluster, state: breaker.state() }));
+  }
+}
+
+export class ResilienceRegistry {
+  private config: GatewayConfig;
+  private readonly events: ResilienceEvents | undefined;
+  private readonly services = new Map<string, ServiceResilience>();
+
+  constructor(config: GatewayConfig, events?: ResilienceEvents) {
+    this.config = config;
+    this.events = events;
+  }
+
+  for(service: string): ServiceResilience {
+    let state = this.services.get(service);
+    if (!state) {
+      state = new ServiceResilience(
+        servicePolicy(this.config, service),
+        new RetryBudget(this.config.failover.retryBudget),
+        this.events,
+      );
+      this.services.set(service, state);
+    }
+    return state;
+  }
+
+  updateConfig(config: GatewayConfig): void {
+    this.config = config;
+    for (const [service, state] of this.services) state.update(servicePolicy(config, service));
+  }
+
+  budgets(): { service: string; state: RetryBudgetState }[] {
+    return [...this.services.values()].map((s) => ({ service: s.service, state: s.budget.state() }));
+  }
+
+  breakers(): { service: string; cluster: string; state: CircuitBreakerState }[] {
+    return [...this.services.values()].flatMap((s) =>
+      s.breakerStates().map((b) => ({ service: s.service, ...b })),
+    );
+  }
+}

@@ -1,0 +1,128 @@
+// Failure promises with real gateway processes: a remote cloud's gateway SIGKILLed or frozen (SIGSTOP)
+// stops getting new requests within 2 s and no idempotent request fails; when it comes back, traffic
+// returns only after the hold-down, gradually. A client sends GET every 20 ms through gateway a; hello
+// runs in b (same region as a: preferred) and c (another cloud). Detection time = from the fault until
+// a's failover decision gives b no share.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { FailoverFabric, SteadyClient, waitFor } from './helpers/failover-fabric.js';
+
+const HOLD_DOWN_MS = 2_000;
+const RAMP_MS = 2_000;
+let fabric: FailoverFabric;
+
+before(async () => {
+  fabric = await FailoverFabric.start(
+    [
+      { name: 'a', host: '127.0.21.1', cloud: 'aws', region: 'us-east-1', instances: 0 },
+      { name: 'b', host: '127.0.22.1', cloud: 'aws', region: 'us-east-1', instances: 1 },
+      { name: 'c', host: '127.0.23.1', cloud: 'gcp', region: 'europe-west1', instances: 1 },
+    ],
+    { holdDown: `${HOLD_DOWN_MS}ms`, failbackRamp: `${RAMP_MS}ms` },
+  );
+});
+
+after(async () => {
+  await fabric?.close();
+});
+
+async function bHasNoShare(): Promise<boolean> {
+  return !(await fabric.shares('a')).has('b');
+}
+
+test(
+  'a SIGKILLed remote gateway is out within 2 s; no idempotent request fails',
+  { timeout: 60_000 },
+  async () => {
+    const client = new SteadyClient(fabric.gateway('a').outbound);
+    client.start();
+    const at = { fault: 0, detected: 0 };
+    try {
+      await client.waitServedBy('b', 20, 0, 20_000);
+      at.fault = Date.now();
+      await fabric.gateway('b').process.killAndWait();
+      at.detected = await waitFor(bHasNoShare, 10_000, 'a to give b no share');
+      await client.waitServedBy('c', 25, at.detected, 10_000);
+    } finally {
+      await client.stop();
+    }
+    const failed = client.failures();
+    const detectionMs = at.detected - at.fault;
+    console.log(
+      `SIGKILL: detection ${detectionMs} ms, failed ${failed.length} of ${client.results.length}`,
+      failed.slice(0, 3),
+    );
+    assert.equal(failed.length, 0, JSON.stringify(failed.slice(0, 5)));
+    assert.ok(detectionMs <= 2_000, `detected after ${detectionMs} ms`);
+    assert.equal(client.servedBy('b', at.detected + 50).length, 0, 'b served requests sent after detection');
+  },
+);
+
+test(
+  'the killed gateway comes back: traffic returns after the hold-down, gradually',
+  { timeout: 60_000 },
+  async () => {
+    const client = new SteadyClient(fabric.gateway('a').outbound);
+    client.start();
+    const at = { ready: 0 };
+    try {
+      await client.waitServedBy('c', 10, 0, 10_000);
+      await fabric.gateway('b').process.start(30_000);
+      at.ready = Date.now();
+      await client.waitServedBy('b', 30, at.ready, 20_000);
+      await waitFor(
+        async () => (await fabric.shares('a')).get('b') === 1,
+        15_000,
+        'b to take all traffic back',
+      );
+    } finally {
+      await client.stop();
+    }
+    const firstB = client.servedBy('b', at.ready)[0]?.sentAt ?? 0;
+    const returnMs = firstB - at.ready;
+    // Share of b per 500 ms window from its first request on: rising, not a step.
+    const windows: number[] = [];
+    const lastSent = client.results.at(-1)?.sentAt ?? firstB;
+    for (let t = firstB; t + 500 <= Math.min(lastSent, firstB + RAMP_MS + 1000); t += 500) {
+      const inWindow = client.results.filter((r) => r.sentAt >= t && r.sentAt < t + 500 && r.status === 200);
+      windows.push(inWindow.length ? inWindow.filter((r) => r.servedBy === 'b').length / inWindow.length : 0);
+    }
+    const failed = client.failures();
+    console.log(
+      `failback: first request to b ${returnMs} ms after it was ready; b share per 500 ms: ${windows.map((w) => w.toFixed(2)).join(' ')}; failed ${failed.length}`,
+    );
+    assert.equal(failed.length, 0, JSON.stringify(failed.slice(0, 5)));
+    // The hold-down starts when a sees b answer probes again (after readiness + one probe interval).
+    assert.ok(returnMs >= HOLD_DOWN_MS - 300, `b got traffic back ${returnMs} ms after it was ready`);
+    assert.ok((windows[0] ?? 1) < 0.6, `first window already ${windows[0]}: not gradual`);
+  },
+);
+
+test(
+  'a frozen (SIGSTOP) remote gateway is out within 2 s; in-flight requests are retried elsewhere',
+  { timeout: 60_000 },
+  async () => {
+    const b = fabric.gateway('b').process;
+    const client = new SteadyClient(fabric.gateway('a').outbound);
+    client.start();
+    const at = { fault: 0, detected: 0 };
+    try {
+      await client.waitServedBy('b', 20, 0, 30_000);
+      at.fault = Date.now();
+      b.freeze();
+      at.detected = await waitFor(bHasNoShare, 10_000, 'a to give b no share');
+      await client.waitServedBy('c', 25, at.detected, 10_000);
+    } finally {
+      b.thaw();
+      await client.stop();
+    }
+    const failed = client.failures();
+    const detectionMs = at.detected - at.fault;
+    const slow = client.results.filter((r) => r.sentAt >= at.fault && r.doneAt - r.sentAt > 500);
+    console.log(
+      `SIGSTOP: detection ${detectionMs} ms, failed ${failed.length} of ${client.results.length}, ${slow.length} requests waited > 500 ms (in flight during the freeze, retried)`,
+    );
+    assert.equal(failed.length, 0, JSON.stringify(failed.slice(0, 5)));
+    assert.ok(detectionMs <= 2_000, `detected after ${detectionMs} ms`);
+  },
+);
