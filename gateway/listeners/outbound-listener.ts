@@ -25,7 +25,7 @@ import {
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { HostPort } from '../config/index.js';
 import { listenError } from '../listen-error.js';
-import { STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
+import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
 import type { TargetStats } from '../routing/route-table.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { ByteStream } from '../upstream/exchange.js';
@@ -99,6 +99,7 @@ export class OutboundListener implements FastPathHost {
     });
     this.h2.on('session', (session: ServerHttp2Session) => {
       this.sessions.add(session);
+      session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
       session.once('close', () => this.sessions.delete(session));
       session.on('error', () => session.destroy());
       if (this.isDraining) session.close();

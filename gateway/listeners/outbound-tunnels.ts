@@ -1,7 +1,8 @@
 // The outbound path for byte streams: HTTP/1.1 Upgrade requests (WebSocket, …) and connections to
-// `tcp:` listeners. Local services are dialled directly and spliced; remote ones ride a CONNECT stream on
-// the pooled peer connection (extended CONNECT with :protocol for upgrades, RFC 8441; plain CONNECT
-// for TCP, as Istio's HBONE does). A tunnel is counted in the request metrics once, when it closes.
+// `tcp:` listeners. Local services are dialled directly and spliced. Remote upgrades ride an extended
+// CONNECT stream (:protocol, RFC 8441) on the pooled peer connection; remote TCP gets an opaque mTLS
+// connection of its own (see transport/opaque-tunnel.ts for why). A tunnel is counted in the request
+// metrics once, when it closes.
 import type { IncomingMessage } from 'node:http';
 import { ServerResponse } from 'node:http';
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
@@ -164,32 +165,19 @@ export class OutboundTunnels {
         new GatewayError('NO_HEALTHY_UPSTREAM', `no reachable gateway in cluster ${target.cluster}`),
       );
     socket.pause();
-    const h2: OutgoingHttpHeaders = {
-      ':method': 'CONNECT',
-      ':authority': `${route.service}:0`,
-      [SERVICE_HEADER]: route.service,
-    };
-    choice.gateway.openTunnel(h2, (stream) => {
-      if (stream instanceof GatewayError) {
-        choice.stats.record(httpStatusOf(stream.code), (performance.now() - started) / 1000);
+    choice.gateway.openTcpTunnel(route.service, (tunnel) => {
+      if (tunnel instanceof GatewayError) {
+        choice.stats.record(httpStatusOf(tunnel.code), (performance.now() - started) / 1000);
         socket.destroy();
         return;
       }
-      const onEarlyClose = () => stream.destroy();
-      socket.once('close', onEarlyClose);
-      stream.once('response', (answer: IncomingHttpHeaders) => {
-        socket.removeListener('close', onEarlyClose);
-        const status = Number(answer[':status']);
-        if (status !== 200) {
-          choice.stats.record(status, (performance.now() - started) / 1000);
-          stream.destroy();
-          socket.destroy();
-          return;
-        }
-        spliceAndCount(socket, stream, choice, 200, started);
-        socket.resume();
-      });
-      stream.on('error', () => socket.destroy());
+      if (socket.destroyed) {
+        tunnel.destroy();
+        return;
+      }
+      spliceAndCount(socket, tunnel, choice, 200, started);
+      socket.resume();
+      tunnel.resume();
     });
   }
 }

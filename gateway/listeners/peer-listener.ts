@@ -1,21 +1,25 @@
 // The mTLS listener other gateways dial: TLS 1.3 only, a client certificate from the fabric's trust
-// anchor required, ALPN h2 only, extended CONNECT enabled (RFC 8441) for upgrade tunnels. Each session
-// learns its caller's cluster once, from the certificate's SPIFFE ID; a certificate that proves no
-// gateway of this trust domain ends the session before any stream is served. Reloaded TLS material
-// applies to new handshakes only; established sessions continue.
+// anchor required. The caller's cluster is learned once per connection from the certificate's SPIFFE
+// ID; a certificate that proves no gateway of this trust domain is refused before anything is served.
+// ALPN picks what the connection carries:
+//   h2        the multiplexed connection: requests, lanes and upgrade tunnels as HTTP/2 streams
+//             (extended CONNECT enabled, RFC 8441)
+//   weft-tcp  one opaque TCP tunnel (see opaque-tunnel.ts): bulk bytes skip HTTP/2 framing
+// Reloaded TLS material applies to new handshakes only; established connections continue.
 import {
   constants,
-  createSecureServer,
-  type Http2SecureServer,
+  createServer as createH2Server,
+  type Http2Server,
   type IncomingHttpHeaders,
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { callerIdentityOf } from '../../infra/index.js';
 import type { HostPort } from '../config/index.js';
 import { listenError } from '../listen-error.js';
-import { STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
+import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
+import { OPAQUE_TCP_ALPN } from '../transport/opaque-tunnel.js';
 import type { TlsCredentials } from '../transport/peer-transport.js';
 import type { RequestMetrics } from './request-metrics.js';
 
@@ -25,17 +29,20 @@ export type PeerStreamHandler = (
   flags: number,
   caller: string,
 ) => void;
+export type PeerTunnelHandler = (socket: TLSSocket, caller: string) => void;
 
 const kCaller = Symbol('weft.peer.caller');
-type PeerSession = ServerHttp2Session & { [kCaller]?: string };
+type CallerTagged = { [kCaller]?: string };
 
 /** Stream limit per peer connection; the dialling side opens another connection beyond it. */
 export const PEER_MAX_CONCURRENT_STREAMS = 1000;
 
 export class PeerListener {
   readonly address: HostPort;
-  private readonly server: Http2SecureServer;
+  private readonly tls: TlsServer;
+  private readonly h2: Http2Server;
   private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly tunnels = new Set<TLSSocket>();
   private readonly metrics: RequestMetrics;
   private readonly onRefused: (message: string) => void;
   private boundPort = 0;
@@ -47,18 +54,16 @@ export class PeerListener {
     tls: TlsCredentials;
     metrics: RequestMetrics;
     onStream: PeerStreamHandler;
-    /** A caller was refused at the session level (bad identity); for logging. */
+    onTunnel: PeerTunnelHandler;
+    /** A caller was refused at the connection level (bad identity, failed handshake); for logging. */
     onRefused: (message: string) => void;
   }) {
     this.address = options.address;
     this.metrics = options.metrics;
     this.onRefused = options.onRefused;
     const trustDomain = options.trustDomain;
-    this.server = createSecureServer({
-      ...tlsOptions(options.tls),
-      requestCert: true,
-      rejectUnauthorized: true,
-      allowHTTP1: false,
+    // HTTP/2 runs over the TLS sockets this listener accepted (a fresh socket, nothing in flight).
+    this.h2 = createH2Server({
       settings: {
         enableConnectProtocol: true,
         initialWindowSize: STREAM_WINDOW_BYTES,
@@ -66,22 +71,17 @@ export class PeerListener {
       },
       maxSessionMemory: 64,
     });
-    this.server.on('session', (session: PeerSession) => {
-      const socket = session.socket as TLSSocket;
-      const caller = callerIdentityOf(socket.getPeerCertificate(), trustDomain);
-      if (caller instanceof Error) {
-        this.onRefused(caller.message);
-        session.destroy();
-        return;
-      }
-      session[kCaller] = caller.cluster;
+    this.h2.on('session', (session: ServerHttp2Session & CallerTagged) => {
+      session[kCaller] = (session.socket as TLSSocket & CallerTagged)[kCaller];
       this.sessions.add(session);
       session.once('close', () => this.sessions.delete(session));
       session.on('error', () => session.destroy());
+      // The connection-level window starts at 64 KiB whatever the settings say; bulk streams need more.
+      session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
       if (this.draining) session.close();
     });
-    this.server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => {
-      const caller = (stream.session as PeerSession | undefined)?.[kCaller];
+    this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => {
+      const caller = (stream.session as (ServerHttp2Session & CallerTagged) | undefined)?.[kCaller];
       if (caller === undefined) {
         stream.on('error', () => undefined); // closing with an error code reports it on the stream
         stream.close(constants.NGHTTP2_REFUSED_STREAM);
@@ -89,23 +89,59 @@ export class PeerListener {
       }
       options.onStream(stream, headers, flags, caller);
     });
-    this.server.on('secureConnection', (socket: TLSSocket) => {
-      this.metrics.openConnections.inc({ listener: 'peer' });
-      socket.once('close', () => {
-        this.metrics.openConnections.dec({ listener: 'peer' });
-        this.metrics.countBytes('peer', socket.bytesRead, socket.bytesWritten);
-      });
-    });
-    this.server.on('tlsClientError', (err: Error) => this.onRefused(`TLS handshake refused: ${err.message}`));
+    this.tls = createTlsServer(
+      {
+        ...tlsOptions(options.tls),
+        requestCert: true,
+        rejectUnauthorized: true,
+        ALPNProtocols: ['h2', OPAQUE_TCP_ALPN],
+        allowHalfOpen: true,
+      },
+      (socket: TLSSocket & CallerTagged) => {
+        const caller = callerIdentityOf(socket.getPeerCertificate(), trustDomain);
+        if (caller instanceof Error) {
+          this.onRefused(caller.message);
+          socket.destroy();
+          return;
+        }
+        socket[kCaller] = caller.cluster;
+        this.metrics.openConnections.inc({ listener: 'peer' });
+        socket.once('close', () => {
+          this.metrics.openConnections.dec({ listener: 'peer' });
+          this.metrics.countBytes('peer', socket.bytesRead, socket.bytesWritten);
+        });
+        if (socket.alpnProtocol === OPAQUE_TCP_ALPN) {
+          if (this.draining) {
+            socket.destroy();
+            return;
+          }
+          this.tunnels.add(socket);
+          socket.once('close', () => this.tunnels.delete(socket));
+          options.onTunnel(socket, caller.cluster);
+          return;
+        }
+        if (socket.alpnProtocol !== 'h2') {
+          this.onRefused(
+            `caller ${caller.cluster} negotiated no known protocol (${String(socket.alpnProtocol)})`,
+          );
+          socket.destroy();
+          return;
+        }
+        // The server is half-open capable for tunnels; an HTTP/2 connection closes when its peer's does.
+        socket.once('end', () => socket.end());
+        this.h2.emit('connection', socket);
+      },
+    );
+    this.tls.on('tlsClientError', (err: Error) => this.onRefused(`TLS handshake refused: ${err.message}`));
   }
 
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       const onError = (err: Error) => reject(listenError('peer listener (listen.peer)', this.address, err));
-      this.server.once('error', onError);
-      this.server.listen({ host: this.address.host, port: this.address.port, exclusive: true }, () => {
-        this.server.removeListener('error', onError);
-        const bound = this.server.address();
+      this.tls.once('error', onError);
+      this.tls.listen({ host: this.address.host, port: this.address.port, exclusive: true }, () => {
+        this.tls.removeListener('error', onError);
+        const bound = this.tls.address();
         this.boundPort = typeof bound === 'object' && bound ? bound.port : this.address.port;
         resolve();
       });
@@ -116,25 +152,27 @@ export class PeerListener {
     return this.boundPort;
   }
 
+  /** Open HTTP/2 connections and opaque tunnels from other gateways. */
   get openConnections(): number {
-    return this.sessions.size;
+    return this.sessions.size + this.tunnels.size;
   }
 
-  /** New handshakes use the new material; established sessions keep theirs. */
+  /** New handshakes use the new material; established connections keep theirs. */
   updateTls(tls: TlsCredentials): void {
-    this.server.setSecureContext(tlsOptions(tls));
+    this.tls.setSecureContext(tlsOptions(tls));
   }
 
-  /** Stops accepting; every session gets GOAWAY and closes once its streams are done. */
+  /** Stops accepting; every session gets GOAWAY and closes once its streams are done; tunnels finish. */
   drain(): void {
     this.draining = true;
-    if (this.server.listening) this.server.close();
+    if (this.tls.listening) this.tls.close();
     for (const session of this.sessions) session.close();
   }
 
   destroy(): void {
     this.drain();
     for (const session of this.sessions) session.destroy();
+    for (const tunnel of this.tunnels) tunnel.destroy();
   }
 }
 

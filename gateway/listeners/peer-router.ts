@@ -1,8 +1,10 @@
 // The inbound path from other gateways: a stream on the peer listener, from a caller whose cluster the
 // TLS client certificate proved. It is served only from this cluster's own endpoints (never a second
 // hop, so no loops), after the service's allow list admits the caller. weft-source-cluster is set to
-// the proven caller, replacing anything the caller sent. CONNECT streams become TCP or Upgrade tunnels.
+// the proven caller, replacing anything the caller sent. Lanes (CONNECT with weft-lane) carry simple
+// HTTP/1.1 requests; extended CONNECT streams become Upgrade tunnels; weft-tcp connections TCP tunnels.
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import {
@@ -16,6 +18,7 @@ import {
 import type { LocalChoice, LocalTarget, RouteTable, TargetStats } from '../routing/route-table.js';
 import { httpStatusOf } from '../routing/error-status.js';
 import type { PeerGateway } from '../transport/peer-transport.js';
+import { readTunnelRequest, tunnelAnswer } from '../transport/opaque-tunnel.js';
 import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
 import type { LocalUpstreams } from '../upstream/local-upstreams.js';
 import { dialTcp, dialUpgrade, upgradeRequestHead } from '../upstream/tcp-dial.js';
@@ -103,6 +106,42 @@ export class PeerRouter {
       grpc,
     };
     sink.exchange = this.context.upstreams.dispatch(target.service.protocol, choice.endpoint, request, sink);
+  }
+
+  /**
+   * An opaque TCP tunnel from peer cluster `caller` (its own mTLS connection): read the service it
+   * asks for, admit the caller, dial a local endpoint, answer OK and splice.
+   */
+  onTunnel(socket: TLSSocket, caller: string): void {
+    const started = performance.now();
+    socket.on('error', () => socket.destroy());
+    readTunnelRequest(socket, this.context.connectTimeoutMs, (service) => {
+      const target = service instanceof GatewayError ? service : this.admit(service, caller);
+      const choice = target instanceof GatewayError ? undefined : target.pick();
+      if (target instanceof GatewayError || !choice) {
+        const err =
+          target instanceof GatewayError
+            ? target
+            : new GatewayError(
+                'NO_HEALTHY_UPSTREAM',
+                `no healthy endpoint for service ${target.service.key} in cluster ${this.context.cluster}`,
+              );
+        this.context.noRouteStats.record(httpStatusOf(err.code), 0);
+        socket.end(tunnelAnswer(err), 'latin1');
+        return;
+      }
+      const stats = target.statsForCaller(caller);
+      dialTcp(choice.endpoint, this.context.connectTimeoutMs, (upstream) => {
+        if (upstream instanceof GatewayError) {
+          stats.record(httpStatusOf(upstream.code), (performance.now() - started) / 1000);
+          socket.end(tunnelAnswer(upstream), 'latin1');
+          return;
+        }
+        socket.write(tunnelAnswer(), 'latin1');
+        splice(socket, upstream, () => stats.record(200, (performance.now() - started) / 1000));
+        socket.resume();
+      });
+    });
   }
 
   /** Draining: idle lanes close now, busy ones after their answer (which says Connection: close). */
@@ -217,15 +256,12 @@ export class PeerRouter {
     };
     const protocol = headers[':protocol'];
     if (typeof protocol !== 'string') {
-      dialTcp(choice.endpoint, this.context.connectTimeoutMs, (socket) => {
-        if (socket instanceof GatewayError) return refuse(socket);
-        if (stream.destroyed) {
-          socket.destroy();
-          return;
-        }
-        stream.respond({ ':status': 200 });
-        splice(stream, socket, () => stats.record(200, (performance.now() - started) / 1000));
-      });
+      refuse(
+        new GatewayError(
+          'BAD_REQUEST',
+          'plain CONNECT is not served here: TCP tunnels use their own weft-tcp connection',
+        ),
+      );
       return;
     }
     const fields = headersFromH2(headers);

@@ -2,11 +2,19 @@
 // with backpressure and half-close: when one side finishes sending, the other side's write half is
 // ended and the reverse direction keeps flowing, so a client that sends, shuts down its write side and
 // then reads still gets every byte back. An abrupt end (error, reset) on either side tears down both.
+//
+// Not stream.pipe(): an HTTP/2 stream's write buffer reports "full" at 16 KiB and completes a write only
+// once nghttp2 has sent it, so pipe() would keep one socket read in flight at a time (stop-and-wait).
+// Here a direction pauses only when the destination holds more than IN_FLIGHT_BYTES.
 import type { Duplex } from 'node:stream';
+
+/** Bytes a direction may queue at its destination before the source is paused. */
+export const IN_FLIGHT_BYTES = 512 * 1024;
 
 const kPartner = Symbol('weft.splice.partner');
 const kDone = Symbol('weft.splice.done');
-type Spliced = Duplex & { [kPartner]?: Spliced; [kDone]?: () => void };
+const kWaiting = Symbol('weft.splice.waiting');
+type Spliced = Duplex & { [kPartner]?: Spliced; [kDone]?: () => void; [kWaiting]?: boolean };
 
 /** `onDone` runs once, when both sides have closed. Sockets must be created with allowHalfOpen. */
 export function splice(a: Duplex, b: Duplex, onDone?: () => void): void {
@@ -23,9 +31,32 @@ export function splice(a: Duplex, b: Duplex, onDone?: () => void): void {
   for (const side of [left, right]) {
     side.on('error', onSideError);
     side.once('close', onSideClose);
+    side.on('drain', onSideDrain);
+    side.on('data', onSideData);
+    side.once('end', onSideEnd);
   }
-  left.pipe(right);
-  right.pipe(left);
+}
+
+/** Data from one side goes to its partner; the source pauses while the partner holds too much. */
+function onSideData(this: Spliced, chunk: Buffer): void {
+  const partner = this[kPartner];
+  if (!partner || partner.destroyed) return;
+  if (!partner.write(chunk) && partner.writableLength >= IN_FLIGHT_BYTES && !partner[kWaiting]) {
+    partner[kWaiting] = true;
+    this.pause();
+  }
+}
+
+/** The partner's buffer emptied: the side feeding it may read again. */
+function onSideDrain(this: Spliced): void {
+  if (!this[kWaiting]) return;
+  this[kWaiting] = false;
+  this[kPartner]?.resume();
+}
+
+function onSideEnd(this: Spliced): void {
+  const partner = this[kPartner];
+  if (partner && !partner.destroyed && !partner.writableEnded) partner.end();
 }
 
 function onSideError(this: Spliced): void {
