@@ -185,6 +185,7 @@ export class DataPlane {
       tls: options.tls,
       metrics: this.metrics,
       onStream: (stream, headers, flags, caller) => peerRouter.onStream(stream, headers, flags, caller),
+      onTunnel: (socket, caller) => peerRouter.onTunnel(socket, caller),
       onRefused: (message) => this.logger.warn({ reason: message }, 'peer connection refused'),
     });
     this.tcp = new TcpListeners(this.metrics, (socket, service) => tunnels.onTcpConnection(socket, service));

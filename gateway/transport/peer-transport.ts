@@ -4,9 +4,10 @@
 // address discovery gave. Bodyless HTTP requests ride lanes: long-lived CONNECT streams that each carry
 // a keep-alive HTTP/1.1 connection (one request at a time, `weft-service` in the head), pooled per peer,
 // because opening an HTTP/2 stream per request costs more in Node than the rest of the hop. Other
-// requests (bodies, gRPC) are one HTTP/2 stream each; TCP and upgraded connections are CONNECT streams
-// (plain CONNECT for TCP, extended CONNECT RFC 8441 for upgrades).
+// requests (bodies, gRPC) are one HTTP/2 stream each; upgraded connections (WebSocket) are extended
+// CONNECT streams (RFC 8441). Opaque TCP gets an mTLS connection per tunnel (opaque-tunnel.ts).
 import type { ClientHttp2Stream, OutgoingHttpHeaders, SecureClientSessionOptions } from 'node:http2';
+import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
 import { checkServerIdentityFor, gatewayDnsNameFor } from '../../infra/index.js';
 import { formatHostPort, parseHostPort } from '../config/index.js';
@@ -18,6 +19,7 @@ import { LANE_HEADER, SERVICE_HEADER } from '../routing/proxy-headers.js';
 import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { H2Connection } from './h2-connection.js';
 import { H2Pool, type H2PoolState } from './h2-pool.js';
+import { dialOpaqueTunnel } from './opaque-tunnel.js';
 import { pingHttp2Session } from '../health/http2-ping.js';
 
 /** The gateway's own TLS credentials (PEM). A TlsMaterialSnapshot fits. */
@@ -53,6 +55,8 @@ export interface PeerState {
   readonly streams: number;
   /** Lanes: open, idle, requests waiting for one. */
   readonly lanes: { readonly open: number; readonly idle: number; readonly queued: number };
+  /** Open opaque TCP tunnels (one TLS connection each). */
+  readonly tcpTunnels: number;
   readonly rttMs?: number;
   readonly available: boolean;
   readonly lastError?: string;
@@ -79,6 +83,15 @@ const LANE_REQUEST = {
 const kLaneConnection = Symbol('weft.lane.h2');
 type LaneStream = ClientHttp2Stream & { [kLaneConnection]?: H2Connection };
 
+/** Where and how opaque TCP tunnels to one peer gateway are dialled. */
+interface TunnelTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly connectTimeoutMs: number;
+  tls(): SecureClientSessionOptions;
+  classify(err: Error): GatewayError;
+}
+
 export class PeerGateway {
   readonly key: string;
   readonly cluster: string;
@@ -86,6 +99,8 @@ export class PeerGateway {
   readonly address: string;
   readonly pool: H2Pool;
   readonly lanes: H1Pool;
+  private readonly tunnelTarget: TunnelTarget | undefined;
+  private tunnels = 0;
 
   constructor(
     key: string,
@@ -94,12 +109,14 @@ export class PeerGateway {
     address: string,
     pool: H2Pool,
     connectTimeoutMs: number,
+    tunnelTarget: TunnelTarget | undefined,
   ) {
     this.key = key;
     this.cluster = cluster;
     this.gatewayId = gatewayId;
     this.address = address;
     this.pool = pool;
+    this.tunnelTarget = tunnelTarget;
     this.lanes = new H1Pool({
       describe: `lane to ${pool.describe}`,
       dial: (connection) => this.openLane(connection),
@@ -185,6 +202,32 @@ export class PeerGateway {
     return stream;
   }
 
+  /**
+   * Opens an opaque TCP tunnel to `service` on this peer: its own mTLS connection (see
+   * opaque-tunnel.ts). `callback` gets the socket once the peer accepted, paused, or the refusal.
+   */
+  openTcpTunnel(service: string, callback: (socket: TLSSocket | GatewayError) => void): void {
+    const target = this.tunnelTarget;
+    if (!target) {
+      callback(new GatewayError('UPSTREAM_CONNECT', `peer gateway ${this.key} has no valid address`));
+      return;
+    }
+    this.tunnels++;
+    const socket = dialOpaqueTunnel(
+      {
+        host: target.host,
+        port: target.port,
+        tls: target.tls(),
+        service,
+        timeoutMs: target.connectTimeoutMs,
+        describe: this.pool.describe,
+        classify: (err) => target.classify(err),
+      },
+      callback,
+    );
+    socket.once('close', () => this.tunnels--);
+  }
+
   /** Stops using this peer: idle lanes and connections close, busy ones finish. */
   close(): void {
     this.lanes.close();
@@ -210,6 +253,7 @@ export class PeerGateway {
       connections: pool.connections,
       streams: pool.streams,
       lanes: this.lanes.stats,
+      tcpTunnels: this.tunnels,
       ...(pool.rttMs === undefined ? {} : { rttMs: pool.rttMs }),
       available: pool.available,
       ...(pool.lastError === undefined ? {} : { lastError: pool.lastError }),
@@ -254,23 +298,26 @@ export class PeerTransport {
     const checkServerIdentity = checkServerIdentityFor(identity);
     const servername = gatewayDnsNameFor(trustDomain, cluster);
     const describe = `peer gateway ${cluster}/${gatewayId} at ${address}`;
+    const tls = (): SecureClientSessionOptions => ({
+      ca: this.tls.ca,
+      cert: this.tls.cert,
+      key: this.tls.key,
+      minVersion: 'TLSv1.3',
+      servername,
+      checkServerIdentity,
+    });
+    const connectTimeoutMs = this.options.connectTimeoutMs ?? PEER_DEFAULTS.connectTimeoutMs;
+    const classify = (err: Error) => classifyPeerError(describe, err);
     const pool = new H2Pool({
       authority,
       describe,
-      tls: (): SecureClientSessionOptions => ({
-        ca: this.tls.ca,
-        cert: this.tls.cert,
-        key: this.tls.key,
-        minVersion: 'TLSv1.3',
-        servername,
-        checkServerIdentity,
-      }),
-      connectTimeoutMs: this.options.connectTimeoutMs ?? PEER_DEFAULTS.connectTimeoutMs,
+      tls,
+      connectTimeoutMs,
       maxConnections: this.options.maxConnectionsPerPeer ?? PEER_DEFAULTS.maxConnectionsPerPeer,
       backoff: this.options.backoff ?? DEFAULT_BACKOFF,
       pingTimeoutMs: this.options.pingTimeoutMs ?? PEER_DEFAULTS.pingTimeoutMs,
       deadAfterMs: this.options.deadAfterMs ?? PEER_DEFAULTS.deadAfterMs,
-      classifyConnectError: (err) => classifyPeerError(describe, err),
+      classifyConnectError: classify,
       ...(this.options.onConnectionsChanged
         ? { onConnectionsChanged: this.options.onConnectionsChanged }
         : {}),
@@ -281,7 +328,8 @@ export class PeerTransport {
       gatewayId,
       address,
       pool,
-      this.options.connectTimeoutMs ?? PEER_DEFAULTS.connectTimeoutMs,
+      connectTimeoutMs,
+      parsed ? { host: parsed.host, port: parsed.port, connectTimeoutMs, tls, classify } : undefined,
     );
     if (!parsed || this.closed) peer.destroy();
     else this.peers.set(key, peer);
