@@ -15,6 +15,7 @@ import { PeerListener } from './listeners/peer-listener.js';
 import { PeerRouter } from './listeners/peer-router.js';
 import { RequestMetrics } from './listeners/request-metrics.js';
 import { TcpListeners } from './listeners/tcp-listeners.js';
+import type { GoldenMetrics } from './observability/index.js';
 import type { OutcomeListener } from './routing/outcome.js';
 import { buildRouteTable, type RouteTable } from './routing/route-table.js';
 import {
@@ -49,6 +50,8 @@ export interface DataPlaneOptions {
   readonly tls: TlsCredentials;
   readonly metrics: Registry;
   readonly logger: Logger;
+  /** Golden metrics (rate, success, latency per edge) that outbound requests record into. */
+  readonly golden?: GoldenMetrics;
   /** One report per upstream attempt (health, outlier ejection, retries build on this). */
   readonly onOutcome?: OutcomeListener;
   /** Whether a local endpoint may receive traffic; call `refreshRoutes()` when the answer changes. */
@@ -135,7 +138,7 @@ export class DataPlane {
       trustDomain: config.trustDomain,
       tls: options.tls,
     });
-    this.metrics = new RequestMetrics(options.metrics, () => this.peers.connectionCounts());
+    this.metrics = new RequestMetrics(options.metrics, () => this.peers.connectionCounts(), options.golden);
     this.upstreams = new LocalUpstreams(LOCAL_UPSTREAM_DEFAULTS);
     this.prober = new PeerHealthProber({
       ...config.failover.peerProbe,

@@ -14,6 +14,7 @@ import { ControlServer } from './control/index.js';
 import { DataPlane } from './data-plane.js';
 import { FabricDnsPublisher } from './dns-publishing.js';
 import { FailoverMetrics, LocalHealthChecker, logOutlierEvent } from './health/index.js';
+import { GoldenMetrics } from './observability/index.js';
 import { OutlierTracker } from './resilience/index.js';
 import { MeshDnsServer } from './dns-server/index.js';
 import { WEFT_VERSION } from './cli/version.js';
@@ -108,8 +109,12 @@ export class Gateway {
       breakers: () => plane.sources?.breakers() ?? [],
       budgets: () => plane.sources?.budgets() ?? [],
     });
+    const golden = new GoldenMetrics();
+    golden.start();
+    this.started.push({ close: () => Promise.resolve(golden.close()) });
     const dataPlane = new DataPlane({
       config,
+      golden,
       view: discovery.view,
       catalog,
       tls: tls.current(),
@@ -164,6 +169,8 @@ export class Gateway {
       },
       redis: config.redis,
       logger: logger.child({ component: 'admin' }),
+      golden,
+      leaseOf: (cluster, id) => discovery.leaseOf(cluster, id),
     });
     await admin.start();
     this.started.push(admin);

@@ -4,6 +4,7 @@
 // counter, a histogram metric that formats the buckets itself), so the hot path does no label hashing
 // and no string building.
 import { Counter, Gauge, type Registry } from 'prom-client';
+import type { GoldenEdge, GoldenMetrics } from '../observability/index.js';
 import type { TargetStats } from '../routing/route-table.js';
 
 export const DURATION_BUCKETS_SECONDS = [
@@ -26,12 +27,16 @@ export class RequestStats implements TargetStats {
   readonly buckets = new Float64Array(DURATION_BUCKETS_SECONDS.length + 1);
   sumSeconds = 0;
   count = 0;
+  /** The golden-metrics edge this label set feeds (outbound traffic only: each edge counted once, at its source). */
+  private readonly golden: GoldenEdge | undefined;
 
-  constructor(labels: StatsLabels) {
+  constructor(labels: StatsLabels, golden?: GoldenEdge) {
     this.labels = labels;
+    this.golden = golden;
   }
 
   record(status: number, seconds: number): void {
+    this.golden?.record(status, seconds);
     this.pending.set(status, (this.pending.get(status) ?? 0) + 1);
     let bucket = 0;
     while (bucket < DURATION_BUCKETS_SECONDS.length && seconds > (DURATION_BUCKETS_SECONDS[bucket] as number))
@@ -50,10 +55,14 @@ export class RequestMetrics {
   readonly openConnections: Gauge<'listener'>;
   readonly bytes: Counter<'listener' | 'direction'>;
 
+  private readonly golden: GoldenMetrics | undefined;
+
   constructor(
     registry: Registry,
     peerConnections: () => Map<string, { connected: number; connecting: number }>,
+    golden?: GoldenMetrics,
   ) {
+    this.golden = golden;
     const stats = this.stats;
     this.requests = new Counter({
       name: 'weft_requests_total',
@@ -101,12 +110,10 @@ export class RequestMetrics {
     const key = `${listener}\u0000${source}\u0000${service}\u0000${destination}`;
     let entry = this.stats.get(key);
     if (!entry) {
-      entry = new RequestStats({
-        listener,
-        source_cluster: source,
-        destination_service: service,
-        destination_cluster: destination,
-      });
+      entry = new RequestStats(
+        { listener, source_cluster: source, destination_service: service, destination_cluster: destination },
+        listener === 'outbound' ? this.golden?.edge(source, service, destination) : undefined,
+      );
       this.stats.set(key, entry);
     }
     return entry;
