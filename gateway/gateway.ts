@@ -97,8 +97,6 @@ export class Gateway {
     const publishLocal = () => discovery.setLocalServices(exportsOf(catalog.services(), available));
     publishLocal();
     catalog.subscribe(publishLocal);
-    await discovery.start();
-    this.started.push(discovery);
 
     const plane: { sources?: ReturnType<DataPlane['failoverSources']> } = {};
     const failoverMetrics = new FailoverMetrics(this.metrics, {
@@ -129,6 +127,9 @@ export class Gateway {
     await dataPlane.start();
     this.dataPlane = dataPlane;
     this.started.push({ close: () => dataPlane.close() });
+    // Register in the fabric only once the listeners are bound: peers that learn our address can connect.
+    await discovery.start();
+    this.started.push(discovery);
     tls.subscribe((material) => dataPlane.updateTls(material));
     const healthChanged = () => {
       publishLocal();
