@@ -161,6 +161,8 @@ export class DataPlane {
       router,
       connectTimeoutMs: LOCAL_UPSTREAM_DEFAULTS.connectTimeoutMs,
       tcpNoRouteStats: this.metrics.statsFor('tcp', config.cluster, '(unknown)', '(none)'),
+      tcpStatsFor: (service: string, cluster: string) =>
+        this.metrics.statsFor('tcp', config.cluster, service, cluster),
     });
     this.outbound = new OutboundListener(
       config.listen.outbound,

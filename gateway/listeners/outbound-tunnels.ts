@@ -28,6 +28,8 @@ export interface OutboundTunnelContext extends OutboundContext {
   readonly connectTimeoutMs: number;
   /** Where tcp-listener connections without a usable route are counted. */
   readonly tcpNoRouteStats: TargetStats;
+  /** Statistics of tcp-listener connections to `service` in `cluster` (looked up once per connection). */
+  tcpStatsFor(service: string, cluster: string): TargetStats;
 }
 
 export class OutboundTunnels {
@@ -134,8 +136,8 @@ export class OutboundTunnels {
   onTcpConnection(socket: Socket, service: string): void {
     socket.on('error', onEarlySocketError);
     const started = performance.now();
-    const fail = (err: GatewayError) => {
-      this.context.tcpNoRouteStats.record(httpStatusOf(err.code), (performance.now() - started) / 1000);
+    const fail = (err: GatewayError, stats = this.context.tcpNoRouteStats) => {
+      stats.record(httpStatusOf(err.code), (performance.now() - started) / 1000);
       socket.destroy();
     };
     const resolved = this.context.router.resolve(service);
@@ -143,18 +145,19 @@ export class OutboundTunnels {
     const { route, name } = resolved;
     const target = route.pick(name.cluster);
     if (target instanceof GatewayError) return fail(target);
+    const stats = this.context.tcpStatsFor(route.service, target.cluster);
+    const done = () => stats.record(200, (performance.now() - started) / 1000);
+    socket.pause();
     if (target.kind === 'local') {
       const choice = target.pick();
       if (!choice)
-        return fail(new GatewayError('NO_HEALTHY_UPSTREAM', `no healthy endpoint for ${route.service}`));
-      socket.pause();
+        return fail(
+          new GatewayError('NO_HEALTHY_UPSTREAM', `no healthy endpoint for ${route.service}`),
+          stats,
+        );
       dialTcp(choice.endpoint, this.context.connectTimeoutMs, (upstream) => {
-        if (upstream instanceof GatewayError) {
-          choice.stats.record(httpStatusOf(upstream.code), (performance.now() - started) / 1000);
-          socket.destroy();
-          return;
-        }
-        spliceAndCount(socket, upstream, choice, 200, started);
+        if (upstream instanceof GatewayError) return fail(upstream, stats);
+        splice(socket, upstream, done);
         socket.resume();
       });
       return;
@@ -163,19 +166,15 @@ export class OutboundTunnels {
     if (!choice)
       return fail(
         new GatewayError('NO_HEALTHY_UPSTREAM', `no reachable gateway in cluster ${target.cluster}`),
+        stats,
       );
-    socket.pause();
     choice.gateway.openTcpTunnel(route.service, (tunnel) => {
-      if (tunnel instanceof GatewayError) {
-        choice.stats.record(httpStatusOf(tunnel.code), (performance.now() - started) / 1000);
-        socket.destroy();
-        return;
-      }
+      if (tunnel instanceof GatewayError) return fail(tunnel, stats);
       if (socket.destroyed) {
         tunnel.destroy();
         return;
       }
-      spliceAndCount(socket, tunnel, choice, 200, started);
+      splice(socket, tunnel, done);
       socket.resume();
       tunnel.resume();
     });

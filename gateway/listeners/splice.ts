@@ -9,7 +9,7 @@
 import type { Duplex } from 'node:stream';
 
 /** Bytes a direction may queue at its destination before the source is paused. */
-export const IN_FLIGHT_BYTES = 512 * 1024;
+export const IN_FLIGHT_BYTES = 128 * 1024;
 
 const kPartner = Symbol('weft.splice.partner');
 const kDone = Symbol('weft.splice.done');
