@@ -1,6 +1,9 @@
 // Runs a private redis-server on an ephemeral loopback port: used by `weft demo` and by the tests, which
 // also stop, freeze (SIGSTOP) and restart it on the same port to exercise outage behaviour.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { GatewayError } from '../errors.js';
 import { freePort } from './free-port.js';
 
@@ -8,7 +11,10 @@ export interface RedisServerOptions {
   readonly host?: string;
   /** Extra redis-server arguments, e.g. ['--cluster-enabled', 'yes']. */
   readonly args?: readonly string[];
-  /** Working directory for files redis-server writes (cluster config). */
+  /**
+   * Working directory for files redis-server writes (cluster config, a replica's RDB); default a
+   * private temp folder removed by stop(), so nothing lands in the caller's working directory.
+   */
   readonly dir?: string;
 }
 
@@ -25,10 +31,14 @@ export class RedisServerProcess {
   port = 0;
   private child: ChildProcess | undefined;
   private readonly options: RedisServerOptions;
+  private readonly dir: string;
+  private readonly ownsDir: boolean;
 
   private constructor(options: RedisServerOptions) {
     this.options = options;
     this.host = options.host ?? '127.0.0.1';
+    this.ownsDir = options.dir === undefined;
+    this.dir = options.dir ?? mkdtempSync(join(tmpdir(), 'weft-redis-'));
   }
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServerProcess> {
@@ -79,8 +89,10 @@ export class RedisServerProcess {
     await this.spawn();
   }
 
+  /** Kills the server and removes its private folder. */
   async stop(): Promise<void> {
     await this.kill();
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
 
   private spawn(): Promise<void> {
@@ -93,7 +105,8 @@ export class RedisServerProcess {
       '',
       '--appendonly',
       'no',
-      ...(this.options.dir ? ['--dir', this.options.dir] : []),
+      '--dir',
+      this.dir,
       ...(this.options.args ?? []),
     ];
     const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
