@@ -129,7 +129,10 @@ export class H1ResponseParser {
         case State.ChunkDataEnd: {
           const next = this.readLine(data, at, 2);
           if (typeof next !== 'number') return next;
-          if (next < 0) return undefined;
+          if (next < 0) {
+            if (this.line !== '' && this.line !== '\r') return protocolError('chunk data not followed by CRLF');
+            return undefined;
+          }
           if (this.line !== '') return protocolError('chunk data not followed by CRLF');
           at = next;
           this.state = State.ChunkSize;
