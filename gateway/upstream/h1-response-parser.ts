@@ -130,7 +130,8 @@ export class H1ResponseParser {
           const next = this.readLine(data, at, 2);
           if (typeof next !== 'number') return next;
           if (next < 0) {
-            if (this.line !== '' && this.line !== '\r') return protocolError('chunk data not followed by CRLF');
+            if (this.line !== '' && this.line !== '\r')
+              return protocolError('chunk data not followed by CRLF');
             return undefined;
           }
           if (this.line !== '') return protocolError('chunk data not followed by CRLF');
