@@ -34,7 +34,7 @@ export async function fetchAdminJson<T>(url: string, timeoutMs = 5_000): Promise
   if (!response.ok) {
     throw new GatewayError(
       'ADMIN_UNREACHABLE',
-      `${url} answered HTTP ${response.status}: is that a weft gateway's admin API (weft 0.1+ with /api/v1/golden)?`,
+      `${url} answered HTTP ${response.status}: is that a weft gateway's admin API? pass --admin URL`,
     );
   }
   try {

@@ -3,11 +3,7 @@
 // fresh its discovery snapshot is. `--json` prints the API's JSON unchanged.
 import type { Command } from 'commander';
 import type { ClusterJson, ServiceJson, StatusResponse } from '../../admin/index.js';
-import { GatewayError } from '../../errors.js';
-
-const DEFAULT_ADMIN = 'http://127.0.0.1:9990';
-const TIMEOUT_MS = 5_000;
-const HINT = 'is the gateway running? pass --admin URL (its listen.admin address)';
+import { adminUrl, DEFAULT_ADMIN, fetchAdminJson } from '../admin-client.js';
 
 interface StatusFlags {
   admin: string;
@@ -21,50 +17,15 @@ export function registerStatusCommand(program: Command): void {
     .option('--admin <url>', 'admin API of the gateway to ask', DEFAULT_ADMIN)
     .option('--json', 'print the raw JSON of /api/v1/status')
     .action(async (flags: StatusFlags) => {
-      const { url, text } = await fetchStatus(flags.admin);
+      const { text, body: status } = await fetchAdminJson<StatusResponse>(
+        adminUrl(flags.admin, '/api/v1/status'),
+      );
       if (flags.json) {
         process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
         return;
       }
-      let status: StatusResponse;
-      try {
-        status = JSON.parse(text) as StatusResponse;
-      } catch {
-        throw new GatewayError('ADMIN_UNREACHABLE', `${url} did not answer JSON: ${HINT}`);
-      }
       process.stdout.write(renderStatus(status));
     });
-}
-
-async function fetchStatus(admin: string): Promise<{ url: string; text: string }> {
-  let url: string;
-  try {
-    url = new URL('/api/v1/status', /^[a-z]+:\/\//i.test(admin) ? admin : `http://${admin}`).href;
-  } catch {
-    throw new GatewayError('USAGE', `--admin ${JSON.stringify(admin)} is not a URL such as ${DEFAULT_ADMIN}`);
-  }
-  let response: Response;
-  try {
-    response = await fetch(url, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-  } catch (err) {
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const why = cause?.code ?? cause?.message ?? (err as Error).message;
-    throw new GatewayError(
-      'ADMIN_UNREACHABLE',
-      `cannot reach the gateway admin API at ${url} (${why}): ${HINT}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  const text = await response.text();
-  if (!response.ok) {
-    throw new GatewayError(
-      'ADMIN_UNREACHABLE',
-      `${url} answered HTTP ${response.status}: is that a weft gateway's admin API? pass --admin URL`,
-    );
-  }
-  return { url, text };
 }
 
 /** Compact human form: 1.2s, 45s, 3m10s, 2h5m. */
