@@ -77,8 +77,7 @@ export async function startHttpUpstream(host: string, servedBy: string): Promise
 function handle(req: IncomingMessage, res: ServerResponse, servedBy: string): void {
   const url = new URL(req.url ?? '/', 'http://upstream');
   const n = Number(url.searchParams.get('n') ?? '0');
-  // HEAD is answered like GET; Node's server leaves the body out.
-  switch (`${req.method === 'HEAD' ? 'GET' : req.method} ${url.pathname}`) {
+  switch (`${req.method} ${url.pathname}`) {
     case 'GET /whoami': {
       req.resume();
       const body = JSON.stringify({
