@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { connect as connectHttp2 } from 'node:http2';
 import { Agent } from 'node:http';
 import { connect as connectTcp } from 'node:net';
+import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { TestFabric } from './helpers/dataplane-fabric.js';
@@ -161,12 +162,64 @@ describe('data plane: HTTP', () => {
     assert.match(notThere.body.toString(), /not exported by cluster c/);
   });
 
-  test('allow lists: cluster a may not call ops/private (403 from a, and from b for a forged pin)', async () => {
+  test('allow lists: cluster a may not call ops/private (403 from a, and from b for a direct peer request)', async () => {
     const refused = await httpCall(`${a().outboundUrl}/whoami`, { headers: { host: 'private.ops' } });
     assert.equal(refused.status, 403);
     assert.equal(refused.headers['weft-error'], 'FORBIDDEN');
     assert.match(refused.body.toString(), /cluster a is not allowed to call service private\.ops/);
+    // A gateway of a that skips its own check still meets b's: b learns the caller from a's certificate.
+    const paths = fabric.pki.pathsOf('a');
+    const session = connectHttp2(`https://${fabric.gateway('b').peerAddress}`, {
+      ca: await readFile(paths.ca),
+      cert: await readFile(paths.cert),
+      key: await readFile(paths.key),
+      checkServerIdentity: () => undefined,
+    });
+    try {
+      const status = await new Promise<{ status: number; error: unknown }>((resolve, reject) => {
+        const stream = session.request({
+          ':path': '/whoami',
+          ':authority': 'private.ops',
+          'weft-service': 'private.ops',
+        });
+        stream.on('response', (headers) =>
+          resolve({ status: Number(headers[':status']), error: headers['weft-error'] }),
+        );
+        stream.resume();
+        stream.on('error', reject);
+        stream.end();
+      });
+      assert.deepEqual(status, { status: 403, error: 'FORBIDDEN' });
+    } finally {
+      session.close();
+    }
     assert.equal(privateB.seen.length, 0);
+  });
+
+  test('the fast path answers pipelined requests in order, HEAD without a body, and closes on request', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connectTcp(a().outboundPort, a().host);
+      let out = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (out += chunk));
+      socket.on('end', () => resolve(out));
+      socket.on('error', reject);
+      socket.write(
+        'GET /bytes?n=3 HTTP/1.1\r\nHost: hello\r\n\r\n' +
+          'HEAD /bytes?n=5 HTTP/1.1\r\nHost: hello\r\n\r\n' +
+          'GET /bytes?n=2 HTTP/1.1\r\nHost: hello\r\nConnection: close\r\n\r\n',
+      );
+    });
+    const responses = answer.split('HTTP/1.1 ').slice(1);
+    assert.equal(responses.length, 3, answer);
+    const [first = '', head = '', last = ''] = responses;
+    const bodyOf = (response: string) => response.slice(response.indexOf('\r\n\r\n') + 4);
+    assert.match(first, /^200 [\s\S]*content-length: 3\r\n/);
+    assert.equal(bodyOf(first), patternBytes(3).toString('latin1'));
+    assert.match(head, /^200 [\s\S]*content-length: 5\r\n/);
+    assert.equal(bodyOf(head), '', 'HEAD answer carries no body');
+    assert.match(last, /^200 [\s\S]*connection: close\r\n/);
+    assert.equal(bodyOf(last), patternBytes(2).toString('latin1'));
   });
 
   test('HTTP/2 cleartext (prior knowledge) on the same port reaches b', async () => {

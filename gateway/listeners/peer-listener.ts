@@ -95,7 +95,6 @@ export class PeerListener {
         requestCert: true,
         rejectUnauthorized: true,
         ALPNProtocols: ['h2', OPAQUE_TCP_ALPN],
-        allowHalfOpen: true,
       },
       (socket: TLSSocket & CallerTagged) => {
         const caller = callerIdentityOf(socket.getPeerCertificate(), trustDomain);
@@ -115,6 +114,8 @@ export class PeerListener {
             socket.destroy();
             return;
           }
+          // A tunnel carries its caller's half-close: keep our side writable after the caller's FIN.
+          (socket as { allowHalfOpen: boolean }).allowHalfOpen = true;
           this.tunnels.add(socket);
           socket.once('close', () => this.tunnels.delete(socket));
           options.onTunnel(socket, caller.cluster);
@@ -127,8 +128,6 @@ export class PeerListener {
           socket.destroy();
           return;
         }
-        // The server is half-open capable for tunnels; an HTTP/2 connection closes when its peer's does.
-        socket.once('end', () => socket.end());
         this.h2.emit('connection', socket);
       },
     );

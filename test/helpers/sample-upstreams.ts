@@ -77,7 +77,8 @@ export async function startHttpUpstream(host: string, servedBy: string): Promise
 function handle(req: IncomingMessage, res: ServerResponse, servedBy: string): void {
   const url = new URL(req.url ?? '/', 'http://upstream');
   const n = Number(url.searchParams.get('n') ?? '0');
-  switch (`${req.method} ${url.pathname}`) {
+  // HEAD is answered like GET; Node's server leaves the body out.
+  switch (`${req.method === 'HEAD' ? 'GET' : req.method} ${url.pathname}`) {
     case 'GET /whoami': {
       req.resume();
       const body = JSON.stringify({
