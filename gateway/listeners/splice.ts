@@ -14,7 +14,13 @@ export const IN_FLIGHT_BYTES = 128 * 1024;
 const kPartner = Symbol('weft.splice.partner');
 const kDone = Symbol('weft.splice.done');
 const kWaiting = Symbol('weft.splice.waiting');
-type Spliced = Duplex & { [kPartner]?: Spliced; [kDone]?: () => void; [kWaiting]?: boolean };
+const kCorked = Symbol('weft.splice.corked');
+type Spliced = Duplex & {
+  [kPartner]?: Spliced;
+  [kDone]?: () => void;
+  [kWaiting]?: boolean;
+  [kCorked]?: boolean;
+};
 
 /** `onDone` runs once, when both sides have closed. Sockets must be created with allowHalfOpen. */
 export function splice(a: Duplex, b: Duplex, onDone?: () => void): void {
@@ -41,10 +47,22 @@ export function splice(a: Duplex, b: Duplex, onDone?: () => void): void {
 function onSideData(this: Spliced, chunk: Buffer): void {
   const partner = this[kPartner];
   if (!partner || partner.destroyed) return;
+  // Chunks read in one turn of the event loop leave in one write (writev): a TLS socket hands them out
+  // one 16 KiB record at a time, and a syscall per record is most of the cost of a bulk tunnel.
+  if (!partner[kCorked]) {
+    partner[kCorked] = true;
+    partner.cork();
+    process.nextTick(uncork, partner);
+  }
   if (!partner.write(chunk) && partner.writableLength >= IN_FLIGHT_BYTES && !partner[kWaiting]) {
     partner[kWaiting] = true;
     this.pause();
   }
+}
+
+function uncork(side: Spliced): void {
+  side[kCorked] = false;
+  side.uncork();
 }
 
 /** The partner's buffer emptied: the side feeding it may read again. */
