@@ -1,5 +1,6 @@
 // One clear error for a listener that cannot bind (admin, control, DNS, data-plane listeners): which
 // listener, which address, why, and what to change.
+import type { Server } from 'node:net';
 import { GatewayError } from './errors.js';
 import { formatHostPort, type HostPort } from './config/index.js';
 
@@ -22,4 +23,20 @@ export function listenError(what: string, address: HostPort, cause: unknown): Ga
     `${what} cannot listen on ${formatHostPort(address)}: ${why}${code ? ` (${code})` : ''}`,
     { cause },
   );
+}
+
+/**
+ * Binds a net/tls server to `address` (exclusive) and resolves with the port actually bound (useful with
+ * port 0); a bind failure rejects with listenError(what, …).
+ */
+export function listenOn(server: Server, address: HostPort, what: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(listenError(what, address, err));
+    server.once('error', onError);
+    server.listen({ host: address.host, port: address.port, exclusive: true }, () => {
+      server.removeListener('error', onError);
+      const bound = server.address();
+      resolve(typeof bound === 'object' && bound ? bound.port : address.port);
+    });
+  });
 }

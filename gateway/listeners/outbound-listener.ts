@@ -24,7 +24,7 @@ import {
 } from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { HostPort } from '../config/index.js';
-import { listenError } from '../listen-error.js';
+import { listenOn } from '../listen-error.js';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
 import type { TargetStats } from '../routing/route-table.js';
 import type { OutcomeListener } from '../routing/outcome.js';
@@ -111,21 +111,11 @@ export class OutboundListener implements FastPathHost {
   }
 
   /** Binds; rejects with LISTEN_FAILED naming the address (e.g. EADDRINUSE). */
-  start(): Promise<void> {
+  async start(): Promise<void> {
     // The HTTP/1 server never listens itself (sockets come from the sniffer); 'listening' starts its
     // connection tracking, which enforces headersTimeout.
     this.http1.emit('listening');
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) =>
-        reject(listenError('outbound listener (listen.outbound)', this.address, err));
-      this.net.once('error', onError);
-      this.net.listen({ host: this.address.host, port: this.address.port, exclusive: true }, () => {
-        this.net.removeListener('error', onError);
-        const bound = this.net.address();
-        this.boundPort = typeof bound === 'object' && bound ? bound.port : this.address.port;
-        resolve();
-      });
-    });
+    this.boundPort = await listenOn(this.net, this.address, 'outbound listener (listen.outbound)');
   }
 
   /** The port actually bound (useful with port 0). */

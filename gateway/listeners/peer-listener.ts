@@ -17,7 +17,7 @@ import {
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { callerIdentityOf } from '../../infra/index.js';
 import type { HostPort } from '../config/index.js';
-import { listenError } from '../listen-error.js';
+import { listenOn } from '../listen-error.js';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
 import { OPAQUE_TCP_ALPN } from '../transport/opaque-tunnel.js';
 import type { TlsCredentials } from '../transport/peer-transport.js';
@@ -134,17 +134,8 @@ export class PeerListener {
     this.tls.on('tlsClientError', (err: Error) => this.onRefused(`TLS handshake refused: ${err.message}`));
   }
 
-  start(): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(listenError('peer listener (listen.peer)', this.address, err));
-      this.tls.once('error', onError);
-      this.tls.listen({ host: this.address.host, port: this.address.port, exclusive: true }, () => {
-        this.tls.removeListener('error', onError);
-        const bound = this.tls.address();
-        this.boundPort = typeof bound === 'object' && bound ? bound.port : this.address.port;
-        resolve();
-      });
-    });
+  async start(): Promise<void> {
+    this.boundPort = await listenOn(this.tls, this.address, 'peer listener (listen.peer)');
   }
 
   get port(): number {

@@ -4,7 +4,7 @@
 // client's half-close travels end to end.
 import { createServer, type Server, type Socket } from 'node:net';
 import { formatHostPort, type HostPort } from '../config/index.js';
-import { listenError } from '../listen-error.js';
+import { listenOn } from '../listen-error.js';
 import type { RequestMetrics } from './request-metrics.js';
 
 export interface TcpListenerConfig {
@@ -80,7 +80,7 @@ export class TcpListeners {
     for (const socket of this.sockets) socket.destroy();
   }
 
-  private listen(config: TcpListenerConfig): Promise<Bound> {
+  private async listen(config: TcpListenerConfig): Promise<Bound> {
     const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => {
       this.sockets.add(socket);
       this.metrics.openConnections.inc({ listener: 'tcp' });
@@ -91,15 +91,8 @@ export class TcpListeners {
       });
       this.onConnection(socket, config.service);
     });
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) =>
-        reject(listenError(`tcp listener for ${config.service} (tcp[].listen)`, config.listen, err));
-      server.once('error', onError);
-      server.listen({ host: config.listen.host, port: config.listen.port, exclusive: true }, () => {
-        server.removeListener('error', onError);
-        resolve({ config, server });
-      });
-    });
+    await listenOn(server, config.listen, `tcp listener for ${config.service} (tcp[].listen)`);
+    return { config, server };
   }
 }
 
