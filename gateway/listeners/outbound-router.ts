@@ -27,7 +27,8 @@ import type { SimpleHead } from './simple-request-head.js';
 
 const END_STREAM_FLAG = 0x1;
 
-export interface OutboundContext {
+/** What both routers (outbound from local apps, peer from other gateways) route with. */
+export interface RouterContext {
   readonly cluster: string;
   /** The current route table (swapped atomically on every change). */
   table(): RouteTable<PeerGateway>;
@@ -35,6 +36,9 @@ export interface OutboundContext {
   /** Where requests without a route are counted. */
   readonly noRouteStats: TargetStats;
   readonly onOutcome: OutcomeListener | undefined;
+}
+
+export interface OutboundContext extends RouterContext {
   /** Per-service retries, timeouts and circuit breakers; without it each request gets one try. */
   readonly resilience?: (service: string) => ServiceResilience;
 }

@@ -6,7 +6,6 @@
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
-import type { OutcomeListener } from '../routing/outcome.js';
 import {
   headersFromH2,
   isHopByHop,
@@ -15,29 +14,23 @@ import {
   SOURCE_CLUSTER_HEADER,
   ERROR_HEADER,
 } from '../routing/proxy-headers.js';
-import type { LocalChoice, LocalTarget, RouteTable, TargetStats } from '../routing/route-table.js';
+import type { LocalChoice, LocalTarget, TargetStats } from '../routing/route-table.js';
 import { httpStatusOf } from '../routing/error-status.js';
-import type { PeerGateway } from '../transport/peer-transport.js';
 import { readTunnelRequest, tunnelAnswer } from '../transport/opaque-tunnel.js';
 import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
-import type { LocalUpstreams } from '../upstream/local-upstreams.js';
 import { dialTcp, dialUpgrade, upgradeRequestHead } from '../upstream/tcp-dial.js';
 import { H2ResponseSink } from './h2-response-sink.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import type { SimpleHead } from './simple-request-head.js';
 import { splice } from './splice.js';
+import type { RouterContext } from './outbound-router.js';
 
 /** Idle lanes close after this; longer than the caller's lane idle timeout, so the caller closes first. */
 const LANE_KEEP_ALIVE_MS = 120_000;
 
 const END_STREAM_FLAG = 0x1;
 
-export interface PeerContext {
-  readonly cluster: string;
-  table(): RouteTable<PeerGateway>;
-  readonly upstreams: LocalUpstreams;
-  readonly noRouteStats: TargetStats;
-  readonly onOutcome: OutcomeListener | undefined;
+export interface PeerContext extends RouterContext {
   readonly connectTimeoutMs: number;
 }
 
