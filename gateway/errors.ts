@@ -15,6 +15,7 @@ export type GatewayErrorCode =
   | 'BAD_REQUEST'
   | 'DOWNSTREAM_CANCELLED'
   | 'OVERLOADED'
+  | 'RATE_LIMITED'
   | 'DEPENDENCY_MISSING'
   | 'LISTEN_FAILED'
   | 'ADMIN_UNREACHABLE'
@@ -22,12 +23,20 @@ export type GatewayErrorCode =
   | 'CHECK_FAILED'
   | 'INTERNAL';
 
+export interface GatewayErrorOptions {
+  readonly cause?: unknown;
+  /** When the caller may try again (a refusal by a limit): answered as Retry-After. */
+  readonly retryAfterMs?: number;
+}
+
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;
+  readonly retryAfterMs: number | undefined;
 
-  constructor(code: GatewayErrorCode, message: string, options?: { cause?: unknown }) {
+  constructor(code: GatewayErrorCode, message: string, options?: GatewayErrorOptions) {
     super(message, options);
     this.name = 'GatewayError';
     this.code = code;
+    this.retryAfterMs = options?.retryAfterMs;
   }
 }

@@ -1,5 +1,5 @@
 // One gateway as a child process, started exactly as users run it (`weft gateway --config FILE`), with
-// its log in a file. The demo, its smoke run and the fault tests stop, kill and freeze these.
+// its log in a file. The demo, its smoke run and the fault tests stop, kill, freeze and reload these.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync, readFileSync } from 'node:fs';
 import { GatewayError } from '../errors.js';
@@ -96,6 +96,30 @@ export class GatewayProcess {
     this.child?.kill('SIGCONT');
   }
 
+  /**
+   * SIGHUP: the gateway re-reads its config. Resolves when its log says the new config is running;
+   * rejects when the log says it was rejected, or at the deadline.
+   */
+  async reload(timeoutMs = 10_000): Promise<void> {
+    const before = this.logCount(RELOADED);
+    const rejectedBefore = this.logCount(RELOAD_REJECTED);
+    this.child?.kill('SIGHUP');
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
+      if (this.logCount(RELOADED) > before) return;
+      if (this.logCount(RELOAD_REJECTED) > rejectedBefore)
+        throw new GatewayError(
+          'CONFIG_INVALID',
+          `gateway ${this.options.cluster} rejected its new config:\n${this.logTail(5)}`,
+        );
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new GatewayError(
+      'INTERNAL',
+      `gateway ${this.options.cluster} did not reload within ${timeoutMs} ms`,
+    );
+  }
+
   logTail(lines = 20): string {
     try {
       return readFileSync(this.options.logFile, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
@@ -103,7 +127,20 @@ export class GatewayProcess {
       return '(no log)';
     }
   }
+
+  private logCount(needle: string): number {
+    let text: string;
+    try {
+      text = readFileSync(this.options.logFile, 'utf8');
+    } catch {
+      return 0;
+    }
+    return text.split(needle).length - 1;
+  }
 }
+
+const RELOADED = '"msg":"config reloaded"';
+const RELOAD_REJECTED = '"msg":"config reload rejected';
 
 async function isReady(adminUrl: string): Promise<boolean> {
   try {

@@ -1,11 +1,17 @@
-// One outbound request under its service's resilience policy: a circuit-breaker slot per try, a
+// One outbound request under its service's resilience policy: the service's local rate limit (over it:
+// 429 with Retry-After, or RESOURCE_EXHAUSTED, at once), a circuit-breaker slot per try, a
 // per-try timeout, a request timeout (both until the response head), and retries on another endpoint,
 // gateway or cluster when a try fails before any response byte reached the caller (decideRetry says
 // which failures, and spends the retry budget). Each abandoned try is reported to the outcome listener;
 // the try that answers is reported by the downstream sink as usual. Implements Exchange so the sink
 // cancels whatever try is current when its caller goes away.
 import { GatewayError } from '../errors.js';
-import { decideRetry, type AttemptResult, type ServiceResilience } from '../resilience/index.js';
+import {
+  decideRetry,
+  type AttemptResult,
+  type RateLimiter,
+  type ServiceResilience,
+} from '../resilience/index.js';
 import { isLocalOriginFailure } from '../routing/error-status.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import { SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
@@ -58,6 +64,11 @@ export class GuardedRequest implements Exchange {
   }
 
   start(first: Choice): void {
+    const limiter = this.guard.limiter;
+    if (limiter !== null && !limiter.tryTake()) {
+      this.rateLimited(first, limiter);
+      return;
+    }
     this.guard.budget.recordRequest();
     const { requestMs } = this.guard.policy.timeouts;
     if (requestMs > 0) {
@@ -77,6 +88,25 @@ export class GuardedRequest implements Exchange {
   settle(): void {
     this.settled = true;
     clearTimeout(this.timer);
+  }
+
+  /**
+   * Refused by the service's local rate limit: counted under the destination the pick chose, but never
+   * reported as that upstream's outcome (it was not tried) and never spending retry budget.
+   */
+  private rateLimited(first: Choice, limiter: RateLimiter): void {
+    this.settled = true;
+    const service = this.route.service;
+    this.guard.events?.refusedBy('rate-limit', service);
+    this.sink.stats = first.stats;
+    const retryAfterMs = limiter.retryAfterMs();
+    this.sink.fail(
+      new GatewayError(
+        'RATE_LIMITED',
+        `service ${service} is over its local rate limit of ${limiter.requestsPerSecond} requests/s (burst ${limiter.burst}); next request allowed in ${retryAfterMs} ms`,
+        { retryAfterMs },
+      ),
+    );
   }
 
   private send(choice: Choice): void {

@@ -9,8 +9,8 @@ import type { GatewayError } from '../errors.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
 import type { ByteStream, HeaderMap } from '../upstream/exchange.js';
-import { httpStatusOf } from '../routing/error-status.js';
-import { ERROR_HEADER, isHopByHop } from '../routing/proxy-headers.js';
+import { errorAnswerFields, httpStatusOf } from '../routing/error-status.js';
+import { isHopByHop } from '../routing/proxy-headers.js';
 import { DownstreamSink } from './downstream-sink.js';
 import { parseSimpleHead, type SimpleHead } from './simple-request-head.js';
 
@@ -287,9 +287,11 @@ export class FastResponseSink extends DownstreamSink {
     this.status = status;
     this.headSent = true;
     const body = `${err.message}\n`;
-    this.socket.write(
-      `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${err.code}\r\n${this.keepOpen ? '' : 'connection: close\r\n'}\r\n${this.request.method === 'HEAD' ? '' : body}`,
-    );
+    let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
+    const fields = errorAnswerFields(err);
+    for (const name in fields) head += `${name}: ${fields[name]}\r\n`;
+    if (!this.keepOpen) head += 'connection: close\r\n';
+    this.socket.write(`${head}\r\n${this.request.method === 'HEAD' ? '' : body}`);
     this.completeFailure(status, err);
     this.connection.answered(this, this.keepOpen);
   }

@@ -7,8 +7,7 @@ import type { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
-import { httpStatusOf } from '../routing/error-status.js';
-import { ERROR_HEADER } from '../routing/proxy-headers.js';
+import { errorAnswerFields, httpStatusOf } from '../routing/error-status.js';
 import { GatewayError as GatewayErrorClass } from '../errors.js';
 import { DownstreamSink } from './downstream-sink.js';
 
@@ -89,7 +88,7 @@ export class H1ResponseSink extends DownstreamSink {
     res.writeHead(status, {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': Buffer.byteLength(body),
-      [ERROR_HEADER]: err.code,
+      ...errorAnswerFields(err),
       ...(this.req.complete ? {} : { connection: 'close' }),
     });
     res.end(body);

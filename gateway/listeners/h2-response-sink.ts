@@ -8,8 +8,13 @@ import { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
-import { encodeGrpcMessage, grpcStatusOf, httpStatusOf, GrpcStatus } from '../routing/error-status.js';
-import { ERROR_HEADER } from '../routing/proxy-headers.js';
+import {
+  encodeGrpcMessage,
+  errorAnswerFields,
+  grpcStatusOf,
+  httpStatusOf,
+  GrpcStatus,
+} from '../routing/error-status.js';
 import { DownstreamSink } from './downstream-sink.js';
 
 const kSink = Symbol('weft.h2.sink');
@@ -103,7 +108,7 @@ export class H2ResponseSink extends DownstreamSink {
             'content-type': 'application/grpc',
             'grpc-status': String(grpcStatusOf(err.code)),
             'grpc-message': encodeGrpcMessage(err.message),
-            [ERROR_HEADER]: err.code,
+            ...errorAnswerFields(err),
           },
           { endStream: true },
         );
@@ -117,7 +122,7 @@ export class H2ResponseSink extends DownstreamSink {
         ':status': status,
         'content-type': 'text/plain; charset=utf-8',
         'content-length': Buffer.byteLength(body),
-        [ERROR_HEADER]: err.code,
+        ...errorAnswerFields(err),
       });
       stream.end(body);
       this.completeFailure(status, err);
@@ -127,7 +132,7 @@ export class H2ResponseSink extends DownstreamSink {
       this.trailers = {
         'grpc-status': String(GrpcStatus.UNAVAILABLE),
         'grpc-message': encodeGrpcMessage(err.message),
-        [ERROR_HEADER]: err.code,
+        ...errorAnswerFields(err),
       };
       stream.end();
     } else {

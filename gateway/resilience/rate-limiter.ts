@@ -9,8 +9,9 @@ export interface RateLimiterOptions extends RateLimitConfig {
 }
 
 export class RateLimiter {
+  readonly requestsPerSecond: number;
+  readonly burst: number;
   private readonly perMs: number;
-  private readonly burst: number;
   private readonly now: Clock;
   private tokens: number;
   private refilledAt: number;
@@ -18,6 +19,7 @@ export class RateLimiter {
   limited = 0;
 
   constructor(options: RateLimiterOptions) {
+    this.requestsPerSecond = options.requestsPerSecond;
     this.perMs = options.requestsPerSecond / 1000;
     this.burst = options.burst;
     this.now = options.now ?? monotonicClock;

@@ -1,8 +1,10 @@
 // The one place where a data-path failure becomes an answer: an HTTP status for HTTP callers, a gRPC
-// status for gRPC callers (HTTP 200, trailers-only), and a short plain-text body naming what failed.
+// status for gRPC callers (HTTP 200, trailers-only), the header fields every such answer carries
+// (weft-error, Retry-After), and a short plain-text body naming what failed.
 // Also classifies failures for outcome feedback: local-origin (we could not reach or keep the
 // upstream) versus upstream-origin (the upstream answered with an error), in Envoy's sense.
-import type { GatewayErrorCode } from '../errors.js';
+import type { GatewayError, GatewayErrorCode } from '../errors.js';
+import { ERROR_HEADER } from './proxy-headers.js';
 
 /** gRPC status codes used by the gateway (grpc/doc/statuscodes.md). */
 export const GrpcStatus = {
@@ -34,6 +36,7 @@ const ANSWERS: Readonly<Partial<Record<GatewayErrorCode, ErrorAnswer>>> = {
   BAD_REQUEST: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
   DOWNSTREAM_CANCELLED: { http: 499, grpc: GrpcStatus.CANCELLED },
   OVERLOADED: { http: 503, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  RATE_LIMITED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
 };
 
 const INTERNAL_ANSWER: ErrorAnswer = { http: 500, grpc: GrpcStatus.INTERNAL };
@@ -44,6 +47,17 @@ export function httpStatusOf(code: GatewayErrorCode): number {
 
 export function grpcStatusOf(code: GatewayErrorCode): number {
   return (ANSWERS[code] ?? INTERNAL_ANSWER).grpc;
+}
+
+/**
+ * The header fields of an answer the gateway gives for `err` (HTTP or gRPC): weft-error with the code,
+ * and Retry-After in whole seconds, rounded up, when the error says when to come back (RFC 9110 10.2.3).
+ */
+export function errorAnswerFields(err: GatewayError): Record<string, string> {
+  const fields: Record<string, string> = { [ERROR_HEADER]: err.code };
+  if (err.retryAfterMs !== undefined)
+    fields['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
+  return fields;
 }
 
 /**

@@ -22,7 +22,14 @@ export interface ClusterSpec {
   readonly instances: number;
   /** Every second request of each instance answers 503. */
   readonly flaky?: boolean;
+  /** Extra fields of this cluster's hello.default entry (e.g. rateLimit, retries). */
+  readonly hello?: Readonly<Record<string, unknown>>;
+  /** More `services:` entries for this cluster's config, as written. */
+  readonly services?: readonly Readonly<Record<string, unknown>>[];
 }
+
+/** A gateway's config as the fabric wrote it (YAML object); `reconfigure` edits it. */
+export type GatewayYaml = Record<string, unknown> & { services: Record<string, unknown>[] };
 
 /** One instance of hello.default: answers its cluster's name, counts requests. */
 export class HelloInstance {
@@ -73,6 +80,8 @@ export interface FabricGateway {
   readonly process: GatewayProcess;
   readonly outbound: { host: string; port: number };
   readonly admin: string;
+  readonly configFile: string;
+  readonly config: GatewayYaml;
 }
 
 export class FailoverFabric {
@@ -110,6 +119,34 @@ export class FailoverFabric {
     return new Map((route?.shares ?? []).map((s) => [s.cluster, s.share]));
   }
 
+  /** Edits gateway `cluster`'s config file, then reloads it (SIGHUP) and waits until it runs. */
+  async reconfigure(cluster: string, edit: (config: GatewayYaml) => void): Promise<void> {
+    const gateway = this.gateway(cluster);
+    edit(gateway.config);
+    await writeFile(gateway.configFile, stringify(gateway.config));
+    await gateway.process.reload();
+  }
+
+  /** The sum of metric `name`'s samples on gateway `cluster` whose labels include `labels`. */
+  async metric(
+    cluster: string,
+    name: string,
+    labels: Readonly<Record<string, string>> = {},
+  ): Promise<number> {
+    const response = await fetch(`${this.gateway(cluster).admin}/metrics`, {
+      signal: AbortSignal.timeout(2000),
+    });
+    const wanted = Object.entries(labels).map(([k, v]) => `${k}="${v}"`);
+    let sum = 0;
+    for (const line of (await response.text()).split('\n')) {
+      const match = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+      if (!match || match[1] !== name) continue;
+      const present = (match[2] ?? '').split(',');
+      if (wanted.every((w) => present.includes(w))) sum += Number(match[3]);
+    }
+    return sum;
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.gateways.values()].map((g) => g.process.killAndWait()));
     for (const list of this.instances.values()) await Promise.all(list.map((i) => i.kill().catch(() => {})));
@@ -143,7 +180,7 @@ export class FailoverFabric {
     };
     const dir = join(this.dir, `gw-${spec.name}`);
     await mkdir(dir, { recursive: true });
-    const config = {
+    const config: GatewayYaml = {
       cluster: spec.name,
       locality: { cloud: spec.cloud, region: spec.region },
       trustDomain: 'failover.test',
@@ -155,8 +192,8 @@ export class FailoverFabric {
         admin: `${spec.host}:${ports.admin}`,
         control: `${spec.host}:${ports.control}`,
       },
-      services:
-        list.length === 0
+      services: [
+        ...(list.length === 0
           ? []
           : [
               {
@@ -164,8 +201,11 @@ export class FailoverFabric {
                 protocol: 'http',
                 endpoints: list.map((i) => i.address),
                 health: { http: '/healthz', interval: '250ms', timeout: '200ms', rise: 2, fall: 2 },
+                ...spec.hello,
               },
-            ],
+            ]),
+        ...(spec.services ?? []),
+      ],
       discovery: { leaseTtl: '3s', heartbeatInterval: '500ms', staleFor: '30s' },
       failover,
       drainTimeout: '1s',
@@ -181,7 +221,13 @@ export class FailoverFabric {
       entry: join(import.meta.dirname, '../../gateway/cli/main.ts'),
     });
     await process.start(30_000);
-    this.gateways.set(spec.name, { process, outbound: { host: spec.host, port: ports.outbound }, admin });
+    this.gateways.set(spec.name, {
+      process,
+      outbound: { host: spec.host, port: ports.outbound },
+      admin,
+      configFile,
+      config,
+    });
   }
 }
 
