@@ -44,6 +44,7 @@ test('without a failover section every default is filled in and frozen', () => {
       baseEjectionMs: 5000,
       maxEjectionMs: 60_000,
       maxEjectionPercent: 50,
+      failurePercentage: { threshold: 50, minRequests: 20, windowMs: 10_000 },
     },
     retryBudget: { ratio: 0.2, minRetriesPerSecond: 10, windowMs: 10_000 },
     retries: { attempts: 2, on: ['gateway-error', 'reset', 'unavailable', 'timeout'], nonIdempotent: false },
@@ -153,6 +154,11 @@ const REJECTIONS: [string, string, string][] = [
     'ejection percent over 100',
     `${BASE}failover: { outlierDetection: { maxEjectionPercent: 150 } }\n`,
     'failover.outlierDetection.maxEjectionPercent:',
+  ],
+  [
+    'failure percentage over 100',
+    `${BASE}failover: { outlierDetection: { failurePercentage: { threshold: 150 } } }\n`,
+    'failover.outlierDetection.failurePercentage.threshold:',
   ],
   [
     'max ejection shorter than base',

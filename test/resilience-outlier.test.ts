@@ -1,5 +1,6 @@
-// OutlierDetector and OutlierTracker with an injected clock: thresholds per origin, growing and forgiven
-// ejection times, the max-ejection cap, panic, cancelled attempts, and outcome routing to the three views.
+// OutlierDetector and OutlierTracker with an injected clock: thresholds per origin, failure-percentage
+// ejection, growing and forgiven ejection times, the max-ejection cap, panic, cancelled attempts, and
+// outcome routing to the three views.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
@@ -17,6 +18,7 @@ const OPTIONS = {
   baseEjectionMs: 5000,
   maxEjectionMs: 60_000,
   maxEjectionPercent: 50,
+  failurePercentage: { threshold: 50, minRequests: 20, windowMs: 10_000 },
 };
 
 function detector(overrides: Partial<typeof OPTIONS> = {}) {
@@ -70,6 +72,42 @@ for (const [name, outcomes, ejected] of THRESHOLDS) {
     assert.equal(d.isEjected('svc', 'a'), ejected);
   });
 }
+
+/** A 5xx every other attempt: never 5 in a row. */
+function alternate(d: OutlierDetector, member: string, attempts: number): void {
+  for (let i = 0; i < attempts; i++) d.report('svc', member, i % 2 === 0 ? 'success' : 'upstream-origin');
+}
+
+test('failure percentage: a member failing every other attempt is ejected once the window holds minRequests', () => {
+  const { events, d } = detector();
+  d.setMembers('svc', ['a', 'b']);
+  alternate(d, 'a', 19);
+  assert.equal(d.isEjected('svc', 'a'), false, '19 attempts: below minRequests');
+  d.report('svc', 'a', 'upstream-origin');
+  assert.equal(d.isEjected('svc', 'a'), true, '10 failures in 20 attempts: 50%');
+  assert.deepEqual(
+    events.map((e) => [e.type, e.member, e.reason]),
+    [['ejected', 'a', 'failure-percentage']],
+  );
+});
+
+test('failure percentage: a lower share, an expired window or threshold 0 do not eject', () => {
+  const { d } = detector();
+  d.setMembers('svc', ['a', 'b']);
+  // 1 failure in 3 attempts: 33%.
+  for (let i = 0; i < 60; i++) d.report('svc', 'a', i % 3 === 2 ? 'upstream-origin' : 'success');
+  assert.equal(d.isEjected('svc', 'a'), false);
+  const windowed = detector();
+  windowed.d.setMembers('svc', ['a', 'b']);
+  alternate(windowed.d, 'a', 10);
+  windowed.clock.t = 10_000;
+  alternate(windowed.d, 'a', 10);
+  assert.equal(windowed.d.isEjected('svc', 'a'), false, 'the first 10 attempts left the window');
+  const off = detector({ failurePercentage: { threshold: 0, minRequests: 20, windowMs: 10_000 } });
+  off.d.setMembers('svc', ['a', 'b']);
+  alternate(off.d, 'a', 200);
+  assert.equal(off.d.isEjected('svc', 'a'), false);
+});
 
 test('ejection time grows with each repeat (base × n, capped) and is forgiven while the member behaves', () => {
   const { clock, events, d } = detector({ maxEjectionMs: 12_000 });

@@ -80,6 +80,7 @@ export const FAILOVER_DEFAULTS = {
     baseEjectionTime: '5s',
     maxEjectionTime: '60s',
     maxEjectionPercent: 50,
+    failurePercentage: { threshold: 50, minRequests: 20, window: '10s' },
   },
   retryBudget: { ratio: 0.2, minRetriesPerSecond: 10, window: '10s' },
   retries: { attempts: 2, on: ['gateway-error', 'reset', 'unavailable', 'timeout'] as RetryCondition[] },
@@ -109,6 +110,18 @@ export const failoverConfigSchema = z
         baseEjectionTime: duration(D.outlierDetection.baseEjectionTime, 1),
         maxEjectionTime: duration(D.outlierDetection.maxEjectionTime, 1),
         maxEjectionPercent: z.number().int().min(0).max(100).default(D.outlierDetection.maxEjectionPercent),
+        failurePercentage: z
+          .strictObject({
+            threshold: z
+              .number()
+              .int()
+              .min(0)
+              .max(100)
+              .default(D.outlierDetection.failurePercentage.threshold),
+            minRequests: z.number().int().min(1).default(D.outlierDetection.failurePercentage.minRequests),
+            window: duration(D.outlierDetection.failurePercentage.window, 100),
+          })
+          .prefault({}),
       })
       .prefault({}),
     retryBudget: z
@@ -177,6 +190,18 @@ export interface OutlierDetectionConfig {
   readonly maxEjectionMs: number;
   /** At most this share of a group is ejected at once (at least one member may always be). */
   readonly maxEjectionPercent: number;
+  /**
+   * Envoy's failure-percentage ejection, for members that fail often but not in a row (a 503 every
+   * other request): at least `threshold`% failures (local-origin or 5xx) among at least `minRequests`
+   * attempts within one `windowMs` → ejected. threshold 0: off.
+   */
+  readonly failurePercentage: FailurePercentageConfig;
+}
+
+export interface FailurePercentageConfig {
+  readonly threshold: number;
+  readonly minRequests: number;
+  readonly windowMs: number;
 }
 
 export interface RetryBudgetConfig {
@@ -276,6 +301,11 @@ export function normalizeFailoverConfig(
       baseEjectionMs: od.baseEjectionTime,
       maxEjectionMs: od.maxEjectionTime,
       maxEjectionPercent: od.maxEjectionPercent,
+      failurePercentage: {
+        threshold: od.failurePercentage.threshold,
+        minRequests: od.failurePercentage.minRequests,
+        windowMs: od.failurePercentage.window,
+      },
     },
     retryBudget: {
       ratio: parsed.retryBudget.ratio,

@@ -1,7 +1,9 @@
-// Passive outlier detection on real traffic (Envoy's consecutive-failure ejection): members of a group
-// (the endpoints of a service, the gateways of a cluster, the clusters serving a service) are ejected
-// after N consecutive local-origin failures (connect refused, reset, timeout, TLS or identity failure) or
-// M consecutive upstream-origin failures (5xx), for a time that grows with each repeat ejection (base × n,
+// Passive outlier detection on real traffic (Envoy's consecutive-failure and failure-percentage
+// ejection): members of a group (the endpoints of a service, the gateways of a cluster, the clusters
+// serving a service) are ejected after N consecutive local-origin failures (connect refused, reset,
+// timeout, TLS or identity failure), M consecutive upstream-origin failures (5xx), or a failure share
+// over a threshold within a window (a member failing every other request never fails N times in a
+// row), for a time that grows with each repeat ejection (base × n,
 // capped) and is forgiven again while the member behaves. At most maxEjectionPercent of a group is
 // ejected at once (one member always may be); when every member is ejected the group is in panic and
 // `available` treats all as usable, because a guess beats a certain 503. Cancelled attempts never count.
@@ -10,7 +12,7 @@ import type { OutcomeKind } from '../routing/outcome.js';
 import { monotonicClock, type Clock } from './clock.js';
 import type { OutlierDetectionConfig } from '../config/index.js';
 
-export type EjectionReason = 'consecutive-local-origin-failures' | 'consecutive-5xx';
+export type EjectionReason = 'consecutive-local-origin-failures' | 'consecutive-5xx' | 'failure-percentage';
 
 export interface OutlierEvent {
   readonly type: 'ejected' | 'returned';
@@ -58,6 +60,10 @@ interface Member {
   /** Ejection multiplier, decays by one per baseEjectionMs of good behaviour after a return. */
   ejections: number;
   returnedAt: number;
+  /** The failure-percentage window: when it started, attempts and failures in it. */
+  windowStartedAt: number;
+  windowAttempts: number;
+  windowFailures: number;
 }
 
 export class OutlierDetector {
@@ -114,6 +120,12 @@ export class OutlierDetector {
       if (outcome === 'success') state.local = state.upstream = 0;
       return;
     }
+    const share = this.options.failurePercentage;
+    if (now - state.windowStartedAt >= share.windowMs) {
+      state.windowStartedAt = now;
+      state.windowAttempts = state.windowFailures = 0;
+    }
+    state.windowAttempts++;
     switch (outcome) {
       case 'success':
         state.local = 0;
@@ -122,14 +134,34 @@ export class OutlierDetector {
       case 'upstream-origin':
         // The connection worked: a 5xx ends a run of local-origin failures.
         state.local = 0;
+        state.windowFailures++;
         if (++state.upstream >= this.options.consecutive5xx)
           this.eject(group, member, state, members, 'consecutive-5xx', now);
+        else this.checkFailureShare(group, member, state, members, now);
         return;
       case 'local-origin':
+        state.windowFailures++;
         if (++state.local >= this.options.consecutiveLocalOriginFailures)
           this.eject(group, member, state, members, 'consecutive-local-origin-failures', now);
+        else this.checkFailureShare(group, member, state, members, now);
         return;
     }
+  }
+
+  private checkFailureShare(
+    group: string,
+    member: string,
+    state: Member,
+    members: ReadonlyMap<string, Member>,
+    now: number,
+  ): void {
+    const { threshold, minRequests } = this.options.failurePercentage;
+    if (
+      threshold > 0 &&
+      state.windowAttempts >= minRequests &&
+      state.windowFailures * 100 >= threshold * state.windowAttempts
+    )
+      this.eject(group, member, state, members, 'failure-percentage', now);
   }
 
   /** Whether the member is ejected right now (regardless of panic). A read: no events, no mutation. */
@@ -231,6 +263,7 @@ export class OutlierDetector {
     state.ejectedUntil = now + durationMs;
     state.reason = reason;
     state.local = state.upstream = 0;
+    state.windowAttempts = state.windowFailures = 0;
     this.totals.ejections++;
     this.emit({ type: 'ejected', group, member, reason, ejections: state.ejections, durationMs });
   }
@@ -242,6 +275,8 @@ export class OutlierDetector {
     state.ejectedUntil = 0;
     state.reason = undefined;
     state.local = state.upstream = 0;
+    state.windowStartedAt = state.returnedAt;
+    state.windowAttempts = state.windowFailures = 0;
     this.emit({ type: 'returned', group, member, reason, ejections: state.ejections, durationMs: 0 });
   }
 
@@ -251,5 +286,15 @@ export class OutlierDetector {
 }
 
 function freshMember(): Member {
-  return { local: 0, upstream: 0, ejectedUntil: 0, reason: undefined, ejections: 0, returnedAt: 0 };
+  return {
+    local: 0,
+    upstream: 0,
+    ejectedUntil: 0,
+    reason: undefined,
+    ejections: 0,
+    returnedAt: 0,
+    windowStartedAt: Number.NEGATIVE_INFINITY,
+    windowAttempts: 0,
+    windowFailures: 0,
+  };
 }

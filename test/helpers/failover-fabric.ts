@@ -1,7 +1,8 @@
-// A fabric of real gateway processes for the failover fault tests: one private redis-server, a PKI, and
-// per cluster a gateway (its own loopback address, its config's `failover:` section from the test) and
-// HTTP instances of hello.default that count what they serve and can die or answer 503 half the time.
-// A steady client sends idempotent GETs at a fixed rate and records who served each one.
+// A fabric of real gateway processes for the fault tests: one private redis-server, a PKI, and per
+// cluster a gateway (its own loopback address, its config's `failover:` section from the test, extra
+// services) and HTTP instances of hello.default that count what they serve and can die or answer 503 half
+// the time. The test can edit and reload a gateway's config and read its admin API and metrics. A steady
+// client sends idempotent GETs at a fixed rate and records who served each one.
 import { createServer, request, Agent, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -20,8 +21,8 @@ export interface ClusterSpec {
   readonly region: string;
   /** Instances of hello.default in this cluster (0: it only calls). */
   readonly instances: number;
-  /** Every second request of each instance answers 503. */
-  readonly flaky?: boolean;
+  /** How many of the instances (the first ones) answer 503 to every second request. */
+  readonly flakyInstances?: number;
   /** Extra fields of this cluster's hello.default entry (e.g. rateLimit, retries). */
   readonly hello?: Readonly<Record<string, unknown>>;
   /** More `services:` entries for this cluster's config, as written. */
@@ -107,16 +108,29 @@ export class FailoverFabric {
     return gateway;
   }
 
-  /** The failover shares gateway `cluster` gives hello.default now (cluster → share). */
-  async shares(cluster: string): Promise<Map<string, number>> {
-    const response = await fetch(`${this.gateway(cluster).admin}/api/v1/routes`, {
+  /** GET `path` of gateway `cluster`'s admin API, as JSON. */
+  async admin<T>(cluster: string, path: string): Promise<T> {
+    const response = await fetch(`${this.gateway(cluster).admin}${path}`, {
       signal: AbortSignal.timeout(2000),
     });
-    const body = (await response.json()) as {
-      routes: { service: string; shares?: { cluster: string; share: number }[] }[];
-    };
+    return (await response.json()) as T;
+  }
+
+  /** Gateway `cluster`'s route to hello.default: failover shares and the local endpoints that get traffic. */
+  async helloRoute(cluster: string): Promise<{ shares: Map<string, number>; local: readonly string[] }> {
+    const body = await this.admin<{
+      routes: { service: string; local: string[]; shares?: { cluster: string; share: number }[] }[];
+    }>(cluster, '/api/v1/routes');
     const route = body.routes.find((r) => r.service === 'hello.default');
-    return new Map((route?.shares ?? []).map((s) => [s.cluster, s.share]));
+    return {
+      shares: new Map((route?.shares ?? []).map((s) => [s.cluster, s.share])),
+      local: route?.local ?? [],
+    };
+  }
+
+  /** The failover shares gateway `cluster` gives hello.default now (cluster → share). */
+  async shares(cluster: string): Promise<Map<string, number>> {
+    return (await this.helloRoute(cluster)).shares;
   }
 
   /** Edits gateway `cluster`'s config file, then reloads it (SIGHUP) and waits until it runs. */
@@ -167,7 +181,7 @@ export class FailoverFabric {
   private async startCluster(spec: ClusterSpec, failover: object, tls: object): Promise<void> {
     const list: HelloInstance[] = [];
     for (let i = 0; i < spec.instances; i++) {
-      const instance = new HelloInstance(spec.name, spec.flaky ?? false);
+      const instance = new HelloInstance(spec.name, i < (spec.flakyInstances ?? 0));
       await instance.start(spec.host);
       list.push(instance);
     }
