@@ -1,10 +1,10 @@
 // One outbound request under its service's resilience policy: the service's local rate limit (over it:
-// 429 with Retry-After, or RESOURCE_EXHAUSTED, at once), a circuit-breaker slot per try, a
-// per-try timeout, a request timeout (both until the response head), and retries on another endpoint,
-// gateway or cluster when a try fails before any response byte reached the caller (decideRetry says
-// which failures, and spends the retry budget). Each abandoned try is reported to the outcome listener;
-// the try that answers is reported by the downstream sink as usual. Implements Exchange so the sink
-// cancels whatever try is current when its caller goes away.
+// 429 with Retry-After, or RESOURCE_EXHAUSTED, at once), a small body kept for replays (replay-body.ts),
+// a circuit-breaker slot per try, a per-try timeout, a request timeout (both until the response head),
+// and retries on another endpoint, gateway or cluster when a try fails before any response byte reached
+// the caller (decideRetry says which failures, and spends the retry budget). Each abandoned try is
+// reported to the outcome listener; the try that answers is reported by the downstream sink as usual.
+// Implements Exchange so the sink cancels whatever try is current when its caller goes away.
 import { GatewayError } from '../errors.js';
 import {
   decideRetry,
@@ -20,6 +20,7 @@ import type { PeerGateway } from '../transport/peer-transport.js';
 import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
 import type { LocalUpstreams } from '../upstream/local-upstreams.js';
 import type { DownstreamSink } from './downstream-sink.js';
+import { readWholeBody, replayableBody, withReplayedBody } from './replay-body.js';
 
 export type Choice = LocalChoice | RemoteChoice<PeerGateway>;
 
@@ -44,6 +45,9 @@ export class GuardedRequest implements Exchange {
   private retries = 0;
   private current: Attempt | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** The whole body, kept so that every try (and retry) can send it. */
+  private bodyBytes: Buffer | null = null;
+  private stopReading: (() => void) | undefined;
   /** The response head reached the caller, or the request ended: no more retries or timeouts. */
   settled = false;
 
@@ -76,13 +80,34 @@ export class GuardedRequest implements Exchange {
       this.timer.unref();
     }
     this.sink.exchange = this;
+    const { body, bodyLength } = this.request;
+    if (body !== null && this.guard.policy.retries.attempts > 0 && replayableBody(this.request)) {
+      this.stopReading = readWholeBody(body, bodyLength, (bytes) => this.bodyRead(first, bytes));
+      return;
+    }
     this.send(first);
   }
 
   /** The caller went away. */
   cancel(): void {
     this.settle();
+    this.stopReading?.();
     this.current?.abandon();
+  }
+
+  private bodyRead(first: Choice, bytes: Buffer | null): void {
+    this.stopReading = undefined;
+    if (this.settled) return;
+    if (bytes === null) {
+      // Node's parsers hold a body to its declared length: a short one means the caller went away.
+      this.settle();
+      this.sink.fail(
+        new GatewayError('DOWNSTREAM_CANCELLED', 'the caller went away before its request body was complete'),
+      );
+      return;
+    }
+    this.bodyBytes = bytes;
+    this.send(first);
   }
 
   settle(): void {
@@ -139,7 +164,7 @@ export class GuardedRequest implements Exchange {
     this.sink.stats = choice.stats;
     const { perTryMs } = this.guard.policy.timeouts;
     if (perTryMs > 0) attempt.arm(perTryMs);
-    const request = this.request;
+    const request = this.bodyBytes ? withReplayedBody(this.request, this.bodyBytes) : this.request;
     if ('gateway' in choice) {
       if (request.headers[SOURCE_CLUSTER_HEADER] !== undefined) delete request.headers[SOURCE_CLUSTER_HEADER];
       attempt.exchange = choice.gateway.dispatch(request, this.route.service, attempt);
@@ -160,7 +185,11 @@ export class GuardedRequest implements Exchange {
     const verdict = decideRetry(
       this.guard.policy.retries,
       this.guard.budget,
-      { method: this.request.method, grpc: this.request.grpc, replayable: this.request.body === null },
+      {
+        method: this.request.method,
+        grpc: this.request.grpc,
+        replayable: this.request.body === null || this.bodyBytes !== null,
+      },
       result,
       this.retries,
     );

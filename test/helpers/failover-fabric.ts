@@ -3,6 +3,7 @@
 // services) and HTTP instances of hello.default that count what they serve and can die or answer 503 half
 // the time. The test can edit and reload a gateway's config and read its admin API and metrics. A steady
 // client sends idempotent GETs at a fixed rate and records who served each one.
+import { createHash } from 'node:crypto';
 import { createServer, request, Agent, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
@@ -32,7 +33,7 @@ export interface ClusterSpec {
 /** A gateway's config as the fabric wrote it (YAML object); `reconfigure` edits it. */
 export type GatewayYaml = Record<string, unknown> & { services: Record<string, unknown>[] };
 
-/** One instance of hello.default: answers its cluster's name, counts requests. */
+/** One instance of hello.default: answers its cluster's name and the SHA-256 of the body it got, counts requests. */
 export class HelloInstance {
   readonly cluster: string;
   served = 0;
@@ -51,12 +52,18 @@ export class HelloInstance {
         return;
       }
       this.received++;
-      if (this.flaky && this.received % 2 === 0) {
-        res.writeHead(503, { 'x-served-by': cluster }).end('flaky');
-        return;
-      }
-      this.served++;
-      res.writeHead(200, { 'x-served-by': cluster }).end(cluster);
+      const flaky = this.flaky && this.received % 2 === 0;
+      const body = createHash('sha256');
+      req.on('data', (chunk: Buffer) => body.update(chunk));
+      req.on('end', () => {
+        const headers = { 'x-served-by': cluster, 'x-body-sha256': body.digest('hex') };
+        if (flaky) {
+          res.writeHead(503, headers).end('flaky');
+          return;
+        }
+        this.served++;
+        res.writeHead(200, headers).end(cluster);
+      });
     });
     this.server.on('connection', (socket) => {
       this.sockets.add(socket);

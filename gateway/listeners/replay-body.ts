@@ -1,0 +1,56 @@
+// Small request bodies kept for retries, like Envoy's retry buffer: a body of known length up to
+// REPLAY_BODY_LIMIT_BYTES is read whole before the first try, and each try sends it from that copy, so a
+// PUT or a POST can be tried again. A larger body, or one of unknown length (chunked, most gRPC), streams
+// through once; its request is retried only when no try sent a byte of it. Reading a small body first
+// costs one store-and-forward of at most 64 KiB, usually already in the socket buffer.
+import { Readable } from 'node:stream';
+import type { ProxyRequest } from '../upstream/exchange.js';
+
+export const REPLAY_BODY_LIMIT_BYTES = 64 * 1024;
+
+/** Whether the request's body is small enough, and of known length, to be kept for a replay. */
+export function replayableBody(request: ProxyRequest): boolean {
+  return request.body !== null && request.bodyLength > 0 && request.bodyLength <= REPLAY_BODY_LIMIT_BYTES;
+}
+
+/**
+ * Reads a body of `length` bytes whole. `done` runs once: with the bytes, or with null when the source
+ * failed, closed or ended short, or sent more than it declared. Returns a function that stops reading
+ * (then `done` is not called).
+ */
+export function readWholeBody(
+  body: Readable,
+  length: number,
+  done: (bytes: Buffer | null) => void,
+): () => void {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const finish = (bytes: Buffer | null) => {
+    stop();
+    done(bytes);
+  };
+  const onData = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received > length) finish(null);
+    else chunks.push(chunk);
+  };
+  const onEnd = () => finish(received === length ? Buffer.concat(chunks, length) : null);
+  const onFailure = () => finish(null);
+  const stop = () => {
+    body.off('data', onData);
+    body.off('end', onEnd);
+    body.off('error', onFailure);
+    body.off('close', onFailure);
+  };
+  body.on('data', onData);
+  body.on('end', onEnd);
+  body.on('error', onFailure);
+  body.on('close', onFailure);
+  body.resume();
+  return stop;
+}
+
+/** The request for one try, its body a fresh stream over the kept bytes. */
+export function withReplayedBody(request: ProxyRequest, bytes: Buffer): ProxyRequest {
+  return { ...request, body: Readable.from([bytes], { objectMode: false }) };
+}
