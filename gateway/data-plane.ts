@@ -15,7 +15,7 @@ import { PeerListener } from './listeners/peer-listener.js';
 import { PeerRouter } from './listeners/peer-router.js';
 import { RequestMetrics } from './listeners/request-metrics.js';
 import { TcpListeners } from './listeners/tcp-listeners.js';
-import type { GoldenMetrics } from './observability/index.js';
+import { DataPathObservers, type GoldenMetrics } from './observability/index.js';
 import type { OutcomeListener } from './routing/outcome.js';
 import { buildRouteTable, type RouteTable } from './routing/route-table.js';
 import {
@@ -50,6 +50,8 @@ export interface DataPlaneOptions {
   readonly tls: TlsCredentials;
   readonly metrics: Registry;
   readonly logger: Logger;
+  /** Where access log lines go (observability.accessLogSampleRate > 0); defaults to `logger`. */
+  readonly accessLogger?: Logger;
   /** Golden metrics (rate, success, latency per edge) that outbound requests record into. */
   readonly golden?: GoldenMetrics;
   /** One report per upstream attempt (health, outlier ejection, retries build on this). */
@@ -124,6 +126,8 @@ export class DataPlane {
   private readonly prober: PeerHealthProber;
   private readonly policies = new Map<string, FailoverPolicy>();
   private readonly resilience: ResilienceRegistry;
+  /** Access log and span export (observability config); undefined observers while both are off. */
+  private readonly observers: DataPathObservers;
   private reevaluateTimer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -147,12 +151,19 @@ export class DataPlane {
     });
     this.resilience = new ResilienceRegistry(config, options.failoverMetrics);
     this.table = this.buildTable();
+    const observers = (this.observers = new DataPathObservers(
+      config.observability,
+      config.cluster,
+      options.accessLogger ?? options.logger,
+      options.logger,
+    ));
     const outboundContext = {
       cluster: config.cluster,
       table: () => this.table,
       upstreams: this.upstreams,
       noRouteStats: this.metrics.statsFor('outbound', config.cluster, '(unknown)', '(none)'),
       onOutcome: options.onOutcome,
+      observer: observers.outbound,
       resilience: (service: string) => this.resilience.for(service),
     };
     const router = new OutboundRouter(outboundContext);
@@ -163,6 +174,7 @@ export class DataPlane {
       tcpNoRouteStats: this.metrics.statsFor('tcp', config.cluster, '(unknown)', '(none)'),
       tcpStatsFor: (service: string, cluster: string) =>
         this.metrics.statsFor('tcp', config.cluster, service, cluster),
+      tcpObserver: observers.tcp,
     });
     this.outbound = new OutboundListener(
       config.listen.outbound,
@@ -182,6 +194,7 @@ export class DataPlane {
       upstreams: this.upstreams,
       noRouteStats: this.metrics.statsFor('peer', '(unverified)', '(unknown)', config.cluster),
       onOutcome: options.onOutcome,
+      observer: observers.peer,
       connectTimeoutMs: LOCAL_UPSTREAM_DEFAULTS.connectTimeoutMs,
     }));
     this.peerListener = new PeerListener({
@@ -198,6 +211,7 @@ export class DataPlane {
 
   /** Binds the outbound, peer and tcp listeners; rejects with LISTEN_FAILED (e.g. EADDRINUSE). */
   async start(): Promise<void> {
+    await this.observers.start();
     this.peers.start();
     this.upstreams.start();
     this.unsubscribe.push(this.options.view.subscribe(() => this.refreshRoutes()));
@@ -312,7 +326,7 @@ export class DataPlane {
       this.prober.close();
       clearTimeout(this.reevaluateTimer);
       this.destroyAll();
-      await Promise.resolve();
+      await this.observers.close();
     })();
     return this.closing;
   }

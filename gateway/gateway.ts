@@ -118,6 +118,7 @@ export class Gateway {
       tls: tls.current(),
       metrics: this.metrics,
       logger: logger.child({ component: 'data-plane' }),
+      accessLogger: logger,
       onOutcome: outliers.record,
       endpointHealthy: available,
       outliers,
@@ -212,9 +213,9 @@ export class Gateway {
   /** Re-reads the config file; a config that fails validation is rejected whole and the old one stays. */
   async reload(): Promise<void> {
     const next = await loadConfigFile(this.config.source);
-    const restartNeeded = (['cluster', 'trustDomain', 'redis', 'listen', 'advertise'] as const).filter(
-      (key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]),
-    );
+    const restartNeeded = (
+      ['cluster', 'trustDomain', 'redis', 'listen', 'advertise', 'observability'] as const
+    ).filter((key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]));
     if (restartNeeded.length > 0) {
       this.logger.warn({ fields: restartNeeded }, 'these config changes take effect only after a restart');
     }

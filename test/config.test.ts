@@ -66,6 +66,20 @@ test('a valid config is fully defaulted, frozen, with paths resolved against its
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.services[0]) && Object.isFrozen(config.listen));
 });
 
+test('observability: access logs and span export are off by default; tracing gets its defaults', () => {
+  const plain = parseConfigText(VALID, '/etc/weft/gateway.yaml');
+  assert.deepEqual(plain.observability, { accessLogSampleRate: 0 });
+  const traced = parseConfigText(
+    VALID + 'observability: { tracing: { otlpEndpoint: "http://otel-collector:4318/v1/traces" } }\n',
+    '/etc/weft/gateway.yaml',
+  );
+  assert.deepEqual(traced.observability.tracing, {
+    otlpEndpoint: 'http://otel-collector:4318/v1/traces',
+    sampleRate: 1,
+    serviceName: 'weft-gateway',
+  });
+});
+
 test('Redis Sentinel and Cluster forms normalize with TLS paths resolved', () => {
   const sentinel = parseConfigText(
     VALID.replace(
@@ -159,6 +173,21 @@ const REJECTIONS: [string, string, string][] = [
     'heartbeat not shorter than lease',
     VALID + 'discovery: { leaseTtl: 1s, heartbeatInterval: 2s }\n',
     'discovery.heartbeatInterval: must be shorter',
+  ],
+  [
+    'tracing endpoint not an http URL',
+    VALID + 'observability: { tracing: { otlpEndpoint: "127.0.0.1:4318" } }\n',
+    'observability.tracing.otlpEndpoint: otlpEndpoint must be an http(s) URL',
+  ],
+  [
+    'tracing sample rate above 1',
+    VALID + 'observability: { tracing: { otlpEndpoint: "http://c:4318/v1/traces", sampleRate: 2 } }\n',
+    'observability.tracing.sampleRate: sampleRate is a share of new traces, 0..1',
+  ],
+  [
+    'unknown key in tracing',
+    VALID + 'observability: { tracing: { otlpEndpoint: "http://c:4318/v1/traces", headers: {} } }\n',
+    'observability.tracing: Unrecognized key: "headers"',
   ],
   ['YAML syntax error', 'cluster: [unclosed\n', 'line '],
   ['duplicate YAML key', VALID + 'cluster: again\n', 'line '],

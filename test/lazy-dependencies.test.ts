@@ -1,7 +1,9 @@
 // The gateway's module graph leaves the heavy, rarely used libraries unloaded: the Route 53 SDK (only
-// when a Route 53 publisher makes its first request) and @peculiar/x509 with reflect-metadata (only when
-// certificates are issued). A child process imports the gateway with a resolve hook that refuses those
-// packages, so an eager import anywhere in the graph fails the import.
+// when a Route 53 publisher makes its first request), @peculiar/x509 with reflect-metadata (only when
+// certificates are issued) and the OpenTelemetry SDK and OTLP exporter (only when observability.tracing
+// is configured). A child process imports the gateway with a resolve hook that refuses those packages,
+// so an eager import anywhere in the graph fails the import; controls then show each lazy path does
+// reach the hook.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -10,7 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const HEAVY = ['@aws-sdk/client-route-53', '@peculiar/x509', 'reflect-metadata', 'tsyringe'];
+const HEAVY = [
+  '@aws-sdk/client-route-53',
+  '@peculiar/x509',
+  'reflect-metadata',
+  'tsyringe',
+  '@opentelemetry/api',
+  '@opentelemetry/core',
+  '@opentelemetry/resources',
+  '@opentelemetry/sdk-trace-base',
+  '@opentelemetry/exporter-trace-otlp-http',
+];
 
 const HOOK = `
 const heavy = new Set(${JSON.stringify(HEAVY)});
@@ -32,6 +44,14 @@ await provider.close();
 let control = 'loaded';
 try { await import('@aws-sdk/client-route-53'); } catch (err) { control = String(err.message); }
 console.log('control: ' + control);
+const observability = await import(${JSON.stringify(`${root}/gateway/observability/index.ts`)});
+let tracing = 'loaded';
+try {
+  await observability.loadSpanExport({ otlpEndpoint: 'http://127.0.0.1:1/v1/traces', serviceName: 'x' }, 'a', undefined);
+} catch (err) {
+  tracing = String(err.message);
+}
+console.log('tracing: ' + tracing);
 `;
 }
 
@@ -53,7 +73,7 @@ function runNode(args: readonly string[]): Promise<Run> {
   });
 }
 
-test('importing the gateway loads neither the Route 53 SDK nor @peculiar/x509', async (t) => {
+test('importing the gateway loads neither the Route 53 SDK, @peculiar/x509 nor OpenTelemetry', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'weft-lazy-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const hook = join(dir, 'refuse-heavy.mjs');
@@ -68,4 +88,6 @@ test('importing the gateway loads neither the Route 53 SDK nor @peculiar/x509', 
   assert.equal(run.status, 0, `child failed:\n${run.stderr}`);
   // The hook really refuses: the control import after the gateway was loaded is rejected by it.
   assert.match(run.stdout, /control: refused eager import of @aws-sdk\/client-route-53/);
+  // Span export loads the SDK only when asked to, through the hook.
+  assert.match(run.stdout, /tracing: refused eager import of @opentelemetry\//);
 });

@@ -5,9 +5,11 @@ import assert from 'node:assert/strict';
 import {
   formatTraceparent,
   forwardTraceparent,
+  isSampledTraceparent,
   newSpanId,
   newTraceId,
   parseTraceparent,
+  RateSampler,
 } from '../gateway/observability/index.js';
 
 const VALID = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
@@ -53,6 +55,30 @@ test('forwarding keeps the trace id and flags and replaces the parent id; bad in
     assert.ok(fresh, `a valid new trace for ${String(input)}`);
     assert.equal(fresh.flags, 0);
   }
+});
+
+test('a new trace is sampled as the sampler says; a continued one keeps its flags; higher versions go out as 00', () => {
+  const half = new RateSampler(0.5);
+  const started = Array.from({ length: 10 }, () => forwardTraceparent(undefined, half));
+  assert.equal(started.filter(isSampledTraceparent).length, 5);
+  assert.equal(forwardTraceparent(undefined, new RateSampler(1)).slice(-3), '-01');
+  const unsampled = `00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00`;
+  assert.equal(
+    forwardTraceparent(unsampled, new RateSampler(1)).slice(-3),
+    '-00',
+    "the caller's decision stands",
+  );
+  assert.ok(isSampledTraceparent(VALID));
+  assert.ok(!isSampledTraceparent(unsampled));
+  assert.ok(isSampledTraceparent(VALID.replace(/01$/, '0b')), 'bit 0 of a flags byte with other bits set');
+  assert.ok(!isSampledTraceparent(VALID.replace(/01$/, 'fe')));
+  const future = forwardTraceparent(`01${VALID.slice(2)}-more`);
+  assert.match(future, /^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+  assert.equal(
+    forwardTraceparent(`  ${VALID} `).slice(0, 36),
+    VALID.slice(0, 36),
+    'surrounding spaces are trimmed',
+  );
 });
 
 test('generated ids are lower-case hex of the right length and do not repeat', () => {

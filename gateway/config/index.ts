@@ -6,6 +6,7 @@ export type {
   HealthCheckConfig,
   DiscoveryConfig,
   ObservabilityConfig,
+  TracingConfig,
 } from './load.js';
 export { ConfigError, type ConfigProblem } from './config-error.js';
 export type { DnsConfig, DnsProviderConfig, DnsRecordConfig } from './dns-schema.js';

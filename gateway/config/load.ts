@@ -71,6 +71,20 @@ export interface GatewayConfig {
 export interface ObservabilityConfig {
   /** Share of requests written as JSON access log lines, 0..1; 0 (default) turns access logs off. */
   readonly accessLogSampleRate: number;
+  /** Span export over OTLP/HTTP; absent (default) turns it off. */
+  readonly tracing?: TracingConfig;
+}
+
+export interface TracingConfig {
+  /** OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces (JSON encoding). */
+  readonly otlpEndpoint: string;
+  /**
+   * Share of the traces this gateway starts (requests without a valid traceparent) that are sampled,
+   * 0..1. A request that arrives with a traceparent keeps its caller's sampled flag.
+   */
+  readonly sampleRate: number;
+  /** The resource's service.name. */
+  readonly serviceName: string;
 }
 
 /** Reads and validates a config file. Throws ConfigError (every problem listed) or CONFIG_UNREADABLE. */
@@ -219,8 +233,13 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
     drainTimeoutMs: parsed.drainTimeout,
     ...(parsed.dns ? { dns: normalizeDnsConfig(parsed.dns, fromConfig, problems) } : {}),
     failover,
-    observability: { accessLogSampleRate: parsed.observability.accessLogSampleRate },
+    observability: normalizeObservability(parsed.observability),
   };
+}
+
+function normalizeObservability(observability: Parsed['observability']): ObservabilityConfig {
+  const { accessLogSampleRate, tracing } = observability;
+  return { accessLogSampleRate, ...(tracing ? { tracing: { ...tracing } } : {}) };
 }
 
 function normalizeRedis(redis: Parsed['redis'], fromConfig: (p: string) => string): RedisConfig {

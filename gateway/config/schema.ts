@@ -75,6 +75,32 @@ const tcpListener = z.strictObject({
   service: z.string().min(1, 'name the service, e.g. db.default'),
 });
 
+const otlpEndpoint = z.string().refine(
+  (text) => {
+    try {
+      const url = new URL(text);
+      return (url.protocol === 'http:' || url.protocol === 'https:') && url.hostname !== '';
+    } catch {
+      return false;
+    }
+  },
+  {
+    message:
+      'otlpEndpoint must be an http(s) URL of an OTLP/HTTP traces receiver, e.g. http://127.0.0.1:4318/v1/traces',
+  },
+);
+
+/** Span export over OTLP/HTTP; absent (the default) means no spans and no OpenTelemetry SDK loaded. */
+const tracing = z.strictObject({
+  otlpEndpoint,
+  sampleRate: z
+    .number()
+    .min(0, 'sampleRate is a share of new traces, 0..1')
+    .max(1, 'sampleRate is a share of new traces, 0..1')
+    .default(1),
+  serviceName: z.string().min(1, 'serviceName must not be empty').default('weft-gateway'),
+});
+
 export const gatewayConfigSchema = z.strictObject({
   cluster: label('cluster'),
   locality: z.strictObject({
@@ -118,6 +144,7 @@ export const gatewayConfigSchema = z.strictObject({
         .min(0, 'accessLogSampleRate is a share of requests, 0..1')
         .max(1, 'accessLogSampleRate is a share of requests, 0..1')
         .default(0),
+      tracing: tracing.optional(),
     })
     .prefault({}),
 });

@@ -1,12 +1,15 @@
 // What every downstream answer has in common, whatever the protocol: it belongs to one route target,
-// knows when it started, finishes exactly once, and then feeds the request metrics and the outcome
-// listener. Subclasses write the protocol (HTTP/1.1 response, HTTP/2 stream).
+// knows when it started, carries the request's W3C trace on, finishes exactly once, and then feeds the
+// request metrics, the outcome listener and (when on) the access log and span export. Subclasses write
+// the protocol (HTTP/1.1 response, HTTP/2 stream).
 import type { GatewayError, GatewayErrorCode } from '../errors.js';
-import type { Exchange, HeaderMap, ResponseSink } from '../upstream/exchange.js';
+import type { ObservedRequest, RequestObserver } from '../observability/index.js';
+import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
 import type { OutcomeKind, OutcomeListener } from '../routing/outcome.js';
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
 import { ERROR_HEADER } from '../routing/proxy-headers.js';
 import { isLocalOriginFailure } from '../routing/error-status.js';
+import { traceRequestHeaders } from './request-trace.js';
 
 export abstract class DownstreamSink implements ResponseSink {
   /** The upstream exchange, cancelled when the caller goes away first. */
@@ -16,6 +19,8 @@ export abstract class DownstreamSink implements ResponseSink {
   /** Where the request is counted; the router replaces the "no route" default after the pick. */
   stats: TargetStats;
   readonly grpc: boolean;
+  /** Set by traceRequest when the access log or span export wants this request. */
+  observed: ObservedRequest | undefined;
   protected status = 0;
   protected finished = false;
   private readonly startedAtMs: number;
@@ -33,6 +38,15 @@ export abstract class DownstreamSink implements ResponseSink {
   abstract onDrain(resume: () => void): void;
   abstract end(trailers: HeaderMap | null): void;
   abstract fail(err: GatewayError): void;
+
+  /**
+   * Continues the caller's W3C trace on the request's headers (a new trace when it sent none or an
+   * invalid one) and, with an observer, asks whether this request is to be logged or exported.
+   * `source` is the calling cluster.
+   */
+  traceRequest(request: ProxyRequest, observer: RequestObserver | undefined, source: string): void {
+    this.observed = traceRequestHeaders(request.headers, request, observer, source);
+  }
 
   /** The caller went away before the answer was complete. */
   protected downstreamGone(): void {
@@ -57,6 +71,17 @@ export abstract class DownstreamSink implements ResponseSink {
         status,
         kind,
         ...(code ? { code } : {}),
+        durationMs,
+      });
+    }
+    const observed = this.observed;
+    if (observed !== undefined) {
+      observed.finish({
+        service: target?.service ?? '(unknown)',
+        destination: target?.cluster ?? '(none)',
+        ...(target ? { upstream: target.via } : {}),
+        status,
+        ...(code ? { error: code } : {}),
         durationMs,
       });
     }

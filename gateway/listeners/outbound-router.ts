@@ -1,7 +1,9 @@
 // The outbound path for HTTP: a request from a local app (HTTP/1.1 or HTTP/2/gRPC) → its service name
 // (Host / :authority) → the route's pick (local first, else a remote cluster in failover order) → a
-// pooled local connection or a stream to a peer gateway. Everything per request is a field read, one
-// header pass and a few small objects; errors become answers through the sink.
+// pooled local connection or a stream to a peer gateway. The caller's W3C traceparent is continued with
+// this gateway's span id (or a new trace started) before anything else, so every answer carries one.
+// Everything per request is a field read, one header pass and a few small objects; errors become
+// answers through the sink.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { GatewayError } from '../errors.js';
@@ -24,6 +26,7 @@ import { H1ResponseSink } from './h1-response-sink.js';
 import { H2ResponseSink } from './h2-response-sink.js';
 import type { FastResponseSink } from './h1-fast-path.js';
 import type { SimpleHead } from './simple-request-head.js';
+import type { RequestObserver } from '../observability/index.js';
 
 const END_STREAM_FLAG = 0x1;
 
@@ -36,6 +39,8 @@ export interface RouterContext {
   /** Where requests without a route are counted. */
   readonly noRouteStats: TargetStats;
   readonly onOutcome: OutcomeListener | undefined;
+  /** Access log and span export of this listener; undefined (the default) when both are off. */
+  readonly observer: RequestObserver | undefined;
 }
 
 export interface OutboundContext extends RouterContext {
@@ -144,6 +149,7 @@ export class OutboundRouter {
   }
 
   private forward(request: ProxyRequest, sink: DownstreamSink): void {
+    sink.traceRequest(request, this.context.observer, this.context.cluster);
     const resolved = this.resolve(request.authority);
     if (resolved instanceof GatewayError) {
       sink.fail(resolved);

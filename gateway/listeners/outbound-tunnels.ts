@@ -1,8 +1,9 @@
 // The outbound path for byte streams: HTTP/1.1 Upgrade requests (WebSocket, …) and connections to
 // `tcp:` listeners. Local services are dialled directly and spliced. Remote upgrades ride an extended
 // CONNECT stream (:protocol, RFC 8441) on the pooled peer connection; remote TCP gets an opaque mTLS
-// connection of its own (see transport/opaque-tunnel.ts for why). A tunnel is counted in the request
-// metrics once, when it closes.
+// connection of its own (see transport/opaque-tunnel.ts for why). An upgrade request carries the
+// caller's traceparent on like any request. A tunnel is counted in the request metrics (and, when on,
+// the access log) once, when it closes or is refused.
 import type { IncomingMessage } from 'node:http';
 import { ServerResponse } from 'node:http';
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
@@ -20,8 +21,11 @@ import {
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
 import { dialTcp, upgradeRequestHead } from '../upstream/tcp-dial.js';
 import type { HeaderMap } from '../upstream/exchange.js';
+import type { ObservedRequest, RequestObserver } from '../observability/index.js';
 import type { OutboundContext, OutboundRouter } from './outbound-router.js';
+import { traceRequestHeaders } from './request-trace.js';
 import { splice } from './splice.js';
+import { recordTunnel, type TunnelEdge } from './tunnel-outcome.js';
 
 export interface OutboundTunnelContext extends OutboundContext {
   readonly router: OutboundRouter;
@@ -30,6 +34,8 @@ export interface OutboundTunnelContext extends OutboundContext {
   readonly tcpNoRouteStats: TargetStats;
   /** Statistics of tcp-listener connections to `service` in `cluster` (looked up once per connection). */
   tcpStatsFor(service: string, cluster: string): TargetStats;
+  /** Access log of the tcp listeners; undefined while access logs are off. */
+  readonly tcpObserver: RequestObserver | undefined;
 }
 
 export class OutboundTunnels {
@@ -55,27 +61,56 @@ export class OutboundTunnels {
       return;
     }
     const started = performance.now();
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    const observed = traceRequestHeaders(
+      headers,
+      { method, authority: facts.authority, path },
+      this.context.observer,
+      this.context.cluster,
+    );
     const resolved = this.context.router.resolve(facts.authority);
     if (resolved instanceof GatewayError) {
       answerRaw(socket, resolved);
-      this.context.noRouteStats.record(httpStatusOf(resolved.code), 0);
+      recordTunnel(
+        this.context.noRouteStats,
+        observed,
+        started,
+        httpStatusOf(resolved.code),
+        NO_ROUTE,
+        resolved.code,
+      );
       return;
     }
     const { route, name } = resolved;
     const target = route.pick(name.cluster);
     if (target instanceof GatewayError) {
       answerRaw(socket, target);
-      this.context.noRouteStats.record(httpStatusOf(target.code), 0);
+      recordTunnel(
+        this.context.noRouteStats,
+        observed,
+        started,
+        httpStatusOf(target.code),
+        NO_ROUTE,
+        target.code,
+      );
       return;
     }
-    const method = req.method ?? 'GET';
-    const path = req.url ?? '/';
     if (target.kind === 'local') {
       const choice = target.pick();
       if (!choice) {
-        answerRaw(
-          socket,
-          new GatewayError('NO_HEALTHY_UPSTREAM', `no healthy endpoint for service ${route.service}`),
+        const err = new GatewayError(
+          'NO_HEALTHY_UPSTREAM',
+          `no healthy endpoint for service ${route.service}`,
+        );
+        answerRaw(socket, err);
+        recordTunnel(
+          undefined,
+          observed,
+          started,
+          httpStatusOf(err.code),
+          { service: route.service, cluster: target.cluster },
+          err.code,
         );
         return;
       }
@@ -84,20 +119,29 @@ export class OutboundTunnels {
       dialTcp(choice.endpoint, this.context.connectTimeoutMs, (upstream) => {
         if (upstream instanceof GatewayError) {
           answerRaw(socket, upstream);
-          choice.stats.record(httpStatusOf(upstream.code), (performance.now() - started) / 1000);
+          recordTunnel(choice.stats, observed, started, httpStatusOf(upstream.code), choice, upstream.code);
           return;
         }
         upstream.write(requestHead, 'latin1');
         if (head.length > 0) upstream.write(head);
-        spliceAndCount(socket, upstream, choice, 101, started);
+        spliceAndCount(socket, upstream, choice, observed, started);
       });
       return;
     }
     const choice = target.pick();
     if (!choice) {
-      answerRaw(
-        socket,
-        new GatewayError('NO_HEALTHY_UPSTREAM', `no reachable gateway in cluster ${target.cluster}`),
+      const err = new GatewayError(
+        'NO_HEALTHY_UPSTREAM',
+        `no reachable gateway in cluster ${target.cluster}`,
+      );
+      answerRaw(socket, err);
+      recordTunnel(
+        undefined,
+        observed,
+        started,
+        httpStatusOf(err.code),
+        { service: route.service, cluster: target.cluster },
+        err.code,
       );
       return;
     }
@@ -113,7 +157,7 @@ export class OutboundTunnels {
     choice.gateway.openTunnel(h2, (stream) => {
       if (stream instanceof GatewayError) {
         answerRaw(socket, stream);
-        choice.stats.record(httpStatusOf(stream.code), (performance.now() - started) / 1000);
+        recordTunnel(choice.stats, observed, started, httpStatusOf(stream.code), choice, stream.code);
         return;
       }
       stream.once('response', (answer: IncomingHttpHeaders) => {
@@ -121,10 +165,18 @@ export class OutboundTunnels {
         if (status === 200) {
           socket.write(switchingProtocolsHead(facts.upgrade, answer), 'latin1');
           if (head.length > 0) stream.write(head);
-          spliceAndCount(socket, stream, choice, 101, started);
+          spliceAndCount(socket, stream, choice, observed, started);
         } else {
           relayRefusal(socket, stream, status, answer);
-          choice.stats.record(status, (performance.now() - started) / 1000);
+          const code = answer[ERROR_HEADER];
+          recordTunnel(
+            choice.stats,
+            observed,
+            started,
+            status,
+            choice,
+            typeof code === 'string' ? code : undefined,
+          );
         }
       });
       stream.on('error', () => socket.destroy());
@@ -136,8 +188,10 @@ export class OutboundTunnels {
   onTcpConnection(socket: Socket, service: string): void {
     socket.on('error', onEarlySocketError);
     const started = performance.now();
+    const observed = this.context.tcpObserver?.observe(undefined, this.context.cluster, undefined, undefined);
+    let edge: TunnelEdge = { service, cluster: '(none)' };
     const fail = (err: GatewayError, stats = this.context.tcpNoRouteStats) => {
-      stats.record(httpStatusOf(err.code), (performance.now() - started) / 1000);
+      recordTunnel(stats, observed, started, httpStatusOf(err.code), edge, err.code);
       socket.destroy();
     };
     const resolved = this.context.router.resolve(service);
@@ -146,7 +200,7 @@ export class OutboundTunnels {
     const target = route.pick(name.cluster);
     if (target instanceof GatewayError) return fail(target);
     const stats = this.context.tcpStatsFor(route.service, target.cluster);
-    const done = () => stats.record(200, (performance.now() - started) / 1000);
+    edge = { service: route.service, cluster: target.cluster };
     socket.pause();
     if (target.kind === 'local') {
       const choice = target.pick();
@@ -155,9 +209,10 @@ export class OutboundTunnels {
           new GatewayError('NO_HEALTHY_UPSTREAM', `no healthy endpoint for ${route.service}`),
           stats,
         );
+      edge = choice;
       dialTcp(choice.endpoint, this.context.connectTimeoutMs, (upstream) => {
         if (upstream instanceof GatewayError) return fail(upstream, stats);
-        splice(socket, upstream, done);
+        splice(socket, upstream, () => recordTunnel(stats, observed, started, 200, choice));
         socket.resume();
       });
       return;
@@ -168,13 +223,14 @@ export class OutboundTunnels {
         new GatewayError('NO_HEALTHY_UPSTREAM', `no reachable gateway in cluster ${target.cluster}`),
         stats,
       );
+    edge = choice;
     choice.gateway.openTcpTunnel(route.service, (tunnel) => {
       if (tunnel instanceof GatewayError) return fail(tunnel, stats);
       if (socket.destroyed) {
         tunnel.destroy();
         return;
       }
-      splice(socket, tunnel, done);
+      splice(socket, tunnel, () => recordTunnel(stats, observed, started, 200, choice));
       socket.resume();
       tunnel.resume();
     });
@@ -190,11 +246,14 @@ function spliceAndCount(
   a: Duplex,
   b: Duplex,
   target: AttemptTarget,
-  status: number,
+  observed: ObservedRequest | undefined,
   startedMs: number,
 ): void {
-  splice(a, b, () => target.stats.record(status, (performance.now() - startedMs) / 1000));
+  splice(a, b, () => recordTunnel(target.stats, observed, startedMs, 101, target));
 }
+
+/** Where a tunnel that matched no route is counted. */
+const NO_ROUTE: TunnelEdge = { service: '(unknown)', cluster: '(none)' };
 
 /** The 101 answer written to an HTTP/1.1 caller once the remote side accepted the upgrade. */
 function switchingProtocolsHead(protocol: string, answer: IncomingHttpHeaders): string {

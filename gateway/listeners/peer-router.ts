@@ -1,8 +1,9 @@
 // The inbound path from other gateways: a stream on the peer listener, from a caller whose cluster the
 // TLS client certificate proved. It is served only from this cluster's own endpoints (never a second
 // hop, so no loops), after the service's allow list admits the caller. weft-source-cluster is set to
-// the proven caller, replacing anything the caller sent. Lanes (CONNECT with weft-lane) carry simple
-// HTTP/1.1 requests; extended CONNECT streams become Upgrade tunnels; weft-tcp connections TCP tunnels.
+// the proven caller, replacing anything the caller sent, and the caller's traceparent is continued
+// with this gateway's span id. Lanes (CONNECT with weft-lane) carry simple HTTP/1.1 requests; extended
+// CONNECT streams become Upgrade tunnels; weft-tcp connections TCP tunnels.
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
@@ -23,6 +24,8 @@ import { H2ResponseSink } from './h2-response-sink.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import type { SimpleHead } from './simple-request-head.js';
 import { splice } from './splice.js';
+import { traceRequestHeaders } from './request-trace.js';
+import { recordTunnel } from './tunnel-outcome.js';
 import type { RouterContext } from './outbound-router.js';
 
 /** Idle lanes close after this; longer than the caller's lane idle timeout, so the caller closes first. */
@@ -51,38 +54,6 @@ export class PeerRouter {
     }
     const contentType = headers['content-type'];
     const grpc = typeof contentType === 'string' && contentType.startsWith('application/grpc');
-    const target = this.admit(headers[SERVICE_HEADER], caller);
-    const choice = target instanceof GatewayError ? undefined : target.pick();
-    if (target instanceof GatewayError || !choice) {
-      const sink = new H2ResponseSink(
-        stream,
-        grpc,
-        headers.te === 'trailers',
-        this.context.noRouteStats,
-        this.context.onOutcome,
-      );
-      sink.fail(
-        target instanceof GatewayError
-          ? target
-          : new GatewayError(
-              'NO_HEALTHY_UPSTREAM',
-              `no healthy endpoint for service ${target.service.key} in cluster ${this.context.cluster}`,
-            ),
-      );
-      return;
-    }
-    if (headers[':method'] === 'CONNECT') {
-      this.tunnel(stream, headers, choice, caller, target.statsForCaller(caller));
-      return;
-    }
-    const sink = new H2ResponseSink(
-      stream,
-      grpc,
-      headers.te === 'trailers',
-      target.statsForCaller(caller),
-      this.context.onOutcome,
-    );
-    sink.target = choice;
     const fields = headersFromH2(headers);
     fields[SOURCE_CLUSTER_HEADER] = caller;
     const endStream = (flags & END_STREAM_FLAG) !== 0;
@@ -98,6 +69,40 @@ export class PeerRouter {
       body: bodyLength !== 0 ? stream : null,
       grpc,
     };
+    const target = this.admit(headers[SERVICE_HEADER], caller);
+    const choice = target instanceof GatewayError ? undefined : target.pick();
+    if (target instanceof GatewayError || !choice) {
+      const sink = new H2ResponseSink(
+        stream,
+        grpc,
+        headers.te === 'trailers',
+        this.context.noRouteStats,
+        this.context.onOutcome,
+      );
+      sink.traceRequest(request, this.context.observer, caller);
+      sink.fail(
+        target instanceof GatewayError
+          ? target
+          : new GatewayError(
+              'NO_HEALTHY_UPSTREAM',
+              `no healthy endpoint for service ${target.service.key} in cluster ${this.context.cluster}`,
+            ),
+      );
+      return;
+    }
+    if (request.method === 'CONNECT') {
+      this.tunnel(stream, headers[':protocol'], request, choice, caller, target.statsForCaller(caller));
+      return;
+    }
+    const sink = new H2ResponseSink(
+      stream,
+      grpc,
+      headers.te === 'trailers',
+      target.statsForCaller(caller),
+      this.context.onOutcome,
+    );
+    sink.target = choice;
+    sink.traceRequest(request, this.context.observer, caller);
     sink.exchange = this.context.upstreams.dispatch(target.service.protocol, choice.endpoint, request, sink);
   }
 
@@ -107,6 +112,7 @@ export class PeerRouter {
    */
   onTunnel(socket: TLSSocket, caller: string): void {
     const started = performance.now();
+    const observed = this.context.observer?.observe(undefined, caller, undefined, undefined);
     socket.on('error', () => socket.destroy());
     readTunnelRequest(socket, this.context.connectTimeoutMs, (service) => {
       const target = service instanceof GatewayError ? service : this.admit(service, caller);
@@ -119,19 +125,27 @@ export class PeerRouter {
                 'NO_HEALTHY_UPSTREAM',
                 `no healthy endpoint for service ${target.service.key} in cluster ${this.context.cluster}`,
               );
-        this.context.noRouteStats.record(httpStatusOf(err.code), 0);
+        const asked = typeof service === 'string' ? service : '(unknown)';
+        recordTunnel(
+          this.context.noRouteStats,
+          observed,
+          started,
+          httpStatusOf(err.code),
+          { service: asked, cluster: '(none)' },
+          err.code,
+        );
         socket.end(tunnelAnswer(err), 'latin1');
         return;
       }
       const stats = target.statsForCaller(caller);
       dialTcp(choice.endpoint, this.context.connectTimeoutMs, (upstream) => {
         if (upstream instanceof GatewayError) {
-          stats.record(httpStatusOf(upstream.code), (performance.now() - started) / 1000);
+          recordTunnel(stats, observed, started, httpStatusOf(upstream.code), choice, upstream.code);
           socket.end(tunnelAnswer(upstream), 'latin1');
           return;
         }
         socket.write(tunnelAnswer(), 'latin1');
-        splice(socket, upstream, () => stats.record(200, (performance.now() - started) / 1000));
+        splice(socket, upstream, () => recordTunnel(stats, observed, started, 200, choice));
         socket.resume();
       });
     });
@@ -171,6 +185,17 @@ export class PeerRouter {
   }
 
   private onLaneRequest(head: SimpleHead, sink: FastResponseSink, caller: string): void {
+    head.headers[SOURCE_CLUSTER_HEADER] = caller;
+    const request: ProxyRequest = {
+      method: head.method,
+      path: head.path,
+      authority: head.authority,
+      headers: head.headers,
+      bodyLength: 0,
+      body: null,
+      grpc: false,
+    };
+    sink.traceRequest(request, this.context.observer, caller);
     const target = this.admit(head.service, caller);
     const choice = target instanceof GatewayError ? undefined : target.pick();
     if (target instanceof GatewayError || !choice) {
@@ -186,16 +211,6 @@ export class PeerRouter {
     }
     sink.target = choice;
     sink.stats = target.statsForCaller(caller);
-    head.headers[SOURCE_CLUSTER_HEADER] = caller;
-    const request: ProxyRequest = {
-      method: head.method,
-      path: head.path,
-      authority: head.authority,
-      headers: head.headers,
-      bodyLength: 0,
-      body: null,
-      grpc: false,
-    };
     sink.exchange = this.context.upstreams.dispatch(target.service.protocol, choice.endpoint, request, sink);
   }
 
@@ -229,16 +244,24 @@ export class PeerRouter {
 
   private tunnel(
     stream: ServerHttp2Stream,
-    headers: IncomingHttpHeaders,
+    protocol: string | string[] | undefined,
+    request: ProxyRequest,
     choice: LocalChoice,
     caller: string,
     stats: TargetStats,
   ): void {
     const started = performance.now();
+    const fields = request.headers;
+    const observed = traceRequestHeaders(
+      fields,
+      { method: 'GET', authority: request.authority, path: request.path },
+      this.context.observer,
+      caller,
+    );
     // Until the splice owns it, a reset from the caller must not go unheard (Node throws unheard errors).
     stream.on('error', () => stream.destroy());
     const refuse = (err: GatewayError) => {
-      stats.record(httpStatusOf(err.code), (performance.now() - started) / 1000);
+      recordTunnel(stats, observed, started, httpStatusOf(err.code), choice, err.code);
       if (stream.destroyed) return;
       stream.respond({
         ':status': httpStatusOf(err.code),
@@ -247,7 +270,6 @@ export class PeerRouter {
       });
       stream.end(`${err.message}\n`);
     };
-    const protocol = headers[':protocol'];
     if (typeof protocol !== 'string') {
       refuse(
         new GatewayError(
@@ -257,15 +279,7 @@ export class PeerRouter {
       );
       return;
     }
-    const fields = headersFromH2(headers);
-    fields[SOURCE_CLUSTER_HEADER] = caller;
-    const head = upgradeRequestHead(
-      'GET',
-      headers[':path'] ?? '/',
-      headers[':authority'] ?? '',
-      protocol,
-      fields,
-    );
+    const head = upgradeRequestHead('GET', request.path, request.authority, protocol, fields);
     dialUpgrade(choice.endpoint, head, this.context.connectTimeoutMs, (result) => {
       if (result instanceof GatewayError) return refuse(result);
       if (stream.destroyed) {
@@ -273,14 +287,14 @@ export class PeerRouter {
         return;
       }
       if (!result.upgraded) {
-        stats.record(result.status, (performance.now() - started) / 1000);
+        recordTunnel(stats, observed, started, result.status, choice);
         stream.respond({ ...withoutHopByHop(result.headers), ':status': result.status });
         stream.end(result.body);
         return;
       }
       stream.respond({ ...withoutHopByHop(result.headers), ':status': 200 });
       if (result.leftover) stream.write(result.leftover);
-      splice(stream, result.socket, () => stats.record(101, (performance.now() - started) / 1000));
+      splice(stream, result.socket, () => recordTunnel(stats, observed, started, 101, choice));
       result.socket.resume();
     });
   }

@@ -1,8 +1,9 @@
 // Structured JSON access logs, sampled: off by default (config `observability.accessLogSampleRate: 0`).
 // The data path asks `sampled()` first (a comparison and an addition, no allocation) and builds the
-// entry only for requests that will be logged. Sampling is deterministic: rate r logs exactly one
-// request in 1/r over any long run, with no random numbers.
+// entry only for requests that will be logged. Sampling is deterministic (RateSampler): rate r logs
+// exactly one request in 1/r over any long run, with no random numbers.
 import type { Logger } from 'pino';
+import { RateSampler } from './rate-sampler.js';
 
 /** One finished request or tunnel, as a JSON log line. Times in milliseconds. */
 export interface AccessLogEntry {
@@ -24,7 +25,9 @@ export interface AccessLogEntry {
   readonly upstream?: string;
   readonly bytesIn?: number;
   readonly bytesOut?: number;
-  /** The traceparent forwarded upstream. */
+  /** The W3C trace id of the request (absent for opaque TCP tunnels, which carry no headers). */
+  readonly traceId?: string;
+  /** The traceparent forwarded upstream: the trace id and this gateway's span id. */
   readonly traceparent?: string;
   /** Error code when the gateway answered itself (NO_ROUTE, UPSTREAM_TIMEOUT, …). */
   readonly error?: string;
@@ -33,24 +36,18 @@ export interface AccessLogEntry {
 export class AccessLog {
   readonly sampleRate: number;
   private readonly logger: Logger;
-  /** Sampling in parts per million, so that rates like 0.1 add up exactly. */
-  private readonly ratePpm: number;
-  private creditPpm = 0;
+  private readonly sampler: RateSampler;
 
   /** `sampleRate` 0..1 (clamped); 0 turns access logging off, 1 logs every request. */
   constructor(logger: Logger, sampleRate: number) {
-    this.sampleRate = Number.isFinite(sampleRate) ? Math.min(1, Math.max(0, sampleRate)) : 0;
-    this.ratePpm = Math.round(this.sampleRate * 1_000_000);
+    this.sampler = new RateSampler(sampleRate);
+    this.sampleRate = this.sampler.rate;
     this.logger = logger.child({ component: 'access' });
   }
 
-  /** True when the request now finishing should be logged. Call once per request. */
+  /** True when this request should be logged. Call once per request. */
   sampled(): boolean {
-    if (this.ratePpm === 0) return false;
-    this.creditPpm += this.ratePpm;
-    if (this.creditPpm < 1_000_000) return false;
-    this.creditPpm -= 1_000_000;
-    return true;
+    return this.sampler.sampled();
   }
 
   write(entry: AccessLogEntry): void {

@@ -1,7 +1,7 @@
 // W3C Trace Context (https://www.w3.org/TR/trace-context/) `traceparent` for the data path: parse and
 // validate what a caller sent, continue it with the gateway's own span id, or start a new trace when
 // the header is missing or invalid. Cheap: no regular expressions, ids cut from a pooled block of random
-// bytes (one crypto call per 256 ids), results are plain strings.
+// bytes (one crypto call and one hex conversion per 256 ids), results are plain strings.
 //
 //   traceparent: 00-<trace-id 32 hex>-<parent-id 16 hex>-<flags 2 hex>
 import { randomFillSync } from 'node:crypto';
@@ -19,8 +19,6 @@ export const TRACEPARENT_HEADER = 'traceparent';
 export const SAMPLED_FLAG = 0x01;
 
 const VERSION_00_LENGTH = 55;
-const ZERO_TRACE = '0'.repeat(32);
-const ZERO_SPAN = '0'.repeat(16);
 
 function isLowerHex(text: string, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
@@ -28,6 +26,28 @@ function isLowerHex(text: string, from: number, to: number): boolean {
     if (!((c >= 48 && c <= 57) || (c >= 97 && c <= 102))) return false;
   }
   return true;
+}
+
+function isAllZero(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (text.charCodeAt(i) !== 48) return false;
+  return true;
+}
+
+/**
+ * Whether trimmed `text` is a traceparent this gateway continues: version 00 of exactly 55 characters,
+ * or a higher version (not ff) whose first 55 characters read as version 00 and are followed by '-';
+ * lower-case hex ids, neither all zero.
+ */
+function isValidTraceparent(text: string): boolean {
+  const length = text.length;
+  if (length < VERSION_00_LENGTH) return false;
+  if (!isLowerHex(text, 0, 2)) return false;
+  const version00 = text.charCodeAt(0) === 48 && text.charCodeAt(1) === 48;
+  if (!version00 && text.charCodeAt(0) === 102 && text.charCodeAt(1) === 102) return false; // ff
+  if (version00 ? length !== VERSION_00_LENGTH : length > VERSION_00_LENGTH && text[55] !== '-') return false;
+  if (text[2] !== '-' || text[35] !== '-' || text[52] !== '-') return false;
+  if (!isLowerHex(text, 3, 35) || !isLowerHex(text, 36, 52) || !isLowerHex(text, 53, 55)) return false;
+  return !isAllZero(text, 3, 35) && !isAllZero(text, 36, 52);
 }
 
 /**
@@ -38,20 +58,19 @@ function isLowerHex(text: string, from: number, to: number): boolean {
 export function parseTraceparent(value: string | undefined): TraceContext | undefined {
   if (value === undefined || value.length < VERSION_00_LENGTH) return undefined;
   const text = value.trim();
-  if (text.length < VERSION_00_LENGTH) return undefined;
-  if (!isLowerHex(text, 0, 2)) return undefined;
-  const version = text.slice(0, 2);
-  if (version === 'ff') return undefined;
-  if (
-    version === '00' ? text.length !== VERSION_00_LENGTH : text.length > VERSION_00_LENGTH && text[55] !== '-'
-  )
-    return undefined;
-  if (text[2] !== '-' || text[35] !== '-' || text[52] !== '-') return undefined;
-  if (!isLowerHex(text, 3, 35) || !isLowerHex(text, 36, 52) || !isLowerHex(text, 53, 55)) return undefined;
-  const traceId = text.slice(3, 35);
-  const parentId = text.slice(36, 52);
-  if (traceId === ZERO_TRACE || parentId === ZERO_SPAN) return undefined;
-  return { traceId, parentId, flags: parseInt(text.slice(53, 55), 16) };
+  if (!isValidTraceparent(text)) return undefined;
+  return {
+    traceId: text.slice(3, 35),
+    parentId: text.slice(36, 52),
+    flags: parseInt(text.slice(53, 55), 16),
+  };
+}
+
+/** Whether a (valid) traceparent value has the sampled flag set. */
+export function isSampledTraceparent(value: string): boolean {
+  const last = value.charCodeAt(54);
+  // The flags' low nibble is the last hex digit: sampled is bit 0, so the digit is odd.
+  return ((last <= 57 ? last - 48 : last - 87) & SAMPLED_FLAG) !== 0;
 }
 
 /** The version-00 header value of a context. */
@@ -62,18 +81,22 @@ export function formatTraceparent(context: TraceContext): string {
 
 const POOL_BYTES = 4096;
 const pool = Buffer.alloc(POOL_BYTES);
+/** The pool as hex, made once per refill: an id is then a slice of it, not a conversion per call. */
+let poolHex = '';
 let poolOffset = POOL_BYTES;
 
 function randomHex(bytes: number): string {
   for (;;) {
     if (poolOffset + bytes > POOL_BYTES) {
       randomFillSync(pool);
+      poolHex = pool.toString('hex');
       poolOffset = 0;
     }
-    const hex = pool.toString('hex', poolOffset, poolOffset + bytes);
+    const start = poolOffset;
     poolOffset += bytes;
     // All-zero ids are invalid; with random bytes this loops again about never.
-    if (hex !== ZERO_TRACE.slice(0, bytes * 2)) return hex;
+    for (let i = start; i < poolOffset; i++)
+      if (pool[i] !== 0) return poolHex.slice(start * 2, poolOffset * 2);
   }
 }
 
@@ -87,21 +110,21 @@ export function newTraceId(): string {
   return randomHex(16);
 }
 
-/** A new trace rooted at the gateway; `sampled` sets flag bit 0. */
-export function newTraceContext(sampled = false): TraceContext {
-  return { traceId: newTraceId(), parentId: newSpanId(), flags: sampled ? SAMPLED_FLAG : 0 };
-}
-
-/** The context to forward: the caller's trace with the gateway's span as parent, or a new trace. */
-export function continueTrace(incoming: TraceContext | undefined): TraceContext {
-  if (!incoming) return newTraceContext();
-  return { traceId: incoming.traceId, parentId: newSpanId(), flags: incoming.flags };
+/** Decides whether a trace the gateway starts is sampled (see RateSampler). */
+export interface TraceSampler {
+  sampled(): boolean;
 }
 
 /**
  * One call for the data path: the `traceparent` value to send upstream given the one received (or
- * undefined). Invalid input starts a new trace instead of being passed on.
+ * undefined). A valid one keeps its trace id and flags with a new span id of this gateway as parent-id;
+ * a missing or invalid one starts a new trace, sampled when `sampler` says so (unsampled without one).
+ * No regular expressions and no intermediate objects: a character scan, one pooled id, one string.
  */
-export function forwardTraceparent(received: string | undefined): string {
-  return formatTraceparent(continueTrace(parseTraceparent(received)));
+export function forwardTraceparent(received: string | undefined, sampler?: TraceSampler): string {
+  if (received !== undefined && received.length >= VERSION_00_LENGTH) {
+    const text = received.length === VERSION_00_LENGTH ? received : received.trim();
+    if (isValidTraceparent(text)) return `00-${text.slice(3, 35)}-${newSpanId()}-${text.slice(53, 55)}`;
+  }
+  return `00-${newTraceId()}-${newSpanId()}-${sampler !== undefined && sampler.sampled() ? '01' : '00'}`;
 }

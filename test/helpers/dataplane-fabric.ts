@@ -1,10 +1,12 @@
 // A fabric of real data planes on distinct loopback addresses (cluster a on 127.0.1.1, b on 127.0.2.1,
 // …) with real certificates, driven by a FabricView the test controls: `publish()` describes every
 // gateway and its exported services the way discovery would, `poison()` points a cluster's gateway
-// record at another address (a discovery record gone bad).
+// record at another address (a discovery record gone bad). Each gateway's access log lines (when its
+// spec turns them on) are kept, parsed, in `accessLog`.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import type {
@@ -38,6 +40,11 @@ export interface GatewaySpec {
   readonly locality?: Locality;
   readonly services?: readonly ServiceSpec[];
   readonly tcp?: readonly { service: string }[];
+  /** The config's observability section (access log rate, span export). */
+  readonly observability?: {
+    readonly accessLogSampleRate?: number;
+    readonly tracing?: { readonly otlpEndpoint: string; readonly sampleRate?: number };
+  };
 }
 
 export interface TestGateway {
@@ -49,6 +56,8 @@ export interface TestGateway {
   readonly metrics: Registry;
   readonly tls: TlsMaterial;
   readonly outcomes: AttemptOutcome[];
+  /** Access log lines written so far, each parsed from its JSON. */
+  readonly accessLog: Record<string, unknown>[];
   /** http://host:port of the outbound listener. */
   readonly outboundUrl: string;
   readonly outboundPort: number;
@@ -214,6 +223,7 @@ export class TestFabric {
           ...(s.allow ? { allow: s.allow } : {}),
         })),
         tcp,
+        ...(spec.observability ? { observability: spec.observability } : {}),
       },
       join(this.dir, `${spec.cluster}.yaml`),
     );
@@ -222,6 +232,7 @@ export class TestFabric {
     const catalog = new LocalCatalog(config.services);
     const metrics = new Registry();
     const outcomes: AttemptOutcome[] = [];
+    const accessLog: Record<string, unknown>[] = [];
     const dataPlane = new DataPlane({
       config,
       view: this.view,
@@ -229,6 +240,7 @@ export class TestFabric {
       tls: tls.current(),
       metrics,
       logger: pino({ level: 'silent' }),
+      accessLogger: pino({ level: 'info' }, linesInto(accessLog)),
       onOutcome: (outcome) => outcomes.push(outcome),
       ...(peerTransport ? { peerTransport } : {}),
     });
@@ -244,6 +256,7 @@ export class TestFabric {
       metrics,
       tls,
       outcomes,
+      accessLog,
       outboundUrl: `http://${spec.host}:${ports.outbound}`,
       outboundPort: ports.outbound,
       peerAddress: `${spec.host}:${ports.peer}`,
@@ -254,4 +267,16 @@ export class TestFabric {
       },
     });
   }
+}
+
+/** A pino destination that parses each JSON line into `into`. */
+function linesInto(into: Record<string, unknown>[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) {
+        if (line !== '') into.push(JSON.parse(line) as Record<string, unknown>);
+      }
+      done();
+    },
+  });
 }
