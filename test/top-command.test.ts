@@ -1,10 +1,10 @@
 // `weft top` against two real admin servers sharing a real redis-server. Each gateway's GoldenMetrics is
-// fed directly with a known request mix (the data plane does not record into it yet); each publishes
+// fed directly with a known request mix (top-demo.test.ts drives real traffic instead); each publishes
 // its stats record, and either gateway shows both edges fabric-wide. Checks --json, --local, the live
 // refreshing table, bad flags and an unreachable gateway.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { Registry } from 'prom-client';
 import type { GoldenResponse } from '../gateway/admin/index.js';
 import { AdminServer } from '../gateway/admin/index.js';
@@ -13,36 +13,7 @@ import { freePort } from '../gateway/demo/free-port.js';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { GoldenMetrics } from '../gateway/observability/index.js';
 import { StaticFabricView } from './helpers/static-fabric-view.js';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function weft(...args: string[]): Promise<Run> {
-  return new Promise((resolveRun) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'gateway/cli/main.ts', ...args],
-      { timeout: 30_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolveRun({ code, stdout, stderr });
-      },
-    );
-  });
-}
-
-async function within<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
-}
+import { runWeft, within } from './helpers/weft-cli.js';
 
 const CLUSTERS = [
   { name: 'aws-use1', gateways: [{ id: 'gw-a', leaseExpiresAt: Date.now() + 600_000 }] },
@@ -95,7 +66,7 @@ test('weft top shows the fabric-wide busiest edges from every gateway', { timeou
   const admin = `http://127.0.0.1:${aws.address().port}`;
 
   const sample = await within('both gateways in aws-use1 top --json', 15_000, async () => {
-    const run = await weft('top', '--json', '--admin', admin);
+    const run = await runWeft(['top', '--json', '--admin', admin]);
     assert.equal(run.code, 0, run.stderr);
     const body = JSON.parse(run.stdout) as GoldenResponse;
     return body.edges.length === 2 ? body : undefined;
@@ -115,7 +86,7 @@ test('weft top shows the fabric-wide busiest edges from every gateway', { timeou
   assert.equal(second?.successRate, 1);
   assert.deepEqual(second?.reportedBy, ['gcp-euw1/gw-g']);
 
-  const local = await weft('top', '--json', '--local', '--admin', admin);
+  const local = await runWeft(['top', '--json', '--local', '--admin', admin]);
   const localBody = JSON.parse(local.stdout) as GoldenResponse;
   assert.equal(localBody.scope, 'local');
   assert.deepEqual(
@@ -153,9 +124,9 @@ test(
   async () => {
     const port = await freePort();
     const [interval, limit, unreachable] = await Promise.all([
-      weft('top', '--interval', 'soon'),
-      weft('top', '--limit', '0'),
-      weft('top', '--json', '--admin', `127.0.0.1:${port}`),
+      runWeft(['top', '--interval', 'soon']),
+      runWeft(['top', '--limit', '0']),
+      runWeft(['top', '--json', '--admin', `127.0.0.1:${port}`]),
     ]);
     assert.equal(interval.code, 2);
     assert.match(interval.stderr, /--interval "soon"/);
