@@ -18,6 +18,8 @@ const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 
 /** Unanswered pipelined bytes held before the socket is paused. */
 const MAX_BUFFERED_BYTES = 64 * 1024;
+/** Body chunks up to this size leave in one buffer with the head or chunk framing around them. */
+const COPY_LIMIT_BYTES = 16 * 1024;
 /** Heads longer than this go to Node's parser, which answers 431 beyond its own limit. */
 export const MAX_FAST_HEAD_BYTES = 16 * 1024;
 
@@ -180,7 +182,8 @@ export class FastResponseSink extends DownstreamSink {
   private chunked = false;
   private bodyless = false;
   private headSent = false;
-  private corked = false;
+  /** The head, held until the first body bytes or the end so that both leave in one write. */
+  private pendingHead: string | null = null;
   /** An HTTP/1.0 caller got an unframed body: only closing the connection can end it. */
   private mustClose = false;
 
@@ -225,28 +228,19 @@ export class FastResponseSink extends DownstreamSink {
     }
     if (!this.keepOpen || this.mustClose) head += 'connection: close\r\n';
     else if (this.request.http10) head += 'connection: keep-alive\r\n';
-    this.socket.cork();
-    this.corked = true;
-    this.socket.write(`${head}\r\n`, 'latin1');
+    this.pendingHead = `${head}\r\n`;
     if (endStream) this.end(null);
   }
 
   data(chunk: Buffer): boolean {
     if (this.finished || this.bodyless) return true;
-    const socket = this.socket;
     if (this.chunked) {
       if (chunk.length === 0) return true;
-      if (!this.corked) socket.cork();
-      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
-      socket.write('\r\n', 'latin1');
+      this.send(`${this.takeHead()}${chunk.length.toString(16)}\r\n`, chunk, '\r\n');
     } else {
-      if (!this.corked) socket.cork();
-      socket.write(chunk);
+      this.send(this.takeHead(), chunk, '');
     }
-    this.corked = false;
-    socket.uncork();
-    return !socket.writableNeedDrain;
+    return !this.socket.writableNeedDrain;
   }
 
   onDrain(resume: () => void): void {
@@ -264,13 +258,9 @@ export class FastResponseSink extends DownstreamSink {
           if (typeof value === 'string') tail += `${name}: ${value}\r\n`;
         }
       }
-      if (!this.corked) socket.cork();
-      socket.write(`${tail}\r\n`, 'latin1');
-      this.corked = true;
-    }
-    if (this.corked) {
-      this.corked = false;
-      socket.uncork();
+      socket.write(`${this.takeHead()}${tail}\r\n`, 'latin1');
+    } else if (this.pendingHead !== null) {
+      socket.write(this.takeHead(), 'latin1');
     }
     this.completeResponse(trailers);
     this.connection.answered(this, this.keepOpen && !this.mustClose);
@@ -298,5 +288,36 @@ export class FastResponseSink extends DownstreamSink {
 
   closed(): void {
     if (!this.finished) this.downstreamGone();
+  }
+
+  private takeHead(): string {
+    const head = this.pendingHead ?? '';
+    this.pendingHead = null;
+    return head;
+  }
+
+  /**
+   * Writes `before` (latin1), `chunk` and `after` (latin1) as one write: for a small chunk a copy into
+   * one buffer is cheaper than corking three writes into a writev.
+   */
+  private send(before: string, chunk: Buffer, after: string): void {
+    const socket = this.socket;
+    if (before === '' && after === '') {
+      socket.write(chunk);
+      return;
+    }
+    if (chunk.length > COPY_LIMIT_BYTES) {
+      socket.cork();
+      socket.write(before, 'latin1');
+      socket.write(chunk);
+      if (after !== '') socket.write(after, 'latin1');
+      socket.uncork();
+      return;
+    }
+    const out = Buffer.allocUnsafe(before.length + chunk.length + after.length);
+    out.write(before, 0, 'latin1');
+    chunk.copy(out, before.length);
+    if (after !== '') out.write(after, before.length + chunk.length, 'latin1');
+    socket.write(out);
   }
 }
