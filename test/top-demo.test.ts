@@ -1,11 +1,12 @@
 // `weft top --json` against the real demo fabric (three gateway processes, redis-server, the sample
 // workloads), run as a user would after driving HTTP traffic through it: the entry gateway's own edges
 // (--local) carry exactly the requests sent, with their success rates, and the fabric-wide view adds the
-// edge another gateway reports. The run is bounded, the CLI exits, and the demo leaves no gateway
-// process or temp folder behind.
+// edge another gateway reports. Every metric name the gateways expose on /metrics is in the README.
+// The run is bounded, the CLI exits, and the demo leaves no gateway process or temp folder behind.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import type { EdgeJson, GoldenResponse, RoutesResponse } from '../gateway/admin/index.js';
 import type { RouteState } from '../gateway/index.js';
 import { httpGet } from '../gateway/demo/demo-calls.js';
@@ -106,6 +107,26 @@ test(
       ),
       `every gateway reports: ${fabricWide.reporting.join(', ')}`,
     );
+
+    await t.test('every metric on /metrics is documented in the README', async () => {
+      const exposed = new Set<string>();
+      for (const gateway of fabric.gateways) {
+        const text = await (await fetch(`${gateway.admin}/metrics`)).text();
+        for (const match of text.matchAll(/^# TYPE (\S+) /gm)) exposed.add(match[1] ?? '');
+      }
+      const readme = await readFile(fromPackageRoot('README.md'), 'utf8');
+      const documented = (name: string) =>
+        readme.includes(`\`${name}\``) ||
+        (name.startsWith('weft_discovery_') &&
+          readme.includes(`\`${name.slice('weft_discovery_'.length)}\``));
+      console.log(`${exposed.size} metric names on /metrics`);
+      assert.ok(exposed.has('weft_requests_total') && exposed.size > 40, [...exposed].join(' '));
+      assert.deepEqual(
+        [...exposed].filter((name) => !documented(name)),
+        [],
+        'undocumented metrics',
+      );
+    });
 
     await fabric.close();
     const elapsedMs = Date.now() - started;
