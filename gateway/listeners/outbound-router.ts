@@ -25,7 +25,7 @@ import type { ServiceResilience } from '../resilience/index.js';
 import { H1ResponseSink } from './h1-response-sink.js';
 import { H2ResponseSink } from './h2-response-sink.js';
 import type { FastResponseSink } from './h1-fast-path.js';
-import type { SimpleHead } from './simple-request-head.js';
+import { requestOfSimpleHead, type SimpleHead } from './simple-request-head.js';
 import type { RequestObserver } from '../observability/index.js';
 
 const END_STREAM_FLAG = 0x1;
@@ -79,16 +79,7 @@ export class OutboundRouter {
 
   /** A simple bodyless HTTP/1.1 request from the fast path (headers already carry pseudo-headers). */
   onFastRequest(head: SimpleHead, sink: FastResponseSink): void {
-    const request: ProxyRequest = {
-      method: head.method,
-      path: head.path,
-      authority: head.authority,
-      headers: head.headers,
-      bodyLength: 0,
-      body: null,
-      grpc: false,
-    };
-    this.forward(request, sink);
+    this.forward(requestOfSimpleHead(head), sink);
   }
 
   onH2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {

@@ -22,7 +22,7 @@ import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
 import { dialTcp, dialUpgrade, upgradeRequestHead } from '../upstream/tcp-dial.js';
 import { H2ResponseSink } from './h2-response-sink.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
-import type { SimpleHead } from './simple-request-head.js';
+import { requestOfSimpleHead, type SimpleHead } from './simple-request-head.js';
 import { splice } from './splice.js';
 import { traceRequestHeaders } from './request-trace.js';
 import { recordTunnel } from './tunnel-outcome.js';
@@ -186,15 +186,7 @@ export class PeerRouter {
 
   private onLaneRequest(head: SimpleHead, sink: FastResponseSink, caller: string): void {
     head.headers[SOURCE_CLUSTER_HEADER] = caller;
-    const request: ProxyRequest = {
-      method: head.method,
-      path: head.path,
-      authority: head.authority,
-      headers: head.headers,
-      bodyLength: 0,
-      body: null,
-      grpc: false,
-    };
+    const request = requestOfSimpleHead(head);
     sink.traceRequest(request, this.context.observer, caller);
     const target = this.admit(head.service, caller);
     const choice = target instanceof GatewayError ? undefined : target.pick();

@@ -4,7 +4,7 @@
 // connection goes to Node's http server, whose parser then answers or rejects it. Strict on purpose:
 // being unsure is cheap here. The header object is built once, ready for HTTP/2 (pseudo-headers
 // first) and for HTTP/1.1 (serializers skip names starting with ':').
-import type { HeaderMap } from '../upstream/exchange.js';
+import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
 import { isValidFieldValue, SERVICE_HEADER, SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
 
 export interface SimpleHead {
@@ -19,6 +19,19 @@ export interface SimpleHead {
   readonly http10: boolean;
   /** The weft-service field (set by a calling gateway on a lane; never kept in `headers`). */
   readonly service: string | undefined;
+}
+
+/** The bodyless request a simple head stands for, its headers shared (not copied). */
+export function requestOfSimpleHead(head: SimpleHead): ProxyRequest {
+  return {
+    method: head.method,
+    path: head.path,
+    authority: head.authority,
+    headers: head.headers,
+    bodyLength: 0,
+    body: null,
+    grpc: false,
+  };
 }
 
 const MAX_FIELDS = 100;
