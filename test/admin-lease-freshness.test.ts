@@ -14,7 +14,8 @@ import {
 } from '../gateway/admin/index.js';
 import { LocalCatalog } from '../gateway/catalog/index.js';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
-import { DiscoveryFixture, FAST_TIMINGS, service, waitFor } from './helpers/discovery-fixture.js';
+import { DiscoveryFixture, FAST_TIMINGS, service } from './helpers/discovery-fixture.js';
+import { waitFor } from './helpers/wait.js';
 
 async function getJson<T>(base: string, path: string): Promise<T> {
   const res = await fetch(`${base}${path}`);
@@ -60,11 +61,14 @@ test('admin lease countdowns and sync age stay current between snapshots', async
   t.after(() => admin.close());
   const base = `http://127.0.0.1:${admin.address().port}`;
 
-  await waitFor('the remote gateway live in the view', () =>
-    local.view
-      .snapshot()
-      .clusters.get('gcp-euw1')
-      ?.gateways.some((g) => g.freshness === 'live'),
+  await waitFor(
+    'the remote gateway live in the view',
+    () =>
+      local.view
+        .snapshot()
+        .clusters.get('gcp-euw1')
+        ?.gateways.some((g) => g.freshness === 'live') === true,
+    5000,
   );
   assert.equal(local.leaseOf('nowhere', 'gw-9'), undefined, 'an unknown gateway has no lease');
   const snapshot = local.view.snapshot();

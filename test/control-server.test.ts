@@ -15,6 +15,7 @@ import {
 } from '../gateway/control/index.js';
 import { GatewayError } from '../gateway/errors.js';
 import { StaticFabricView } from './helpers/static-fabric-view.js';
+import { waitFor } from './helpers/wait.js';
 
 const logger = pino({ level: 'silent' });
 
@@ -33,14 +34,6 @@ async function startControl(view = new StaticFabricView()) {
   const { port } = control.address();
   const client = new RegistryClient(`127.0.0.1:${port}`);
   return { catalog, control, client, view, address: `127.0.0.1:${port}` };
-}
-
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function grpcCode(err: unknown): number | undefined {
@@ -140,12 +133,12 @@ test('control: Hold registrations live as long as the stream; an invalid message
   const ended = new Promise<grpc.ServiceError>((resolveEnd) => stream.on('error', resolveEnd));
   stream.write({ register: registrationMessage({ name: 'a', endpoints: ['127.0.0.1:1001'] }) });
   stream.write({ register: registrationMessage({ name: 'b', endpoints: ['127.0.0.1:1002'] }) });
-  await until(() => responses.length === 2, 'both registrations are confirmed');
+  await waitFor('both registrations are confirmed', () => responses.length === 2, 10_000);
   assert.ok(catalog.services().has('a.default') && catalog.services().has('b.default'));
   const first = responses[0];
   assert.ok(first && 'registered' in first);
   stream.write({ deregister: first.registered });
-  await until(() => responses.length === 3, 'the deregistration is confirmed');
+  await waitFor('the deregistration is confirmed', () => responses.length === 3, 10_000);
   assert.deepEqual(responses[2], { deregistered: first.registered, result: 'deregistered' });
   assert.equal(catalog.services().has('a.default'), false);
 
@@ -153,7 +146,11 @@ test('control: Hold registrations live as long as the stream; an invalid message
   const err = await ended;
   assert.equal(err.code, grpc.status.INVALID_ARGUMENT);
   assert.match(err.details, /endpoints\[0\]\.address "127\.0\.0\.1:99999"/);
-  await until(() => !catalog.services().has('b.default'), "the failed stream's registrations are removed");
+  await waitFor(
+    "the failed stream's registrations are removed",
+    () => !catalog.services().has('b.default'),
+    10_000,
+  );
 });
 
 test('control: a Hold client process killed with SIGKILL loses its registrations', async (t) => {
@@ -167,7 +164,7 @@ test('control: a Hold client process killed with SIGKILL loses its registrations
   t.after(() => child.kill('SIGKILL'));
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  await until(() => output.includes('registered '), 'the child registered', 30_000);
+  await waitFor('the child registered', () => output.includes('registered '), 30_000);
   assert.deepEqual(catalog.services().get('agent.default')?.endpoints, [
     { host: '127.0.0.1', port: 7001, weight: 1 },
   ]);
@@ -175,7 +172,11 @@ test('control: a Hold client process killed with SIGKILL loses its registrations
   const killedAt = Date.now();
   child.kill('SIGKILL');
   await exited;
-  await until(() => !catalog.services().has('agent.default'), "the killed agent's registration is removed");
+  await waitFor(
+    "the killed agent's registration is removed",
+    () => !catalog.services().has('agent.default'),
+    10_000,
+  );
   t.diagnostic(`registration removed ${Date.now() - killedAt} ms after SIGKILL`);
 });
 
@@ -196,7 +197,7 @@ test('control: Watch sends the full state, then a state per change; close() ends
   const states: FabricStateMessage[] = [];
   stream.on('data', (s: FabricStateMessage) => states.push(s));
   const ended = new Promise<grpc.ServiceError>((resolveEnd) => stream.on('error', resolveEnd));
-  await until(() => states.length === 1, 'the initial state arrives');
+  await waitFor('the initial state arrives', () => states.length === 1, 10_000);
   assert.deepEqual(states[0], {
     revision: 4,
     initial: true,
@@ -225,7 +226,7 @@ test('control: Watch sends the full state, then a state per change; close() ends
     ],
   });
   view.publish([{ name: 'aws-use1', freshness: 'stale', staleSince: 9_000 }], { connected: false });
-  await until(() => states.length === 2, 'the change arrives');
+  await waitFor('the change arrives', () => states.length === 2, 10_000);
   assert.equal(states[1]?.initial, false);
   assert.equal(states[1]?.revision, 5);
   assert.equal(states[1]?.connected, false);
@@ -301,10 +302,10 @@ test('control: Watch coalesces a burst of changes for a reader that cannot keep 
   stream.on('error', () => {});
   const revisions: number[] = [];
   stream.on('data', (s: FabricStateMessage) => revisions.push(s.revision));
-  await until(() => revisions.length === 1, 'the initial state arrives');
+  await waitFor('the initial state arrives', () => revisions.length === 1, 10_000);
   for (let i = 0; i < 1000; i++) view.publish([{ name: 'aws-use1' }, { name: `c${i}` }]);
   const last = view.snapshot().revision;
-  await until(() => revisions.at(-1) === last, 'the latest state arrives');
+  await waitFor('the latest state arrives', () => revisions.at(-1) === last, 10_000);
   assert.ok(revisions.length < 200, `expected intermediate states to be dropped, got ${revisions.length}`);
   assert.deepEqual(
     [...revisions].sort((a, b) => a - b),
@@ -324,9 +325,13 @@ test('control: a Hold stream the agent closes removes its registrations', async 
   stream.write({
     register: registrationMessage({ name: 'tmp', protocol: 'tcp', endpoints: ['127.0.0.1:5000'] }),
   });
-  await until(() => responses.length === 1, 'the registration is confirmed');
+  await waitFor('the registration is confirmed', () => responses.length === 1, 10_000);
   assert.equal(catalog.services().get('tmp.default')?.protocol, 'tcp');
   stream.end();
   await finished;
-  await until(() => !catalog.services().has('tmp.default'), "the closed stream's registration is removed");
+  await waitFor(
+    "the closed stream's registration is removed",
+    () => !catalog.services().has('tmp.default'),
+    10_000,
+  );
 });

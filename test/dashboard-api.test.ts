@@ -12,16 +12,7 @@ import { LocalCatalog } from '../gateway/catalog/index.js';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { GoldenMetrics } from '../gateway/observability/index.js';
 import { StaticFabricView, type ClusterSpec } from './helpers/static-fabric-view.js';
-
-async function within<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${what}: not within ${ms} ms`);
-}
+import { waitFor, within } from './helpers/wait.js';
 
 const far = () => Date.now() + 600_000;
 const CLUSTERS = (gcpStale = false): ClusterSpec[] => [
@@ -256,9 +247,7 @@ test('dashboard page, fabric picture, live events and golden scopes', { timeout:
   const reader = (response.body as ReadableStream<Uint8Array>).getReader();
   await reader.read();
   await aws.close();
-  await within('the stream ends on close', 5_000, async () =>
-    (await reader.read()).done ? true : undefined,
-  );
+  await waitFor('the stream ends on close', async () => (await reader.read()).done, 5_000);
 });
 
 test('stats records: corrupt or foreign ones are refused with a reason', () => {

@@ -10,6 +10,7 @@ import { chromium, type Page } from 'playwright-core';
 import { httpGet } from '../gateway/demo/demo-calls.js';
 import { DemoFabric } from '../gateway/demo/demo-fabric.js';
 import { fromPackageRoot } from '../gateway/package-root.js';
+import { within } from './helpers/wait.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = [
@@ -21,23 +22,6 @@ const CHROMIUM_ARGS = [
   '--disable-sync',
   '--no-first-run',
 ];
-
-async function within<T>(what: string, ms: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + ms;
-  let last: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(
-    `${what}: not within ${ms} ms${last ? ` (last error: ${last instanceof Error ? last.message : JSON.stringify(last)})` : ''}`,
-  );
-}
 
 function clusterCard(cluster: string, freshness: 'live' | 'stale'): string {
   return `#map g.cluster[data-cluster="${cluster}"][data-freshness="${freshness}"]`;

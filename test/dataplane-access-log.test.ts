@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { parseTraceparent } from '../gateway/observability/index.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
-import { waitFor } from './helpers/discovery-fixture.js';
+import { within } from './helpers/wait.js';
 import { httpCall } from './helpers/http-call.js';
 import {
   patternBytes,
@@ -97,8 +97,12 @@ describe('data plane: sampled access logs', () => {
       assert.equal(answer.status, 200);
     }
 
-    const aLines = await waitFor('a to log 13 lines', () => a.accessLog.length >= 13 && a.accessLog);
-    const bLines = await waitFor('b to log 10 lines', () => b.accessLog.length >= 10 && b.accessLog);
+    const aLines = await within('a to log 13 lines', 5000, () =>
+      a.accessLog.length >= 13 ? a.accessLog : undefined,
+    );
+    const bLines = await within('b to log 10 lines', 5000, () =>
+      b.accessLog.length >= 10 ? b.accessLog : undefined,
+    );
     console.log(`access log lines: a ${aLines.length} (rate 1), b ${bLines.length} of 20 (rate 0.5)`);
     assert.equal(aLines.length, 13, 'rate 1: one line per request and tunnel');
     assert.equal(bLines.length, 10, 'rate 0.5: exactly half of the 20 b served');

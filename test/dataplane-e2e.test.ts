@@ -29,6 +29,7 @@ import {
   startTcpEcho,
   type SampleServer,
 } from './helpers/sample-upstreams.js';
+import { waitFor } from './helpers/wait.js';
 
 interface Running {
   readonly cluster: string;
@@ -48,14 +49,6 @@ function exportsOf(services: ReadonlyMap<string, LocalService>): ServiceExport[]
     allow: s.allow,
     endpoints: { total: s.endpoints.length, healthy: s.endpoints.length },
   }));
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe('data plane end to end with real discovery', () => {
@@ -147,16 +140,20 @@ describe('data plane end to end with real discovery', () => {
       });
     }
     const a = gateways.get('a') as Running;
-    await waitFor('cluster a to learn b and c', () => {
-      const routes = a.dataPlane.state().routes;
-      return ['hello.default', 'greeter.default', 'db.default'].every((s) =>
-        routes.some(
-          (r) =>
-            r.service === s &&
-            r.failover.some((f) => f.cluster === 'b' && f.gateways.some((g) => g.available)),
-        ),
-      );
-    });
+    await waitFor(
+      'cluster a to learn b and c',
+      () => {
+        const routes = a.dataPlane.state().routes;
+        return ['hello.default', 'greeter.default', 'db.default'].every((s) =>
+          routes.some(
+            (r) =>
+              r.service === s &&
+              r.failover.some((f) => f.cluster === 'b' && f.gateways.some((g) => g.available)),
+          ),
+        );
+      },
+      15_000,
+    );
   });
 
   after(async () => {
@@ -227,10 +224,13 @@ describe('data plane end to end with real discovery', () => {
   });
 
   test('an allow list in c that excludes a is enforced (403 naming the rule)', async () => {
-    await waitFor('a to learn c', () =>
-      a()
-        .dataPlane.state()
-        .routes.some((r) => r.service === 'secret.default'),
+    await waitFor(
+      'a to learn c',
+      () =>
+        a()
+          .dataPlane.state()
+          .routes.some((r) => r.service === 'secret.default'),
+      15_000,
     );
     const answer = await httpCall(`${outbound()}/whoami`, { headers: { host: 'secret' } });
     assert.equal(answer.status, 403);

@@ -17,15 +17,7 @@ import { DataPlane, GatewayError } from '../gateway/index.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { httpCall } from './helpers/http-call.js';
 import { startHttpUpstream, type HttpUpstream } from './helpers/sample-upstreams.js';
-
-/** Polls `condition` until it holds or `timeoutMs` passes. */
-async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+import { waitFor } from './helpers/wait.js';
 
 const whoami = async (url: string, host: string) => {
   const answer = await httpCall(`${url}/whoami`, { headers: { host } });
@@ -166,7 +158,11 @@ describe('data plane: peers and lifecycle', () => {
     } finally {
       fabric.poison('c', fabric.gateway('c').peerAddress);
     }
-    await waitFor(async () => (await whoami(a.outboundUrl, 'only-c')).servedBy === 'hello@c');
+    await waitFor(
+      'c served again after the poisoned record is fixed',
+      async () => (await whoami(a.outboundUrl, 'only-c')).servedBy === 'hello@c',
+      5_000,
+    );
   });
 
   test('rotated TLS material serves new handshakes while the established connection keeps working', async () => {
@@ -176,7 +172,11 @@ describe('data plane: peers and lifecycle', () => {
     const before = b.tls.current().serialNumber;
     const issued = await fabric.pki.reissue('b');
     await b.tls.reload();
-    await waitFor(() => b.tls.current().serialNumber !== before);
+    await waitFor(
+      'b to serve the reissued certificate',
+      () => b.tls.current().serialNumber !== before,
+      5_000,
+    );
     const paths = fabric.pki.pathsOf('a');
     const socket = tlsConnect({
       host: b.host,
@@ -201,7 +201,11 @@ describe('data plane: peers and lifecycle', () => {
   test('drain: in-flight requests finish, new connections are refused, then everything closes', async () => {
     const a = fabric.gateway('a');
     const inFlight = httpCall(`${a.outboundUrl}/slow?ms=600`, { headers: { host: 'hello' } });
-    await waitFor(() => helloB.seen.some((s) => s.url === '/slow?ms=600'));
+    await waitFor(
+      'the slow request to reach hello@b',
+      () => helloB.seen.some((s) => s.url === '/slow?ms=600'),
+      5_000,
+    );
     const drained = a.dataPlane.drain(5_000);
     const answer = await inFlight;
     assert.equal(answer.status, 200);

@@ -6,6 +6,7 @@ import { connect, type Socket } from 'node:net';
 import { parseConfigObject } from '../gateway/config/index.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { patternBytes, startTcpEcho, type SampleServer } from './helpers/sample-upstreams.js';
+import { waitFor } from './helpers/wait.js';
 
 /** Writes `payload`, half-closes, and collects everything until the far side closes. */
 function echoThrough(host: string, port: number, payload: Buffer): Promise<Buffer> {
@@ -68,9 +69,7 @@ describe('data plane: TCP', () => {
     const echoed = await Promise.all(payloads.map((p) => echoThrough(a.host, a.tcpPort('db.default'), p)));
     echoed.forEach((e, i) => assert.ok(e.equals(payloads[i] as Buffer), `tunnel ${i}`));
     const tunnels = () => a.dataPlane.state().peers.find((p) => p.cluster === 'b')?.tcpTunnels;
-    const deadline = Date.now() + 5_000;
-    while (tunnels() !== 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.equal(tunnels(), 0);
+    await waitFor('every tunnel to b released', () => tunnels() === 0, 5_000);
   });
 
   test('a local TCP service is spliced directly, half-close included', async () => {

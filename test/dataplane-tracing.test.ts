@@ -12,7 +12,7 @@ import { connect as connectHttp2 } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { parseTraceparent, type TraceContext } from '../gateway/observability/index.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
-import { waitFor } from './helpers/discovery-fixture.js';
+import { waitFor } from './helpers/wait.js';
 import { httpCall } from './helpers/http-call.js';
 import { startHttpUpstream, type HttpUpstream } from './helpers/sample-upstreams.js';
 

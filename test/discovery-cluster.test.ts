@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { KEY_PREFIX } from '../discovery/index.js';
-import { DiscoveryFixture, exported, service, waitFor } from './helpers/discovery-fixture.js';
+import { DiscoveryFixture, exported, service } from './helpers/discovery-fixture.js';
+import { waitFor, within } from './helpers/wait.js';
 import { RedisClusterSetup } from './helpers/redis-cluster.js';
 
 test('Redis Cluster: registry in one slot, propagation across gateways', { timeout: 60_000 }, async (t) => {
@@ -28,14 +29,14 @@ test('Redis Cluster: registry in one slot, propagation across gateways', { timeo
     redis: { mode: 'cluster', nodes: [{ host: other.host, port: other.port }] },
   });
   assert.equal(b.synced, true);
-  await waitFor('b sees a', () => exported(b, 'aws-use1', 'hello.default'));
-  await waitFor('a sees b', () => a.view.snapshot().clusters.has('gcp-euw1'));
+  await within('b sees a', 5000, () => exported(b, 'aws-use1', 'hello.default'));
+  await waitFor('a sees b', () => a.view.snapshot().clusters.has('gcp-euw1'), 5000);
 
   const delays: number[] = [];
   for (let i = 1; i <= 20; i++) {
     const started = performance.now();
     a.setLocalServices([service('hello', i % 2, 1), service(`svc${i}`)]);
-    await waitFor(`change ${i}`, () => exported(b, 'aws-use1', `svc${i}.default`));
+    await within(`change ${i}`, 5000, () => exported(b, 'aws-use1', `svc${i}.default`));
     delays.push(performance.now() - started);
   }
   delays.sort((x, y) => x - y);

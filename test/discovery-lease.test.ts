@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
-import { DiscoveryFixture, FAST_TIMINGS, exported, waitFor } from './helpers/discovery-fixture.js';
+import { DiscoveryFixture, FAST_TIMINGS, exported } from './helpers/discovery-fixture.js';
+import { waitFor, within } from './helpers/wait.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/discovery-child.ts', import.meta.url));
 
@@ -34,21 +35,17 @@ test('a SIGKILLed gateway in another process is no longer live within the lease 
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   await waitFor('child ready', () => output.includes('ready'), 20_000);
-  await waitFor('a sees the child', () => exported(a, 'azure-eus', 'db.default'));
+  await within('a sees the child', 5000, () => exported(a, 'azure-eus', 'db.default'));
   assert.equal(a.view.snapshot().clusters.get('azure-eus')?.freshness, 'live');
 
   const exited = once(child, 'exit');
   child.kill('SIGKILL');
   const killedAt = Date.now();
   await exited;
-  const stale = await waitFor(
-    'the child is stale',
-    () => {
-      const cluster = a.view.snapshot().clusters.get('azure-eus');
-      return cluster?.freshness === 'stale' ? cluster : undefined;
-    },
-    FAST_TIMINGS.leaseTtlMs + 3000,
-  );
+  const stale = await within('the child is stale', FAST_TIMINGS.leaseTtlMs + 3000, () => {
+    const cluster = a.view.snapshot().clusters.get('azure-eus');
+    return cluster?.freshness === 'stale' ? cluster : undefined;
+  });
   const elapsed = Date.now() - killedAt;
   console.log(
     `discovery lease expiry after SIGKILL: stale after ${elapsed} ms (lease ${FAST_TIMINGS.leaseTtlMs} ms)`,

@@ -6,7 +6,8 @@ import { writeFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
-import { DiscoveryFixture, FAST_TIMINGS, exported, service, waitFor } from './helpers/discovery-fixture.js';
+import { DiscoveryFixture, FAST_TIMINGS, exported, service } from './helpers/discovery-fixture.js';
+import { waitFor, within } from './helpers/wait.js';
 
 async function metric(registry: Registry, name: string): Promise<number> {
   const found = (await registry.getMetricsAsJSON()).find((m) => m.name === name);
@@ -27,13 +28,13 @@ test('Redis outage: route on the snapshot, report its age, restart from disk, co
   const b = fx.create('gcp-euw1', 'gw-b', bOptions);
   b.setLocalServices([service('api')]);
   await b.start();
-  await waitFor('b sees a', () => exported(b, 'aws-use1', 'hello.default'));
-  await waitFor('a sees b', () => exported(a, 'gcp-euw1', 'api.default'));
-  await waitFor('b wrote its disk snapshot', () => b.status().snapshotFile.lastWriteAt !== null);
+  await within('b sees a', 5000, () => exported(b, 'aws-use1', 'hello.default'));
+  await within('a sees b', 5000, () => exported(a, 'gcp-euw1', 'api.default'));
+  await waitFor('b wrote its disk snapshot', () => b.status().snapshotFile.lastWriteAt !== null, 5000);
 
   await redis.kill();
-  await waitFor('b notices', () => !b.status().connected);
-  await waitFor('a notices', () => !a.status().connected);
+  await waitFor('b notices', () => !b.status().connected, 5000);
+  await waitFor('a notices', () => !a.status().connected, 5000);
   assert.equal(b.view.snapshot().connected, false);
   assert.equal(b.status().mode, 'disconnected');
 
@@ -47,6 +48,7 @@ test('Redis outage: route on the snapshot, report its age, restart from disk, co
   await waitFor(
     'snapshot older than the lease',
     () => (b.status().snapshotAgeMs ?? 0) > FAST_TIMINGS.leaseTtlMs + 500,
+    5000,
   );
   const cluster = b.view.snapshot().clusters.get('aws-use1');
   assert.equal(cluster?.freshness, 'live');
@@ -75,14 +77,20 @@ test('Redis outage: route on the snapshot, report its age, restart from disk, co
   // Redis returns empty: registrations are written back, queued writes land, views converge.
   await redis.restart();
   await waitFor('b2 synced', () => b2.synced && b2.status().connected, 10_000);
-  await waitFor(
-    'b2 sees the write a made during the outage',
-    () => exported(b2, 'aws-use1', 'world.default'),
-    10_000,
+  await within('b2 sees the write a made during the outage', 10_000, () =>
+    exported(b2, 'aws-use1', 'world.default'),
   );
   assert.equal(exported(b2, 'aws-use1', 'world.default')?.endpoints.healthy, 0);
-  await waitFor('a sees b2', () => a.status().connected && exported(a, 'gcp-euw1', 'api.default'), 10_000);
-  await waitFor('nothing pending', () => a.status().pendingWrites === 0 && b2.status().pendingWrites === 0);
+  await waitFor(
+    'a sees b2',
+    () => a.status().connected && exported(a, 'gcp-euw1', 'api.default') !== undefined,
+    10_000,
+  );
+  await waitFor(
+    'nothing pending',
+    () => a.status().pendingWrites === 0 && b2.status().pendingWrites === 0,
+    5000,
+  );
   assert.equal(b2.status().source, 'redis');
   assert.ok((b2.status().snapshotAgeMs ?? Infinity) < 3000);
 });

@@ -7,7 +7,8 @@ import { Redis } from 'ioredis';
 import { Registry } from 'prom-client';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { Discovery, DiscoveryError, KEY_PREFIX, type FabricSnapshot } from '../discovery/index.js';
-import { DiscoveryFixture, exported, service, waitFor, waitForAsync } from './helpers/discovery-fixture.js';
+import { DiscoveryFixture, exported, service } from './helpers/discovery-fixture.js';
+import { waitFor, within } from './helpers/wait.js';
 
 async function metric(
   registry: Registry,
@@ -52,7 +53,7 @@ describe('discovery on standalone Redis', () => {
     await a.start();
     const b = await fx.start('gcp-euw1', 'gw-b');
     assert.equal(b.synced, true);
-    const seen = await waitFor('b sees aws-use1/hello', () => exported(b, 'aws-use1', 'hello.default'));
+    const seen = await within('b sees aws-use1/hello', 5000, () => exported(b, 'aws-use1', 'hello.default'));
     assert.deepEqual(seen.endpoints, { total: 3, healthy: 2 });
     assert.deepEqual(seen.ports, [8080]);
     assert.equal(exported(b, 'aws-use1', 'db.default')?.protocol, 'tcp');
@@ -63,10 +64,10 @@ describe('discovery on standalone Redis', () => {
     assert.equal(cluster?.gateways[0]?.peerAddress, '127.0.1.1:4143');
     // b's own cluster is in its view too, and a sees b.
     assert.ok(b.view.snapshot().clusters.get('gcp-euw1'));
-    await waitFor('a sees gcp-euw1', () => a.view.snapshot().clusters.get('gcp-euw1'));
+    await within('a sees gcp-euw1', 5000, () => a.view.snapshot().clusters.get('gcp-euw1'));
     // Removing a service removes it everywhere.
     a.setLocalServices([service('hello', 2, 3, { ports: [8080] })]);
-    await waitFor('db gone from b', () => exported(b, 'aws-use1', 'db.default') === undefined);
+    await waitFor('db gone from b', () => exported(b, 'aws-use1', 'db.default') === undefined, 5000);
     assert.equal(b.status().mode, 'live');
     assert.equal(a.status().pendingWrites, 0);
   });
@@ -75,7 +76,7 @@ describe('discovery on standalone Redis', () => {
     const a = await fx.start('aws-use1', 'gw-a');
     const b = await fx.start('gcp-euw1', 'gw-b');
     a.setLocalServices([service('hello', 0, 50)]);
-    await waitFor('b sees hello', () => exported(b, 'aws-use1', 'hello.default'));
+    await within('b sees hello', 5000, () => exported(b, 'aws-use1', 'hello.default'));
     const delays: number[] = [];
     for (let i = 1; i <= 40; i++) {
       const seen = new Promise<number>((resolve) => {
@@ -102,7 +103,7 @@ describe('discovery on standalone Redis', () => {
   test('corrupt and foreign records are skipped with a reason and counted; valid ones still route', async () => {
     const a = await fx.start('aws-use1', 'gw-a');
     a.setLocalServices([service('hello')]);
-    await waitFor('a registered', () => a.status().pendingWrites === 0);
+    await waitFor('a registered', () => a.status().pendingWrites === 0, 5000);
     const v1 = (o: object) => JSON.stringify({ v: 1, ...o });
     await raw
       .multi()
@@ -159,11 +160,13 @@ describe('discovery on standalone Redis', () => {
     await waitFor(
       'feed entry skipped',
       () => (b.status().skippedRecords.byReason.invalid_feed_entry ?? 0) >= 1,
+      5000,
     );
     a.setLocalServices([service('hello', 0, 1)]);
     await waitFor(
       'b follows later changes',
       () => exported(b, 'aws-use1', 'hello.default')?.endpoints.healthy === 0,
+      5000,
     );
     assert.ok((b.status().skippedRecords.byReason.invalid_json ?? 0) >= 2, 'the garbage service was skipped');
     assert.equal(b.status().connected, true);
@@ -175,11 +178,11 @@ describe('discovery on standalone Redis', () => {
     const a = await fx.start('aws-use1', 'gw-a', { metrics: registry, now: () => Date.now() + skewMs });
     const b = await fx.start('gcp-euw1', 'gw-b');
     b.setLocalServices([service('api', 2, 2)]);
-    await waitFor('a sees gcp api', () => exported(a, 'gcp-euw1', 'api.default'));
+    await within('a sees gcp api', 5000, () => exported(a, 'gcp-euw1', 'api.default'));
     assert.equal(await metric(registry, 'weft_discovery_clusters', { freshness: 'live' }), 2);
 
     await b.close();
-    const stale = await waitFor('gcp-euw1 stale', () => {
+    const stale = await within('gcp-euw1 stale', 5000, () => {
       const cluster = a.view.snapshot().clusters.get('gcp-euw1');
       return cluster?.freshness === 'stale' ? cluster : undefined;
     });
@@ -193,7 +196,7 @@ describe('discovery on standalone Redis', () => {
     assert.equal(await metric(registry, 'weft_discovery_clusters', { freshness: 'stale' }), 1);
 
     skewMs = 4000 + 1000; // past staleFor on a's clock only
-    await waitFor('gcp-euw1 evicted', () => !a.view.snapshot().clusters.has('gcp-euw1'));
+    await waitFor('gcp-euw1 evicted', () => !a.view.snapshot().clusters.has('gcp-euw1'), 5000);
     assert.equal(a.status().clusters.evicted[0]?.name, 'gcp-euw1');
     assert.equal(await metric(registry, 'weft_discovery_evictions_total'), 1);
     assert.equal(await metric(registry, 'weft_discovery_clusters', { freshness: 'stale' }), 0);
@@ -207,7 +210,7 @@ describe('discovery on standalone Redis', () => {
     r1.setLocalServices([service('hello', 1, 1), service('old')]);
     r2.setLocalServices([service('hello', 2, 2), service('new')]);
     const b = await fx.start('gcp-euw1', 'gw-b');
-    const cluster = await waitFor('union of both replicas', () => {
+    const cluster = await within('union of both replicas', 5000, () => {
       const c = b.view.snapshot().clusters.get('aws-use1');
       return c?.gateways.length === 2 && c.services.size === 3 ? c : undefined;
     });
@@ -215,7 +218,7 @@ describe('discovery on standalone Redis', () => {
     // On conflict the most recently started replica wins.
     assert.equal(cluster.services.get('hello.default')?.endpoints.healthy, 2);
     await r2.close();
-    const after = await waitFor('r2 stale, its exports gone', () => {
+    const after = await within('r2 stale, its exports gone', 5000, () => {
       const c = b.view.snapshot().clusters.get('aws-use1');
       return c && !c.services.has('new.default') ? c : undefined;
     });
@@ -235,24 +238,30 @@ describe('discovery on standalone Redis', () => {
     const b = await fx.start('gcp-euw1', 'gw-b');
     a.setLocalServices([service('hello'), service('world')]);
     b.setLocalServices([service('api')]);
-    await waitFor('b sees a', () => exported(b, 'aws-use1', 'world.default'));
-    await waitFor('a sees b', () => exported(a, 'gcp-euw1', 'api.default'));
+    await within('b sees a', 5000, () => exported(b, 'aws-use1', 'world.default'));
+    await within('a sees b', 5000, () => exported(a, 'gcp-euw1', 'api.default'));
     let lostA = false;
     const stop = b.view.subscribe((s) => {
       if (!s.clusters.get('aws-use1')?.services.has('world.default')) lostA = true;
     });
     const syncsBefore = b.status().fullSyncs;
     await raw.flushall();
-    await waitForAsync(
+    await waitFor(
       'both gateways back in Redis',
       async () => (await raw.hlen(`${KEY_PREFIX}gateways`)) === 2,
+      5000,
     );
-    await waitForAsync('services back', async () => (await raw.hlen(`${KEY_PREFIX}svc:aws-use1/gw-a`)) === 2);
-    await waitFor('b resynchronised', () => b.status().fullSyncs > syncsBefore);
+    await waitFor(
+      'services back',
+      async () => (await raw.hlen(`${KEY_PREFIX}svc:aws-use1/gw-a`)) === 2,
+      5000,
+    );
+    await waitFor('b resynchronised', () => b.status().fullSyncs > syncsBefore, 5000);
     a.setLocalServices([service('hello'), service('world', 0, 1)]);
     await waitFor(
       'b follows a after the flush',
       () => exported(b, 'aws-use1', 'world.default')?.endpoints.healthy === 0,
+      5000,
     );
     stop();
     assert.equal(lostA, false, 'b never lost a during the flush');

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
 import { KEY_PREFIX } from '../discovery/index.js';
-import { DiscoveryFixture, exported, service, waitFor, waitForAsync } from './helpers/discovery-fixture.js';
+import { DiscoveryFixture, exported, service } from './helpers/discovery-fixture.js';
+import { waitFor, within } from './helpers/wait.js';
 import { MASTER_NAME, RedisSentinelSetup } from './helpers/redis-sentinel.js';
 
 test('Sentinel: discovery survives a master failover', { timeout: 60_000 }, async (t) => {
@@ -24,7 +25,7 @@ test('Sentinel: discovery survives a master failover', { timeout: 60_000 }, asyn
   const b = await fx.start('gcp-euw1', 'gw-b');
   assert.equal(b.synced, true);
   assert.match(b.status().redis, /^sentinel weft via /);
-  await waitFor('b sees a through sentinel', () => exported(b, 'aws-use1', 'hello.default'));
+  await within('b sees a through sentinel', 5000, () => exported(b, 'aws-use1', 'hello.default'));
 
   const oldMaster = await setup.masterAddress();
   assert.equal(oldMaster.port, setup.master.port);
@@ -36,10 +37,8 @@ test('Sentinel: discovery survives a master failover', { timeout: 60_000 }, asyn
 
   // A change made after the failover reaches b through the new master.
   a.setLocalServices([service('hello', 0, 1), service('world')]);
-  await waitFor(
-    'b sees the change via the new master',
-    () => exported(b, 'aws-use1', 'world.default'),
-    20_000,
+  await within('b sees the change via the new master', 20_000, () =>
+    exported(b, 'aws-use1', 'world.default'),
   );
   const convergedMs = Date.now() - killedAt;
   console.log(
@@ -49,7 +48,11 @@ test('Sentinel: discovery survives a master failover', { timeout: 60_000 }, asyn
   await waitFor('both connected', () => a.status().connected && b.status().connected, 10_000);
   const promoted = new Redis(newMaster.port, newMaster.host);
   t.after(() => promoted.disconnect());
-  await waitForAsync('both gateways registered on the new master', async () => {
-    return (await promoted.hlen(`${KEY_PREFIX}gateways`)) === 2;
-  });
+  await waitFor(
+    'both gateways registered on the new master',
+    async () => {
+      return (await promoted.hlen(`${KEY_PREFIX}gateways`)) === 2;
+    },
+    5000,
+  );
 });

@@ -11,7 +11,8 @@ import { freePort } from '../gateway/demo/free-port.js';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import type { RedisConfig } from '../discovery/index.js';
 import { createFabricPki } from './helpers/fabric-pki.js';
-import { DiscoveryFixture, exported, service, waitFor } from './helpers/discovery-fixture.js';
+import { DiscoveryFixture, exported, service } from './helpers/discovery-fixture.js';
+import { waitFor, within } from './helpers/wait.js';
 
 test('TLS with client certificates and an ACL user limited to weft keys', { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'weft-redis-tls-'));
@@ -80,7 +81,7 @@ test('TLS with client certificates and an ACL user limited to weft keys', { time
   await a.start();
   assert.equal(a.synced, true, a.status().lastError ?? '');
   const b = await fx.start('gcp-euw1', 'gw-b', { redis: config('gcp-euw1', 's3cret') });
-  await waitFor('b sees a over TLS', () => exported(b, 'aws-use1', 'hello.default'));
+  await within('b sees a over TLS', 5000, () => exported(b, 'aws-use1', 'hello.default'));
 
   // The ACL user can touch the registry's keys only.
   const admin = new Redis(redis.port, '127.0.0.1', { username: 'admin', password: 'adminpw' });
@@ -98,8 +99,10 @@ test('TLS with client certificates and an ACL user limited to weft keys', { time
   });
   assert.ok(Date.now() - started < 3000);
   assert.equal(wrong.synced, false);
-  await waitFor('the auth error is reported', () =>
-    /WRONGPASS|invalid username-password/i.test(wrong.status().lastError ?? ''),
+  await waitFor(
+    'the auth error is reported',
+    () => /WRONGPASS|invalid username-password/i.test(wrong.status().lastError ?? ''),
+    5000,
   );
 
   // A TLS file that cannot be read is a configuration error: start() rejects with a clear message.

@@ -16,6 +16,7 @@ import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { GatewayError } from '../gateway/errors.js';
 import { DnsPublisher, Rfc2136Provider } from '../infra/index.js';
 import { BindServer } from './helpers/bind-server.js';
+import { waitFor } from './helpers/wait.js';
 
 interface Run {
   readonly code: number;
@@ -171,10 +172,7 @@ describe('weft dns plan / sync', () => {
     });
     t.after(() => publisher.close());
     publisher.start();
-    const deadline = Date.now() + 5000;
-    while (publisher.status().role !== 'leader' && Date.now() < deadline)
-      await new Promise((r) => setTimeout(r, 25));
-    assert.equal(publisher.status().role, 'leader');
+    await waitFor('the publisher to lead', () => publisher.status().role === 'leader', 5000);
     const run = await dns(['sync', '--config', configPath, '--health', 'aws-use1=down']);
     assert.equal(run.code, 1);
     assert.match(run.message, /another DNS publisher \(gw-live\) holds the lease for owner cli-fabric/);

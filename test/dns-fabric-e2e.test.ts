@@ -25,6 +25,7 @@ import { fromPackageRoot } from '../gateway/package-root.js';
 import { dnsKeys, fenceName, ownershipName } from '../infra/index.js';
 import { BindServer } from './helpers/bind-server.js';
 import { createFabricPki } from './helpers/fabric-pki.js';
+import { waitFor, within } from './helpers/wait.js';
 
 const ZONE = 'fabric.test';
 const OWNER = 'fabric-e2e';
@@ -66,20 +67,6 @@ interface LogEntry {
   readonly msg: string;
   readonly token?: number;
   readonly changes?: readonly string[];
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined | false>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 async function readLog(file: string): Promise<LogEntry[]> {
@@ -216,20 +203,20 @@ test(
 
     // 1. The whole fabric is published (clusters that registered after the first cycle wait out hold-down).
     const all = CLOUDS.map((c) => c.host).sort();
-    await until('all three clouds in api', async () => (await query(API)).join() === all.join(), 30_000);
+    await waitFor('all three clouds in api', async () => (await query(API)).join() === all.join(), 30_000);
     assert.deepEqual(await query(PRIMARY), [CLOUDS[0].host], 'failover record on the first priority');
     assert.deepEqual(await bind.query(ownershipName({ name: API, type: 'A' }), 'TXT'), [
       `heritage=weft,weft/owner=${OWNER}`,
     ]);
     await assertForeignUntouched('published');
-    const leader1 = await until('a DNS leader', readLeader, 10_000);
+    const leader1 = await within('a DNS leader', 10_000, readLeader);
 
     // 2. SIGKILL a cloud that is not the leader (the failover primary when possible).
     const victim = gatewayOf(CLOUDS.find((c) => c.name !== leader1.cluster)?.name ?? '');
     const serialBeforeKill = await serial();
     const killedAt = Date.now();
     await victim.process.killAndWait();
-    await until(
+    await waitFor(
       `${victim.cloud.host} removed from api`,
       async () => !(await query(API)).includes(victim.cloud.host),
       20_000,
@@ -240,7 +227,7 @@ test(
     const survivors = all.filter((h) => h !== victim.cloud.host);
     assert.deepEqual(await query(API), survivors);
     const nextPrimary = CLOUDS.find((c) => c.name !== victim.cloud.name)?.host;
-    await until(
+    await waitFor(
       'primary on the first healthy priority',
       async () => (await query(PRIMARY))[0] === nextPrimary,
       5000,
@@ -252,18 +239,14 @@ test(
     // 3. Restart it: back only after the hold-down, counted from no later than its registration.
     const serialBeforeRestart = await serial();
     await victim.process.start(40_000);
-    const self = await until(
-      'the restarted gateway in its own admin API',
-      async () => {
-        const res = await fetch(`${victim.adminUrl}/api/v1/gateways`);
-        const body = (await res.json()) as GatewaysResponse;
-        return body.gateways.find((g) => g.self);
-      },
-      10_000,
-    );
+    const self = await within('the restarted gateway in its own admin API', 10_000, async () => {
+      const res = await fetch(`${victim.adminUrl}/api/v1/gateways`);
+      const body = (await res.json()) as GatewaysResponse;
+      return body.gateways.find((g) => g.self);
+    });
     const leaderGateway = gatewayOf(leader1.cluster);
     let seenLiveAt: number | undefined;
-    await until(
+    await waitFor(
       `${victim.cloud.host} back in api`,
       async () => {
         if (seenLiveAt === undefined) {
@@ -287,33 +270,29 @@ test(
     await assertForeignUntouched('after recovery');
 
     // 4. SIGKILL the DNS leader: another gateway takes over with a newer token and fences the zone.
-    const leader2 = await until('the current leader', readLeader, 5000);
+    const leader2 = await within('the current leader', 5000, readLeader);
     const oldLeader = gatewayOf(leader2.cluster);
     const serialBeforeTakeover = await serial();
     const leaderKilledAt = Date.now();
     await oldLeader.process.killAndWait();
-    const leader3 = await until(
-      'another gateway leads',
-      async () => {
-        const now = await readLeader();
-        return now && now.instance !== leader2.instance ? now : undefined;
-      },
-      20_000,
-    );
+    const leader3 = await within('another gateway leads', 20_000, async () => {
+      const now = await readLeader();
+      return now && now.instance !== leader2.instance ? now : undefined;
+    });
     const takeoverMs = Date.now() - leaderKilledAt;
     assert.ok(leader3.token > leader2.token, `token ${leader3.token} follows ${leader2.token}`);
     assert.notEqual(leader3.cluster, leader2.cluster);
     const takeoverBound = DNS_LEASE_TTL_MS + DNS_LEASE_TTL_MS / 3 + MARGIN_MS;
     assert.ok(takeoverMs <= takeoverBound, `takeover after ${takeoverMs} ms, bound ${takeoverBound} ms`);
     const fence = `weft/owner=${OWNER},weft/fence=${leader3.token},weft/leader=${leader3.instance}`;
-    await until(
+    await waitFor(
       'the new leader claims the fence',
       async () => (await bind.query(fenceName(ZONE, OWNER), 'TXT')).includes(fence),
       10_000,
     );
     assert.deepEqual(await bind.query(fenceName(ZONE, OWNER), 'TXT'), [fence], 'one fence, one leader');
     const remaining = all.filter((h) => h !== oldLeader.cloud.host);
-    await until(
+    await waitFor(
       'the dead leader removed from api',
       async () => (await query(API)).join() === remaining.join(),
       20_000,

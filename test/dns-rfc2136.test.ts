@@ -24,6 +24,7 @@ import {
 } from '../infra/index.js';
 import { BindServer } from './helpers/bind-server.js';
 import type { PublisherChildOptions } from './helpers/dns-publisher-child.js';
+import { waitFor, within } from './helpers/wait.js';
 
 const ZONE = 'example.test';
 const INTERVAL_MS = 400;
@@ -48,20 +49,6 @@ const WWW: DnsRecordSpec = { name: `www.${ZONE}`, type: 'A', ttl: 5, routing: 'm
 
 const health = (down: readonly string[] = []): ClusterHealth[] =>
   CLOUDS.map((c) => ({ cluster: c.cluster, healthy: !down.includes(c.cluster) }));
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 8000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
   let redisServer: RedisServerProcess;
@@ -109,7 +96,11 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
     pub.start();
     pub.setHealth(health());
 
-    await until('all three clouds in api', async () => (await bind.query(API.name, 'A')).length === 3);
+    await waitFor(
+      'all three clouds in api',
+      async () => (await bind.query(API.name, 'A')).length === 3,
+      8000,
+    );
     assert.deepEqual(await bind.query(API.name, 'A'), ['127.0.1.10', '127.0.2.10', '127.0.3.10']);
     assert.deepEqual(await bind.query(PRIMARY.name, 'A'), ['127.0.1.10']);
     assert.deepEqual(await bind.query(ownershipName(API), 'TXT'), ['heritage=weft,weft/owner=fabric-1']);
@@ -120,7 +111,7 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
     // A cloud goes down: gone from the answers within one cycle.
     const downAt = Date.now();
     pub.setHealth(health(['gcp-euw1']));
-    await until(
+    await waitFor(
       'gcp removed',
       async () => !(await bind.query(API.name, 'A')).includes('127.0.2.10'),
       INTERVAL_MS + 3000,
@@ -130,9 +121,10 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
 
     // The failover record moves to the next priority when the primary cloud fails.
     pub.setHealth(health(['gcp-euw1', 'aws-use1']));
-    await until(
+    await waitFor(
       'primary fails over to azr',
       async () => (await bind.query(PRIMARY.name, 'A'))[0] === '127.0.3.10',
+      8000,
     );
 
     // Recovery waits out the hold-down.
@@ -147,7 +139,7 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
         .sort(),
       ['aws-use1', 'gcp-euw1'],
     );
-    await until(
+    await waitFor(
       'all clouds back',
       async () => (await bind.query(API.name, 'A')).length === 3,
       HOLD_DOWN_MS + 4000,
@@ -179,7 +171,7 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
     t.after(() => pub.close());
     pub.start();
     pub.setHealth(health());
-    await until('primary removed', async () => (await bind.query(PRIMARY.name, 'A')).length === 0);
+    await waitFor('primary removed', async () => (await bind.query(PRIMARY.name, 'A')).length === 0, 8000);
     assert.deepEqual(await bind.query(ownershipName(PRIMARY), 'TXT'), []);
     assert.equal((await bind.query(API.name, 'A')).length, 3);
     assert.deepEqual(await bind.query(WWW.name, 'A'), ['127.0.9.9']);
@@ -211,7 +203,7 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
     );
     try {
       child.stdin!.write(`${JSON.stringify(health())}\n`);
-      await until('child publishes', () => childEvents.find((e) => e.type === 'applied'), 20_000);
+      await within('child publishes', 20_000, () => childEvents.find((e) => e.type === 'applied'));
       assert.equal((await bind.query(`api2.${ZONE}`, 'A')).length, 3);
       const childToken = childEvents.find((e) => e.type === 'leader')?.token ?? 0;
 
@@ -227,21 +219,23 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
       const killedAt = Date.now();
       child.kill('SIGKILL');
       await once(child, 'exit');
-      const leader = await until(
-        'standby takes over',
-        () => events.find((e) => e.type === 'leader'),
-        LEASE_TTL_MS + 4000,
+      const leader = await within('standby takes over', LEASE_TTL_MS + 4000, () =>
+        events.find((e) => e.type === 'leader'),
       );
       const takeoverMs = Date.now() - killedAt;
       assert.ok(leader.type === 'leader' && leader.token > childToken, 'a newer fencing token');
-      await until('standby synced', () => standby.status().lastSyncAt !== undefined);
+      await waitFor('standby synced', () => standby.status().lastSyncAt !== undefined, 8000);
       assert.equal(events.filter((e) => e.type === 'applied').length, 0, 'in-sync records are not rewritten');
       assert.deepEqual(await bind.query(fenceName(ZONE, ownerId), 'TXT'), [
         `weft/owner=${ownerId},weft/fence=${leader.token},weft/leader=gw-standby`,
       ]);
 
       standby.setHealth(health(['azr-weu']));
-      await until('standby applies', async () => (await bind.query(`api2.${ZONE}`, 'A')).length === 2);
+      await waitFor(
+        'standby applies',
+        async () => (await bind.query(`api2.${ZONE}`, 'A')).length === 2,
+        8000,
+      );
       await standby.close();
       console.log(`# leader SIGKILLed → standby leads after ${takeoverMs}ms (lease TTL ${LEASE_TTL_MS}ms)`);
     } finally {
@@ -273,7 +267,7 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
     t.after(() => fresh.close());
     fresh.start();
     fresh.setHealth(health());
-    await until('fresh leader publishes', async () => (await bind.query(name, 'A')).length === 3);
+    await waitFor('fresh leader publishes', async () => (await bind.query(name, 'A')).length === 3, 8000);
     assert.ok((fresh.status().token ?? 0) > staleToken);
 
     await assert.rejects(stale.assertHeld(), (err: InfraError) => err.code === 'DNS_NOT_LEADER');
@@ -313,14 +307,15 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
     pub.subscribe((e) => e.type === 'error' && errors.push(e.error.message));
     pub.start();
     pub.setHealth(health());
-    await until('published', async () => (await bind.query(name, 'A')).length === 3);
+    await waitFor('published', async () => (await bind.query(name, 'A')).length === 3, 8000);
     assert.ok(
       errors.some((m) => /state in Redis is not JSON; delete it to start afresh/.test(m)),
       errors.join('\n'),
     );
-    await until(
+    await waitFor(
       'state replaced',
       async () => (await new PublisherStateStore(redis(), ownerId).load())?.owned.length === 1,
+      8000,
     );
   });
 
@@ -344,7 +339,7 @@ describe('DNS failover publisher over RFC 2136 (BIND9)', () => {
     pub.subscribe((e) => e.type === 'error' && errors.push(e.error));
     pub.start();
     pub.setHealth(health());
-    await until('error reported', () => errors.length > 0);
+    await waitFor('error reported', () => errors.length > 0, 8000);
     assert.match(pub.status().lastError ?? '', /BADSIG/);
     await pub.close();
   });

@@ -5,7 +5,8 @@
 // allowance, the budget alone caps the extra load at 20% and the 503s it refuses to retry reach the client.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FailoverFabric, SteadyClient, waitFor, type HelloInstance } from './helpers/failover-fabric.js';
+import { FailoverFabric, SteadyClient, type HelloInstance } from './helpers/failover-fabric.js';
+import { waitFor } from './helpers/wait.js';
 
 /** The client's requests per test: 6 s at one GET every 20 ms, inside one 10 s budget window. */
 const REQUESTS = 300;
@@ -30,7 +31,7 @@ async function run(
   let at: number | undefined;
   try {
     if (during) at = await during();
-    await waitFor(() => client.results.length >= REQUESTS, 30_000, `${REQUESTS} answers`);
+    await waitFor(`${REQUESTS} answers`, () => client.results.length >= REQUESTS, 30_000);
   } finally {
     await client.stop();
   }
@@ -54,11 +55,12 @@ describe('an endpoint answering 503 every other request, default settings', () =
       const { bad, good } = instancesOf(fabric);
       let badBeforeEjection = 0;
       const { client, startedAt, at } = await run(fabric, async () => {
-        const ejectedAt = await waitFor(
+        await waitFor(
+          'the flaky endpoint to leave the route (admin API)',
           async () => !(await fabric.helloRoute('a')).local.includes(bad.address),
           15_000,
-          'the flaky endpoint to leave the route (admin API)',
         );
+        const ejectedAt = Date.now();
         badBeforeEjection = bad.received;
         return ejectedAt;
       });

@@ -5,7 +5,8 @@
 // a's failover decision gives b no share.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FailoverFabric, SteadyClient, waitFor } from './helpers/failover-fabric.js';
+import { FailoverFabric, SteadyClient } from './helpers/failover-fabric.js';
+import { waitFor } from './helpers/wait.js';
 
 const HOLD_DOWN_MS = 2_000;
 const RAMP_MS = 2_000;
@@ -41,7 +42,8 @@ test(
       await client.waitServedBy('b', 20, 0, 20_000);
       at.fault = Date.now();
       await fabric.gateway('b').process.killAndWait();
-      at.detected = await waitFor(bHasNoShare, 10_000, 'a to give b no share');
+      await waitFor('a to give b no share', bHasNoShare, 10_000);
+      at.detected = Date.now();
       await client.waitServedBy('c', 25, at.detected, 10_000);
     } finally {
       await client.stop();
@@ -71,9 +73,9 @@ test(
       at.ready = Date.now();
       await client.waitServedBy('b', 30, at.ready, 20_000);
       await waitFor(
+        'b to take all traffic back',
         async () => (await fabric.shares('a')).get('b') === 1,
         15_000,
-        'b to take all traffic back',
       );
     } finally {
       await client.stop();
@@ -110,7 +112,8 @@ test(
       await client.waitServedBy('b', 20, 0, 30_000);
       at.fault = Date.now();
       b.freeze();
-      at.detected = await waitFor(bHasNoShare, 10_000, 'a to give b no share');
+      await waitFor('a to give b no share', bHasNoShare, 10_000);
+      at.detected = Date.now();
       await client.waitServedBy('c', 25, at.detected, 10_000);
     } finally {
       b.thaw();

@@ -5,7 +5,8 @@
 // order (ordered failover), with a client sending a GET every 20 ms.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FailoverFabric, SteadyClient, waitFor } from './helpers/failover-fabric.js';
+import { FailoverFabric, SteadyClient } from './helpers/failover-fabric.js';
+import { waitFor } from './helpers/wait.js';
 
 interface DiscoveryState {
   readonly connected: boolean;
@@ -60,23 +61,18 @@ test(
       await client.waitServedBy('b', 20, 0, 20_000);
       at.redisDown = Date.now();
       redis().pause();
-      at.noticed = await waitFor(
-        async () => !(await discoveryOf('a')).connected,
-        20_000,
-        'a to notice Redis is gone',
-      );
+      await waitFor('a to notice Redis is gone', async () => !(await discoveryOf('a')).connected, 20_000);
+      at.noticed = Date.now();
       at.fault = Date.now();
       await fabric.gateway('b').process.killAndWait();
-      at.detected = await waitFor(
-        async () => !(await fabric.shares('a')).has('b'),
-        10_000,
-        'a to give b no share',
-      );
+      await waitFor('a to give b no share', async () => !(await fabric.shares('a')).has('b'), 10_000);
+      at.detected = Date.now();
       await client.waitServedBy('c', 25, at.detected, 10_000);
       during = await discoveryOf('a');
       at.redisBack = Date.now();
       redis().resume();
-      at.caughtUp = await waitFor(
+      await waitFor(
+        'a to catch up: connected, b no longer live, c and d live',
         async () => {
           const state = await discoveryOf('a');
           const seen = await freshnessSeenBy('a');
@@ -89,8 +85,8 @@ test(
           );
         },
         30_000,
-        'a to catch up: connected, b no longer live, c and d live',
       );
+      at.caughtUp = Date.now();
       await client.waitServedBy('c', 25, at.caughtUp, 10_000);
     } finally {
       redis().resume();
@@ -119,30 +115,25 @@ test(
       await client.waitServedBy('c', 20, 0, 20_000);
       at.redisDown = Date.now();
       await redis().kill();
-      at.noticed = await waitFor(
-        async () => !(await discoveryOf('a')).connected,
-        20_000,
-        'a to notice Redis is gone',
-      );
+      await waitFor('a to notice Redis is gone', async () => !(await discoveryOf('a')).connected, 20_000);
+      at.noticed = Date.now();
       at.fault = Date.now();
       await fabric.gateway('c').process.killAndWait();
-      at.detected = await waitFor(
-        async () => !(await fabric.shares('a')).has('c'),
-        10_000,
-        'a to give c no share',
-      );
+      await waitFor('a to give c no share', async () => !(await fabric.shares('a')).has('c'), 10_000);
+      at.detected = Date.now();
       await client.waitServedBy('d', 25, at.detected, 10_000);
       at.redisBack = Date.now();
       await redis().restart();
-      at.caughtUp = await waitFor(
+      await waitFor(
+        'a to catch up with the empty Redis: connected, d live again',
         async () => {
           const state = await discoveryOf('a');
           const seen = await freshnessSeenBy('a');
           return state.connected && (state.snapshotAgeMs ?? Infinity) < 1_000 && seen.get('d') === 'live';
         },
         30_000,
-        'a to catch up with the empty Redis: connected, d live again',
       );
+      at.caughtUp = Date.now();
       await client.waitServedBy('d', 25, at.caughtUp, 10_000);
     } finally {
       await client.stop();

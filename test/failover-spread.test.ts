@@ -3,7 +3,8 @@
 // clouds (70/30), and when one of them dies its share fails over to the next tier, not onto the survivor.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FailoverFabric, SteadyClient, waitFor, type CallResult } from './helpers/failover-fabric.js';
+import { FailoverFabric, SteadyClient, type CallResult } from './helpers/failover-fabric.js';
+import { waitFor } from './helpers/wait.js';
 
 function shareOf(results: readonly CallResult[], cluster: string): number {
   const ok = results.filter((r) => r.status === 200);
@@ -34,11 +35,8 @@ describe('local instance dies', () => {
         await client.waitServedBy('a', 20, 0, 20_000);
         at.fault = Date.now();
         await fabric.instances.get('a')?.[0]?.kill();
-        at.detected = await waitFor(
-          async () => !(await fabric.shares('a')).has('a'),
-          10_000,
-          'a to give itself no share',
-        );
+        await waitFor('a to give itself no share', async () => !(await fabric.shares('a')).has('a'), 10_000);
+        at.detected = Date.now();
         await client.waitServedBy('b', 25, at.detected, 10_000);
       } finally {
         await client.stop();
@@ -78,19 +76,16 @@ describe('weighted spreading', () => {
       const at = { measure: 0, fault: 0, detected: 0 };
       try {
         await waitFor(
+          'a to settle on 70/30',
           async () => (await fabric.shares('a')).get('b') === 0.7,
           20_000,
-          'a to settle on 70/30',
         );
         at.measure = Date.now();
         await client.waitServedBy('c', 120, at.measure, 30_000);
         at.fault = Date.now();
         await fabric.gateway('c').process.killAndWait();
-        at.detected = await waitFor(
-          async () => !(await fabric.shares('a')).has('c'),
-          10_000,
-          'a to give c no share',
-        );
+        await waitFor('a to give c no share', async () => !(await fabric.shares('a')).has('c'), 10_000);
+        at.detected = Date.now();
         await client.waitServedBy('d', 120, at.detected, 30_000);
       } finally {
         await client.stop();

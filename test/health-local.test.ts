@@ -15,6 +15,7 @@ import { LocalCatalog } from '../gateway/catalog/index.js';
 import { parseConfigObject, type ServiceConfig } from '../gateway/config/index.js';
 import { LocalHealthChecker, type HealthSnapshot } from '../gateway/health/index.js';
 import { GreeterGrpcServer } from '../gateway/demo/workloads/greeter-grpc.js';
+import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.5.1';
 
@@ -89,14 +90,6 @@ function services(list: readonly Record<string, unknown>[]): readonly ServiceCon
   ).services;
 }
 
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 function start(catalog: LocalCatalog) {
   const logs: string[] = [];
   const logger = {
@@ -124,12 +117,12 @@ test('HTTP: fall failures make an endpoint unhealthy, rise successes bring it ba
   const { checker, logs, snapshots } = start(catalog);
   t.after(() => checker.close());
 
-  await waitFor('both checked', () => checker.details().every((d) => d.status === 'healthy'));
+  await waitFor('both checked', () => checker.details().every((d) => d.status === 'healthy'), 5000);
   assert.deepEqual(checker.summary('hello.default'), { total: 2, healthy: 2 });
 
   a.mode = 'fail';
   const before = a.requests;
-  await waitFor('a unhealthy', () => !checker.isHealthy('hello.default', HOST, a.port));
+  await waitFor('a unhealthy', () => !checker.isHealthy('hello.default', HOST, a.port), 5000);
   assert.ok(a.requests - before >= 2, 'fall = 2: not before the second failure');
   assert.deepEqual(checker.summary('hello.default'), { total: 2, healthy: 1 });
   assert.equal(checker.isHealthy('hello.default', HOST, b.port), true);
@@ -143,7 +136,7 @@ test('HTTP: fall failures make an endpoint unhealthy, rise successes bring it ba
 
   a.mode = 'ok';
   const recovering = a.requests;
-  await waitFor('a healthy again', () => checker.isHealthy('hello.default', HOST, a.port));
+  await waitFor('a healthy again', () => checker.isHealthy('hello.default', HOST, a.port), 5000);
   assert.ok(a.requests - recovering >= 2, 'rise = 2: not before the second success');
   assert.deepEqual(checker.summary('hello.default'), { total: 2, healthy: 2 });
   assert.ok(logs.some((l) => l.startsWith('info endpoint passes its health check again')));
@@ -159,13 +152,13 @@ test('HTTP: a server that goes down is unhealthy (refused), and healthy when it 
   );
   const { checker } = start(catalog);
   t.after(() => checker.close());
-  await waitFor('healthy', () => checker.details()[0]?.status === 'healthy');
+  await waitFor('healthy', () => checker.details()[0]?.status === 'healthy', 5000);
   await server.close();
-  await waitFor('unhealthy', () => !checker.isHealthy('hello.default', HOST, port));
+  await waitFor('unhealthy', () => !checker.isHealthy('hello.default', HOST, port), 5000);
   assert.equal(checker.details()[0]?.lastError, 'ECONNREFUSED');
   assert.deepEqual(checker.summary('hello.default'), { total: 1, healthy: 0 });
   await server.listen(port);
-  await waitFor('healthy again', () => checker.isHealthy('hello.default', HOST, port));
+  await waitFor('healthy again', () => checker.isHealthy('hello.default', HOST, port), 5000);
 });
 
 test('HTTP: a hanging server times out; checks never overlap even when the timeout exceeds the interval', async (t) => {
@@ -184,9 +177,9 @@ test('HTTP: a hanging server times out; checks never overlap even when the timeo
   );
   const { checker } = start(catalog);
   t.after(() => checker.close());
-  await waitFor('unhealthy by timeout', () => !checker.isHealthy('hello.default', HOST, server.port));
+  await waitFor('unhealthy by timeout', () => !checker.isHealthy('hello.default', HOST, server.port), 5000);
   assert.equal(checker.details()[0]?.lastError, 'no answer within 150 ms');
-  await waitFor('several timed-out checks', () => server.requests >= 4);
+  await waitFor('several timed-out checks', () => server.requests >= 4, 5000);
   // Were checks overlapping, a new one would start every 20 ms; one at a time, they are ~150 ms apart
   // (measured at the server, so connection setup blurs each arrival by some milliseconds).
   const gaps = server.arrivals.slice(1).map((at, i) => at - (server.arrivals[i] ?? 0));
@@ -208,7 +201,7 @@ test('HTTP: a flapping endpoint (every other check fails) never flaps traffic wi
   );
   const { checker, snapshots } = start(catalog);
   t.after(() => checker.close());
-  await waitFor('12 checks', () => server.requests >= 12);
+  await waitFor('12 checks', () => server.requests >= 12, 5000);
   assert.equal(checker.isHealthy('hello.default', HOST, server.port), true);
   assert.equal(snapshots.length, 1, 'only the initial snapshot: the routing answer never changed');
 });
@@ -230,16 +223,16 @@ test('gRPC: grpc.health.v1 NOT_SERVING is unhealthy, SERVING healthy, a stopped 
   );
   const { checker } = start(catalog);
   t.after(() => checker.close());
-  await waitFor('healthy', () => checker.details()[0]?.status === 'healthy');
+  await waitFor('healthy', () => checker.details()[0]?.status === 'healthy', 5000);
   assert.equal(checker.details()[0]?.check, 'grpc weft.demo.Greeter');
   grpcServer.setServing(false);
-  await waitFor('NOT_SERVING → unhealthy', () => !checker.isHealthy('greeter.default', HOST, port));
+  await waitFor('NOT_SERVING → unhealthy', () => !checker.isHealthy('greeter.default', HOST, port), 5000);
   assert.equal(checker.details()[0]?.lastError, 'gRPC health status NOT_SERVING');
   grpcServer.setServing(true);
-  await waitFor('healthy again', () => checker.isHealthy('greeter.default', HOST, port));
+  await waitFor('healthy again', () => checker.isHealthy('greeter.default', HOST, port), 5000);
   await grpcServer.close();
   closed = true;
-  await waitFor('server gone → unhealthy', () => !checker.isHealthy('greeter.default', HOST, port));
+  await waitFor('server gone → unhealthy', () => !checker.isHealthy('greeter.default', HOST, port), 5000);
   assert.match(checker.details()[0]?.lastError ?? '', /^gRPC UNAVAILABLE/);
 });
 
@@ -260,12 +253,12 @@ test('TCP: a listening port is healthy, a closed one unhealthy, and healthy agai
   );
   const { checker } = start(catalog);
   t.after(() => checker.close());
-  await waitFor('healthy', () => checker.details()[0]?.status === 'healthy');
+  await waitFor('healthy', () => checker.details()[0]?.status === 'healthy', 5000);
   server.close();
   await once(server, 'close');
-  await waitFor('unhealthy', () => !checker.isHealthy('db.default', HOST, port));
+  await waitFor('unhealthy', () => !checker.isHealthy('db.default', HOST, port), 5000);
   server = await listen(port);
-  await waitFor('healthy again', () => checker.isHealthy('db.default', HOST, port));
+  await waitFor('healthy again', () => checker.isHealthy('db.default', HOST, port), 5000);
 });
 
 test('endpoints without a health config are healthy and shown as unchecked', (t) => {
@@ -291,12 +284,12 @@ test('removing an endpoint cancels its check in flight and stops checking it; ca
   );
   const { checker, snapshots } = start(catalog);
   t.after(() => checker.close());
-  await waitFor('a check in flight on the hanging endpoint', () => hanging.requests === 1);
+  await waitFor('a check in flight on the hanging endpoint', () => hanging.requests === 1, 5000);
   catalog.replaceConfigServices(services([{ name: 'hello', endpoints: [clock.endpoint], health }]));
-  await waitFor('the in-flight check aborted', () => hanging.closedSockets === 1);
+  await waitFor('the in-flight check aborted', () => hanging.closedSockets === 1, 5000);
   assert.deepEqual(snapshots.at(-1)?.summary('hello.default'), { total: 1, healthy: 1 });
   const seen = clock.requests;
-  await waitFor('five more checks of the remaining endpoint', () => clock.requests >= seen + 5);
+  await waitFor('five more checks of the remaining endpoint', () => clock.requests >= seen + 5, 5000);
   assert.equal(hanging.requests, 1, 'never checked again');
   assert.equal(checker.details().length, 1);
 });
@@ -309,7 +302,7 @@ test('a changed health config restarts the check; close() aborts checks in fligh
     services([{ name: 'hello', endpoints: [server.endpoint], health: { http: '/a', ...FAST } }]),
   );
   const { checker } = start(catalog);
-  await waitFor('checked', () => checker.details()[0]?.status === 'healthy');
+  await waitFor('checked', () => checker.details()[0]?.status === 'healthy', 5000);
   server.mode = 'hang';
   catalog.replaceConfigServices(
     services([
@@ -318,9 +311,9 @@ test('a changed health config restarts the check; close() aborts checks in fligh
   );
   assert.equal(checker.details()[0]?.status, 'unknown', 'a new check starts from unknown');
   assert.equal(checker.details()[0]?.check, 'http /b');
-  await waitFor('a check in flight', () => server.open === 1);
+  await waitFor('a check in flight', () => server.open === 1, 5000);
   checker.close();
-  await waitFor('aborted by close', () => server.open === 0);
+  await waitFor('aborted by close', () => server.open === 0, 5000);
   const requests = server.requests;
   catalog.replaceConfigServices(
     services([{ name: 'hello', endpoints: [server.endpoint], health: { http: '/c', ...FAST } }]),

@@ -20,14 +20,7 @@ import {
 } from '../gateway/resilience/index.js';
 import { LocalCatalog } from '../gateway/catalog/index.js';
 import { parseConfigObject } from '../gateway/config/index.js';
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { waitFor } from './helpers/wait.js';
 
 test('metrics expose health, RTT, ejections, shares, failovers, retries and refusals', async (t) => {
   const config = parseConfigObject(
@@ -113,7 +106,7 @@ test('metrics expose health, RTT, ejections, shares, failovers, retries and refu
   if (breaker.acquire(() => undefined) === 'rejected')
     metrics.refusedBy('circuit-breaker', 'hello.default', 'gcp-euw1');
 
-  await waitFor('a peer RTT sample', () => prober.rttMs('gcp-euw1/g1@127.0.2.1:4143') !== undefined);
+  await waitFor('a peer RTT sample', () => prober.rttMs('gcp-euw1/g1@127.0.2.1:4143') !== undefined, 5000);
   const text = await registry.metrics();
   const expected = [
     'weft_endpoint_health{service="hello.default",endpoint="127.0.7.1:8080",status="unchecked"} 1',

@@ -19,19 +19,12 @@ import {
   type PeerPing,
 } from '../gateway/health/index.js';
 import { createFabricPki } from './helpers/fabric-pki.js';
+import { waitFor } from './helpers/wait.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/h2-peer-child.ts', import.meta.url));
 const TRUST_DOMAIN = 'acme.test';
 const PEER_HOST = '127.0.6.1';
 const PROBE = { intervalMs: 250, timeoutMs: 1000, rise: 2, fall: 2 };
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 async function startPeer(paths: {
   ca: string;
@@ -110,8 +103,8 @@ test('a frozen (SIGSTOP) peer gateway is unhealthy within 2 s, back after SIGCON
   prober.setPeers([{ key, cluster: 'gcp-euw1' }]);
   prober.start();
 
-  await waitFor('first answer', () => prober.state()[0]?.status === 'healthy');
-  await waitFor('a few RTT samples', () => (prober.state()[0]?.probes ?? 0) >= 4);
+  await waitFor('first answer', () => prober.state()[0]?.status === 'healthy', 10_000);
+  await waitFor('a few RTT samples', () => (prober.state()[0]?.probes ?? 0) >= 4, 10_000);
   const rtt = prober.rttMs(key);
   assert.ok(rtt !== undefined && rtt > 0 && rtt < 100, `loopback RTT ${rtt} ms`);
   assert.equal(prober.clusterRttMs('gcp-euw1'), rtt);
@@ -120,11 +113,15 @@ test('a frozen (SIGSTOP) peer gateway is unhealthy within 2 s, back after SIGCON
   const frozenAt = performance.now();
   child.kill('SIGSTOP');
   let unresponsiveAt = 0;
-  await waitFor('not responsive', () => {
-    if (!prober.isResponsive(key)) unresponsiveAt ||= performance.now();
-    return unresponsiveAt > 0;
-  });
-  await waitFor('unhealthy', () => changes.some((c) => !c.healthy));
+  await waitFor(
+    'not responsive',
+    () => {
+      if (!prober.isResponsive(key)) unresponsiveAt ||= performance.now();
+      return unresponsiveAt > 0;
+    },
+    10_000,
+  );
+  await waitFor('unhealthy', () => changes.some((c) => !c.healthy), 10_000);
   const down = changes.find((c) => !c.healthy);
   const detectMs = (down?.at ?? 0) - frozenAt;
   const softMs = unresponsiveAt - frozenAt;
@@ -138,7 +135,7 @@ test('a frozen (SIGSTOP) peer gateway is unhealthy within 2 s, back after SIGCON
 
   const resumedAt = performance.now();
   child.kill('SIGCONT');
-  await waitFor('healthy again', () => prober.isHealthy(key));
+  await waitFor('healthy again', () => prober.isHealthy(key), 10_000);
   t.diagnostic(`SIGCONT: healthy again after ${(performance.now() - resumedAt).toFixed(0)} ms`);
   assert.equal(changes.at(-1)?.healthy, true);
   assert.ok((prober.state()[0]?.consecutiveSuccesses ?? 0) >= 2, 'rise = 2');
@@ -146,7 +143,7 @@ test('a frozen (SIGSTOP) peer gateway is unhealthy within 2 s, back after SIGCON
   const killedAt = performance.now();
   child.kill('SIGKILL');
   await once(child, 'exit');
-  await waitFor('unhealthy after kill', () => !prober.isHealthy(key));
+  await waitFor('unhealthy after kill', () => !prober.isHealthy(key), 10_000);
   const killMs = performance.now() - killedAt;
   t.diagnostic(`SIGKILL: unhealthy after ${killMs.toFixed(0)} ms (${prober.state()[0]?.lastError})`);
   assert.ok(killMs < 2000, `a dead peer must be out within 2 s, took ${killMs.toFixed(0)} ms`);
@@ -167,8 +164,8 @@ test('a ping that never settles and ignores its signal still fails the peer, wit
   t.after(() => prober.close());
   prober.setPeers([{ key: 'p', cluster: 'c' }]);
   prober.start();
-  await waitFor('unhealthy', () => !prober.isHealthy('p'));
-  await waitFor('many ticks', () => (prober.state()[0]?.probes ?? 0) >= 20);
+  await waitFor('unhealthy', () => !prober.isHealthy('p'), 10_000);
+  await waitFor('many ticks', () => (prober.state()[0]?.probes ?? 0) >= 20, 10_000);
   assert.ok(calls <= 4, `pings outstanding at once are capped (ceil(60/20) + 1 = 4), made ${calls}`);
   assert.match(prober.state()[0]?.lastError ?? '', /probes unanswered|no answer to PING/);
 });
@@ -191,7 +188,7 @@ test('removed peers are forgotten and their probes in flight aborted; unknown pe
     { key: 'b', cluster: 'c1' },
   ]);
   prober.start();
-  await waitFor('probes in flight', () => prober.state().every((p) => p.outstanding === 1));
+  await waitFor('probes in flight', () => prober.state().every((p) => p.outstanding === 1), 10_000);
   prober.setPeers([{ key: 'b', cluster: 'c1' }]);
   assert.deepEqual(aborted, ['a']);
   assert.deepEqual(

@@ -16,6 +16,7 @@ import {
 } from '../infra/index.js';
 import { createFabricPki, type FabricPki } from './helpers/fabric-pki.js';
 import { connectMtls, echo, startMtlsEchoServer, type MtlsEchoServer } from './helpers/mtls-echo.js';
+import { waitFor } from './helpers/wait.js';
 
 const TD = 'acme.test';
 const DAY_MS = 86_400_000;
@@ -30,14 +31,6 @@ async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<str
 async function replaceFile(path: string, text: string): Promise<void> {
   await writeFile(`${path}.tmp`, text);
   await rename(`${path}.tmp`, path);
-}
-
-async function waitFor(what: string, condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 async function startedMaterial(
@@ -201,7 +194,7 @@ test('a rotated certificate reaches new handshakes while an open connection keep
   assert.equal(first.serverCert.serialNumber, oldServerSerial);
 
   const rotated = await pki.reissue('b');
-  await waitFor('the server material to swap', () => swaps.length === 1);
+  await waitFor('the server material to swap', () => swaps.length === 1, 15_000);
   assert.equal(serverMaterial.current().serialNumber, rotated.serialNumber);
   assert.equal(serverMaterial.notAfter.getTime(), rotated.notAfter.getTime());
 
@@ -227,7 +220,7 @@ test('a rotated certificate reaches new handshakes while an open connection keep
   const clientSwaps: string[] = [];
   clientMaterial.subscribe((next) => clientSwaps.push(next.serialNumber));
   const rotatedClient = await pki.reissue('a');
-  await waitFor('the client material to swap', () => clientSwaps.length === 1);
+  await waitFor('the client material to swap', () => clientSwaps.length === 1, 15_000);
   const third = await dial(server, clientMaterial, 'b');
   assert.ok(third.ok, third.ok ? '' : third.error.message);
   t.after(() => third.socket.destroy());
@@ -245,7 +238,7 @@ test('a corrupt file keeps the old material, reports the error, and a good file 
   const before = serverMaterial.current();
 
   await replaceFile(pki.pathsOf('b').cert, '-----BEGIN CERTIFICATE-----\ntruncated');
-  await waitFor('the corrupt file to be reported', () => errors.length >= 1);
+  await waitFor('the corrupt file to be reported', () => errors.length >= 1, 15_000);
   assert.equal(errors[0]?.code, 'CERT_INVALID');
   assert.match(errors[0]?.message ?? '', /b\/gateway\.pem holds no PEM certificate/);
   assert.equal(serverMaterial.lastError, errors[0]);
@@ -261,9 +254,9 @@ test('a corrupt file keeps the old material, reports the error, and a good file 
 
   // A certificate whose key was not replaced with it is refused the same way.
   const other = await pki.reissue('a');
-  await waitFor('client swap', () => clientMaterial.current().serialNumber === other.serialNumber);
+  await waitFor('client swap', () => clientMaterial.current().serialNumber === other.serialNumber, 15_000);
   await replaceFile(pki.pathsOf('b').cert, await readFile(pki.pathsOf('a').cert, 'utf8'));
-  await waitFor('the mismatched key to be reported', () => errors.length >= 2);
+  await waitFor('the mismatched key to be reported', () => errors.length >= 2, 15_000);
   assert.match(
     errors[1]?.message ?? '',
     /b\/gateway\.key is not the key of the certificate in .*b\/gateway\.pem/,
@@ -271,7 +264,7 @@ test('a corrupt file keeps the old material, reports the error, and a good file 
   assert.equal(serverMaterial.current(), before);
 
   const fixed = await pki.reissue('b');
-  await waitFor('recovery', () => swaps.length === 1);
+  await waitFor('recovery', () => swaps.length === 1, 15_000);
   assert.equal(serverMaterial.current().serialNumber, fixed.serialNumber);
   assert.equal(serverMaterial.lastError, undefined);
 });
@@ -283,6 +276,7 @@ test('polling alone notices a rotation where fs.watch is unavailable', async (t)
   await waitFor(
     'the poll to pick up the new files',
     () => material.current().serialNumber === rotated.serialNumber,
+    15_000,
   );
 });
 

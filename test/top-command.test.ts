@@ -13,7 +13,8 @@ import { freePort } from '../gateway/demo/free-port.js';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { GoldenMetrics } from '../gateway/observability/index.js';
 import { StaticFabricView } from './helpers/static-fabric-view.js';
-import { runWeft, within } from './helpers/weft-cli.js';
+import { runWeft } from './helpers/weft-cli.js';
+import { waitFor, within } from './helpers/wait.js';
 
 const CLUSTERS = [
   { name: 'aws-use1', gateways: [{ id: 'gw-a', leaseExpiresAt: Date.now() + 600_000 }] },
@@ -109,8 +110,10 @@ test('weft top shows the fabric-wide busiest edges from every gateway', { timeou
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   t.after(() => child.kill('SIGKILL'));
-  await within('two refreshes of the live table', 15_000, () =>
-    Promise.resolve((out.match(/^SOURCE +SERVICE/gm) ?? []).length >= 2 ? true : undefined),
+  await waitFor(
+    'two refreshes of the live table',
+    () => (out.match(/^SOURCE +SERVICE/gm) ?? []).length >= 2,
+    15_000,
   );
   child.kill('SIGINT');
   assert.equal(await exited, 0);

@@ -13,19 +13,20 @@ import { httpGet } from '../gateway/demo/demo-calls.js';
 import { DemoFabric, type DemoGateway } from '../gateway/demo/demo-fabric.js';
 import { DEMO_ZONE } from '../gateway/demo/demo-topology.js';
 import { fromPackageRoot } from '../gateway/package-root.js';
-import { runWeft, within } from './helpers/weft-cli.js';
+import { runWeft } from './helpers/weft-cli.js';
+import { waitFor, within } from './helpers/wait.js';
 
 const HELLO = `hello.default.svc.${DEMO_ZONE}`;
 
 /** Whether `gateway` routes hello to its own healthy endpoint and, pinned, to a live gcp-euw1 gateway. */
-async function helloRoutable(gateway: DemoGateway): Promise<true | undefined> {
+async function helloRoutable(gateway: DemoGateway): Promise<boolean> {
   const body = (await (await fetch(`${gateway.admin}/api/v1/routes`)).json()) as RoutesResponse;
   const hello = (body.routes as RouteState[]).find((r) => r.service === 'hello.default');
   const local = (hello?.local.length ?? 0) > 0;
   const remote =
     gateway.cluster.name === 'gcp-euw1' ||
     (hello?.failover.some((f) => f.cluster === 'gcp-euw1' && f.gateways.some((g) => g.available)) ?? false);
-  return local && remote ? true : undefined;
+  return local && remote;
 }
 
 async function drive(gateway: DemoGateway, host: string, count: number, status: number): Promise<void> {
@@ -59,8 +60,8 @@ test(
     await fabric.start();
     const aws = fabric.gateway('aws-use1');
     const gcp = fabric.gateway('gcp-euw1');
-    await within('hello routable in both clouds', 15_000, () => helloRoutable(aws));
-    await within('hello healthy in gcp-euw1', 15_000, () => helloRoutable(gcp));
+    await waitFor('hello routable in both clouds', () => helloRoutable(aws), 15_000);
+    await waitFor('hello healthy in gcp-euw1', () => helloRoutable(gcp), 15_000);
     const upMs = Date.now() - started;
 
     // Through aws-use1: 12 served locally, 6 pinned to gcp-euw1 (across clouds over mTLS), 3 names that

@@ -1,5 +1,5 @@
 // Builds Discovery instances for the discovery tests: short leases, a private snapshot file and metrics
-// registry each, and a deadline-bounded wait for a condition on the view (tests never sleep blindly).
+// registry each.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,34 +74,6 @@ export function service(
     endpoints: { total, healthy },
     ...extra,
   };
-}
-
-/** Polls `check` every 10 ms until it returns a value other than undefined/false, or fails at the deadline. */
-export async function waitFor<T>(
-  what: string,
-  check: () => T | undefined | false,
-  timeoutMs = 5000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-/** Like waitFor, for a condition that needs I/O (e.g. a raw Redis read). */
-export async function waitForAsync(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 5000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /** The service `key` as `cluster` exports it in `discovery`'s view, if visible. */

@@ -14,6 +14,7 @@ import { GatewayProcess } from '../../gateway/demo/gateway-process.js';
 import { RedisServerProcess } from '../../gateway/demo/redis-server-process.js';
 import { freePort } from '../../gateway/demo/free-port.js';
 import { createFabricPki } from './fabric-pki.js';
+import { waitFor } from './wait.js';
 
 export interface ClusterSpec {
   readonly name: string;
@@ -294,12 +295,11 @@ export class SteadyClient {
 
   /** Resolves once `count` answers from `cluster` arrived after `since`, or rejects at the deadline. */
   async waitServedBy(cluster: string, count: number, since: number, timeoutMs: number): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.servedBy(cluster, since).length < count) {
-      if (Date.now() > deadline)
-        throw new Error(`${cluster} did not serve ${count} requests within ${timeoutMs} ms`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await waitFor(
+      `${cluster} to serve ${count} requests`,
+      () => this.servedBy(cluster, since).length >= count,
+      timeoutMs,
+    );
   }
 
   private send(): void {
@@ -339,18 +339,4 @@ export class SteadyClient {
     this.inFlight.add(done);
     void done.then(() => this.inFlight.delete(done));
   }
-}
-
-/** Polls `condition` every 25 ms until true; resolves with the time it first held (epoch ms). */
-export async function waitFor(
-  condition: () => Promise<boolean> | boolean,
-  timeoutMs: number,
-  what: string,
-): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return Date.now();
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }

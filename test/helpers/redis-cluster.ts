@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { RedisServerProcess } from '../../gateway/demo/redis-server-process.js';
+import { waitFor } from './wait.js';
 
 export class RedisClusterSetup {
   private constructor(
@@ -44,17 +45,18 @@ export class RedisClusterSetup {
         '0',
         '--cluster-yes',
       ]);
-      const deadline = Date.now() + 15_000;
-      for (const node of nodes) {
-        const client = new Redis(node.port, node.host);
-        try {
-          while (!(await client.cluster('INFO')).includes('cluster_state:ok')) {
-            if (Date.now() > deadline) throw new Error('timed out waiting for cluster_state:ok');
-            await new Promise((resolve) => setTimeout(resolve, 100));
-          }
-        } finally {
-          client.disconnect();
-        }
+      const clients = nodes.map((node) => new Redis(node.port, node.host));
+      try {
+        await waitFor(
+          'cluster_state:ok on every node',
+          async () => {
+            const infos = await Promise.all(clients.map((client) => client.cluster('INFO')));
+            return infos.every((info) => info.includes('cluster_state:ok'));
+          },
+          15_000,
+        );
+      } finally {
+        for (const client of clients) client.disconnect();
       }
       return setup;
     } catch (err) {

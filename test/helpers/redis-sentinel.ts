@@ -8,16 +8,9 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort } from '../../gateway/demo/free-port.js';
 import { RedisServerProcess } from '../../gateway/demo/redis-server-process.js';
+import { waitFor, within } from './wait.js';
 
 export const MASTER_NAME = 'weft';
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 class SentinelProcess {
   private constructor(
@@ -83,7 +76,7 @@ export class RedisSentinelSetup {
     });
     const probe = new Redis(replica.port, '127.0.0.1', { lazyConnect: false });
     try {
-      await until(
+      await waitFor(
         'the replica in sync',
         async () => (await probe.info('replication')).includes('master_link_status:up'),
         10_000,
@@ -96,7 +89,7 @@ export class RedisSentinelSetup {
     const setup = new RedisSentinelSetup(dir, master, replica, sentinels);
     // A failover needs the sentinels to know each other (hello messages every 2 s) and the replica.
     await setup.eachSentinel(async (sentinel) => {
-      await until(
+      await waitFor(
         'sentinels to discover each other and the replica',
         async () => {
           const info = (await sentinel.call('SENTINEL', 'MASTER', MASTER_NAME)) as string[];
@@ -129,16 +122,10 @@ export class RedisSentinelSetup {
 
   /** Waits until the sentinels name a master other than `oldPort`; returns it. */
   async waitForFailover(oldPort: number, timeoutMs = 20_000): Promise<{ host: string; port: number }> {
-    let address = { host: '', port: oldPort };
-    await until(
-      'a failover',
-      async () => {
-        address = await this.masterAddress();
-        return address.port !== oldPort;
-      },
-      timeoutMs,
-    );
-    return address;
+    return within('a failover', timeoutMs, async () => {
+      const address = await this.masterAddress();
+      return address.port !== oldPort ? address : undefined;
+    });
   }
 
   private async eachSentinel(fn: (sentinel: Redis) => Promise<void>): Promise<void> {
