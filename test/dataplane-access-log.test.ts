@@ -4,7 +4,7 @@
 // and error code; b's line carries the same traceparent its upstream received.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
 import { parseTraceparent } from '../gateway/observability/index.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { within } from './helpers/wait.js';
@@ -19,21 +19,6 @@ import {
 
 const CALLER_TRACE = '4bf92f3577b34da6a3ce929d0e0e4736';
 const CALLER_TRACEPARENT = `00-${CALLER_TRACE}-00f067aa0ba902b7-01`;
-
-/** One TCP round trip through a tcp listener: write, half-close, read until the far side closes. */
-function tcpEcho(host: string, port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, allowHalfOpen: true });
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => {
-      socket.end();
-      resolve(Buffer.concat(chunks));
-    });
-    socket.on('error', reject);
-    socket.on('connect', () => socket.end(payload));
-  });
-}
 
 describe('data plane: sampled access logs', () => {
   let fabric: TestFabric;
@@ -91,7 +76,7 @@ describe('data plane: sampled access logs', () => {
     const unknown = await httpCall(`${a.outboundUrl}/`, { headers: { host: 'nothing.default' } });
     assert.equal(unknown.status, 404);
     const payload = patternBytes(10_000);
-    assert.deepEqual(await tcpEcho(a.host, a.tcpPort('db.default'), payload), payload);
+    assert.deepEqual(await tcpRoundTrip(a.host, a.tcpPort('db.default'), payload), payload);
     for (let i = 0; i < 8; i++) {
       const answer = await httpCall(`${c.outboundUrl}/whoami`, { headers: { host: 'hello' } });
       assert.equal(answer.status, 200);

@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
@@ -15,6 +14,7 @@ import { Discovery, type ServiceExport } from '../discovery/index.js';
 import { TlsMaterial } from '../infra/index.js';
 import { LocalCatalog, type LocalService } from '../gateway/catalog/index.js';
 import { parseConfigObject } from '../gateway/config/index.js';
+import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
 import { freePort } from '../gateway/demo/free-port.js';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { DataPlane } from '../gateway/index.js';
@@ -209,17 +209,7 @@ describe('data plane end to end with real discovery', () => {
 
   test('TCP from a reaches db in b byte-exact, half-close included', async () => {
     const payload = patternBytes(2 * 1024 * 1024);
-    const echoed = await new Promise<Buffer>((resolve, reject) => {
-      const socket = connect({ host: a().host, port: a().tcpPort as number, allowHalfOpen: true });
-      const chunks: Buffer[] = [];
-      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-      socket.on('end', () => {
-        socket.end();
-        resolve(Buffer.concat(chunks));
-      });
-      socket.on('error', reject);
-      socket.on('connect', () => socket.end(payload));
-    });
+    const echoed = await tcpRoundTrip(a().host, a().tcpPort as number, payload);
     assert.ok(echoed.equals(payload));
   });
 

@@ -2,29 +2,11 @@
 // peer connection) and to a local one, byte-exact with half-close; listeners follow config reloads.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
 import { parseConfigObject } from '../gateway/config/index.js';
+import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { patternBytes, startTcpEcho, type SampleServer } from './helpers/sample-upstreams.js';
 import { waitFor } from './helpers/wait.js';
-
-/** Writes `payload`, half-closes, and collects everything until the far side closes. */
-function echoThrough(host: string, port: number, payload: Buffer): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const socket: Socket = connect({ host, port, allowHalfOpen: true });
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => {
-      socket.end();
-      resolve(Buffer.concat(chunks));
-    });
-    socket.on('error', reject);
-    socket.on('connect', () => {
-      socket.write(payload);
-      socket.end();
-    });
-  });
-}
 
 describe('data plane: TCP', () => {
   let fabric: TestFabric;
@@ -58,7 +40,7 @@ describe('data plane: TCP', () => {
   test('a large payload crosses to b and back byte-exact; the client half-closes and still reads everything', async () => {
     const a = fabric.gateway('a');
     const payload = patternBytes(6 * 1024 * 1024 + 17);
-    const echoed = await echoThrough(a.host, a.tcpPort('db.default'), payload);
+    const echoed = await tcpRoundTrip(a.host, a.tcpPort('db.default'), payload);
     assert.equal(echoed.length, payload.length);
     assert.ok(echoed.equals(payload));
   });
@@ -66,7 +48,7 @@ describe('data plane: TCP', () => {
   test('concurrent tunnels are independent, byte-exact, and released when they close', async () => {
     const a = fabric.gateway('a');
     const payloads = Array.from({ length: 20 }, (_, i) => patternBytes(50_000 + i));
-    const echoed = await Promise.all(payloads.map((p) => echoThrough(a.host, a.tcpPort('db.default'), p)));
+    const echoed = await Promise.all(payloads.map((p) => tcpRoundTrip(a.host, a.tcpPort('db.default'), p)));
     echoed.forEach((e, i) => assert.ok(e.equals(payloads[i] as Buffer), `tunnel ${i}`));
     const tunnels = () => a.dataPlane.state().peers.find((p) => p.cluster === 'b')?.tcpTunnels;
     await waitFor('every tunnel to b released', () => tunnels() === 0, 5_000);
@@ -76,13 +58,13 @@ describe('data plane: TCP', () => {
     const a = fabric.gateway('a');
     const before = echoA.connections();
     const payload = patternBytes(1024 * 1024);
-    assert.ok((await echoThrough(a.host, a.tcpPort('cache'), payload)).equals(payload));
+    assert.ok((await tcpRoundTrip(a.host, a.tcpPort('cache'), payload)).equals(payload));
     assert.equal(echoA.connections(), before + 1);
   });
 
   test('a listener bound to a service nobody runs closes the connection at once', async () => {
     const a = fabric.gateway('a');
-    const echoed = await echoThrough(a.host, a.tcpPort('nothing.default'), Buffer.from('hello')).catch(() =>
+    const echoed = await tcpRoundTrip(a.host, a.tcpPort('nothing.default'), Buffer.from('hello')).catch(() =>
       Buffer.alloc(0),
     );
     assert.equal(echoed.length, 0);
@@ -112,7 +94,7 @@ describe('data plane: TCP', () => {
     assert.deepEqual(services, ['cache.default', 'db.default']);
     assert.equal(a.tcpPort('db.default'), kept);
     const payload = patternBytes(10_000);
-    assert.ok((await echoThrough(a.host, a.tcpPort('cache.default'), payload)).equals(payload));
-    assert.ok((await echoThrough(a.host, kept, payload)).equals(payload));
+    assert.ok((await tcpRoundTrip(a.host, a.tcpPort('cache.default'), payload)).equals(payload));
+    assert.ok((await tcpRoundTrip(a.host, kept, payload)).equals(payload));
   });
 });
