@@ -3,7 +3,6 @@
 // Discovery), and the CLI prints results with hints, exits 0/1/2 and prints clean JSON with --json.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +16,7 @@ import type { CheckReport, CheckResult } from '../gateway/cli/check/check-result
 import { runChecks } from '../gateway/cli/check/run-checks.js';
 import { DiscoveryFixture } from './helpers/discovery-fixture.js';
 import { createFabricPki, type FabricPki } from './helpers/fabric-pki.js';
+import { runWeft } from './helpers/weft-cli.js';
 
 const TRUST_DOMAIN = 'acme.test';
 const HOUR = 3_600_000;
@@ -81,19 +81,6 @@ function find(report: CheckReport, id: string): CheckResult {
   const found = report.checks.find((c) => c.id === id);
   assert.ok(found, `no check ${id} in ${report.checks.map((c) => c.id).join(', ')}`);
   return found;
-}
-
-function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolveRun) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'gateway/cli/main.ts', ...args],
-      { timeout: 30_000 },
-      (err, stdout, stderr) => {
-        resolveRun({ code: err ? (typeof err.code === 'number' ? err.code : -1) : 0, stdout, stderr });
-      },
-    );
-  });
 }
 
 async function setUp(t: TestContext) {
@@ -382,9 +369,9 @@ test('weft check catches each misconfiguration and says what to do', { timeout: 
 
   // The CLI: human output with progress per check and a summary, exit codes, clean JSON.
   const [good, broken, usage] = await Promise.all([
-    run('check', '--config', files.good),
-    run('check', '--config', files.peerDown, '--json'),
-    run('check'),
+    runWeft(['check', '--config', files.good]),
+    runWeft(['check', '--config', files.peerDown, '--json']),
+    runWeft(['check']),
   ]);
   assert.equal(good.code, 0, good.stderr);
   assert.match(good.stdout, /^✓ config +.*cluster aws-use1/m);

@@ -3,7 +3,6 @@
 // runs in-process (a full `weft` process takes seconds to start on a busy machine); one real process run
 // checks the exit codes end to end.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,26 +16,7 @@ import { GatewayError } from '../gateway/errors.js';
 import { DnsPublisher, Rfc2136Provider } from '../infra/index.js';
 import { BindServer } from './helpers/bind-server.js';
 import { waitFor } from './helpers/wait.js';
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function weft(args: readonly string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'gateway/cli/main.ts', ...args],
-      { timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+import { runWeft } from './helpers/weft-cli.js';
 
 interface InProcessRun {
   readonly out: string;
@@ -195,7 +175,7 @@ describe('weft dns plan / sync', () => {
   });
 
   it('the weft binary exits 2 on a config error', async () => {
-    const bad = await weft(['dns', 'plan', '--config', join(dir, 'bad-dns.yaml')]);
+    const bad = await runWeft(['dns', 'plan', '--config', join(dir, 'bad-dns.yaml')], 60_000);
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /dns\.interval: "soon" is not a duration/);
   });

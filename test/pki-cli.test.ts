@@ -4,7 +4,6 @@
 // child process costs seconds on a loaded machine.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,27 +11,7 @@ import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { registerCertsCommand } from '../gateway/cli/commands/certs.js';
 import { GatewayError } from '../gateway/errors.js';
-
-interface Run {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function weft(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/cli/main.ts', ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 60_000,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+import { runWeft } from './helpers/weft-cli.js';
 
 /**
  * Runs `weft certs <args>` in-process. Resolves the usage error message (what main() prints before
@@ -74,8 +53,11 @@ test('certs init + issue write a verifiable gateway certificate with the SPIFFE 
   const dir = await tempDir(t);
   const ca = join(dir, 'ca');
   const gw = join(dir, 'aws-use1');
-  const init = await weft('certs', 'init', '--trust-domain', 'acme.test', '--out', ca, '--intermediate');
-  assert.equal(init.status, 0, init.stderr);
+  const init = await runWeft(
+    ['certs', 'init', '--trust-domain', 'acme.test', '--out', ca, '--intermediate'],
+    60_000,
+  );
+  assert.equal(init.code, 0, init.stderr);
   for (const name of ['ca.pem', 'ca.key', 'intermediate.pem', 'intermediate.key', 'fabric.json']) {
     assert.match(init.stdout, new RegExp(`wrote .*${name.replace('.', '\\.')}`));
   }
@@ -84,19 +66,11 @@ test('certs init + issue write a verifiable gateway certificate with the SPIFFE 
   assert.deepEqual(JSON.parse(await readFile(join(ca, 'fabric.json'), 'utf8')), { trustDomain: 'acme.test' });
 
   const before = Date.now();
-  const issue = await weft(
-    'certs',
-    'issue',
-    '--ca',
-    ca,
-    '--cluster',
-    'aws-use1',
-    '--out',
-    gw,
-    '--ttl',
-    '12h',
+  const issue = await runWeft(
+    ['certs', 'issue', '--ca', ca, '--cluster', 'aws-use1', '--out', gw, '--ttl', '12h'],
+    60_000,
   );
-  assert.equal(issue.status, 0, issue.stderr);
+  assert.equal(issue.code, 0, issue.stderr);
   assert.match(issue.stdout, /issued spiffe:\/\/acme\.test\/cluster\/aws-use1\/gateway/);
   assert.equal(await modeOf(join(gw, 'gateway.key')), 0o600);
 
@@ -191,10 +165,10 @@ test('the CLI entry exits 2 with one clear line for a bad cluster, a missing --c
       /^weft: --ttl "soon" is not a duration such as 12h, 24h or 7d$/m,
     ],
   ];
-  const runs = await Promise.all(cases.map(([args]) => weft('certs', 'issue', ...args)));
+  const runs = await Promise.all(cases.map(([args]) => runWeft(['certs', 'issue', ...args], 60_000)));
   runs.forEach((run, index) => {
     const [args, message] = cases[index]!;
-    assert.equal(run.status, 2, `${args.join(' ')}: ${run.stderr}`);
+    assert.equal(run.code, 2, `${args.join(' ')}: ${run.stderr}`);
     assert.match(run.stderr, message);
     assert.equal(run.stderr.trim().split('\n').length, 1, `one line, no stack trace: ${run.stderr}`);
   });

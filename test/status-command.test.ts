@@ -1,33 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { Registry } from 'prom-client';
 import { AdminServer } from '../gateway/admin/index.js';
 import { LocalCatalog } from '../gateway/catalog/index.js';
 import { freePort } from '../gateway/demo/free-port.js';
 import { StaticFabricView } from './helpers/static-fabric-view.js';
+import { runWeft } from './helpers/weft-cli.js';
 
 const NOW = 1_700_000_000_000;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function weft(...args: string[]): Promise<Run> {
-  return new Promise((resolveRun) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'gateway/cli/main.ts', ...args],
-      { timeout: 60_000 },
-      (err, stdout, stderr) => {
-        const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
-        resolveRun({ code, stdout, stderr });
-      },
-    );
-  });
-}
 
 async function startAdmin() {
   const catalog = new LocalCatalog([]);
@@ -79,7 +59,7 @@ async function startAdmin() {
 test('weft status prints clusters, services and discovery freshness from a running admin API', async (t) => {
   const { admin, url } = await startAdmin();
   t.after(() => admin.close());
-  const run = await weft('status', '--admin', url);
+  const run = await runWeft(['status', '--admin', url], 60_000);
   assert.equal(run.code, 0, run.stderr);
   assert.equal(
     run.stdout,
@@ -98,7 +78,7 @@ test('weft status prints clusters, services and discovery freshness from a runni
     ].join('\n'),
   );
 
-  const json = await weft('status', '--admin', url.replace('http://', ''), '--json');
+  const json = await runWeft(['status', '--admin', url.replace('http://', ''), '--json'], 60_000);
   assert.equal(json.code, 0, json.stderr);
   const expected = await (await fetch(`${url}/api/v1/status`)).json();
   assert.deepEqual(JSON.parse(json.stdout), expected);
@@ -106,7 +86,7 @@ test('weft status prints clusters, services and discovery freshness from a runni
 
 test('weft status exits 1 with a hint when no gateway answers, 2 for a malformed --admin', async () => {
   const port = await freePort();
-  const run = await weft('status', '--admin', `http://127.0.0.1:${port}`);
+  const run = await runWeft(['status', '--admin', `http://127.0.0.1:${port}`], 60_000);
   assert.equal(run.code, 1);
   assert.equal(run.stdout, '');
   assert.match(
@@ -115,7 +95,7 @@ test('weft status exits 1 with a hint when no gateway answers, 2 for a malformed
       `^weft: cannot reach the gateway admin API at http://127\\.0\\.0\\.1:${port}/api/v1/status \\(ECONNREFUSED\\): is the gateway running\\? pass --admin URL`,
     ),
   );
-  const bad = await weft('status', '--admin', 'http://[nope');
+  const bad = await runWeft(['status', '--admin', 'http://[nope'], 60_000);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /--admin "http:\/\/\[nope" is not a URL/);
 });

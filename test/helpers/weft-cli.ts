@@ -1,5 +1,5 @@
-// Runs the `weft` CLI as a user would (a child process from the package root): shared by the CLI suites
-// (status, top, demo).
+// Runs the `weft` CLI as a user would (a child process from the package root): shared by the suites that
+// check its exit codes and output end to end (cli, certs, check, dns, status, top, demo).
 import { execFile } from 'node:child_process';
 import { fromPackageRoot } from '../../gateway/package-root.js';
 
