@@ -92,11 +92,15 @@ function admin(
   });
 }
 
-/** Reads server-sent events from a fetch body until `until` accepts one message's data. */
+/**
+ * Reads server-sent events from a fetch body until `until` accepts one message's data; `afterFirst`
+ * runs once the first message arrived (the stream is open: a change made now must reach it).
+ */
 async function readEvents(
   url: string,
   until: (data: FabricPicture) => boolean,
   ms: number,
+  afterFirst?: () => void,
 ): Promise<FabricPicture[]> {
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), ms);
@@ -122,6 +126,7 @@ async function readEvents(
         const picture = JSON.parse(data) as FabricPicture;
         seen.push(picture);
         if (until(picture)) return seen;
+        if (seen.length === 1) afterFirst?.();
       }
     }
   } finally {
@@ -212,16 +217,14 @@ test('dashboard page, fabric picture, live events and golden scopes', { timeout:
   );
 
   // An open stream sees gcp-euw1 go stale, with the event that says why.
-  const streamed = readEvents(
+  const messages = await readEvents(
     `${base}/api/v1/events`,
     (p) =>
       p.clusters.some((c) => c.name === 'gcp-euw1' && c.freshness === 'stale') &&
       p.events.some((e) => e.kind === 'cluster-stale'),
     10_000,
+    () => view.publish(CLUSTERS(true)),
   );
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  view.publish(CLUSTERS(true));
-  const messages = await streamed;
   assert.ok(messages.length >= 2, 'the first message came before the change');
   assert.equal(messages[0]?.clusters.find((c) => c.name === 'gcp-euw1')?.freshness, 'live');
   const last = messages.at(-1)!;
