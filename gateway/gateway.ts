@@ -5,10 +5,10 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { Discovery, type ServiceExport } from '../discovery/index.js';
+import { Discovery } from '../discovery/index.js';
 import { TlsMaterial } from '../infra/index.js';
 import { AdminServer } from './admin/index.js';
-import { LocalCatalog, type LocalEndpoint, type LocalService } from './catalog/index.js';
+import { exportsOf, LocalCatalog, type LocalEndpoint } from './catalog/index.js';
 import { formatHostPort, loadConfigFile, type GatewayConfig } from './config/index.js';
 import { ControlServer } from './control/index.js';
 import { DataPlane } from './data-plane.js';
@@ -249,24 +249,6 @@ export class Gateway {
 
 /** How often ejected endpoints are considered for return (ejections end only on a sweep). */
 const OUTLIER_SWEEP_MS = 250;
-
-/** The local services as discovery exports them: healthy counts come from active and passive health. */
-function exportsOf(
-  services: ReadonlyMap<string, LocalService>,
-  available: (service: string, endpoint: LocalEndpoint) => boolean,
-): ServiceExport[] {
-  return [...services.values()].map((s) => ({
-    name: s.name,
-    namespace: s.namespace,
-    key: s.key,
-    protocol: s.protocol,
-    allow: s.allow,
-    endpoints: {
-      total: s.endpoints.length,
-      healthy: s.endpoints.filter((endpoint) => available(s.key, endpoint)).length,
-    },
-  }));
-}
 
 function knowsService(
   discovery: Discovery,

@@ -10,9 +10,9 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { Discovery, type ServiceExport } from '../discovery/index.js';
+import { Discovery } from '../discovery/index.js';
 import { TlsMaterial } from '../infra/index.js';
-import { LocalCatalog, type LocalService } from '../gateway/catalog/index.js';
+import { exportsOf, LocalCatalog } from '../gateway/catalog/index.js';
 import { parseConfigObject } from '../gateway/config/index.js';
 import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
 import { freePort } from '../gateway/demo/free-port.js';
@@ -38,17 +38,6 @@ interface Running {
   readonly discovery: Discovery;
   readonly tls: TlsMaterial;
   readonly tcpPort: number | undefined;
-}
-
-function exportsOf(services: ReadonlyMap<string, LocalService>): ServiceExport[] {
-  return [...services.values()].map((s) => ({
-    name: s.name,
-    namespace: s.namespace,
-    key: s.key,
-    protocol: s.protocol,
-    allow: s.allow,
-    endpoints: { total: s.endpoints.length, healthy: s.endpoints.length },
-  }));
 }
 
 describe('data plane end to end with real discovery', () => {
@@ -119,7 +108,7 @@ describe('data plane end to end with real discovery', () => {
         metrics: new Registry(),
         startTimeoutMs: 5_000,
       });
-      discovery.setLocalServices(exportsOf(catalog.services()));
+      discovery.setLocalServices(exportsOf(catalog.services(), () => true));
       await discovery.start();
       const dataPlane = new DataPlane({
         config,
