@@ -69,33 +69,17 @@ export class OutboundTunnels {
       this.context.observer,
       this.context.cluster,
     );
+    /** Answers `err` on the raw socket and counts the refused tunnel (stats undefined: not counted). */
+    const refuse = (err: GatewayError, stats: TargetStats | undefined, edge: TunnelEdge): void => {
+      answerRaw(socket, err);
+      recordTunnel(stats, observed, started, httpStatusOf(err.code), edge, err.code);
+    };
     const resolved = this.context.router.resolve(facts.authority);
-    if (resolved instanceof GatewayError) {
-      answerRaw(socket, resolved);
-      recordTunnel(
-        this.context.noRouteStats,
-        observed,
-        started,
-        httpStatusOf(resolved.code),
-        NO_ROUTE,
-        resolved.code,
-      );
-      return;
-    }
+    if (resolved instanceof GatewayError) return refuse(resolved, this.context.noRouteStats, NO_ROUTE);
     const { route, name } = resolved;
     const target = route.pick(name.cluster);
-    if (target instanceof GatewayError) {
-      answerRaw(socket, target);
-      recordTunnel(
-        this.context.noRouteStats,
-        observed,
-        started,
-        httpStatusOf(target.code),
-        NO_ROUTE,
-        target.code,
-      );
-      return;
-    }
+    if (target instanceof GatewayError) return refuse(target, this.context.noRouteStats, NO_ROUTE);
+    const unpicked: TunnelEdge = { service: route.service, cluster: target.cluster };
     if (target.kind === 'local') {
       const choice = target.pick();
       if (!choice) {
@@ -103,25 +87,12 @@ export class OutboundTunnels {
           'NO_HEALTHY_UPSTREAM',
           `no healthy endpoint for service ${route.service}`,
         );
-        answerRaw(socket, err);
-        recordTunnel(
-          undefined,
-          observed,
-          started,
-          httpStatusOf(err.code),
-          { service: route.service, cluster: target.cluster },
-          err.code,
-        );
-        return;
+        return refuse(err, undefined, unpicked);
       }
       headers[SOURCE_CLUSTER_HEADER] = this.context.cluster;
       const requestHead = upgradeRequestHead(method, path, facts.authority, facts.upgrade, headers);
       dialTcp(choice.endpoint, this.context.connectTimeoutMs, (upstream) => {
-        if (upstream instanceof GatewayError) {
-          answerRaw(socket, upstream);
-          recordTunnel(choice.stats, observed, started, httpStatusOf(upstream.code), choice, upstream.code);
-          return;
-        }
+        if (upstream instanceof GatewayError) return refuse(upstream, choice.stats, choice);
         upstream.write(requestHead, 'latin1');
         if (head.length > 0) upstream.write(head);
         spliceAndCount(socket, upstream, choice, observed, started);
@@ -134,16 +105,7 @@ export class OutboundTunnels {
         'NO_HEALTHY_UPSTREAM',
         `no reachable gateway in cluster ${target.cluster}`,
       );
-      answerRaw(socket, err);
-      recordTunnel(
-        undefined,
-        observed,
-        started,
-        httpStatusOf(err.code),
-        { service: route.service, cluster: target.cluster },
-        err.code,
-      );
-      return;
+      return refuse(err, undefined, unpicked);
     }
     const h2: OutgoingHttpHeaders = {
       ...(headers as OutgoingHttpHeaders),
@@ -155,11 +117,7 @@ export class OutboundTunnels {
       [SERVICE_HEADER]: route.service,
     };
     choice.gateway.openTunnel(h2, (stream) => {
-      if (stream instanceof GatewayError) {
-        answerRaw(socket, stream);
-        recordTunnel(choice.stats, observed, started, httpStatusOf(stream.code), choice, stream.code);
-        return;
-      }
+      if (stream instanceof GatewayError) return refuse(stream, choice.stats, choice);
       stream.once('response', (answer: IncomingHttpHeaders) => {
         const status = Number(answer[':status']);
         if (status === 200) {
