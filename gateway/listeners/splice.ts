@@ -47,12 +47,13 @@ export function splice(a: Duplex, b: Duplex, onDone?: () => void): void {
 function onSideData(this: Spliced, chunk: Buffer): void {
   const partner = this[kPartner];
   if (!partner || partner.destroyed) return;
-  // Chunks read in one turn of the event loop leave in one write (writev): a TLS socket hands them out
-  // one 16 KiB record at a time, and a syscall per record is most of the cost of a bulk tunnel.
+  // Chunks read in one pass of the event loop's poll phase leave in one write (writev): a TLS socket
+  // hands them out one 16 KiB record per callback, and a syscall per record is most of the cost of a
+  // bulk tunnel. Not process.nextTick: ticks run after every read callback, so they batch nothing.
   if (!partner[kCorked]) {
     partner[kCorked] = true;
     partner.cork();
-    process.nextTick(uncork, partner);
+    setImmediate(uncork, partner);
   }
   if (!partner.write(chunk) && partner.writableLength >= IN_FLIGHT_BYTES && !partner[kWaiting]) {
     partner[kWaiting] = true;
