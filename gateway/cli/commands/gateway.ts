@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { GatewayError } from '../../errors.js';
 import type { LogLevel } from '../../logger.js';
+import { tuneHeapGrowthForTunnels } from '../heap-growth.js';
 
 const LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -23,6 +24,7 @@ export function registerGatewayCommand(program: Command): void {
       if (!LEVELS.includes(flags.logLevel as LogLevel)) {
         throw new GatewayError('USAGE', `--log-level must be one of ${LEVELS.join(', ')}`);
       }
+      tuneHeapGrowthForTunnels();
       const { loadConfigFile } = await import('../../config/index.js');
       const config = await loadConfigFile(flags.config);
       const { createLogger } = await import('../../logger.js');
