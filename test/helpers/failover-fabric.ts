@@ -183,7 +183,12 @@ export class FailoverFabric {
       trustDomain: 'failover.test',
       clusters: specs.map((s) => s.name),
     });
-    await Promise.all(specs.map((spec) => this.startCluster(spec, failover, pki.pathsOf(spec.name))));
+    // Every start settles before a failure is thrown: close() must see each gateway that did start.
+    const started = await Promise.allSettled(
+      specs.map((spec) => this.startCluster(spec, failover, pki.pathsOf(spec.name))),
+    );
+    const failed = started.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   private async startCluster(spec: ClusterSpec, failover: object, tls: object): Promise<void> {
