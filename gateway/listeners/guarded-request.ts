@@ -81,7 +81,12 @@ export class GuardedRequest implements Exchange {
     }
     this.sink.exchange = this;
     const { body, bodyLength } = this.request;
-    if (body !== null && this.guard.policy.retries.attempts > 0 && replayableBody(this.request)) {
+    if (
+      body !== null &&
+      !Buffer.isBuffer(body) &&
+      this.guard.policy.retries.attempts > 0 &&
+      replayableBody(this.request)
+    ) {
       this.stopReading = readWholeBody(body, bodyLength, (bytes) => this.bodyRead(first, bytes));
       return;
     }

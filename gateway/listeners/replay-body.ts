@@ -3,7 +3,7 @@
 // PUT or a POST can be tried again. A larger body, or one of unknown length (chunked, most gRPC), streams
 // through once; its request is retried only when no try sent a byte of it. Reading a small body first
 // costs one store-and-forward of at most 64 KiB, usually already in the socket buffer.
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { ProxyRequest } from '../upstream/exchange.js';
 
 export const REPLAY_BODY_LIMIT_BYTES = 64 * 1024;
@@ -50,7 +50,7 @@ export function readWholeBody(
   return stop;
 }
 
-/** The request for one try, its body a fresh stream over the kept bytes. */
+/** The request for one try, carrying the kept bytes as its body (sent in one write). */
 export function withReplayedBody(request: ProxyRequest, bytes: Buffer): ProxyRequest {
-  return { ...request, body: Readable.from([bytes], { objectMode: false }) };
+  return { ...request, body: bytes };
 }

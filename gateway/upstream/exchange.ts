@@ -26,8 +26,11 @@ export interface ProxyRequest {
   readonly headers: HeaderMap;
   /** 0: no body; n > 0: exactly n bytes; -1: a body of unknown length (until the source ends). */
   readonly bodyLength: number;
-  /** The body when bodyLength !== 0. Consumed (and resumed) by the upstream adapter. */
-  readonly body: Readable | null;
+  /**
+   * The body when bodyLength !== 0: a stream, consumed (and resumed) by the upstream adapter, or the
+   * whole body already read (a small body kept for retries: each try sends it in one write).
+   */
+  readonly body: Readable | Buffer | null;
   /** A gRPC call (content-type application/grpc*): errors are answered as gRPC statuses. */
   readonly grpc: boolean;
 }

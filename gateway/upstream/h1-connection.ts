@@ -211,7 +211,8 @@ export class H1Connection implements H1ResponseEvents {
   onSocketDrain(): void {
     if (this.drainWaiter) {
       this.drainWaiter = false;
-      this.exchange?.request.body?.resume();
+      const body = this.exchange?.request.body;
+      if (body && !Buffer.isBuffer(body)) body.resume();
     }
   }
 
@@ -265,6 +266,14 @@ export class H1Connection implements H1ResponseEvents {
     const body = request.body;
     if (request.bodyLength === 0 || !body) {
       this.socket.write(`${head}\r\n`, 'latin1');
+      exchange.requestDone = true;
+      return;
+    }
+    if (Buffer.isBuffer(body)) {
+      this.socket.cork();
+      this.socket.write(`${head}\r\n`, 'latin1');
+      this.socket.write(body);
+      this.socket.uncork();
       exchange.requestDone = true;
       return;
     }
@@ -330,7 +339,8 @@ export class H1Connection implements H1ResponseEvents {
   private detach(exchange: H1Exchange): void {
     this.exchange = null;
     exchange.connection = null;
-    const body: BodySource | null = exchange.request.body;
+    const request = exchange.request.body;
+    const body: BodySource | null = request && !Buffer.isBuffer(request) ? request : null;
     if (body && body[kExchange] === exchange) {
       body.removeListener('data', onBodyChunked);
       body.removeListener('data', onBodyPlain);

@@ -37,7 +37,7 @@ export class H2Exchange implements Exchange {
     this.sink = sink;
     this.errors = errors;
     const body = request.bodyLength !== 0 ? request.body : null;
-    this.body = body;
+    this.body = Buffer.isBuffer(body) ? null : body;
     this.stream = stream;
     (stream as TaggedStream)[kH2Exchange] = this;
     // 'data' is listened to only after 'response': Node emits 'response' on the next tick but DATA read
@@ -48,7 +48,9 @@ export class H2Exchange implements Exchange {
     stream.on('error', onStreamError);
     stream.on('close', onStreamClose);
     stream.on('drain', onStreamDrain);
-    if (body) {
+    if (Buffer.isBuffer(body)) {
+      stream.end(body);
+    } else if (body) {
       (body as TaggedBody)[kH2Exchange] = this;
       body.on('data', onBodyData);
       body.on('end', onBodyEnd);
