@@ -3,16 +3,10 @@
 // disconnected, ageing snapshot.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Registry } from 'prom-client';
 import type { Discovery } from '../discovery/index.js';
-import {
-  AdminServer,
-  type ClustersResponse,
-  type DiscoveryJson,
-  type ServicesResponse,
-} from '../gateway/admin/index.js';
-import { LocalCatalog } from '../gateway/catalog/index.js';
+import { type ClustersResponse, type DiscoveryJson, type ServicesResponse } from '../gateway/admin/index.js';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
+import { testAdmin } from './helpers/admin-fixture.js';
 import { DiscoveryFixture, service } from './helpers/discovery-fixture.js';
 import { waitFor, within } from './helpers/wait.js';
 
@@ -32,20 +26,10 @@ test('admin over a real Discovery: readiness, clusters, services and a Redis out
   await remote.start();
 
   const local: Discovery = fx.create('aws-use1', 'gw-a');
-  const admin = new AdminServer({
-    listen: { host: '127.0.0.1', port: 0 },
-    metrics: new Registry(),
+  const admin = testAdmin({
     ready: () => local.synced,
-    health: () => true,
     view: local.view,
-    catalog: new LocalCatalog([]),
     discoveryStatus: () => local.status(),
-    identity: {
-      cluster: 'aws-use1',
-      gatewayId: 'gw-a',
-      version: 'test',
-      locality: { cloud: 'aws', region: 'r' },
-    },
   });
   await admin.start();
   t.after(() => admin.close());

@@ -5,15 +5,9 @@
 // positive remaining time, this gateway's own lease is known, and snapshotAgeMs stays small.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Registry } from 'prom-client';
-import {
-  AdminServer,
-  type DiscoveryJson,
-  type GatewayJson,
-  type GatewaysResponse,
-} from '../gateway/admin/index.js';
-import { LocalCatalog } from '../gateway/catalog/index.js';
+import { type DiscoveryJson, type GatewayJson, type GatewaysResponse } from '../gateway/admin/index.js';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
+import { testAdmin } from './helpers/admin-fixture.js';
 import { DiscoveryFixture, FAST_TIMINGS, service } from './helpers/discovery-fixture.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -41,21 +35,11 @@ test('admin lease countdowns and sync age stay current between snapshots', async
   const local = fx.create('aws-use1', 'gw-a');
   await local.start();
 
-  const admin = new AdminServer({
-    listen: { host: '127.0.0.1', port: 0 },
-    metrics: new Registry(),
+  const admin = testAdmin({
     ready: () => local.synced,
-    health: () => true,
     view: local.view,
-    catalog: new LocalCatalog([]),
     discoveryStatus: () => local.status(),
     leaseOf: (cluster, id) => local.leaseOf(cluster, id),
-    identity: {
-      cluster: 'aws-use1',
-      gatewayId: 'gw-a',
-      version: 'test',
-      locality: { cloud: 'aws', region: 'r' },
-    },
   });
   await admin.start();
   t.after(() => admin.close());

@@ -5,12 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { Registry } from 'prom-client';
 import { decodeStatsRecord, statsKey } from '../discovery/index.js';
-import { AdminServer, type FabricPicture, type GoldenResponse } from '../gateway/admin/index.js';
-import { LocalCatalog } from '../gateway/catalog/index.js';
+import type { FabricPicture, GoldenResponse } from '../gateway/admin/index.js';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { GoldenMetrics } from '../gateway/observability/index.js';
+import { testAdmin } from './helpers/admin-fixture.js';
 import { StaticFabricView, type ClusterSpec } from './helpers/static-fabric-view.js';
 import { waitFor, within } from './helpers/wait.js';
 
@@ -70,21 +69,12 @@ function admin(
   golden: GoldenMetrics,
   withState: boolean,
 ) {
-  return new AdminServer({
-    listen: { host: '127.0.0.1', port: 0 },
-    metrics: new Registry(),
-    ready: () => true,
-    health: () => true,
+  return testAdmin({
+    cluster,
+    gatewayId: id,
     view,
-    catalog: new LocalCatalog([]),
     discoveryStatus: () => ({ clusters: { evicted: [{ name: 'old-dc', at: 1_700_000_000_000 }] } }),
     ...(withState ? { dataPlaneState } : {}),
-    identity: {
-      cluster,
-      gatewayId: id,
-      version: 'test',
-      locality: { cloud: cluster.split('-')[0]!, region: 'r1' },
-    },
     golden,
     redis: { mode: 'standalone', url: redisUrl },
     statsPublishIntervalMs: 200,

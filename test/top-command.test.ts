@@ -5,13 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { Registry } from 'prom-client';
 import type { GoldenResponse } from '../gateway/admin/index.js';
-import { AdminServer } from '../gateway/admin/index.js';
-import { LocalCatalog } from '../gateway/catalog/index.js';
+import type { AdminServer } from '../gateway/admin/index.js';
 import { freePort } from '../gateway/demo/free-port.js';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { GoldenMetrics } from '../gateway/observability/index.js';
+import { testAdmin } from './helpers/admin-fixture.js';
 import { StaticFabricView } from './helpers/static-fabric-view.js';
 import { runWeft } from './helpers/weft-cli.js';
 import { waitFor, within } from './helpers/wait.js';
@@ -27,20 +26,10 @@ async function gateway(
   redisUrl: string,
   golden: GoldenMetrics,
 ): Promise<AdminServer> {
-  const admin = new AdminServer({
-    listen: { host: '127.0.0.1', port: 0 },
-    metrics: new Registry(),
-    ready: () => true,
-    health: () => true,
+  const admin = testAdmin({
+    cluster,
+    gatewayId: id,
     view: new StaticFabricView(CLUSTERS),
-    catalog: new LocalCatalog([]),
-    discoveryStatus: () => ({}),
-    identity: {
-      cluster,
-      gatewayId: id,
-      version: 'test',
-      locality: { cloud: cluster.split('-')[0]!, region: 'r1' },
-    },
     golden,
     redis: { mode: 'standalone', url: redisUrl },
     statsPublishIntervalMs: 200,
