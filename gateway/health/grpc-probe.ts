@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { formatHostPort } from '../config/index.js';
 import { fromPackageRoot } from '../package-root.js';
-import { abortReason, HEALTHY, unhealthy, type HealthProbe } from './health-probe.js';
+import { HEALTHY, probeAttempt, unhealthy, type HealthProbe } from './health-probe.js';
 
 export const GRPC_HEALTH_PROTO = fromPackageRoot('gateway/health/grpc-health.proto');
 
@@ -46,30 +46,18 @@ const CHANNEL_OPTIONS = {
 
 export function grpcProbe(service: string): HealthProbe {
   return (target, signal) =>
-    new Promise((resolve) => {
-      if (signal.aborted) {
-        resolve(unhealthy(abortReason(signal)));
-        return;
-      }
+    probeAttempt(signal, (finish) => {
       const Client = healthClientConstructor();
       const client = new Client(formatHostPort(target), grpc.credentials.createInsecure(), CHANNEL_OPTIONS);
-      let settled = false;
-      const finish = (result: ReturnType<typeof unhealthy>) => {
-        if (settled) return;
-        settled = true;
-        signal.removeEventListener('abort', onAbort);
-        client.close();
-        resolve(result);
-      };
       const call = client.Check({ service }, {}, (err, response) => {
         if (err) finish(unhealthy(`gRPC ${grpc.status[err.code] ?? err.code}: ${err.details}`));
         else if (response?.status === 'SERVING') finish(HEALTHY);
         else finish(unhealthy(`gRPC health status ${response?.status ?? 'missing'}`));
       });
-      const onAbort = () => {
-        finish(unhealthy(abortReason(signal)));
+      // Closing the channel does not end a call in flight: an abort cancels it (a no-op once answered).
+      return () => {
+        client.close();
         call.cancel();
       };
-      signal.addEventListener('abort', onAbort, { once: true });
     });
 }

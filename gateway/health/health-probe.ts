@@ -23,3 +23,34 @@ export function abortReason(signal: AbortSignal): string {
   if (reason instanceof Error) return reason.message;
   return typeof reason === 'string' ? reason : 'aborted';
 }
+
+/**
+ * One probe attempt as a promise: `start` begins it and returns its cleanup (close the socket, the
+ * channel); `finish` settles the attempt once and runs the cleanup; an abort of `signal` finishes it
+ * unhealthy with the abort reason. A signal already aborted starts nothing.
+ */
+export function probeAttempt(
+  signal: AbortSignal,
+  start: (finish: (result: ProbeResult) => void) => () => void,
+): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    if (signal.aborted) {
+      resolve(unhealthy(abortReason(signal)));
+      return;
+    }
+    let settled = false;
+    /** Nothing to clean up until `start` returns; a finish during `start` cleans up right after it. */
+    let cleanup = (): void => {};
+    const finish = (result: ProbeResult) => {
+      if (settled) return;
+      settled = true;
+      signal.removeEventListener('abort', onAbort);
+      cleanup();
+      resolve(result);
+    };
+    const onAbort = () => finish(unhealthy(abortReason(signal)));
+    cleanup = start(finish);
+    if (settled) cleanup();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
