@@ -102,8 +102,8 @@ test('metrics expose health, RTT, ejections, shares, failovers, retries and refu
       durationMs: 1,
     });
   metrics.retry('hello.default', 'not-sent');
-  breaker.acquire(() => undefined);
-  if (breaker.acquire(() => undefined) === 'rejected')
+  breaker.acquire({ slotGranted: () => undefined });
+  if (breaker.acquire({ slotGranted: () => undefined }) === 'rejected')
     metrics.refusedBy('circuit-breaker', 'hello.default', 'gcp-euw1');
 
   await waitFor('a peer RTT sample', () => prober.rttMs('gcp-euw1/g1@127.0.2.1:4143') !== undefined, 5000);

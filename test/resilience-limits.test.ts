@@ -217,22 +217,10 @@ test('retry decision: an exhausted budget stops budgeted retries but not not-sen
 test('circuit breaker: admits up to maxConcurrent, queues up to maxPending, refuses the rest', () => {
   const breaker = new CircuitBreaker({ maxConcurrent: 2, maxPending: 1 });
   const granted: boolean[] = [];
-  assert.equal(
-    breaker.acquire(() => assert.fail('not called')),
-    'admitted',
-  );
-  assert.equal(
-    breaker.acquire(() => assert.fail('not called')),
-    'admitted',
-  );
-  assert.equal(
-    breaker.acquire((ok) => granted.push(ok)),
-    'queued',
-  );
-  assert.equal(
-    breaker.acquire(() => assert.fail('not called')),
-    'rejected',
-  );
+  assert.equal(breaker.acquire({ slotGranted: () => assert.fail('not called') }), 'admitted');
+  assert.equal(breaker.acquire({ slotGranted: () => assert.fail('not called') }), 'admitted');
+  assert.equal(breaker.acquire({ slotGranted: (ok) => granted.push(ok) }), 'queued');
+  assert.equal(breaker.acquire({ slotGranted: () => assert.fail('not called') }), 'rejected');
   assert.deepEqual(breaker.state(), { active: 2, pending: 1, open: true, rejected: 1 });
   breaker.release();
   assert.deepEqual(granted, [true], 'the waiter got the freed slot');
@@ -244,25 +232,22 @@ test('circuit breaker: admits up to maxConcurrent, queues up to maxPending, refu
 
 test('circuit breaker: an aborted waiter leaves the queue and is told so', () => {
   const breaker = new CircuitBreaker({ maxConcurrent: 1, maxPending: 5 });
-  breaker.acquire(() => undefined);
+  breaker.acquire({ slotGranted: () => undefined });
   const controller = new AbortController();
   const outcomes: boolean[] = [];
-  assert.equal(
-    breaker.acquire((ok) => outcomes.push(ok), controller.signal),
-    'queued',
-  );
+  assert.equal(breaker.acquire({ slotGranted: (ok) => outcomes.push(ok) }, controller.signal), 'queued');
   controller.abort();
   assert.deepEqual(outcomes, [false]);
   assert.equal(breaker.state().pending, 0);
   breaker.release();
   assert.deepEqual(breaker.state(), { active: 0, pending: 0, open: false, rejected: 0 });
   assert.equal(
-    breaker.acquire(() => undefined, AbortSignal.abort()),
+    breaker.acquire({ slotGranted: () => undefined }, AbortSignal.abort()),
     'admitted',
     'free slot: no wait at all',
   );
   assert.equal(
-    breaker.acquire(() => undefined, AbortSignal.abort()),
+    breaker.acquire({ slotGranted: () => undefined }, AbortSignal.abort()),
     'rejected',
     'would wait, already aborted',
   );
@@ -271,14 +256,14 @@ test('circuit breaker: an aborted waiter leaves the queue and is told so', () =>
 test('circuit breaker: raised limits admit waiters at once; lowered ones shrink as requests finish', () => {
   const breaker = new CircuitBreaker({ maxConcurrent: 1, maxPending: 5 });
   const granted: boolean[] = [];
-  breaker.acquire(() => undefined);
-  breaker.acquire((ok) => granted.push(ok));
-  breaker.acquire((ok) => granted.push(ok));
+  breaker.acquire({ slotGranted: () => undefined });
+  breaker.acquire({ slotGranted: (ok) => granted.push(ok) });
+  breaker.acquire({ slotGranted: (ok) => granted.push(ok) });
   breaker.updateLimits({ maxConcurrent: 3, maxPending: 5 });
   assert.deepEqual(granted, [true, true]);
   assert.equal(breaker.state().active, 3);
   breaker.updateLimits({ maxConcurrent: 1, maxPending: 5 });
-  breaker.acquire((ok) => granted.push(ok));
+  breaker.acquire({ slotGranted: (ok) => granted.push(ok) });
   breaker.release();
   breaker.release();
   assert.equal(granted.length, 2, 'still over the new limit: the waiter keeps waiting');

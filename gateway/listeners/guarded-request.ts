@@ -9,8 +9,10 @@ import { GatewayError } from '../errors.js';
 import {
   decideRetry,
   type AttemptResult,
+  type CircuitBreaker,
   type RateLimiter,
   type ServiceResilience,
+  type SlotWaiter,
 } from '../resilience/index.js';
 import { isLocalOriginFailure } from '../routing/error-status.js';
 import type { OutcomeListener } from '../routing/outcome.js';
@@ -34,7 +36,7 @@ export interface GuardedContext {
 /** Failures that mean the request never left this gateway. */
 const NOT_SENT = new Set(['UPSTREAM_CONNECT', 'PEER_IDENTITY']);
 
-export class GuardedRequest implements Exchange {
+export class GuardedRequest implements Exchange, SlotWaiter {
   private readonly context: GuardedContext;
   private readonly route: ServiceRoute<PeerGateway>;
   private readonly pinned: string | undefined;
@@ -44,6 +46,8 @@ export class GuardedRequest implements Exchange {
   private tried: Set<string> | undefined;
   private retries = 0;
   private current: Attempt | undefined;
+  /** The try waiting for a circuit-breaker slot. */
+  private queuedFor: Choice | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** The whole body, kept so that every try (and retry) can send it. */
   private bodyBytes: Buffer | null = null;
@@ -139,16 +143,23 @@ export class GuardedRequest implements Exchange {
     );
   }
 
+  /** The circuit breaker freed a slot for the try that waited in `send` (SlotWaiter). */
+  slotGranted(granted: boolean): void {
+    const choice = this.queuedFor;
+    this.queuedFor = undefined;
+    if (!granted || !choice) return;
+    const breaker = this.guard.breaker(choice.cluster);
+    if (this.settled) breaker.release();
+    else this.dispatch(choice, breaker);
+  }
+
   private send(choice: Choice): void {
     this.tried?.add(choice.via);
     const breaker = this.guard.breaker(choice.cluster);
-    const admission = breaker.acquire((granted) => {
-      if (!granted) return;
-      if (this.settled) breaker.release();
-      else this.dispatch(choice, () => breaker.release());
-    });
-    if (admission === 'admitted') this.dispatch(choice, () => breaker.release());
-    else if (admission === 'rejected') {
+    const admission = breaker.acquire(this);
+    if (admission === 'admitted') this.dispatch(choice, breaker);
+    else if (admission === 'queued') this.queuedFor = choice;
+    else {
       this.guard.events?.refusedBy('circuit-breaker', this.route.service, choice.cluster);
       this.settle();
       this.sink.target = choice;
@@ -162,8 +173,8 @@ export class GuardedRequest implements Exchange {
     }
   }
 
-  private dispatch(choice: Choice, release: () => void): void {
-    const attempt = new Attempt(this, choice, release);
+  private dispatch(choice: Choice, breaker: CircuitBreaker): void {
+    const attempt = new Attempt(this, choice, breaker);
     this.current = attempt;
     this.sink.target = choice;
     this.sink.stats = choice.stats;
@@ -241,17 +252,18 @@ class Attempt implements ResponseSink {
   readonly choice: Choice;
   exchange: Exchange | undefined;
   private readonly owner: GuardedRequest;
-  private readonly release: () => void;
+  /** Holds this try's slot until the try finishes. */
+  private readonly breaker: CircuitBreaker;
   private readonly startedAtMs = performance.now();
   private timer: NodeJS.Timeout | undefined;
   private active = true;
   private headSent = false;
   private released = false;
 
-  constructor(owner: GuardedRequest, choice: Choice, release: () => void) {
+  constructor(owner: GuardedRequest, choice: Choice, breaker: CircuitBreaker) {
     this.owner = owner;
     this.choice = choice;
-    this.release = release;
+    this.breaker = breaker;
   }
 
   arm(perTryMs: number): void {
@@ -372,7 +384,7 @@ class Attempt implements ResponseSink {
     clearTimeout(this.timer);
     if (!this.released) {
       this.released = true;
-      this.release();
+      this.breaker.release();
     }
   }
 }

@@ -4,8 +4,13 @@
 // that must wait allocate anything. Pure: no timers; waiting ends when a slot frees or the signal aborts.
 export type Admission = 'admitted' | 'queued' | 'rejected';
 
-/** Called once: granted=true with the slot taken (release it later), false when aborted while waiting. */
-export type SlotWaiter = (granted: boolean) => void;
+/**
+ * Told once: granted=true with the slot taken (release it later), false when aborted while waiting.
+ * An object, not a callback, so that a request can wait without allocating a closure on the way in.
+ */
+export interface SlotWaiter {
+  slotGranted(granted: boolean): void;
+}
 
 export interface CircuitBreakerLimits {
   readonly maxConcurrent: number;
@@ -38,7 +43,7 @@ export class CircuitBreaker {
   }
 
   /**
-   * 'admitted': the slot is taken now and `waiter` is not called. 'queued': `waiter` is called later,
+   * 'admitted': the slot is taken now and `waiter` is not told. 'queued': `waiter` is told later,
    * synchronously inside another request's `release()`, or with false if `signal` aborts first.
    * 'rejected': nothing was taken. Every admitted or granted request must call `release()` exactly once.
    */
@@ -54,7 +59,7 @@ export class CircuitBreaker {
     let entry: Waiting;
     if (signal) {
       const onAbort = () => {
-        if (this.waiting.delete(entry)) waiter(false);
+        if (this.waiting.delete(entry)) waiter.slotGranted(false);
       };
       entry = { waiter, signal, onAbort };
       signal.addEventListener('abort', onAbort, { once: true });
@@ -84,7 +89,7 @@ export class CircuitBreaker {
     for (const entry of this.waiting) {
       this.waiting.delete(entry);
       if (entry.signal && entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort);
-      entry.waiter(true);
+      entry.waiter.slotGranted(true);
       return true;
     }
     return false;
