@@ -5,6 +5,7 @@
 // a's failover decision gives b no share.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { runFaultDrill } from './helpers/failover-drill.js';
 import { FailoverFabric, SteadyClient } from './helpers/failover-fabric.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -27,36 +28,26 @@ after(async () => {
   await fabric?.close();
 });
 
-async function bHasNoShare(): Promise<boolean> {
-  return !(await fabric.shares('a')).has('b');
-}
-
 test(
   'a SIGKILLed remote gateway is out within 2 s; no idempotent request fails',
   { timeout: 60_000 },
   async () => {
-    const client = new SteadyClient(fabric.gateway('a').outbound);
-    client.start();
-    const at = { fault: 0, detected: 0 };
-    try {
-      await client.waitServedBy('b', 20, 0, 20_000);
-      at.fault = Date.now();
-      await fabric.gateway('b').process.killAndWait();
-      await waitFor('a to give b no share', bHasNoShare, 10_000);
-      at.detected = Date.now();
-      await client.waitServedBy('c', 25, at.detected, 10_000);
-    } finally {
-      await client.stop();
-    }
+    const { client, faultAt, detectedAt } = await runFaultDrill(fabric, {
+      servedBefore: 'b',
+      warmUpMs: 20_000,
+      fault: () => fabric.gateway('b').process.killAndWait(),
+      dropped: 'b',
+      servedAfter: 'c',
+    });
     const failed = client.failures();
-    const detectionMs = at.detected - at.fault;
+    const detectionMs = detectedAt - faultAt;
     console.log(
       `SIGKILL: detection ${detectionMs} ms, failed ${failed.length} of ${client.results.length}`,
       failed.slice(0, 3),
     );
     assert.equal(failed.length, 0, JSON.stringify(failed.slice(0, 5)));
     assert.ok(detectionMs <= 2_000, `detected after ${detectionMs} ms`);
-    assert.equal(client.servedBy('b', at.detected + 50).length, 0, 'b served requests sent after detection');
+    assert.equal(client.servedBy('b', detectedAt + 50).length, 0, 'b served requests sent after detection');
   },
 );
 
@@ -105,23 +96,17 @@ test(
   { timeout: 60_000 },
   async () => {
     const b = fabric.gateway('b').process;
-    const client = new SteadyClient(fabric.gateway('a').outbound);
-    client.start();
-    const at = { fault: 0, detected: 0 };
-    try {
-      await client.waitServedBy('b', 20, 0, 30_000);
-      at.fault = Date.now();
-      b.freeze();
-      await waitFor('a to give b no share', bHasNoShare, 10_000);
-      at.detected = Date.now();
-      await client.waitServedBy('c', 25, at.detected, 10_000);
-    } finally {
-      b.thaw();
-      await client.stop();
-    }
+    const { client, faultAt, detectedAt } = await runFaultDrill(fabric, {
+      servedBefore: 'b',
+      warmUpMs: 30_000,
+      fault: () => b.freeze(),
+      dropped: 'b',
+      servedAfter: 'c',
+      restore: () => b.thaw(),
+    });
     const failed = client.failures();
-    const detectionMs = at.detected - at.fault;
-    const slow = client.results.filter((r) => r.sentAt >= at.fault && r.doneAt - r.sentAt > 500);
+    const detectionMs = detectedAt - faultAt;
+    const slow = client.results.filter((r) => r.sentAt >= faultAt && r.doneAt - r.sentAt > 500);
     console.log(
       `SIGSTOP: detection ${detectionMs} ms, failed ${failed.length} of ${client.results.length}, ${slow.length} requests waited > 500 ms (in flight during the freeze, retried)`,
     );

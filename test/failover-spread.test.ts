@@ -3,6 +3,7 @@
 // clouds (70/30), and when one of them dies its share fails over to the next tier, not onto the survivor.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { runFaultDrill } from './helpers/failover-drill.js';
 import { FailoverFabric, SteadyClient, type CallResult } from './helpers/failover-fabric.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -28,21 +29,15 @@ describe('local instance dies', () => {
     'the only local instance dies: traffic moves to the next cloud, 0 failed requests',
     { timeout: 60_000 },
     async () => {
-      const client = new SteadyClient(fabric.gateway('a').outbound);
-      client.start();
-      const at = { fault: 0, detected: 0 };
-      try {
-        await client.waitServedBy('a', 20, 0, 20_000);
-        at.fault = Date.now();
-        await fabric.instances.get('a')?.[0]?.kill();
-        await waitFor('a to give itself no share', async () => !(await fabric.shares('a')).has('a'), 10_000);
-        at.detected = Date.now();
-        await client.waitServedBy('b', 25, at.detected, 10_000);
-      } finally {
-        await client.stop();
-      }
+      const { client, faultAt, detectedAt } = await runFaultDrill(fabric, {
+        servedBefore: 'a',
+        warmUpMs: 20_000,
+        fault: () => fabric.instances.get('a')?.[0]?.kill(),
+        dropped: 'a',
+        servedAfter: 'b',
+      });
       const failed = client.failures();
-      const detectionMs = at.detected - at.fault;
+      const detectionMs = detectedAt - faultAt;
       console.log(
         `local instance dies: detection ${detectionMs} ms, failed ${failed.length} of ${client.results.length}`,
       );
