@@ -14,7 +14,7 @@ export type {
   LeaseLookup,
 } from './fabric.js';
 export { Discovery } from './discovery.js';
-export { createRedisClient, type RedisClient } from './redis-client.js';
+export { createRedisClient, describeRedis, whenReady, type RedisClient } from './redis-client.js';
 export type { DiscoveryOptions } from './options.js';
 export type { DiscoveryStatus, DiscoveryMode, StaleClusterStatus, SkippedRecord } from './status.js';
 export type { SkipReason } from './records.js';

@@ -110,15 +110,15 @@ export function isReady(client: RedisClient): boolean {
   return client.status === 'ready';
 }
 
-/** Describes a topology for logs and status without secrets. */
+/** Describes a topology for logs, status and `weft check` without secrets. */
 export function describeRedis(config: RedisConfig): string {
   switch (config.mode) {
     case 'standalone': {
       try {
         const url = new URL(config.url);
-        return `standalone ${url.protocol}//${url.host}${url.pathname}`;
+        return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
       } catch {
-        return 'standalone (unparseable URL)';
+        return 'an unparseable URL';
       }
     }
     case 'sentinel':

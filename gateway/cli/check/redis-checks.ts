@@ -4,7 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import {
   createRedisClient,
+  describeRedis,
   KEY_PREFIX,
+  whenReady,
   type RedisClient,
   type RedisConfig,
 } from '../../../discovery/index.js';
@@ -17,23 +19,6 @@ export const SKEW_FAIL_MS = 10_000;
 
 const ACL_HINT = (user: string) =>
   `grant the gateway's Redis user the registry's keys and commands, e.g. ACL SETUSER ${user} on >PASSWORD ~weft:{v1}:* &* +@all -@admin`;
-
-/** The Redis topology without credentials, for messages. */
-export function describeRedisTarget(config: RedisConfig): string {
-  switch (config.mode) {
-    case 'standalone':
-      try {
-        const url = new URL(config.url);
-        return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
-      } catch {
-        return 'an unparseable URL';
-      }
-    case 'sentinel':
-      return `Sentinel master ${config.name} via ${config.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
-    case 'cluster':
-      return `Redis Cluster via ${config.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
-  }
-}
 
 function reachHint(message: string): string {
   if (/WRONGPASS|invalid username-password/i.test(message))
@@ -53,7 +38,7 @@ export interface RedisConnection {
 
 /** Connects (bounded by timeoutMs) and PINGs. */
 export async function checkRedisReachable(config: RedisConfig, timeoutMs: number): Promise<RedisConnection> {
-  const target = describeRedisTarget(config);
+  const target = describeRedis(config);
   let client: RedisClient;
   try {
     client = createRedisClient(config, {
@@ -73,15 +58,8 @@ export async function checkRedisReachable(config: RedisConfig, timeoutMs: number
   client.on('error', (err: Error) => {
     lastError = err.message || (err as NodeJS.ErrnoException).code || String(err);
   });
-  const ready = await new Promise<boolean>((resolve) => {
-    if (client.status === 'ready') return resolve(true);
-    const timer = setTimeout(() => resolve(false), timeoutMs);
-    client.once('ready', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-  if (!ready) {
+  await whenReady(client, timeoutMs, new AbortController().signal);
+  if (client.status !== 'ready') {
     client.disconnect();
     const why = lastError || `no answer within ${timeoutMs} ms`;
     return { finding: fail(`cannot reach Redis at ${target}: ${why}`, reachHint(why)) };
