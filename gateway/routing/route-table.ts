@@ -36,7 +36,7 @@ export interface RouteTableInput<G extends RemoteGateway> {
   /** Whether a local endpoint is healthy; all are until health checking says otherwise. */
   endpointHealthy?(service: string, endpoint: LocalEndpoint): boolean;
   /** Whether a peer gateway answers probes now (a fast per-request check); all do without it. */
-  gatewayUsable?(key: string): boolean;
+  readonly gatewayUsable?: (key: string) => boolean;
   /** Cross-cluster failover; without it: local first, then remote clusters in locality order. */
   readonly failover?: RouteFailoverInput;
 }
@@ -434,8 +434,6 @@ function buildRoute<G extends RemoteGateway>(
       ejected: healthy.length === 0,
     });
   }
-  const gatewayUsable =
-    input.gatewayUsable === undefined ? undefined : (key: string) => input.gatewayUsable?.(key) ?? true;
   const remotes: RemoteTarget<G>[] = [];
   const deniedBy: string[] = [];
   const unhealthyIn: string[] = [];
@@ -477,7 +475,7 @@ function buildRoute<G extends RemoteGateway>(
         cluster.freshness !== 'live',
         gateways,
         input.statsFor(service, cluster.name),
-        gatewayUsable,
+        input.gatewayUsable,
       ),
     );
   }
