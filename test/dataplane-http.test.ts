@@ -46,6 +46,17 @@ describe('data plane: HTTP', () => {
   });
 
   const a = () => fabric.gateway('a');
+  /** Writes `text` as is to a's outbound port and resolves with everything read until the gateway closes. */
+  const raw = (text: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connectTcp(a().outboundPort, a().host);
+      let out = '';
+      socket.setEncoding('latin1');
+      socket.on('data', (chunk: string) => (out += chunk));
+      socket.on('end', () => resolve(out));
+      socket.on('error', reject);
+      socket.write(text);
+    });
 
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
     for (const host of [
@@ -197,19 +208,11 @@ describe('data plane: HTTP', () => {
   });
 
   test('the fast path answers pipelined requests in order, HEAD without a body, and closes on request', async () => {
-    const answer = await new Promise<string>((resolve, reject) => {
-      const socket = connectTcp(a().outboundPort, a().host);
-      let out = '';
-      socket.setEncoding('latin1');
-      socket.on('data', (chunk: string) => (out += chunk));
-      socket.on('end', () => resolve(out));
-      socket.on('error', reject);
-      socket.write(
-        'GET /bytes?n=3 HTTP/1.1\r\nHost: hello\r\n\r\n' +
-          'HEAD /bytes?n=5 HTTP/1.1\r\nHost: hello\r\n\r\n' +
-          'GET /bytes?n=2 HTTP/1.1\r\nHost: hello\r\nConnection: close\r\n\r\n',
-      );
-    });
+    const answer = await raw(
+      'GET /bytes?n=3 HTTP/1.1\r\nHost: hello\r\n\r\n' +
+        'HEAD /bytes?n=5 HTTP/1.1\r\nHost: hello\r\n\r\n' +
+        'GET /bytes?n=2 HTTP/1.1\r\nHost: hello\r\nConnection: close\r\n\r\n',
+    );
     const responses = answer.split('HTTP/1.1 ').slice(1);
     assert.equal(responses.length, 3, answer);
     const [first = '', head = '', last = ''] = responses;
@@ -267,16 +270,6 @@ describe('data plane: HTTP', () => {
   });
 
   test('malformed requests get 400 and oversized headers 431; the gateway keeps serving', async () => {
-    const raw = (text: string) =>
-      new Promise<string>((resolve, reject) => {
-        const socket = connectTcp(a().outboundPort, a().host);
-        let out = '';
-        socket.setEncoding('latin1');
-        socket.on('data', (chunk: string) => (out += chunk));
-        socket.on('end', () => resolve(out));
-        socket.on('error', reject);
-        socket.write(text);
-      });
     assert.match(await raw('GARBAGE\r\n\r\n'), /^HTTP\/1\.1 400 /);
     assert.match(
       await raw('GET / HTTP/1.1\r\nHost: hello\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello'),
