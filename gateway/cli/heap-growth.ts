@@ -9,7 +9,7 @@
 import { setFlagsFromString } from 'node:v8';
 
 /** Heap growth factor of 1 + HEAP_GROWING_PERCENT / 100 after each full collection. */
-export const HEAP_GROWING_PERCENT = 200;
+const HEAP_GROWING_PERCENT = 200;
 
 /** Call once, first thing in a process that runs a gateway (V8 reads the flag at each full collection). */
 export function tuneHeapGrowthForTunnels(): void {

@@ -13,7 +13,7 @@ export const label = (what: string) =>
 export const dnsName = (what: string) => z.string().regex(DNS_NAME, `${what} must be a lower-case DNS name`);
 
 /** A duration text ("500ms", "2s") → milliseconds, at least `minMs`. */
-export const durationText = (minMs = 0) =>
+const durationText = (minMs = 0) =>
   z.string().transform((text, ctx) => {
     const ms = parseDurationMs(text);
     if (ms === undefined) {

@@ -7,7 +7,7 @@ import type { HealthProbe, ProbeTarget } from './health-probe.js';
 import { RiseFall, type HealthTransition } from './rise-fall.js';
 
 /** Intervals vary by ±10% so checks of many endpoints spread out instead of firing together. */
-export const CHECK_JITTER = 0.1;
+const CHECK_JITTER = 0.1;
 
 export interface EndpointCheckOptions {
   readonly service: string;

@@ -13,9 +13,9 @@ import {
 import { fail, ok, warn, type Finding } from './check-result.js';
 
 /** Clock skew against Redis TIME: up to this is fine… */
-export const SKEW_OK_MS = 1_000;
+const SKEW_OK_MS = 1_000;
 /** …up to this is a warning, beyond it a failure. */
-export const SKEW_FAIL_MS = 10_000;
+const SKEW_FAIL_MS = 10_000;
 
 const ACL_HINT = (user: string) =>
   `grant the gateway's Redis user the registry's keys and commands, e.g. ACL SETUSER ${user} on >PASSWORD ~weft:{v1}:* &* +@all -@admin`;

@@ -9,9 +9,9 @@ import type { GatewayConfig } from '../../config/index.js';
 import { fail, ok, warn, type Finding } from './check-result.js';
 
 /** Warn when less than this share of a certificate's lifetime is left… */
-export const NEAR_EXPIRY_SHARE = 0.2;
+const NEAR_EXPIRY_SHARE = 0.2;
 /** …or less than this. */
-export const NEAR_EXPIRY_MS = 3_600_000;
+const NEAR_EXPIRY_MS = 3_600_000;
 
 export interface LoadedTls {
   readonly ca: X509Certificate[];

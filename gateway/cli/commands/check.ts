@@ -56,13 +56,13 @@ export function registerCheckCommand(program: Command): void {
     });
 }
 
-export function renderResult(result: CheckResult): string {
+function renderResult(result: CheckResult): string {
   const head = `${MARK[result.status]} ${result.title.padEnd(TITLE_WIDTH)} ${result.message}\n`;
   if (!result.hint) return head;
   return `${head}${' '.repeat(TITLE_WIDTH + 3)}→ ${result.hint}\n`;
 }
 
-export function renderSummary(report: CheckReport): string {
+function renderSummary(report: CheckReport): string {
   const { ok, warn, fail, skip } = report.summary;
   const parts = [
     `${ok} ok`,

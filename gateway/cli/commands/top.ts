@@ -118,7 +118,7 @@ function row(edge: EdgeJson): string[] {
 const HEADER = ['SOURCE', 'SERVICE', 'DESTINATION', 'RPS', 'SUCCESS', 'P50', 'P95', 'P99', 'REPORTED BY'];
 const NUMERIC = new Set([3, 4, 5, 6, 7]);
 
-export function renderTop(
+function renderTop(
   url: string,
   sample: GoldenResponse | undefined,
   error: string | undefined,
