@@ -5,7 +5,12 @@
 // allowance, the budget alone caps the extra load at 20% and the 503s it refuses to retry reach the client.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FailoverFabric, SteadyClient, type HelloInstance } from './helpers/failover-fabric.js';
+import {
+  FailoverFabric,
+  SteadyClient,
+  type CallResult,
+  type HelloInstance,
+} from './helpers/failover-fabric.js';
 import { waitFor } from './helpers/wait.js';
 
 /** The client's requests per test: 6 s at one GET every 20 ms, inside one 10 s budget window. */
@@ -17,13 +22,20 @@ function instancesOf(fabric: FailoverFabric): { bad: HelloInstance; good: HelloI
   return { bad, good };
 }
 
+/**
+ * Sends REQUESTS through gateway a (running `during` meanwhile, its result is `at`), then counts: the
+ * client's requests and failures, the requests that reached either upstream, and a's retries.
+ */
 async function run(
   fabric: FailoverFabric,
   during?: () => Promise<number>,
 ): Promise<{
-  client: SteadyClient;
   startedAt: number;
   at: number | undefined;
+  sent: number;
+  failed: CallResult[];
+  upstream: number;
+  retries: number;
 }> {
   const client = new SteadyClient(fabric.gateway('a').outbound);
   const startedAt = Date.now();
@@ -35,7 +47,15 @@ async function run(
   } finally {
     await client.stop();
   }
-  return { client, startedAt, at };
+  const { bad, good } = instancesOf(fabric);
+  return {
+    startedAt,
+    at,
+    sent: client.results.length,
+    failed: client.failures(),
+    upstream: bad.received + good.received,
+    retries: await fabric.metric('a', 'weft_retries_total', { service: 'hello.default' }),
+  };
 }
 
 describe('an endpoint answering 503 every other request, default settings', () => {
@@ -54,7 +74,7 @@ describe('an endpoint answering 503 every other request, default settings', () =
     async () => {
       const { bad, good } = instancesOf(fabric);
       let badBeforeEjection = 0;
-      const { client, startedAt, at } = await run(fabric, async () => {
+      const { startedAt, at, sent, failed, upstream, retries } = await run(fabric, async () => {
         await waitFor(
           'the flaky endpoint to leave the route (admin API)',
           async () => !(await fabric.helloRoute('a')).local.includes(bad.address),
@@ -64,10 +84,6 @@ describe('an endpoint answering 503 every other request, default settings', () =
         badBeforeEjection = bad.received;
         return ejectedAt;
       });
-      const sent = client.results.length;
-      const failed = client.failures();
-      const upstream = bad.received + good.received;
-      const retries = await fabric.metric('a', 'weft_retries_total', { service: 'hello.default' });
       const ejections = await fabric.metric('a', 'weft_outlier_ejections_total', {
         scope: 'endpoint',
         group: 'hello.default',
@@ -109,12 +125,7 @@ describe('the same endpoint with ejection off and no minimum retry allowance', (
       timeout: 90_000,
     },
     async () => {
-      const { bad, good } = instancesOf(fabric);
-      const { client } = await run(fabric);
-      const sent = client.results.length;
-      const failed = client.failures();
-      const upstream = bad.received + good.received;
-      const retries = await fabric.metric('a', 'weft_retries_total', { service: 'hello.default' });
+      const { sent, failed, upstream, retries } = await run(fabric);
       const refused = await fabric.metric('a', 'weft_requests_refused_total', {
         service: 'hello.default',
         by: 'retry-budget',
