@@ -12,9 +12,10 @@ import {
   type Socket,
 } from 'node:net';
 import { LocalCatalog } from '../gateway/catalog/index.js';
-import { parseConfigObject, type ServiceConfig } from '../gateway/config/index.js';
+import type { ServiceConfig } from '../gateway/config/index.js';
 import { LocalHealthChecker, type HealthSnapshot } from '../gateway/health/index.js';
 import { GreeterGrpcServer } from '../gateway/demo/workloads/greeter-grpc.js';
+import { parseTestConfig } from './helpers/gateway-config.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.5.1';
@@ -76,18 +77,7 @@ class HealthServer {
 }
 
 function services(list: readonly Record<string, unknown>[]): readonly ServiceConfig[] {
-  return parseConfigObject(
-    {
-      cluster: 'aws-use1',
-      locality: { cloud: 'aws', region: 'us-east-1' },
-      trustDomain: 'acme.test',
-      redis: 'redis://127.0.0.1:1',
-      tls: { ca: 'ca.pem', cert: 'gw.pem', key: 'gw.key' },
-      listen: { peer: '127.0.0.1:0' },
-      services: list,
-    },
-    '/test/gateway.yaml',
-  ).services;
+  return parseTestConfig(list).services;
 }
 
 function start(catalog: LocalCatalog) {

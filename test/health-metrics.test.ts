@@ -19,22 +19,11 @@ import {
   type FailoverEvent,
 } from '../gateway/resilience/index.js';
 import { LocalCatalog } from '../gateway/catalog/index.js';
-import { parseConfigObject } from '../gateway/config/index.js';
+import { parseTestConfig } from './helpers/gateway-config.js';
 import { waitFor } from './helpers/wait.js';
 
 test('metrics expose health, RTT, ejections, shares, failovers, retries and refusals', async (t) => {
-  const config = parseConfigObject(
-    {
-      cluster: 'aws-use1',
-      locality: { cloud: 'aws', region: 'us-east-1' },
-      trustDomain: 'acme.test',
-      redis: 'redis://127.0.0.1:1',
-      tls: { ca: 'ca.pem', cert: 'gw.pem', key: 'gw.key' },
-      listen: { peer: '127.0.0.1:0' },
-      services: [{ name: 'hello', endpoints: ['127.0.7.1:8080'] }],
-    },
-    '/test/gateway.yaml',
-  );
+  const config = parseTestConfig([{ name: 'hello', endpoints: ['127.0.7.1:8080'] }]);
   const checker = new LocalHealthChecker({ catalog: new LocalCatalog(config.services) });
   checker.start();
   t.after(() => checker.close());
