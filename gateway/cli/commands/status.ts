@@ -4,6 +4,7 @@
 import type { Command } from 'commander';
 import type { ClusterJson, ServiceJson, StatusResponse } from '../../admin/index.js';
 import { adminUrl, DEFAULT_ADMIN, fetchAdminJson } from '../admin-client.js';
+import { textTable } from '../text-table.js';
 
 interface StatusFlags {
   admin: string;
@@ -37,16 +38,6 @@ function duration(ms: number): string {
   if (seconds < 3600) return `${Math.floor(seconds / 60)}m${seconds % 60 ? `${seconds % 60}s` : ''}`;
   const minutes = Math.floor(seconds / 60);
   return `${Math.floor(minutes / 60)}h${minutes % 60 ? `${minutes % 60}m` : ''}`;
-}
-
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
 /** The soonest live lease end, or how long ago the last lease ended; '-' when no lease is known. */
@@ -101,12 +92,15 @@ function renderStatus(status: StatusResponse): string {
   out.push(
     status.clusters.length === 0
       ? 'no clusters known yet\n'
-      : table(['CLUSTER', 'LOCALITY', 'FRESHNESS', 'GATEWAYS', 'LEASE'], status.clusters.map(clusterRow)),
+      : textTable(['CLUSTER', 'LOCALITY', 'FRESHNESS', 'GATEWAYS', 'LEASE'], status.clusters.map(clusterRow)),
   );
   out.push(
     status.services.length === 0
       ? 'no services\n'
-      : table(['SERVICE', 'PROTOCOL', 'CLUSTERS (healthy/total endpoints)'], status.services.map(serviceRow)),
+      : textTable(
+          ['SERVICE', 'PROTOCOL', 'CLUSTERS (healthy/total endpoints)'],
+          status.services.map(serviceRow),
+        ),
   );
   return out.join('\n');
 }

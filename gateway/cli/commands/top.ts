@@ -8,6 +8,7 @@ import type { EdgeJson, GoldenResponse } from '../../admin/index.js';
 import { parseDurationMs } from '../../config/index.js';
 import { GatewayError } from '../../errors.js';
 import { adminUrl, DEFAULT_ADMIN, fetchAdminJson } from '../admin-client.js';
+import { textTable } from '../text-table.js';
 
 interface TopFlags {
   admin: string;
@@ -137,17 +138,7 @@ function renderTop(
     lines.push('no traffic in the window');
     return lines.join('\n') + '\n';
   }
-  const rows = edges.slice(0, limit).map(row);
-  const widths = HEADER.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const format = (cells: readonly string[]) =>
-    cells
-      .map((cell, i) => {
-        if (i === cells.length - 1) return cell;
-        return NUMERIC.has(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0);
-      })
-      .join('  ')
-      .trimEnd();
-  lines.push(format(HEADER), ...rows.map(format));
+  lines.push(textTable(HEADER, edges.slice(0, limit).map(row), NUMERIC).trimEnd());
   if (edges.length > limit) lines.push(`… ${edges.length - limit} more (--limit)`);
   return lines.join('\n') + '\n';
 }
