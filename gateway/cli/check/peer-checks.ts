@@ -7,7 +7,7 @@
 import { connect, type TLSSocket } from 'node:tls';
 import type { DirectoryGateway } from '../../../discovery/index.js';
 import { checkServerIdentityFor, gatewayDnsNameFor, spiffeIdFor } from '../../../infra/index.js';
-import type { GatewayConfig } from '../../config/index.js';
+import { parseHostPort, type GatewayConfig } from '../../config/index.js';
 import { fail, ok, warn, type Finding } from './check-result.js';
 import type { LoadedTls } from './tls-checks.js';
 
@@ -16,12 +16,6 @@ const H2_PREFACE = Buffer.concat([
   Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
   Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
 ]);
-
-function split(address: string): { host: string; port: number } {
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
-  return { host, port: Number(address.slice(colon + 1)) };
-}
 
 function classify(peer: DirectoryGateway, err: NodeJS.ErrnoException, config: GatewayConfig): Finding {
   const where = `${peer.cluster}/${peer.id} at ${peer.peerAddress}`;
@@ -69,7 +63,17 @@ export function checkPeer(
   timeoutMs: number,
 ): Promise<Finding> {
   const expected = { trustDomain: config.trustDomain, cluster: peer.cluster };
-  const { host, port } = split(peer.peerAddress);
+  const address = parseHostPort(peer.peerAddress);
+  if (!address) {
+    // Registry records are validated as host:port when read, so this is a record of another format.
+    return Promise.resolve(
+      fail(
+        `${peer.cluster}/${peer.id} advertises "${peer.peerAddress}", which is not host:port`,
+        `check ${peer.cluster}'s listen.peer/advertise`,
+      ),
+    );
+  }
+  const { host, port } = address;
   return new Promise((resolve) => {
     const started = performance.now();
     let settled = false;
