@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { GatewayError } from '../../errors.js';
 import type { LogLevel } from '../../logger.js';
 import { tuneHeapGrowthForTunnels } from '../heap-growth.js';
+import { useLeanAsyncResourceBind } from '../lean-async-bind.js';
 
 const LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -25,6 +26,7 @@ export function registerGatewayCommand(program: Command): void {
         throw new GatewayError('USAGE', `--log-level must be one of ${LEVELS.join(', ')}`);
       }
       tuneHeapGrowthForTunnels();
+      useLeanAsyncResourceBind();
       const { loadConfigFile } = await import('../../config/index.js');
       const config = await loadConfigFile(flags.config);
       const { createLogger } = await import('../../logger.js');
