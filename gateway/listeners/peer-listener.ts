@@ -95,6 +95,8 @@ export class PeerListener {
         requestCert: true,
         rejectUnauthorized: true,
         ALPNProtocols: ['h2', OPAQUE_TCP_ALPN],
+        // Small frames leave at once (see h2-connection.ts: Nagle and delayed ACKs stall request/response).
+        noDelay: true,
       },
       (socket: TLSSocket & CallerTagged) => {
         const caller = callerIdentityOf(socket.getPeerCertificate(), trustDomain);

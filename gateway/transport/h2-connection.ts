@@ -78,6 +78,10 @@ export class H2Connection {
       );
     }, options.connectTimeoutMs);
     this.connectTimer.unref();
+    // Nagle's algorithm holds a small frame back until the previous one is acknowledged, and delayed ACKs
+    // hold that acknowledgement: a gRPC chain of two gateways lost a quarter of its calls per second to it.
+    // The session's own socket proxy refuses setNoDelay; 'connect' hands over the real socket.
+    session.once('connect', (_session, socket) => socket.setNoDelay(true));
     session.once('remoteSettings', (remote: Settings) => {
       if (this.state !== 'connecting') return;
       clearTimeout(this.connectTimer);
