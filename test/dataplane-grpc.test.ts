@@ -1,6 +1,7 @@
 // gRPC through the data plane with @grpc/grpc-js on both ends: unary and bidirectional streaming from
 // cluster a to a service only b runs, statuses, messages and trailers preserved end to end, local
-// gRPC served over h2c, and clear gRPC statuses for unknown and forbidden services.
+// gRPC served over h2c, clear gRPC statuses for unknown and forbidden services, and UNAVAILABLE (not a
+// hang) when the serving endpoint dies mid-call.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -30,11 +31,13 @@ describe('data plane: gRPC', () => {
   let fabric: TestFabric;
   let echoB: SampleServer;
   let echoA: SampleServer;
+  let fragileB: SampleServer;
   const clients: grpc.Client[] = [];
 
   before(async () => {
     echoB = await startGrpcUpstream('127.0.2.20', 'echo@b');
     echoA = await startGrpcUpstream('127.0.1.20', 'local@a');
+    fragileB = await startGrpcUpstream('127.0.2.21', 'fragile@b');
     fabric = await TestFabric.start([
       {
         cluster: 'a',
@@ -47,6 +50,7 @@ describe('data plane: gRPC', () => {
         services: [
           { name: 'echo', protocol: 'grpc', endpoints: [echoB.endpoint] },
           { name: 'secret', protocol: 'grpc', endpoints: [echoB.endpoint], allow: ['c'] },
+          { name: 'fragile', protocol: 'grpc', endpoints: [fragileB.endpoint] },
         ],
       },
     ]);
@@ -57,6 +61,7 @@ describe('data plane: gRPC', () => {
     await fabric?.close();
     await echoB?.close();
     await echoA?.close();
+    await fragileB?.close();
   });
 
   /** A client of a's outbound listener that calls `authority` (what an app resolving the name would send). */
@@ -145,5 +150,25 @@ describe('data plane: gRPC', () => {
       .dataPlane.state()
       .peers.find((p) => p.cluster === 'b');
     assert.equal(peer?.connections, 1);
+  });
+
+  test('an endpoint that dies mid-call ends the call UNAVAILABLE; the next call to b still works', async () => {
+    const call = client('fragile').Chat();
+    const ended = new Promise<grpc.ServiceError>((resolve) => {
+      call.on('error', resolve);
+      call.on('end', () => resolve(new Error('ended without an error') as grpc.ServiceError));
+    });
+    const first = await new Promise<EchoReply>((resolve) => {
+      call.once('data', resolve);
+      call.write({ text: 'before' });
+    });
+    assert.equal(first.servedBy, 'fragile@b');
+    await fragileB.close();
+    const err = await ended;
+    assert.equal(err.code, grpc.status.UNAVAILABLE, err.message);
+    // b's own words: b ended the call with trailers and kept the lane, rather than dropping it.
+    assert.ok(err.details.includes(`endpoint ${fragileB.endpoint}`), err.details);
+    const { reply } = await unary(client('echo'), 'after');
+    assert.equal(reply.servedBy, 'echo@b');
   });
 });

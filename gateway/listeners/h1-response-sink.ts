@@ -1,13 +1,21 @@
 // Writes a proxied answer to an HTTP/1.1 caller through Node's ServerResponse: the head with the
 // upstream's fields as they are (no re-encoding beyond Node's own), body with backpressure, trailers
 // when chunked. Gateway errors become a short text answer carrying weft-error; a failure after the
-// head was sent can only drop the connection.
+// head was sent can only drop the connection. A gRPC call (one a calling gateway carries on a lane) is
+// answered as gRPC: errors as a trailers-only answer (HTTP 200, grpc-status and grpc-message in the
+// head, empty body), a failure mid-call as UNAVAILABLE trailers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
-import { errorAnswerFields, httpStatusOf } from '../routing/error-status.js';
+import {
+  encodeGrpcMessage,
+  errorAnswerFields,
+  grpcStatusOf,
+  GrpcStatus,
+  httpStatusOf,
+} from '../routing/error-status.js';
 import { GatewayError as GatewayErrorClass } from '../errors.js';
 import { DownstreamSink } from './downstream-sink.js';
 
@@ -18,13 +26,15 @@ export class H1ResponseSink extends DownstreamSink {
   private readonly res: ServerResponse;
   private readonly req: IncomingMessage;
 
+  /** `grpc`: answer errors as gRPC statuses. */
   constructor(
     req: IncomingMessage,
     res: ServerResponse,
+    grpc: boolean,
     fallbackStats: TargetStats,
     onOutcome: OutcomeListener | undefined,
   ) {
-    super(false, fallbackStats, onOutcome);
+    super(grpc, fallbackStats, onOutcome);
     this.req = req;
     this.res = res;
     (res as TaggedResponse)[kSink] = this;
@@ -78,8 +88,31 @@ export class H1ResponseSink extends DownstreamSink {
     if (this.finished) return;
     const res = this.res;
     if (res.headersSent) {
-      res.destroy();
+      if (this.grpc && res.chunkedEncoding && !res.writableEnded) {
+        res.addTrailers({
+          'grpc-status': String(GrpcStatus.UNAVAILABLE),
+          'grpc-message': encodeGrpcMessage(err.message),
+          ...errorAnswerFields(err),
+        });
+        res.end();
+      } else {
+        res.destroy();
+      }
       this.completeFailure(this.status || 502, err);
+      return;
+    }
+    if (this.grpc) {
+      this.status = 200;
+      res.writeHead(200, {
+        'content-type': 'application/grpc',
+        'content-length': 0,
+        'grpc-status': String(grpcStatusOf(err.code)),
+        'grpc-message': encodeGrpcMessage(err.message),
+        ...errorAnswerFields(err),
+        ...(this.req.complete ? {} : { connection: 'close' }),
+      });
+      res.end();
+      this.completeFailure(200, err);
       return;
     }
     const status = httpStatusOf(err.code);

@@ -64,7 +64,7 @@ export class OutboundRouter {
   onH1Request(req: IncomingMessage, res: ServerResponse): void {
     const facts: H1RequestFacts = { authority: '', bodyLength: 0, upgrade: '', grpc: false };
     const headers = headersFromRawH1(req.rawHeaders, facts);
-    const sink = new H1ResponseSink(req, res, this.context.noRouteStats, this.context.onOutcome);
+    const sink = new H1ResponseSink(req, res, false, this.context.noRouteStats, this.context.onOutcome);
     const request: ProxyRequest = {
       method: req.method ?? 'GET',
       path: req.url ?? '/',

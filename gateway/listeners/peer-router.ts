@@ -2,26 +2,35 @@
 // TLS client certificate proved. It is served only from this cluster's own endpoints (never a second
 // hop, so no loops), after the service's allow list admits the caller. weft-source-cluster is set to
 // the proven caller, replacing anything the caller sent, and the caller's traceparent is continued
-// with this gateway's span id. Lanes (CONNECT with weft-lane) carry simple HTTP/1.1 requests; extended
-// CONNECT streams become Upgrade tunnels; weft-tcp connections TCP tunnels.
+// with this gateway's span id. Lanes (CONNECT with weft-lane) carry HTTP/1.1 requests: simple ones
+// through the fast path, and from the first gRPC call or body on, the whole lane through Node's parser
+// (lane-http-server.ts); extended CONNECT streams become Upgrade tunnels; weft-tcp connections TCP
+// tunnels.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
 import {
   headersFromH2,
+  headersFromRawH1,
   isHopByHop,
   LANE_HEADER,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
   ERROR_HEADER,
+  type H1RequestFacts,
 } from '../routing/proxy-headers.js';
 import type { LocalChoice, LocalTarget, TargetStats } from '../routing/route-table.js';
 import { httpStatusOf } from '../routing/error-status.js';
 import { readTunnelRequest, tunnelAnswer } from '../transport/opaque-tunnel.js';
 import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
 import { dialTcp, dialUpgrade, upgradeRequestHead } from '../upstream/tcp-dial.js';
+import type { DownstreamSink } from './downstream-sink.js';
+import { H1ResponseSink } from './h1-response-sink.js';
 import { H2ResponseSink } from './h2-response-sink.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
+import { LaneHttpServer } from './lane-http-server.js';
+import { HTTP1_LIMITS } from './outbound-listener.js';
 import { requestOfSimpleHead, type SimpleHead } from './simple-request-head.js';
 import { splice } from './splice.js';
 import { traceRequestHeaders } from './request-trace.js';
@@ -40,10 +49,19 @@ export interface PeerContext extends RouterContext {
 export class PeerRouter {
   private readonly context: PeerContext;
   private readonly lanes = new Set<FastConnection>();
+  private readonly laneHttp: LaneHttpServer;
   private draining = false;
 
   constructor(context: PeerContext) {
     this.context = context;
+    this.laneHttp = new LaneHttpServer(
+      {
+        keepAliveTimeoutMs: LANE_KEEP_ALIVE_MS,
+        headersTimeoutMs: HTTP1_LIMITS.headersTimeoutMs,
+        maxHeaderSize: HTTP1_LIMITS.maxHeaderSize,
+      },
+      (req, res, caller) => this.onLaneHttpRequest(req, res, caller),
+    );
   }
 
   /** A stream from peer cluster `caller`. */
@@ -154,11 +172,13 @@ export class PeerRouter {
   /** Draining: idle lanes close now, busy ones after their answer (which says Connection: close). */
   drain(): void {
     this.draining = true;
+    this.laneHttp.drain();
     this.closeIdle();
   }
 
   closeIdle(): void {
     for (const lane of this.lanes) lane.closeIfIdle();
+    this.laneHttp.closeIdle();
   }
 
   /**
@@ -173,10 +193,7 @@ export class PeerRouter {
       onOutcome: this.context.onOutcome,
       draining: false,
       route: (head, sink) => this.onLaneRequest(head, sink, caller),
-      handOver: (lane) => {
-        // The calling gateway sends only simple requests on lanes; anything else is a protocol error.
-        lane.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n');
-      },
+      handOver: (lane, unread) => this.laneHttp.handOver(lane, unread, caller),
     };
     Object.defineProperty(host, 'draining', { get: () => this.draining });
     const lane = new FastConnection(stream, host, null);
@@ -186,9 +203,35 @@ export class PeerRouter {
 
   private onLaneRequest(head: SimpleHead, sink: FastResponseSink, caller: string): void {
     head.headers[SOURCE_CLUSTER_HEADER] = caller;
-    const request = requestOfSimpleHead(head);
+    this.serveLaneRequest(requestOfSimpleHead(head), head.service, sink, caller);
+  }
+
+  /** A gRPC call or a request with a body, on a lane Node's parser reads (lane-http-server.ts). */
+  private onLaneHttpRequest(req: IncomingMessage, res: ServerResponse, caller: string): void {
+    const facts: H1RequestFacts = { authority: '', bodyLength: 0, upgrade: '', grpc: false };
+    const headers = headersFromRawH1(req.rawHeaders, facts);
+    headers[SOURCE_CLUSTER_HEADER] = caller;
+    const request: ProxyRequest = {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      authority: facts.authority,
+      headers,
+      bodyLength: facts.bodyLength,
+      body: facts.bodyLength !== 0 ? req : null,
+      grpc: facts.grpc,
+    };
+    const sink = new H1ResponseSink(req, res, facts.grpc, this.context.noRouteStats, this.context.onOutcome);
+    this.serveLaneRequest(request, req.headers[SERVICE_HEADER], sink, caller);
+  }
+
+  private serveLaneRequest(
+    request: ProxyRequest,
+    service: string | string[] | undefined,
+    sink: DownstreamSink,
+    caller: string,
+  ): void {
     sink.traceRequest(request, this.context.observer, caller);
-    const target = this.admit(head.service, caller);
+    const target = this.admit(service, caller);
     const choice = target instanceof GatewayError ? undefined : target.pick();
     if (target instanceof GatewayError || !choice) {
       sink.fail(

@@ -1,11 +1,12 @@
 // Gateway-to-gateway transport: per peer gateway (cluster, replica, address) a pool of a few long-lived
 // HTTP/2 connections over TLS 1.3 with client certificates. The dialling side accepts only a peer that
 // proves `spiffe://<trustDomain>/cluster/<cluster>/gateway` for the cluster it meant to reach, whatever
-// address discovery gave. Bodyless HTTP requests ride lanes: long-lived CONNECT streams that each carry
-// a keep-alive HTTP/1.1 connection (one request at a time, `weft-service` in the head), pooled per peer,
-// because opening an HTTP/2 stream per request costs more in Node than the rest of the hop. Other
-// requests (bodies, gRPC) are one HTTP/2 stream each; upgraded connections (WebSocket) are extended
-// CONNECT streams (RFC 8441). Opaque TCP gets an mTLS connection per tunnel (opaque-tunnel.ts).
+// address discovery gave. Bodyless HTTP requests and gRPC calls ride lanes: long-lived CONNECT streams
+// that each carry a keep-alive HTTP/1.1 connection (one request at a time, `weft-service` in the head,
+// a gRPC call as a chunked POST with its status in chunked trailers), pooled per peer, because opening
+// an HTTP/2 stream per request costs more in Node than the rest of the hop. Other requests with bodies
+// are one HTTP/2 stream each; upgraded connections (WebSocket) are extended CONNECT streams (RFC 8441).
+// Opaque TCP gets an mTLS connection per tunnel (opaque-tunnel.ts).
 import type { ClientHttp2Stream, OutgoingHttpHeaders, SecureClientSessionOptions } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
@@ -138,10 +139,10 @@ export class PeerGateway {
 
   /**
    * Forwards an HTTP request for `service` (name.namespace) to this peer gateway: on a lane when it
-   * has no body and is not gRPC, else on a stream of its own.
+   * has no body or is a gRPC call, else on a stream of its own.
    */
   dispatch(request: ProxyRequest, service: string, sink: ResponseSink): Exchange | undefined {
-    if (request.bodyLength === 0 && !request.grpc) {
+    if (request.bodyLength === 0 || request.grpc) {
       request.headers[SERVICE_HEADER] = service;
       return this.lanes.dispatch(request, sink);
     }

@@ -220,7 +220,11 @@ export class H1Connection implements H1ResponseEvents {
 
   onResponseHead(status: number, headers: HeaderMap): void {
     const exchange = this.exchange;
-    if (exchange && !exchange.cancelled) exchange.sink.head(status, headers, false);
+    if (!exchange || exchange.cancelled) return;
+    // A gRPC status in the head is a trailers-only answer (an error before any message): it stays one,
+    // whatever empty body HTTP/1.1 framed it with.
+    const trailersOnly = exchange.request.grpc && headers['grpc-status'] !== undefined;
+    exchange.sink.head(status, headers, trailersOnly);
   }
 
   onResponseBody(chunk: Buffer): void {

@@ -1,0 +1,69 @@
+// The receiving side of lanes for what the fast path does not carry: gRPC calls (a chunked POST whose
+// status comes back in chunked trailers) and any other request with a body. The lane's FastConnection
+// hands the stream over here with its unread bytes, as the outbound listener hands a socket to its
+// HTTP/1 server, and Node's parser then reads the rest of that lane: chunked bodies, trailers, limits.
+// The server never listens; it only parses lanes it is given, each tagged with the calling cluster its
+// peer connection proved.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { ByteStream } from '../upstream/exchange.js';
+
+const kCaller = Symbol('weft.lane.caller');
+type CallerTagged = { [kCaller]?: string };
+
+export interface LaneHttpLimits {
+  /** An idle lane closes after this; longer than the calling gateway's lane idle timeout. */
+  readonly keepAliveTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly maxHeaderSize: number;
+}
+
+/** A request read from a lane of peer cluster `caller`. */
+export type LaneRequestHandler = (req: IncomingMessage, res: ServerResponse, caller: string) => void;
+
+export class LaneHttpServer {
+  private readonly http: Server;
+  private draining = false;
+
+  constructor(limits: LaneHttpLimits, onRequest: LaneRequestHandler) {
+    this.http = createServer({
+      keepAliveTimeout: limits.keepAliveTimeoutMs,
+      headersTimeout: limits.headersTimeoutMs,
+      // A streaming gRPC call may last as long as its caller wants.
+      requestTimeout: 0,
+      maxHeaderSize: limits.maxHeaderSize,
+    });
+    this.http.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      const caller = (req.socket as unknown as CallerTagged)[kCaller];
+      if (caller === undefined) {
+        req.socket.destroy();
+        return;
+      }
+      if (this.draining) res.shouldKeepAlive = false;
+      onRequest(req, res, caller);
+    });
+    // A lane speaks HTTP/1.1 written by another weft gateway: a parse error means the lane is broken.
+    this.http.on('clientError', (_err: Error, socket: ByteStream) => socket.destroy());
+    // The server never listens (lanes are handed over); 'listening' starts its connection tracking,
+    // which enforces headersTimeout and lets closeIdleConnections() find idle lanes.
+    this.http.emit('listening');
+  }
+
+  /** Parses the rest of `lane` (from peer cluster `caller`) here, `unread` first. */
+  handOver(lane: ByteStream, unread: Buffer, caller: string): void {
+    (lane as ByteStream & CallerTagged)[kCaller] = caller;
+    lane.pause();
+    lane.unshift(unread);
+    this.http.emit('connection', lane);
+    lane.resume();
+  }
+
+  /** Draining: idle lanes close now, busy ones after their answer (which says Connection: close). */
+  drain(): void {
+    this.draining = true;
+    this.closeIdle();
+  }
+
+  closeIdle(): void {
+    this.http.closeIdleConnections();
+  }
+}
