@@ -2,6 +2,9 @@
 // cluster a to a service only b runs, statuses, messages and trailers preserved end to end, local
 // gRPC served over h2c, clear gRPC statuses for unknown and forbidden services, and UNAVAILABLE (not a
 // hang) when the serving endpoint dies mid-call.
+import { once } from 'node:events';
+import http2 from 'node:http2';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -32,12 +35,14 @@ describe('data plane: gRPC', () => {
   let echoB: SampleServer;
   let echoA: SampleServer;
   let fragileB: SampleServer;
+  let sizedB: http2.Http2Server;
   const clients: grpc.Client[] = [];
 
   before(async () => {
     echoB = await startGrpcUpstream('127.0.2.20', 'echo@b');
     echoA = await startGrpcUpstream('127.0.1.20', 'local@a');
     fragileB = await startGrpcUpstream('127.0.2.21', 'fragile@b');
+    sizedB = await startSizedGrpcReply('127.0.2.22');
     fabric = await TestFabric.start([
       {
         cluster: 'a',
@@ -51,6 +56,11 @@ describe('data plane: gRPC', () => {
           { name: 'echo', protocol: 'grpc', endpoints: [echoB.endpoint] },
           { name: 'secret', protocol: 'grpc', endpoints: [echoB.endpoint], allow: ['c'] },
           { name: 'fragile', protocol: 'grpc', endpoints: [fragileB.endpoint] },
+          {
+            name: 'sized',
+            protocol: 'grpc',
+            endpoints: [`127.0.2.22:${(sizedB.address() as AddressInfo).port}`],
+          },
         ],
       },
     ]);
@@ -62,6 +72,7 @@ describe('data plane: gRPC', () => {
     await echoB?.close();
     await echoA?.close();
     await fragileB?.close();
+    sizedB?.close();
   });
 
   /** A client of a's outbound listener that calls `authority` (what an app resolving the name would send). */
@@ -171,4 +182,50 @@ describe('data plane: gRPC', () => {
     const { reply } = await unary(client('echo'), 'after');
     assert.equal(reply.servedBy, 'echo@b');
   });
+
+  test('a reply framed by Content-Length keeps its grpc-status trailers across clusters', async () => {
+    const session = http2.connect(`http://127.0.1.1:${fabric.gateway('a').outboundPort}`);
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/bench.Bench/Call',
+        ':authority': 'sized.default',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      stream.end(SIZED_MESSAGE);
+      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      const chunks: Buffer[] = [];
+      let trailers: http2.IncomingHttpHeaders = {};
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('trailers', (received: http2.IncomingHttpHeaders) => (trailers = received));
+      await once(stream, 'end');
+      assert.equal(headers[':status'], 200);
+      assert.deepEqual(Buffer.concat(chunks), SIZED_MESSAGE);
+      assert.equal(trailers['grpc-status'], '0');
+      assert.equal(trailers['x-sized'], 'yes');
+    } finally {
+      session.close();
+    }
+  });
 });
+
+/** One gRPC message (5-byte prefix, then the payload). */
+const SIZED_MESSAGE = Buffer.concat([Buffer.from([0, 0, 0, 0, 4]), Buffer.from('pong')]);
+
+/** Answers every call the way nginx serves a static gRPC reply: Content-Length, body, then trailers. */
+async function startSizedGrpcReply(host: string): Promise<http2.Http2Server> {
+  const server = http2.createServer();
+  server.on('stream', (stream) => {
+    stream.resume();
+    stream.respond(
+      { ':status': 200, 'content-type': 'application/grpc', 'content-length': SIZED_MESSAGE.length },
+      { waitForTrailers: true },
+    );
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0', 'x-sized': 'yes' }));
+    stream.end(SIZED_MESSAGE);
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  return server;
+}

@@ -44,6 +44,9 @@ export class H1ResponseSink extends DownstreamSink {
   head(status: number, headers: HeaderMap, endStream: boolean): void {
     if (this.finished) return;
     this.status = status;
+    // A gRPC status follows the body as trailers, which HTTP/1.1 carries only after a chunked body: an
+    // upstream's Content-Length (nginx sends one with static gRPC replies) would make Node drop them.
+    if (this.grpc && !endStream) delete headers['content-length'];
     try {
       this.res.writeHead(status, headers as Record<string, string | string[]>);
     } catch (err) {
