@@ -27,6 +27,29 @@ export async function settledResidentKb(pid: number): Promise<number> {
   }
 }
 
+/** How long a gateway stays without traffic before its idle RSS is read (see quietResidentKb). */
+const QUIET_MS = 30_000;
+
+/**
+ * RSS once the process has been quiet for QUIET_MS and two seconds of reads agree within 1% (at most
+ * 45 s). Module loading at startup grows V8's young generation to its maximum (some 20 MB here); V8's
+ * memory reducer gives it back once it judges the process quiet (seen 12-24 s after a gateway started,
+ * later for the gateway that answers the other's probes), so an RSS read at start is the startup
+ * transient, not the idle footprint.
+ */
+export async function quietResidentKb(pid: number): Promise<number> {
+  const started = Date.now();
+  const reads: number[] = [];
+  for (;;) {
+    await pause(500);
+    reads.push(await residentKb(pid));
+    const last = reads.slice(-4);
+    const stable = last.length === 4 && Math.max(...last) - Math.min(...last) < Math.min(...last) * 0.01;
+    const waited = Date.now() - started;
+    if ((waited >= QUIET_MS && stable) || waited >= 45_000) return reads[reads.length - 1] as number;
+  }
+}
+
 /** Whether a response with this head is complete after `bodyBytes` bytes (content-length or chunked). */
 function responseComplete(head: string, bodyBytes: number, received: Buffer): boolean {
   const length = /\r\ncontent-length:\s*(\d+)/i.exec(head)?.[1];
@@ -113,8 +136,8 @@ export interface MemoryPlan {
 }
 
 /**
- * Memory of one chain, on processes that have carried no load yet: the idle RSS of both gateways, then
- * the marginal RSS of gateway A per idle proxied connection. All connections stay open until the last
+ * Memory of one chain, on processes that have carried no load yet: the RSS of both gateways at start and
+ * once they have been quiet a while, then the marginal RSS of gateway A per idle proxied connection. All connections stay open until the last
  * step, so each step allocates fresh memory instead of reusing what an earlier step freed (HAProxy's
  * pools and V8's heap both keep freed memory).
  */
@@ -136,6 +159,8 @@ export async function measureGatewayMemory(
     sample('rss.idleMbA', 0, (await settledResidentKb(pids.a)) / 1024),
     sample('rss.idleMbB', 0, (await settledResidentKb(pids.b)) / 1024),
   ];
+  const [quietA, quietB] = await Promise.all([quietResidentKb(pids.a), quietResidentKb(pids.b)]);
+  samples.push(sample('rss.quietMbA', 0, quietA / 1024), sample('rss.quietMbB', 0, quietB / 1024));
   const sockets: Socket[] = [];
   try {
     await openIdleConnections(target, authority, plan.warmConnections, sockets);

@@ -17,6 +17,8 @@ export type Metric =
   | 'latency.p99ms'
   | 'rss.idleMbA'
   | 'rss.idleMbB'
+  | 'rss.quietMbA'
+  | 'rss.quietMbB'
   | 'rss.perConnKb';
 
 export interface Sample {

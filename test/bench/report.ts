@@ -43,6 +43,8 @@ const LABELS: Record<Summary['metric'], string> = {
   'latency.addedP99ms': 'added latency p99 ms (chain − direct)',
   'rss.idleMbA': 'RSS idle MB, gateway A (at start)',
   'rss.idleMbB': 'RSS idle MB, gateway B (at start)',
+  'rss.quietMbA': 'RSS idle MB, gateway A (30 s quiet)',
+  'rss.quietMbB': 'RSS idle MB, gateway B (30 s quiet)',
   'rss.perConnKb': 'RSS KB per idle proxied connection (A)',
 };
 
@@ -189,16 +191,16 @@ export function verdicts(samples: readonly Sample[], summaries: readonly Summary
     });
   }
 
-  const idleA = find('rss.idleMbA', 'weft');
-  const idleB = find('rss.idleMbB', 'weft');
-  if (idleA || idleB || find('rss.idleMbA', 'haproxy')) {
+  const idleA = find('rss.quietMbA', 'weft');
+  const idleB = find('rss.quietMbB', 'weft');
+  if (idleA || idleB || find('rss.quietMbA', 'haproxy')) {
     const worst = Math.max(idleA?.median ?? Number.NaN, idleB?.median ?? Number.NaN);
     const haproxyWorst = Math.max(
-      find('rss.idleMbA', 'haproxy')?.median ?? Number.NaN,
-      find('rss.idleMbB', 'haproxy')?.median ?? Number.NaN,
+      find('rss.quietMbA', 'haproxy')?.median ?? Number.NaN,
+      find('rss.quietMbB', 'haproxy')?.median ?? Number.NaN,
     );
     out.push({
-      measure: 'gateway RSS idle MB (larger of A, B)',
+      measure: 'gateway RSS idle MB, 30 s quiet (larger of A, B)',
       weft: Number.isFinite(worst) ? worst : undefined,
       haproxy: Number.isFinite(haproxyWorst) ? haproxyWorst : undefined,
       value: Number.isFinite(worst) ? worst : undefined,
