@@ -42,6 +42,14 @@ export interface H2ConnectionOptions {
 
 const kConnection = Symbol('weft.h2.connection');
 
+// Options for session.request() with HTTP/2's default priority spelled out. Node fills in whichever of
+// weight, parent, exclusive and silent are missing, on a copy of the options, through a wrapped
+// validator; with them all present a gRPC hop through one gateway ran 20-29% more calls per second
+// (h2load 16x8 into gateway B of the bench: 4.9-5.5k -> 6.4-6.6k). Node copies the object, so one is shared.
+const PRIORITY = { weight: 16, parent: 0, exclusive: false, silent: false } as const;
+const ENDED_REQUEST = { endStream: true, ...PRIORITY } as const;
+const OPEN_REQUEST = { endStream: false, ...PRIORITY } as const;
+
 export class H2Connection {
   readonly session: ClientHttp2Session;
   state: H2ConnectionState = 'connecting';
@@ -125,7 +133,7 @@ export class H2Connection {
 
   /** Opens a stream; counts it until it closes. Only on a ready connection. */
   request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
-    const stream = this.session.request(headers, { endStream });
+    const stream = this.session.request(headers, endStream ? ENDED_REQUEST : OPEN_REQUEST);
     this.track(stream);
     return stream;
   }
