@@ -8,12 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { GatewayError } from '../errors.js';
 import type { OutcomeListener } from '../routing/outcome.js';
-import {
-  headersFromH2,
-  headersFromRawH1,
-  SOURCE_CLUSTER_HEADER,
-  type H1RequestFacts,
-} from '../routing/proxy-headers.js';
+import { headersFromH2, SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
 import type { RouteTable, ServiceRoute, TargetStats } from '../routing/route-table.js';
 import type { ServiceName } from '../routing/service-name.js';
 import type { ProxyRequest } from '../upstream/exchange.js';
@@ -23,6 +18,7 @@ import type { DownstreamSink } from './downstream-sink.js';
 import { GuardedRequest } from './guarded-request.js';
 import type { ServiceResilience } from '../resilience/index.js';
 import { H1ResponseSink } from './h1-response-sink.js';
+import { requestOfIncoming } from './incoming-request.js';
 import { H2ResponseSink } from './h2-response-sink.js';
 import type { FastResponseSink } from './h1-fast-path.js';
 import { requestOfSimpleHead, type SimpleHead } from './simple-request-head.js';
@@ -62,19 +58,8 @@ export class OutboundRouter {
   }
 
   onH1Request(req: IncomingMessage, res: ServerResponse): void {
-    const facts: H1RequestFacts = { authority: '', bodyLength: 0, upgrade: '', grpc: false };
-    const headers = headersFromRawH1(req.rawHeaders, facts);
     const sink = new H1ResponseSink(req, res, false, this.context.noRouteStats, this.context.onOutcome);
-    const request: ProxyRequest = {
-      method: req.method ?? 'GET',
-      path: req.url ?? '/',
-      authority: facts.authority,
-      headers,
-      bodyLength: facts.bodyLength,
-      body: facts.bodyLength !== 0 ? req : null,
-      grpc: facts.grpc,
-    };
-    this.forward(request, sink);
+    this.forward(requestOfIncoming(req), sink);
   }
 
   /** A simple bodyless HTTP/1.1 request from the fast path (headers already carry pseudo-headers). */

@@ -12,13 +12,11 @@ import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
 import {
   headersFromH2,
-  headersFromRawH1,
   isHopByHop,
   LANE_HEADER,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
   ERROR_HEADER,
-  type H1RequestFacts,
 } from '../routing/proxy-headers.js';
 import type { LocalChoice, LocalTarget, TargetStats } from '../routing/route-table.js';
 import { httpStatusOf } from '../routing/error-status.js';
@@ -27,6 +25,7 @@ import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
 import { dialTcp, dialUpgrade, upgradeRequestHead } from '../upstream/tcp-dial.js';
 import type { DownstreamSink } from './downstream-sink.js';
 import { H1ResponseSink } from './h1-response-sink.js';
+import { requestOfIncoming } from './incoming-request.js';
 import { H2ResponseSink } from './h2-response-sink.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import { LaneHttpServer } from './lane-http-server.js';
@@ -208,19 +207,15 @@ export class PeerRouter {
 
   /** A gRPC call or a request with a body, on a lane Node's parser reads (lane-http-server.ts). */
   private onLaneHttpRequest(req: IncomingMessage, res: ServerResponse, caller: string): void {
-    const facts: H1RequestFacts = { authority: '', bodyLength: 0, upgrade: '', grpc: false };
-    const headers = headersFromRawH1(req.rawHeaders, facts);
-    headers[SOURCE_CLUSTER_HEADER] = caller;
-    const request: ProxyRequest = {
-      method: req.method ?? 'GET',
-      path: req.url ?? '/',
-      authority: facts.authority,
-      headers,
-      bodyLength: facts.bodyLength,
-      body: facts.bodyLength !== 0 ? req : null,
-      grpc: facts.grpc,
-    };
-    const sink = new H1ResponseSink(req, res, facts.grpc, this.context.noRouteStats, this.context.onOutcome);
+    const request = requestOfIncoming(req);
+    request.headers[SOURCE_CLUSTER_HEADER] = caller;
+    const sink = new H1ResponseSink(
+      req,
+      res,
+      request.grpc,
+      this.context.noRouteStats,
+      this.context.onOutcome,
+    );
     this.serveLaneRequest(request, req.headers[SERVICE_HEADER], sink, caller);
   }
 

@@ -1,0 +1,21 @@
+// The ProxyRequest that an HTTP/1.1 request parsed by Node's http server stands for: its end-to-end
+// fields (hop-by-hop and weft fields dropped, see proxy-headers.ts), Host as the authority, and the
+// IncomingMessage itself as the body stream when there is one. Used by the outbound listener's HTTP/1
+// server and by lanes handed to Node's parser on the peer side.
+import type { IncomingMessage } from 'node:http';
+import { headersFromRawH1, type H1RequestFacts } from '../routing/proxy-headers.js';
+import type { ProxyRequest } from '../upstream/exchange.js';
+
+export function requestOfIncoming(req: IncomingMessage): ProxyRequest {
+  const facts: H1RequestFacts = { authority: '', bodyLength: 0, upgrade: '', grpc: false };
+  const headers = headersFromRawH1(req.rawHeaders, facts);
+  return {
+    method: req.method ?? 'GET',
+    path: req.url ?? '/',
+    authority: facts.authority,
+    headers,
+    bodyLength: facts.bodyLength,
+    body: facts.bodyLength !== 0 ? req : null,
+    grpc: facts.grpc,
+  };
+}
