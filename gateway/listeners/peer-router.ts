@@ -191,6 +191,7 @@ export class PeerRouter {
       noRouteStats: this.context.noRouteStats,
       onOutcome: this.context.onOutcome,
       draining: false,
+      waitForSplitHeads: true,
       route: (head, sink) => this.onLaneRequest(head, sink, caller),
       handOver: (lane, unread) => this.laneHttp.handOver(lane, unread, caller),
     };
