@@ -9,13 +9,7 @@ import type { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
-import {
-  encodeGrpcMessage,
-  errorAnswerFields,
-  grpcStatusOf,
-  GrpcStatus,
-  httpStatusOf,
-} from '../routing/error-status.js';
+import { errorAnswerFields, grpcErrorFields, GrpcStatus, httpStatusOf } from '../routing/error-status.js';
 import { GatewayError as GatewayErrorClass } from '../errors.js';
 import { DownstreamSink } from './downstream-sink.js';
 
@@ -92,11 +86,7 @@ export class H1ResponseSink extends DownstreamSink {
     const res = this.res;
     if (res.headersSent) {
       if (this.grpc && res.chunkedEncoding && !res.writableEnded) {
-        res.addTrailers({
-          'grpc-status': String(GrpcStatus.UNAVAILABLE),
-          'grpc-message': encodeGrpcMessage(err.message),
-          ...errorAnswerFields(err),
-        });
+        res.addTrailers(grpcErrorFields(err, GrpcStatus.UNAVAILABLE));
         res.end();
       } else {
         res.destroy();
@@ -109,9 +99,7 @@ export class H1ResponseSink extends DownstreamSink {
       res.writeHead(200, {
         'content-type': 'application/grpc',
         'content-length': 0,
-        'grpc-status': String(grpcStatusOf(err.code)),
-        'grpc-message': encodeGrpcMessage(err.message),
-        ...errorAnswerFields(err),
+        ...grpcErrorFields(err),
         ...(this.req.complete ? {} : { connection: 'close' }),
       });
       res.end();

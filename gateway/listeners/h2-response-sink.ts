@@ -8,13 +8,7 @@ import { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
-import {
-  encodeGrpcMessage,
-  errorAnswerFields,
-  grpcStatusOf,
-  httpStatusOf,
-  GrpcStatus,
-} from '../routing/error-status.js';
+import { errorAnswerFields, grpcErrorFields, httpStatusOf, GrpcStatus } from '../routing/error-status.js';
 import { DownstreamSink } from './downstream-sink.js';
 
 const kSink = Symbol('weft.h2.sink');
@@ -106,9 +100,7 @@ export class H2ResponseSink extends DownstreamSink {
           {
             ':status': 200,
             'content-type': 'application/grpc',
-            'grpc-status': String(grpcStatusOf(err.code)),
-            'grpc-message': encodeGrpcMessage(err.message),
-            ...errorAnswerFields(err),
+            ...grpcErrorFields(err),
           },
           { endStream: true },
         );
@@ -130,9 +122,7 @@ export class H2ResponseSink extends DownstreamSink {
     }
     if (this.waitingForTrailers) {
       this.trailers = {
-        'grpc-status': String(GrpcStatus.UNAVAILABLE),
-        'grpc-message': encodeGrpcMessage(err.message),
-        ...errorAnswerFields(err),
+        ...grpcErrorFields(err, GrpcStatus.UNAVAILABLE),
       };
       stream.end();
     } else {

@@ -45,7 +45,7 @@ export function httpStatusOf(code: GatewayErrorCode): number {
   return (ANSWERS[code] ?? INTERNAL_ANSWER).http;
 }
 
-export function grpcStatusOf(code: GatewayErrorCode): number {
+function grpcStatusOf(code: GatewayErrorCode): number {
   return (ANSWERS[code] ?? INTERNAL_ANSWER).grpc;
 }
 
@@ -58,6 +58,21 @@ export function errorAnswerFields(err: GatewayError): Record<string, string> {
   if (err.retryAfterMs !== undefined)
     fields['retry-after'] = String(Math.max(1, Math.ceil(err.retryAfterMs / 1000)));
   return fields;
+}
+
+/**
+ * The fields of a gateway error answered to a gRPC caller: `status` (the code's own gRPC status, or
+ * UNAVAILABLE for a call that failed mid-stream), the message as grpc-message, and errorAnswerFields.
+ */
+export function grpcErrorFields(
+  err: GatewayError,
+  status: number = grpcStatusOf(err.code),
+): Record<string, string> {
+  return {
+    'grpc-status': String(status),
+    'grpc-message': encodeGrpcMessage(err.message),
+    ...errorAnswerFields(err),
+  };
 }
 
 /**
@@ -74,7 +89,7 @@ export function isLocalOriginFailure(code: GatewayErrorCode): boolean {
 }
 
 /** gRPC messages travel in a header: percent-encode everything outside printable ASCII (gRPC spec). */
-export function encodeGrpcMessage(message: string): string {
+function encodeGrpcMessage(message: string): string {
   let out = '';
   for (const byte of Buffer.from(message, 'utf8')) {
     if (byte >= 0x20 && byte <= 0x7e && byte !== 0x25) out += String.fromCharCode(byte);
