@@ -11,6 +11,7 @@ import type { TargetStats } from '../routing/route-table.js';
 import type { ByteStream, HeaderMap } from '../upstream/exchange.js';
 import { errorAnswerFields, httpStatusOf } from '../routing/error-status.js';
 import { isHopByHop } from '../routing/proxy-headers.js';
+import { writeFramed } from '../upstream/framed-write.js';
 import { DownstreamSink } from './downstream-sink.js';
 import { parseSimpleHead, type SimpleHead } from './simple-request-head.js';
 
@@ -18,8 +19,6 @@ const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 
 /** Unanswered pipelined bytes held before the socket is paused. */
 const MAX_BUFFERED_BYTES = 64 * 1024;
-/** Body chunks up to this size leave in one buffer with the head or chunk framing around them. */
-const COPY_LIMIT_BYTES = 16 * 1024;
 /** Heads longer than this go to Node's parser, which answers 431 beyond its own limit. */
 export const MAX_FAST_HEAD_BYTES = 16 * 1024;
 
@@ -244,9 +243,9 @@ export class FastResponseSink extends DownstreamSink {
     if (this.finished || this.bodyless) return true;
     if (this.chunked) {
       if (chunk.length === 0) return true;
-      this.send(`${this.takeHead()}${chunk.length.toString(16)}\r\n`, chunk, '\r\n');
+      writeFramed(this.socket, `${this.takeHead()}${chunk.length.toString(16)}\r\n`, chunk, '\r\n');
     } else {
-      this.send(this.takeHead(), chunk, '');
+      writeFramed(this.socket, this.takeHead(), chunk, '');
     }
     return !this.socket.writableNeedDrain;
   }
@@ -302,30 +301,5 @@ export class FastResponseSink extends DownstreamSink {
     const head = this.pendingHead ?? '';
     this.pendingHead = null;
     return head;
-  }
-
-  /**
-   * Writes `before` (latin1), `chunk` and `after` (latin1) as one write: for a small chunk a copy into
-   * one buffer is cheaper than corking three writes into a writev.
-   */
-  private send(before: string, chunk: Buffer, after: string): void {
-    const socket = this.socket;
-    if (before === '' && after === '') {
-      socket.write(chunk);
-      return;
-    }
-    if (chunk.length > COPY_LIMIT_BYTES) {
-      socket.cork();
-      socket.write(before, 'latin1');
-      socket.write(chunk);
-      if (after !== '') socket.write(after, 'latin1');
-      socket.uncork();
-      return;
-    }
-    const out = Buffer.allocUnsafe(before.length + chunk.length + after.length);
-    out.write(before, 0, 'latin1');
-    chunk.copy(out, before.length);
-    if (after !== '') out.write(after, before.length + chunk.length, 'latin1');
-    socket.write(out);
   }
 }

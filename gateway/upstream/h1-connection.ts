@@ -7,6 +7,7 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import type { ByteStream, Exchange, HeaderMap, ProxyRequest, ResponseSink } from './exchange.js';
+import { writeFramed } from './framed-write.js';
 import { H1ResponseParser, type H1ResponseEvents } from './h1-response-parser.js';
 
 /** What a connection needs from its pool. */
@@ -274,10 +275,7 @@ export class H1Connection implements H1ResponseEvents {
       return;
     }
     if (Buffer.isBuffer(body)) {
-      this.socket.cork();
-      this.socket.write(`${head}\r\n`, 'latin1');
-      this.socket.write(body);
-      this.socket.uncork();
+      writeFramed(this.socket, `${head}\r\n`, body, '');
       exchange.requestDone = true;
       return;
     }
@@ -295,11 +293,7 @@ export class H1Connection implements H1ResponseEvents {
     let ok: boolean;
     if (chunked) {
       if (chunk.length === 0) return;
-      this.socket.cork();
-      this.socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      this.socket.write(chunk);
-      ok = this.socket.write('\r\n', 'latin1');
-      this.socket.uncork();
+      ok = writeFramed(this.socket, `${chunk.length.toString(16)}\r\n`, chunk, '\r\n');
     } else {
       ok = this.socket.write(chunk);
     }
