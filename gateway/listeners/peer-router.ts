@@ -202,14 +202,12 @@ export class PeerRouter {
   }
 
   private onLaneRequest(head: SimpleHead, sink: FastResponseSink, caller: string): void {
-    head.headers[SOURCE_CLUSTER_HEADER] = caller;
     this.serveLaneRequest(requestOfSimpleHead(head), head.service, sink, caller);
   }
 
   /** A gRPC call or a request with a body, on a lane Node's parser reads (lane-http-server.ts). */
   private onLaneHttpRequest(req: IncomingMessage, res: ServerResponse, caller: string): void {
     const request = requestOfIncoming(req);
-    request.headers[SOURCE_CLUSTER_HEADER] = caller;
     const sink = new H1ResponseSink(
       req,
       res,
@@ -226,6 +224,7 @@ export class PeerRouter {
     sink: DownstreamSink,
     caller: string,
   ): void {
+    request.headers[SOURCE_CLUSTER_HEADER] = caller;
     sink.traceRequest(request, this.context.observer, caller);
     const target = this.admit(service, caller);
     const choice = target instanceof GatewayError ? undefined : target.pick();
