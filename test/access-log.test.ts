@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { AccessLog } from '../gateway/observability/index.js';
+import { MINIMAL_CONFIG } from './helpers/gateway-config.js';
 
 function capture(): { logger: pino.Logger; lines: string[] } {
   const lines: string[] = [];
@@ -68,20 +69,15 @@ test('an entry is one JSON line with the request fields', async () => {
 
 test('config: observability.accessLogSampleRate defaults to 0 and must be 0..1', async () => {
   const { parseConfigObject, ConfigError } = await import('../gateway/config/index.js');
-  const base = {
-    cluster: 'aws-use1',
-    locality: { cloud: 'aws', region: 'us-east-1' },
-    trustDomain: 'acme.test',
-    redis: 'redis://127.0.0.1:6379/0',
-    tls: { ca: 'ca.pem', cert: 'gateway.pem', key: 'gateway.key' },
-    listen: { peer: '127.0.0.1:4143' },
-  };
-  assert.equal(parseConfigObject(base, '/tmp/gateway.yaml').observability.accessLogSampleRate, 0);
-  const half = parseConfigObject({ ...base, observability: { accessLogSampleRate: 0.5 } }, '/tmp/g.yaml');
+  assert.equal(parseConfigObject(MINIMAL_CONFIG, '/tmp/gateway.yaml').observability.accessLogSampleRate, 0);
+  const half = parseConfigObject(
+    { ...MINIMAL_CONFIG, observability: { accessLogSampleRate: 0.5 } },
+    '/tmp/g.yaml',
+  );
   assert.equal(half.observability.accessLogSampleRate, 0.5);
   for (const bad of [{ accessLogSampleRate: 2 }, { accessLogSampleRate: -0.1 }, { sampleRate: 1 }]) {
     assert.throws(
-      () => parseConfigObject({ ...base, observability: bad }, '/tmp/gateway.yaml'),
+      () => parseConfigObject({ ...MINIMAL_CONFIG, observability: bad }, '/tmp/gateway.yaml'),
       (err: unknown) => err instanceof ConfigError && /observability/.test(err.message),
     );
   }

@@ -3,15 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseConfigObject } from '../gateway/config/index.js';
-
-const BASE = {
-  cluster: 'aws-use1',
-  locality: { cloud: 'aws', region: 'us-east-1' },
-  trustDomain: 'acme.test',
-  redis: 'redis://127.0.0.1:6379',
-  tls: { ca: 'ca.pem', cert: 'gw.pem', key: 'gw.key' },
-  listen: { peer: '127.0.0.1:4143' },
-};
+import { MINIMAL_CONFIG as BASE } from './helpers/gateway-config.js';
 
 const RFC2136 = {
   rfc2136: { server: '127.0.0.1:5353', zone: 'example.test', tsig: { name: 'weft-key', secret: 'c2VjcmV0' } },
