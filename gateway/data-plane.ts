@@ -179,7 +179,7 @@ export class DataPlane {
     this.outbound = new OutboundListener(
       config.listen.outbound,
       {
-        onFastRequest: (head, sink) => router.onFastRequest(head, sink),
+        onFastRequest: (head, body, sink) => router.onFastRequest(head, body, sink),
         onRequest: (req, res) => router.onH1Request(req, res),
         onUpgrade: (req, socket, head) => tunnels.onUpgrade(req, socket, head),
         onStream: (stream, headers, flags) => router.onH2Stream(stream, headers, flags),

@@ -151,6 +151,17 @@ describe('data plane: gRPC', () => {
     assert.match(forbidden.details, /cluster a is not allowed to call service secret\.default/);
   });
 
+  test('a call with more metadata than the lane fast path reads is read by Node’s parser on b', async () => {
+    const metadata = new grpc.Metadata();
+    for (let i = 0; i < 110; i++) metadata.set(`x-meta-${i}`, `value ${i}`);
+    const reply = await new Promise<EchoReply>((resolve, reject) => {
+      client('echo').Unary({ text: 'heavy' }, metadata, (err, answer) =>
+        err || !answer ? reject(err ?? new Error('no reply')) : resolve(answer),
+      );
+    });
+    assert.deepEqual(reply, { text: 'heavy', servedBy: 'echo@b', sourceCluster: 'a' });
+  });
+
   test('many concurrent unary calls share one peer connection', async () => {
     const c = client('echo');
     const replies = await Promise.all(Array.from({ length: 100 }, (_, i) => unary(c, `n${i}`)));

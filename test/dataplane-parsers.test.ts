@@ -1,9 +1,11 @@
 // The hand-written HTTP/1.1 pieces of the data plane, table-driven: the upstream response parser (every
-// framing, split at every byte boundary, and the malformed answers it must refuse) and the fast path's
-// simple-request recogniser (what it accepts, and everything it must leave to Node's parser).
+// framing, split at every byte boundary, and the malformed answers it must refuse), the fast path's
+// simple-request recogniser (what it accepts, and everything it must leave to Node's parser) and its
+// request body reader (each framing split at every byte, and the broken framings it must refuse).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GatewayError } from '../gateway/errors.js';
+import { FastRequestBody } from '../gateway/listeners/fast-request-body.js';
 import { parseSimpleHead } from '../gateway/listeners/simple-request-head.js';
 import type { HeaderMap } from '../gateway/upstream/exchange.js';
 import { H1ResponseParser } from '../gateway/upstream/h1-response-parser.js';
@@ -167,4 +169,90 @@ test('simple request heads: anything unusual is left to Node’s parser', () => 
     'PRI * HTTP/2.0',
   ];
   for (const text of leftToNode) assert.equal(parseSimpleHead(text), undefined, JSON.stringify(text));
+});
+
+test('simple request heads: where bodies are read, one Content-Length or chunked coding, never both', () => {
+  const grpcCall = parseSimpleHead(
+    'POST /pkg.Svc/Call HTTP/1.1\r\nHost: h\r\nContent-Type: application/grpc\r\nTE: trailers\r\nTransfer-Encoding: chunked',
+    true,
+  );
+  assert.deepEqual([grpcCall?.bodyLength, grpcCall?.grpc, grpcCall?.headers.te], [-1, true, 'trailers']);
+  assert.equal(grpcCall?.headers['transfer-encoding'], undefined, 'framing is per hop');
+  const put = parseSimpleHead(
+    'PUT /x HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\nConnection: content-length',
+    true,
+  );
+  assert.deepEqual([put?.bodyLength, put?.grpc, put?.headers['content-length']], [12, false, '12']);
+  assert.equal(parseSimpleHead('POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0', true)?.bodyLength, 0);
+  const stillLeftToNode = [
+    'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nTransfer-Encoding: chunked',
+    'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\nContent-Length: 3',
+    'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: -3',
+    'POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3x',
+    'POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked',
+    'POST / HTTP/1.0\r\nHost: h\r\nTransfer-Encoding: chunked',
+    'CONNECT h:443 HTTP/1.1\r\nHost: h:443',
+    'P(ST / HTTP/1.1\r\nHost: h',
+  ];
+  for (const text of stillLeftToNode)
+    assert.equal(parseSimpleHead(text, true), undefined, JSON.stringify(text));
+});
+
+interface BodyRead {
+  body: string;
+  rest: string;
+  complete: boolean;
+  invalid: string | null;
+}
+
+/** Feeds `chunks` to a body of `length` (-1: chunked) and collects what it pushes. */
+function readBody(length: number, chunks: readonly string[]): BodyRead {
+  const body = new FastRequestBody(length, () => undefined);
+  let rest = '';
+  for (const chunk of chunks) {
+    const fed = body.feed(Buffer.from(chunk, 'latin1'));
+    if (fed.rest) rest += fed.rest.toString('latin1');
+  }
+  let text = '';
+  for (let chunk = body.read() as Buffer | null; chunk; chunk = body.read() as Buffer | null) {
+    text += chunk.toString('latin1');
+  }
+  return { body: text, rest, complete: body.complete, invalid: body.invalid };
+}
+
+test('request bodies: each framing, split at every byte, gives the same body and what follows', () => {
+  const cases: Array<[number, string, string]> = [
+    [5, 'hello', 'hello'],
+    [-1, '5\r\nhello\r\n0\r\n\r\n', 'hello'],
+    [-1, '3;ext=1\r\nabc\r\nA ;x\r\n0123456789\r\n0\r\nx-trailer: 1\r\n\r\n', 'abc0123456789'],
+  ];
+  const next = 'GET / HTTP/1.1\r\n\r\n';
+  for (const [length, wire, expected] of cases) {
+    for (const parts of splits(wire + next)) {
+      const read = readBody(length, parts);
+      const label = JSON.stringify(parts);
+      assert.deepEqual(read, { body: expected, rest: next, complete: true, invalid: null }, label);
+    }
+  }
+  assert.deepEqual(readBody(-1, ['4\r\nab']), { body: 'ab', rest: '', complete: false, invalid: null });
+});
+
+test('request bodies: broken chunked framing is refused, never thrown', () => {
+  const bad: Array<[string, RegExp]> = [
+    ['x\r\n', /bad chunk size "x"/],
+    ['-1\r\n', /bad chunk size/],
+    ['12345678901234\r\n', /bad chunk size/],
+    ['\r\n', /bad chunk size ""/],
+    ['A \r\n', /bad chunk size "A "/],
+    ['3\nabc', /does not end with CRLF/],
+    ['3\r\nabcX\r\n', /not followed by CRLF/],
+    ['3\r\nabc\rX', /not followed by CRLF/],
+    [`1;${'e'.repeat(5000)}\r\n`, /too long/],
+    [`0\r\n${'x-t: 1\r\n'.repeat(3000)}`, /too long/],
+  ];
+  for (const [wire, message] of bad) {
+    const read = readBody(-1, [wire]);
+    assert.match(read.invalid ?? '', message, JSON.stringify(wire.slice(0, 40)));
+    assert.equal(read.complete, false);
+  }
 });

@@ -19,7 +19,7 @@ function slowHost(): FastPathHost {
     noRouteStats: noStats,
     onOutcome: undefined,
     draining: false,
-    route: (_head, sink) => {
+    route: (_head, _body, sink) => {
       setTimeout(() => {
         sink.head(200, { 'content-length': '2' }, false);
         sink.data(Buffer.from('ok'));

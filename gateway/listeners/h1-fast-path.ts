@@ -2,17 +2,21 @@
 // rest of the hop together (IncomingMessage, ServerResponse, header validation and re-encoding), and
 // most calls are small bodyless requests. So a new connection starts here: each complete, simple
 // request head (see simple-request-head.ts) is routed directly and its answer written straight to the
-// socket. The first request that is anything else (a body, an upgrade, Expect, a split or malformed
-// head) and every byte after it go to Node's http server, which stays the authority on parsing and
-// errors: the connection is handed over with its unread bytes, once no answer is in flight.
-import type { GatewayError } from '../errors.js';
+// socket. On lanes, which another weft gateway writes, requests with bodies (gRPC calls) are read here
+// too (fast-request-body.ts), and gRPC calls answered as gRPC. The first request that is anything else
+// (a body where bodies are not read, an upgrade, Expect, a split or malformed head) and every byte
+// after it go to Node's http server, which stays the authority on parsing and errors: the connection
+// is handed over with its unread bytes, once no answer is in flight.
+import type { Readable } from 'node:stream';
+import { GatewayError } from '../errors.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
 import type { ByteStream, HeaderMap } from '../upstream/exchange.js';
-import { errorAnswerFields, httpStatusOf } from '../routing/error-status.js';
+import { errorAnswerFields, grpcErrorFields, GrpcStatus, httpStatusOf } from '../routing/error-status.js';
 import { isHopByHop } from '../routing/proxy-headers.js';
 import { writeFramed } from '../upstream/framed-write.js';
 import { DownstreamSink } from './downstream-sink.js';
+import { FastRequestBody } from './fast-request-body.js';
 import { parseSimpleHead, type SimpleHead } from './simple-request-head.js';
 
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
@@ -23,8 +27,8 @@ const MAX_BUFFERED_BYTES = 64 * 1024;
 export const MAX_FAST_HEAD_BYTES = 16 * 1024;
 
 export interface FastPathHost {
-  /** Routes a simple request; the sink writes the answer. */
-  route(head: SimpleHead, sink: FastResponseSink): void;
+  /** Routes a simple request (`body` when it has one); the sink writes the answer. */
+  route(head: SimpleHead, body: Readable | null, sink: FastResponseSink): void;
   /** Gives the connection to Node's http server with `unread` bytes to parse first. */
   handOver(socket: ByteStream, unread: Buffer): void;
   readonly keepAliveTimeoutMs: number;
@@ -39,6 +43,8 @@ export interface FastPathHost {
    * requests; ServerResponse's head and body written together onto an HTTP/2 stream).
    */
   readonly waitForSplitHeads?: boolean;
+  /** Read request bodies here (Content-Length or chunked) instead of handing them to Node's parser. */
+  readonly readsBodies?: boolean;
 }
 
 const kConnection = Symbol('weft.fast.connection');
@@ -49,6 +55,8 @@ export class FastConnection {
   private readonly host: FastPathHost;
   private pending: Buffer | null = null;
   private current: FastResponseSink | null = null;
+  /** The current request's body while it is still arriving. */
+  private body: FastRequestBody | null = null;
   private handedOver = false;
   private closing = false;
 
@@ -65,6 +73,12 @@ export class FastConnection {
   }
 
   onData(chunk: Buffer): void {
+    if (this.body) {
+      const rest = this.feedBody(this.body, chunk);
+      if (!rest) return;
+      chunk = rest;
+    }
+    if (this.closing && !this.current) return;
     this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     if (this.current) {
       if (this.pending.length > MAX_BUFFERED_BYTES) this.socket.pause();
@@ -77,6 +91,13 @@ export class FastConnection {
   answered(sink: FastResponseSink, keepOpen: boolean): void {
     if (this.current !== sink) return;
     this.current = null;
+    const body = this.body;
+    if (body) {
+      // Answered before its request body was read: skipping the rest is not worth keeping the connection.
+      this.body = null;
+      body.destroy();
+      keepOpen = false;
+    }
     if (!keepOpen || this.closing) {
       this.closing = true;
       this.socket.end();
@@ -88,8 +109,11 @@ export class FastConnection {
   }
 
   onClose(): void {
+    const body = this.body;
+    this.body = null;
     this.current?.closed();
     this.current = null;
+    body?.destroy();
   }
 
   onTimeout(): void {
@@ -106,23 +130,65 @@ export class FastConnection {
     return !this.handedOver && !this.socket.destroyed;
   }
 
+  /** The current request's body is still arriving. */
+  get readingBody(): boolean {
+    return this.body !== null;
+  }
+
   private next(): void {
     const data = this.pending;
     if (!data || this.closing || this.handedOver) return;
     const end = data.indexOf(CRLF2);
     if (end < 0 && this.host.waitForSplitHeads && data.length <= MAX_FAST_HEAD_BYTES) return;
     const head =
-      end < 0 || end > MAX_FAST_HEAD_BYTES ? undefined : parseSimpleHead(data.toString('latin1', 0, end));
+      end < 0 || end > MAX_FAST_HEAD_BYTES
+        ? undefined
+        : parseSimpleHead(data.toString('latin1', 0, end), this.host.readsBodies);
     if (!head) {
       this.handOver(data);
       return;
     }
-    this.pending = end + 4 < data.length ? data.subarray(end + 4) : null;
+    this.pending = null;
+    let rest = end + 4 < data.length ? data.subarray(end + 4) : null;
     const keepOpen = head.keepAlive && !this.host.draining;
     const sink = new FastResponseSink(this, head, keepOpen, this.host.noRouteStats, this.host.onOutcome);
     this.current = sink;
     this.socket.setTimeout(0);
-    this.host.route(head, sink);
+    let body: FastRequestBody | null = null;
+    if (head.bodyLength !== 0) {
+      body = new FastRequestBody(head.bodyLength, this.pullBody);
+      this.body = body;
+      if (rest) rest = this.feedBody(body, rest);
+      if (this.current !== sink) return;
+    }
+    this.pending = rest;
+    this.host.route(head, body, sink);
+  }
+
+  /** Feeds `chunk` to the request body; returns the bytes after the body. */
+  private feedBody(body: FastRequestBody, chunk: Buffer): Buffer | null {
+    const { rest, wantsMore } = body.feed(chunk);
+    if (body.invalid !== null) {
+      this.bodyFailed(body.invalid);
+      return null;
+    }
+    if (body.complete) this.body = null;
+    else if (!wantsMore) this.socket.pause();
+    return rest;
+  }
+
+  /** The body's consumer wants more: read on if the body had paused the connection. */
+  private readonly pullBody = (): void => {
+    if (this.body && this.socket.isPaused()) this.socket.resume();
+  };
+
+  /** The body's framing is broken: the rest of the connection cannot be read. Answer 400 and close. */
+  private bodyFailed(reason: string): void {
+    this.closing = true;
+    const sink = this.current;
+    if (!sink) return;
+    sink.exchange?.cancel();
+    sink.fail(new GatewayError('BAD_REQUEST', `malformed request body: ${reason}`));
   }
 
   private handOver(unread: Buffer): void {
@@ -201,7 +267,7 @@ export class FastResponseSink extends DownstreamSink {
     fallbackStats: TargetStats,
     onOutcome: OutcomeListener | undefined,
   ) {
-    super(false, fallbackStats, onOutcome);
+    super(request.grpc, fallbackStats, onOutcome);
     this.connection = connection;
     this.socket = connection.socket;
     this.request = request;
@@ -219,7 +285,12 @@ export class FastResponseSink extends DownstreamSink {
       if (name.charCodeAt(0) === 58 /* ':' */ || isHopByHop(name)) continue;
       const value = headers[name];
       if (value === undefined) continue;
-      if (name === 'content-length') hasLength = true;
+      if (name === 'content-length') {
+        // A gRPC status follows the body as trailers, which only a chunked body can carry: an
+        // upstream's Content-Length (nginx sends one with static gRPC replies) is dropped.
+        if (this.grpc && !endStream) continue;
+        hasLength = true;
+      }
       if (typeof value === 'string') head += `${name}: ${value}\r\n`;
       else for (const item of value) head += `${name}: ${item}\r\n`;
     }
@@ -258,14 +329,7 @@ export class FastResponseSink extends DownstreamSink {
     if (this.finished) return;
     const socket = this.socket;
     if (this.chunked) {
-      let tail = '0\r\n';
-      if (trailers) {
-        for (const name in trailers) {
-          const value = trailers[name];
-          if (typeof value === 'string') tail += `${name}: ${value}\r\n`;
-        }
-      }
-      socket.write(`${this.takeHead()}${tail}\r\n`, 'latin1');
+      socket.write(`${this.takeHead()}0\r\n${trailers ? fieldLines(trailers) : ''}\r\n`, 'latin1');
     } else if (this.pendingHead !== null) {
       socket.write(this.takeHead(), 'latin1');
     }
@@ -276,18 +340,36 @@ export class FastResponseSink extends DownstreamSink {
   fail(err: GatewayError): void {
     if (this.finished) return;
     if (this.headSent) {
+      if (this.grpc && this.chunked) {
+        // The call ends UNAVAILABLE in trailers; the connection stays in step.
+        const trailers = fieldLines(grpcErrorFields(err, GrpcStatus.UNAVAILABLE));
+        this.socket.write(`${this.takeHead()}0\r\n${trailers}\r\n`, 'latin1');
+        this.completeFailure(this.status, err);
+        this.connection.answered(this, this.keepOpen);
+        return;
+      }
       this.socket.destroy();
       this.completeFailure(this.status || 502, err);
       return;
     }
+    this.headSent = true;
+    const close = !this.keepOpen || this.connection.readingBody ? 'connection: close\r\n' : '';
+    if (this.grpc) {
+      // A trailers-only gRPC answer: the status in the head, no body.
+      this.status = 200;
+      const fields = fieldLines(grpcErrorFields(err));
+      this.socket.write(
+        `HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ncontent-length: 0\r\n${fields}${close}\r\n`,
+        'latin1',
+      );
+      this.completeFailure(200, err);
+      this.connection.answered(this, this.keepOpen);
+      return;
+    }
     const status = httpStatusOf(err.code);
     this.status = status;
-    this.headSent = true;
     const body = `${err.message}\n`;
-    let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n`;
-    const fields = errorAnswerFields(err);
-    for (const name in fields) head += `${name}: ${fields[name]}\r\n`;
-    if (!this.keepOpen) head += 'connection: close\r\n';
+    const head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${fieldLines(errorAnswerFields(err))}${close}`;
     this.socket.write(`${head}\r\n${this.request.method === 'HEAD' ? '' : body}`);
     this.completeFailure(status, err);
     this.connection.answered(this, this.keepOpen);
@@ -302,4 +384,14 @@ export class FastResponseSink extends DownstreamSink {
     this.pendingHead = null;
     return head;
   }
+}
+
+/** `name: value` lines (CRLF-ended) for the string-valued fields of `fields`. */
+function fieldLines(fields: HeaderMap): string {
+  let lines = '';
+  for (const name in fields) {
+    const value = fields[name];
+    if (typeof value === 'string') lines += `${name}: ${value}\r\n`;
+  }
+  return lines;
 }

@@ -28,6 +28,7 @@ import { listenOn } from '../listen-error.js';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
 import type { TargetStats } from '../routing/route-table.js';
 import type { OutcomeListener } from '../routing/outcome.js';
+import type { Readable } from 'node:stream';
 import type { ByteStream } from '../upstream/exchange.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import type { RequestMetrics } from './request-metrics.js';
@@ -44,7 +45,7 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const SNIFF_TIMEOUT_MS = HTTP1_LIMITS.headersTimeoutMs;
 
 export interface OutboundHandlers {
-  onFastRequest(head: SimpleHead, sink: FastResponseSink): void;
+  onFastRequest(head: SimpleHead, body: Readable | null, sink: FastResponseSink): void;
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void;
@@ -145,8 +146,8 @@ export class OutboundListener implements FastPathHost {
     for (const connection of this.fast) connection.closeIfIdle();
   }
 
-  route(head: SimpleHead, sink: FastResponseSink): void {
-    this.handlers.onFastRequest(head, sink);
+  route(head: SimpleHead, body: Readable | null, sink: FastResponseSink): void {
+    this.handlers.onFastRequest(head, body, sink);
   }
 
   handOver(socket: ByteStream, unread: Buffer): void {

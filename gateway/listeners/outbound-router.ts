@@ -11,6 +11,7 @@ import type { OutcomeListener } from '../routing/outcome.js';
 import { headersFromH2, SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
 import type { RouteTable, ServiceRoute, TargetStats } from '../routing/route-table.js';
 import type { ServiceName } from '../routing/service-name.js';
+import type { Readable } from 'node:stream';
 import type { ProxyRequest } from '../upstream/exchange.js';
 import type { LocalUpstreams } from '../upstream/local-upstreams.js';
 import type { PeerGateway } from '../transport/peer-transport.js';
@@ -62,9 +63,9 @@ export class OutboundRouter {
     this.forward(requestOfIncoming(req), sink);
   }
 
-  /** A simple bodyless HTTP/1.1 request from the fast path (headers already carry pseudo-headers). */
-  onFastRequest(head: SimpleHead, sink: FastResponseSink): void {
-    this.forward(requestOfSimpleHead(head), sink);
+  /** A simple HTTP/1.1 request from the fast path (headers already carry pseudo-headers). */
+  onFastRequest(head: SimpleHead, body: Readable | null, sink: FastResponseSink): void {
+    this.forward(requestOfSimpleHead(head, body), sink);
   }
 
   onH2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {

@@ -2,12 +2,13 @@
 // TLS client certificate proved. It is served only from this cluster's own endpoints (never a second
 // hop, so no loops), after the service's allow list admits the caller. weft-source-cluster is set to
 // the proven caller, replacing anything the caller sent, and the caller's traceparent is continued
-// with this gateway's span id. Lanes (CONNECT with weft-lane) carry HTTP/1.1 requests: simple ones
-// through the fast path, and from the first gRPC call or body on, the whole lane through Node's parser
-// (lane-http-server.ts); extended CONNECT streams become Upgrade tunnels; weft-tcp connections TCP
-// tunnels.
+// with this gateway's span id. Lanes (CONNECT with weft-lane) carry HTTP/1.1 requests, gRPC calls
+// included, through the fast path; from the first head it does not recognise on, the whole lane goes
+// through Node's parser (lane-http-server.ts). Extended CONNECT streams become Upgrade tunnels;
+// weft-tcp connections TCP tunnels.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
 import {
@@ -192,7 +193,8 @@ export class PeerRouter {
       onOutcome: this.context.onOutcome,
       draining: false,
       waitForSplitHeads: true,
-      route: (head, sink) => this.onLaneRequest(head, sink, caller),
+      readsBodies: true,
+      route: (head, body, sink) => this.onLaneRequest(head, body, sink, caller),
       handOver: (lane, unread) => this.laneHttp.handOver(lane, unread, caller),
     };
     Object.defineProperty(host, 'draining', { get: () => this.draining });
@@ -201,11 +203,16 @@ export class PeerRouter {
     stream.once('close', () => this.lanes.delete(lane));
   }
 
-  private onLaneRequest(head: SimpleHead, sink: FastResponseSink, caller: string): void {
-    this.serveLaneRequest(requestOfSimpleHead(head), head.service, sink, caller);
+  private onLaneRequest(
+    head: SimpleHead,
+    body: Readable | null,
+    sink: FastResponseSink,
+    caller: string,
+  ): void {
+    this.serveLaneRequest(requestOfSimpleHead(head, body), head.service, sink, caller);
   }
 
-  /** A gRPC call or a request with a body, on a lane Node's parser reads (lane-http-server.ts). */
+  /** A request on a lane Node's parser reads (lane-http-server.ts). */
   private onLaneHttpRequest(req: IncomingMessage, res: ServerResponse, caller: string): void {
     const request = requestOfIncoming(req);
     const sink = new H1ResponseSink(

@@ -1,9 +1,11 @@
 // Recognises the common HTTP/1.1 request the fast path can carry without Node's http server: a complete,
 // well-formed head of a bodyless GET/HEAD/DELETE/OPTIONS, origin-form target, no Upgrade, Expect or
-// Transfer-Encoding. Anything else (bodies, upgrades, oddities, errors) returns undefined and the
-// connection goes to Node's http server, whose parser then answers or rejects it. Strict on purpose:
-// being unsure is cheap here. The header object is built once, ready for HTTP/2 (pseudo-headers
-// first) and for HTTP/1.1 (serializers skip names starting with ':').
+// Transfer-Encoding. Where the fast path reads bodies (lanes), also a request of any other method with
+// one Content-Length or `Transfer-Encoding: chunked` (never both). Anything else (upgrades, oddities,
+// errors) returns undefined and the connection goes to Node's http server, whose parser then answers
+// or rejects it. Strict on purpose: being unsure is cheap here. The header object is built once, ready
+// for HTTP/2 (pseudo-headers first) and for HTTP/1.1 (serializers skip names starting with ':').
+import type { Readable } from 'node:stream';
 import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
 import { isValidFieldValue, SERVICE_HEADER, SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
 
@@ -19,34 +21,47 @@ export interface SimpleHead {
   readonly http10: boolean;
   /** The weft-service field (set by a calling gateway on a lane; never kept in `headers`). */
   readonly service: string | undefined;
+  /** 0: no body; n > 0: Content-Length n; -1: chunked. */
+  readonly bodyLength: number;
+  /** A gRPC call (content-type application/grpc*). */
+  readonly grpc: boolean;
 }
 
-/** The bodyless request a simple head stands for, its headers shared (not copied). */
-export function requestOfSimpleHead(head: SimpleHead): ProxyRequest {
+/** The request a simple head stands for, its headers shared (not copied); `body` when it has one. */
+export function requestOfSimpleHead(head: SimpleHead, body: Readable | null): ProxyRequest {
   return {
     method: head.method,
     path: head.path,
     authority: head.authority,
     headers: head.headers,
-    bodyLength: 0,
-    body: null,
-    grpc: false,
+    bodyLength: body ? head.bodyLength : 0,
+    body,
+    grpc: head.grpc,
   };
 }
 
 const MAX_FIELDS = 100;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET = /^\/[\x21-\x7e]*$/;
+const DIGITS = /^[0-9]{1,15}$/;
+const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
+/** Fields a Connection list cannot remove: the body's framing and type (as in headersFromRawH1). */
+const FRAMING_FIELDS = new Set(['content-length', 'content-type']);
 
-/** `head`: the request head as latin1 text, without the blank line that ends it. */
-export function parseSimpleHead(head: string): SimpleHead | undefined {
+/**
+ * `head`: the request head as latin1 text, without the blank line that ends it. `bodies`: the caller
+ * reads request bodies (else a request with one is left to Node's parser).
+ */
+export function parseSimpleHead(head: string, bodies = false): SimpleHead | undefined {
   const lineEnd = head.indexOf('\r\n');
   const requestLine = lineEnd < 0 ? head : head.slice(0, lineEnd);
   const sp1 = requestLine.indexOf(' ');
   const sp2 = requestLine.indexOf(' ', sp1 + 1);
   if (sp1 < 0 || sp2 < 0) return undefined;
   const method = requestLine.slice(0, sp1);
-  if (method !== 'GET' && method !== 'HEAD' && method !== 'DELETE' && method !== 'OPTIONS') return undefined;
+  if (!BODYLESS_METHODS.has(method) && (!bodies || method === 'CONNECT' || !TOKEN.test(method))) {
+    return undefined;
+  }
   const path = requestLine.slice(sp1 + 1, sp2);
   if (!TARGET.test(path)) return undefined;
   const version = requestLine.slice(sp2 + 1);
@@ -61,6 +76,9 @@ export function parseSimpleHead(head: string): SimpleHead | undefined {
   let authority: string | undefined;
   let service: string | undefined;
   let connection = '';
+  let bodyLength = 0;
+  let framings = 0;
+  let grpc = false;
   let fields = 0;
   let at = lineEnd;
   while (at >= 0) {
@@ -82,9 +100,19 @@ export function parseSimpleHead(head: string): SimpleHead | undefined {
         authority = value;
         continue;
       case 'content-length':
-        if (value !== '0') return undefined;
-        continue;
+        if (value !== '0' && (!bodies || !DIGITS.test(value))) return undefined;
+        bodyLength = Number(value);
+        framings++;
+        if (bodyLength === 0) continue;
+        break;
       case 'transfer-encoding':
+        if (!bodies || http10 || value.toLowerCase() !== 'chunked') return undefined;
+        bodyLength = -1;
+        framings++;
+        continue;
+      case 'content-type':
+        grpc = value.startsWith('application/grpc');
+        break;
       case 'upgrade':
       case 'expect':
       case 'http2-settings':
@@ -108,17 +136,30 @@ export function parseSimpleHead(head: string): SimpleHead | undefined {
     else if (typeof previous === 'string') headers[name] = [previous, value];
     else previous.push(value);
   }
+  if (framings > 1) return undefined;
   let keepAlive = !http10;
   if (connection !== '') {
     for (const token of connection.split(',')) {
       const listed = token.trim();
       if (listed === 'close') keepAlive = false;
       else if (listed === 'keep-alive') keepAlive = true;
-      else if (listed !== '' && listed.charCodeAt(0) !== 58) delete headers[listed];
+      else if (listed !== '' && listed.charCodeAt(0) !== 58 && !FRAMING_FIELDS.has(listed)) {
+        delete headers[listed];
+      }
     }
   }
   headers[':authority'] = authority ?? '';
-  return { method, path, authority: authority ?? '', headers, keepAlive, http10, service };
+  return {
+    method,
+    path,
+    authority: authority ?? '',
+    headers,
+    keepAlive,
+    http10,
+    service,
+    bodyLength,
+    grpc,
+  };
 }
 
 function trimOws(value: string): string {

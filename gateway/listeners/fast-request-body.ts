@@ -1,0 +1,130 @@
+// A request body read by the fast path (on lanes: gRPC calls and other requests with a body). Its
+// connection feeds it the raw bytes after the head; it de-frames them (a Content-Length count, or
+// chunked coding with extensions and trailers skipped, as a request's trailers have nowhere to go)
+// and pushes the body bytes to its readable side, which the upstream adapter consumes like any
+// request body. What follows the body is handed back for the next request. Strict: a framing error
+// marks the body invalid, and its connection answers 400 and closes, as Node's parser would.
+import { Readable } from 'node:stream';
+
+/** A chunk-size line (with extensions) or one trailer line may not be longer than this. */
+const MAX_LINE_BYTES = 4096;
+/** All trailer lines together. */
+const MAX_TRAILER_BYTES = 16 * 1024;
+/** Hex digits of a chunk size: 13 still fit below Number.MAX_SAFE_INTEGER. */
+const MAX_SIZE_DIGITS = 13;
+const HEX = /^[0-9a-fA-F]+$/;
+
+const enum State {
+  Size,
+  Data,
+  DataEnd,
+  Trailers,
+  Done,
+}
+
+export class FastRequestBody extends Readable {
+  /** Why the framing is wrong, once it is; the body takes no more bytes then. */
+  invalid: string | null = null;
+  private state: State;
+  private readonly chunked: boolean;
+  /** Bytes left in the current chunk (or of a Content-Length body). */
+  private remaining: number;
+  /** A line (chunk size, trailer) split across reads. */
+  private line = '';
+  private trailerBytes = 0;
+  private readonly onPull: () => void;
+
+  /** `length`: n > 0 bytes, or -1 for chunked coding. `onPull` runs when the consumer wants more. */
+  constructor(length: number, onPull: () => void) {
+    super();
+    this.chunked = length < 0;
+    this.remaining = this.chunked ? 0 : length;
+    this.state = this.chunked ? State.Size : State.Data;
+    this.onPull = onPull;
+  }
+
+  get complete(): boolean {
+    return this.state === State.Done;
+  }
+
+  /**
+   * De-frames `data`. Returns the bytes that follow the body (null when the body took them all).
+   * `wantsMore` tells the caller whether to keep reading (false: the consumer is full, pause).
+   */
+  feed(data: Buffer): { rest: Buffer | null; wantsMore: boolean } {
+    let wantsMore = true;
+    let at = 0;
+    while (at < data.length && this.state !== State.Done && this.invalid === null) {
+      if (this.state === State.Data) {
+        const take = Math.min(this.remaining, data.length - at);
+        if (!this.push(data.subarray(at, at + take))) wantsMore = false;
+        at += take;
+        this.remaining -= take;
+        if (this.remaining === 0) this.dataDone();
+      } else if (this.state === State.DataEnd) {
+        // `remaining` counts down the CR LF that closes a chunk.
+        if (data[at] !== (this.remaining === 2 ? 13 : 10)) this.invalid = 'a chunk is not followed by CRLF';
+        at++;
+        if (--this.remaining === 0) this.state = State.Size;
+      } else {
+        at = this.readLine(data, at);
+      }
+    }
+    const rest = this.invalid === null && at < data.length ? data.subarray(at) : null;
+    return { rest, wantsMore };
+  }
+
+  override _read(): void {
+    this.onPull();
+  }
+
+  private dataDone(): void {
+    if (this.chunked) {
+      this.state = State.DataEnd;
+      this.remaining = 2;
+      return;
+    }
+    this.state = State.Done;
+    this.push(null);
+  }
+
+  /** Reads (part of) a chunk-size or trailer line from `at`; returns where reading stopped. */
+  private readLine(data: Buffer, at: number): number {
+    const lf = data.indexOf(10, at);
+    const end = lf < 0 ? data.length : lf;
+    this.line += data.toString('latin1', at, end);
+    if (this.state === State.Trailers) this.trailerBytes += end - at;
+    if (this.line.length > MAX_LINE_BYTES || this.trailerBytes > MAX_TRAILER_BYTES) {
+      this.invalid = 'a chunk-size or trailer line is too long';
+      return data.length;
+    }
+    if (lf < 0) return data.length;
+    const line = this.line;
+    this.line = '';
+    if (line.charCodeAt(line.length - 1) !== 13) {
+      this.invalid = 'a line of the chunked body does not end with CRLF';
+    } else if (this.state === State.Size) {
+      this.sizeLine(line.slice(0, -1));
+    } else if (line.length === 1) {
+      this.state = State.Done;
+      this.push(null);
+    }
+    return lf + 1;
+  }
+
+  private sizeLine(line: string): void {
+    const semicolon = line.indexOf(';');
+    const digits = semicolon < 0 ? line : line.slice(0, semicolon).trimEnd();
+    if (!HEX.test(digits) || digits.length > MAX_SIZE_DIGITS) {
+      this.invalid = `bad chunk size ${JSON.stringify(digits.slice(0, 20))}`;
+      return;
+    }
+    const size = parseInt(digits, 16);
+    if (size === 0) {
+      this.state = State.Trailers;
+      return;
+    }
+    this.remaining = size;
+    this.state = State.Data;
+  }
+}
