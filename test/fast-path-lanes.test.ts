@@ -80,7 +80,7 @@ test('on the outbound listener, a split head goes to Node’s parser with the by
   assert.equal(routed.length, 0);
 });
 
-type LaneRoute = (head: SimpleHead, body: Readable | null, sink: FastResponseSink) => void;
+type LaneRoute = (head: SimpleHead, body: Readable | Buffer | null, sink: FastResponseSink) => void;
 
 /** A lane's host (split heads waited for, bodies read) routing with `route`. */
 function laneHost(route: LaneRoute): FastPathHost {
@@ -105,7 +105,11 @@ const echoBody: LaneRoute = (head, body, sink) => {
     sink.data(text);
     sink.end(null);
   };
-  if (!body) return answer();
+  if (!body || Buffer.isBuffer(body)) {
+    if (body) chunks.push(body);
+    answer();
+    return;
+  }
   body.on('data', (chunk: Buffer) => chunks.push(chunk));
   body.on('end', answer);
 };
@@ -134,12 +138,35 @@ test('on a lane, a chunked body is read in pieces and the pipelined request afte
   assert.ok(!written().includes('connection: close'));
 });
 
+test('on a lane, a body that arrived whole with its head is passed as one buffer', async () => {
+  const { stream, written } = pipeStream();
+  const bodies: Array<Readable | Buffer | null> = [];
+  new FastConnection(
+    stream,
+    laneHost((head, body, sink) => {
+      bodies.push(body);
+      echoBody(head, body, sink);
+    }),
+    null,
+  );
+  stream.push(
+    Buffer.from(
+      'PUT /d HTTP/1.1\r\nHost: svc\r\ncontent-length: 5\r\n\r\nhelloGET /e HTTP/1.1\r\nHost: svc\r\n\r\n',
+      'latin1',
+    ),
+  );
+  await nextTurn();
+  assert.ok(Buffer.isBuffer(bodies[0]));
+  assert.equal(bodies[1], null);
+  assert.match(written(), /\r\n\r\nPUT hello[^]*\r\n\r\nGET $/);
+});
+
 test('on a lane, a body the consumer does not take pauses the lane until it reads again', async () => {
   const { stream } = pipeStream();
   let body: Readable | null = null;
   new FastConnection(
     stream,
-    laneHost((_head, b) => (body = b)),
+    laneHost((_head, b) => (body = b as Readable)),
     null,
   );
   stream.push(Buffer.from('PUT /big HTTP/1.1\r\nHost: svc\r\ncontent-length: 200000\r\n\r\n', 'latin1'));
@@ -163,7 +190,7 @@ test('on a lane, gRPC errors are answered as gRPC: trailers-only before the head
   new FastConnection(
     stream,
     laneHost((_head, body, sink) => {
-      body?.resume();
+      (body as Readable | null)?.resume();
       if (++calls === 1) {
         sink.fail(new GatewayError('NO_ROUTE', 'service nosuch.default is not served in cluster b'));
         return;
@@ -199,7 +226,7 @@ test('on a lane, broken chunked framing is answered 400 and the lane closes; the
   new FastConnection(
     stream,
     laneHost((_head, body, sink) => {
-      body?.resume();
+      (body as Readable | null)?.resume();
       sink.exchange = { cancel: () => (cancelled = true) };
     }),
     null,
@@ -223,7 +250,7 @@ test('on a lane, an answer that ends before its request body does closes the lan
   new FastConnection(
     stream,
     laneHost((_head, b, sink) => {
-      body = b;
+      body = b as Readable;
       sink.head(413, { 'content-length': '0' }, true);
     }),
     null,

@@ -27,8 +27,11 @@ const MAX_BUFFERED_BYTES = 64 * 1024;
 export const MAX_FAST_HEAD_BYTES = 16 * 1024;
 
 export interface FastPathHost {
-  /** Routes a simple request (`body` when it has one); the sink writes the answer. */
-  route(head: SimpleHead, body: Readable | null, sink: FastResponseSink): void;
+  /**
+   * Routes a simple request; the sink writes the answer. `body` when it has one: a stream, or the whole
+   * body when it arrived with the head.
+   */
+  route(head: SimpleHead, body: Readable | Buffer | null, sink: FastResponseSink): void;
   /** Gives the connection to Node's http server with `unread` bytes to parse first. */
   handOver(socket: ByteStream, unread: Buffer): void;
   readonly keepAliveTimeoutMs: number;
@@ -154,8 +157,12 @@ export class FastConnection {
     const sink = new FastResponseSink(this, head, keepOpen, this.host.noRouteStats, this.host.onOutcome);
     this.current = sink;
     this.socket.setTimeout(0);
-    let body: FastRequestBody | null = null;
-    if (head.bodyLength !== 0) {
+    let body: FastRequestBody | Buffer | null = null;
+    if (head.bodyLength > 0 && rest && rest.length >= head.bodyLength) {
+      // The whole body came with its head (a unary gRPC call usually does): pass it as it is.
+      body = rest.subarray(0, head.bodyLength);
+      rest = rest.length > head.bodyLength ? rest.subarray(head.bodyLength) : null;
+    } else if (head.bodyLength !== 0) {
       body = new FastRequestBody(head.bodyLength, this.pullBody);
       this.body = body;
       if (rest) rest = this.feedBody(body, rest);

@@ -45,7 +45,7 @@ const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const SNIFF_TIMEOUT_MS = HTTP1_LIMITS.headersTimeoutMs;
 
 export interface OutboundHandlers {
-  onFastRequest(head: SimpleHead, body: Readable | null, sink: FastResponseSink): void;
+  onFastRequest(head: SimpleHead, body: Readable | Buffer | null, sink: FastResponseSink): void;
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void;
@@ -146,7 +146,7 @@ export class OutboundListener implements FastPathHost {
     for (const connection of this.fast) connection.closeIfIdle();
   }
 
-  route(head: SimpleHead, body: Readable | null, sink: FastResponseSink): void {
+  route(head: SimpleHead, body: Readable | Buffer | null, sink: FastResponseSink): void {
     this.handlers.onFastRequest(head, body, sink);
   }
 

@@ -64,7 +64,7 @@ export class OutboundRouter {
   }
 
   /** A simple HTTP/1.1 request from the fast path (headers already carry pseudo-headers). */
-  onFastRequest(head: SimpleHead, body: Readable | null, sink: FastResponseSink): void {
+  onFastRequest(head: SimpleHead, body: Readable | Buffer | null, sink: FastResponseSink): void {
     this.forward(requestOfSimpleHead(head, body), sink);
   }
 

@@ -205,7 +205,7 @@ export class PeerRouter {
 
   private onLaneRequest(
     head: SimpleHead,
-    body: Readable | null,
+    body: Readable | Buffer | null,
     sink: FastResponseSink,
     caller: string,
   ): void {

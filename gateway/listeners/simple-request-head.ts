@@ -28,7 +28,7 @@ export interface SimpleHead {
 }
 
 /** The request a simple head stands for, its headers shared (not copied); `body` when it has one. */
-export function requestOfSimpleHead(head: SimpleHead, body: Readable | null): ProxyRequest {
+export function requestOfSimpleHead(head: SimpleHead, body: Readable | Buffer | null): ProxyRequest {
   return {
     method: head.method,
     path: head.path,
