@@ -47,7 +47,8 @@ describe('data plane: HTTP', () => {
 
   const a = () => fabric.gateway('a');
   /** Writes `text` as is to a's outbound port and resolves with everything read until the gateway closes. */
-  const raw = (text: string) =>
+  /** Sends `text` on a new connection (then half-closes when `halfClose`); resolves with all it got. */
+  const raw = (text: string, halfClose = false) =>
     new Promise<string>((resolve, reject) => {
       const socket = connectTcp(a().outboundPort, a().host);
       let out = '';
@@ -55,7 +56,8 @@ describe('data plane: HTTP', () => {
       socket.on('data', (chunk: string) => (out += chunk));
       socket.on('end', () => resolve(out));
       socket.on('error', reject);
-      socket.write(text);
+      if (halfClose) socket.end(text);
+      else socket.write(text);
     });
 
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
@@ -223,6 +225,20 @@ describe('data plane: HTTP', () => {
     assert.equal(bodyOf(head), '', 'HEAD answer carries no body');
     assert.match(last, /^200 [\s\S]*connection: close\r\n/);
     assert.equal(bodyOf(last), patternBytes(2).toString('latin1'));
+  });
+
+  test('a caller that half-closes after sending still gets every answer, then the connection closes', async () => {
+    const pipelined = await raw(
+      'GET /bytes?n=3 HTTP/1.1\r\nHost: hello\r\n\r\nGET /bytes?n=2 HTTP/1.1\r\nHost: hello\r\n\r\n',
+      true,
+    );
+    assert.equal(pipelined.split('HTTP/1.1 200 ').length, 3, pipelined);
+    assert.ok(pipelined.endsWith(patternBytes(2).toString('latin1')), pipelined);
+    // A request with a body is read by Node's parser: it answers too.
+    const posted = await raw('POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: 5\r\n\r\nhello', true);
+    assert.match(posted, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
+    const unfinished = await raw('GET / HTTP/1.1\r\nHo', true);
+    assert.match(unfinished, /^HTTP\/1\.1 400 /);
   });
 
   test('HTTP/2 cleartext (prior knowledge) on the same port reaches b', async () => {

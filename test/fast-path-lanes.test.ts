@@ -261,3 +261,21 @@ test('on a lane, an answer that ends before its request body does closes the lan
   assert.ok(stream.writableEnded, 'the rest of the body is not worth reading');
   assert.ok((body as Readable | null)?.destroyed);
 });
+
+test('a caller that ends its side after a request gets the answer, then the connection ends; a cut body ends it at once', async () => {
+  const { stream, written } = pipeStream();
+  new FastConnection(stream, laneHost(echoBody), null);
+  stream.push(Buffer.from('GET /a HTTP/1.1\r\nHost: svc\r\n\r\n', 'latin1'));
+  stream.push(null);
+  await nextTurn();
+  assert.match(written(), /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nGET $/);
+  assert.ok(stream.writableEnded);
+
+  const cut = pipeStream();
+  new FastConnection(cut.stream, laneHost(echoBody), null);
+  cut.stream.push(Buffer.from('PUT /b HTTP/1.1\r\nHost: svc\r\ncontent-length: 9\r\n\r\nabc', 'latin1'));
+  cut.stream.push(null);
+  await nextTurn();
+  assert.equal(cut.written(), '');
+  assert.ok(cut.stream.destroyed);
+});

@@ -62,6 +62,8 @@ export class FastConnection {
   private body: FastRequestBody | null = null;
   private handedOver = false;
   private closing = false;
+  /** The caller finished sending (half-close): answer what it sent, then close. */
+  private inputEnded = false;
 
   constructor(socket: ByteStream, host: FastPathHost, first: Buffer | null) {
     this.socket = socket;
@@ -71,6 +73,7 @@ export class FastConnection {
     socket.on('close', onFastClose);
     socket.on('error', onFastError);
     socket.on('timeout', onFastTimeout);
+    socket.on('end', onFastEnd);
     socket.setTimeout(host.keepAliveTimeoutMs);
     if (first) this.onData(first);
   }
@@ -108,7 +111,17 @@ export class FastConnection {
     }
     this.socket.setTimeout(this.host.keepAliveTimeoutMs);
     if (this.socket.isPaused()) this.socket.resume();
-    if (this.pending) this.next();
+    if (this.pending || this.inputEnded) this.next();
+  }
+
+  onEnd(): void {
+    this.inputEnded = true;
+    if (this.body) {
+      // The body was cut short: there is no whole request to answer.
+      this.socket.destroy();
+      return;
+    }
+    if (!this.current) this.next();
   }
 
   onClose(): void {
@@ -140,8 +153,17 @@ export class FastConnection {
 
   private next(): void {
     const data = this.pending;
-    if (!data || this.closing || this.handedOver) return;
+    if (this.closing || this.handedOver) return;
+    if (!data) {
+      if (this.inputEnded) this.socket.end();
+      return;
+    }
     const end = data.indexOf(CRLF2);
+    if (end < 0 && this.inputEnded) {
+      // A head the caller will never finish.
+      this.socket.end();
+      return;
+    }
     if (end < 0 && this.host.waitForSplitHeads && data.length <= MAX_FAST_HEAD_BYTES) return;
     const head =
       end < 0 || end > MAX_FAST_HEAD_BYTES
@@ -206,6 +228,7 @@ export class FastConnection {
     socket.removeListener('close', onFastClose);
     socket.removeListener('error', onFastError);
     socket.removeListener('timeout', onFastTimeout);
+    socket.removeListener('end', onFastEnd);
     socket.setTimeout(0);
     (socket as FastSocket)[kConnection] = undefined;
     this.host.handOver(socket, unread);
@@ -226,6 +249,9 @@ function onFastError(this: ByteStream): void {
 }
 function onFastTimeout(this: ByteStream): void {
   connectionOf(this)?.onTimeout();
+}
+function onFastEnd(this: ByteStream): void {
+  connectionOf(this)?.onEnd();
 }
 
 const REASONS: Readonly<Record<number, string>> = {

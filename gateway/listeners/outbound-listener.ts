@@ -94,6 +94,9 @@ export class OutboundListener implements FastPathHost {
       handlers.onUpgrade(req, socket, head),
     );
     this.http1.on('clientError', onClientError);
+    // A caller that half-closes after its request still gets the answer, then the connection closes
+    // (Node's default aborts the request; nginx and HAProxy answer). The sockets allow half-open.
+    (this.http1 as HttpServer & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.h2 = createH2Server({
       settings: { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurrentStreams: 1000 },
       maxSessionMemory: 64,
@@ -108,7 +111,7 @@ export class OutboundListener implements FastPathHost {
     this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) =>
       handlers.onStream(stream, headers, flags),
     );
-    this.net = createNetServer({ noDelay: true, allowHalfOpen: false }, (socket) => this.accept(socket));
+    this.net = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
   }
 
   /** Binds; rejects with LISTEN_FAILED naming the address (e.g. EADDRINUSE). */
@@ -187,6 +190,7 @@ export class OutboundListener implements FastPathHost {
       if (h2 && compared < PREFACE.length) return; // a prefix of the preface so far: wait for more
       socket.removeListener('data', onData);
       socket.removeListener('error', onSniffError);
+      socket.removeListener('end', onSniffError);
       socket.setTimeout(0);
       if (h2) {
         socket.pause();
@@ -203,6 +207,8 @@ export class OutboundListener implements FastPathHost {
     };
     socket.on('data', onData);
     socket.on('error', onSniffError);
+    // Closed before a whole protocol preface: nothing to answer.
+    socket.on('end', onSniffError);
   }
 }
 
