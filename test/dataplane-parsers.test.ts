@@ -149,6 +149,11 @@ test('simple request heads: the fast path takes what it can carry and builds HTT
   const old = parseSimpleHead('HEAD / HTTP/1.0\r\nHost: h\r\nConnection: keep-alive');
   assert.deepEqual([old?.http10, old?.keepAlive], [true, true]);
   assert.equal(parseSimpleHead('GET / HTTP/1.1\r\nHost: h\r\nConnection: close')?.keepAlive, false);
+  const odd = parseSimpleHead('GET / HTTP/1.1\r\nHost: h\r\n__proto__: x\r\nConstructor: y')?.headers;
+  assert.ok(odd);
+  assert.deepEqual(Object.keys(odd).slice(4), ['__proto__', 'constructor'], 'just fields, nothing inherited');
+  assert.equal(odd.__proto__, 'x');
+  assert.equal('toString' in odd, false);
 });
 
 test('simple request heads: anything unusual is left to Node’s parser', () => {

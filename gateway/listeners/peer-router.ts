@@ -22,7 +22,7 @@ import {
 import type { LocalChoice, LocalTarget, TargetStats } from '../routing/route-table.js';
 import { httpStatusOf } from '../routing/error-status.js';
 import { readTunnelRequest, tunnelAnswer } from '../transport/opaque-tunnel.js';
-import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
+import { newHeaderMap, type HeaderMap, type ProxyRequest } from '../upstream/exchange.js';
 import { dialTcp, dialUpgrade, upgradeRequestHead } from '../upstream/tcp-dial.js';
 import type { DownstreamSink } from './downstream-sink.js';
 import { H1ResponseSink } from './h1-response-sink.js';
@@ -338,7 +338,7 @@ export class PeerRouter {
 }
 
 function withoutHopByHop(headers: HeaderMap): HeaderMap {
-  const out = Object.create(null) as HeaderMap;
+  const out = newHeaderMap();
   for (const name in headers) if (!isHopByHop(name)) out[name] = headers[name];
   return out;
 }

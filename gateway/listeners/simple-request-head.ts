@@ -6,7 +6,7 @@
 // or rejects it. Strict on purpose: being unsure is cheap here. The header object is built once, ready
 // for HTTP/2 (pseudo-headers first) and for HTTP/1.1 (serializers skip names starting with ':').
 import type { Readable } from 'node:stream';
-import type { HeaderMap, ProxyRequest } from '../upstream/exchange.js';
+import { newHeaderMap, type HeaderMap, type ProxyRequest } from '../upstream/exchange.js';
 import { isValidFieldValue, SERVICE_HEADER, SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
 
 export interface SimpleHead {
@@ -68,7 +68,7 @@ export function parseSimpleHead(head: string, bodies = false): SimpleHead | unde
   const http10 = version === 'HTTP/1.0';
   if (!http10 && version !== 'HTTP/1.1') return undefined;
 
-  const headers = Object.create(null) as HeaderMap;
+  const headers = newHeaderMap();
   headers[':method'] = method;
   headers[':scheme'] = 'http';
   headers[':authority'] = '';

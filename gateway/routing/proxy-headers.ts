@@ -5,7 +5,7 @@
 //   weft-service         peer hop only: the service key the calling gateway resolved (name.namespace)
 //   weft-error           on answers the gateway generated itself: the GatewayError code
 //   weft-lane            on the CONNECT request that opens a lane: the protocol it carries (http/1.1)
-import type { HeaderMap } from '../upstream/exchange.js';
+import { newHeaderMap, type HeaderMap } from '../upstream/exchange.js';
 
 export const SOURCE_CLUSTER_HEADER = 'weft-source-cluster';
 export const SERVICE_HEADER = 'weft-service';
@@ -61,7 +61,7 @@ export interface H1RequestFacts {
  * (the gateway answers 100-continue itself) and weft fields. `facts` is filled in on the way.
  */
 export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts): HeaderMap {
-  const headers = Object.create(null) as HeaderMap;
+  const headers = newHeaderMap();
   let connectionTokens = '';
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
@@ -108,7 +108,7 @@ export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts):
  * `trailers`, which gRPC needs and which is kept.
  */
 export function headersFromH2(incoming: Readonly<Record<string, string | string[] | undefined>>): HeaderMap {
-  const headers = Object.create(null) as HeaderMap;
+  const headers = newHeaderMap();
   for (const name in incoming) {
     if (name.charCodeAt(0) === 58 /* ':' */ || name === 'host' || isWeftRequestField(name)) continue;
     headers[name] = incoming[name];

@@ -4,7 +4,7 @@
 // downstream may be HTTP/2, which has its own framing. Interim 1xx answers are skipped, except 101.
 // One response at a time: the client never pipelines. Errors are returned, never thrown.
 import { GatewayError } from '../errors.js';
-import type { HeaderMap } from './exchange.js';
+import { newHeaderMap, type HeaderMap } from './exchange.js';
 import { isValidFieldValue, isHopByHop } from '../routing/proxy-headers.js';
 
 export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
@@ -184,7 +184,7 @@ export class H1ResponseParser {
     if (!statusLine) return protocolError('malformed status line');
     const minor = statusLine[1] === '1' ? 1 : 0;
     const status = Number(statusLine[2]);
-    const headers: HeaderMap = Object.create(null) as HeaderMap;
+    const headers: HeaderMap = newHeaderMap();
     let contentLength = -1;
     let chunked = false;
     let transferEncoding = false;
@@ -303,7 +303,7 @@ export class H1ResponseParser {
     if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) return protocolError('malformed trailer field');
     const name = line.slice(0, colon).toLowerCase();
     if (isHopByHop(name) || name === 'content-length') return undefined;
-    this.trailers ??= Object.create(null) as HeaderMap;
+    this.trailers ??= newHeaderMap();
     const value = line.slice(colon + 1).trim();
     if (!isValidFieldValue(value)) return protocolError('control character in a trailer');
     const previous = this.trailers[name];

@@ -5,7 +5,13 @@
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
-import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from './exchange.js';
+import {
+  newHeaderMap,
+  type Exchange,
+  type HeaderMap,
+  type ProxyRequest,
+  type ResponseSink,
+} from './exchange.js';
 
 const END_STREAM_FLAG = 0x1;
 const kH2Exchange = Symbol('weft.h2.exchange');
@@ -186,7 +192,7 @@ export function hasBody(request: ProxyRequest): boolean {
 export function h2RequestHeaders(request: ProxyRequest): OutgoingHttpHeaders {
   const fields = request.headers;
   if (fields[':method'] !== undefined) return fields;
-  const headers: OutgoingHttpHeaders = Object.create(null) as OutgoingHttpHeaders;
+  const headers: OutgoingHttpHeaders = newHeaderMap();
   headers[':method'] = request.method;
   headers[':scheme'] = 'http';
   headers[':authority'] = request.authority;

@@ -4,7 +4,7 @@
 import { connect, type Socket } from 'node:net';
 import { GatewayError } from '../errors.js';
 import type { LocalEndpoint } from '../catalog/index.js';
-import type { HeaderMap } from './exchange.js';
+import { newHeaderMap, type HeaderMap } from './exchange.js';
 import { H1ResponseParser } from './h1-response-parser.js';
 
 const MAX_REFUSAL_BODY_BYTES = 64 * 1024;
@@ -66,7 +66,7 @@ export function dialUpgrade(
       return;
     }
     let status = 0;
-    let headers: HeaderMap = Object.create(null) as HeaderMap;
+    let headers: HeaderMap = newHeaderMap();
     let upgraded = false;
     let settled = false;
     const body: Buffer[] = [];
