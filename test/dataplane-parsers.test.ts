@@ -94,6 +94,14 @@ test('response parser: hop-by-hop fields are dropped, names lower-cased, repeats
     'HTTP/1.1 200 OK\r\nConnection: keep-alive, X-Hop\r\nKeep-Alive: timeout=5\r\nX-Hop: 1\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 0\r\n\r\n',
   ]);
   assert.deepEqual(got.headers, { 'set-cookie': ['a=1', 'b=2'], 'content-length': '0' });
+  const spaced = parse([
+    'HTTP/1.1 204 No Content\r\nX-A: \t padded \t\r\nX-B:\xa0obs-text\xa0\r\nX-A:\r\n\r\n',
+  ]);
+  assert.deepEqual(
+    spaced.headers,
+    { 'x-a': ['padded', ''], 'x-b': '\xa0obs-text\xa0' },
+    'only SP and HTAB are trimmed',
+  );
 });
 
 test('response parser: HEAD and 304 answers have no body even with a Content-Length', () => {

@@ -7,7 +7,13 @@
 // for HTTP/2 (pseudo-headers first) and for HTTP/1.1 (serializers skip names starting with ':').
 import type { Readable } from 'node:stream';
 import { newHeaderMap, type HeaderMap, type ProxyRequest } from '../upstream/exchange.js';
-import { isValidFieldValue, SERVICE_HEADER, SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
+import {
+  fieldNameOf,
+  fieldValueIn,
+  isToken,
+  SERVICE_HEADER,
+  SOURCE_CLUSTER_HEADER,
+} from '../routing/proxy-headers.js';
 
 export interface SimpleHead {
   readonly method: string;
@@ -41,7 +47,6 @@ export function requestOfSimpleHead(head: SimpleHead, body: Readable | Buffer | 
 }
 
 const MAX_FIELDS = 100;
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const TARGET = /^\/[\x21-\x7e]*$/;
 const DIGITS = /^[0-9]{1,15}$/;
 const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
@@ -59,7 +64,7 @@ export function parseSimpleHead(head: string, bodies = false): SimpleHead | unde
   const sp2 = requestLine.indexOf(' ', sp1 + 1);
   if (sp1 < 0 || sp2 < 0) return undefined;
   const method = requestLine.slice(0, sp1);
-  if (!BODYLESS_METHODS.has(method) && (!bodies || method === 'CONNECT' || !TOKEN.test(method))) {
+  if (!BODYLESS_METHODS.has(method) && (!bodies || method === 'CONNECT' || !isToken(method))) {
     return undefined;
   }
   const path = requestLine.slice(sp1 + 1, sp2);
@@ -89,11 +94,10 @@ export function parseSimpleHead(head: string, bodies = false): SimpleHead | unde
     if (++fields > MAX_FIELDS) return undefined;
     const colon = head.indexOf(':', start);
     if (colon <= start || colon > end) return undefined;
-    const rawName = head.slice(start, colon);
-    if (!TOKEN.test(rawName)) return undefined;
-    const value = trimOws(head.slice(colon + 1, end));
-    if (!isValidFieldValue(value)) return undefined;
-    const name = rawName.toLowerCase();
+    const name = fieldNameOf(head.slice(start, colon));
+    if (name === undefined) return undefined;
+    const value = fieldValueIn(head, colon + 1, end);
+    if (value === undefined) return undefined;
     switch (name) {
       case 'host':
         if (authority !== undefined) return undefined;
@@ -160,12 +164,4 @@ export function parseSimpleHead(head: string, bodies = false): SimpleHead | unde
     bodyLength,
     grpc,
   };
-}
-
-function trimOws(value: string): string {
-  let start = 0;
-  let end = value.length;
-  while (start < end && (value.charCodeAt(start) === 32 || value.charCodeAt(start) === 9)) start++;
-  while (end > start && (value.charCodeAt(end - 1) === 32 || value.charCodeAt(end - 1) === 9)) end--;
-  return start === 0 && end === value.length ? value : value.slice(start, end);
 }

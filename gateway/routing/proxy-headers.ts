@@ -28,16 +28,50 @@ export function isHopByHop(name: string): boolean {
   }
 }
 
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** An RFC 9110 token (a method, a field name). */
+export function isToken(text: string): boolean {
+  return TOKEN.test(text);
+}
+
+/** Names seen before, raw spelling → lower case: a parsed head's names are mostly the same few. */
+const KNOWN_NAMES = new Map<string, string>();
+const MAX_KNOWN_NAMES = 1024;
+const MAX_KNOWN_NAME_LENGTH = 64;
+
 /**
- * Field values may hold HTAB, visible ASCII and obs-text, never CR, LF or other control characters
- * (they would let a value start a new field or message: request / response splitting).
+ * The lower-case form of a raw field name, or undefined when it is not a token. Known names come from
+ * a bounded cache: no regular expression and no new string per field, the bulk of parsing a head.
  */
-export function isValidFieldValue(value: string): boolean {
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return false;
+export function fieldNameOf(raw: string): string | undefined {
+  const known = KNOWN_NAMES.get(raw);
+  if (known !== undefined) return known;
+  if (!TOKEN.test(raw)) return undefined;
+  const name = raw.toLowerCase();
+  if (KNOWN_NAMES.size < MAX_KNOWN_NAMES && raw.length <= MAX_KNOWN_NAME_LENGTH) KNOWN_NAMES.set(raw, name);
+  return name;
+}
+
+/**
+ * The field value in `text` between `from` and `to`, without surrounding spaces and tabs; undefined
+ * when it holds a control character. Values may hold HTAB, visible ASCII and obs-text, never CR, LF or
+ * other controls (they would let a value start a new field or message: request / response splitting).
+ */
+export function fieldValueIn(text: string, from: number, to: number): string | undefined {
+  let start = from;
+  let end = to;
+  while (start < end && isOws(text.charCodeAt(start))) start++;
+  while (end > start && isOws(text.charCodeAt(end - 1))) end--;
+  for (let i = start; i < end; i++) {
+    const code = text.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return undefined;
   }
-  return true;
+  return text.slice(start, end);
+}
+
+function isOws(code: number): boolean {
+  return code === 32 || code === 9;
 }
 
 /** The gateway's own request fields, which no caller may set. */

@@ -5,13 +5,12 @@
 // One response at a time: the client never pipelines. Errors are returned, never thrown.
 import { GatewayError } from '../errors.js';
 import { newHeaderMap, type HeaderMap } from './exchange.js';
-import { isValidFieldValue, isHopByHop } from '../routing/proxy-headers.js';
+import { fieldNameOf, fieldValueIn, isHopByHop } from '../routing/proxy-headers.js';
 
 export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 const MAX_HEADER_FIELDS = 256;
 const MAX_CHUNK_LINE_BYTES = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const CONTENT_LENGTH = /^\d{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?:[ \r]|$)/;
 
@@ -200,10 +199,10 @@ export class H1ResponseParser {
       const colon = head.indexOf(':', start);
       if (colon < 0 || colon > end) return protocolError('malformed response header line');
       const rawName = head.slice(start, colon);
-      if (!TOKEN.test(rawName)) return protocolError('malformed response header name');
-      const name = rawName.toLowerCase();
-      const value = head.slice(colon + 1, end).trim();
-      if (!isValidFieldValue(value)) return protocolError(`control character in header ${rawName}`);
+      const name = fieldNameOf(rawName);
+      if (name === undefined) return protocolError('malformed response header name');
+      const value = fieldValueIn(head, colon + 1, end);
+      if (value === undefined) return protocolError(`control character in header ${rawName}`);
       if (name === 'content-length') {
         if (!CONTENT_LENGTH.test(value)) return protocolError('invalid Content-Length');
         const length = Number(value);
@@ -300,12 +299,12 @@ export class H1ResponseParser {
 
   private addTrailer(line: string): GatewayError | undefined {
     const colon = line.indexOf(':');
-    if (colon <= 0 || !TOKEN.test(line.slice(0, colon))) return protocolError('malformed trailer field');
-    const name = line.slice(0, colon).toLowerCase();
+    const name = colon > 0 ? fieldNameOf(line.slice(0, colon)) : undefined;
+    if (name === undefined) return protocolError('malformed trailer field');
     if (isHopByHop(name) || name === 'content-length') return undefined;
+    const value = fieldValueIn(line, colon + 1, line.length);
+    if (value === undefined) return protocolError('control character in a trailer');
     this.trailers ??= newHeaderMap();
-    const value = line.slice(colon + 1).trim();
-    if (!isValidFieldValue(value)) return protocolError('control character in a trailer');
     const previous = this.trailers[name];
     if (previous === undefined) this.trailers[name] = value;
     else if (typeof previous === 'string') this.trailers[name] = [previous, value];
