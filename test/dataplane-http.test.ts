@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as connectHttp2 } from 'node:http2';
 import { Agent } from 'node:http';
+import { once } from 'node:events';
 import { connect as connectTcp } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -239,6 +240,27 @@ describe('data plane: HTTP', () => {
     assert.match(posted, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
     const unfinished = await raw('GET / HTTP/1.1\r\nHo', true);
     assert.match(unfinished, /^HTTP\/1\.1 400 /);
+  });
+
+  test('an HTTP/2 caller that goes away without GOAWAY does not leave its connection open', async () => {
+    const socket = connectTcp(a().outboundPort, a().host);
+    await once(socket, 'connect');
+    // The client preface and an empty SETTINGS frame, then FIN: no GOAWAY, as when a client dies.
+    socket.end(
+      Buffer.concat([
+        Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'),
+        Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+      ]),
+    );
+    socket.resume();
+    let timer: NodeJS.Timeout | undefined;
+    const closedByGateway = await Promise.race([
+      once(socket, 'end').then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), 5_000))),
+    ]);
+    clearTimeout(timer);
+    socket.destroy();
+    assert.ok(closedByGateway, 'the gateway closes its side once the caller has gone');
   });
 
   test('HTTP/2 cleartext (prior knowledge) on the same port reaches b', async () => {

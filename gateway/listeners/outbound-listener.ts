@@ -193,6 +193,9 @@ export class OutboundListener implements FastPathHost {
       socket.removeListener('end', onSniffError);
       socket.setTimeout(0);
       if (h2) {
+        // node:http2 ends a session when its socket ends, which a half-open socket never does on its
+        // own: an HTTP/2 caller that went away (FIN without GOAWAY) would leave the socket open for good.
+        (socket as { allowHalfOpen: boolean }).allowHalfOpen = false;
         socket.pause();
         socket.unshift(seen);
         // Http2Session reads what is buffered on the socket itself (on the next tick); do not resume.
