@@ -10,6 +10,7 @@ import { newHeaderMap, type HeaderMap, type ProxyRequest } from '../upstream/exc
 import {
   fieldNameOf,
   fieldValueIn,
+  isDroppedByConnection,
   isToken,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
@@ -40,7 +41,7 @@ export function requestOfSimpleHead(head: SimpleHead, body: Readable | Buffer | 
     path: head.path,
     authority: head.authority,
     headers: head.headers,
-    bodyLength: body ? head.bodyLength : 0,
+    bodyLength: head.bodyLength,
     body,
     grpc: head.grpc,
   };
@@ -50,8 +51,6 @@ const MAX_FIELDS = 100;
 const TARGET = /^\/[\x21-\x7e]*$/;
 const DIGITS = /^[0-9]{1,15}$/;
 const BODYLESS_METHODS = new Set(['GET', 'HEAD', 'DELETE', 'OPTIONS']);
-/** Fields a Connection list cannot remove: the body's framing and type (as in headersFromRawH1). */
-const FRAMING_FIELDS = new Set(['content-length', 'content-type']);
 
 /**
  * `head`: the request head as latin1 text, without the blank line that ends it. `bodies`: the caller
@@ -147,9 +146,7 @@ export function parseSimpleHead(head: string, bodies = false): SimpleHead | unde
       const listed = token.trim();
       if (listed === 'close') keepAlive = false;
       else if (listed === 'keep-alive') keepAlive = true;
-      else if (listed !== '' && listed.charCodeAt(0) !== 58 && !FRAMING_FIELDS.has(listed)) {
-        delete headers[listed];
-      }
+      else if (isDroppedByConnection(listed)) delete headers[listed];
     }
   }
   headers[':authority'] = authority ?? '';

@@ -154,7 +154,16 @@ export function headersFromH2(incoming: Readonly<Record<string, string | string[
 function dropConnectionListed(headers: HeaderMap, tokens: string): void {
   for (const token of tokens.toLowerCase().split(',')) {
     const name = token.trim();
-    if (name === '' || name === 'content-length' || name === 'content-type') continue;
-    delete headers[name];
+    if (isDroppedByConnection(name)) delete headers[name];
   }
+}
+
+/**
+ * Whether a (trimmed, lower-case) token of a Connection field names a field to drop: not the body's
+ * framing or type, which the gateway needs, and never a pseudo-header.
+ */
+export function isDroppedByConnection(name: string): boolean {
+  return (
+    name !== '' && name.charCodeAt(0) !== 58 /* ':' */ && name !== 'content-length' && name !== 'content-type'
+  );
 }
