@@ -224,7 +224,7 @@ function readBody(length: number, chunks: readonly string[]): BodyRead {
   let rest = '';
   for (const chunk of chunks) {
     const fed = body.feed(Buffer.from(chunk, 'latin1'));
-    if (fed.rest) rest += fed.rest.toString('latin1');
+    if (fed) rest += fed.toString('latin1');
   }
   let text = '';
   for (let chunk = body.read() as Buffer | null; chunk; chunk = body.read() as Buffer | null) {

@@ -25,6 +25,8 @@ const enum State {
 export class FastRequestBody extends Readable {
   /** Why the framing is wrong, once it is; the body takes no more bytes then. */
   invalid: string | null = null;
+  /** The last feed filled the consumer's buffer: stop reading until `onPull`. */
+  full = false;
   private state: State;
   private readonly chunked: boolean;
   /** Bytes left in the current chunk (or of a Content-Length body). */
@@ -47,17 +49,14 @@ export class FastRequestBody extends Readable {
     return this.state === State.Done;
   }
 
-  /**
-   * De-frames `data`. Returns the bytes that follow the body (null when the body took them all).
-   * `wantsMore` tells the caller whether to keep reading (false: the consumer is full, pause).
-   */
-  feed(data: Buffer): { rest: Buffer | null; wantsMore: boolean } {
-    let wantsMore = true;
+  /** De-frames `data`. Returns the bytes that follow the body (null when the body took them all). */
+  feed(data: Buffer): Buffer | null {
+    this.full = false;
     let at = 0;
     while (at < data.length && this.state !== State.Done && this.invalid === null) {
       if (this.state === State.Data) {
         const take = Math.min(this.remaining, data.length - at);
-        if (!this.push(data.subarray(at, at + take))) wantsMore = false;
+        if (!this.push(data.subarray(at, at + take))) this.full = true;
         at += take;
         this.remaining -= take;
         if (this.remaining === 0) this.dataDone();
@@ -70,8 +69,7 @@ export class FastRequestBody extends Readable {
         at = this.readLine(data, at);
       }
     }
-    const rest = this.invalid === null && at < data.length ? data.subarray(at) : null;
-    return { rest, wantsMore };
+    return this.invalid === null && at < data.length ? data.subarray(at) : null;
   }
 
   override _read(): void {

@@ -196,13 +196,13 @@ export class FastConnection {
 
   /** Feeds `chunk` to the request body; returns the bytes after the body. */
   private feedBody(body: FastRequestBody, chunk: Buffer): Buffer | null {
-    const { rest, wantsMore } = body.feed(chunk);
+    const rest = body.feed(chunk);
     if (body.invalid !== null) {
       this.bodyFailed(body.invalid);
       return null;
     }
     if (body.complete) this.body = null;
-    else if (!wantsMore) this.socket.pause();
+    else if (body.full) this.socket.pause();
     return rest;
   }
 
