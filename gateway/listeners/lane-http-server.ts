@@ -6,6 +6,7 @@
 // peer connection proved.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ByteStream } from '../upstream/exchange.js';
+import { handToHttpServer, trackHandedConnections } from './handed-http-server.js';
 
 const kCaller = Symbol('weft.lane.caller');
 type CallerTagged = { [kCaller]?: string };
@@ -43,18 +44,13 @@ export class LaneHttpServer {
     });
     // A lane speaks HTTP/1.1 written by another weft gateway: a parse error means the lane is broken.
     this.http.on('clientError', (_err: Error, socket: ByteStream) => socket.destroy());
-    // The server never listens (lanes are handed over); 'listening' starts its connection tracking,
-    // which enforces headersTimeout and lets closeIdleConnections() find idle lanes.
-    this.http.emit('listening');
+    trackHandedConnections(this.http);
   }
 
   /** Parses the rest of `lane` (from peer cluster `caller`) here, `unread` first. */
   handOver(lane: ByteStream, unread: Buffer, caller: string): void {
     (lane as ByteStream & CallerTagged)[kCaller] = caller;
-    lane.pause();
-    lane.unshift(unread);
-    this.http.emit('connection', lane);
-    lane.resume();
+    handToHttpServer(this.http, lane, unread);
   }
 
   /** Draining: idle lanes close now, busy ones after their answer (which says Connection: close). */

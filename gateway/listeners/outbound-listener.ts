@@ -31,6 +31,7 @@ import type { OutcomeListener } from '../routing/outcome.js';
 import type { Readable } from 'node:stream';
 import type { ByteStream } from '../upstream/exchange.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
+import { handToHttpServer, trackHandedConnections } from './handed-http-server.js';
 import type { RequestMetrics } from './request-metrics.js';
 import type { SimpleHead } from './simple-request-head.js';
 
@@ -116,9 +117,7 @@ export class OutboundListener implements FastPathHost {
 
   /** Binds; rejects with LISTEN_FAILED naming the address (e.g. EADDRINUSE). */
   async start(): Promise<void> {
-    // The HTTP/1 server never listens itself (sockets come from the sniffer); 'listening' starts its
-    // connection tracking, which enforces headersTimeout.
-    this.http1.emit('listening');
+    trackHandedConnections(this.http1);
     this.boundPort = await listenOn(this.net, this.address, 'outbound listener (listen.outbound)');
   }
 
@@ -155,10 +154,7 @@ export class OutboundListener implements FastPathHost {
 
   handOver(socket: ByteStream, unread: Buffer): void {
     for (const connection of this.fast) if (connection.socket === socket) this.fast.delete(connection);
-    socket.pause();
-    socket.unshift(unread);
-    this.http1.emit('connection', socket);
-    socket.resume();
+    handToHttpServer(this.http1, socket, unread);
   }
 
   destroy(): void {
