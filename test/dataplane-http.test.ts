@@ -242,6 +242,43 @@ describe('data plane: HTTP', () => {
     assert.match(unfinished, /^HTTP\/1\.1 400 /);
   });
 
+  test('thousands of pipelined requests answered at once (unknown name) are all answered, in order', async () => {
+    const count = 4000;
+    const answers = await raw('GET / HTTP/1.1\r\nHost: nope\r\n\r\n'.repeat(count), true);
+    assert.equal(answers.split('HTTP/1.1 404 ').length - 1, count, answers.slice(-600));
+    const still = await httpCall(`${a().outboundUrl}/whoami`, { headers: { host: 'hello' } });
+    assert.equal(still.status, 200, 'the gateway still serves');
+  });
+
+  test('a half-closed caller gets answers from both parsers: a fast-path GET, then a POST for Node', async () => {
+    const both = await raw(
+      'GET /bytes?n=3 HTTP/1.1\r\nHost: hello\r\n\r\n' +
+        'POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: 5\r\n\r\nhello',
+      true,
+    );
+    assert.equal(both.split('HTTP/1.1 200 ').length - 1, 2, both);
+    assert.match(both, /\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
+  });
+
+  test('a caller that never closes its side after a Connection: close answer is closed by the gateway', async () => {
+    const metrics = fabric.gateway('a').metrics;
+    const openOutbound = async () =>
+      Number(/weft_open_connections\{listener="outbound"\} (\d+)/.exec(await metrics.metrics())?.[1]);
+    const before = await openOutbound();
+    const socket = connectTcp({ port: a().outboundPort, host: a().host, allowHalfOpen: true });
+    socket.write('GET /bytes?n=3 HTTP/1.0\r\nHost: hello\r\n\r\n');
+    socket.resume();
+    await once(socket, 'end');
+    assert.equal(await openOutbound(), before + 1, 'answered and half-closed, the caller still open');
+    const started = Date.now();
+    while ((await openOutbound()) > before && Date.now() - started < 15_000) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    console.log(`gateway closed the lingering connection after ${Date.now() - started} ms`);
+    assert.equal(await openOutbound(), before, 'the gateway closed the connection within its linger time');
+    socket.destroy();
+  });
+
   test('an HTTP/2 caller that goes away without GOAWAY does not leave its connection open', async () => {
     const socket = connectTcp(a().outboundPort, a().host);
     await once(socket, 'connect');

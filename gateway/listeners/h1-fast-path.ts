@@ -21,6 +21,12 @@ import { parseSimpleHead, type SimpleHead } from './simple-request-head.js';
 
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 
+/**
+ * How long a connection we closed after an answer (Connection: close, HTTP/1.0) waits for the caller to
+ * close its side (nginx's lingering_timeout). The sockets allow half-open, so without it a caller that
+ * never sends FIN would hold the connection for good.
+ */
+const LINGER_MS = 5_000;
 /** Unanswered pipelined bytes held before the socket is paused. */
 const MAX_BUFFERED_BYTES = 64 * 1024;
 /** Heads longer than this go to Node's parser, which answers 431 beyond its own limit. */
@@ -64,6 +70,9 @@ export class FastConnection {
   private closing = false;
   /** The caller finished sending (half-close): answer what it sent, then close. */
   private inputEnded = false;
+  /** next() is on the stack; an answer completed inside it asks for another pass instead of recursing. */
+  private stepping = false;
+  private stepAgain = false;
 
   constructor(socket: ByteStream, host: FastPathHost, first: Buffer | null) {
     this.socket = socket;
@@ -106,6 +115,7 @@ export class FastConnection {
     }
     if (!keepOpen || this.closing) {
       this.closing = true;
+      this.socket.setTimeout(LINGER_MS);
       this.socket.end();
       return;
     }
@@ -151,7 +161,28 @@ export class FastConnection {
     return this.body !== null;
   }
 
+  /**
+   * Starts the next buffered request. A loop, not recursion: an answer written at once (an unknown name)
+   * completes inside route(), and a read full of pipelined requests would otherwise nest one call chain
+   * per request until the stack overflows.
+   */
   private next(): void {
+    if (this.stepping) {
+      this.stepAgain = true;
+      return;
+    }
+    this.stepping = true;
+    try {
+      do {
+        this.stepAgain = false;
+        this.step();
+      } while (this.stepAgain);
+    } finally {
+      this.stepping = false;
+    }
+  }
+
+  private step(): void {
     const data = this.pending;
     if (this.closing || this.handedOver) return;
     if (!data) {

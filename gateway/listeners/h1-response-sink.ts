@@ -100,7 +100,7 @@ export class H1ResponseSink extends DownstreamSink {
         'content-type': 'application/grpc',
         'content-length': 0,
         ...grpcErrorFields(err),
-        ...(this.req.complete ? {} : { connection: 'close' }),
+        ...(bodyStillArriving(this.req) ? { connection: 'close' } : {}),
       });
       res.end();
       this.completeFailure(200, err);
@@ -113,7 +113,7 @@ export class H1ResponseSink extends DownstreamSink {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': Buffer.byteLength(body),
       ...errorAnswerFields(err),
-      ...(this.req.complete ? {} : { connection: 'close' }),
+      ...(bodyStillArriving(this.req) ? { connection: 'close' } : {}),
     });
     res.end(body);
     this.completeFailure(status, err);
@@ -126,4 +126,15 @@ export class H1ResponseSink extends DownstreamSink {
 
 function onResponseClose(this: TaggedResponse): void {
   this[kSink]?.closed();
+}
+
+/**
+ * The request's body is still arriving: an answer now closes the connection rather than read the rest.
+ * Not `!req.complete` alone: a bodyless request answered inside the 'request' event is not complete yet
+ * either (Node marks it after the event), and closing there dropped the pipelined requests behind it.
+ */
+function bodyStillArriving(req: IncomingMessage): boolean {
+  if (req.complete) return false;
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
 }

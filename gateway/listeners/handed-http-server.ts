@@ -2,6 +2,7 @@
 // listener's sniffer and fast path, or a lane's fast path, hand a connection over with the bytes they
 // already read. Such a server never listens itself.
 import type { Server } from 'node:http';
+import { Duplex } from 'node:stream';
 import type { ByteStream } from '../upstream/exchange.js';
 
 /**
@@ -14,8 +15,46 @@ export function trackHandedConnections(server: Server): void {
 
 /** `server` parses the rest of `stream`, `unread` first. */
 export function handToHttpServer(server: Server, stream: ByteStream, unread: Buffer): void {
+  if (stream.readableEnded) {
+    // The caller already half-closed: a stream that has emitted 'end' takes no unshift.
+    server.emit('connection', new HalfClosedInput(stream, unread));
+    return;
+  }
   stream.pause();
   stream.unshift(unread);
   server.emit('connection', stream);
   stream.resume();
+}
+
+/**
+ * What the server reads from a connection whose caller finished sending before the hand-over: the unread
+ * bytes, then the end. Answers, and their end, go to the connection. (A lane's caller tag stays on the
+ * lane, so a lane handed over this way is refused and closed: weft never half-closes a lane.)
+ */
+class HalfClosedInput extends Duplex {
+  private readonly connection: ByteStream;
+
+  constructor(connection: ByteStream, unread: Buffer) {
+    super({ allowHalfOpen: true });
+    this.connection = connection;
+    this.push(unread);
+    this.push(null);
+    connection.on('error', (err: Error) => this.destroy(err));
+    connection.once('close', () => this.destroy());
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.connection.write(chunk, encoding, callback);
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.connection.end(callback);
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.connection.destroy();
+    callback(err);
+  }
 }
