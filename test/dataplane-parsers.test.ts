@@ -157,6 +157,11 @@ test('simple request heads: the fast path takes what it can carry and builds HTT
   const old = parseSimpleHead('HEAD / HTTP/1.0\r\nHost: h\r\nConnection: keep-alive');
   assert.deepEqual([old?.http10, old?.keepAlive], [true, true]);
   assert.equal(parseSimpleHead('GET / HTTP/1.1\r\nHost: h\r\nConnection: close')?.keepAlive, false);
+  for (const listed of ['close, keep-alive', 'keep-alive, close']) {
+    const head = parseSimpleHead(`GET / HTTP/1.1\r\nHost: h\r\nConnection: ${listed}`);
+    assert.equal(head?.keepAlive, false, `close wins in ${listed}`);
+  }
+  assert.equal(parseSimpleHead('GET / HTTP/1.0')?.authority, '', 'HTTP/1.0 needs no Host');
   const odd = parseSimpleHead('GET / HTTP/1.1\r\nHost: h\r\n__proto__: x\r\nConstructor: y')?.headers;
   assert.ok(odd);
   assert.deepEqual(Object.keys(odd).slice(4), ['__proto__', 'constructor'], 'just fields, nothing inherited');
@@ -175,9 +180,10 @@ test('simple request heads: anything unusual is left to Node’s parser', () => 
     'GET http://h/ HTTP/1.1\r\nHost: h',
     'GET / HTTP/2.0\r\nHost: h',
     'GET /a b HTTP/1.1\r\nHost: h',
-    'GET / HTTP/1.1\r\nBad Name: x',
-    'GET / HTTP/1.1\r\n folded: x',
-    'GET / HTTP/1.1\r\nX: a\x00b',
+    'GET / HTTP/1.1\r\nHost: h\r\nBad Name: x',
+    'GET / HTTP/1.1\r\nHost: h\r\n folded: x',
+    'GET / HTTP/1.1\r\nHost: h\r\nX: a\x00b',
+    'GET / HTTP/1.1\r\nX: no host',
     'GARBAGE',
     'PRI * HTTP/2.0',
   ];

@@ -140,14 +140,18 @@ export function parseSimpleHead(head: string, bodies = false): SimpleHead | unde
     else previous.push(value);
   }
   if (framings > 1) return undefined;
+  // HTTP/1.1 requires Host: Node's parser answers 400 for a head without one.
+  if (authority === undefined && !http10) return undefined;
   let keepAlive = !http10;
   if (connection !== '') {
+    let close = false;
     for (const token of connection.split(',')) {
       const listed = token.trim();
-      if (listed === 'close') keepAlive = false;
+      if (listed === 'close') close = true;
       else if (listed === 'keep-alive') keepAlive = true;
       else if (isDroppedByConnection(listed)) delete headers[listed];
     }
+    if (close) keepAlive = false;
   }
   headers[':authority'] = authority ?? '';
   return {
