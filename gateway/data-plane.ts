@@ -254,14 +254,16 @@ export class DataPlane {
 
   /**
    * Applies a reloaded (already validated) config: tcp listeners are rebuilt where they changed and
-   * the route table is swapped. Listener addresses, cluster and trust domain need a restart.
+   * the route table is swapped. The caller keeps the running values of fields that need a restart
+   * (gateway/config/reload-plan.ts).
    */
   async updateConfig(config: GatewayConfig): Promise<void> {
+    // First, as it is the step that can fail (a port in use): a rejected reload changes nothing.
+    await this.tcp.apply(config.tcp);
     this.config = config;
     this.resilience.updateConfig(config);
     for (const [service, policy] of this.policies)
       policy.updatePolicy(servicePolicy(config, service).failover);
-    await this.tcp.apply(config.tcp);
     this.refreshRoutes();
   }
 

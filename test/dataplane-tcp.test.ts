@@ -2,6 +2,7 @@
 // peer connection) and to a local one, byte-exact with half-close; listeners follow config reloads.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { parseConfigObject } from '../gateway/config/index.js';
 import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
@@ -96,5 +97,44 @@ describe('data plane: TCP', () => {
     const payload = patternBytes(10_000);
     assert.ok((await tcpRoundTrip(a.host, a.tcpPort('cache.default'), payload)).equals(payload));
     assert.ok((await tcpRoundTrip(a.host, kept, payload)).equals(payload));
+  });
+
+  test('a reload whose new tcp port is taken is rejected whole: the old listeners listen again', async () => {
+    const a = fabric.gateway('a');
+    const before = a.dataPlane.ports.tcp.map((t) => `${t.service}@${t.port}`).sort();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, a.host, resolve));
+    const takenPort = (taken.address() as AddressInfo).port;
+    try {
+      const next = parseConfigObject(
+        {
+          cluster: 'a',
+          locality: a.config.locality,
+          trustDomain: a.config.trustDomain,
+          redis: 'redis://127.0.0.1:1',
+          tls: a.config.tls,
+          listen: { outbound: `${a.host}:0`, peer: `${a.host}:0` },
+          services: [{ name: 'cache', protocol: 'tcp', endpoints: [echoA.endpoint] }],
+          // db.default moves to a new port (its old one stops first), then the taken port fails.
+          tcp: [
+            { listen: `${a.host}:0`, service: 'db.default' },
+            { listen: `${a.host}:${takenPort}`, service: 'cache.default' },
+          ],
+        },
+        a.config.source,
+      );
+      await assert.rejects(a.dataPlane.updateConfig(next), (err: Error & { code?: string }) => {
+        assert.equal(err.code, 'LISTEN_FAILED');
+        assert.match(err.message, new RegExp(`${takenPort}`));
+        return true;
+      });
+    } finally {
+      taken.close();
+    }
+    assert.deepEqual(a.dataPlane.ports.tcp.map((t) => `${t.service}@${t.port}`).sort(), before);
+    const payload = patternBytes(10_000);
+    for (const port of a.dataPlane.ports.tcp.filter((t) => t.service !== 'nothing.default')) {
+      assert.ok((await tcpRoundTrip(a.host, port.port, payload)).equals(payload), port.service);
+    }
   });
 });

@@ -4,6 +4,7 @@
 // client's half-close travels end to end.
 import { createServer, type Server, type Socket } from 'node:net';
 import { formatHostPort, type HostPort } from '../config/index.js';
+import { GatewayError } from '../errors.js';
 import { listenOn } from '../listen-error.js';
 import type { RequestMetrics } from './request-metrics.js';
 
@@ -31,12 +32,15 @@ export class TcpListeners {
   /**
    * Makes the listening set equal `configs`: entries no longer configured stop accepting first (so a
    * port can move to another service), then new entries bind. A bind failure closes what this call
-   * opened and rejects with LISTEN_FAILED.
+   * opened, listens again where this call stopped, and rejects with LISTEN_FAILED: a rejected reload
+   * leaves the listeners as they were.
    */
   async apply(configs: readonly TcpListenerConfig[]): Promise<void> {
     const wanted = new Map(configs.map((c) => [keyOf(c), c]));
+    const stopped: { config: TcpListenerConfig; port: number }[] = [];
     for (const [key, entry] of this.bound) {
       if (!wanted.has(key)) {
+        stopped.push({ config: entry.config, port: boundPort(entry) });
         entry.server.close();
         this.bound.delete(key);
       }
@@ -49,20 +53,43 @@ export class TcpListeners {
       }
     } catch (err) {
       for (const entry of opened) entry.server.close();
-      throw err;
+      throw await this.restore(stopped, err as Error);
     }
     for (const entry of opened) this.bound.set(keyOf(entry.config), entry);
   }
 
+  /**
+   * Listens again where a failed apply stopped (on the port each had, also when the config asked for
+   * port 0); returns the error to report: `cause`, plus any listener that could not come back.
+   */
+  private async restore(
+    stopped: readonly { config: TcpListenerConfig; port: number }[],
+    cause: Error,
+  ): Promise<Error> {
+    const lost: string[] = [];
+    for (const { config, port } of stopped) {
+      try {
+        const entry = await this.listen(config, port);
+        this.bound.set(keyOf(config), entry);
+      } catch {
+        lost.push(keyOf(config));
+      }
+    }
+    if (lost.length === 0) return cause;
+    return new GatewayError(
+      'LISTEN_FAILED',
+      `${cause.message}; the listeners ${lost.join(', ')} could not listen again and are closed: ` +
+        'fix the config and reload, or restart the gateway',
+      { cause },
+    );
+  }
+
   ports(): { listen: string; service: string; port: number }[] {
-    return [...this.bound.values()].map(({ config, server }) => {
-      const address = server.address();
-      return {
-        listen: formatHostPort(config.listen),
-        service: config.service,
-        port: typeof address === 'object' && address ? address.port : config.listen.port,
-      };
-    });
+    return [...this.bound.values()].map((entry) => ({
+      listen: formatHostPort(entry.config.listen),
+      service: entry.config.service,
+      port: boundPort(entry),
+    }));
   }
 
   get openConnections(): number {
@@ -80,7 +107,7 @@ export class TcpListeners {
     for (const socket of this.sockets) socket.destroy();
   }
 
-  private async listen(config: TcpListenerConfig): Promise<Bound> {
+  private async listen(config: TcpListenerConfig, port = config.listen.port): Promise<Bound> {
     const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => {
       this.sockets.add(socket);
       this.metrics.openConnections.inc({ listener: 'tcp' });
@@ -91,9 +118,14 @@ export class TcpListeners {
       });
       this.onConnection(socket, config.service);
     });
-    await listenOn(server, config.listen, `tcp listener for ${config.service} (tcp[].listen)`);
+    await listenOn(server, { ...config.listen, port }, `tcp listener for ${config.service} (tcp[].listen)`);
     return { config, server };
   }
+}
+
+function boundPort({ config, server }: Bound): number {
+  const address = server.address();
+  return typeof address === 'object' && address ? address.port : config.listen.port;
 }
 
 function keyOf(config: TcpListenerConfig): string {
