@@ -9,9 +9,10 @@ import { Discovery } from '../discovery/index.js';
 import { TlsMaterial } from '../infra/index.js';
 import { AdminServer } from './admin/index.js';
 import { exportsOf, LocalCatalog, type LocalEndpoint } from './catalog/index.js';
-import { formatHostPort, loadConfigFile, type GatewayConfig } from './config/index.js';
+import { formatHostPort, loadConfigFile, planReload, type GatewayConfig } from './config/index.js';
 import { ControlServer } from './control/index.js';
 import { DataPlane } from './data-plane.js';
+import { GatewayError } from './errors.js';
 import { FabricDnsPublisher } from './dns-publishing.js';
 import { FailoverMetrics, LocalHealthChecker, logOutlierEvent } from './health/index.js';
 import { GoldenMetrics } from './observability/index.js';
@@ -40,6 +41,10 @@ export class Gateway {
   private catalog: LocalCatalog | undefined;
   private closing: Promise<void> | undefined;
   private draining = false;
+  /** Every component started (reloads wait for this). */
+  private running = false;
+  /** The last reload asked for; the next one starts after it. */
+  private reloads: Promise<void> = Promise.resolve();
 
   constructor(options: GatewayOptions) {
     this.config = options.config;
@@ -51,6 +56,7 @@ export class Gateway {
   async start(): Promise<void> {
     try {
       await this.startComponents();
+      this.running = true;
     } catch (err) {
       await this.close();
       throw err;
@@ -210,24 +216,42 @@ export class Gateway {
     );
   }
 
-  /** Re-reads the config file; a config that fails validation is rejected whole and the old one stays. */
-  async reload(): Promise<void> {
-    const next = await loadConfigFile(this.config.source);
-    const restartNeeded = (
-      ['cluster', 'trustDomain', 'redis', 'listen', 'advertise', 'observability'] as const
-    ).filter((key) => JSON.stringify(next[key]) !== JSON.stringify(this.config[key]));
-    if (restartNeeded.length > 0) {
-      this.logger.warn({ fields: restartNeeded }, 'these config changes take effect only after a restart');
+  /**
+   * Re-reads the config file and applies what may change while running (config/reload-plan.ts); a
+   * config that fails validation, or a tcp port that cannot be bound, is rejected whole and the running
+   * config stays. Reloads run one at a time, in the order asked; none once draining has begun.
+   */
+  reload(): Promise<void> {
+    const run = this.reloads.then(() => this.reloadNow());
+    this.reloads = run.catch(() => undefined);
+    return run;
+  }
+
+  private async reloadNow(): Promise<void> {
+    if (this.draining) throw new GatewayError('USAGE', 'the gateway is draining: reload ignored');
+    if (!this.running) {
+      throw new GatewayError(
+        'USAGE',
+        'the gateway is still starting: reload once it has logged "gateway started"',
+      );
     }
-    await this.dataPlane?.updateConfig(next);
-    this.catalog?.replaceConfigServices(next.services);
-    this.config = next;
-    this.logger.info({ source: next.source }, 'config reloaded');
+    const plan = planReload(this.config, await loadConfigFile(this.config.source));
+    if (plan.restartNeeded.length > 0) {
+      this.logger.warn(
+        { fields: plan.restartNeeded },
+        'these config changes take effect only after a restart; the running values stay until then',
+      );
+    }
+    await this.dataPlane?.updateConfig(plan.config);
+    this.catalog?.replaceConfigServices(plan.config.services);
+    this.config = plan.config;
+    this.logger.info({ source: plan.config.source }, 'config reloaded');
   }
 
   /** Stops taking new work, lets in-flight requests finish within drainTimeout, then closes. */
   async drainAndClose(): Promise<void> {
     this.draining = true;
+    await this.reloads;
     await this.dataPlane?.drain(this.config.drainTimeoutMs);
     await this.close();
   }

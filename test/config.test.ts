@@ -9,7 +9,10 @@ import {
   parseConfigText,
   formatDuration,
   parseDurationMs,
+  parseConfigObject,
+  planReload,
 } from '../gateway/config/index.js';
+import { MINIMAL_CONFIG } from './helpers/gateway-config.js';
 
 const VALID = `
 cluster: aws-use1
@@ -232,4 +235,35 @@ test('durations parse and format both ways', () => {
   assert.equal(parseDurationMs('-1s'), undefined);
   assert.equal(formatDuration(1500), '1500ms');
   assert.equal(formatDuration(120000), '2m');
+});
+
+test('a reload plan applies services and policy, and keeps and names what needs a restart', () => {
+  const running = parseConfigObject(
+    { ...MINIMAL_CONFIG, services: [{ name: 'a', endpoints: ['10.0.0.1:80'] }] },
+    '/test/gateway.yaml',
+  );
+  const next = parseConfigObject(
+    {
+      ...MINIMAL_CONFIG,
+      cluster: 'aws-use2',
+      zone: 'other.example',
+      services: [{ name: 'b', endpoints: ['10.0.0.2:80'] }],
+      failover: { peerProbe: { interval: '3s' }, retries: { attempts: 4 } },
+      drainTimeout: '9s',
+    },
+    '/test/gateway.yaml',
+  );
+  const plan = planReload(running, next);
+  // discovery settings derive from the cluster name, so they change with it.
+  assert.deepEqual(plan.restartNeeded, ['cluster', 'zone', 'discovery', 'failover.peerProbe']);
+  assert.equal(plan.config.cluster, 'aws-use1');
+  assert.equal(plan.config.zone, running.zone);
+  assert.deepEqual(plan.config.failover.peerProbe, running.failover.peerProbe);
+  assert.deepEqual(plan.config.failover.retries, next.failover.retries, 'retries apply at once');
+  assert.deepEqual(
+    plan.config.services.map((s) => s.name),
+    ['b'],
+  );
+  assert.equal(plan.config.drainTimeoutMs, 9_000);
+  assert.deepEqual(planReload(running, running).restartNeeded, []);
 });

@@ -13,6 +13,7 @@ export type { DnsConfig, DnsProviderConfig, DnsRecordConfig } from './dns-schema
 export { parseDurationMs, formatDuration } from './duration.js';
 export { parseHostPort, formatHostPort, type HostPort } from './host-port.js';
 export { servicePolicy, type ServicePolicy } from './service-policy.js';
+export { planReload, type ReloadPlan } from './reload-plan.js';
 export {
   FAILOVER_DEFAULTS,
   RETRY_CONDITIONS,

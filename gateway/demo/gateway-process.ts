@@ -19,6 +19,8 @@ export class GatewayProcess {
   readonly options: GatewayProcessOptions;
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  /** How the last run ended: its exit code, or the signal that killed it. */
+  exitStatus: { code: number | null; signal: NodeJS.Signals | null } | undefined;
 
   constructor(options: GatewayProcessOptions) {
     this.options = options;
@@ -51,7 +53,13 @@ export class GatewayProcess {
     );
     closeSync(log);
     this.child = child;
-    this.exited = new Promise((resolveExit) => child.once('exit', () => resolveExit()));
+    this.exitStatus = undefined;
+    this.exited = new Promise((resolveExit) =>
+      child.once('exit', (code, signal) => {
+        this.exitStatus = { code, signal };
+        resolveExit();
+      }),
+    );
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!this.running) break;
@@ -80,6 +88,27 @@ export class GatewayProcess {
     if (!this.running) return;
     this.child?.kill('SIGCONT');
     this.child?.kill('SIGKILL');
+  }
+
+  /** Sends `signal` to the gateway as an operator would (kill -HUP …). */
+  signal(signal: NodeJS.Signals): void {
+    if (this.running) this.child?.kill(signal);
+  }
+
+  /** Resolves once the process has exited; rejects after `timeoutMs`. */
+  async exit(timeoutMs: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`gateway ${this.options.cluster} still runs after ${timeoutMs} ms`)),
+        timeoutMs,
+      );
+    });
+    try {
+      await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   async killAndWait(): Promise<void> {

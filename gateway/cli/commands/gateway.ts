@@ -37,27 +37,37 @@ export function registerGatewayCommand(program: Command): void {
         logger,
         ...(flags.gatewayId ? { gatewayId: flags.gatewayId } : {}),
       });
+      // Before start(), which may wait for Redis: a signal that early must not kill the process.
+      const stop = stopSignal(gateway, logger);
       await gateway.start();
-      await runUntilSignalled(gateway, logger);
+      const signal = await stop;
+      logger.info({ signal }, 'draining');
+      await gateway.drainAndClose();
+      logger.info({}, 'stopped');
     });
 }
 
-async function runUntilSignalled(
-  gateway: { reload(): Promise<void>; drainAndClose(): Promise<void> },
-  logger: { info(obj: object, msg: string): void; error(obj: object, msg: string): void },
-): Promise<void> {
-  const onHangup = () => {
+/**
+ * Handles the process's signals for the gateway's lifetime: SIGHUP reloads the config (the gateway
+ * refuses while starting or draining, and says so), and the first SIGTERM or SIGINT resolves the
+ * returned promise. A second SIGTERM or SIGINT during the drain has Node's default effect: exit now.
+ */
+function stopSignal(
+  gateway: { reload(): Promise<void> },
+  logger: { error(obj: object, msg: string): void },
+): Promise<NodeJS.Signals> {
+  process.on('SIGHUP', () => {
     gateway
       .reload()
       .catch((err: unknown) => logger.error({ err }, 'config reload rejected; keeping the running config'));
-  };
-  process.on('SIGHUP', onHangup);
-  const signal = await new Promise<NodeJS.Signals>((resolveSignal) => {
-    process.once('SIGTERM', () => resolveSignal('SIGTERM'));
-    process.once('SIGINT', () => resolveSignal('SIGINT'));
   });
-  process.off('SIGHUP', onHangup);
-  logger.info({ signal }, 'draining');
-  await gateway.drainAndClose();
-  logger.info({}, 'stopped');
+  return new Promise<NodeJS.Signals>((resolveSignal) => {
+    const stop = (signal: NodeJS.Signals) => {
+      process.off('SIGTERM', stop);
+      process.off('SIGINT', stop);
+      resolveSignal(signal);
+    };
+    process.on('SIGTERM', stop);
+    process.on('SIGINT', stop);
+  });
 }

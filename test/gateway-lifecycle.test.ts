@@ -1,0 +1,88 @@
+// A running `weft gateway` and its signals, end to end: SIGHUP applies what may change while running,
+// keeps the running values of what needs a restart and names it; SIGHUP during the drain that SIGTERM
+// started is ignored, not fatal.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { FailoverFabric } from './helpers/failover-fabric.js';
+import { httpCall } from './helpers/http-call.js';
+import { waitFor } from './helpers/wait.js';
+
+const HOST = '127.0.5.1';
+
+describe('gateway lifecycle', () => {
+  let fabric: FailoverFabric;
+  /** An upstream that accepts and never answers: a request to it stays in flight. */
+  const held: Socket[] = [];
+  const stall = createServer((socket) => held.push(socket));
+
+  before(async () => {
+    await new Promise<void>((resolve) => stall.listen(0, HOST, resolve));
+    const { port } = stall.address() as AddressInfo;
+    fabric = await FailoverFabric.start(
+      [
+        {
+          name: 'a',
+          host: HOST,
+          cloud: 'aws',
+          region: 'us-east-1',
+          instances: 1,
+          services: [{ name: 'stall', protocol: 'http', endpoints: [`${HOST}:${port}`] }],
+        },
+      ],
+      {},
+    );
+  });
+
+  after(async () => {
+    await fabric?.close();
+    for (const socket of held) socket.destroy();
+    stall.close();
+  });
+
+  const logOf = async () => {
+    const file = fabric.gateway('a').process.options.logFile;
+    return readFile(file, 'utf8');
+  };
+
+  test('a reload applies services, and keeps and names the changes that need a restart', async () => {
+    await fabric.reconfigure('a', (config) => {
+      config.zone = 'other.example';
+      config.services.push({ name: 'extra', protocol: 'http', endpoints: [`${HOST}:9`] });
+    });
+    const { services } = await fabric.admin<{ services: { service: string }[] }>('a', '/api/v1/services');
+    assert.ok(
+      services.some((s) => s.service === 'extra.default'),
+      'the new service is served',
+    );
+    const warning = (await logOf())
+      .split('\n')
+      .find((line) => line.includes('take effect only after a restart'));
+    assert.ok(warning, 'the reload names what needs a restart');
+    assert.deepEqual((JSON.parse(warning) as { fields: string[] }).fields, ['zone']);
+    const { outbound } = fabric.gateway('a');
+    const answer = await httpCall(`http://${outbound.host}:${outbound.port}/`, {
+      headers: { host: 'hello.default.svc.clusterset.local' },
+    });
+    assert.equal(answer.status, 200, 'names in the running zone still route until a restart');
+  });
+
+  test('SIGHUP during the drain is ignored: the gateway drains and exits 0', async () => {
+    const gateway = fabric.gateway('a').process;
+    const { outbound } = fabric.gateway('a');
+    // A request in flight keeps the drain going (up to drainTimeout, 1 s) while the SIGHUP arrives.
+    const inFlight = httpCall(`http://${outbound.host}:${outbound.port}/`, {
+      headers: { host: 'stall' },
+    }).catch(() => undefined);
+    await waitFor('the request to reach the stalling upstream', () => held.length > 0, 10_000);
+    gateway.signal('SIGTERM');
+    await waitFor('the drain to begin', async () => (await logOf()).includes('"msg":"draining"'), 10_000);
+    gateway.signal('SIGHUP');
+    await gateway.exit(15_000);
+    assert.deepEqual(gateway.exitStatus, { code: 0, signal: null }, gateway.logTail());
+    assert.match(await logOf(), /"msg":"stopped"/);
+    assert.match(await logOf(), /draining: reload ignored/);
+    await inFlight;
+  });
+});
