@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { connect as connectHttp2 } from 'node:http2';
 import { Agent } from 'node:http';
 import { once } from 'node:events';
-import { connect as connectTcp } from 'node:net';
+import { connect as connectTcp, createServer as createTcpServer, type AddressInfo } from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { WebSocket } from 'ws';
@@ -21,12 +21,23 @@ describe('data plane: HTTP', () => {
   let bothA: HttpUpstream;
   let bothB: HttpUpstream;
   let privateB: HttpUpstream;
+  /** Answers anything with a head HTTP/2 cannot carry (Content-Type twice), then closes. */
+  const refuser = createTcpServer((socket) =>
+    socket.once('data', () =>
+      socket.end(
+        'HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nContent-Type: text/html\r\n' +
+          'Content-Length: 2\r\n\r\nno',
+      ),
+    ),
+  );
 
   before(async () => {
     onlyB = await startHttpUpstream('127.0.2.10', 'hello@b');
     bothA = await startHttpUpstream('127.0.1.10', 'both@a');
     bothB = await startHttpUpstream('127.0.2.11', 'both@b');
     privateB = await startHttpUpstream('127.0.2.12', 'private@b');
+    await new Promise<void>((resolve) => refuser.listen(0, '127.0.2.13', resolve));
+    const refuserPort = (refuser.address() as AddressInfo).port;
     fabric = await TestFabric.start([
       { cluster: 'a', host: '127.0.1.1', services: [{ name: 'both', endpoints: [bothA.endpoint] }] },
       {
@@ -36,6 +47,7 @@ describe('data plane: HTTP', () => {
           { name: 'hello', endpoints: [onlyB.endpoint] },
           { name: 'both', endpoints: [bothB.endpoint] },
           { name: 'private', namespace: 'ops', endpoints: [privateB.endpoint], allow: ['c'] },
+          { name: 'refuser', endpoints: [`127.0.2.13:${refuserPort}`] },
         ],
       },
     ]);
@@ -44,6 +56,7 @@ describe('data plane: HTTP', () => {
   after(async () => {
     await fabric?.close();
     await Promise.all([onlyB, bothA, bothB, privateB].map((u) => u?.close()));
+    refuser.close();
   });
 
   const a = () => fabric.gateway('a');
@@ -321,6 +334,21 @@ describe('data plane: HTTP', () => {
     } finally {
       session.close();
     }
+  });
+
+  test('a WebSocket refusal HTTP/2 cannot carry (a repeated Content-Type) is answered 502, no crash', async () => {
+    const ws = new WebSocket(`${a().outboundUrl.replace('http', 'ws')}/chat`, {
+      headers: { host: 'refuser' },
+    });
+    const status = await new Promise<number>((resolve, reject) => {
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => reject(new Error('the upgrade was accepted')));
+      ws.once('error', reject);
+    });
+    ws.terminate();
+    assert.equal(status, 502);
+    const still = await httpCall(`${a().outboundUrl}/whoami`, { headers: { host: 'hello' } });
+    assert.equal(still.status, 200, 'both gateways still serve');
   });
 
   test('WebSocket through the fabric: upgrade, messages both ways, binary byte-exact', async () => {

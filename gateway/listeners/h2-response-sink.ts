@@ -55,12 +55,7 @@ export class H2ResponseSink extends DownstreamSink {
       stream.respond(out, { endStream, waitForTrailers });
     } catch (err) {
       this.exchange?.cancel();
-      this.fail(
-        new GatewayError(
-          'UPSTREAM_RESET',
-          `upstream answered with a header HTTP/2 cannot carry: ${(err as Error).message}`,
-        ),
-      );
+      this.fail(unsendableHead(err));
       return;
     }
     if (waitForTrailers) {
@@ -155,4 +150,12 @@ function onStreamError(this: TaggedStream): void {
 
 function onWantTrailers(this: TaggedStream): void {
   this[kSink]?.sendTrailers();
+}
+
+/** `respond()` refused the upstream's head (e.g. a repeated Content-Type): what the caller is told. */
+export function unsendableHead(err: unknown): GatewayError {
+  return new GatewayError(
+    'UPSTREAM_RESET',
+    `upstream answered with a header HTTP/2 cannot carry: ${(err as Error).message}`,
+  );
 }

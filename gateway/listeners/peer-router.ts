@@ -27,7 +27,7 @@ import { dialTcp, dialUpgrade, upgradeRequestHead } from '../upstream/tcp-dial.j
 import type { DownstreamSink } from './downstream-sink.js';
 import { H1ResponseSink } from './h1-response-sink.js';
 import { requestOfIncoming } from './incoming-request.js';
-import { H2ResponseSink } from './h2-response-sink.js';
+import { H2ResponseSink, unsendableHead } from './h2-response-sink.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import { LaneHttpServer } from './lane-http-server.js';
 import { HTTP1_LIMITS } from './outbound-listener.js';
@@ -323,13 +323,20 @@ export class PeerRouter {
         if (result.upgraded) result.socket.destroy();
         return;
       }
+      // respond() throws on a head HTTP/2 cannot carry (a repeated single-value field): refuse instead.
+      const status = result.upgraded ? 200 : result.status;
+      try {
+        stream.respond({ ...withoutHopByHop(result.headers), ':status': status });
+      } catch (err) {
+        if (result.upgraded) result.socket.destroy();
+        refuse(unsendableHead(err));
+        return;
+      }
       if (!result.upgraded) {
         recordTunnel(stats, observed, started, result.status, choice);
-        stream.respond({ ...withoutHopByHop(result.headers), ':status': result.status });
         stream.end(result.body);
         return;
       }
-      stream.respond({ ...withoutHopByHop(result.headers), ':status': 200 });
       if (result.leftover) stream.write(result.leftover);
       splice(stream, result.socket, () => recordTunnel(stats, observed, started, 101, choice));
       result.socket.resume();
