@@ -128,12 +128,20 @@ export class H2Connection {
 
   /** Room for another stream without exceeding the peer's limit. */
   get hasCapacity(): boolean {
-    return this.state === 'ready' && this.activeStreams < this.maxStreams;
+    return this.state === 'ready' && !this.session.destroyed && this.activeStreams < this.maxStreams;
   }
 
-  /** Opens a stream; counts it until it closes. Only on a ready connection. */
-  request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
-    const stream = this.session.request(headers, endStream ? ENDED_REQUEST : OPEN_REQUEST);
+  /**
+   * Opens a stream; counts it until it closes. Only on a ready connection. A session destroyed before
+   * its 'close' event reached the pool makes http2 throw: that comes back as the connection's error.
+   */
+  request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream | GatewayError {
+    let stream: ClientHttp2Stream;
+    try {
+      stream = this.session.request(headers, endStream ? ENDED_REQUEST : OPEN_REQUEST);
+    } catch (err) {
+      return this.streamError(err as Error);
+    }
     this.track(stream);
     return stream;
   }

@@ -153,11 +153,9 @@ export class PeerGateway {
     }
     const headers = h2RequestHeaders(request);
     headers[SERVICE_HEADER] = service;
-    let stream: ClientHttp2Stream;
-    try {
-      stream = connection.request(headers, !hasBody(request));
-    } catch (err) {
-      sink.fail(connection.streamError(err as Error));
+    const stream = connection.request(headers, !hasBody(request));
+    if (stream instanceof GatewayError) {
+      sink.fail(stream);
       return undefined;
     }
     return new H2Exchange(stream, connection, request, sink);
@@ -173,27 +171,17 @@ export class PeerGateway {
         callback(connection);
         return;
       }
-      let stream: ClientHttp2Stream;
-      try {
-        stream = connection.request(headers, false);
-      } catch (err) {
-        callback(connection.streamError(err as Error));
-        return;
-      }
-      callback(stream, connection);
+      const stream = connection.request(headers, false);
+      if (stream instanceof GatewayError) callback(stream);
+      else callback(stream, connection);
     });
   }
 
   private openLane(lane: H1Connection): LaneStream | GatewayError {
     const connection = this.pool.acquire();
     if (connection instanceof GatewayError) return connection;
-    let stream: LaneStream;
-    try {
-      stream = connection.request({ ...LANE_REQUEST }, false);
-    } catch (err) {
-      // The session was destroyed (peer dropped) before the pool heard of it.
-      return connection.streamError(err as Error);
-    }
+    const stream: LaneStream | GatewayError = connection.request({ ...LANE_REQUEST }, false);
+    if (stream instanceof GatewayError) return stream;
     stream[kLaneConnection] = connection;
     stream.once('response', (headers) => {
       const status = Number(headers[':status']);

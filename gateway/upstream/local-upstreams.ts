@@ -121,6 +121,10 @@ export class LocalUpstreams {
       return undefined;
     }
     const stream = connection.request(h2RequestHeaders(request), !hasBody(request));
+    if (stream instanceof GatewayError) {
+      sink.fail(stream);
+      return undefined;
+    }
     return new H2Exchange(stream, connection, request, sink);
   }
 

@@ -1,0 +1,35 @@
+// H2Connection on a real h2c server: a session destroyed before its 'close' event reached the pool is
+// neither offered for new streams nor allowed to throw out of request() (a crash inside a request
+// handler): the caller gets the connection's error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { GatewayError } from '../gateway/errors.js';
+import { H2Connection } from '../gateway/transport/h2-connection.js';
+
+test('a destroyed session has no capacity, and request() returns an error instead of throwing', async (t) => {
+  const server = createServer((_req, res) => res.end('ok'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  const closed: (GatewayError | undefined)[] = [];
+  let ready: () => void = () => undefined;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  const connection = new H2Connection(
+    { authority: `http://127.0.0.1:${port}`, connectTimeoutMs: 2_000, describe: 'test endpoint' },
+    { onReady: () => ready(), onClosed: (_c, err) => closed.push(err), onStreamClosed: () => undefined },
+  );
+  await isReady;
+  assert.equal(connection.hasCapacity, true);
+  connection.session.destroy();
+  assert.equal(connection.state, 'ready', "the pool has not heard yet: 'close' comes on a later tick");
+  assert.equal(connection.hasCapacity, false);
+  const stream = connection.request({ ':path': '/' }, true);
+  assert.ok(stream instanceof GatewayError, 'an error, not a throw');
+  assert.equal(stream.code, 'UPSTREAM_RESET');
+  await once(connection.session, 'close');
+  assert.equal(connection.state, 'closed');
+});
