@@ -31,6 +31,17 @@ describe('data plane: HTTP', () => {
     ),
   );
 
+  /** Each connection: answers its first request, then closes without answering (a stale keep-alive). */
+  const closerSeen: string[] = [];
+  const closer = createTcpServer((socket) => {
+    let requests = 0;
+    socket.on('data', (chunk: Buffer) => {
+      closerSeen.push(chunk.toString('latin1').split(' ')[0] ?? '');
+      if (++requests === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      else socket.destroy();
+    });
+  });
+
   before(async () => {
     onlyB = await startHttpUpstream('127.0.2.10', 'hello@b');
     bothA = await startHttpUpstream('127.0.1.10', 'both@a');
@@ -38,8 +49,17 @@ describe('data plane: HTTP', () => {
     privateB = await startHttpUpstream('127.0.2.12', 'private@b');
     await new Promise<void>((resolve) => refuser.listen(0, '127.0.2.13', resolve));
     const refuserPort = (refuser.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closer.listen(0, '127.0.1.13', resolve));
+    const closerPort = (closer.address() as AddressInfo).port;
     fabric = await TestFabric.start([
-      { cluster: 'a', host: '127.0.1.1', services: [{ name: 'both', endpoints: [bothA.endpoint] }] },
+      {
+        cluster: 'a',
+        host: '127.0.1.1',
+        services: [
+          { name: 'both', endpoints: [bothA.endpoint] },
+          { name: 'closer', endpoints: [`127.0.1.13:${closerPort}`] },
+        ],
+      },
       {
         cluster: 'b',
         host: '127.0.2.1',
@@ -57,6 +77,7 @@ describe('data plane: HTTP', () => {
     await fabric?.close();
     await Promise.all([onlyB, bothA, bothB, privateB].map((u) => u?.close()));
     refuser.close();
+    closer.close();
   });
 
   const a = () => fabric.gateway('a');
@@ -334,6 +355,16 @@ describe('data plane: HTTP', () => {
     } finally {
       session.close();
     }
+  });
+
+  test('a stale keep-alive connection is replayed for an idempotent request only', async () => {
+    const call = (method: string) =>
+      httpCall(`${a().outboundUrl}/`, { method, headers: { host: 'closer', 'content-length': 0 } });
+    assert.equal((await call('GET')).status, 200);
+    assert.equal((await call('GET')).status, 200, 'replayed on a fresh connection');
+    assert.deepEqual(closerSeen, ['GET', 'GET', 'GET']);
+    assert.equal((await call('POST')).status, 502, 'a POST the upstream may have acted on is not replayed');
+    assert.deepEqual(closerSeen, ['GET', 'GET', 'GET', 'POST']);
   });
 
   test('a WebSocket refusal HTTP/2 cannot carry (a repeated Content-Type) is answered 502, no crash', async () => {

@@ -10,8 +10,7 @@ import type { GatewayErrorCode } from '../errors.js';
 import type { OutcomeKind } from '../routing/outcome.js';
 import type { RetryCondition, RetryConfig } from '../config/index.js';
 import type { RetryBudget } from './retry-budget.js';
-
-const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+import { isIdempotent } from '../upstream/exchange.js';
 
 /** gRPC status UNAVAILABLE. */
 const GRPC_UNAVAILABLE = 14;
@@ -69,7 +68,7 @@ export function decideRetry(
   const listed =
     policy.on.includes(condition) || (condition === 'gateway-error' && policy.on.includes('5xx'));
   if (!listed) return { retry: false, reason: `retries on ${condition} are off` };
-  const idempotent = !request.grpc && IDEMPOTENT.has(request.method.toUpperCase());
+  const idempotent = isIdempotent(request);
   if (!idempotent && !policy.nonIdempotent) {
     return { retry: false, reason: `${request.grpc ? 'gRPC' : request.method} is not idempotent` };
   }

@@ -26,6 +26,16 @@ export function newHeaderMap(): HeaderMap {
   return new (HeaderFields as unknown as new () => HeaderMap)();
 }
 
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+/**
+ * Whether sending the request twice means the same as once (RFC 9110 idempotent methods). A gRPC call
+ * is a POST whose idempotency is not visible, so never.
+ */
+export function isIdempotent(request: { readonly method: string; readonly grpc: boolean }): boolean {
+  return !request.grpc && IDEMPOTENT_METHODS.has(request.method.toUpperCase());
+}
+
 export interface ProxyRequest {
   readonly method: string;
   /** Origin-form request target (`/path?query`). */

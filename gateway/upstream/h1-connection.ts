@@ -6,7 +6,14 @@
 // time; the connection goes back to its pool only when both request and response finished cleanly.
 import { PassThrough, type Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
-import type { ByteStream, Exchange, HeaderMap, ProxyRequest, ResponseSink } from './exchange.js';
+import {
+  isIdempotent,
+  type ByteStream,
+  type Exchange,
+  type HeaderMap,
+  type ProxyRequest,
+  type ResponseSink,
+} from './exchange.js';
 import { writeFramed } from './framed-write.js';
 import { H1ResponseParser, type H1ResponseEvents } from './h1-response-parser.js';
 
@@ -362,8 +369,16 @@ export class H1Connection implements H1ResponseEvents {
     if (!exchange) return;
     this.detach(exchange);
     if (exchange.cancelled) return;
-    if (!exchange.responseStarted && this.reused && exchange.request.bodyLength === 0 && !exchange.retried) {
-      // A keep-alive connection the upstream had already closed: replay once on a fresh connection.
+    const request = exchange.request;
+    if (
+      !exchange.responseStarted &&
+      this.reused &&
+      request.bodyLength === 0 &&
+      isIdempotent(request) &&
+      !exchange.retried
+    ) {
+      // A keep-alive connection the upstream had already closed: replay once on a fresh connection. Only
+      // an idempotent request: the upstream may have acted on it before the connection broke.
       exchange.retried = true;
       this.owner.replay(exchange);
       return;
