@@ -41,6 +41,13 @@ export function splice(a: Duplex, b: Duplex, onDone?: () => void): void {
     side.on('data', onSideData);
     side.once('end', onSideEnd);
   }
+  // A side that closed before the splice (the caller reset while the far side was being set up) will
+  // not say so again: count it, and tear down the other side, which nothing else would.
+  for (const side of [left, right]) {
+    if (!side.closed) continue;
+    side[kPartner]?.destroy();
+    done();
+  }
 }
 
 /** Data from one side goes to its partner; the source pauses while the partner holds too much. */
