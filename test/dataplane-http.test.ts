@@ -7,12 +7,18 @@ import assert from 'node:assert/strict';
 import { connect as connectHttp2 } from 'node:http2';
 import { Agent } from 'node:http';
 import { once } from 'node:events';
-import { connect as connectTcp, createServer as createTcpServer, type AddressInfo } from 'node:net';
+import {
+  connect as connectTcp,
+  createServer as createTcpServer,
+  type AddressInfo,
+  type Socket,
+} from 'node:net';
 import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { httpCall } from './helpers/http-call.js';
+import { waitFor } from './helpers/wait.js';
 import { patternBytes, sha256, startHttpUpstream, type HttpUpstream } from './helpers/sample-upstreams.js';
 
 describe('data plane: HTTP', () => {
@@ -31,6 +37,12 @@ describe('data plane: HTTP', () => {
     ),
   );
 
+  /** Accepts connections and never answers: an upgrade to it stays pending. */
+  const stallHeld: Socket[] = [];
+  const staller = createTcpServer((socket) => {
+    stallHeld.push(socket);
+    socket.resume();
+  });
   /** Each connection: answers its first request, then closes without answering (a stale keep-alive). */
   const closerSeen: string[] = [];
   const closer = createTcpServer((socket) => {
@@ -50,6 +62,8 @@ describe('data plane: HTTP', () => {
     await new Promise<void>((resolve) => refuser.listen(0, '127.0.2.13', resolve));
     const refuserPort = (refuser.address() as AddressInfo).port;
     await new Promise<void>((resolve) => closer.listen(0, '127.0.1.13', resolve));
+    await new Promise<void>((resolve) => staller.listen(0, '127.0.2.14', resolve));
+    const stallerPort = (staller.address() as AddressInfo).port;
     const closerPort = (closer.address() as AddressInfo).port;
     fabric = await TestFabric.start([
       {
@@ -68,6 +82,7 @@ describe('data plane: HTTP', () => {
           { name: 'both', endpoints: [bothB.endpoint] },
           { name: 'private', namespace: 'ops', endpoints: [privateB.endpoint], allow: ['c'] },
           { name: 'refuser', endpoints: [`127.0.2.13:${refuserPort}`] },
+          { name: 'staller', endpoints: [`127.0.2.14:${stallerPort}`] },
         ],
       },
     ]);
@@ -78,6 +93,8 @@ describe('data plane: HTTP', () => {
     await Promise.all([onlyB, bothA, bothB, privateB].map((u) => u?.close()));
     refuser.close();
     closer.close();
+    for (const socket of stallHeld) socket.destroy();
+    staller.close();
   });
 
   const a = () => fabric.gateway('a');
@@ -365,6 +382,27 @@ describe('data plane: HTTP', () => {
     assert.deepEqual(closerSeen, ['GET', 'GET', 'GET']);
     assert.equal((await call('POST')).status, 502, 'a POST the upstream may have acted on is not replayed');
     assert.deepEqual(closerSeen, ['GET', 'GET', 'GET', 'POST']);
+  });
+
+  test('an upgrade whose peer connection drops before the answer gets 502, not a hang', async () => {
+    const ws = new WebSocket(`${a().outboundUrl.replace('http', 'ws')}/chat`, {
+      headers: { host: 'staller' },
+    });
+    const answered = new Promise<number>((resolve, reject) => {
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => reject(new Error('the upgrade was accepted')));
+      ws.once('error', reject);
+    });
+    await waitFor('the upgrade to reach the stalling endpoint in b', () => stallHeld.length > 0, 10_000);
+    const peer = a()
+      .dataPlane.state()
+      .peers.find((p) => p.cluster === 'b');
+    assert.ok(peer);
+    // What the peer prober does to a gateway that stopped answering: drop its connections.
+    const transport = (a().dataPlane as unknown as { peers: { disconnect(key: string): void } }).peers;
+    transport.disconnect(`b/${peer.gatewayId}@${peer.address}`);
+    assert.equal(await answered, 502);
+    ws.terminate();
   });
 
   test('a WebSocket refusal HTTP/2 cannot carry (a repeated Content-Type) is answered 502, no crash', async () => {

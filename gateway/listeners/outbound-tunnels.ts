@@ -118,7 +118,9 @@ export class OutboundTunnels {
     };
     choice.gateway.openTunnel(h2, (stream) => {
       if (stream instanceof GatewayError) return refuse(stream, choice.stats, choice);
+      let answered = false;
       stream.once('response', (answer: IncomingHttpHeaders) => {
+        answered = true;
         const status = Number(answer[':status']);
         if (status === 200) {
           socket.write(switchingProtocolsHead(facts.upgrade, answer), 'latin1');
@@ -137,7 +139,17 @@ export class OutboundTunnels {
           );
         }
       });
-      stream.on('error', () => socket.destroy());
+      // A stream that ends before the peer answered (its connection dropped: 'close', maybe no 'error')
+      // is answered here; from the answer on, the splice or the relayed refusal owns both ends.
+      stream.on('error', () => undefined);
+      stream.once('close', () => {
+        if (answered) return;
+        const err = new GatewayError(
+          'UPSTREAM_RESET',
+          `the peer gateway in ${choice.cluster} closed the tunnel before answering (HTTP/2 code ${stream.rstCode ?? 0})`,
+        );
+        refuse(err, choice.stats, choice);
+      });
       socket.on('error', () => stream.destroy());
     });
   }
@@ -241,6 +253,10 @@ function relayRefusal(
   }
   socket.write(`${head}\r\n`, 'latin1');
   stream.pipe(socket);
+  // pipe() ends the socket only when the stream ends; a reset stream would leave it open.
+  stream.once('close', () => {
+    if (!socket.writableEnded) socket.destroy();
+  });
 }
 
 /** A gateway error written straight to a socket that Node handed over (upgrade requests). */

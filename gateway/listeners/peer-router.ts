@@ -23,7 +23,7 @@ import type { LocalChoice, LocalTarget, TargetStats } from '../routing/route-tab
 import { httpStatusOf } from '../routing/error-status.js';
 import { readTunnelRequest, tunnelAnswer } from '../transport/opaque-tunnel.js';
 import { newHeaderMap, type HeaderMap, type ProxyRequest } from '../upstream/exchange.js';
-import { dialTcp, dialUpgrade, upgradeRequestHead } from '../upstream/tcp-dial.js';
+import { dialTcp, dialUpgrade, UPGRADE_ANSWER_TIMEOUT_MS, upgradeRequestHead } from '../upstream/tcp-dial.js';
 import type { DownstreamSink } from './downstream-sink.js';
 import { H1ResponseSink } from './h1-response-sink.js';
 import { requestOfIncoming } from './incoming-request.js';
@@ -317,7 +317,8 @@ export class PeerRouter {
       return;
     }
     const head = upgradeRequestHead('GET', request.path, request.authority, protocol, fields);
-    dialUpgrade(choice.endpoint, head, this.context.connectTimeoutMs, (result) => {
+    const timeouts = { connectMs: this.context.connectTimeoutMs, answerMs: UPGRADE_ANSWER_TIMEOUT_MS };
+    dialUpgrade(choice.endpoint, head, timeouts, (result) => {
       if (result instanceof GatewayError) return refuse(result);
       if (stream.destroyed) {
         if (result.upgraded) result.socket.destroy();

@@ -49,6 +49,16 @@ export type UpgradeResult =
     }
   | { readonly upgraded: false; readonly status: number; readonly headers: HeaderMap; readonly body: Buffer };
 
+export interface UpgradeTimeouts {
+  /** To establish the TCP connection. */
+  readonly connectMs: number;
+  /** From the connection to the upstream's answer (101 or a refusal). */
+  readonly answerMs: number;
+}
+
+/** How long a local endpoint may take to answer an upgrade (Envoy's default route timeout). */
+export const UPGRADE_ANSWER_TIMEOUT_MS = 15_000;
+
 /**
  * Sends an Upgrade request head (already serialized) and waits for the answer: 101 hands over the
  * socket with any bytes that followed the head; any other answer is read whole (bounded) and the
@@ -57,10 +67,10 @@ export type UpgradeResult =
 export function dialUpgrade(
   endpoint: LocalEndpoint,
   requestHead: string,
-  timeoutMs: number,
+  timeouts: UpgradeTimeouts,
   callback: (result: UpgradeResult | GatewayError) => void,
 ): void {
-  dialTcp(endpoint, timeoutMs, (socket) => {
+  dialTcp(endpoint, timeouts.connectMs, (socket) => {
     if (socket instanceof GatewayError) {
       callback(socket);
       return;
@@ -71,9 +81,19 @@ export function dialUpgrade(
     let settled = false;
     const body: Buffer[] = [];
     let bodyBytes = 0;
+    // dialTcp's timer covers the connect; this one the answer to the upgrade.
+    const timer = setTimeout(() => {
+      finish(
+        new GatewayError(
+          'UPSTREAM_TIMEOUT',
+          `${endpoint.host}:${endpoint.port} did not answer the upgrade within ${timeouts.answerMs} ms`,
+        ),
+      );
+    }, timeouts.answerMs);
     const finish = (result: UpgradeResult | GatewayError) => {
       if (settled) return;
       settled = true;
+      clearTimeout(timer);
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
       socket.removeListener('error', onError);
