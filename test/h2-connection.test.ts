@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { GatewayError } from '../gateway/errors.js';
 import { H2Connection } from '../gateway/transport/h2-connection.js';
 
-test('a destroyed session has no capacity, and request() returns an error instead of throwing', async (t) => {
+test('a destroyed session has no capacity; request() and ping() neither throw nor send', async (t) => {
   const server = createServer((_req, res) => res.end('ok'));
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -27,6 +27,8 @@ test('a destroyed session has no capacity, and request() returns an error instea
   connection.session.destroy();
   assert.equal(connection.state, 'ready', "the pool has not heard yet: 'close' comes on a later tick");
   assert.equal(connection.hasCapacity, false);
+  connection.ping(Date.now());
+  assert.equal(connection.pingSentAtMs, 0, 'no ping on a destroyed session, and no throw');
   const stream = connection.request({ ':path': '/' }, true);
   assert.ok(stream instanceof GatewayError, 'an error, not a throw');
   assert.equal(stream.code, 'UPSTREAM_RESET');

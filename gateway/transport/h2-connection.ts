@@ -160,12 +160,17 @@ export class H2Connection {
 
   /** Sends a keep-alive ping unless one is outstanding; records the round-trip time. */
   ping(nowMs: number): void {
-    if (this.state !== 'ready' || this.pingSentAtMs !== 0) return;
+    if (this.state !== 'ready' || this.session.destroyed || this.pingSentAtMs !== 0) return;
     this.pingSentAtMs = nowMs;
-    const sent = this.session.ping((err, durationMs) => {
-      this.pingSentAtMs = 0;
-      if (!err) this.rttMs = Math.round(durationMs * 100) / 100;
-    });
+    let sent = false;
+    try {
+      sent = this.session.ping((err, durationMs) => {
+        this.pingSentAtMs = 0;
+        if (!err) this.rttMs = Math.round(durationMs * 100) / 100;
+      });
+    } catch {
+      // The session is closing (ping throws on a destroyed or closing session): its 'close' follows.
+    }
     if (!sent) this.pingSentAtMs = 0;
   }
 
