@@ -56,3 +56,25 @@ test('weft gateway rejects an unknown log level with exit 2', async () => {
   assert.equal(code, 2);
   assert.match(stderr, /--log-level must be one of/);
 });
+
+test('weft gateway with TLS files that are not certificates exits 1 with a one-line message', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-cli-'));
+  const file = join(dir, 'gateway.yaml');
+  for (const name of ['ca.pem', 'gw.pem', 'gw.key']) await writeFile(join(dir, name), 'not a PEM file\n');
+  await writeFile(
+    file,
+    [
+      'cluster: aws-use1',
+      'locality: { cloud: aws, region: us-east-1 }',
+      'trustDomain: acme.test',
+      'redis: redis://127.0.0.1:1',
+      `tls: { ca: ${dir}/ca.pem, cert: ${dir}/gw.pem, key: ${dir}/gw.key }`,
+      'listen: { outbound: 127.0.0.1:0, peer: 127.0.0.1:0, admin: 127.0.0.1:0, control: 127.0.0.1:0 }',
+      '',
+    ].join('\n'),
+  );
+  const { code, stderr } = await runWeft(['gateway', '--config', file]);
+  assert.equal(code, 1, stderr);
+  assert.match(stderr, /^weft: .*\.pem/m);
+  assert.doesNotMatch(stderr, /^\s+at /m, 'no stack trace');
+});

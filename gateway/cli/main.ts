@@ -3,6 +3,7 @@
 // failure, 2 bad usage or bad config (the message says what to fix).
 import { Command, CommanderError } from 'commander';
 import { GatewayError } from '../errors.js';
+import { InfraError } from '../../infra/index.js';
 import { registerCertsCommand } from './commands/certs.js';
 import { registerCheckCommand } from './commands/check.js';
 import { registerDemoCommand } from './commands/demo.js';
@@ -49,6 +50,11 @@ function exitCodeFor(err: unknown): number {
   if (err instanceof GatewayError) {
     console.error(`weft: ${err.message}`);
     return USAGE_CODES.has(err.code) ? 2 : 1;
+  }
+  if (err instanceof InfraError) {
+    // Certificates, keys, DNS providers: the message names the file or the provider and the problem.
+    console.error(`weft: ${err.message}`);
+    return 1;
   }
   console.error(`weft: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
   return 1;
