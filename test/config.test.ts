@@ -267,3 +267,24 @@ test('a reload plan applies services and policy, and keeps and names what needs 
   assert.equal(plan.config.drainTimeoutMs, 9_000);
   assert.deepEqual(planReload(running, running).restartNeeded, []);
 });
+
+test('zero intervals that would spin are rejected with what the minimum is', () => {
+  for (const [section, path] of [
+    [{ discovery: { heartbeatInterval: '0ms' } }, 'discovery.heartbeatInterval'],
+    [{ discovery: { resyncInterval: '0ms' } }, 'discovery.resyncInterval'],
+    [
+      { services: [{ name: 'a', endpoints: ['10.0.0.1:80'], health: { tcp: true, interval: '0ms' } }] },
+      'services[0].health.interval',
+    ],
+  ] as const) {
+    assert.throws(
+      () => parseConfigObject({ ...MINIMAL_CONFIG, ...section }, '/test/gateway.yaml'),
+      (err: Error) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.ok(err.message.includes(`${path}: "0ms" is too short: at least `), err.message);
+        return true;
+      },
+      path,
+    );
+  }
+});

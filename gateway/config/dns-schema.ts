@@ -77,10 +77,10 @@ export const dnsConfigSchema = z.strictObject({
     .regex(DNS_LABEL, 'ownerId must be a DNS label')
     .max(40, 'ownerId must be at most 40 characters')
     .default('weft'),
-  interval: duration('5s'),
+  interval: duration('5s', 10),
   holdDown: duration('30s'),
   leaseTtl: duration('10s'),
-  resyncInterval: duration('1m'),
+  resyncInterval: duration('1m', 100),
   records: z.array(record).min(1, 'list at least one record to publish'),
 });
 

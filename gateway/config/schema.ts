@@ -48,8 +48,8 @@ const endpoint = z.union([
 ]);
 
 const healthTiming = {
-  interval: duration('2s'),
-  timeout: duration('1s'),
+  interval: duration('2s', 10),
+  timeout: duration('1s', 10),
   rise: z.number().int().min(1).default(2),
   fall: z.number().int().min(1).default(2),
 };
@@ -127,10 +127,10 @@ export const gatewayConfigSchema = z.strictObject({
   tcp: z.array(tcpListener).default([]),
   discovery: z
     .strictObject({
-      leaseTtl: duration('5s'),
-      heartbeatInterval: duration('1s'),
+      leaseTtl: duration('5s', 100),
+      heartbeatInterval: duration('1s', 10),
       staleFor: duration('30s'),
-      resyncInterval: duration('10s'),
+      resyncInterval: duration('10s', 100),
       snapshotFile: z.string().optional(),
     })
     .prefault({}),
