@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { createServer } from 'node:http2';
+import { constants, createServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { GatewayError } from '../gateway/errors.js';
 import { H2Connection } from '../gateway/transport/h2-connection.js';
@@ -34,4 +34,34 @@ test('a destroyed session has no capacity; request() and ping() neither throw no
   assert.equal(stream.code, 'UPSTREAM_RESET');
   await once(connection.session, 'close');
   assert.equal(connection.state, 'closed');
+});
+
+test('a stream the peer refused unprocessed (REFUSED_STREAM) is reported as not sent: UPSTREAM_CONNECT', async (t) => {
+  const server = createServer();
+  server.on('stream', (stream) => {
+    stream.on('error', () => undefined); // closing with an error code reports it on this side too
+    stream.close(constants.NGHTTP2_REFUSED_STREAM);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  let ready: () => void = () => undefined;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  const connection = new H2Connection(
+    { authority: `http://127.0.0.1:${port}`, connectTimeoutMs: 2_000, describe: 'test endpoint' },
+    { onReady: () => ready(), onClosed: () => undefined, onStreamClosed: () => undefined },
+  );
+  t.after(() => connection.destroy());
+  await isReady;
+  const stream = connection.request({ ':path': '/' }, true);
+  assert.ok(!(stream instanceof GatewayError));
+  const errors: Error[] = [];
+  stream.on('error', (err: Error) => errors.push(err));
+  await new Promise((resolve) => stream.once('close', resolve));
+  const [err] = errors;
+  assert.ok(err, 'the stream failed');
+  const mapped = connection.streamError(err);
+  assert.equal(mapped.code, 'UPSTREAM_CONNECT', err.message);
+  assert.match(mapped.message, /refused the stream unprocessed/);
 });

@@ -190,6 +190,12 @@ export class H2Connection {
   /** What a failed stream of this connection means: the connection's own failure if it has one. */
   streamError(err: Error): GatewayError {
     if (this.failure) return this.failure;
+    if (err.message.includes('NGHTTP2_REFUSED_STREAM')) {
+      // RFC 9113 §8.7: the peer did no processing (e.g. it was going away): safe to send elsewhere.
+      return new GatewayError('UPSTREAM_CONNECT', `${this.options.describe} refused the stream unprocessed`, {
+        cause: err,
+      });
+    }
     const cause = (err as Error & { cause?: unknown }).cause;
     if (cause instanceof Error) return this.classify(cause);
     return new GatewayError('UPSTREAM_RESET', `${this.options.describe}: ${err.message}`, { cause: err });

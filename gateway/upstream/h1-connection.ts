@@ -181,8 +181,10 @@ export class H1Connection implements H1ResponseEvents {
   onError(err: Error): void {
     const classified = this.owner.classifyError?.(this, err);
     if (classified) {
-      if (!this.connected) this.failConnect(classified);
-      else this.fail(classified);
+      if (this.connected) this.fail(classified);
+      // Not connected: no byte of the request was sent, whatever broke (a lane whose stream reset).
+      else if (classified.code === 'UPSTREAM_RESET') this.failConnect(notSent(classified));
+      else this.failConnect(classified);
       return;
     }
     if (!this.connected) {
@@ -385,6 +387,11 @@ export class H1Connection implements H1ResponseEvents {
     }
     exchange.sink.fail(err);
   }
+}
+
+/** A failure before the request left: retryable anywhere (UPSTREAM_CONNECT), same message. */
+function notSent(err: GatewayError): GatewayError {
+  return new GatewayError('UPSTREAM_CONNECT', err.message, { cause: err });
 }
 
 const kConnection = Symbol('weft.h1.connection');
