@@ -1,10 +1,10 @@
 // H2Connection on a real h2c server: a session destroyed before its 'close' event reached the pool is
-// neither offered for new streams nor allowed to throw out of request() (a crash inside a request
-// handler): the caller gets the connection's error.
+// neither offered for new streams nor allowed to throw out of request() or ping(); a refused stream
+// counts as not sent; a connection retires before its stream ids run out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { constants, createServer } from 'node:http2';
+import { constants, createServer, type ClientHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { GatewayError } from '../gateway/errors.js';
 import { H2Connection } from '../gateway/transport/h2-connection.js';
@@ -64,4 +64,41 @@ test('a stream the peer refused unprocessed (REFUSED_STREAM) is reported as not 
   const mapped = connection.streamError(err);
   assert.equal(mapped.code, 'UPSTREAM_CONNECT', err.message);
   assert.match(mapped.message, /refused the stream unprocessed/);
+});
+
+test('a connection retires after its stream budget: open streams finish, no new ones are offered', async (t) => {
+  const server = createServer((_req, res) => res.end('ok'));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const { port } = server.address() as AddressInfo;
+  let ready: () => void = () => undefined;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  const connection = new H2Connection(
+    {
+      authority: `http://127.0.0.1:${port}`,
+      connectTimeoutMs: 2_000,
+      describe: 'test endpoint',
+      maxStreamsPerConnection: 2,
+    },
+    { onReady: () => ready(), onClosed: () => undefined, onStreamClosed: () => undefined },
+  );
+  t.after(() => connection.destroy());
+  await isReady;
+  const answered = (stream: unknown) =>
+    new Promise<number>((resolve, reject) => {
+      assert.ok(!(stream instanceof GatewayError));
+      const s = stream as ClientHttp2Stream;
+      s.on('response', (headers) => resolve(Number(headers[':status'])));
+      s.on('error', reject);
+      s.resume();
+    });
+  const first = connection.request({ ':path': '/' }, true);
+  assert.equal(connection.hasCapacity, true);
+  const second = connection.request({ ':path': '/' }, true);
+  assert.equal(connection.state, 'draining', 'the second stream used up the budget');
+  assert.equal(connection.hasCapacity, false);
+  assert.deepEqual(await Promise.all([answered(first), answered(second)]), [200, 200]);
+  await new Promise((resolve) => connection.session.once('close', resolve));
+  assert.equal(connection.state, 'closed', 'closed once its last stream finished');
 });

@@ -38,7 +38,16 @@ export interface H2ConnectionOptions {
   readonly describe: string;
   /** Turns a connect-time error into a GatewayError (e.g. a failed identity check → PEER_IDENTITY). */
   readonly classifyConnectError?: (err: Error) => GatewayError | undefined;
+  /** Streams opened before the connection retires (default: before HTTP/2's stream ids run out). */
+  readonly maxStreamsPerConnection?: number;
 }
+
+/**
+ * A client's stream ids are the odd numbers below 2^31, so a connection carries about 2^30 streams; the
+ * next request() would fail (ERR_HTTP2_OUT_OF_STREAMS) while the session still looks ready. At 10k
+ * streams a second that is some 30 hours. Retire well before.
+ */
+const MAX_STREAMS_PER_CONNECTION = 2 ** 30 - 2 ** 20;
 
 const kConnection = Symbol('weft.h2.connection');
 
@@ -59,6 +68,10 @@ export class H2Connection {
   /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS, once known. */
   maxStreams = 100;
   rttMs: number | undefined;
+  /** Streams opened over the connection's life (see MAX_STREAMS_PER_CONNECTION). */
+  private openedStreams = 0;
+  /** The stream budget is spent: close once the last stream has. */
+  private retiring = false;
   /** Epoch ms of the oldest unanswered ping, 0 when none is outstanding. */
   pingSentAtMs = 0;
   readonly createdAtMs = Date.now();
@@ -149,12 +162,20 @@ export class H2Connection {
   /** Counts a stream the caller opened on `session` itself (e.g. through an H2Exchange). */
   track(stream: ClientHttp2Stream): void {
     this.activeStreams++;
+    const budget = this.options.maxStreamsPerConnection ?? MAX_STREAMS_PER_CONNECTION;
+    if (++this.openedStreams >= budget && this.state === 'ready') {
+      // No new streams here (the pool opens a fresh connection); it closes once its streams finish.
+      // Not session.close() now: a stream not yet sent would be refused.
+      this.state = 'draining';
+      this.retiring = true;
+    }
     (stream as TrackedStream)[kConnection] = this;
     stream.once('close', onTrackedStreamClose);
   }
 
   streamClosed(): void {
     this.activeStreams--;
+    if (this.retiring && this.activeStreams === 0) this.session.close();
     this.events.onStreamClosed(this);
   }
 

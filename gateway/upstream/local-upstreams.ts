@@ -169,6 +169,12 @@ export class LocalUpstreams {
     return pool;
   }
 
+  /**
+   * Idle HTTP/1.1 connections close here. HTTP/2 connections to endpoints get no keep-alive pings (no
+   * tick(), unlike peer pools): gRPC servers count frequent pings as abuse and answer GOAWAY
+   * ENHANCE_YOUR_CALM (grpc-go allows one per 5 minutes by default). A dead endpoint shows in its health
+   * checks and its failed streams instead.
+   */
   private sweep(): void {
     const now = Date.now();
     for (const pool of this.h1.values()) pool.sweep(now);
