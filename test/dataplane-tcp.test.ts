@@ -38,6 +38,24 @@ describe('data plane: TCP', () => {
     await echoA?.close();
   });
 
+  /** Gateway a's config with `tcp` as its tcp listeners (what a reload would read). */
+  const configWithTcp = (tcp: { listen: string; service: string }[]) => {
+    const a = fabric.gateway('a');
+    return parseConfigObject(
+      {
+        cluster: 'a',
+        locality: a.config.locality,
+        trustDomain: a.config.trustDomain,
+        redis: 'redis://127.0.0.1:1',
+        tls: a.config.tls,
+        listen: { outbound: `${a.host}:0`, peer: `${a.host}:0` },
+        services: [{ name: 'cache', protocol: 'tcp', endpoints: [echoA.endpoint] }],
+        tcp,
+      },
+      a.config.source,
+    );
+  };
+
   test('a large payload crosses to b and back byte-exact; the client half-closes and still reads everything', async () => {
     const a = fabric.gateway('a');
     const payload = patternBytes(6 * 1024 * 1024 + 17);
@@ -74,23 +92,12 @@ describe('data plane: TCP', () => {
   test('config reload adds and removes tcp listeners without touching the others', async () => {
     const a = fabric.gateway('a');
     const kept = a.tcpPort('db.default');
-    const next = parseConfigObject(
-      {
-        cluster: 'a',
-        locality: a.config.locality,
-        trustDomain: a.config.trustDomain,
-        redis: 'redis://127.0.0.1:1',
-        tls: a.config.tls,
-        listen: { outbound: `${a.host}:0`, peer: `${a.host}:0` },
-        services: [{ name: 'cache', protocol: 'tcp', endpoints: [echoA.endpoint] }],
-        tcp: [
-          { listen: `${a.host}:${kept}`, service: 'db.default' },
-          { listen: `${a.host}:0`, service: 'cache.default' },
-        ],
-      },
-      a.config.source,
+    await a.dataPlane.updateConfig(
+      configWithTcp([
+        { listen: `${a.host}:${kept}`, service: 'db.default' },
+        { listen: `${a.host}:0`, service: 'cache.default' },
+      ]),
     );
-    await a.dataPlane.updateConfig(next);
     const services = a.dataPlane.ports.tcp.map((t) => t.service).sort();
     assert.deepEqual(services, ['cache.default', 'db.default']);
     assert.equal(a.tcpPort('db.default'), kept);
@@ -106,23 +113,11 @@ describe('data plane: TCP', () => {
     await new Promise<void>((resolve) => taken.listen(0, a.host, resolve));
     const takenPort = (taken.address() as AddressInfo).port;
     try {
-      const next = parseConfigObject(
-        {
-          cluster: 'a',
-          locality: a.config.locality,
-          trustDomain: a.config.trustDomain,
-          redis: 'redis://127.0.0.1:1',
-          tls: a.config.tls,
-          listen: { outbound: `${a.host}:0`, peer: `${a.host}:0` },
-          services: [{ name: 'cache', protocol: 'tcp', endpoints: [echoA.endpoint] }],
-          // db.default moves to a new port (its old one stops first), then the taken port fails.
-          tcp: [
-            { listen: `${a.host}:0`, service: 'db.default' },
-            { listen: `${a.host}:${takenPort}`, service: 'cache.default' },
-          ],
-        },
-        a.config.source,
-      );
+      // db.default moves to a new port (its old one stops first), then the taken port fails.
+      const next = configWithTcp([
+        { listen: `${a.host}:0`, service: 'db.default' },
+        { listen: `${a.host}:${takenPort}`, service: 'cache.default' },
+      ]);
       await assert.rejects(a.dataPlane.updateConfig(next), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'LISTEN_FAILED');
         assert.match(err.message, new RegExp(`${takenPort}`));

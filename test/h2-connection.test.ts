@@ -1,28 +1,46 @@
 // H2Connection on a real h2c server: a session destroyed before its 'close' event reached the pool is
 // neither offered for new streams nor allowed to throw out of request() or ping(); a refused stream
 // counts as not sent; a connection retires before its stream ids run out.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { constants, createServer, type ClientHttp2Stream } from 'node:http2';
+import { constants, createServer, type ClientHttp2Stream, type ServerHttp2Stream } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { GatewayError } from '../gateway/errors.js';
-import { H2Connection } from '../gateway/transport/h2-connection.js';
+import { H2Connection, type H2ConnectionOptions } from '../gateway/transport/h2-connection.js';
 
-test('a destroyed session has no capacity; request() and ping() neither throw nor send', async (t) => {
-  const server = createServer((_req, res) => res.end('ok'));
+/** An h2c server on loopback for one test: `onStream` answers (default: 200 "ok"). */
+async function startH2c(
+  t: TestContext,
+  onStream: (stream: ServerHttp2Stream) => void = (stream) =>
+    stream.respond({ ':status': 200 }, { endStream: true }),
+): Promise<number> {
+  const server = createServer();
+  server.on('stream', onStream);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.after(() => server.close());
-  const { port } = server.address() as AddressInfo;
-  const closed: (GatewayError | undefined)[] = [];
+  return (server.address() as AddressInfo).port;
+}
+
+/** An H2Connection to `port`, once the server's SETTINGS arrived. */
+async function readyConnection(
+  port: number,
+  options: Partial<H2ConnectionOptions> = {},
+): Promise<H2Connection> {
   let ready: () => void = () => undefined;
   const isReady = new Promise<void>((resolve) => (ready = resolve));
   const connection = new H2Connection(
-    { authority: `http://127.0.0.1:${port}`, connectTimeoutMs: 2_000, describe: 'test endpoint' },
-    { onReady: () => ready(), onClosed: (_c, err) => closed.push(err), onStreamClosed: () => undefined },
+    { authority: `http://127.0.0.1:${port}`, connectTimeoutMs: 2_000, describe: 'test endpoint', ...options },
+    { onReady: () => ready(), onClosed: () => undefined, onStreamClosed: () => undefined },
   );
   await isReady;
+  return connection;
+}
+
+test('a destroyed session has no capacity; request() and ping() neither throw nor send', async (t) => {
+  const port = await startH2c(t);
+  const connection = await readyConnection(port);
   assert.equal(connection.hasCapacity, true);
   connection.session.destroy();
   assert.equal(connection.state, 'ready', "the pool has not heard yet: 'close' comes on a later tick");
@@ -37,23 +55,12 @@ test('a destroyed session has no capacity; request() and ping() neither throw no
 });
 
 test('a stream the peer refused unprocessed (REFUSED_STREAM) is reported as not sent: UPSTREAM_CONNECT', async (t) => {
-  const server = createServer();
-  server.on('stream', (stream) => {
+  const port = await startH2c(t, (stream) => {
     stream.on('error', () => undefined); // closing with an error code reports it on this side too
     stream.close(constants.NGHTTP2_REFUSED_STREAM);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  const { port } = server.address() as AddressInfo;
-  let ready: () => void = () => undefined;
-  const isReady = new Promise<void>((resolve) => (ready = resolve));
-  const connection = new H2Connection(
-    { authority: `http://127.0.0.1:${port}`, connectTimeoutMs: 2_000, describe: 'test endpoint' },
-    { onReady: () => ready(), onClosed: () => undefined, onStreamClosed: () => undefined },
-  );
+  const connection = await readyConnection(port);
   t.after(() => connection.destroy());
-  await isReady;
   const stream = connection.request({ ':path': '/' }, true);
   assert.ok(!(stream instanceof GatewayError));
   const errors: Error[] = [];
@@ -67,24 +74,9 @@ test('a stream the peer refused unprocessed (REFUSED_STREAM) is reported as not 
 });
 
 test('a connection retires after its stream budget: open streams finish, no new ones are offered', async (t) => {
-  const server = createServer((_req, res) => res.end('ok'));
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  t.after(() => server.close());
-  const { port } = server.address() as AddressInfo;
-  let ready: () => void = () => undefined;
-  const isReady = new Promise<void>((resolve) => (ready = resolve));
-  const connection = new H2Connection(
-    {
-      authority: `http://127.0.0.1:${port}`,
-      connectTimeoutMs: 2_000,
-      describe: 'test endpoint',
-      maxStreamsPerConnection: 2,
-    },
-    { onReady: () => ready(), onClosed: () => undefined, onStreamClosed: () => undefined },
-  );
+  const port = await startH2c(t);
+  const connection = await readyConnection(port, { maxStreamsPerConnection: 2 });
   t.after(() => connection.destroy());
-  await isReady;
   const answered = (stream: unknown) =>
     new Promise<number>((resolve, reject) => {
       assert.ok(!(stream instanceof GatewayError));
