@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { waitFor } from './helpers/wait.js';
 import { execFile } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import dnsPacket, { type DecodedPacket, type RecordType } from 'dns-packet';
 import { MeshDnsServer } from '../gateway/dns-server/index.js';
@@ -253,6 +254,25 @@ test('mesh DNS: oversized UDP answers are truncated; TCP carries the full answer
   assert.equal(tcp.flag_tc, false);
   assert.equal(tcp.answers?.[0]?.type, 'SRV');
   assert.equal(tcp.additionals?.[0]?.type, 'A');
+});
+
+test('mesh DNS over TCP stops reading from a client that does not read its answers', async (t) => {
+  const { dns, port } = await startDns(undefined, () => true);
+  t.after(() => dns.close());
+  const long = `${'c'.repeat(63)}.${'s'.repeat(63)}.${'n'.repeat(63)}.svc.clusterset.local`;
+  const message = query(long, 'SRV');
+  const frame = Buffer.alloc(2 + message.length);
+  frame.writeUInt16BE(message.length, 0);
+  message.copy(frame, 2);
+  const client = connect(port, '127.0.0.1');
+  client.pause(); // never reads
+  t.after(() => client.destroy());
+  // About 20 MB of answers: more than the kernel buffers between the two ends hold.
+  client.write(Buffer.concat(Array.from({ length: 50_000 }, () => frame)));
+  const server = (dns as unknown as { connections: Set<Socket> }).connections;
+  await waitFor('the server to stop reading', () => [...server].some((s) => s.isPaused()), 20_000);
+  const [socket] = [...server];
+  assert.ok(socket && socket.writableLength < 1024 * 1024, `buffered ${socket?.writableLength} bytes`);
 });
 
 test('mesh DNS: dig resolves fabric names through the listener', async (t) => {

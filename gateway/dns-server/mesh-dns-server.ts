@@ -155,6 +155,12 @@ export class MeshDnsServer {
         response.copy(frame, 2);
         socket.write(frame);
       }
+      // A client that pipelines queries and does not read its answers: stop reading until it does,
+      // rather than buffer answers without bound (the idle timeout ends a client that never reads).
+      if (socket.writableNeedDrain && !socket.isPaused()) {
+        socket.pause();
+        socket.once('drain', () => socket.resume());
+      }
     });
   }
 
