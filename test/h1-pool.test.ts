@@ -1,9 +1,12 @@
-// H1Pool with a dial whose stream fails before the connection was usable (a lane whose HTTP/2 stream
-// reset before the peer's 200): no byte of the request left, so the failure is UPSTREAM_CONNECT, which
-// the retry policy may send elsewhere whatever the method, even when the classifier says "reset".
+// H1Pool on its own: a connection whose stream fails before it was usable (a lane whose HTTP/2 stream
+// reset before the peer's 200) reports UPSTREAM_CONNECT (nothing was sent); backpressure on a pooled
+// connection belongs to the exchange it is serving.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo } from 'node:net';
+import { waitFor } from './helpers/wait.js';
 import { GatewayError } from '../gateway/errors.js';
 import { H1Pool } from '../gateway/upstream/h1-pool.js';
 import { newHeaderMap, type ByteStream, type ResponseSink } from '../gateway/upstream/exchange.js';
@@ -47,4 +50,81 @@ test('a connection that fails before it is usable reports UPSTREAM_CONNECT, even
   pool.destroy();
   assert.equal(failure.code, 'UPSTREAM_CONNECT');
   assert.match(failure.message, /stream reset by peer/);
+});
+
+test("a late drain of an earlier caller does not lift the current caller's backpressure", async (t) => {
+  let served = 0;
+  const big = Buffer.alloc(1024 * 1024, 0x61);
+  const upstream = createServer((socket) => {
+    socket.on('data', () => {
+      served++;
+      if (served === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      else
+        socket.write(
+          Buffer.concat([Buffer.from(`HTTP/1.1 200 OK\r\nContent-Length: ${big.length}\r\n\r\n`), big]),
+        );
+    });
+  });
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+  t.after(() => upstream.close());
+  const { port } = upstream.address() as AddressInfo;
+  const pool = new H1Pool({
+    describe: 'test endpoint',
+    dial: (connection) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => connection.onConnect());
+      return socket;
+    },
+    connectTimeoutMs: 2_000,
+    idleTimeoutMs: 10_000,
+    maxConnections: 1,
+    maxQueued: 1,
+  });
+  t.after(() => pool.destroy());
+  /** A sink that is always full: it records its chunks and keeps its drain callback. */
+  const fullSink = () => {
+    const sink = {
+      chunks: 0,
+      bytes: 0,
+      drain: undefined as (() => void) | undefined,
+      ended: false,
+      head: () => undefined,
+      data: (chunk: Buffer) => {
+        sink.chunks++;
+        sink.bytes += chunk.length;
+        return false;
+      },
+      onDrain: (resume: () => void) => (sink.drain = resume),
+      end: () => (sink.ended = true),
+      fail: (err: GatewayError) => assert.fail(err),
+    };
+    return sink;
+  };
+  const request = {
+    method: 'GET',
+    path: '/',
+    authority: 'svc',
+    headers: newHeaderMap(),
+    bodyLength: 0,
+    body: null,
+    grpc: false,
+  };
+  const first = fullSink();
+  pool.dispatch(request, first);
+  await waitFor('the first answer', () => first.ended, 5_000);
+  const second = fullSink();
+  pool.dispatch(request, second);
+  await waitFor('the second answer to start', () => second.chunks > 0, 5_000);
+  const chunksBefore = second.chunks;
+  first.drain?.();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+  assert.equal(second.chunks, chunksBefore, 'still paused for the second caller');
+  while (!second.ended) {
+    const resume = second.drain;
+    second.drain = undefined;
+    resume?.();
+    await waitFor('more of the second answer', () => second.ended || second.drain !== undefined, 5_000);
+  }
+  assert.equal(second.bytes, big.length);
 });

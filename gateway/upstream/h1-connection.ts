@@ -243,7 +243,7 @@ export class H1Connection implements H1ResponseEvents {
     if (!exchange.sink.data(chunk) && !this.waitingForSink) {
       this.waitingForSink = true;
       this.socket.pause();
-      exchange.sink.onDrain(this.resumeSocket);
+      exchange.sink.onDrain(() => this.resumeFor(exchange));
     }
   }
 
@@ -256,10 +256,15 @@ export class H1Connection implements H1ResponseEvents {
 
   // ------------------------------------------------------------------------------------------
 
-  private readonly resumeSocket = (): void => {
+  /**
+   * The sink of `exchange` drained: read on. Not when the connection has since moved on to another
+   * exchange: a late drain of an earlier caller must not lift the current one's backpressure.
+   */
+  private resumeFor(exchange: H1Exchange): void {
+    if (this.exchange !== exchange || !this.waitingForSink) return;
     this.waitingForSink = false;
     if (!this.closed) this.socket.resume();
-  };
+  }
 
   private get address(): string {
     return this.owner.describe;
