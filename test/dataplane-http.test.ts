@@ -405,6 +405,16 @@ describe('data plane: HTTP', () => {
     ws.terminate();
   });
 
+  test('a request with a repeated field (two If-Match lines) crosses the HTTP/2 hop', async () => {
+    const answer = await httpCall(`${a().outboundUrl}/echo`, {
+      method: 'POST',
+      headers: { host: 'hello', 'if-match': ['"a"', '"b"'] },
+      body: Buffer.from('body'),
+    });
+    assert.equal(answer.status, 200, answer.body.toString());
+    assert.equal(answer.body.toString(), 'body');
+  });
+
   test('a WebSocket refusal HTTP/2 cannot carry (a repeated Content-Type) is answered 502, no crash', async () => {
     const ws = new WebSocket(`${a().outboundUrl.replace('http', 'ws')}/chat`, {
       headers: { host: 'refuser' },

@@ -162,6 +162,11 @@ test('simple request heads: the fast path takes what it can carry and builds HTT
     assert.equal(head?.keepAlive, false, `close wins in ${listed}`);
   }
   assert.equal(parseSimpleHead('GET / HTTP/1.0')?.authority, '', 'HTTP/1.0 needs no Host');
+  const repeated = parseSimpleHead(
+    'GET / HTTP/1.1\r\nHost: h\r\nIf-Match: "a"\r\nIf-Match: "b"\r\nCookie: x=1\r\nCookie: y=2',
+  )?.headers;
+  assert.equal(repeated?.['if-match'], '"a", "b"', 'repeats joined: HTTP/2 refuses lists for most fields');
+  assert.equal(repeated?.cookie, 'x=1; y=2');
   const odd = parseSimpleHead('GET / HTTP/1.1\r\nHost: h\r\n__proto__: x\r\nConstructor: y')?.headers;
   assert.ok(odd);
   assert.deepEqual(Object.keys(odd).slice(4), ['__proto__', 'constructor'], 'just fields, nothing inherited');

@@ -8,6 +8,7 @@
 import type { Readable } from 'node:stream';
 import { newHeaderMap, type HeaderMap, type ProxyRequest } from '../upstream/exchange.js';
 import {
+  addRequestField,
   fieldNameOf,
   fieldValueIn,
   isDroppedByConnection,
@@ -134,10 +135,7 @@ export function parseSimpleHead(head: string, bodies = false): SimpleHead | unde
       case SOURCE_CLUSTER_HEADER:
         continue;
     }
-    const previous = headers[name];
-    if (previous === undefined) headers[name] = value;
-    else if (typeof previous === 'string') headers[name] = [previous, value];
-    else previous.push(value);
+    addRequestField(headers, name, value);
   }
   if (framings > 1) return undefined;
   // HTTP/1.1 requires Host: Node's parser answers 400 for a head without one.

@@ -127,13 +127,21 @@ export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts):
       default:
         if (isHopByHop(name) || isWeftRequestField(name)) continue;
     }
-    const previous = headers[name];
-    if (previous === undefined) headers[name] = value;
-    else if (typeof previous === 'string') headers[name] = [previous, value];
-    else previous.push(value);
+    addRequestField(headers, name, value);
   }
   if (connectionTokens !== '') dropConnectionListed(headers, connectionTokens);
   return headers;
+}
+
+/**
+ * Adds one field line of a request. A repeated field becomes one value joined with ", " (RFC 9110 §5.3;
+ * Cookie with "; ", RFC 9113 §8.2.3): the same to an HTTP/1.1 upstream, and HTTP/2 refuses a list for
+ * single-value fields (two If-Match lines made every HTTP/2 hop throw).
+ */
+export function addRequestField(headers: HeaderMap, name: string, value: string): void {
+  const previous = headers[name];
+  if (previous === undefined) headers[name] = value;
+  else headers[name] = `${String(previous)}${name === 'cookie' ? '; ' : ', '}${value}`;
 }
 
 /**

@@ -153,6 +153,13 @@ export class H2Connection {
     try {
       stream = this.session.request(headers, endStream ? ENDED_REQUEST : OPEN_REQUEST);
     } catch (err) {
+      // A header HTTP/2 cannot carry is the request's fault, not the connection's: 400, not counted.
+      if (isHeaderRefusal(err)) {
+        return new GatewayError(
+          'BAD_REQUEST',
+          `a request header HTTP/2 cannot carry: ${(err as Error).message}`,
+        );
+      }
       return this.streamError(err as Error);
     }
     this.track(stream);
@@ -241,4 +248,16 @@ type TrackedStream = ClientHttp2Stream & { [kConnection]?: H2Connection };
 
 function onTrackedStreamClose(this: TrackedStream): void {
   this[kConnection]?.streamClosed();
+}
+
+/** node:http2's errors for a header it will not send (a list for a single-value field, a bad name or value). */
+function isHeaderRefusal(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return (
+    typeof code === 'string' &&
+    (code.startsWith('ERR_HTTP2_HEADER') ||
+      code === 'ERR_HTTP2_INVALID_HEADER_VALUE' ||
+      code === 'ERR_INVALID_HTTP_TOKEN' ||
+      code === 'ERR_INVALID_CHAR')
+  );
 }

@@ -14,7 +14,7 @@ export interface HttpAnswer {
 
 export interface HttpCallOptions {
   readonly method?: string;
-  readonly headers?: Record<string, string | number>;
+  readonly headers?: Record<string, string | number | string[]>;
   readonly body?: Buffer | Readable;
   readonly agent?: Agent | false;
   /** Send the body only after 100 Continue. */
