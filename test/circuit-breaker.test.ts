@@ -52,7 +52,7 @@ after(async () => {
   upstream?.close();
 });
 
-test('one in flight, one waiting for the slot, the next refused with 503 OVERLOADED', async () => {
+test('one in flight, one waiting for the slot, the next refused with 503 OVERLOADED (not the endpoint’s fault)', async () => {
   const { host, port } = fabric.gateway('a').outbound;
   const call = () => httpCall(`http://${host}:${port}/`, { headers: { host: 'slow' } });
   const first = call();
@@ -63,6 +63,9 @@ test('one in flight, one waiting for the slot, the next refused with 503 OVERLOA
   const third = await call();
   assert.equal(third.status, 503);
   assert.equal(third.headers['weft-error'], 'OVERLOADED');
+  // More refusals than consecutive5xx (5): the gateway's own limit, not the endpoint's failure.
+  for (let i = 0; i < 6; i++) assert.equal((await call()).headers['weft-error'], 'OVERLOADED');
+  assert.equal(await fabric.metric('a', 'weft_outlier_ejections_total'), 0, 'refusals eject nothing');
   assert.equal(held.length, 1, 'the waiting request did not reach the upstream');
   holding = false;
   held.shift()?.end('ok');

@@ -8,7 +8,7 @@ import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstrea
 import type { OutcomeKind, OutcomeListener } from '../routing/outcome.js';
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
 import { ERROR_HEADER } from '../routing/proxy-headers.js';
-import { isLocalOriginFailure } from '../routing/error-status.js';
+import { isGatewayRefusal, isLocalOriginFailure } from '../routing/error-status.js';
 import { traceRequestHeaders } from './request-trace.js';
 
 export abstract class DownstreamSink implements ResponseSink {
@@ -55,15 +55,15 @@ export abstract class DownstreamSink implements ResponseSink {
     this.complete(499, 'cancelled', 'DOWNSTREAM_CANCELLED');
   }
 
-  /** Records the attempt once: metrics child and outcome listener. */
-  protected complete(status: number, kind: OutcomeKind, code?: GatewayErrorCode): void {
+  /** Records the attempt once: metrics child and outcome listener (unless `reportOutcome` is false). */
+  protected complete(status: number, kind: OutcomeKind, code?: GatewayErrorCode, reportOutcome = true): void {
     if (this.finished) return;
     this.finished = true;
     const durationMs = performance.now() - this.startedAtMs;
     const target = this.target;
     this.stats.record(status, durationMs / 1000);
     const listener = this.onOutcome;
-    if (listener && target) {
+    if (listener && target && reportOutcome) {
       listener({
         service: target.service,
         cluster: target.cluster,
@@ -103,6 +103,9 @@ export abstract class DownstreamSink implements ResponseSink {
   }
 
   protected completeFailure(status: number, err: GatewayError): void {
-    this.complete(status, isLocalOriginFailure(err.code) ? 'local-origin' : 'upstream-origin', err.code);
+    // A refusal by this gateway's own limits is counted, but it tells nothing about the upstream: a
+    // burst over a circuit breaker must not eject the endpoint or cluster behind it.
+    const kind = isLocalOriginFailure(err.code) ? 'local-origin' : 'upstream-origin';
+    this.complete(status, kind, err.code, !isGatewayRefusal(err.code));
   }
 }

@@ -79,6 +79,14 @@ export function grpcErrorFields(
  * Failures the gateway saw itself while reaching or talking to the upstream (connect refused, reset,
  * timeout, wrong peer identity). A downstream cancellation is neither: it never counts against an upstream.
  */
+/**
+ * This gateway's own limits answered without trying the upstream (its circuit breaker, a full pool, the
+ * service's rate limit): never an outcome of the upstream the request would have gone to.
+ */
+export function isGatewayRefusal(code: GatewayErrorCode): boolean {
+  return code === 'OVERLOADED' || code === 'RATE_LIMITED';
+}
+
 export function isLocalOriginFailure(code: GatewayErrorCode): boolean {
   return (
     code === 'UPSTREAM_CONNECT' ||
