@@ -198,6 +198,11 @@ export class GuardedRequest implements Exchange, SlotWaiter {
   /** A try failed before anything reached the caller: retry elsewhere, or answer with `err`. */
   failed(attempt: Attempt, result: AttemptResult, err: GatewayError): boolean {
     if (this.settled) return false;
+    // Where a retry would go, first: with nowhere to go, no retry-budget unit is spent.
+    this.tried ??= new Set([attempt.choice.via]);
+    const route = this.context.table().route(this.route.service) ?? this.route;
+    const next = route.pickRetry(this.tried, this.pinned);
+    if (!next) return false;
     const verdict = decideRetry(
       this.guard.policy.retries,
       this.guard.budget,
@@ -214,10 +219,6 @@ export class GuardedRequest implements Exchange, SlotWaiter {
         this.guard.events?.refusedBy('retry-budget', this.route.service, attempt.choice.cluster);
       return false;
     }
-    this.tried ??= new Set([attempt.choice.via]);
-    const route = this.context.table().route(this.route.service) ?? this.route;
-    const next = route.pickRetry(this.tried, this.pinned);
-    if (!next) return false;
     attempt.report(result, err);
     this.retries++;
     this.guard.events?.retry(this.route.service, verdict.condition);
