@@ -104,6 +104,23 @@ test('response parser: hop-by-hop fields are dropped, names lower-cased, repeats
   );
 });
 
+test('response parser: a repeated, equal Content-Length is kept once; different ones are refused', () => {
+  const got = parse(['HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok']);
+  assert.equal(got.headers?.['content-length'], '2');
+  assert.equal(got.complete, true);
+  const conflict = new H1ResponseParser({
+    onResponseHead: () => undefined,
+    onResponseBody: () => undefined,
+    onResponseComplete: () => undefined,
+  });
+  conflict.start(false);
+  const result = conflict.execute(
+    Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n'),
+  );
+  assert.ok(result instanceof GatewayError);
+  assert.match(result.message, /conflicting Content-Length/);
+});
+
 test('response parser: HEAD and 304 answers have no body even with a Content-Length', () => {
   assert.equal(parse(['HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n'], { head: true }).complete, true);
   assert.equal(parse(['HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n']).complete, true);

@@ -128,3 +128,52 @@ test("a late drain of an earlier caller does not lift the current caller's backp
   }
   assert.equal(second.bytes, big.length);
 });
+
+test('a bare 101 to a pooled request fails the request (502) instead of reaching the caller', async (t) => {
+  const upstream = createServer((socket) => {
+    socket.once('data', () =>
+      socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n'),
+    );
+  });
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+  t.after(() => upstream.close());
+  const { port } = upstream.address() as AddressInfo;
+  const pool = new H1Pool({
+    describe: 'test endpoint',
+    dial: (connection) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => connection.onConnect());
+      return socket;
+    },
+    connectTimeoutMs: 2_000,
+    idleTimeoutMs: 10_000,
+    maxConnections: 1,
+    maxQueued: 1,
+  });
+  t.after(() => pool.destroy());
+  const heads: number[] = [];
+  const failure = await new Promise<GatewayError>((resolve) =>
+    pool.dispatch(
+      {
+        method: 'GET',
+        path: '/',
+        authority: 'svc',
+        headers: newHeaderMap(),
+        bodyLength: 0,
+        body: null,
+        grpc: false,
+      },
+      {
+        head: (status) => heads.push(status),
+        data: () => true,
+        onDrain: () => undefined,
+        end: () => assert.fail('no answer expected'),
+        fail: resolve,
+      },
+    ),
+  );
+  assert.deepEqual(heads, [], 'no 101 passed on');
+  assert.equal(failure.code, 'UPSTREAM_RESET');
+  assert.match(failure.message, /switched protocols/);
+});

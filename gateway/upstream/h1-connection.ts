@@ -156,10 +156,6 @@ export class H1Connection implements H1ResponseEvents {
       this.fail(result);
       return;
     }
-    if (result !== undefined) {
-      this.fail(new GatewayError('UPSTREAM_RESET', 'upstream switched protocols on a pooled request'));
-      return;
-    }
     if (this.responseComplete) this.finishExchange();
   }
 
@@ -228,9 +224,14 @@ export class H1Connection implements H1ResponseEvents {
 
   // H1ResponseEvents ---------------------------------------------------------------------------
 
-  onResponseHead(status: number, headers: HeaderMap): void {
+  onResponseHead(status: number, headers: HeaderMap, upgrade: boolean): void {
     const exchange = this.exchange;
     if (!exchange || exchange.cancelled) return;
+    if (upgrade) {
+      // Nothing asked for it: passing a 101 on would leave the caller waiting on a protocol it never chose.
+      this.fail(new GatewayError('UPSTREAM_RESET', 'upstream switched protocols on a pooled request'));
+      return;
+    }
     // A gRPC status in the head is a trailers-only answer (an error before any message): it stays one,
     // whatever empty body HTTP/1.1 framed it with.
     const trailersOnly = exchange.request.grpc && headers['grpc-status'] !== undefined;

@@ -206,8 +206,11 @@ export class H1ResponseParser {
       if (name === 'content-length') {
         if (!CONTENT_LENGTH.test(value)) return protocolError('invalid Content-Length');
         const length = Number(value);
-        if (contentLength !== -1 && contentLength !== length)
-          return protocolError('conflicting Content-Length');
+        if (contentLength !== -1) {
+          // A repeat is allowed only with the same value, and kept once (HTTP/2 refuses a list).
+          if (contentLength !== length) return protocolError('conflicting Content-Length');
+          continue;
+        }
         contentLength = length;
       } else if (name === 'transfer-encoding') {
         transferEncoding = true;
