@@ -253,6 +253,19 @@ test('circuit breaker: an aborted waiter leaves the queue and is told so', () =>
   );
 });
 
+test('circuit breaker: a withdrawn waiter frees its place in the queue and is never granted', () => {
+  const breaker = new CircuitBreaker({ maxConcurrent: 1, maxPending: 1 });
+  breaker.acquire({ slotGranted: () => undefined });
+  const granted: string[] = [];
+  const gone = { slotGranted: () => granted.push('gone') };
+  assert.equal(breaker.acquire(gone), 'queued');
+  breaker.withdraw(gone);
+  assert.equal(breaker.state().pending, 0);
+  assert.equal(breaker.acquire({ slotGranted: () => granted.push('next') }), 'queued', 'its place is free');
+  breaker.release();
+  assert.deepEqual(granted, ['next']);
+});
+
 test('circuit breaker: raised limits admit waiters at once; lowered ones shrink as requests finish', () => {
   const breaker = new CircuitBreaker({ maxConcurrent: 1, maxPending: 5 });
   const granted: boolean[] = [];

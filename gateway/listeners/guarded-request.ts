@@ -104,6 +104,14 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     this.current?.abandon();
   }
 
+  /** A try waiting for a circuit-breaker slot is given up: leave the queue instead of holding a place. */
+  private leaveBreakerQueue(): void {
+    const queued = this.queuedFor;
+    if (!queued) return;
+    this.queuedFor = undefined;
+    this.guard.breaker(queued.cluster).withdraw(this);
+  }
+
   private bodyRead(first: Choice, bytes: Buffer | null): void {
     this.stopReading = undefined;
     if (this.settled) return;
@@ -122,6 +130,7 @@ export class GuardedRequest implements Exchange, SlotWaiter {
   settle(): void {
     this.settled = true;
     clearTimeout(this.timer);
+    this.leaveBreakerQueue();
   }
 
   /**

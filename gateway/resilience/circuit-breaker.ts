@@ -70,6 +70,19 @@ export class CircuitBreaker {
     return 'queued';
   }
 
+  /**
+   * `waiter` no longer wants its slot (its caller went away or its request timed out): it leaves the
+   * queue, is not told, and its place counts no more against maxPending.
+   */
+  withdraw(waiter: SlotWaiter): void {
+    for (const entry of this.waiting) {
+      if (entry.waiter !== waiter) continue;
+      this.waiting.delete(entry);
+      if (entry.signal && entry.onAbort) entry.signal.removeEventListener('abort', entry.onAbort);
+      return;
+    }
+  }
+
   /** Frees a slot: hands it to the oldest waiter, if any. */
   release(): void {
     if (this.active <= this.limits.maxConcurrent && this.grantNext()) return;
