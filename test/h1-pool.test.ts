@@ -1,15 +1,56 @@
 // H1Pool on its own: a connection whose stream fails before it was usable (a lane whose HTTP/2 stream
 // reset before the peer's 200) reports UPSTREAM_CONNECT (nothing was sent); backpressure on a pooled
 // connection belongs to the exchange it is serving.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
 import { once } from 'node:events';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { waitFor } from './helpers/wait.js';
 import { GatewayError } from '../gateway/errors.js';
 import { H1Pool } from '../gateway/upstream/h1-pool.js';
-import { newHeaderMap, type ByteStream, type ResponseSink } from '../gateway/upstream/exchange.js';
+import {
+  newHeaderMap,
+  type ByteStream,
+  type ProxyRequest,
+  type ResponseSink,
+} from '../gateway/upstream/exchange.js';
+
+/** A bodyless request to service `svc`. */
+function bodyless(method: string): ProxyRequest {
+  return {
+    method,
+    path: '/',
+    authority: 'svc',
+    headers: newHeaderMap(),
+    bodyLength: 0,
+    body: null,
+    grpc: false,
+  };
+}
+
+/** A one-connection H1Pool to a loopback TCP server whose connections `serve` handles. */
+async function poolTo(t: TestContext, serve: (socket: Socket) => void): Promise<H1Pool> {
+  const upstream = createServer(serve);
+  upstream.listen(0, '127.0.0.1');
+  await once(upstream, 'listening');
+  t.after(() => upstream.close());
+  const { port } = upstream.address() as AddressInfo;
+  const pool = new H1Pool({
+    describe: 'test endpoint',
+    dial: (connection) => {
+      const socket = connect({ host: '127.0.0.1', port });
+      socket.once('connect', () => connection.onConnect());
+      return socket;
+    },
+    connectTimeoutMs: 2_000,
+    idleTimeoutMs: 10_000,
+    maxConnections: 1,
+    maxQueued: 1,
+  });
+  t.after(() => pool.destroy());
+  return pool;
+}
 
 test('a connection that fails before it is usable reports UPSTREAM_CONNECT, even when classified as a reset', async () => {
   const pool = new H1Pool({
@@ -34,18 +75,7 @@ test('a connection that fails before it is usable reports UPSTREAM_CONNECT, even
       end: () => reject(new Error('no answer expected')),
       fail: resolve,
     };
-    pool.dispatch(
-      {
-        method: 'POST',
-        path: '/jobs',
-        authority: 'svc',
-        headers: newHeaderMap(),
-        bodyLength: 0,
-        body: null,
-        grpc: false,
-      },
-      sink,
-    );
+    pool.dispatch({ ...bodyless('POST'), path: '/jobs' }, sink);
   });
   pool.destroy();
   assert.equal(failure.code, 'UPSTREAM_CONNECT');
@@ -55,7 +85,7 @@ test('a connection that fails before it is usable reports UPSTREAM_CONNECT, even
 test("a late drain of an earlier caller does not lift the current caller's backpressure", async (t) => {
   let served = 0;
   const big = Buffer.alloc(1024 * 1024, 0x61);
-  const upstream = createServer((socket) => {
+  const pool = await poolTo(t, (socket) => {
     socket.on('data', () => {
       served++;
       if (served === 1) socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
@@ -65,23 +95,6 @@ test("a late drain of an earlier caller does not lift the current caller's backp
         );
     });
   });
-  upstream.listen(0, '127.0.0.1');
-  await once(upstream, 'listening');
-  t.after(() => upstream.close());
-  const { port } = upstream.address() as AddressInfo;
-  const pool = new H1Pool({
-    describe: 'test endpoint',
-    dial: (connection) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => connection.onConnect());
-      return socket;
-    },
-    connectTimeoutMs: 2_000,
-    idleTimeoutMs: 10_000,
-    maxConnections: 1,
-    maxQueued: 1,
-  });
-  t.after(() => pool.destroy());
   /** A sink that is always full: it records its chunks and keeps its drain callback. */
   const fullSink = () => {
     const sink = {
@@ -101,15 +114,7 @@ test("a late drain of an earlier caller does not lift the current caller's backp
     };
     return sink;
   };
-  const request = {
-    method: 'GET',
-    path: '/',
-    authority: 'svc',
-    headers: newHeaderMap(),
-    bodyLength: 0,
-    body: null,
-    grpc: false,
-  };
+  const request = bodyless('GET');
   const first = fullSink();
   pool.dispatch(request, first);
   await waitFor('the first answer', () => first.ended, 5_000);
@@ -130,48 +135,20 @@ test("a late drain of an earlier caller does not lift the current caller's backp
 });
 
 test('a bare 101 to a pooled request fails the request (502) instead of reaching the caller', async (t) => {
-  const upstream = createServer((socket) => {
+  const pool = await poolTo(t, (socket) => {
     socket.once('data', () =>
       socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n'),
     );
   });
-  upstream.listen(0, '127.0.0.1');
-  await once(upstream, 'listening');
-  t.after(() => upstream.close());
-  const { port } = upstream.address() as AddressInfo;
-  const pool = new H1Pool({
-    describe: 'test endpoint',
-    dial: (connection) => {
-      const socket = connect({ host: '127.0.0.1', port });
-      socket.once('connect', () => connection.onConnect());
-      return socket;
-    },
-    connectTimeoutMs: 2_000,
-    idleTimeoutMs: 10_000,
-    maxConnections: 1,
-    maxQueued: 1,
-  });
-  t.after(() => pool.destroy());
   const heads: number[] = [];
   const failure = await new Promise<GatewayError>((resolve) =>
-    pool.dispatch(
-      {
-        method: 'GET',
-        path: '/',
-        authority: 'svc',
-        headers: newHeaderMap(),
-        bodyLength: 0,
-        body: null,
-        grpc: false,
-      },
-      {
-        head: (status) => heads.push(status),
-        data: () => true,
-        onDrain: () => undefined,
-        end: () => assert.fail('no answer expected'),
-        fail: resolve,
-      },
-    ),
+    pool.dispatch(bodyless('GET'), {
+      head: (status) => heads.push(status),
+      data: () => true,
+      onDrain: () => undefined,
+      end: () => assert.fail('no answer expected'),
+      fail: resolve,
+    }),
   );
   assert.deepEqual(heads, [], 'no 101 passed on');
   assert.equal(failure.code, 'UPSTREAM_RESET');
