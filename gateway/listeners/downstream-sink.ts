@@ -8,7 +8,7 @@ import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstrea
 import type { OutcomeKind, OutcomeListener } from '../routing/outcome.js';
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
 import { ERROR_HEADER } from '../routing/proxy-headers.js';
-import { isGatewayRefusal, isLocalOriginFailure } from '../routing/error-status.js';
+import { isGatewayRefusal, isGrpcServerFailure, isLocalOriginFailure } from '../routing/error-status.js';
 import { traceRequestHeaders } from './request-trace.js';
 
 export abstract class DownstreamSink implements ResponseSink {
@@ -87,14 +87,17 @@ export abstract class DownstreamSink implements ResponseSink {
     }
   }
 
-  /** Classifies a completed response: 5xx is the upstream's failure, anything else a success. */
-  protected completeResponse(headers: HeaderMap | null): void {
+  /**
+   * Classifies a completed response: 5xx, or a gRPC status that says the server failed (in `fields`, the
+   * trailers or a trailers-only head), is the upstream's failure; anything else a success.
+   */
+  protected completeResponse(fields: HeaderMap | null): void {
     const status = this.status;
-    if (status < 500) {
+    if (status < 500 && !(this.grpc && isGrpcServerFailure(fields))) {
       this.complete(status, 'success');
       return;
     }
-    const code = headers?.[ERROR_HEADER];
+    const code = fields?.[ERROR_HEADER];
     this.complete(
       status,
       'upstream-origin',

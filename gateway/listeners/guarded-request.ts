@@ -14,15 +14,21 @@ import {
   type ServiceResilience,
   type SlotWaiter,
 } from '../resilience/index.js';
-import { isLocalOriginFailure } from '../routing/error-status.js';
+import { isGrpcServerFailure, isLocalOriginFailure } from '../routing/error-status.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import { SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
 import type { LocalChoice, RemoteChoice, RouteTable, ServiceRoute } from '../routing/route-table.js';
 import type { PeerGateway } from '../transport/peer-transport.js';
-import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
+import {
+  isIdempotent,
+  type Exchange,
+  type HeaderMap,
+  type ProxyRequest,
+  type ResponseSink,
+} from '../upstream/exchange.js';
 import type { LocalUpstreams } from '../upstream/local-upstreams.js';
 import type { DownstreamSink } from './downstream-sink.js';
-import { readWholeBody, replayableBody, withReplayedBody } from './replay-body.js';
+import { keepWhileStreaming, readWholeBody, replayableBody, withReplayedBody } from './replay-body.js';
 
 export type Choice = LocalChoice | RemoteChoice<PeerGateway>;
 
@@ -40,7 +46,8 @@ export class GuardedRequest implements Exchange, SlotWaiter {
   private readonly context: GuardedContext;
   private readonly route: ServiceRoute<PeerGateway>;
   private readonly pinned: string | undefined;
-  private readonly request: ProxyRequest;
+  /** The caller's request; its body is replaced by a copying stream when a streamed body is kept. */
+  private request: ProxyRequest;
   private readonly sink: DownstreamSink;
   private readonly guard: ServiceResilience;
   private tried: Set<string> | undefined;
@@ -85,14 +92,16 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     }
     this.sink.exchange = this;
     const { body, bodyLength } = this.request;
-    if (
-      body !== null &&
-      !Buffer.isBuffer(body) &&
-      this.guard.policy.retries.attempts > 0 &&
-      replayableBody(this.request)
-    ) {
-      this.stopReading = readWholeBody(body, bodyLength, (bytes) => this.bodyRead(first, bytes));
-      return;
+    const { retries } = this.guard.policy;
+    if (body !== null && !Buffer.isBuffer(body) && retries.attempts > 0) {
+      if (replayableBody(this.request)) {
+        this.stopReading = readWholeBody(body, bodyLength, (bytes) => this.bodyRead(first, bytes));
+        return;
+      }
+      if (bodyLength < 0 && (retries.nonIdempotent || isIdempotent(this.request))) {
+        const copying = keepWhileStreaming(body, (bytes) => (this.bodyBytes = bytes));
+        this.request = { ...this.request, body: copying };
+      }
     }
     this.send(first);
   }
@@ -218,7 +227,8 @@ export class GuardedRequest implements Exchange, SlotWaiter {
       {
         method: this.request.method,
         grpc: this.request.grpc,
-        replayable: this.request.body === null || this.bodyBytes !== null,
+        replayable:
+          this.request.body === null || Buffer.isBuffer(this.request.body) || this.bodyBytes !== null,
       },
       result,
       this.retries,
@@ -283,7 +293,8 @@ class Attempt implements ResponseSink {
 
   head(status: number, headers: HeaderMap, endStream: boolean): void {
     if (!this.active) return;
-    if (status >= 500 && !this.owner.settled) {
+    // A gRPC server's failure arrives as HTTP 200 with the status in a trailers-only head.
+    if ((status >= 500 || (endStream && isGrpcServerFailure(headers))) && !this.owner.settled) {
       const grpcStatus = endStream ? Number(headers['grpc-status']) : Number.NaN;
       const result: AttemptResult = {
         kind: 'upstream-origin',
@@ -292,7 +303,10 @@ class Attempt implements ResponseSink {
         requestSent: true,
         responseStarted: false,
       };
-      const err = new GatewayError('UPSTREAM_RESET', `upstream answered ${status}`);
+      const err = new GatewayError(
+        'UPSTREAM_RESET',
+        `upstream answered ${Number.isNaN(grpcStatus) ? status : `grpc-status ${grpcStatus}`}`,
+      );
       if (this.tryElsewhere(result, err)) return;
     }
     this.headSent = true;

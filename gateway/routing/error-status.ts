@@ -4,6 +4,7 @@
 // Also classifies failures for outcome feedback: local-origin (we could not reach or keep the
 // upstream) versus upstream-origin (the upstream answered with an error), in Envoy's sense.
 import type { GatewayError, GatewayErrorCode } from '../errors.js';
+import type { HeaderMap } from '../upstream/exchange.js';
 import { ERROR_HEADER } from './proxy-headers.js';
 
 /** gRPC status codes used by the gateway (grpc/doc/statuscodes.md). */
@@ -76,10 +77,6 @@ export function grpcErrorFields(
 }
 
 /**
- * Failures the gateway saw itself while reaching or talking to the upstream (connect refused, reset,
- * timeout, wrong peer identity). A downstream cancellation is neither: it never counts against an upstream.
- */
-/**
  * This gateway's own limits answered without trying the upstream (its circuit breaker, a full pool, the
  * service's rate limit): never an outcome of the upstream the request would have gone to.
  */
@@ -87,6 +84,25 @@ export function isGatewayRefusal(code: GatewayErrorCode): boolean {
   return code === 'OVERLOADED' || code === 'RATE_LIMITED';
 }
 
+/**
+ * gRPC statuses that say the server failed, not the call: the ones gRPC's HTTP mapping puts at 5xx
+ * (UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS). A gRPC server sends them with HTTP 200,
+ * so they count against the upstream like a 5xx (Envoy does the same for outlier detection).
+ * UNIMPLEMENTED is left out: a method the service lacks is the caller's mistake, and every endpoint
+ * answers it alike.
+ */
+const GRPC_SERVER_FAILURES: ReadonlySet<string> = new Set(['2', '4', '13', '14', '15']);
+
+/** Whether `fields` (a trailers-only head or the trailers of a gRPC answer) report a server failure. */
+export function isGrpcServerFailure(fields: HeaderMap | null): boolean {
+  const status = fields?.['grpc-status'];
+  return typeof status === 'string' && GRPC_SERVER_FAILURES.has(status);
+}
+
+/**
+ * Failures the gateway saw itself while reaching or talking to the upstream (connect refused, reset,
+ * timeout, wrong peer identity). A downstream cancellation is neither: it never counts against an upstream.
+ */
 export function isLocalOriginFailure(code: GatewayErrorCode): boolean {
   return (
     code === 'UPSTREAM_CONNECT' ||
