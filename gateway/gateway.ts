@@ -38,6 +38,7 @@ export class Gateway {
   private readonly logger: Logger;
   private readonly started: Closable[] = [];
   private dataPlane: DataPlane | undefined;
+  private discovery: Discovery | undefined;
   private catalog: LocalCatalog | undefined;
   private closing: Promise<void> | undefined;
   private draining = false;
@@ -100,7 +101,11 @@ export class Gateway {
       logger: logger.child({ component: 'discovery' }),
       metrics: this.metrics,
     });
-    const publishLocal = () => discovery.setLocalServices(exportsOf(catalog.services(), available));
+    // Once draining or closing, discovery has left the fabric (or is about to): nothing more to publish.
+    const publishLocal = () => {
+      if (!this.draining && !this.closing)
+        discovery.setLocalServices(exportsOf(catalog.services(), available));
+    };
     publishLocal();
     catalog.subscribe(publishLocal);
 
@@ -137,6 +142,7 @@ export class Gateway {
     // Register in the fabric only once the listeners are bound: peers that learn our address can connect.
     await discovery.start();
     this.started.push(discovery);
+    this.discovery = discovery;
     tls.subscribe((material) => dataPlane.updateTls(material));
     const healthChanged = () => {
       publishLocal();
@@ -248,10 +254,15 @@ export class Gateway {
     this.logger.info({ source: plan.config.source }, 'config reloaded');
   }
 
-  /** Stops taking new work, lets in-flight requests finish within drainTimeout, then closes. */
+  /**
+   * Leaves the fabric, stops taking new work, lets in-flight requests finish within drainTimeout, then
+   * closes. The lease ends first (discovery closes), so peers, the DNS publisher and `weft status` see
+   * this gateway go at once and send new requests elsewhere while the ones in flight finish here.
+   */
   async drainAndClose(): Promise<void> {
     this.draining = true;
     await this.reloads;
+    await this.discovery?.close();
     await this.dataPlane?.drain(this.config.drainTimeoutMs);
     await this.close();
   }

@@ -1,6 +1,7 @@
 // A running `weft gateway` and its signals, end to end: SIGHUP applies what may change while running,
-// keeps the running values of what needs a restart and names it; SIGHUP during the drain that SIGTERM
-// started is ignored, not fatal.
+// keeps the running values of what needs a restart and names it; SIGTERM ends the discovery lease before
+// the drain (peers stop choosing the gateway while its requests finish); SIGHUP during the drain is
+// ignored, not fatal.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -68,7 +69,7 @@ describe('gateway lifecycle', () => {
     assert.equal(answer.status, 200, 'names in the running zone still route until a restart');
   });
 
-  test('SIGHUP during the drain is ignored: the gateway drains and exits 0', async () => {
+  test('SIGTERM ends the lease, then drains; SIGHUP during the drain is ignored; exit 0', async () => {
     const gateway = fabric.gateway('a').process;
     const { outbound } = fabric.gateway('a');
     // A request in flight keeps the drain going (up to drainTimeout, 1 s) while the SIGHUP arrives.
@@ -82,7 +83,15 @@ describe('gateway lifecycle', () => {
     await gateway.exit(15_000);
     assert.deepEqual(gateway.exitStatus, { code: 0, signal: null }, gateway.logTail());
     assert.match(await logOf(), /"msg":"stopped"/);
-    assert.match(await logOf(), /draining: reload ignored/);
+    const log = await logOf();
+    assert.match(log, /draining: reload ignored/);
+    // The lease ended when the drain began, not after it: peers stopped choosing this gateway at once.
+    const lines = log.split('\n');
+    const left = lines.findIndex((line) => line.includes('"msg":"discovery: deregistered"'));
+    const deadline = lines.findIndex((line) => line.includes('drain deadline passed'));
+    assert.ok(left >= 0 && deadline >= 0, gateway.logTail());
+    assert.equal((JSON.parse(lines[left] ?? '{}') as { ended?: boolean }).ended, true, 'the lease ended');
+    assert.ok(left < deadline, 'the lease ended before the drain finished');
     await inFlight;
   });
 });
