@@ -1,6 +1,7 @@
 // H2Connection on a real h2c server: a session destroyed before its 'close' event reached the pool is
 // neither offered for new streams nor allowed to throw out of request() or ping(); a refused stream
-// counts as not sent; a connection retires before its stream ids run out.
+// counts as not sent; a connection retires before its stream ids run out; a closed pool (H2Pool) offers
+// no connection, not even one still connecting.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -8,6 +9,7 @@ import { constants, createServer, type ClientHttp2Stream, type ServerHttp2Stream
 import type { AddressInfo } from 'node:net';
 import { GatewayError } from '../gateway/errors.js';
 import { H2Connection, type H2ConnectionOptions } from '../gateway/transport/h2-connection.js';
+import { H2Pool } from '../gateway/transport/h2-pool.js';
 
 /** An h2c server on loopback for one test: `onStream` answers (default: 200 "ok"). */
 async function startH2c(
@@ -93,4 +95,24 @@ test('a connection retires after its stream budget: open streams finish, no new 
   assert.deepEqual(await Promise.all([answered(first), answered(second)]), [200, 200]);
   await new Promise((resolve) => connection.session.once('close', resolve));
   assert.equal(connection.state, 'closed', 'closed once its last stream finished');
+});
+
+test('a closed pool offers no connection, not even one still connecting', async (t) => {
+  const port = await startH2c(t);
+  const pool = new H2Pool({
+    authority: `http://127.0.0.1:${port}`,
+    describe: 'test endpoint',
+    connectTimeoutMs: 2_000,
+    maxConnections: 1,
+    backoff: { baseMs: 100, maxMs: 1_000 },
+    pingTimeoutMs: 1_000,
+    deadAfterMs: 3_000,
+  });
+  t.after(() => pool.destroy());
+  const first = pool.acquire();
+  assert.ok(first instanceof H2Connection && first.state === 'connecting');
+  pool.close();
+  const after = pool.acquire();
+  assert.ok(after instanceof GatewayError, 'no connection after close');
+  assert.match(after.message, /connection pool closed/);
 });

@@ -70,6 +70,7 @@ export class H2Pool implements H2ConnectionEvents {
    * until the session is up). A GatewayError while in backoff or after close.
    */
   acquire(): H2Connection | GatewayError {
+    if (this.closed) return closedError(this.describe);
     let best: H2Connection | undefined;
     let connecting: H2Connection | undefined;
     for (const connection of this.connections) {
@@ -201,11 +202,9 @@ export class H2Pool implements H2ConnectionEvents {
     }
     this.options.onConnectionsChanged?.();
     if (this.waiters.length > 0) {
-      const next = this.closed ? undefined : this.acquire();
-      if (next instanceof GatewayError || next === undefined || next.state !== 'connecting') {
-        this.flushWaiters(
-          next instanceof H2Connection ? next : (err ?? this.lastError ?? closedError(this.describe)),
-        );
+      const next = this.acquire();
+      if (next instanceof GatewayError || next.state !== 'connecting') {
+        this.flushWaiters(next instanceof H2Connection ? next : (err ?? this.lastError ?? next));
       }
     }
   }
