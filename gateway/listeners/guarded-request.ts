@@ -1,8 +1,9 @@
 // One outbound request under its service's resilience policy: the service's local rate limit (over it:
 // 429 with Retry-After, or RESOURCE_EXHAUSTED, at once), a small body kept for replays (replay-body.ts),
-// a circuit-breaker slot per try, a per-try timeout, a request timeout (both until the response head),
-// and retries on another endpoint, gateway or cluster when a try fails before any response byte reached
-// the caller (decideRetry says which failures, and spends the retry budget). Each abandoned try is
+// a circuit-breaker slot per try, a per-try timeout, a request timeout (from the end of the request;
+// both until the response head), and retries on another endpoint, gateway or cluster when a try fails
+// before any response byte reached the caller (decideRetry says which failures, and spends the retry
+// budget). Each abandoned try is
 // reported to the outcome listener; the try that answers is reported by the downstream sink as usual.
 // Implements Exchange so the sink cancels whatever try is current when its caller goes away.
 import { GatewayError } from '../errors.js';
@@ -86,12 +87,13 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     }
     this.guard.budget.recordRequest();
     const { requestMs } = this.guard.policy.timeouts;
+    const { body, bodyLength } = this.request;
     if (requestMs > 0) {
-      this.timer = setTimeout(() => this.requestTimedOut(requestMs), requestMs);
-      this.timer.unref();
+      // Counted from the end of the request, as Envoy's route timeout: an upload may take as long as it flows.
+      if (body === null || Buffer.isBuffer(body) || body.readableEnded) this.armRequestTimer(requestMs);
+      else body.once('end', () => this.armRequestTimer(requestMs));
     }
     this.sink.exchange = this;
-    const { body, bodyLength } = this.request;
     const { retries } = this.guard.policy;
     if (body !== null && !Buffer.isBuffer(body) && retries.attempts > 0) {
       if (replayableBody(this.request)) {
@@ -243,6 +245,12 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     this.guard.events?.retry(this.route.service, verdict.condition);
     this.send(next);
     return true;
+  }
+
+  private armRequestTimer(requestMs: number): void {
+    if (this.settled) return;
+    this.timer = setTimeout(() => this.requestTimedOut(requestMs), requestMs);
+    this.timer.unref();
   }
 
   private requestTimedOut(requestMs: number): void {

@@ -1,0 +1,88 @@
+// The request timeout counts from the end of the request, as Envoy's route timeout does: an upload that
+// takes longer than the timeout to send still gets its answer, and an upstream that never answers still
+// gets the caller a 504 once the timeout has passed after the request ended. Real gateway process.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { FailoverFabric } from './helpers/failover-fabric.js';
+import { httpCall } from './helpers/http-call.js';
+import { patternBytes, sha256 } from './helpers/sample-upstreams.js';
+
+const HOST = '127.0.94.1';
+const TIMEOUT = { timeouts: { request: '1s' } };
+
+let fabric: FailoverFabric;
+const held: Socket[] = [];
+const stall = createServer((socket) => held.push(socket));
+
+before(async () => {
+  await new Promise<void>((resolve) => stall.listen(0, HOST, resolve));
+  const { port } = stall.address() as AddressInfo;
+  fabric = await FailoverFabric.start(
+    [
+      {
+        name: 'a',
+        host: HOST,
+        cloud: 'aws',
+        region: 'us-east-1',
+        instances: 1,
+        hello: TIMEOUT,
+        services: [{ name: 'stall', protocol: 'http', endpoints: [`${HOST}:${port}`], ...TIMEOUT }],
+      },
+    ],
+    {},
+  );
+});
+
+after(async () => {
+  await fabric?.close();
+  for (const socket of held) socket.destroy();
+  stall.close();
+});
+
+/** PUTs `body` in `parts` chunks, `gapMs` apart (chunked); resolves with the status and the body digest the upstream saw. */
+function slowUpload(body: Buffer, parts: number, gapMs: number): Promise<{ status: number; digest: string }> {
+  const { host, port } = fabric.gateway('a').outbound;
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port, method: 'PUT', path: '/', headers: { host: 'hello' } }, (res) => {
+      res.resume();
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, digest: String(res.headers['x-body-sha256']) }),
+      );
+    });
+    req.on('error', reject);
+    void (async () => {
+      const size = Math.ceil(body.length / parts);
+      for (let i = 0; i < parts; i++) {
+        req.write(body.subarray(i * size, (i + 1) * size));
+        await sleep(gapMs);
+      }
+      req.end();
+    })();
+  });
+}
+
+test('an upload longer than the request timeout is answered', { timeout: 30_000 }, async () => {
+  const body = patternBytes(1_000_000);
+  const started = Date.now();
+  const answer = await slowUpload(body, 10, 250);
+  console.log(`1 MB PUT sent over ${Date.now() - started} ms with a 1 s request timeout: ${answer.status}`);
+  assert.equal(answer.status, 200);
+  assert.equal(answer.digest, sha256(body));
+});
+
+test(
+  'an upstream that never answers gets the caller a 504 after the request timeout',
+  { timeout: 30_000 },
+  async () => {
+    const { host, port } = fabric.gateway('a').outbound;
+    const started = Date.now();
+    const answer = await httpCall(`http://${host}:${port}/`, { headers: { host: 'stall' } });
+    const waited = Date.now() - started;
+    console.log(`no answer from the upstream: ${answer.status} after ${waited} ms (request timeout 1 s)`);
+    assert.equal(answer.status, 504);
+    assert.ok(waited >= 900 && waited < 10_000, `${waited} ms`);
+  },
+);
