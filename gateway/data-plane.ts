@@ -195,6 +195,7 @@ export class DataPlane {
       noRouteStats: this.metrics.statsFor('peer', '(unverified)', '(unknown)', config.cluster),
       onOutcome: options.onOutcome,
       observer: observers.peer,
+      resilience: outboundContext.resilience,
       connectTimeoutMs: LOCAL_UPSTREAM_DEFAULTS.connectTimeoutMs,
     }));
     this.peerListener = new PeerListener({

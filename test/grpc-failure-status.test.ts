@@ -4,6 +4,8 @@
 // `nonIdempotent` the calls are retried on the good endpoint and all succeed; without retries the
 // failing endpoint is ejected by outlier detection (consecutive5xx: 3) like an HTTP endpoint answering 503.
 // A call the service itself refuses (FAILED_PRECONDITION) is an answer, not a failure: no retry, no ejection.
+// A call from another cluster is retried by the gateway that picks the endpoint (the receiving one), under
+// its service policy but not its local rate limit, and the endpoint still learns the calling cluster.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -66,6 +68,19 @@ before(async () => {
           service('answers', { retries: { attempts: 2, on: ['unavailable', '5xx'], nonIdempotent: true } }),
         ],
       },
+      {
+        name: 'b',
+        host: '127.0.93.2',
+        cloud: 'gcp',
+        region: 'us-east1',
+        instances: 0,
+        services: [
+          service('remote', {
+            retries: { attempts: 2, on: ['unavailable'], nonIdempotent: true },
+            rateLimit: { requestsPerSecond: 0.1, burst: 1 },
+          }),
+        ],
+      },
     ],
     { outlierDetection: { consecutive5xx: 3, failurePercentage: { threshold: 0 }, maxEjectionPercent: 50 } },
   );
@@ -77,7 +92,7 @@ after(async () => {
   failing?.forceShutdown();
 });
 
-type UnaryCallback = (err: grpc.ServiceError | null, reply?: { servedBy: string }) => void;
+type UnaryCallback = (err: grpc.ServiceError | null, reply?: { sourceCluster: string }) => void;
 type EchoClient = grpc.Client & {
   Chat(): grpc.ClientDuplexStream<{ text: string }, { text: string }>;
   Unary(request: { text: string }, callback: UnaryCallback): grpc.ClientUnaryCall;
@@ -92,9 +107,14 @@ function client(service: string): EchoClient {
   }) as unknown as EchoClient;
 }
 
-function unary(echo: EchoClient, method: 'Unary' | 'Fail' = 'Unary'): Promise<{ code: grpc.status }> {
+function unary(
+  echo: EchoClient,
+  method: 'Unary' | 'Fail' = 'Unary',
+): Promise<{ code: grpc.status; source?: string }> {
   return new Promise((resolve) => {
-    echo[method]({ text: 'hi' }, (err) => resolve({ code: err ? err.code : grpc.status.OK }));
+    echo[method]({ text: 'hi' }, (err, reply) =>
+      resolve(err ? { code: err.code } : { code: grpc.status.OK, source: reply?.sourceCluster ?? '' }),
+    );
   });
 }
 
@@ -200,6 +220,40 @@ test(
       chat.end();
       await new Promise((resolve) => chat.on('status', resolve));
       assert.deepEqual(replies, ['one', 'two', 'three']);
+    } finally {
+      echo.close();
+    }
+  },
+);
+
+test(
+  "a call from another cluster is retried on the receiving cluster's other endpoint, under its policy",
+  { timeout: 60_000 },
+  async () => {
+    const echo = client('remote');
+    try {
+      await waitFor(
+        'a to learn that b serves remote',
+        async () => (await unary(echo)).code === grpc.status.OK,
+        20_000,
+      );
+      const results = [];
+      for (let i = 0; i < 20; i++) results.push(await unary(echo));
+      const retries = await fabric.metric('b', 'weft_retries_total', { service: 'remote.default' });
+      const limited = await fabric.metric('b', 'weft_requests_refused_total', { by: 'rate-limit' });
+      console.log(
+        `20 calls a → b: ${results.filter((r) => r.code === grpc.status.OK).length} OK; b retried ${retries}; b's rate limit refused ${limited}`,
+      );
+      assert.deepEqual(
+        results.map((r) => r.code),
+        Array.from({ length: 20 }, () => grpc.status.OK),
+      );
+      assert.ok(retries > 0, 'b retried the UNAVAILABLE answers on its good endpoint');
+      assert.equal(limited, 0, "b's local rate limit is for its own apps, not for calls from a");
+      assert.ok(
+        results.every((r) => r.source === 'a'),
+        'the endpoint is told the call came from a',
+      );
     } finally {
       echo.close();
     }

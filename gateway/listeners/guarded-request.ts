@@ -51,6 +51,12 @@ export class GuardedRequest implements Exchange, SlotWaiter {
   private request: ProxyRequest;
   private readonly sink: DownstreamSink;
   private readonly guard: ServiceResilience;
+  /**
+   * For a request from a peer gateway: the calling cluster its certificate proved. Such a request is
+   * named to the endpoint as coming from there, stays counted under its caller, and is not held to this
+   * gateway's local rate limit (that limits local apps); the peer router pins it to this cluster.
+   */
+  private readonly caller: string | undefined;
   private tried: Set<string> | undefined;
   private retries = 0;
   private current: Attempt | undefined;
@@ -70,6 +76,7 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     request: ProxyRequest,
     sink: DownstreamSink,
     guard: ServiceResilience,
+    caller?: string,
   ) {
     this.context = context;
     this.route = route;
@@ -77,10 +84,11 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     this.request = request;
     this.sink = sink;
     this.guard = guard;
+    this.caller = caller;
   }
 
   start(first: Choice): void {
-    const limiter = this.guard.limiter;
+    const limiter = this.caller === undefined ? this.guard.limiter : null;
     if (limiter !== null && !limiter.tryTake()) {
       this.rateLimited(first, limiter);
       return;
@@ -182,8 +190,7 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     else {
       this.guard.events?.refusedBy('circuit-breaker', this.route.service, choice.cluster);
       this.settle();
-      this.sink.target = choice;
-      this.sink.stats = choice.stats;
+      this.aimAt(choice);
       this.sink.fail(
         new GatewayError(
           'OVERLOADED',
@@ -193,11 +200,16 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     }
   }
 
+  /** The try goes to `choice`: report it there, and count it there unless it came from a peer. */
+  private aimAt(choice: Choice): void {
+    this.sink.target = choice;
+    if (this.caller === undefined) this.sink.stats = choice.stats;
+  }
+
   private dispatch(choice: Choice, breaker: CircuitBreaker): void {
     const attempt = new Attempt(this, choice, breaker);
     this.current = attempt;
-    this.sink.target = choice;
-    this.sink.stats = choice.stats;
+    this.aimAt(choice);
     const { perTryMs } = this.guard.policy.timeouts;
     if (perTryMs > 0) attempt.arm(perTryMs);
     const request = this.bodyBytes ? withReplayedBody(this.request, this.bodyBytes) : this.request;
@@ -205,7 +217,7 @@ export class GuardedRequest implements Exchange, SlotWaiter {
       if (request.headers[SOURCE_CLUSTER_HEADER] !== undefined) delete request.headers[SOURCE_CLUSTER_HEADER];
       attempt.exchange = choice.gateway.dispatch(request, this.route.service, attempt);
     } else {
-      request.headers[SOURCE_CLUSTER_HEADER] = this.context.cluster;
+      request.headers[SOURCE_CLUSTER_HEADER] = this.caller ?? this.context.cluster;
       attempt.exchange = this.context.upstreams.dispatch(
         this.route.protocol,
         choice.endpoint,

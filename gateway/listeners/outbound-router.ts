@@ -38,9 +38,6 @@ export interface RouterContext {
   readonly onOutcome: OutcomeListener | undefined;
   /** Access log and span export of this listener; undefined (the default) when both are off. */
   readonly observer: RequestObserver | undefined;
-}
-
-export interface OutboundContext extends RouterContext {
   /** Per-service retries, timeouts and circuit breakers; without it each request gets one try. */
   readonly resilience?: (service: string) => ServiceResilience;
 }
@@ -52,9 +49,9 @@ export interface Resolved {
 }
 
 export class OutboundRouter {
-  private readonly context: OutboundContext;
+  private readonly context: RouterContext;
 
-  constructor(context: OutboundContext) {
+  constructor(context: RouterContext) {
     this.context = context;
   }
 

@@ -22,12 +22,12 @@ import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
 import { dialTcp, upgradeRequestHead } from '../upstream/tcp-dial.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { ObservedRequest, RequestObserver } from '../observability/index.js';
-import type { OutboundContext, OutboundRouter } from './outbound-router.js';
+import type { OutboundRouter, RouterContext } from './outbound-router.js';
 import { traceRequestHeaders } from './request-trace.js';
 import { splice } from './splice.js';
 import { recordTunnel, type TunnelEdge } from './tunnel-outcome.js';
 
-export interface OutboundTunnelContext extends OutboundContext {
+export interface OutboundTunnelContext extends RouterContext {
   readonly router: OutboundRouter;
   readonly connectTimeoutMs: number;
   /** Where tcp-listener connections without a usable route are counted. */

@@ -25,6 +25,7 @@ import { readTunnelRequest, tunnelAnswer } from '../transport/opaque-tunnel.js';
 import { newHeaderMap, type HeaderMap, type ProxyRequest } from '../upstream/exchange.js';
 import { dialTcp, dialUpgrade, UPGRADE_ANSWER_TIMEOUT_MS, upgradeRequestHead } from '../upstream/tcp-dial.js';
 import type { DownstreamSink } from './downstream-sink.js';
+import { GuardedRequest } from './guarded-request.js';
 import { H1ResponseSink } from './h1-response-sink.js';
 import { requestOfIncoming } from './incoming-request.js';
 import { H2ResponseSink, unsendableHead } from './h2-response-sink.js';
@@ -119,9 +120,8 @@ export class PeerRouter {
       target.statsForCaller(caller),
       this.context.onOutcome,
     );
-    sink.target = choice;
     sink.traceRequest(request, this.context.observer, caller);
-    sink.exchange = this.context.upstreams.dispatch(target.service.protocol, choice.endpoint, request, sink);
+    this.forward(request, target, choice, sink, caller);
   }
 
   /**
@@ -246,8 +246,30 @@ export class PeerRouter {
       );
       return;
     }
-    sink.target = choice;
     sink.stats = target.statsForCaller(caller);
+    this.forward(request, target, choice, sink, caller);
+  }
+
+  /**
+   * Sends a peer's request to a local endpoint under the service's resilience policy (retries, timeouts,
+   * circuit breaker): a try that fails is retried on another endpoint of this cluster, never elsewhere.
+   */
+  private forward(
+    request: ProxyRequest,
+    target: LocalTarget,
+    choice: LocalChoice,
+    sink: DownstreamSink,
+    caller: string,
+  ): void {
+    const key = target.service.key;
+    const route = this.context.table().route(key);
+    const resilience = this.context.resilience;
+    if (route && resilience) {
+      const cluster = this.context.cluster;
+      new GuardedRequest(this.context, route, cluster, request, sink, resilience(key), caller).start(choice);
+      return;
+    }
+    sink.target = choice;
     sink.exchange = this.context.upstreams.dispatch(target.service.protocol, choice.endpoint, request, sink);
   }
 
