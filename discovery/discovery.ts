@@ -46,6 +46,8 @@ export class Discovery {
   private readonly cache: FabricCache;
   private readonly store: SnapshotStore;
   private readonly controller = new AbortController();
+  /** Stops the lease's renewal alone (leave), before close stops everything. */
+  private readonly registrationStop = new AbortController();
   private readonly ownGk: string;
   private readonly local: LocalExports;
   private evaluation: Evaluation = { clusters: new Map(), evict: [], nextTransitionAt: undefined };
@@ -56,6 +58,7 @@ export class Discovery {
   private registration: Registration | undefined;
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
+  private leaving: Promise<void> | undefined;
   private releaseStart: (() => void) | undefined;
   private transitionTimer: NodeJS.Timeout | undefined;
 
@@ -227,7 +230,7 @@ export class Discovery {
       registration.reconnected();
     });
     feedClient.on('ready', () => feed.wake());
-    registration.start(signal);
+    registration.start(AbortSignal.any([signal, this.registrationStop.signal]));
     void feed.run(signal);
     void watchLeases(
       client,
@@ -410,7 +413,27 @@ export class Discovery {
     };
   }
 
-  /** Ends this gateway's lease (best effort, bounded), stops every loop and connection. Idempotent. */
+  /**
+   * Leaves the fabric ahead of close() (a drain begins): ends this gateway's lease now (best effort,
+   * bounded) and stops renewing it, so peers and the DNS publisher stop choosing it; its records stay,
+   * stale, as for any ended lease, and its view keeps following the fabric. Idempotent.
+   */
+  leave(): Promise<void> {
+    this.leaving ??= this.leaveOnce();
+    return this.leaving;
+  }
+
+  private async leaveOnce(): Promise<void> {
+    this.registrationStop.abort();
+    const client = this.client;
+    if (this.registration && client?.status === 'ready') {
+      const ended = await this.registration.deregister(DEREGISTER_TIMEOUT_MS);
+      if (ended) this.local.leased(this.clock.serverNow());
+      this.logger.info({ gk: this.ownGk, ended }, 'discovery: deregistered');
+    }
+  }
+
+  /** Ends this gateway's lease (leave), stops every loop and connection. Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.closeOnce();
     return this.closing;
@@ -421,11 +444,8 @@ export class Discovery {
     this.releaseStart?.();
     if (this.transitionTimer) clearTimeout(this.transitionTimer);
     this.transitionTimer = undefined;
+    await this.leave();
     const client = this.client;
-    if (this.registration && client?.status === 'ready') {
-      const ended = await this.registration.deregister(DEREGISTER_TIMEOUT_MS);
-      this.logger.info({ gk: this.ownGk, ended }, 'discovery: deregistered');
-    }
     this.mode = 'closed';
     client?.disconnect();
     this.feedClient?.disconnect();

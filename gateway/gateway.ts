@@ -101,7 +101,7 @@ export class Gateway {
       logger: logger.child({ component: 'discovery' }),
       metrics: this.metrics,
     });
-    // Once draining or closing, discovery has left the fabric (or is about to): nothing more to publish.
+    // Once draining or closing, this gateway has left the fabric (or is about to): nothing more to publish.
     const publishLocal = () => {
       if (!this.draining && !this.closing)
         discovery.setLocalServices(exportsOf(catalog.services(), available));
@@ -256,13 +256,13 @@ export class Gateway {
 
   /**
    * Leaves the fabric, stops taking new work, lets in-flight requests finish within drainTimeout, then
-   * closes. The lease ends first (discovery closes), so peers, the DNS publisher and `weft status` see
+   * closes. The lease ends first (discovery leaves), so peers, the DNS publisher and `weft status` see
    * this gateway go at once and send new requests elsewhere while the ones in flight finish here.
    */
   async drainAndClose(): Promise<void> {
     this.draining = true;
     await this.reloads;
-    await this.discovery?.close();
+    await this.discovery?.leave();
     await this.dataPlane?.drain(this.config.drainTimeoutMs);
     await this.close();
   }

@@ -204,6 +204,27 @@ describe('discovery on standalone Redis', () => {
     assert.equal(a.view.snapshot().clusters.get('aws-use1')?.freshness, 'live');
   });
 
+  test('a gateway that leaves is stale at once for the others and stays so, while its own view follows the fabric', async () => {
+    const a = await fx.start('aws-use1', 'gw-a');
+    const b = await fx.start('gcp-euw1', 'gw-b');
+    b.setLocalServices([service('api', 2, 2)]);
+    await within('a sees gcp api', 5000, () => exported(a, 'gcp-euw1', 'api.default'));
+
+    await b.leave();
+    await within('gcp-euw1 stale', 5000, () =>
+      a.view.snapshot().clusters.get('gcp-euw1')?.freshness === 'stale' ? true : undefined,
+    );
+    const lease = b.leaseOf('gcp-euw1', 'gw-b') ?? Infinity;
+    assert.ok(lease <= Date.now() + 1000, 'b reports its own lease as ended');
+    const c = await fx.start('azure-weu', 'gw-c');
+    c.setLocalServices([service('jobs', 1, 1)]);
+    await within('b, left, still sees azure jobs', 5000, () => exported(b, 'azure-weu', 'jobs.default'));
+    // Meanwhile b's heartbeats would have renewed the lease several times: it stayed ended.
+    assert.equal(a.view.snapshot().clusters.get('gcp-euw1')?.freshness, 'stale');
+    assert.equal(b.leaseOf('gcp-euw1', 'gw-b'), lease);
+    await b.close();
+  });
+
   test('replicas of one cluster: the union of live replicas, a closed replica leaves, the cluster stays', async () => {
     const r1 = await fx.start('aws-use1', 'gw-1');
     const r2 = await fx.start('aws-use1', 'gw-2');
