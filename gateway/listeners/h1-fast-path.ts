@@ -371,7 +371,8 @@ export class FastResponseSink extends DownstreamSink {
     if (!this.keepOpen || this.mustClose) head += 'connection: close\r\n';
     else if (this.request.http10) head += 'connection: keep-alive\r\n';
     this.pendingHead = `${head}\r\n`;
-    if (endStream) this.end(null);
+    // A trailers-only answer: its head carries what trailers would (a gRPC status), so it is classified by it.
+    if (endStream) this.finish(null, headers);
   }
 
   data(chunk: Buffer): boolean {
@@ -390,6 +391,11 @@ export class FastResponseSink extends DownstreamSink {
   }
 
   end(trailers: HeaderMap | null): void {
+    this.finish(trailers, trailers);
+  }
+
+  /** Ends the answer with `trailers`; `fields` (the trailers, or a trailers-only head) classify it. */
+  private finish(trailers: HeaderMap | null, fields: HeaderMap | null): void {
     if (this.finished) return;
     const socket = this.socket;
     if (this.chunked) {
@@ -397,7 +403,7 @@ export class FastResponseSink extends DownstreamSink {
     } else if (this.pendingHead !== null) {
       socket.write(this.takeHead(), 'latin1');
     }
-    this.completeResponse(trailers);
+    this.completeResponse(fields);
     this.connection.answered(this, this.keepOpen && !this.mustClose);
   }
 

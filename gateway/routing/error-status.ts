@@ -85,13 +85,13 @@ export function isGatewayRefusal(code: GatewayErrorCode): boolean {
 }
 
 /**
- * gRPC statuses that say the server failed, not the call: the ones gRPC's HTTP mapping puts at 5xx
- * (UNKNOWN, DEADLINE_EXCEEDED, INTERNAL, UNAVAILABLE, DATA_LOSS). A gRPC server sends them with HTTP 200,
- * so they count against the upstream like a 5xx (Envoy does the same for outlier detection).
- * UNIMPLEMENTED is left out: a method the service lacks is the caller's mistake, and every endpoint
- * answers it alike.
+ * gRPC statuses that say the server failed, not the call: UNKNOWN, INTERNAL, UNAVAILABLE, DATA_LOSS
+ * (gRPC's HTTP mapping puts them at 5xx). A gRPC server sends them with HTTP 200, so they count against
+ * the upstream like a 5xx, as Envoy counts them for outlier detection. Left out: UNIMPLEMENTED (a method
+ * the service lacks is the caller's mistake, and every endpoint answers it alike) and DEADLINE_EXCEEDED
+ * (mostly the caller's own deadline passing: a caller in a hurry must not eject a healthy endpoint).
  */
-const GRPC_SERVER_FAILURES: ReadonlySet<string> = new Set(['2', '4', '13', '14', '15']);
+const GRPC_SERVER_FAILURES: ReadonlySet<string> = new Set(['2', '13', '14', '15']);
 
 /** Whether `fields` (a trailers-only head or the trailers of a gRPC answer) report a server failure. */
 export function isGrpcServerFailure(fields: HeaderMap | null): boolean {
