@@ -4,14 +4,17 @@
 // `nonIdempotent` the calls are retried on the good endpoint and all succeed; without retries the
 // failing endpoint is ejected by outlier detection (consecutive5xx: 3) like an HTTP endpoint answering 503.
 // A call the service itself refuses (FAILED_PRECONDITION) is an answer, not a failure: no retry, no ejection.
-// A call from another cluster is retried by the gateway that picks the endpoint (the receiving one), under
-// its service policy but not its local rate limit, and the endpoint still learns the calling cluster.
+// A call from another cluster whose try sent nothing (connection refused) is retried by the receiving
+// gateway on its other endpoint, outside its local rate limit, and the endpoint learns the calling
+// cluster; once a try reached an endpoint, retrying is the calling gateway's decision, and the answer
+// (UNAVAILABLE on a lane) counts against that endpoint in the receiving gateway's outlier detection.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { FailoverFabric } from './helpers/failover-fabric.js';
 import { echoClientConstructor, startGrpcUpstream, type SampleServer } from './helpers/sample-upstreams.js';
 import { waitFor } from './helpers/wait.js';
+import { freePort } from '../gateway/demo/free-port.js';
 
 const HOST = '127.0.93.1';
 
@@ -20,6 +23,8 @@ let good: SampleServer;
 let failing: grpc.Server;
 let failingEndpoint = '';
 let failingCalls = 0;
+/** A port nothing listens on: connections are refused. */
+let deadEndpoint = '';
 
 /** An Echo server whose Unary is always UNAVAILABLE (grpc-js sends it trailers-only). */
 async function startUnavailableUpstream(): Promise<void> {
@@ -48,6 +53,7 @@ async function startUnavailableUpstream(): Promise<void> {
 before(async () => {
   good = await startGrpcUpstream(HOST, 'good');
   await startUnavailableUpstream();
+  deadEndpoint = `${HOST}:${await freePort(HOST)}`;
   const service = (name: string, extra: object) => ({
     name,
     protocol: 'grpc',
@@ -75,10 +81,18 @@ before(async () => {
         region: 'us-east1',
         instances: 0,
         services: [
-          service('remote', {
-            retries: { attempts: 2, on: ['unavailable'], nonIdempotent: true },
+          {
+            name: 'remote',
+            protocol: 'grpc',
+            endpoints: [deadEndpoint, good.endpoint],
             rateLimit: { requestsPerSecond: 0.1, burst: 1 },
-          }),
+          },
+          {
+            name: 'broken',
+            protocol: 'grpc',
+            endpoints: [failingEndpoint],
+            retries: { attempts: 2, on: ['unavailable'], nonIdempotent: true },
+          },
         ],
       },
     ],
@@ -227,7 +241,7 @@ test(
 );
 
 test(
-  "a call from another cluster is retried on the receiving cluster's other endpoint, under its policy",
+  'a call from another cluster: the receiving gateway retries a try that sent nothing on its other endpoint',
   { timeout: 60_000 },
   async () => {
     const echo = client('remote');
@@ -248,12 +262,40 @@ test(
         results.map((r) => r.code),
         Array.from({ length: 20 }, () => grpc.status.OK),
       );
-      assert.ok(retries > 0, 'b retried the UNAVAILABLE answers on its good endpoint');
+      assert.ok(retries > 0, 'b retried the refused connections on its good endpoint');
       assert.equal(limited, 0, "b's local rate limit is for its own apps, not for calls from a");
       assert.ok(
         results.every((r) => r.source === 'a'),
         'the endpoint is told the call came from a',
       );
+    } finally {
+      echo.close();
+    }
+  },
+);
+
+test(
+  'a call from another cluster that reached an endpoint is not retried there; its UNAVAILABLE counts against the endpoint',
+  { timeout: 60_000 },
+  async () => {
+    const echo = client('broken');
+    try {
+      await waitFor(
+        'a to learn that b serves broken',
+        async () => (await unary(echo)).code !== grpc.status.NOT_FOUND,
+        20_000,
+      );
+      const codes = [];
+      for (let i = 0; i < 4; i++) codes.push((await unary(echo)).code);
+      const retries = await fabric.metric('b', 'weft_retries_total', { service: 'broken.default' });
+      const ejections = await fabric.metric('b', 'weft_outlier_ejections_total', {
+        scope: 'endpoint',
+        group: 'broken.default',
+      });
+      console.log(`5 calls a → b (broken): b retried ${retries}, ejected ${ejections}`);
+      assert.deepEqual(codes, [14, 14, 14, 14]);
+      assert.equal(retries, 0, 'the calling gateway decides about retries of calls that reached an endpoint');
+      assert.ok(ejections >= 1, "b's outlier detection saw the UNAVAILABLE answers on the lane");
     } finally {
       echo.close();
     }

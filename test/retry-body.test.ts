@@ -1,8 +1,10 @@
 // Retries of requests with a body, with a real gateway process: hello has two local endpoints, one
 // answering 503 to every other request (ejection off, so it stays in rotation). A PUT with a body up to
 // 64 KiB is kept whole and sent again on the good endpoint, arriving intact; a POST is not retried after
-// a 503 (not idempotent) and a PUT over the replay limit streams once and is not retried either.
+// a 503 (not idempotent) and a PUT over the replay limit streams once and is not retried either. A chunked
+// PUT (no Content-Length) within the limit is kept while it streams and retried whole.
 import { after, before, test } from 'node:test';
+import { Readable } from 'node:stream';
 import assert from 'node:assert/strict';
 import { FailoverFabric } from './helpers/failover-fabric.js';
 import { httpCall, type HttpAnswer } from './helpers/http-call.js';
@@ -19,12 +21,16 @@ before(async () => {
 
 after(() => fabric?.close());
 
-/** `count` requests one after another, each with `body`. */
-async function send(method: string, body: Buffer, count: number): Promise<HttpAnswer[]> {
+/** `count` requests one after another, each with `body` (chunked, without Content-Length, if `chunked`). */
+async function send(method: string, body: Buffer, count: number, chunked = false): Promise<HttpAnswer[]> {
   const { host, port } = fabric.gateway('a').outbound;
   const answers: HttpAnswer[] = [];
-  for (let i = 0; i < count; i++)
-    answers.push(await httpCall(`http://${host}:${port}/`, { method, headers: { host: 'hello' }, body }));
+  for (let i = 0; i < count; i++) {
+    const sent = chunked ? Readable.from([body.subarray(0, 4096), body.subarray(4096)]) : body;
+    answers.push(
+      await httpCall(`http://${host}:${port}/`, { method, headers: { host: 'hello' }, body: sent }),
+    );
+  }
   return answers;
 }
 
@@ -40,6 +46,26 @@ test(
     const retried = (await retries()) - before;
     console.log(
       `PUT 10 kB × 40: ${answers.filter((a) => a.status === 200).length} answered 200 after ${retried} retries`,
+    );
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      Array.from({ length: 40 }, () => 200),
+    );
+    for (const answer of answers) assert.equal(answer.headers['x-body-sha256'], sha256(body));
+    assert.ok(retried >= 5, `${retried} retries: the flaky endpoint's 503s were retried`);
+  },
+);
+
+test(
+  'a chunked PUT within 64 KiB is kept while it streams and retried whole, framed by its length',
+  { timeout: 60_000 },
+  async () => {
+    const body = patternBytes(20_000);
+    const before = await retries();
+    const answers = await send('PUT', body, 40, true);
+    const retried = (await retries()) - before;
+    console.log(
+      `chunked PUT 20 kB × 40: ${answers.filter((a) => a.status === 200).length} answered 200 after ${retried} retries`,
     );
     assert.deepEqual(
       answers.map((a) => a.status),

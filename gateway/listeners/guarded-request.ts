@@ -16,20 +16,16 @@ import {
   type SlotWaiter,
 } from '../resilience/index.js';
 import { isGrpcServerFailure, isLocalOriginFailure } from '../routing/error-status.js';
+import type { ServicePolicy } from '../config/index.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import { SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
 import type { LocalChoice, RemoteChoice, RouteTable, ServiceRoute } from '../routing/route-table.js';
 import type { PeerGateway } from '../transport/peer-transport.js';
-import {
-  isIdempotent,
-  type Exchange,
-  type HeaderMap,
-  type ProxyRequest,
-  type ResponseSink,
-} from '../upstream/exchange.js';
+import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
 import type { LocalUpstreams } from '../upstream/local-upstreams.js';
 import type { DownstreamSink } from './downstream-sink.js';
-import { keepWhileStreaming, readWholeBody, replayableBody, withReplayedBody } from './replay-body.js';
+import { UploadWatch, type UploadWatcher } from './upload-watch.js';
+import { KeptBody, readWholeBody, replayableBody, withReplayedBody } from './replay-body.js';
 
 export type Choice = LocalChoice | RemoteChoice<PeerGateway>;
 
@@ -43,7 +39,7 @@ export interface GuardedContext {
 /** Failures that mean the request never left this gateway. */
 const NOT_SENT = new Set(['UPSTREAM_CONNECT', 'PEER_IDENTITY']);
 
-export class GuardedRequest implements Exchange, SlotWaiter {
+export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
   private readonly context: GuardedContext;
   private readonly route: ServiceRoute<PeerGateway>;
   private readonly pinned: string | undefined;
@@ -51,10 +47,13 @@ export class GuardedRequest implements Exchange, SlotWaiter {
   private request: ProxyRequest;
   private readonly sink: DownstreamSink;
   private readonly guard: ServiceResilience;
+  /** The guard's policy for this request: the service's, or for a call from a peer its peer policy. */
+  private readonly policy: ServicePolicy;
   /**
    * For a request from a peer gateway: the calling cluster its certificate proved. Such a request is
-   * named to the endpoint as coming from there, stays counted under its caller, and is not held to this
-   * gateway's local rate limit (that limits local apps); the peer router pins it to this cluster.
+   * named to the endpoint as coming from there, stays counted under its caller, follows the peer policy
+   * and not this gateway's local rate limit (that limits local apps); the peer router pins it to this
+   * cluster.
    */
   private readonly caller: string | undefined;
   private tried: Set<string> | undefined;
@@ -63,8 +62,12 @@ export class GuardedRequest implements Exchange, SlotWaiter {
   /** The try waiting for a circuit-breaker slot. */
   private queuedFor: Choice | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Watches a streamed request body until it ends (the request timer starts then). */
+  private upload: UploadWatch | undefined;
   /** The whole body, kept so that every try (and retry) can send it. */
   private bodyBytes: Buffer | null = null;
+  /** A body of unknown length, kept while it streams so that a retry can replay it. */
+  private kept: KeptBody | undefined;
   private stopReading: (() => void) | undefined;
   /** The response head reached the caller, or the request ended: no more retries or timeouts. */
   settled = false;
@@ -85,6 +88,7 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     this.sink = sink;
     this.guard = guard;
     this.caller = caller;
+    this.policy = caller === undefined ? guard.policy : guard.peerPolicy;
   }
 
   start(first: Choice): void {
@@ -94,23 +98,24 @@ export class GuardedRequest implements Exchange, SlotWaiter {
       return;
     }
     this.guard.budget.recordRequest();
-    const { requestMs } = this.guard.policy.timeouts;
+    const { requestMs, perTryMs } = this.policy.timeouts;
     const { body, bodyLength } = this.request;
-    if (requestMs > 0) {
-      // Counted from the end of the request, as Envoy's route timeout: an upload may take as long as it flows.
+    if (requestMs > 0 || perTryMs > 0) {
+      // Both timeouts count from the end of the request, as Envoy's: an upload may take as long as it
+      // flows, and is bounded by its progress meanwhile (upload-watch.ts).
       if (body === null || Buffer.isBuffer(body) || body.readableEnded) this.armRequestTimer(requestMs);
-      else body.once('end', () => this.armRequestTimer(requestMs));
+      else this.upload = new UploadWatch(body, requestMs || perTryMs, this);
     }
     this.sink.exchange = this;
-    const { retries } = this.guard.policy;
+    const { retries } = this.policy;
     if (body !== null && !Buffer.isBuffer(body) && retries.attempts > 0) {
       if (replayableBody(this.request)) {
         this.stopReading = readWholeBody(body, bodyLength, (bytes) => this.bodyRead(first, bytes));
         return;
       }
-      if (bodyLength < 0 && (retries.nonIdempotent || isIdempotent(this.request))) {
-        const copying = keepWhileStreaming(body, (bytes) => (this.bodyBytes = bytes));
-        this.request = { ...this.request, body: copying };
+      if (bodyLength < 0) {
+        this.kept = new KeptBody(body);
+        this.request = { ...this.request, body: this.kept.stream };
       }
     }
     this.send(first);
@@ -149,6 +154,8 @@ export class GuardedRequest implements Exchange, SlotWaiter {
   settle(): void {
     this.settled = true;
     clearTimeout(this.timer);
+    this.upload?.stop();
+    this.kept?.forget();
     this.leaveBreakerQueue();
   }
 
@@ -210,9 +217,13 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     const attempt = new Attempt(this, choice, breaker);
     this.current = attempt;
     this.aimAt(choice);
-    const { perTryMs } = this.guard.policy.timeouts;
-    if (perTryMs > 0) attempt.arm(perTryMs);
-    const request = this.bodyBytes ? withReplayedBody(this.request, this.bodyBytes) : this.request;
+    const { perTryMs } = this.policy.timeouts;
+    if (perTryMs > 0 && this.upload === undefined) attempt.arm(perTryMs);
+    const request = this.bodyBytes
+      ? withReplayedBody(this.request, this.bodyBytes)
+      : this.kept && this.retries > 0
+        ? withReplayedBody(this.request, this.kept.replay())
+        : this.request;
     if ('gateway' in choice) {
       if (request.headers[SOURCE_CLUSTER_HEADER] !== undefined) delete request.headers[SOURCE_CLUSTER_HEADER];
       attempt.exchange = choice.gateway.dispatch(request, this.route.service, attempt);
@@ -236,13 +247,16 @@ export class GuardedRequest implements Exchange, SlotWaiter {
     const next = route.pickRetry(this.tried, this.pinned);
     if (!next) return false;
     const verdict = decideRetry(
-      this.guard.policy.retries,
+      this.policy.retries,
       this.guard.budget,
       {
         method: this.request.method,
         grpc: this.request.grpc,
         replayable:
-          this.request.body === null || Buffer.isBuffer(this.request.body) || this.bodyBytes !== null,
+          this.request.body === null ||
+          Buffer.isBuffer(this.request.body) ||
+          this.bodyBytes !== null ||
+          (this.kept?.replayable ?? false),
       },
       result,
       this.retries,
@@ -260,22 +274,39 @@ export class GuardedRequest implements Exchange, SlotWaiter {
   }
 
   private armRequestTimer(requestMs: number): void {
-    if (this.settled) return;
+    if (this.settled || requestMs === 0) return;
     this.timer = setTimeout(() => this.requestTimedOut(requestMs), requestMs);
     this.timer.unref();
   }
 
+  /** UploadWatcher: the request body ended, so the request timeout and the try's per-try timeout start. */
+  bodyEnded(): void {
+    this.upload = undefined;
+    const { requestMs, perTryMs } = this.policy.timeouts;
+    this.armRequestTimer(requestMs);
+    if (perTryMs > 0) this.current?.arm(perTryMs);
+  }
+
+  /** UploadWatcher: the request body stopped moving for the request (or per-try) timeout. */
+  uploadStalled(): void {
+    this.upload = undefined;
+    const { requestMs, perTryMs } = this.policy.timeouts;
+    this.timeOut(
+      `the request body to service ${this.route.service} moved no byte for ${requestMs || perTryMs} ms (the caller stopped sending or the upstream stopped reading)`,
+    );
+  }
+
   private requestTimedOut(requestMs: number): void {
+    this.timeOut(
+      `no response from service ${this.route.service} within ${requestMs} ms (request timeout${this.retries > 0 ? `, ${this.retries} retries` : ''})`,
+    );
+  }
+
+  private timeOut(message: string): void {
     if (this.settled) return;
     this.settle();
-    const attempt = this.current;
-    attempt?.abandon();
-    this.sink.fail(
-      new GatewayError(
-        'UPSTREAM_TIMEOUT',
-        `no response from service ${this.route.service} within ${requestMs} ms (request timeout${this.retries > 0 ? `, ${this.retries} retries` : ''})`,
-      ),
-    );
+    this.current?.abandon();
+    this.sink.fail(new GatewayError('UPSTREAM_TIMEOUT', message));
   }
 
   get downstream(): DownstreamSink {
@@ -314,7 +345,8 @@ class Attempt implements ResponseSink {
   head(status: number, headers: HeaderMap, endStream: boolean): void {
     if (!this.active) return;
     // A gRPC server's failure arrives as HTTP 200 with the status in a trailers-only head.
-    if ((status >= 500 || (endStream && isGrpcServerFailure(headers))) && !this.owner.settled) {
+    const grpcFailure = endStream && this.owner.downstream.grpc && isGrpcServerFailure(headers);
+    if ((status >= 500 || grpcFailure) && !this.owner.settled) {
       const grpcStatus = endStream ? Number(headers['grpc-status']) : Number.NaN;
       const result: AttemptResult = {
         kind: 'upstream-origin',

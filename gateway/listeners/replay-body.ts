@@ -3,8 +3,8 @@
 // PUT or a POST can be tried again; reading it first costs one store-and-forward of at most 64 KiB,
 // usually already in the socket buffer. A body of unknown length (chunked, or an HTTP/2 or gRPC stream
 // without content-length) cannot wait for its end — a streaming call would deadlock — so it streams to
-// the first try while a copy is kept; once it has ended within the limit, a retry sends the copy. A
-// larger body streams through once; its request is retried only when no try sent a byte of it.
+// the first try while a copy is kept (KeptBody), and a retry replays the copy and goes on streaming. A
+// larger body streams through once and is not retried.
 import { PassThrough, type Readable } from 'node:stream';
 import type { ProxyRequest } from '../upstream/exchange.js';
 
@@ -52,36 +52,94 @@ export function readWholeBody(
   return stop;
 }
 
-/** The request for one try, carrying the kept bytes as its body (sent in one write). */
-export function withReplayedBody(request: ProxyRequest, bytes: Buffer): ProxyRequest {
-  return { ...request, body: bytes };
+/** The request for one try, carrying a kept body: whole (sent in one write, framed by its length) or streaming. */
+export function withReplayedBody(request: ProxyRequest, body: Buffer | Readable): ProxyRequest {
+  return { ...request, body, bodyLength: Buffer.isBuffer(body) ? body.length : -1 };
 }
 
 /**
- * Streams `body` (of unknown length) through a copy: returns the stream the first try reads instead, and
- * calls `kept` with the whole body once it ended within the limit. Not called when the body grew past
- * the limit, failed or was cut short; a body that fails or closes early destroys the returned stream too.
+ * A request body of unknown length, kept while it streams so that a failed try can be repeated: each try
+ * reads its own stream, and a retry's stream replays what was read so far, then goes on with the rest as
+ * it arrives — so a try that fails before the body has ended (a refused connection, a bidirectional gRPC
+ * call) can still be retried. Past REPLAY_BODY_LIMIT_BYTES the copy is dropped: no more retries.
  */
-export function keepWhileStreaming(body: Readable, kept: (bytes: Buffer) => void): Readable {
-  const through = new PassThrough();
-  let chunks: Buffer[] | null = [];
-  let size = 0;
-  const onData = (chunk: Buffer) => {
-    size += chunk.length;
-    if (size <= REPLAY_BODY_LIMIT_BYTES) chunks?.push(chunk);
-    else {
-      chunks = null;
-      body.off('data', onData);
+export class KeptBody {
+  private readonly source: Readable;
+  private chunks: Buffer[] | null = [];
+  private size = 0;
+  private ended = false;
+  /** The stream the current try reads. */
+  private target: PassThrough;
+
+  constructor(source: Readable) {
+    this.source = source;
+    this.target = this.newTarget();
+    source.on('data', this.onData);
+    source.once('end', this.onEnd);
+    source.once('close', this.onClose);
+  }
+
+  /** The stream the first try reads. */
+  get stream(): Readable {
+    return this.target;
+  }
+
+  /** Whether the body is still within the limit: a retry can send all of it. */
+  get replayable(): boolean {
+    return this.chunks !== null;
+  }
+
+  /** No more retries (the answer is on its way): drop the copy; the body still streams to the try. */
+  forget(): void {
+    this.chunks = null;
+  }
+
+  /**
+   * The body for the next try (only while replayable): the whole body once it has ended, else a stream
+   * of the bytes so far and then the rest. The previous try's stream is dropped.
+   */
+  replay(): Buffer | Readable {
+    const previous = this.target;
+    previous.off('drain', this.onDrain);
+    previous.destroy();
+    const chunks = this.chunks ?? [];
+    if (this.ended) return Buffer.concat(chunks, this.size);
+    const next = this.newTarget();
+    for (const chunk of chunks) next.write(chunk);
+    this.target = next;
+    if (this.source.isPaused()) this.source.resume();
+    return next;
+  }
+
+  private newTarget(): PassThrough {
+    const target = new PassThrough();
+    target.on('drain', this.onDrain);
+    return target;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.chunks) {
+      this.size += chunk.length;
+      if (this.size <= REPLAY_BODY_LIMIT_BYTES) this.chunks.push(chunk);
+      else this.chunks = null;
     }
+    if (!this.target.write(chunk)) this.source.pause();
   };
-  body.on('data', onData);
-  body.pipe(through);
-  body.once('end', () => {
-    if (chunks) kept(Buffer.concat(chunks, size));
-  });
-  body.once('error', (err: Error) => through.destroy(err));
-  body.once('close', () => {
-    if (!body.readableEnded) through.destroy(new Error('the request body was cut short'));
-  });
-  return through;
+
+  private readonly onDrain = (): void => {
+    this.source.resume();
+  };
+
+  private readonly onEnd = (): void => {
+    this.ended = true;
+    this.target.end();
+  };
+
+  /**
+   * Cut short (the caller went away, or its answer came before the body was read): end the try's stream
+   * too, without an error nobody would handle — the exchange is cancelled through the sink.
+   */
+  private readonly onClose = (): void => {
+    if (!this.ended) this.target.destroy();
+  };
 }

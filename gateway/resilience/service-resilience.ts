@@ -13,9 +13,27 @@ export interface ResilienceEvents {
   refusedBy(by: 'retry-budget' | 'circuit-breaker' | 'rate-limit', service: string, cluster?: string): void;
 }
 
+/**
+ * What applies to calls from peer gateways. The calling gateway holds its caller's timeouts and retries
+ * a failed call on another gateway or cluster under its own policy; retrying here too would multiply the
+ * executions and cut calls the caller allowed longer. So here only a try that sent nothing (connect
+ * refused, timed out) is retried on another endpoint — free, nothing runs twice — and no timeout of our
+ * own applies; the circuit breaker still guards the endpoints.
+ */
+function peerPolicyOf(policy: ServicePolicy): ServicePolicy {
+  return Object.freeze({
+    ...policy,
+    retries: Object.freeze({ ...policy.retries, on: [], nonIdempotent: false }),
+    timeouts: Object.freeze({ requestMs: 0, perTryMs: 0 }),
+    rateLimit: null,
+  });
+}
+
 export class ServiceResilience {
   readonly service: string;
   policy: ServicePolicy;
+  /** The policy for calls from peer gateways (see peerPolicyOf). */
+  peerPolicy: ServicePolicy;
   readonly budget: RetryBudget;
   limiter: RateLimiter | null;
   readonly events: ResilienceEvents | undefined;
@@ -24,6 +42,7 @@ export class ServiceResilience {
   constructor(policy: ServicePolicy, budget: RetryBudget, events: ResilienceEvents | undefined) {
     this.service = policy.service;
     this.policy = policy;
+    this.peerPolicy = peerPolicyOf(policy);
     this.budget = budget;
     this.limiter = policy.rateLimit ? new RateLimiter(policy.rateLimit) : null;
     this.events = events;
@@ -42,6 +61,7 @@ export class ServiceResilience {
   update(policy: ServicePolicy): void {
     const limitChanged = JSON.stringify(policy.rateLimit) !== JSON.stringify(this.policy.rateLimit);
     this.policy = policy;
+    this.peerPolicy = peerPolicyOf(policy);
     if (limitChanged) this.limiter = policy.rateLimit ? new RateLimiter(policy.rateLimit) : null;
     for (const breaker of this.breakers.values()) breaker.updateLimits(policy.circuitBreaker);
   }

@@ -290,7 +290,9 @@ export class H1Connection implements H1ResponseEvents {
       return;
     }
     if (Buffer.isBuffer(body)) {
-      writeFramed(this.socket, `${head}\r\n`, body, '');
+      // A whole body is framed by its length: a kept copy of a chunked upload has no Content-Length.
+      const length = headers['content-length'] === undefined ? `content-length: ${body.length}\r\n` : '';
+      writeFramed(this.socket, `${head}${length}\r\n`, body, '');
       exchange.requestDone = true;
       return;
     }
