@@ -2,7 +2,7 @@
 // for tools that do not run a Discovery (e.g. `weft check` dialling each peer). Records that do not decode
 // are reported, never thrown.
 import { decodeGateway, type GatewayRecordData } from './records.js';
-import { keys } from './keys.js';
+import { compareNames, keys } from './keys.js';
 import type { RedisClient } from './redis-client.js';
 
 export interface DirectoryGateway extends GatewayRecordData {
@@ -38,7 +38,7 @@ export async function readGatewayDirectory(client: RedisClient): Promise<Gateway
     leases.set(leasePairs[i] as string, Number(leasePairs[i + 1]));
   const gateways: DirectoryGateway[] = [];
   const skipped: { key: string; detail: string }[] = [];
-  for (const [field, text] of Object.entries(records).sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [field, text] of Object.entries(records).sort(([a], [b]) => compareNames(a, b))) {
     const decoded = decodeGateway(field, text);
     if (!decoded.ok) {
       skipped.push({ key: field, detail: `${decoded.reason}: ${decoded.detail}` });

@@ -18,7 +18,7 @@ export { createRedisClient, describeRedis, whenReady, type RedisClient } from '.
 export type { DiscoveryOptions } from './options.js';
 export type { DiscoveryStatus, DiscoveryMode, StaleClusterStatus, SkippedRecord } from './status.js';
 export type { SkipReason } from './records.js';
-export { KEY_PREFIX, KEY_LAYOUT_VERSION } from './keys.js';
+export { KEY_PREFIX, KEY_LAYOUT_VERSION, compareNames } from './keys.js';
 export {
   StatsStore,
   statsKey,

@@ -41,3 +41,12 @@ export function parseGatewayKey(key: string): { cluster: string; id: string } | 
   if (!CLUSTER_NAME.test(cluster) || !GATEWAY_ID.test(id)) return undefined;
   return { cluster, id };
 }
+
+/**
+ * Orders names (cluster names, gateway ids, service keys) by code unit. Not localeCompare: the names are
+ * ASCII, and the first localeCompare in a process pages in ICU's collation data — about 2 MB of an idle
+ * gateway's RSS.
+ */
+export function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -6,6 +6,7 @@ import type { GatewayStatsRecord } from '../../discovery/index.js';
 import type { FabricEvent } from '../observability/index.js';
 import type { GatewayIdentity } from './api-types.js';
 import { clustersJson, discoveryJson, servicesJson, type ReportInput } from './fabric-report.js';
+import { compareNames } from '../../discovery/index.js';
 
 /** Golden metrics of one edge, merged over the gateways that report it. Latencies in ms. */
 export interface EdgeJson {
@@ -164,7 +165,7 @@ export function mergeEdges(records: readonly GatewayStatsRecord[]): EdgeJson[] {
   }
   return [...merged.values()]
     .map((m) => m.edge)
-    .sort((a, b) => b.rps - a.rps || a.service.localeCompare(b.service) || a.source.localeCompare(b.source));
+    .sort((a, b) => b.rps - a.rps || compareNames(a.service, b.service) || compareNames(a.source, b.source));
 }
 
 function foldEvents(events: readonly FabricEvent[]): PictureEvent[] {

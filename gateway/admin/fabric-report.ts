@@ -13,6 +13,7 @@ import type {
   ServiceExportJson,
   ServiceJson,
 } from './api-types.js';
+import { compareNames } from '../../discovery/index.js';
 
 export interface ReportInput {
   readonly snapshot: FabricSnapshot;
@@ -27,7 +28,7 @@ export interface ReportInput {
 function orderedClusters(input: ReportInput): ClusterView[] {
   const local = input.identity.cluster;
   return [...input.snapshot.clusters.values()].sort((a, b) =>
-    a.name === local ? -1 : b.name === local ? 1 : a.name.localeCompare(b.name),
+    a.name === local ? -1 : b.name === local ? 1 : compareNames(a.name, b.name),
   );
 }
 
@@ -57,7 +58,7 @@ export function clustersJson(input: ReportInput): ClusterJson[] {
     staleSince: cluster.staleSince ?? null,
     staleForMs: cluster.staleSince === undefined ? null : Math.max(0, input.nowMs - cluster.staleSince),
     gateways: [...cluster.gateways]
-      .sort((a, b) => a.id.localeCompare(b.id))
+      .sort((a, b) => compareNames(a.id, b.id))
       .map((g) => gatewayJson(g, input)),
     services: [...cluster.services.keys()].sort(),
   }));
@@ -65,7 +66,7 @@ export function clustersJson(input: ReportInput): ClusterJson[] {
 
 export function gatewaysJson(input: ReportInput): GatewayJson[] {
   return orderedClusters(input).flatMap((cluster) =>
-    [...cluster.gateways].sort((a, b) => a.id.localeCompare(b.id)).map((g) => gatewayJson(g, input)),
+    [...cluster.gateways].sort((a, b) => compareNames(a.id, b.id)).map((g) => gatewayJson(g, input)),
   );
 }
 
@@ -105,7 +106,7 @@ export function servicesJson(input: ReportInput): ServiceJson[] {
     });
   }
   return [...byKey.entries()]
-    .sort(([a], [b]) => a.localeCompare(b))
+    .sort(([a], [b]) => compareNames(a, b))
     .flatMap(([key, { name, namespace, exports }]) => {
       const first = exports[0];
       if (!first) return [];
@@ -150,7 +151,7 @@ export function discoveryJson(input: ReportInput, status: unknown): DiscoveryJso
 
 export function catalogEndpointsJson(local: ReadonlyMap<string, LocalService>): LocalEndpointJson[] {
   return [...local.values()]
-    .sort((a, b) => a.key.localeCompare(b.key))
+    .sort((a, b) => compareNames(a.key, b.key))
     .flatMap((service) =>
       service.endpoints.map((e) => ({ service: service.key, host: e.host, port: e.port, weight: e.weight })),
     );

@@ -2,10 +2,11 @@
 // name so that agents can diff consecutive states cheaply.
 import type { FabricSnapshot } from '../../discovery/index.js';
 import type { ClusterMessage, FabricStateMessage } from './registry-proto.js';
+import { compareNames } from '../../discovery/index.js';
 
 export function fabricState(snapshot: FabricSnapshot, initial: boolean): FabricStateMessage {
   const clusters: ClusterMessage[] = [...snapshot.clusters.values()]
-    .sort((a, b) => a.name.localeCompare(b.name))
+    .sort((a, b) => compareNames(a.name, b.name))
     .map((cluster) => ({
       name: cluster.name,
       locality: {
@@ -16,7 +17,7 @@ export function fabricState(snapshot: FabricSnapshot, initial: boolean): FabricS
       freshness: cluster.freshness,
       staleSinceMs: cluster.staleSince ?? 0,
       gateways: [...cluster.gateways]
-        .sort((a, b) => a.id.localeCompare(b.id))
+        .sort((a, b) => compareNames(a.id, b.id))
         .map((g) => ({
           id: g.id,
           peerAddress: g.peerAddress,
@@ -25,7 +26,7 @@ export function fabricState(snapshot: FabricSnapshot, initial: boolean): FabricS
           leaseExpiresAtMs: g.leaseExpiresAt,
         })),
       services: [...cluster.services.values()]
-        .sort((a, b) => a.key.localeCompare(b.key))
+        .sort((a, b) => compareNames(a.key, b.key))
         .map((s) => ({
           service: s.key,
           protocol: s.protocol,

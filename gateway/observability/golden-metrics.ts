@@ -7,6 +7,7 @@
 // a ring of `slots` time slots; a timer (or any read) advances the ring and zeroes the slot it enters, so
 // old traffic ages out without touching the recorders.
 import { LATENCY_BUCKETS, bucketOf, quantileOf } from './latency-histogram.js';
+import { compareNames } from '../../discovery/index.js';
 
 export interface GoldenMetricsOptions {
   /** Length of the sliding window. Default 30 s. */
@@ -185,7 +186,7 @@ export class GoldenMetrics {
       const summary = this.summarize(edge, coveredMs);
       if (summary) edges.push(summary);
     }
-    edges.sort((a, b) => b.rps - a.rps || a.service.localeCompare(b.service));
+    edges.sort((a, b) => b.rps - a.rps || compareNames(a.service, b.service));
     return { at, windowMs: this.windowMs, coveredMs, edges };
   }
 

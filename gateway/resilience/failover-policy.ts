@@ -20,6 +20,7 @@ import {
 } from './failover-decision.js';
 import { describeCause, describeMode, type FailoverEvent } from './failover-events.js';
 import { distribute, type TierMember } from './failover-tiers.js';
+import { compareNames } from '../../discovery/index.js';
 
 export interface FailoverCandidate {
   readonly name: string;
@@ -132,7 +133,7 @@ export class FailoverPolicy {
         (a, b) =>
           (priorities.get(a.cluster) ?? 0) - (priorities.get(b.cluster) ?? 0) ||
           b.share - a.share ||
-          a.cluster.localeCompare(b.cluster),
+          compareNames(a.cluster, b.cluster),
       );
     const clusters = considered.map(({ candidate, priority }) =>
       this.clusterState(candidate, priority, shares, now),

@@ -6,6 +6,7 @@
 // survivor. A tier without weights is a list of alternatives ordered by measured RTT (then name): the
 // nearest ready cluster takes everything that reaches it. What no tier can carry (everything held down)
 // goes to the usable clusters as if none were held down, so a hold-down never turns traffic away.
+import { compareNames } from '../../discovery/index.js';
 
 /** RTTs within the same step count as equal (then the name decides), so jitter does not move traffic. */
 export const RTT_TIE_MS = 5;
@@ -61,7 +62,7 @@ function buildTiers(members: readonly TierMember[]): Tier[] {
       continue;
     }
     const ordered = [...group].sort(
-      (a, b) => rttStep(a.rttMs) - rttStep(b.rttMs) || a.cluster.localeCompare(b.cluster),
+      (a, b) => rttStep(a.rttMs) - rttStep(b.rttMs) || compareNames(a.cluster, b.cluster),
     );
     for (const m of ordered) tiers.push({ members: [{ cluster: m.cluster, weight: 1, ready: m.ready }] });
   }

@@ -1,6 +1,7 @@
 // The failover order of remote clusters as seen from one cluster: same region first, then same cloud,
 // then everything else; within a tier by name, so every gateway of a cluster agrees. Pure.
 import type { Locality } from '../../discovery/index.js';
+import { compareNames } from '../../discovery/index.js';
 
 /** 0: same cloud and region, 1: same cloud, 2: elsewhere. */
 export function localityTier(from: Locality, to: Locality): number {
@@ -14,6 +15,6 @@ export function byLocality<T extends { readonly name: string; readonly locality:
   clusters: readonly T[],
 ): T[] {
   return [...clusters].sort(
-    (a, b) => localityTier(from, a.locality) - localityTier(from, b.locality) || a.name.localeCompare(b.name),
+    (a, b) => localityTier(from, a.locality) - localityTier(from, b.locality) || compareNames(a.name, b.name),
   );
 }
