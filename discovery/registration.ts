@@ -209,6 +209,8 @@ export class Registration {
       .hgetall(keys.services(gk))
       .exec();
     if (!results) throw new Error('pipeline aborted');
+    // Left the fabric meanwhile (the lease was ended after this read went out): writing now would register again.
+    if (this.signal?.aborted) return;
     for (const [err] of results) if (err) throw err;
     const [gatewayRaw, clusterRaw, scoreRaw, servicesRaw] = results.map(([, value]) => value);
     const actual = new Map(Object.entries((servicesRaw ?? {}) as Record<string, string>));

@@ -34,7 +34,7 @@ test('a retry before the end replays the bytes so far, then streams the rest', a
   source.write('one ');
   await once(kept.stream, 'data');
   const retry = kept.replay();
-  assert.ok(!Buffer.isBuffer(retry));
+  assert.ok(retry && !Buffer.isBuffer(retry));
   assert.equal(kept.stream, retry, 'the retry reads the new stream');
   const read = readAll(retry);
   source.write('two ');
@@ -76,4 +76,22 @@ test('once no retry can come, the copy is dropped and the body goes on streaming
   const rest = readAll(kept.stream);
   source.end('streamed');
   assert.equal((await rest).toString(), 'streamed');
+});
+
+test('a body cut short by its caller, or grown past the limit, is not replayed', async () => {
+  const cut = new PassThrough();
+  const keptCut = new KeptBody(cut);
+  cut.write('partial');
+  await once(keptCut.stream, 'data');
+  cut.destroy();
+  await once(cut, 'close');
+  assert.equal(keptCut.replayable, false);
+  assert.equal(keptCut.replay(), null);
+
+  const large = new PassThrough();
+  const keptLarge = new KeptBody(large);
+  const drained = readAll(keptLarge.stream);
+  large.end(patternBytes(REPLAY_BODY_LIMIT_BYTES + 1));
+  await drained;
+  assert.equal(keptLarge.replay(), null);
 });

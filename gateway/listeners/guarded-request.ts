@@ -6,6 +6,7 @@
 // budget). Each abandoned try is
 // reported to the outcome listener; the try that answers is reported by the downstream sink as usual.
 // Implements Exchange so the sink cancels whatever try is current when its caller goes away.
+import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import {
   decideRetry,
@@ -68,6 +69,11 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
   private bodyBytes: Buffer | null = null;
   /** A body of unknown length, kept while it streams so that a retry can replay it. */
   private kept: KeptBody | undefined;
+  /**
+   * The kept body for the retry just decided, taken at once: a retry waiting for a circuit-breaker slot
+   * must not find the copy grown past the limit or the previous try's stream drained by nobody.
+   */
+  private retryBody: Buffer | Readable | undefined;
   private stopReading: (() => void) | undefined;
   /** The response head reached the caller, or the request ended: no more retries or timeouts. */
   settled = false;
@@ -219,10 +225,12 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
     this.aimAt(choice);
     const { perTryMs } = this.policy.timeouts;
     if (perTryMs > 0 && this.upload === undefined) attempt.arm(perTryMs);
+    const retryBody = this.retryBody;
+    this.retryBody = undefined;
     const request = this.bodyBytes
       ? withReplayedBody(this.request, this.bodyBytes)
-      : this.kept && this.retries > 0
-        ? withReplayedBody(this.request, this.kept.replay())
+      : retryBody
+        ? withReplayedBody(this.request, retryBody)
         : this.request;
     if ('gateway' in choice) {
       if (request.headers[SOURCE_CLUSTER_HEADER] !== undefined) delete request.headers[SOURCE_CLUSTER_HEADER];
@@ -266,6 +274,11 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
         this.guard.events?.refusedBy('retry-budget', this.route.service, attempt.choice.cluster);
       return false;
     }
+    if (this.kept) {
+      const body = this.kept.replay();
+      if (!body) return false;
+      this.retryBody = body;
+    }
     attempt.report(result, err);
     this.retries++;
     this.guard.events?.retry(this.route.service, verdict.condition);
@@ -287,12 +300,16 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
     if (perTryMs > 0) this.current?.arm(perTryMs);
   }
 
-  /** UploadWatcher: the request body stopped moving for the request (or per-try) timeout. */
-  uploadStalled(): void {
+  /** UploadWatcher: the request body stopped moving, or no try began to read it, within the timeout. */
+  uploadStalled(unread: boolean): void {
     this.upload = undefined;
     const { requestMs, perTryMs } = this.policy.timeouts;
+    const ms = requestMs || perTryMs;
+    const service = this.route.service;
     this.timeOut(
-      `the request body to service ${this.route.service} moved no byte for ${requestMs || perTryMs} ms (the caller stopped sending or the upstream stopped reading)`,
+      unread
+        ? `no connection to service ${service} began to take the request body within ${ms} ms`
+        : `the request body to service ${service} moved no byte for ${ms} ms (the caller stopped sending or the upstream stopped reading)`,
     );
   }
 

@@ -84,9 +84,9 @@ export class KeptBody {
     return this.target;
   }
 
-  /** Whether the body is still within the limit: a retry can send all of it. */
+  /** Whether a retry can send all of the body: it is within the limit, and not cut short by its caller. */
   get replayable(): boolean {
-    return this.chunks !== null;
+    return this.chunks !== null && (this.ended || !this.source.destroyed);
   }
 
   /** No more retries (the answer is on its way): drop the copy; the body still streams to the try. */
@@ -95,14 +95,16 @@ export class KeptBody {
   }
 
   /**
-   * The body for the next try (only while replayable): the whole body once it has ended, else a stream
-   * of the bytes so far and then the rest. The previous try's stream is dropped.
+   * The body for the next try: the whole body once it has ended, else a stream of the bytes so far and
+   * then the rest. The previous try's stream is dropped. Null when the body can no longer be sent whole:
+   * past the limit, or cut short by its caller.
    */
-  replay(): Buffer | Readable {
+  replay(): Buffer | Readable | null {
+    const chunks = this.chunks;
+    if (!chunks || !this.replayable) return null;
     const previous = this.target;
     previous.off('drain', this.onDrain);
     previous.destroy();
-    const chunks = this.chunks ?? [];
     if (this.ended) return Buffer.concat(chunks, this.size);
     const next = this.newTarget();
     for (const chunk of chunks) next.write(chunk);

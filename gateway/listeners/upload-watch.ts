@@ -7,8 +7,11 @@ import type { Readable } from 'node:stream';
 export interface UploadWatcher {
   /** The whole body was read: the request timeout starts now. */
   bodyEnded(): void;
-  /** No byte of the body moved for the timeout (or nothing reads it). */
-  uploadStalled(): void;
+  /**
+   * No byte of the body moved for the timeout (detected within twice the timeout), or, `unread`, no try
+   * has started reading it within the timeout (it waits for a connection or a circuit-breaker slot).
+   */
+  uploadStalled(unread: boolean): void;
 }
 
 export class UploadWatch {
@@ -60,6 +63,6 @@ export class UploadWatch {
       return;
     }
     this.stop();
-    this.watcher.uploadStalled();
+    this.watcher.uploadStalled(this.moved < 0);
   };
 }
