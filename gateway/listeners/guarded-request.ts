@@ -19,7 +19,7 @@ import {
 import { isGrpcServerFailure, isLocalOriginFailure } from '../routing/error-status.js';
 import type { ServicePolicy } from '../config/index.js';
 import type { OutcomeListener } from '../routing/outcome.js';
-import { SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
+import { SERVICE_HEADER, SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
 import type { LocalChoice, RemoteChoice, RouteTable, ServiceRoute } from '../routing/route-table.js';
 import type { PeerGateway } from '../transport/peer-transport.js';
 import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
@@ -236,7 +236,10 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
       if (request.headers[SOURCE_CLUSTER_HEADER] !== undefined) delete request.headers[SOURCE_CLUSTER_HEADER];
       attempt.exchange = choice.gateway.dispatch(request, this.route.service, attempt);
     } else {
-      request.headers[SOURCE_CLUSTER_HEADER] = this.caller ?? this.context.cluster;
+      const headers = request.headers;
+      headers[SOURCE_CLUSTER_HEADER] = this.caller ?? this.context.cluster;
+      // A try at a peer gateway before this one named the service for that hop only.
+      if (headers[SERVICE_HEADER] !== undefined) delete headers[SERVICE_HEADER];
       attempt.exchange = this.context.upstreams.dispatch(
         this.route.protocol,
         choice.endpoint,
