@@ -5,22 +5,20 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { FailoverFabric } from './helpers/failover-fabric.js';
 import { httpCall } from './helpers/http-call.js';
+import { startStallingUpstream, type StallingUpstream } from './helpers/stalling-upstream.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.5.1';
 
 describe('gateway lifecycle', () => {
   let fabric: FailoverFabric;
-  /** An upstream that accepts and never answers: a request to it stays in flight. */
-  const held: Socket[] = [];
-  const stall = createServer((socket) => held.push(socket));
+  /** A request to it stays in flight. */
+  let stall: StallingUpstream;
 
   before(async () => {
-    await new Promise<void>((resolve) => stall.listen(0, HOST, resolve));
-    const { port } = stall.address() as AddressInfo;
+    stall = await startStallingUpstream(HOST);
     fabric = await FailoverFabric.start(
       [
         {
@@ -29,7 +27,7 @@ describe('gateway lifecycle', () => {
           cloud: 'aws',
           region: 'us-east-1',
           instances: 1,
-          services: [{ name: 'stall', protocol: 'http', endpoints: [`${HOST}:${port}`] }],
+          services: [{ name: 'stall', protocol: 'http', endpoints: [stall.endpoint] }],
         },
       ],
       {},
@@ -38,8 +36,7 @@ describe('gateway lifecycle', () => {
 
   after(async () => {
     await fabric?.close();
-    for (const socket of held) socket.destroy();
-    stall.close();
+    stall?.close();
   });
 
   const logOf = async () => {
@@ -76,7 +73,7 @@ describe('gateway lifecycle', () => {
     const inFlight = httpCall(`http://${outbound.host}:${outbound.port}/`, {
       headers: { host: 'stall' },
     }).catch(() => undefined);
-    await waitFor('the request to reach the stalling upstream', () => held.length > 0, 10_000);
+    await waitFor('the request to reach the stalling upstream', () => stall.held.length > 0, 10_000);
     gateway.signal('SIGTERM');
     await waitFor('the drain to begin', async () => (await logOf()).includes('"msg":"draining"'), 10_000);
     gateway.signal('SIGHUP');

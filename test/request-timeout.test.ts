@@ -7,23 +7,21 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect } from 'node:net';
-import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FailoverFabric } from './helpers/failover-fabric.js';
 import { httpCall } from './helpers/http-call.js';
 import { patternBytes, sha256 } from './helpers/sample-upstreams.js';
+import { startStallingUpstream, type StallingUpstream } from './helpers/stalling-upstream.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.94.1';
 const TIMEOUT = { timeouts: { request: '1s', perTry: '1s' } };
 
 let fabric: FailoverFabric;
-const held: Socket[] = [];
-const stall = createServer((socket) => held.push(socket));
+let stall: StallingUpstream;
 
 before(async () => {
-  await new Promise<void>((resolve) => stall.listen(0, HOST, resolve));
-  const { port } = stall.address() as AddressInfo;
+  stall = await startStallingUpstream(HOST);
   fabric = await FailoverFabric.start(
     [
       {
@@ -33,7 +31,7 @@ before(async () => {
         region: 'us-east-1',
         instances: 1,
         hello: TIMEOUT,
-        services: [{ name: 'stall', protocol: 'http', endpoints: [`${HOST}:${port}`], ...TIMEOUT }],
+        services: [{ name: 'stall', protocol: 'http', endpoints: [stall.endpoint], ...TIMEOUT }],
       },
     ],
     {},
@@ -42,8 +40,7 @@ before(async () => {
 
 after(async () => {
   await fabric?.close();
-  for (const socket of held) socket.destroy();
-  stall.close();
+  stall?.close();
 });
 
 /** PUTs `body` in `parts` chunks, `gapMs` apart (chunked); resolves with the status and the body digest the upstream saw. */
