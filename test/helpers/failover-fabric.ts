@@ -34,7 +34,10 @@ export interface ClusterSpec {
 /** A gateway's config as the fabric wrote it (YAML object); `reconfigure` edits it. */
 export type GatewayYaml = Record<string, unknown> & { services: Record<string, unknown>[] };
 
-/** One instance of hello.default: answers its cluster's name and the SHA-256 of the body it got, counts requests. */
+/**
+ * One instance of hello.default: answers its cluster's name, the SHA-256 of the body it got and any
+ * weft-service field it saw, and counts requests.
+ */
 export class HelloInstance {
   readonly cluster: string;
   served = 0;
@@ -57,7 +60,12 @@ export class HelloInstance {
       const body = createHash('sha256');
       req.on('data', (chunk: Buffer) => body.update(chunk));
       req.on('end', () => {
-        const headers = { 'x-served-by': cluster, 'x-body-sha256': body.digest('hex') };
+        const headers = {
+          'x-served-by': cluster,
+          'x-body-sha256': body.digest('hex'),
+          // Fields of the gateways' own peer hop must never reach a service.
+          'x-saw-weft-service': String(req.headers['weft-service'] ?? ''),
+        };
         if (flaky) {
           res.writeHead(503, headers).end('flaky');
           return;
