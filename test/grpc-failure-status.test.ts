@@ -7,7 +7,8 @@
 // A call from another cluster whose try sent nothing (connection refused) is retried by the receiving
 // gateway on its other endpoint, outside its local rate limit, and the endpoint learns the calling
 // cluster; once a try reached an endpoint, retrying is the calling gateway's decision, and the answer
-// (UNAVAILABLE on a lane) counts against that endpoint in the receiving gateway's outlier detection.
+// (UNAVAILABLE on a lane) counts against that endpoint in the receiving gateway's outlier detection. The
+// calling gateway retries such an answer in the next cluster, replaying the call's body over a lane.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -93,10 +94,24 @@ before(async () => {
             endpoints: [failingEndpoint],
             retries: { attempts: 2, on: ['unavailable'], nonIdempotent: true },
           },
+          { name: 'spread', protocol: 'grpc', endpoints: [failingEndpoint] },
         ],
       },
+      {
+        name: 'c',
+        host: '127.0.93.3',
+        cloud: 'azure',
+        region: 'westeurope',
+        instances: 0,
+        services: [{ name: 'spread', protocol: 'grpc', endpoints: [good.endpoint] }],
+      },
     ],
-    { outlierDetection: { consecutive5xx: 3, failurePercentage: { threshold: 0 }, maxEjectionPercent: 50 } },
+    {
+      // spread: b first, c behind it; a retries its UNAVAILABLE answers there.
+      priorities: { b: 0, c: 1 },
+      retries: { attempts: 2, on: ['unavailable'], nonIdempotent: true },
+      outlierDetection: { consecutive5xx: 3, failurePercentage: { threshold: 0 }, maxEjectionPercent: 50 },
+    },
   );
 });
 
@@ -296,6 +311,44 @@ test(
       assert.deepEqual(codes, [14, 14, 14, 14]);
       assert.equal(retries, 0, 'the calling gateway decides about retries of calls that reached an endpoint');
       assert.ok(ejections >= 1, "b's outlier detection saw the UNAVAILABLE answers on the lane");
+    } finally {
+      echo.close();
+    }
+  },
+);
+
+test(
+  'a call another cluster answers UNAVAILABLE is retried in the next one, its body replayed over a lane',
+  { timeout: 60_000 },
+  async () => {
+    const echo = client('spread');
+    try {
+      await waitFor(
+        'a to route spread to b first, c behind it',
+        async () => {
+          const { routes } = await fabric.admin<{
+            routes: { service: string; failover: { cluster: string }[] }[];
+          }>('a', '/api/v1/routes');
+          const order = routes.find((r) => r.service === 'spread.default')?.failover.map((f) => f.cluster);
+          return order?.join() === 'b,c';
+        },
+        20_000,
+      );
+      const before = failingCalls;
+      const codes = [];
+      for (let i = 0; i < 20; i++) codes.push((await unary(echo)).code);
+      const retries = await fabric.metric('a', 'weft_retries_total', { service: 'spread.default' });
+      console.log(
+        `20 calls a → b, then c: b answered ${failingCalls - before} UNAVAILABLE, a retried ${retries}`,
+      );
+      assert.deepEqual(
+        codes,
+        Array.from({ length: 20 }, () => grpc.status.OK),
+      );
+      assert.ok(
+        failingCalls - before > 0 && retries === failingCalls - before,
+        'each UNAVAILABLE from b was retried in c',
+      );
     } finally {
       echo.close();
     }
