@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { GatewayError } from '../errors.js';
 import type { OutcomeListener } from '../routing/outcome.js';
-import { headersFromH2, SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
+import { headersFromH2 } from '../routing/proxy-headers.js';
 import type { RouteTable, ServiceRoute, TargetStats } from '../routing/route-table.js';
 import type { ServiceName } from '../routing/service-name.js';
 import type { Readable } from 'node:stream';
@@ -38,8 +38,8 @@ export interface RouterContext {
   readonly onOutcome: OutcomeListener | undefined;
   /** Access log and span export of this listener; undefined (the default) when both are off. */
   readonly observer: RequestObserver | undefined;
-  /** Per-service retries, timeouts and circuit breakers; without it each request gets one try. */
-  readonly resilience?: (service: string) => ServiceResilience;
+  /** Per-service retries, timeouts and circuit breakers. */
+  readonly resilience: (service: string) => ServiceResilience;
 }
 
 /** A routed request: the route, and the name it was reached by (for a pinned cluster). */
@@ -144,41 +144,12 @@ export class OutboundRouter {
       sink.fail(target);
       return;
     }
-    const resilience = this.context.resilience;
-    if (resilience) {
-      const choice = target.pick();
-      if (!choice) {
-        sink.fail(
-          new GatewayError('NO_HEALTHY_UPSTREAM', `no healthy upstream for service ${route.service}`),
-        );
-        return;
-      }
-      new GuardedRequest(this.context, route, name.cluster, request, sink, resilience(route.service)).start(
-        choice,
-      );
-      return;
-    }
-    if (target.kind === 'local') {
-      const choice = target.pick();
-      if (!choice) {
-        sink.fail(
-          new GatewayError('NO_HEALTHY_UPSTREAM', `no healthy endpoint for service ${route.service}`),
-        );
-        return;
-      }
-      sink.target = choice;
-      sink.stats = choice.stats;
-      request.headers[SOURCE_CLUSTER_HEADER] = this.context.cluster;
-      sink.exchange = this.context.upstreams.dispatch(route.protocol, choice.endpoint, request, sink);
-      return;
-    }
     const choice = target.pick();
     if (!choice) {
-      sink.fail(new GatewayError('NO_HEALTHY_UPSTREAM', `no reachable gateway in cluster ${target.cluster}`));
+      sink.fail(new GatewayError('NO_HEALTHY_UPSTREAM', `no healthy upstream for service ${route.service}`));
       return;
     }
-    sink.target = choice;
-    sink.stats = choice.stats;
-    sink.exchange = choice.gateway.dispatch(request, route.service, sink);
+    const resilience = this.context.resilience(route.service);
+    new GuardedRequest(this.context, route, name.cluster, request, sink, resilience).start(choice);
   }
 }

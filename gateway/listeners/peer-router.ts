@@ -19,7 +19,8 @@ import {
   SOURCE_CLUSTER_HEADER,
   ERROR_HEADER,
 } from '../routing/proxy-headers.js';
-import type { LocalChoice, LocalTarget, TargetStats } from '../routing/route-table.js';
+import type { LocalChoice, LocalTarget, ServiceRoute, TargetStats } from '../routing/route-table.js';
+import type { PeerGateway } from '../transport/peer-transport.js';
 import { httpStatusOf } from '../routing/error-status.js';
 import { readTunnelRequest, tunnelAnswer } from '../transport/opaque-tunnel.js';
 import { newHeaderMap, type HeaderMap, type ProxyRequest } from '../upstream/exchange.js';
@@ -42,6 +43,13 @@ import type { RouterContext } from './outbound-router.js';
 const LANE_KEEP_ALIVE_MS = 120_000;
 
 const END_STREAM_FLAG = 0x1;
+
+/** A route a peer's request was admitted to: the service has healthy endpoints in this cluster. */
+type AdmittedRoute = ServiceRoute<PeerGateway> & { readonly local: LocalTarget };
+
+function servedHere(route: ServiceRoute<PeerGateway>): route is AdmittedRoute {
+  return route.local !== null;
+}
 
 export interface PeerContext extends RouterContext {
   readonly connectTimeoutMs: number;
@@ -88,9 +96,9 @@ export class PeerRouter {
       body: bodyLength !== 0 ? stream : null,
       grpc,
     };
-    const target = this.admit(headers[SERVICE_HEADER], caller);
-    const choice = target instanceof GatewayError ? undefined : target.pick();
-    if (target instanceof GatewayError || !choice) {
+    const route = this.admit(headers[SERVICE_HEADER], caller);
+    const choice = route instanceof GatewayError ? undefined : route.local.pick();
+    if (route instanceof GatewayError || !choice) {
       const sink = new H2ResponseSink(
         stream,
         grpc,
@@ -99,29 +107,17 @@ export class PeerRouter {
         this.context.onOutcome,
       );
       sink.traceRequest(request, this.context.observer, caller);
-      sink.fail(
-        target instanceof GatewayError
-          ? target
-          : new GatewayError(
-              'NO_HEALTHY_UPSTREAM',
-              `no healthy endpoint for service ${target.service.key} in cluster ${this.context.cluster}`,
-            ),
-      );
+      sink.fail(route instanceof GatewayError ? route : this.noHealthyEndpoint(route));
       return;
     }
+    const stats = route.local.statsForCaller(caller);
     if (request.method === 'CONNECT') {
-      this.tunnel(stream, headers[':protocol'], request, choice, caller, target.statsForCaller(caller));
+      this.tunnel(stream, headers[':protocol'], request, choice, caller, stats);
       return;
     }
-    const sink = new H2ResponseSink(
-      stream,
-      grpc,
-      headers.te === 'trailers',
-      target.statsForCaller(caller),
-      this.context.onOutcome,
-    );
+    const sink = new H2ResponseSink(stream, grpc, headers.te === 'trailers', stats, this.context.onOutcome);
     sink.traceRequest(request, this.context.observer, caller);
-    this.forward(request, target, choice, sink, caller);
+    this.forward(request, route, choice, sink, caller);
   }
 
   /**
@@ -133,16 +129,10 @@ export class PeerRouter {
     const observed = this.context.observer?.observe(undefined, caller, undefined, undefined);
     socket.on('error', () => socket.destroy());
     readTunnelRequest(socket, this.context.connectTimeoutMs, (service) => {
-      const target = service instanceof GatewayError ? service : this.admit(service, caller);
-      const choice = target instanceof GatewayError ? undefined : target.pick();
-      if (target instanceof GatewayError || !choice) {
-        const err =
-          target instanceof GatewayError
-            ? target
-            : new GatewayError(
-                'NO_HEALTHY_UPSTREAM',
-                `no healthy endpoint for service ${target.service.key} in cluster ${this.context.cluster}`,
-              );
+      const route = service instanceof GatewayError ? service : this.admit(service, caller);
+      const choice = route instanceof GatewayError ? undefined : route.local.pick();
+      if (route instanceof GatewayError || !choice) {
+        const err = route instanceof GatewayError ? route : this.noHealthyEndpoint(route);
         const asked = typeof service === 'string' ? service : '(unknown)';
         recordTunnel(
           this.context.noRouteStats,
@@ -155,7 +145,7 @@ export class PeerRouter {
         socket.end(tunnelAnswer(err), 'latin1');
         return;
       }
-      const stats = target.statsForCaller(caller);
+      const stats = route.local.statsForCaller(caller);
       dialTcp(choice.endpoint, this.context.connectTimeoutMs, (upstream) => {
         if (upstream instanceof GatewayError) {
           recordTunnel(stats, observed, started, httpStatusOf(upstream.code), choice, upstream.code);
@@ -233,48 +223,43 @@ export class PeerRouter {
   ): void {
     request.headers[SOURCE_CLUSTER_HEADER] = caller;
     sink.traceRequest(request, this.context.observer, caller);
-    const target = this.admit(service, caller);
-    const choice = target instanceof GatewayError ? undefined : target.pick();
-    if (target instanceof GatewayError || !choice) {
-      sink.fail(
-        target instanceof GatewayError
-          ? target
-          : new GatewayError(
-              'NO_HEALTHY_UPSTREAM',
-              `no healthy endpoint for service ${target.service.key} in cluster ${this.context.cluster}`,
-            ),
-      );
+    const route = this.admit(service, caller);
+    const choice = route instanceof GatewayError ? undefined : route.local.pick();
+    if (route instanceof GatewayError || !choice) {
+      sink.fail(route instanceof GatewayError ? route : this.noHealthyEndpoint(route));
       return;
     }
-    sink.stats = target.statsForCaller(caller);
-    this.forward(request, target, choice, sink, caller);
+    sink.stats = route.local.statsForCaller(caller);
+    this.forward(request, route, choice, sink, caller);
   }
 
   /**
-   * Sends a peer's request to a local endpoint under the service's resilience policy (retries, timeouts,
-   * circuit breaker): a try that fails is retried on another endpoint of this cluster, never elsewhere.
+   * Sends a peer's request to a local endpoint under the service's resilience guard (peer policy: see
+   * ServiceResilience.peerPolicy): pinned to this cluster, so a retry goes to another local endpoint,
+   * never elsewhere.
    */
   private forward(
     request: ProxyRequest,
-    target: LocalTarget,
+    route: AdmittedRoute,
     choice: LocalChoice,
     sink: DownstreamSink,
     caller: string,
   ): void {
-    const key = target.service.key;
-    const route = this.context.table().route(key);
-    const resilience = this.context.resilience;
-    if (route && resilience) {
-      const cluster = this.context.cluster;
-      new GuardedRequest(this.context, route, cluster, request, sink, resilience(key), caller).start(choice);
-      return;
-    }
-    sink.target = choice;
-    sink.exchange = this.context.upstreams.dispatch(target.service.protocol, choice.endpoint, request, sink);
+    const { cluster, resilience } = this.context;
+    new GuardedRequest(this.context, route, cluster, request, sink, resilience(route.service), caller).start(
+      choice,
+    );
   }
 
-  /** The local target for a peer's request, or why it is refused. */
-  private admit(service: string | string[] | undefined, caller: string): LocalTarget | GatewayError {
+  private noHealthyEndpoint(route: AdmittedRoute): GatewayError {
+    return new GatewayError(
+      'NO_HEALTHY_UPSTREAM',
+      `no healthy endpoint for service ${route.service} in cluster ${this.context.cluster}`,
+    );
+  }
+
+  /** The route of a peer's request, served here, or why it is refused. */
+  private admit(service: string | string[] | undefined, caller: string): AdmittedRoute | GatewayError {
     if (typeof service !== 'string' || service === '') {
       return new GatewayError('BAD_REQUEST', `a peer request must name its service in ${SERVICE_HEADER}`);
     }
@@ -292,13 +277,13 @@ export class PeerRouter {
         `cluster ${caller} is not allowed to call service ${service} in cluster ${this.context.cluster} (allow: ${local.allow.join(', ') || 'none'})`,
       );
     }
-    if (!route.local) {
+    if (!servedHere(route)) {
       return new GatewayError(
         'NO_HEALTHY_UPSTREAM',
         `service ${service} has no healthy endpoint in cluster ${this.context.cluster}`,
       );
     }
-    return route.local;
+    return route;
   }
 
   private tunnel(
