@@ -3,8 +3,8 @@
 // a circuit-breaker slot per try, a per-try timeout, a request timeout (from the end of the request;
 // both until the response head), and retries on another endpoint, gateway or cluster when a try fails
 // before any response byte reached the caller (decideRetry says which failures, and spends the retry
-// budget). Each abandoned try is
-// reported to the outcome listener; the try that answers is reported by the downstream sink as usual.
+// budget). Each abandoned try is reported to the outcome listener; the try that answers is reported by
+// the downstream sink as usual.
 // Implements Exchange so the sink cancels whatever try is current when its caller goes away.
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
@@ -52,9 +52,8 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
   private readonly policy: ServicePolicy;
   /**
    * For a request from a peer gateway: the calling cluster its certificate proved. Such a request is
-   * named to the endpoint as coming from there, stays counted under its caller, follows the peer policy
-   * and not this gateway's local rate limit (that limits local apps); the peer router pins it to this
-   * cluster.
+   * named to the endpoint as coming from there, stays counted under its caller and follows the peer
+   * policy (no local rate limit: that limits local apps); the peer router pins it to this cluster.
    */
   private readonly caller: string | undefined;
   private tried: Set<string> | undefined;
@@ -98,7 +97,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
   }
 
   start(first: Choice): void {
-    const limiter = this.caller === undefined ? this.guard.limiter : null;
+    const limiter = this.policy.rateLimit === null ? null : this.guard.limiter;
     if (limiter !== null && !limiter.tryTake()) {
       this.rateLimited(first, limiter);
       return;
@@ -307,7 +306,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
   uploadStalled(unread: boolean): void {
     this.upload = undefined;
     const { requestMs, perTryMs } = this.policy.timeouts;
-    const ms = requestMs || perTryMs;
+    const ms = requestMs || perTryMs; // the watch's period (start)
     const service = this.route.service;
     this.timeOut(
       unread
