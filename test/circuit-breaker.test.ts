@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
-import { FailoverFabric } from './helpers/failover-fabric.js';
+import { FailoverFabric, singleCluster } from './helpers/failover-fabric.js';
 import { httpCall } from './helpers/http-call.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -36,12 +36,7 @@ before(async () => {
   const { port } = upstream.address() as { port: number };
   fabric = await FailoverFabric.start(
     [
-      {
-        name: 'a',
-        host: HOST,
-        cloud: 'aws',
-        region: 'us-east-1',
-        instances: 1,
+      singleCluster(HOST, {
         services: [
           {
             name: 'slow',
@@ -51,7 +46,7 @@ before(async () => {
           },
           { name: 'failing', protocol: 'http', endpoints: [`${HOST}:${failingPort}`] },
         ],
-      },
+      }),
     ],
     {},
   );

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { FailoverFabric } from './helpers/failover-fabric.js';
+import { FailoverFabric, singleCluster } from './helpers/failover-fabric.js';
 import { httpCall } from './helpers/http-call.js';
 import { startStallingUpstream, type StallingUpstream } from './helpers/stalling-upstream.js';
 import { waitFor } from './helpers/wait.js';
@@ -21,14 +21,9 @@ describe('gateway lifecycle', () => {
     stall = await startStallingUpstream(HOST);
     fabric = await FailoverFabric.start(
       [
-        {
-          name: 'a',
-          host: HOST,
-          cloud: 'aws',
-          region: 'us-east-1',
-          instances: 1,
+        singleCluster(HOST, {
           services: [{ name: 'stall', protocol: 'http', endpoints: [stall.endpoint] }],
-        },
+        }),
       ],
       {},
     );

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
-import { FailoverFabric } from './helpers/failover-fabric.js';
+import { FailoverFabric, singleCluster } from './helpers/failover-fabric.js';
 import { httpCall, type HttpAnswer } from './helpers/http-call.js';
 import {
   echoClientConstructor,
@@ -34,12 +34,7 @@ before(async () => {
   echo = await startGrpcUpstream(HOST, 'echo@a');
   fabric = await FailoverFabric.start(
     [
-      {
-        name: 'a',
-        host: HOST,
-        cloud: 'aws',
-        region: 'us-east-1',
-        instances: 1,
+      singleCluster(HOST, {
         hello: { rateLimit: { requestsPerSecond: SLOW, burst: 5 } },
         services: [
           { name: 'other', protocol: 'http', endpoints: [other.endpoint] },
@@ -50,7 +45,7 @@ before(async () => {
             rateLimit: { requestsPerSecond: SLOW, burst: 2 },
           },
         ],
-      },
+      }),
     ],
     {},
   );

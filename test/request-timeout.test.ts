@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { FailoverFabric } from './helpers/failover-fabric.js';
+import { FailoverFabric, singleCluster } from './helpers/failover-fabric.js';
 import { httpCall } from './helpers/http-call.js';
 import { patternBytes, sha256 } from './helpers/sample-upstreams.js';
 import { startStallingUpstream, type StallingUpstream } from './helpers/stalling-upstream.js';
@@ -24,15 +24,10 @@ before(async () => {
   stall = await startStallingUpstream(HOST);
   fabric = await FailoverFabric.start(
     [
-      {
-        name: 'a',
-        host: HOST,
-        cloud: 'aws',
-        region: 'us-east-1',
-        instances: 1,
+      singleCluster(HOST, {
         hello: TIMEOUT,
         services: [{ name: 'stall', protocol: 'http', endpoints: [stall.endpoint], ...TIMEOUT }],
-      },
+      }),
     ],
     {},
   );

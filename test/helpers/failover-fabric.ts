@@ -31,6 +31,11 @@ export interface ClusterSpec {
   readonly services?: readonly Readonly<Record<string, unknown>>[];
 }
 
+/** The one cluster of a single-gateway fabric: `a` in aws us-east-1 with one hello instance, plus `extra`. */
+export function singleCluster(host: string, extra: Partial<ClusterSpec> = {}): ClusterSpec {
+  return { name: 'a', host, cloud: 'aws', region: 'us-east-1', instances: 1, ...extra };
+}
+
 /** A gateway's config as the fabric wrote it (YAML object); `reconfigure` edits it. */
 export type GatewayYaml = Record<string, unknown> & { services: Record<string, unknown>[] };
 
