@@ -19,6 +19,7 @@ export type Metric =
   | 'rss.idleMbB'
   | 'rss.quietMbA'
   | 'rss.quietMbB'
+  | 'rss.floorMb'
   | 'rss.perConnKb';
 
 export interface Sample {

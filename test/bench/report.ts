@@ -45,6 +45,7 @@ const LABELS: Record<Summary['metric'], string> = {
   'rss.idleMbB': 'RSS idle MB, gateway B (at start)',
   'rss.quietMbA': 'RSS idle MB, gateway A (30 s quiet)',
   'rss.quietMbB': 'RSS idle MB, gateway B (30 s quiet)',
+  'rss.floorMb': 'RSS idle MB, runtime floor (no gateway code)',
   'rss.perConnKb': 'RSS KB per idle proxied connection (A)',
 };
 
@@ -127,6 +128,10 @@ function perRoundRatios(samples: readonly Sample[], metric: Metric): number[] {
 const outcome = (value: number | undefined, ok: (v: number) => boolean): Outcome =>
   value === undefined || !Number.isFinite(value) ? 'n/a' : ok(value) ? 'PASS' : 'MISS';
 
+/** The idle-RSS row's note: what the runtime and the named libraries take before any gateway code. */
+const floorNote = (floor: Summary | undefined) =>
+  floor ? { note: `runtime floor ${floor.median.toFixed(1)} MB (no gateway code)` } : {};
+
 /** Share of failed requests above which a sample's figure is not trusted. */
 const ERROR_TOLERANCE = 0.001;
 
@@ -208,6 +213,7 @@ export function verdicts(samples: readonly Sample[], summaries: readonly Summary
       aim: '—',
       mustOutcome: outcome(Number.isFinite(worst) ? worst : undefined, (v) => v <= 60),
       aimOutcome: 'n/a',
+      ...floorNote(find('rss.floorMb', 'weft')),
     });
   }
   const perConn = find('rss.perConnKb', 'weft');

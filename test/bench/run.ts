@@ -10,6 +10,7 @@ import { join, relative, resolve } from 'node:path';
 import { parseBenchOptions, USAGE, UsageError, type BenchOptions } from './bench-options.js';
 import { probeChain } from './chain-probe.js';
 import { measureGatewayMemory } from './gateway-memory.js';
+import { FLOOR_DESCRIPTION, measureRuntimeFloorKb } from './runtime-floor.js';
 import { LOAD_MEASURES, runMeasure, type Sample } from './measures.js';
 import { monotonicMicros, summarizeProfile } from './profile-summary.js';
 import { formatSummaries, formatVerdicts, summarizeAll, verdicts } from './report.js';
@@ -61,6 +62,22 @@ async function warmUp(topology: Topology, options: BenchOptions): Promise<void> 
 }
 
 async function memory(topology: Topology, options: BenchOptions): Promise<Sample[]> {
+  const [floorKb, samples] = await Promise.all([
+    measureRuntimeFloorKb(ROOT, topology.dir),
+    gatewayMemory(topology, options),
+  ]);
+  const floor: Sample = {
+    metric: 'rss.floorMb',
+    variant: 'weft',
+    round: 0,
+    value: floorKb / 1024,
+    errors: 0,
+  };
+  log(`memory  floor   ${formatSample(floor)} (${FLOOR_DESCRIPTION})`);
+  return [...samples, floor];
+}
+
+async function gatewayMemory(topology: Topology, options: BenchOptions): Promise<Sample[]> {
   const samples: Sample[] = [];
   for (const variant of options.variants) {
     const targets = topology.targets(variant);
