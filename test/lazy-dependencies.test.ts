@@ -2,8 +2,11 @@
 // when a Route 53 publisher makes its first request), @peculiar/x509 with reflect-metadata (only when
 // certificates are issued) and the OpenTelemetry SDK and OTLP exporter (only when observability.tracing
 // is configured). A child process imports the gateway with a resolve hook that refuses those packages,
-// so an eager import anywhere in the graph fails the import; controls then show each lazy path does
-// reach the hook.
+// so an eager import anywhere in the graph fails the import; the hook sees only ES module imports, so
+// the child also lists the packages CommonJS code required (a library's own require() of one of them);
+// controls then show each lazy path does reach the hook. @opentelemetry/api is not among them:
+// prom-client 15 requires it (for exemplars) whenever it loads, so every gateway carries the API
+// package, but not the SDK.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -17,7 +20,6 @@ const HEAVY = [
   '@peculiar/x509',
   'reflect-metadata',
   'tsyringe',
-  '@opentelemetry/api',
   '@opentelemetry/core',
   '@opentelemetry/resources',
   '@opentelemetry/sdk-trace-base',
@@ -35,9 +37,13 @@ export async function resolve(specifier, context, next) {
 function childScript(hookUrl: string): string {
   const root = pathToFileURL(process.cwd()).href;
   return `
-import { register } from 'node:module';
+import { createRequire, register } from 'node:module';
 register(${JSON.stringify(hookUrl)});
 await import(${JSON.stringify(`${root}/gateway/gateway.ts`)});
+const heavy = ${JSON.stringify(HEAVY)};
+const required = Object.keys(createRequire(import.meta.url).cache)
+  .flatMap((file) => heavy.filter((name) => file.includes('/node_modules/' + name + '/')));
+console.log('required: ' + [...new Set(required)].join(' '));
 const infra = await import(${JSON.stringify(`${root}/infra/index.ts`)});
 const provider = new infra.Route53Provider({ hostedZoneId: 'Z0123456789ABC', zone: 'example.com' });
 await provider.close();
@@ -86,6 +92,7 @@ test('importing the gateway loads neither the Route 53 SDK, @peculiar/x509 nor O
     childScript(pathToFileURL(hook).href),
   ]);
   assert.equal(run.status, 0, `child failed:\n${run.stderr}`);
+  assert.match(run.stdout, /^required: $/m, 'a library required a heavy package while the gateway loaded');
   // The hook really refuses: the control import after the gateway was loaded is rejected by it.
   assert.match(run.stdout, /control: refused eager import of @aws-sdk\/client-route-53/);
   // Span export loads the SDK only when asked to, through the hook.
