@@ -282,6 +282,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
       this.retryBody = body;
     }
     attempt.report(result, err);
+    attempt.retire();
     this.retries++;
     this.guard.events?.retry(this.route.service, verdict.condition);
     this.send(next);
@@ -442,13 +443,18 @@ class Attempt implements ResponseSink {
     });
   }
 
+  /**
+   * Another try follows this failed one: cancel the upstream and free the circuit-breaker slot first, so
+   * the retry is not refused (or queued) behind the very try it replaces.
+   */
+  retire(): void {
+    this.finish();
+    this.exchange?.cancel();
+  }
+
   private tryElsewhere(result: AttemptResult, err: GatewayError): boolean {
     this.active = false;
-    if (this.owner.failed(this, result, err)) {
-      this.finish();
-      this.exchange?.cancel();
-      return true;
-    }
+    if (this.owner.failed(this, result, err)) return true;
     this.active = true;
     return false;
   }
