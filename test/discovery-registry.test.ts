@@ -1,12 +1,14 @@
 // Discovery against a real standalone redis-server: registration through setLocalServices, change
 // propagation (measured), corrupt and foreign records, graceful deregistration → stale → evicted (with an
-// injected clock), FLUSHALL self-healing, and bad input.
+// injected clock), leaving while a registration read is in flight, FLUSHALL self-healing, and bad input.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { Discovery, DiscoveryError, KEY_PREFIX, type FabricSnapshot } from '../discovery/index.js';
+import { Registration } from '../discovery/registration.js';
 import { DiscoveryFixture, exported, service } from './helpers/discovery-fixture.js';
 import { waitFor, within } from './helpers/wait.js';
 
@@ -223,6 +225,50 @@ describe('discovery on standalone Redis', () => {
     assert.equal(a.view.snapshot().clusters.get('gcp-euw1')?.freshness, 'stale');
     assert.equal(b.leaseOf('gcp-euw1', 'gw-b'), lease);
     await b.close();
+  });
+
+  test('a registration read still in flight when the gateway leaves does not register it again', async (t) => {
+    const client = new Redis(redis.url);
+    t.after(() => client.disconnect());
+    await client.ping();
+    const gk = 'aws-use1/gw-late';
+    const registration = new Registration({
+      client,
+      cluster: 'aws-use1',
+      gk,
+      clusterJson: JSON.stringify({ v: 1, name: 'aws-use1' }),
+      gatewayJson: JSON.stringify({ v: 1, cluster: 'aws-use1', id: 'gw-late' }),
+      leaseTtlMs: 60_000,
+      heartbeatIntervalMs: 60_000,
+      resyncIntervalMs: 60_000,
+      feedMaxLen: 100,
+      readyWaitMs: 1000,
+      logger: pino({ level: 'silent' }),
+      now: Date.now,
+      onLease: () => undefined,
+      onError: () => undefined,
+    });
+    const leaving = new AbortController();
+    t.after(() => leaving.abort());
+    // Redis freezes, so the first registration's read of the gateway's records waits on the wire.
+    redis.pause();
+    t.after(() => redis.resume());
+    registration.start(leaving.signal);
+    await new Promise((settle) => setImmediate(settle));
+    // The gateway leaves (Discovery.leave stops registration first), then Redis answers the read.
+    leaving.abort();
+    redis.resume();
+    // Two round trips on the same connection: a registration written after the read's answer is ahead of
+    // the second one.
+    await client.ping();
+    await new Promise((settle) => setImmediate(settle));
+    await client.ping();
+    assert.equal(await raw.zscore(`${KEY_PREFIX}leases`, gk), null, 'no lease written after leaving');
+    assert.equal(
+      await raw.hget(`${KEY_PREFIX}gateways`, gk),
+      null,
+      'no gateway record written after leaving',
+    );
   });
 
   test('replicas of one cluster: the union of live replicas, a closed replica leaves, the cluster stays', async () => {
