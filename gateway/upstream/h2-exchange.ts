@@ -2,7 +2,12 @@
 // peer gateway. The header object is built once from the ProxyRequest; response headers, data and
 // trailers are passed to the sink as Node delivers them, with backpressure both ways. Listeners are
 // shared functions reaching their exchange through a symbol on the stream: no closures per request.
-import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
+import {
+  constants,
+  type ClientHttp2Stream,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+} from 'node:http2';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import {
@@ -98,6 +103,9 @@ export class H2Exchange implements Exchange {
     if (!this.headed) return; // the close handler reports a stream that ended without a response
     this.finished = true;
     this.detachBody();
+    // Answered before the whole body was sent (a 413, a gRPC status before the client stream ended):
+    // the exchange is over, so close our side too instead of holding the stream open on both ends.
+    if (!this.stream.writableEnded) this.stream.close(constants.NGHTTP2_NO_ERROR);
     this.sink.end(this.trailers);
   }
 
