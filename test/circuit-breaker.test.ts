@@ -1,8 +1,8 @@
 // Circuit breaking on the request path, with a real gateway process: with `maxConcurrent: 1, maxPending: 1`
 // for a service, one request is in flight, the next waits for its slot and is served when the first
 // finishes, and the one after that is refused at once with 503 OVERLOADED. A retry that must wait for a
-// slot still sends the whole of a streamed body. And the retry budget: a failing request with nowhere
-// else to go spends none of it.
+// slot still sends the whole of a streamed body, and one whose wait ends in a timeout is charged to no
+// endpoint. And the retry budget: a failing request with nowhere else to go spends none of it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -28,6 +28,9 @@ let holding = true;
  */
 let uploadEndpoints: Server[] = [];
 const uploads: { firstPut?: ServerResponse; gets: ServerResponse[] } = { gets: [] };
+/** The two endpoints of `waits` hold every request until the test answers it. */
+let waitEndpoints: Server[] = [];
+const waiting: ServerResponse[] = [];
 
 function uploadHandler(req: IncomingMessage, res: ServerResponse): void {
   if (req.method === 'GET') {
@@ -58,7 +61,8 @@ before(async () => {
   await once(failing, 'listening');
   const failingPort = (failing.address() as { port: number }).port;
   uploadEndpoints = [createServer(uploadHandler), createServer(uploadHandler)];
-  for (const server of uploadEndpoints) {
+  waitEndpoints = [0, 1].map(() => createServer((_req, res) => void waiting.push(res)));
+  for (const server of [...uploadEndpoints, ...waitEndpoints]) {
     server.listen(0, HOST);
     await once(server, 'listening');
   }
@@ -82,10 +86,20 @@ before(async () => {
             ),
             circuitBreaker: { maxConcurrent: 1, maxPending: 1 },
           },
+          {
+            name: 'waits',
+            protocol: 'http',
+            endpoints: waitEndpoints.map(
+              (server) => `${HOST}:${(server.address() as { port: number }).port}`,
+            ),
+            circuitBreaker: { maxConcurrent: 1, maxPending: 1 },
+            timeouts: { request: '1s' },
+          },
         ],
       }),
     ],
-    {},
+    // One local-origin failure ejects: a timeout charged to an endpoint would show at once.
+    { outlierDetection: { consecutiveLocalOriginFailures: 1 } },
   );
 });
 
@@ -93,8 +107,9 @@ after(async () => {
   for (const res of held) res.end('ok');
   for (const res of uploads.gets) res.end('ok');
   uploads.firstPut?.end();
-  for (const server of uploadEndpoints) server.closeAllConnections();
-  for (const server of uploadEndpoints) server.close();
+  for (const res of waiting) res.end('ok');
+  for (const server of [...uploadEndpoints, ...waitEndpoints]) server.closeAllConnections();
+  for (const server of [...uploadEndpoints, ...waitEndpoints]) server.close();
   await fabric?.close();
   upstream?.close();
   failing?.close();
@@ -149,6 +164,29 @@ test('a failed try frees its slot before its retry asks for one, and the waiting
   assert.equal(got.status, 200);
   assert.equal(put.status, 200, `the retried PUT: ${put.status} ${put.body.toString()}`);
   assert.equal(put.headers['x-body-sha256'], sha256(sent), 'the retry sent every byte, in order');
+});
+
+test('a retry whose wait for a slot ends in the request timeout is charged to no endpoint', async () => {
+  const { host, port } = fabric.gateway('a').outbound;
+  const call = () => httpCall(`http://${host}:${port}/`, { headers: { host: 'waits' } });
+  const pending = () =>
+    fabric.metric('a', 'weft_circuit_breaker_requests', { service: 'waits.default', state: 'pending' });
+  const ejections = () => fabric.metric('a', 'weft_outlier_ejections_total');
+  const before = await ejections();
+  const first = call();
+  await waitFor('the first request at an endpoint', () => waiting.length === 1, 10_000);
+  const second = call();
+  await waitFor('the second request waiting for the slot', async () => (await pending()) === 1, 10_000);
+  // The first try fails: the second request takes the slot, the first one's retry waits behind it
+  // until its request timeout (1 s) answers 504.
+  waiting.shift()?.writeHead(503).end('busy');
+  const timedOut = await first;
+  assert.equal(timedOut.status, 504, timedOut.body.toString());
+  assert.equal(timedOut.headers['weft-error'], 'UPSTREAM_TIMEOUT');
+  waiting.shift()?.end('ok');
+  assert.equal((await second).status, 200);
+  // The 503 counts once against its endpoint (5 in a row eject); the wait counts against nobody.
+  assert.equal(await ejections(), before, 'no endpoint was ejected for time spent in the queue');
 });
 
 test('a failing request with nowhere else to retry spends no retry budget', async () => {

@@ -198,7 +198,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
     const breaker = this.guard.breaker(choice.cluster);
     const admission = breaker.acquire(this);
     if (admission === 'admitted') this.dispatch(choice, breaker);
-    else if (admission === 'queued') this.queuedFor = choice;
+    else if (admission === 'queued') this.waitFor(choice);
     else {
       this.guard.events?.refusedBy('circuit-breaker', this.route.service, choice.cluster);
       this.settle();
@@ -210,6 +210,17 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
         ),
       );
     }
+  }
+
+  /**
+   * The try waits for a slot at `choice`. Should the wait end the request (timeout, the caller leaves),
+   * that is counted at `choice` but reported against no one: neither the previous try, already reported,
+   * nor `choice`, which never saw the request.
+   */
+  private waitFor(choice: Choice): void {
+    this.queuedFor = choice;
+    this.sink.target = undefined;
+    if (this.caller === undefined) this.sink.stats = choice.stats;
   }
 
   /** The try goes to `choice`: report it there, and count it there unless it came from a peer. */
