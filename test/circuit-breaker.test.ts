@@ -2,12 +2,15 @@
 // for a service, one request is in flight, the next waits for its slot and is served when the first
 // finishes, and the one after that is refused at once with 503 OVERLOADED. A retry that must wait for a
 // slot still sends the whole of a streamed body, and one whose wait ends in a timeout is charged to no
-// endpoint. And the retry budget: a failing request with nowhere else to go spends none of it.
+// endpoint; an answer complete in its head frees its slot before the caller's next pipelined request
+// asks for one. And the retry budget: a failing request with nowhere else to go spends none of it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
+import { createServer as createH2Server, type Http2Server } from 'node:http2';
+import { connect } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { FailoverFabric, singleCluster } from './helpers/failover-fabric.js';
 import { httpCall } from './helpers/http-call.js';
@@ -31,6 +34,8 @@ const uploads: { firstPut?: ServerResponse; gets: ServerResponse[] } = { gets: [
 /** The two endpoints of `waits` hold every request until the test answers it. */
 let waitEndpoints: Server[] = [];
 const waiting: ServerResponse[] = [];
+/** An h2c endpoint answering 204 with END_STREAM on the head: a complete answer in one frame. */
+let noContent: Http2Server;
 
 function uploadHandler(req: IncomingMessage, res: ServerResponse): void {
   if (req.method === 'GET') {
@@ -66,6 +71,10 @@ before(async () => {
     server.listen(0, HOST);
     await once(server, 'listening');
   }
+  noContent = createH2Server();
+  noContent.on('stream', (stream) => stream.respond({ ':status': 204 }, { endStream: true }));
+  noContent.listen(0, HOST);
+  await once(noContent, 'listening');
   const { port } = upstream.address() as { port: number };
   fabric = await FailoverFabric.start(
     [
@@ -95,6 +104,12 @@ before(async () => {
             circuitBreaker: { maxConcurrent: 1, maxPending: 1 },
             timeouts: { request: '1s' },
           },
+          {
+            name: 'empty',
+            protocol: 'grpc',
+            endpoints: [`${HOST}:${(noContent.address() as { port: number }).port}`],
+            circuitBreaker: { maxConcurrent: 1, maxPending: 0 },
+          },
         ],
       }),
     ],
@@ -110,6 +125,7 @@ after(async () => {
   for (const res of waiting) res.end('ok');
   for (const server of [...uploadEndpoints, ...waitEndpoints]) server.closeAllConnections();
   for (const server of [...uploadEndpoints, ...waitEndpoints]) server.close();
+  noContent?.close();
   await fabric?.close();
   upstream?.close();
   failing?.close();
@@ -187,6 +203,23 @@ test('a retry whose wait for a slot ends in the request timeout is charged to no
   assert.equal((await second).status, 200);
   // The 503 counts once against its endpoint (5 in a row eject); the wait counts against nobody.
   assert.equal(await ejections(), before, 'no endpoint was ejected for time spent in the queue');
+});
+
+test('an answer complete in its head frees the slot before the next pipelined request asks', async () => {
+  const { host, port } = fabric.gateway('a').outbound;
+  const socket = connect({ host, port });
+  await once(socket, 'connect');
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  // Two requests in one write: the second is read as soon as the first is answered.
+  socket.write('GET /one HTTP/1.1\r\nHost: empty\r\n\r\nGET /two HTTP/1.1\r\nHost: empty\r\n\r\n');
+  await waitFor('two answers', () => received.split('HTTP/1.1 ').length - 1 === 2, 10_000);
+  socket.destroy();
+  const statuses = received
+    .split('HTTP/1.1 ')
+    .slice(1)
+    .map((answer) => answer.slice(0, 3));
+  assert.deepEqual(statuses, ['204', '204'], `answers:\n${received}`);
 });
 
 test('a failing request with nowhere else to retry spends no retry budget', async () => {

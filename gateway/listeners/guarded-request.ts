@@ -393,10 +393,12 @@ class Attempt implements ResponseSink {
       if (this.tryElsewhere(result, err)) return;
     }
     this.headSent = true;
-    clearTimeout(this.timer);
     this.owner.settle();
-    this.owner.downstream.head(status, headers, endStream);
+    // A complete answer frees its slot before the caller hears it: answering can start the caller's next
+    // pipelined request, which must not find this slot still taken.
     if (endStream) this.finish();
+    else clearTimeout(this.timer);
+    this.owner.downstream.head(status, headers, endStream);
   }
 
   data(chunk: Buffer): boolean {
