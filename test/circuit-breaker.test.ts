@@ -3,14 +3,15 @@
 // finishes, and the one after that is refused at once with 503 OVERLOADED. A retry that must wait for a
 // slot still sends the whole of a streamed body, and one whose wait ends in a timeout is charged to no
 // endpoint; an answer complete in its head frees its slot before the caller's next pipelined request
-// asks for one. And the retry budget: a failing request with nowhere else to go spends none of it.
+// asks for one; a long queue whose tries all fail at once drains without crashing the gateway. And the
+// retry budget: a failing request with nowhere else to go spends none of it.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { createServer as createH2Server, type Http2Server } from 'node:http2';
-import { connect } from 'node:net';
+import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { FailoverFabric, singleCluster } from './helpers/failover-fabric.js';
 import { httpCall } from './helpers/http-call.js';
@@ -36,6 +37,9 @@ let waitEndpoints: Server[] = [];
 const waiting: ServerResponse[] = [];
 /** An h2c endpoint answering 204 with END_STREAM on the head: a complete answer in one frame. */
 let noContent: Http2Server;
+/** Accepts connections and never speaks HTTP/2: a gRPC endpoint whose connection attempt hangs. */
+let mute: TcpServer;
+const muteSockets: Socket[] = [];
 
 function uploadHandler(req: IncomingMessage, res: ServerResponse): void {
   if (req.method === 'GET') {
@@ -75,6 +79,9 @@ before(async () => {
   noContent.on('stream', (stream) => stream.respond({ ':status': 204 }, { endStream: true }));
   noContent.listen(0, HOST);
   await once(noContent, 'listening');
+  mute = createTcpServer((socket) => void muteSockets.push(socket));
+  mute.listen(0, HOST);
+  await once(mute, 'listening');
   const { port } = upstream.address() as { port: number };
   fabric = await FailoverFabric.start(
     [
@@ -110,6 +117,12 @@ before(async () => {
             endpoints: [`${HOST}:${(noContent.address() as { port: number }).port}`],
             circuitBreaker: { maxConcurrent: 1, maxPending: 0 },
           },
+          {
+            name: 'mute',
+            protocol: 'grpc',
+            endpoints: [`${HOST}:${(mute.address() as { port: number }).port}`],
+            circuitBreaker: { maxConcurrent: 1, maxPending: 5000 },
+          },
         ],
       }),
     ],
@@ -126,6 +139,8 @@ after(async () => {
   for (const server of [...uploadEndpoints, ...waitEndpoints]) server.closeAllConnections();
   for (const server of [...uploadEndpoints, ...waitEndpoints]) server.close();
   noContent?.close();
+  for (const socket of muteSockets) socket.destroy();
+  mute?.close();
   await fabric?.close();
   upstream?.close();
   failing?.close();
@@ -221,6 +236,40 @@ test('an answer complete in its head frees the slot before the next pipelined re
     .map((answer) => answer.slice(0, 3));
   assert.deepEqual(statuses, ['204', '204'], `answers:\n${received}`);
 });
+
+test(
+  'a long queue whose tries all fail at once drains without crashing the gateway',
+  { timeout: 120_000 },
+  async () => {
+    const { host, port } = fabric.gateway('a').outbound;
+    const call = () =>
+      httpCall(`http://${host}:${port}/`, { headers: { host: 'mute' } }).then(
+        (answer) => answer.status,
+        (err: Error) => err.message,
+      );
+    const pending = () =>
+      fabric.metric('a', 'weft_circuit_breaker_requests', { service: 'mute.default', state: 'pending' });
+    const first = call();
+    await waitFor('the first call connecting to the mute endpoint', () => muteSockets.length === 1, 10_000);
+    const QUEUED = 3000;
+    const rest: Promise<number | string>[] = [];
+    for (let i = 0; i < QUEUED; i++) rest.push(call());
+    await waitFor(`${QUEUED} calls waiting for the slot`, async () => (await pending()) === QUEUED, 60_000);
+    // The connection fails: the endpoint's pool backs off, so each waiter's try fails at once when it
+    // gets the slot, and frees it for the next.
+    for (const socket of muteSockets) socket.destroy();
+    const statuses = await Promise.all([first, ...rest]);
+    const answered = statuses.filter((s) => s === 503 || s === 502).length;
+    console.log(`mute endpoint: ${answered} of ${statuses.length} calls answered 502/503`);
+    assert.equal(
+      answered,
+      statuses.length,
+      `not answered: ${String(statuses.find((s) => s !== 503 && s !== 502))}`,
+    );
+    const health = await fetch(`${fabric.gateway('a').admin}/healthz`, { signal: AbortSignal.timeout(2000) });
+    assert.equal(health.status, 200, 'the gateway is still up');
+  },
+);
 
 test('a failing request with nowhere else to retry spends no retry budget', async () => {
   const { host, port } = fabric.gateway('a').outbound;

@@ -189,8 +189,12 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
     this.queuedFor = undefined;
     if (!granted || !choice) return;
     const breaker = this.guard.breaker(choice.cluster);
-    if (this.settled) breaker.release();
-    else this.dispatch(choice, breaker);
+    // Not inside the stack of the request that freed the slot: a try that fails at once (a pool in
+    // reconnect backoff) frees it for the next waiter, and a long queue would nest one call per waiter.
+    queueMicrotask(() => {
+      if (this.settled) breaker.release();
+      else this.dispatch(choice, breaker);
+    });
   }
 
   private send(choice: Choice): void {
