@@ -41,6 +41,12 @@ import type { RouterContext } from './outbound-router.js';
 
 /** Idle lanes close after this; longer than the caller's lane idle timeout, so the caller closes first. */
 const LANE_KEEP_ALIVE_MS = 120_000;
+/**
+ * When draining, how long idle lanes stay open: time for the calling gateway, told by GOAWAY, to stop
+ * using them. A request it sent meanwhile is answered (with Connection: close), not lost to a lane that
+ * ended as it arrived.
+ */
+const LANE_DRAIN_GRACE_MS = 1_000;
 
 const END_STREAM_FLAG = 0x1;
 
@@ -60,6 +66,7 @@ export class PeerRouter {
   private readonly lanes = new Set<FastConnection>();
   private readonly laneHttp: LaneHttpServer;
   private draining = false;
+  private drainStartedAt = 0;
 
   constructor(context: PeerContext) {
     this.context = context;
@@ -159,14 +166,19 @@ export class PeerRouter {
     });
   }
 
-  /** Draining: idle lanes close now, busy ones after their answer (which says Connection: close). */
+  /**
+   * Draining: every answer says Connection: close, so busy lanes close after theirs; idle lanes close
+   * once the calling gateways have had LANE_DRAIN_GRACE_MS to stop using them (closeIdle).
+   */
   drain(): void {
     this.draining = true;
+    this.drainStartedAt = performance.now();
     this.laneHttp.drain();
-    this.closeIdle();
   }
 
+  /** Closes idle lanes, past the drain's grace (called by the drain loop). */
   closeIdle(): void {
+    if (this.draining && performance.now() - this.drainStartedAt < LANE_DRAIN_GRACE_MS) return;
     for (const lane of this.lanes) lane.closeIfIdle();
     this.laneHttp.closeIdle();
   }
