@@ -129,6 +129,7 @@ export class PeerGateway {
         const h2 = (connection.socket as LaneStream)[kLaneConnection];
         return h2 ? h2.streamError(err) : undefined;
       },
+      reusable: (connection) => (connection.socket as LaneStream)[kLaneConnection]?.state === 'ready',
     });
   }
 

@@ -17,6 +17,12 @@ export interface H1PoolOptions {
   readonly maxConnections: number;
   readonly maxQueued: number;
   readonly classifyError?: (connection: H1Connection, err: Error) => GatewayError | undefined;
+  /**
+   * Whether an idle connection may still carry requests (default: always). A lane whose HTTP/2
+   * connection the peer is draining (GOAWAY) may not: the peer ends idle lanes soon, and a request sent
+   * on one as it ends would be lost.
+   */
+  readonly reusable?: (connection: H1Connection) => boolean;
 }
 
 export class H1Pool implements H1ConnectionOwner {
@@ -57,12 +63,18 @@ export class H1Pool implements H1ConnectionOwner {
     return { open: this.all.size, idle: this.idle.length, queued: this.queue.length };
   }
 
-  /** Closes idle connections older than the idle timeout; called by the pool set's sweeper. */
+  /**
+   * Closes idle connections older than the idle timeout, and those that may not be reused; called by
+   * the pool set's sweeper.
+   */
   sweep(nowMs: number): void {
     const limit = nowMs - this.options.idleTimeoutMs;
     while (this.idle.length > 0 && (this.idle[0] as H1Connection).idleSinceMs <= limit) {
       (this.idle.shift() as H1Connection).abort();
     }
+    const reusable = this.options.reusable;
+    if (!reusable) return;
+    for (const connection of this.idle.filter((c) => !reusable(c))) connection.abort();
   }
 
   /** True when nothing is open or waiting (the pool can be dropped). */
@@ -117,7 +129,7 @@ export class H1Pool implements H1ConnectionOwner {
       return;
     }
     if (!fresh) {
-      const connection = this.idle.pop();
+      const connection = this.reusableIdle();
       if (connection) {
         connection.run(exchange);
         return;
@@ -141,5 +153,15 @@ export class H1Pool implements H1ConnectionOwner {
 
   private get address(): string {
     return this.describe;
+  }
+
+  /** The newest idle connection that may be reused; those that may not are closed on the way. */
+  private reusableIdle(): H1Connection | undefined {
+    const reusable = this.options.reusable;
+    for (let connection = this.idle.pop(); connection; connection = this.idle.pop()) {
+      if (!reusable || reusable(connection)) return connection;
+      connection.abort();
+    }
+    return undefined;
   }
 }
