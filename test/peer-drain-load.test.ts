@@ -32,24 +32,33 @@ test('SIGTERM of a serving gateway under load fails no call', { timeout: 120_000
   const failures: string[] = [];
   let calls = 0;
   const servedBy = new Map<string, number>();
-  const loop = async () => {
-    while (running) {
+  /** One call: who served it, or why it failed. */
+  const call = async (): Promise<{ by: string } | { failure: string }> => {
+    try {
       const answer = await httpCall(`http://${host}:${port}/`, {
         method: 'POST',
         headers: { host: 'hello' },
         agent,
-      }).catch((err: Error) => ({ status: 0, headers: {}, body: Buffer.from(err.message) }));
+      });
+      if (answer.status === 200) return { by: String(answer.headers['x-served-by']) };
+      return { failure: `${answer.status} ${answer.body.toString().trim()}` };
+    } catch (err) {
+      return { failure: (err as Error).message };
+    }
+  };
+  const loop = async () => {
+    while (running) {
+      const outcome = await call();
       calls++;
-      if (answer.status !== 200) failures.push(`${answer.status} ${answer.body.toString().trim()}`);
-      else {
-        const by = String(answer.headers['x-served-by']);
-        servedBy.set(by, (servedBy.get(by) ?? 0) + 1);
-      }
+      if ('failure' in outcome) failures.push(outcome.failure);
+      else servedBy.set(outcome.by, (servedBy.get(outcome.by) ?? 0) + 1);
     }
   };
   const loops = Array.from({ length: 16 }, loop);
   await waitFor('b serving', () => (servedBy.get('b') ?? 0) > 200, 20_000).catch((err: Error) => {
-    throw new Error(`${err.message}: ${calls} calls, served by ${JSON.stringify([...servedBy])}, failures ${JSON.stringify(failures.slice(0, 5))}`);
+    throw new Error(
+      `${err.message}: ${calls} calls, served by ${JSON.stringify([...servedBy])}, failures ${JSON.stringify(failures.slice(0, 5))}`,
+    );
   });
   await fabric.gateway('b').process.stop();
   const after = calls;
