@@ -1,5 +1,6 @@
 // H2Connection on a real h2c server: a session destroyed before its 'close' event reached the pool is
-// neither offered for new streams nor allowed to throw out of request() or ping(); a refused stream
+// neither offered for new streams nor allowed to throw out of request() or ping(), and a stream it could
+// not open counts as not sent; a refused stream
 // counts as not sent; a connection retires before its stream ids run out; a closed pool (H2Pool) offers
 // no connection, not even one still connecting.
 import { test, type TestContext } from 'node:test';
@@ -51,7 +52,7 @@ test('a destroyed session has no capacity; request() and ping() neither throw no
   assert.equal(connection.pingSentAtMs, 0, 'no ping on a destroyed session, and no throw');
   const stream = connection.request({ ':path': '/' }, true);
   assert.ok(stream instanceof GatewayError, 'an error, not a throw');
-  assert.equal(stream.code, 'UPSTREAM_RESET');
+  assert.equal(stream.code, 'UPSTREAM_CONNECT', 'nothing was sent: retryable anywhere, even a POST');
   await once(connection.session, 'close');
   assert.equal(connection.state, 'closed');
 });

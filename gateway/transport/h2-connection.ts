@@ -145,8 +145,9 @@ export class H2Connection {
   }
 
   /**
-   * Opens a stream; counts it until it closes. Only on a ready connection. A session destroyed before
-   * its 'close' event reached the pool makes http2 throw: that comes back as the connection's error.
+   * Opens a stream; counts it until it closes. Only on a ready connection. A session destroyed or
+   * going away before its 'close' event reached the pool makes http2 throw before anything is sent:
+   * that comes back as not sent (UPSTREAM_CONNECT, retryable anywhere), naming the connection's failure.
    */
   request(headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream | GatewayError {
     let stream: ClientHttp2Stream;
@@ -160,7 +161,10 @@ export class H2Connection {
           `a request header HTTP/2 cannot carry: ${(err as Error).message}`,
         );
       }
-      return this.streamError(err as Error);
+      const why = this.failure?.message ?? (err as Error).message;
+      return new GatewayError('UPSTREAM_CONNECT', `${this.options.describe}: stream not sent: ${why}`, {
+        cause: err,
+      });
     }
     this.track(stream);
     return stream;
