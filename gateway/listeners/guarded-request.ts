@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import {
   decideRetry,
+  neverSent,
   type AttemptResult,
   type CircuitBreaker,
   type RateLimiter,
@@ -36,9 +37,6 @@ export interface GuardedContext {
   readonly upstreams: LocalUpstreams;
   readonly onOutcome: OutcomeListener | undefined;
 }
-
-/** Failures that mean the request never left this gateway. */
-const NOT_SENT = new Set(['UPSTREAM_CONNECT', 'PEER_IDENTITY']);
 
 export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
   private readonly context: GuardedContext;
@@ -427,7 +425,7 @@ class Attempt implements ResponseSink {
         kind: isLocalOriginFailure(err.code) ? 'local-origin' : 'upstream-origin',
         code: err.code,
         status: 0,
-        requestSent: !NOT_SENT.has(err.code),
+        requestSent: !neverSent(err.code),
         responseStarted: false,
       };
       if (this.tryElsewhere(result, err)) return;

@@ -18,6 +18,11 @@ const GRPC_UNAVAILABLE = 14;
 /** Codes that mean "the request never left this gateway": safe to send elsewhere. */
 const NOT_SENT: ReadonlySet<GatewayErrorCode> = new Set(['UPSTREAM_CONNECT', 'PEER_IDENTITY']);
 
+/** Whether a failure with this code left the request unsent (safe to send elsewhere). */
+export function neverSent(code: GatewayErrorCode): boolean {
+  return NOT_SENT.has(code);
+}
+
 export interface RetryRequest {
   readonly method: string;
   /** A gRPC call (POST on the wire; its idempotency is not visible, so only `nonIdempotent` allows it). */
