@@ -220,8 +220,9 @@ export class DataPlane {
     this.unsubscribe.push(
       this.prober.subscribe((change) => {
         // In-flight streams to a gateway that stopped answering fail now (UPSTREAM_RESET) and are
-        // retried elsewhere, instead of waiting for their timeout.
-        if (!change.healthy) this.peers.disconnect(change.key);
+        // retried elsewhere, instead of waiting for their timeout. One that refuses new connections is
+        // draining: what it still carries (a WebSocket, a long call) finishes there.
+        if (!change.healthy && !change.refused) this.peers.disconnect(change.key);
         this.refreshRoutes();
       }),
     );

@@ -51,6 +51,12 @@ export interface PeerHealthChange {
   readonly cluster: string;
   readonly healthy: boolean;
   readonly reason: string;
+  /**
+   * Down because the peer refuses new connections: it is draining (or its process is gone, and then
+   * its connections are gone too). What it still carries is left to finish; a peer that stops
+   * answering (frozen, unreachable) is not refused.
+   */
+  readonly refused: boolean;
 }
 
 const RTT_SMOOTHING = 0.3;
@@ -61,6 +67,8 @@ class Peer {
   rttMs: number | undefined;
   lastRttMs: number | undefined;
   lastError: string | undefined;
+  /** The last failed probe was a refused connection. */
+  lastRefused = false;
   changedAt: number | undefined;
   probes = 0;
   nextSeq = 0;
@@ -205,24 +213,27 @@ export class PeerHealthProber {
       controller.abort(new Error(`no answer within ${timeoutMs} ms`));
     }, timeoutMs);
     timer.unref();
-    const settle = (ok: boolean, detail: string | number) => {
+    const settle = (ok: boolean, detail: unknown) => {
       peer.inFlight.delete(controller);
       if (decided) return;
       decided = true;
       clearTimeout(timer);
       if (ok) this.apply(peer, seq, true, undefined, detail as number);
-      else this.apply(peer, seq, false, String(detail));
+      else {
+        peer.lastRefused = isConnectionRefused(detail);
+        this.apply(peer, seq, false, detail instanceof Error ? detail.message : String(detail));
+      }
     };
     let pending: Promise<number>;
     try {
       pending = this.options.ping(peer.ref, controller.signal);
     } catch (err) {
-      settle(false, err instanceof Error ? err.message : String(err));
+      settle(false, err);
       return;
     }
     pending.then(
       (rtt) => settle(true, rtt),
-      (err: unknown) => settle(false, err instanceof Error ? err.message : String(err)),
+      (err: unknown) => settle(false, err),
     );
   }
 
@@ -244,7 +255,8 @@ export class PeerHealthProber {
     const fields = { peer: peer.ref.key, cluster: peer.ref.cluster, reason };
     if (healthy) this.options.logger?.info(fields, 'peer gateway answers probes again');
     else this.options.logger?.warn(fields, 'peer gateway stopped answering probes');
-    const change = { key: peer.ref.key, cluster: peer.ref.cluster, healthy, reason };
+    const refused = !healthy && peer.lastRefused;
+    const change = { key: peer.ref.key, cluster: peer.ref.cluster, healthy, reason, refused };
     for (const listener of this.listeners) listener(change);
   }
 
@@ -253,4 +265,12 @@ export class PeerHealthProber {
     for (const controller of peer.inFlight) controller.abort(new Error('peer gateway removed'));
     peer.inFlight.clear();
   }
+}
+
+/** ECONNREFUSED anywhere in the error's cause chain. */
+function isConnectionRefused(err: unknown): boolean {
+  for (let e = err; e instanceof Error; e = e.cause) {
+    if ((e as NodeJS.ErrnoException).code === 'ECONNREFUSED') return true;
+  }
+  return false;
 }
