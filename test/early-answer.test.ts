@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
-import { FailoverFabric } from './helpers/failover-fabric.js';
+import { callerAndServer, FailoverFabric } from './helpers/failover-fabric.js';
 import { httpCall } from './helpers/http-call.js';
 import { patternBytes } from './helpers/sample-upstreams.js';
 import { within } from './helpers/wait.js';
@@ -26,20 +26,7 @@ before(async () => {
   early.listen(0, HOST_B);
   await once(early, 'listening');
   const { port } = early.address() as { port: number };
-  fabric = await FailoverFabric.start(
-    [
-      { name: 'a', host: HOST_A, cloud: 'aws', region: 'us-east-1', instances: 0 },
-      {
-        name: 'b',
-        host: HOST_B,
-        cloud: 'gcp',
-        region: 'europe-west1',
-        instances: 0,
-        services: [{ name: 'early', protocol: 'http', endpoints: [`${HOST_B}:${port}`] }],
-      },
-    ],
-    {},
-  );
+  fabric = await FailoverFabric.start(callerAndServer(HOST_A, HOST_B, 'early', `${HOST_B}:${port}`), {});
 });
 
 after(async () => {

@@ -8,7 +8,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
-import { FailoverFabric } from './helpers/failover-fabric.js';
+import { callerAndServer, FailoverFabric } from './helpers/failover-fabric.js';
 import { startHttpUpstream, type HttpUpstream } from './helpers/sample-upstreams.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -19,20 +19,7 @@ let chat: HttpUpstream;
 
 before(async () => {
   chat = await startHttpUpstream(HOST_B, 'b');
-  fabric = await FailoverFabric.start(
-    [
-      { name: 'a', host: HOST_A, cloud: 'aws', region: 'us-east-1', instances: 0 },
-      {
-        name: 'b',
-        host: HOST_B,
-        cloud: 'gcp',
-        region: 'europe-west1',
-        instances: 0,
-        services: [{ name: 'chat', protocol: 'http', endpoints: [chat.endpoint] }],
-      },
-    ],
-    {},
-  );
+  fabric = await FailoverFabric.start(callerAndServer(HOST_A, HOST_B, 'chat', chat.endpoint), {});
 });
 
 after(async () => {

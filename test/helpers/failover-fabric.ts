@@ -36,6 +36,29 @@ export function singleCluster(host: string, extra: Partial<ClusterSpec> = {}): C
   return { name: 'a', host, cloud: 'aws', region: 'us-east-1', instances: 1, ...extra };
 }
 
+/**
+ * A fabric of two clusters where `a` (on `hostA`, no services) calls and `b` (on `hostB`) serves one
+ * `http` service from `endpoint` (host:port).
+ */
+export function callerAndServer(
+  hostA: string,
+  hostB: string,
+  service: string,
+  endpoint: string,
+): ClusterSpec[] {
+  return [
+    { name: 'a', host: hostA, cloud: 'aws', region: 'us-east-1', instances: 0 },
+    {
+      name: 'b',
+      host: hostB,
+      cloud: 'gcp',
+      region: 'europe-west1',
+      instances: 0,
+      services: [{ name: service, protocol: 'http', endpoints: [endpoint] }],
+    },
+  ];
+}
+
 /** A gateway's config as the fabric wrote it (YAML object); `reconfigure` edits it. */
 export type GatewayYaml = Record<string, unknown> & { services: Record<string, unknown>[] };
 
