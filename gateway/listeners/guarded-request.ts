@@ -237,13 +237,9 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
     this.aimAt(choice);
     const { perTryMs } = this.policy.timeouts;
     if (perTryMs > 0 && this.upload === undefined) attempt.arm(perTryMs);
-    const retryBody = this.retryBody;
+    const body = this.bodyBytes ?? this.retryBody;
     this.retryBody = undefined;
-    const request = this.bodyBytes
-      ? withReplayedBody(this.request, this.bodyBytes)
-      : retryBody
-        ? withReplayedBody(this.request, retryBody)
-        : this.request;
+    const request = body ? withReplayedBody(this.request, body) : this.request;
     if ('gateway' in choice) {
       if (request.headers[SOURCE_CLUSTER_HEADER] !== undefined) delete request.headers[SOURCE_CLUSTER_HEADER];
       attempt.exchange = choice.gateway.dispatch(request, this.route.service, attempt);
@@ -317,10 +313,8 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
   }
 
   /** UploadWatcher: the request body stopped moving, or no try began to read it, within the timeout. */
-  uploadStalled(unread: boolean): void {
+  uploadStalled(unread: boolean, ms: number): void {
     this.upload = undefined;
-    const { requestMs, perTryMs } = this.policy.timeouts;
-    const ms = requestMs || perTryMs; // the watch's period (start)
     const service = this.route.service;
     this.timeOut(
       unread

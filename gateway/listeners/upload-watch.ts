@@ -10,14 +10,16 @@ export interface UploadWatcher {
   /**
    * No byte of the body moved for the timeout (detected within twice the timeout), or, `unread`, no try
    * has started reading it within the timeout (it waits for a connection or a circuit-breaker slot).
+   * `timeoutMs` is the watch's period.
    */
-  uploadStalled(unread: boolean): void;
+  uploadStalled(unread: boolean, timeoutMs: number): void;
 }
 
 export class UploadWatch {
   private readonly body: Readable;
   private readonly watcher: UploadWatcher;
   private readonly timer: NodeJS.Timeout;
+  private readonly timeoutMs: number;
   /** Bytes seen since counting began; -1 until then. */
   private moved = -1;
   private movedAtLastCheck = 0;
@@ -25,6 +27,7 @@ export class UploadWatch {
   constructor(body: Readable, timeoutMs: number, watcher: UploadWatcher) {
     this.body = body;
     this.watcher = watcher;
+    this.timeoutMs = timeoutMs;
     body.once('end', this.onEnd);
     this.timer = setTimeout(this.check, timeoutMs);
     this.timer.unref();
@@ -63,6 +66,6 @@ export class UploadWatch {
       return;
     }
     this.stop();
-    this.watcher.uploadStalled(this.moved < 0);
+    this.watcher.uploadStalled(this.moved < 0, this.timeoutMs);
   };
 }
