@@ -114,7 +114,7 @@ export class PeerRouter {
         this.context.onOutcome,
       );
       sink.traceRequest(request, this.context.observer, caller);
-      sink.fail(route instanceof GatewayError ? route : this.noHealthyEndpoint(route));
+      sink.fail(route instanceof GatewayError ? route : this.noHealthyEndpoint(route.service));
       return;
     }
     const stats = route.local.statsForCaller(caller);
@@ -139,7 +139,7 @@ export class PeerRouter {
       const route = service instanceof GatewayError ? service : this.admit(service, caller);
       const choice = route instanceof GatewayError ? undefined : route.local.pick();
       if (route instanceof GatewayError || !choice) {
-        const err = route instanceof GatewayError ? route : this.noHealthyEndpoint(route);
+        const err = route instanceof GatewayError ? route : this.noHealthyEndpoint(route.service);
         const asked = typeof service === 'string' ? service : '(unknown)';
         recordTunnel(
           this.context.noRouteStats,
@@ -238,7 +238,7 @@ export class PeerRouter {
     const route = this.admit(service, caller);
     const choice = route instanceof GatewayError ? undefined : route.local.pick();
     if (route instanceof GatewayError || !choice) {
-      sink.fail(route instanceof GatewayError ? route : this.noHealthyEndpoint(route));
+      sink.fail(route instanceof GatewayError ? route : this.noHealthyEndpoint(route.service));
       return;
     }
     sink.stats = route.local.statsForCaller(caller);
@@ -263,10 +263,10 @@ export class PeerRouter {
     );
   }
 
-  private noHealthyEndpoint(route: AdmittedRoute): GatewayError {
+  private noHealthyEndpoint(service: string): GatewayError {
     return new GatewayError(
       'NO_HEALTHY_UPSTREAM',
-      `no healthy endpoint for service ${route.service} in cluster ${this.context.cluster}`,
+      `service ${service} has no healthy endpoint in cluster ${this.context.cluster}`,
     );
   }
 
@@ -289,12 +289,7 @@ export class PeerRouter {
         `cluster ${caller} is not allowed to call service ${service} in cluster ${this.context.cluster} (allow: ${local.allow.join(', ') || 'none'})`,
       );
     }
-    if (!servedHere(route)) {
-      return new GatewayError(
-        'NO_HEALTHY_UPSTREAM',
-        `service ${service} has no healthy endpoint in cluster ${this.context.cluster}`,
-      );
-    }
+    if (!servedHere(route)) return this.noHealthyEndpoint(service);
     return route;
   }
 
