@@ -198,3 +198,22 @@ test('removed peers are forgotten and their probes in flight aborted; unknown pe
   assert.equal(prober.isHealthy('a'), true, 'unknown to the prober');
   assert.equal(prober.clusterReachable('elsewhere'), true);
 });
+
+test('a peer is "refused" only when the probe that took it down was a refused connection', async (t) => {
+  const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+  // First probe: a refused connection; every later one: no answer (a frozen peer behind it).
+  let calls = 0;
+  const ping = () =>
+    ++calls === 1
+      ? Promise.reject(new Error('peer: connect failed', { cause: refused }))
+      : new Promise<number>(() => undefined);
+  const prober = new PeerHealthProber({ intervalMs: 20, timeoutMs: 50, rise: 2, fall: 2, ping });
+  t.after(() => prober.close());
+  const changes: PeerHealthChange[] = [];
+  prober.subscribe((change) => changes.push(change));
+  prober.setPeers([{ key: 'gcp-euw1/gw', cluster: 'gcp-euw1' }]);
+  prober.start();
+  await waitFor('the peer marked down', () => changes.length > 0, 5_000);
+  assert.equal(changes[0]?.healthy, false);
+  assert.equal(changes[0]?.refused, false, 'the last failure was a timeout: its connections are dropped');
+});

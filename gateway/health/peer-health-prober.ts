@@ -200,6 +200,7 @@ export class PeerHealthProber {
     const seq = peer.nextSeq++;
     peer.probes++;
     if (peer.inFlight.size >= this.maxOutstanding) {
+      peer.lastRefused = false;
       this.apply(peer, seq, false, `${peer.inFlight.size} probes unanswered`);
       return;
     }
@@ -209,6 +210,7 @@ export class PeerHealthProber {
     let decided = false;
     const timer = setTimeout(() => {
       decided = true;
+      peer.lastRefused = false;
       this.apply(peer, seq, false, `no answer to PING within ${timeoutMs} ms`);
       controller.abort(new Error(`no answer within ${timeoutMs} ms`));
     }, timeoutMs);
