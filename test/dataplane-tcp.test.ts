@@ -81,6 +81,14 @@ describe('data plane: TCP', () => {
     assert.equal(echoA.connections(), before + 1);
   });
 
+  test('a client that shuts down its write side at once, sending nothing, still gets the end back', async () => {
+    const a = fabric.gateway('a');
+    for (const service of ['db.default', 'cache']) {
+      const echoed = await tcpRoundTrip(a.host, a.tcpPort(service), Buffer.alloc(0));
+      assert.equal(echoed.length, 0, service);
+    }
+  });
+
   test('a listener bound to a service nobody runs closes the connection at once', async () => {
     const a = fabric.gateway('a');
     const echoed = await tcpRoundTrip(a.host, a.tcpPort('nothing.default'), Buffer.from('hello')).catch(() =>

@@ -41,12 +41,17 @@ export function splice(a: Duplex, b: Duplex, onDone?: () => void): void {
     side.on('data', onSideData);
     side.once('end', onSideEnd);
   }
-  // A side that closed before the splice (the caller reset while the far side was being set up) will
-  // not say so again: count it, and tear down the other side, which nothing else would.
+  // What happened before the splice will not be said again. A side that closed (the caller reset while
+  // the far side was being set up): count it, and tear down the other side, which nothing else would.
+  // A side whose sender finished (a client that connected and shut down its write side at once): pass
+  // the end on, or the far side waits for bytes that never come.
   for (const side of [left, right]) {
-    if (!side.closed) continue;
-    side[kPartner]?.destroy();
-    done();
+    if (side.closed) {
+      side[kPartner]?.destroy();
+      done();
+    } else if (side.readableEnded) {
+      onSideEnd.call(side);
+    }
   }
 }
 
