@@ -210,8 +210,36 @@ for (const [name, policy, request, result, retriesSoFar, expected, spent] of DEC
 
 test('retry decision: an exhausted budget stops budgeted retries but not not-sent ones', () => {
   const { budget: b } = budget(0, 0);
-  assert.deepEqual(decideRetry(POLICY, b, GET, reset, 0), { retry: false, reason: 'retry budget exhausted' });
+  assert.deepEqual(decideRetry(POLICY, b, GET, reset, 0), {
+    retry: false,
+    reason: 'retry budget exhausted',
+    refusedBy: 'retry-budget',
+  });
   assert.deepEqual(decideRetry(POLICY, b, GET, refused, 0), { retry: true, condition: 'not-sent' });
+});
+
+test('retry decision: a full breaker at the destination stops every retry, spends no budget, and is named only for a retry that was due', () => {
+  const { budget: b } = budget(0, 10);
+  const before = b.state().remaining;
+  for (const result of [reset, refused, s503]) {
+    const verdict = decideRetry(POLICY, b, GET, result, 0, true);
+    assert.equal(verdict.retry, false);
+    assert.equal(verdict.retry ? undefined : verdict.refusedBy, 'circuit-breaker');
+  }
+  assert.equal(b.state().remaining, before);
+  const notDue = decideRetry(POLICY, b, GET, { ...s503, kind: 'success', status: 404 }, 0, true);
+  assert.deepEqual(notDue, { retry: false, reason: 'succeeded' });
+});
+
+test('circuit breaker: full only when every slot is taken and the queue is full', () => {
+  const breaker = new CircuitBreaker({ maxConcurrent: 1, maxPending: 1 });
+  assert.equal(breaker.full(), false);
+  breaker.acquire({ slotGranted: () => undefined });
+  assert.equal(breaker.full(), false, 'a slot is taken, the queue has room');
+  breaker.acquire({ slotGranted: () => undefined });
+  assert.equal(breaker.full(), true);
+  breaker.release();
+  assert.equal(breaker.full(), false, 'the waiter took the slot, its queue place is free');
 });
 
 test('circuit breaker: admits up to maxConcurrent, queues up to maxPending, refuses the rest', () => {

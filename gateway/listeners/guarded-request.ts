@@ -265,6 +265,10 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
     const route = this.context.table().route(this.route.service) ?? this.route;
     const next = route.pickRetry(this.tried, this.pinned);
     if (!next) return false;
+    // At this try's own cluster the retry always gets in: retiring this try frees its slot, or a queue
+    // place when a waiter takes the slot. Elsewhere the breaker may be full.
+    const destinationFull =
+      next.cluster !== attempt.choice.cluster && this.guard.breaker(next.cluster).full();
     const verdict = decideRetry(
       this.policy.retries,
       this.guard.budget,
@@ -279,10 +283,13 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
       },
       result,
       this.retries,
+      destinationFull,
     );
     if (!verdict.retry) {
-      if (verdict.reason === 'retry budget exhausted')
+      if (verdict.refusedBy === 'retry-budget')
         this.guard.events?.refusedBy('retry-budget', this.route.service, attempt.choice.cluster);
+      else if (verdict.refusedBy === 'circuit-breaker')
+        this.guard.events?.refusedBy('circuit-breaker', this.route.service, next.cluster);
       return false;
     }
     if (this.kept) {

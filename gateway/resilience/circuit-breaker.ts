@@ -83,6 +83,11 @@ export class CircuitBreaker {
     }
   }
 
+  /** Whether a request asking now would be refused: every slot taken and the queue full. */
+  full(): boolean {
+    return this.active >= this.limits.maxConcurrent && this.waiting.size >= this.limits.maxPending;
+  }
+
   /** Frees a slot: hands it to the oldest waiter, if any. */
   release(): void {
     if (this.active <= this.limits.maxConcurrent && this.grantNext()) return;

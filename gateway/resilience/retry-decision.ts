@@ -47,11 +47,30 @@ export interface AttemptResult {
 
 export type RetryVerdict =
   | { readonly retry: true; readonly condition: 'not-sent' | RetryCondition }
-  | { readonly retry: false; readonly reason: string };
+  | {
+      readonly retry: false;
+      readonly reason: string;
+      /** The limit that stopped a retry the request was otherwise due (a refusal worth counting). */
+      readonly refusedBy?: 'retry-budget' | 'circuit-breaker';
+    };
+
+const BUDGET_EXHAUSTED: RetryVerdict = {
+  retry: false,
+  reason: 'retry budget exhausted',
+  refusedBy: 'retry-budget',
+};
+
+const DESTINATION_FULL: RetryVerdict = {
+  retry: false,
+  reason: 'the circuit breaker of the retry’s destination is full',
+  refusedBy: 'circuit-breaker',
+};
 
 /**
  * Decides about retry number `retriesSoFar + 1`. Spends one unit of `budget` when it says yes to
- * anything but a not-sent failure.
+ * anything but a not-sent failure. `destinationFull`: the circuit breaker where the retry would go
+ * would refuse it now. Then no retry is made and the caller hears this try's own answer, not 503
+ * OVERLOADED for a cluster the request never reached (as a retry the budget refuses).
  */
 export function decideRetry(
   policy: RetryConfig,
@@ -59,6 +78,7 @@ export function decideRetry(
   request: RetryRequest,
   result: AttemptResult,
   retriesSoFar: number,
+  destinationFull = false,
 ): RetryVerdict {
   if (result.kind === 'success') return { retry: false, reason: 'succeeded' };
   if (result.kind === 'cancelled') return { retry: false, reason: 'the caller went away' };
@@ -66,7 +86,7 @@ export function decideRetry(
   if (retriesSoFar >= policy.attempts) return { retry: false, reason: `${policy.attempts} retries spent` };
   if (!request.replayable) return { retry: false, reason: 'the request body cannot be replayed' };
   if (result.kind === 'local-origin' && !result.requestSent && result.code && NOT_SENT.has(result.code)) {
-    return { retry: true, condition: 'not-sent' };
+    return destinationFull ? DESTINATION_FULL : { retry: true, condition: 'not-sent' };
   }
   const condition = conditionOf(result);
   if (!condition) return { retry: false, reason: 'not a retryable failure' };
@@ -77,7 +97,8 @@ export function decideRetry(
   if (!idempotent && !policy.nonIdempotent) {
     return { retry: false, reason: `${request.grpc ? 'gRPC' : request.method} is not idempotent` };
   }
-  if (!budget.tryRetry()) return { retry: false, reason: 'retry budget exhausted' };
+  if (destinationFull) return DESTINATION_FULL;
+  if (!budget.tryRetry()) return BUDGET_EXHAUSTED;
   return { retry: true, condition };
 }
 

@@ -1,0 +1,99 @@
+// A retry the circuit breaker refuses is not made, and the caller hears the failed try's own answer
+// (Envoy counts it as upstream_rq_retry_overflow and returns the original response), not 503 OVERLOADED
+// for a cluster the request never reached. Cluster a calls `spare`, served by b (same region, tried
+// first, answers 503) and c (held). a's breaker allows one request in flight per destination and none
+// waiting; a request pinned to c holds c's only slot, so the retry of a request that failed at b finds
+// c's breaker full.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { FailoverFabric } from './helpers/failover-fabric.js';
+import { httpCall, type HttpAnswer } from './helpers/http-call.js';
+import { waitFor, within } from './helpers/wait.js';
+
+const HOST_A = '127.0.61.1';
+const HOST_B = '127.0.62.1';
+const HOST_C = '127.0.63.1';
+let fabric: FailoverFabric;
+/** b's endpoint: 503 to everything. */
+let failing: Server;
+/** c's endpoint: holds every request until the test ends. */
+let holding: Server;
+const held: ServerResponse[] = [];
+
+async function listen(server: Server, host: string): Promise<string> {
+  server.listen(0, host);
+  await once(server, 'listening');
+  return `${host}:${(server.address() as { port: number }).port}`;
+}
+
+before(async () => {
+  failing = createServer((_req, res) => {
+    res.statusCode = 503;
+    res.end('b is down');
+  });
+  holding = createServer((_req, res) => void held.push(res));
+  const spare = (endpoint: string) => [{ name: 'spare', protocol: 'http', endpoints: [endpoint] }];
+  fabric = await FailoverFabric.start(
+    [
+      { name: 'a', host: HOST_A, cloud: 'aws', region: 'us-east-1', instances: 0 },
+      {
+        name: 'b',
+        host: HOST_B,
+        cloud: 'aws',
+        region: 'us-east-1',
+        instances: 0,
+        services: spare(await listen(failing, HOST_B)),
+      },
+      {
+        name: 'c',
+        host: HOST_C,
+        cloud: 'gcp',
+        region: 'europe-west1',
+        instances: 0,
+        services: spare(await listen(holding, HOST_C)),
+      },
+    ],
+    { circuitBreaker: { maxConcurrent: 1, maxPending: 0 } },
+  );
+});
+
+after(async () => {
+  for (const res of held) res.end();
+  await fabric?.close();
+  failing?.close();
+  holding?.closeAllConnections();
+  holding?.close();
+});
+
+function call(host: string): Promise<HttpAnswer> {
+  const { outbound } = fabric.gateway('a');
+  return httpCall(`http://${outbound.host}:${outbound.port}/`, { headers: { host } });
+}
+
+test('a retry refused by a full circuit breaker answers the failed try’s 503, not OVERLOADED', async () => {
+  await within('a routes to b', 15_000, async () => {
+    const answer = await call('b.spare.default.svc.clusterset.local');
+    return answer.body.toString() === 'b is down' ? true : undefined;
+  });
+  let pinned: Promise<HttpAnswer> | undefined;
+  await within('c holds a request pinned to it', 15_000, async () => {
+    pinned = call('c.spare.default.svc.clusterset.local');
+    const early = await Promise.race([pinned, waitFor('c holds it', () => held.length === 1, 1_000)]);
+    return early === undefined ? true : undefined;
+  });
+
+  const answer = await call('spare');
+  assert.equal(answer.status, 503);
+  assert.equal(answer.body.toString(), 'b is down', `answer: ${answer.body.toString()}`);
+  const refused = await fabric.metric('a', 'weft_requests_refused_total', {
+    service: 'spare.default',
+    cluster: 'c',
+    by: 'circuit-breaker',
+  });
+  assert.equal(refused, 1);
+
+  for (const res of held.splice(0)) res.end('c answered');
+  assert.equal((await pinned)?.status, 200);
+});
