@@ -217,3 +217,46 @@ test('a peer is "refused" only when the probe that took it down was a refused co
   assert.equal(changes[0]?.healthy, false);
   assert.equal(changes[0]?.refused, false, 'the last failure was a timeout: its connections are dropped');
 });
+
+test('an answer that arrived while the event loop was stalled counts, though the timeout timer runs first', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-peer-stall-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const pki = await createFabricPki(dir, { trustDomain: TRUST_DOMAIN, clusters: ['aws-use1', 'gcp-euw1'] });
+  const { child, port } = await startPeer(pki.pathsOf('gcp-euw1'));
+  t.after(() => child.kill('SIGKILL'));
+  const own = pki.pathsOf('aws-use1');
+  const pinger = sessionPinger(
+    { ca: await readFile(own.ca), cert: await readFile(own.cert), key: await readFile(own.key) },
+    port,
+  );
+  t.after(() => pinger.close());
+  const peer = { key: 'gcp-euw1/gw', cluster: 'gcp-euw1' };
+  await pinger.ping(peer, new AbortController().signal);
+
+  const timeoutMs = 200;
+  // The first probe's PING leaves, then this process stalls for three timeouts: the peer's answer waits
+  // in the socket, and when the loop turns again its timers run before it reads the socket.
+  let stalled = false;
+  const ping: PeerPing = (target, signal) => {
+    const answer = pinger.ping(target, signal);
+    if (!stalled) {
+      stalled = true;
+      setImmediate(() => {
+        const until = performance.now() + 3 * timeoutMs;
+        while (performance.now() < until);
+      });
+    }
+    return answer;
+  };
+  const prober = new PeerHealthProber({ intervalMs: 60_000, timeoutMs, rise: 1, fall: 1, ping });
+  t.after(() => prober.close());
+  const changes: PeerHealthChange[] = [];
+  prober.subscribe((change) => changes.push(change));
+  prober.setPeers([peer]);
+  prober.start();
+  await waitFor('the first probe settled', () => prober.state()[0]?.outstanding === 0, 10_000);
+  assert.ok(stalled);
+  assert.deepEqual(changes, []);
+  assert.equal(prober.state()[0]?.consecutiveFailures, 0, prober.state()[0]?.lastError);
+  assert.ok((prober.state()[0]?.lastRttMs ?? 0) >= 3 * timeoutMs, 'the stall is in the measured RTT');
+});

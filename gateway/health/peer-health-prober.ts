@@ -208,12 +208,16 @@ export class PeerHealthProber {
     const controller = new AbortController();
     peer.inFlight.add(controller);
     let decided = false;
-    const timer = setTimeout(() => {
+    const timedOut = () => {
+      if (decided) return;
       decided = true;
       peer.lastRefused = false;
       this.apply(peer, seq, false, `no answer to PING within ${timeoutMs} ms`);
       controller.abort(new Error(`no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
+    };
+    // The verdict waits for this turn's socket reads: after a stall of the event loop, timers run before
+    // I/O, and an answer that arrived in time would otherwise count as none (every peer at once).
+    const timer = setTimeout(() => setImmediate(timedOut), timeoutMs);
     timer.unref();
     const settle = (ok: boolean, detail: unknown) => {
       peer.inFlight.delete(controller);
