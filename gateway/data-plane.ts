@@ -176,6 +176,8 @@ export class DataPlane {
         this.metrics.statsFor('tcp', config.cluster, service, cluster),
       tcpObserver: observers.tcp,
     });
+    const acceptFailed = (what: string, err: Error) =>
+      this.logger.warn({ err }, `${what} cannot accept a connection (the caller is refused): ${err.message}`);
     this.outbound = new OutboundListener(
       config.listen.outbound,
       {
@@ -183,6 +185,7 @@ export class DataPlane {
         onRequest: (req, res) => router.onH1Request(req, res),
         onUpgrade: (req, socket, head) => tunnels.onUpgrade(req, socket, head),
         onStream: (stream, headers, flags) => router.onH2Stream(stream, headers, flags),
+        onAcceptError: acceptFailed,
       },
       this.metrics,
       outboundContext.noRouteStats,
@@ -206,8 +209,13 @@ export class DataPlane {
       onStream: (stream, headers, flags, caller) => peerRouter.onStream(stream, headers, flags, caller),
       onTunnel: (socket, caller) => peerRouter.onTunnel(socket, caller),
       onRefused: (message) => this.logger.warn({ reason: message }, 'peer connection refused'),
+      onAcceptError: acceptFailed,
     });
-    this.tcp = new TcpListeners(this.metrics, (socket, service) => tunnels.onTcpConnection(socket, service));
+    this.tcp = new TcpListeners(
+      this.metrics,
+      (socket, service) => tunnels.onTcpConnection(socket, service),
+      acceptFailed,
+    );
   }
 
   /** Binds the outbound, peer and tcp listeners; rejects with LISTEN_FAILED (e.g. EADDRINUSE). */

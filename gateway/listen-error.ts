@@ -26,15 +26,28 @@ export function listenError(what: string, address: HostPort, cause: unknown): Ga
 }
 
 /**
- * Binds a net/tls server to `address` (exclusive) and resolves with the port actually bound (useful with
- * port 0); a bind failure rejects with listenError(what, …).
+ * Told when a bound listener fails to accept a connection (ENOBUFS, ENOMEM, a network error the kernel
+ * hands to accept()): the caller is refused, the listener keeps listening. `what` names the listener.
  */
-export function listenOn(server: Server, address: HostPort, what: string): Promise<number> {
+export type AcceptErrorHandler = (what: string, err: Error) => void;
+
+/**
+ * Binds a net/tls server to `address` (exclusive) and resolves with the port actually bound (useful with
+ * port 0); a bind failure rejects with listenError(what, …). Once bound, an 'error' from the server is a
+ * connection it could not accept, and goes to `onAcceptError`: with no listener, it would end the process.
+ */
+export function listenOn(
+  server: Server,
+  address: HostPort,
+  what: string,
+  onAcceptError: AcceptErrorHandler,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: Error) => reject(listenError(what, address, err));
     server.once('error', onError);
     server.listen({ host: address.host, port: address.port, exclusive: true }, () => {
       server.removeListener('error', onError);
+      server.on('error', (err: Error) => onAcceptError(what, err));
       const bound = server.address();
       resolve(typeof bound === 'object' && bound ? bound.port : address.port);
     });

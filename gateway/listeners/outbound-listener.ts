@@ -24,7 +24,7 @@ import {
 } from 'node:http2';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { HostPort } from '../config/index.js';
-import { listenOn } from '../listen-error.js';
+import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
 import type { TargetStats } from '../routing/route-table.js';
 import type { OutcomeListener } from '../routing/outcome.js';
@@ -50,6 +50,7 @@ export interface OutboundHandlers {
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void;
+  onAcceptError: AcceptErrorHandler;
 }
 
 export class OutboundListener implements FastPathHost {
@@ -118,7 +119,12 @@ export class OutboundListener implements FastPathHost {
   /** Binds; rejects with LISTEN_FAILED naming the address (e.g. EADDRINUSE). */
   async start(): Promise<void> {
     trackHandedConnections(this.http1);
-    this.boundPort = await listenOn(this.net, this.address, 'outbound listener (listen.outbound)');
+    this.boundPort = await listenOn(
+      this.net,
+      this.address,
+      'outbound listener (listen.outbound)',
+      this.handlers.onAcceptError,
+    );
   }
 
   /** The port actually bound (useful with port 0). */

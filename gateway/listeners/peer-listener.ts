@@ -17,7 +17,7 @@ import {
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { callerIdentityOf } from '../../infra/index.js';
 import type { HostPort } from '../config/index.js';
-import { listenOn } from '../listen-error.js';
+import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
 import { OPAQUE_TCP_ALPN } from '../transport/opaque-tunnel.js';
 import type { TlsCredentials } from '../transport/peer-transport.js';
@@ -45,6 +45,7 @@ export class PeerListener {
   private readonly tunnels = new Set<TLSSocket>();
   private readonly metrics: RequestMetrics;
   private readonly onRefused: (message: string) => void;
+  private readonly onAcceptError: AcceptErrorHandler;
   private boundPort = 0;
   private draining = false;
 
@@ -57,10 +58,12 @@ export class PeerListener {
     onTunnel: PeerTunnelHandler;
     /** A caller was refused at the connection level (bad identity, failed handshake); for logging. */
     onRefused: (message: string) => void;
+    onAcceptError: AcceptErrorHandler;
   }) {
     this.address = options.address;
     this.metrics = options.metrics;
     this.onRefused = options.onRefused;
+    this.onAcceptError = options.onAcceptError;
     const trustDomain = options.trustDomain;
     // HTTP/2 runs over the TLS sockets this listener accepted (a fresh socket, nothing in flight).
     this.h2 = createH2Server({
@@ -137,7 +140,12 @@ export class PeerListener {
   }
 
   async start(): Promise<void> {
-    this.boundPort = await listenOn(this.tls, this.address, 'peer listener (listen.peer)');
+    this.boundPort = await listenOn(
+      this.tls,
+      this.address,
+      'peer listener (listen.peer)',
+      this.onAcceptError,
+    );
   }
 
   get port(): number {

@@ -5,7 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { formatHostPort, type HostPort } from '../config/index.js';
 import { GatewayError } from '../errors.js';
-import { listenOn } from '../listen-error.js';
+import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
 import type { RequestMetrics } from './request-metrics.js';
 
 export interface TcpListenerConfig {
@@ -23,10 +23,16 @@ export class TcpListeners {
   private readonly sockets = new Set<Socket>();
   private readonly metrics: RequestMetrics;
   private readonly onConnection: (socket: Socket, service: string) => void;
+  private readonly onAcceptError: AcceptErrorHandler;
 
-  constructor(metrics: RequestMetrics, onConnection: (socket: Socket, service: string) => void) {
+  constructor(
+    metrics: RequestMetrics,
+    onConnection: (socket: Socket, service: string) => void,
+    onAcceptError: AcceptErrorHandler,
+  ) {
     this.metrics = metrics;
     this.onConnection = onConnection;
+    this.onAcceptError = onAcceptError;
   }
 
   /**
@@ -118,7 +124,12 @@ export class TcpListeners {
       });
       this.onConnection(socket, config.service);
     });
-    await listenOn(server, { ...config.listen, port }, `tcp listener for ${config.service} (tcp[].listen)`);
+    await listenOn(
+      server,
+      { ...config.listen, port },
+      `tcp listener for ${config.service} (tcp[].listen)`,
+      this.onAcceptError,
+    );
     return { config, server };
   }
 }
