@@ -415,6 +415,34 @@ describe('data plane: HTTP', () => {
     assert.equal(answer.body.toString(), 'body');
   });
 
+  test('a refused upgrade is closed within the linger time, though the caller keeps its side open', async () => {
+    const metrics = fabric.gateway('a').metrics;
+    const openOutbound = async () =>
+      Number(/weft_open_connections\{listener="outbound"\} (\d+)/.exec(await metrics.metrics())?.[1]);
+    const before = await openOutbound();
+    const socket = connectTcp({ host: a().host, port: a().outboundPort, allowHalfOpen: true });
+    socket.on('error', () => undefined);
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    socket.write(
+      'GET /chat HTTP/1.1\r\nHost: nosuch\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    await once(socket, 'end');
+    assert.match(answer, /^HTTP\/1\.1 404 /);
+    // More bytes after the refusal, and no FIN: nothing else reads them, and the caller never closes.
+    socket.write('a frame after the refusal');
+    assert.equal(await openOutbound(), before + 1, 'refused, the caller still open');
+    const started = performance.now();
+    await waitFor(
+      'the gateway to close the connection',
+      async () => (await openOutbound()) === before,
+      10_000,
+    );
+    console.log(`gateway closed the refused upgrade after ${Math.round(performance.now() - started)} ms`);
+    socket.destroy();
+  });
+
   test('a WebSocket refusal HTTP/2 cannot carry (a repeated Content-Type) is answered 502, no crash', async () => {
     const ws = new WebSocket(`${a().outboundUrl.replace('http', 'ws')}/chat`, {
       headers: { host: 'refuser' },

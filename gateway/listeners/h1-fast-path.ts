@@ -26,7 +26,7 @@ const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
  * close its side (nginx's lingering_timeout). The sockets allow half-open, so without it a caller that
  * never sends FIN would hold the connection for good.
  */
-const LINGER_MS = 5_000;
+export const LINGER_MS = 5_000;
 /** Unanswered pipelined bytes held before the socket is paused. */
 const MAX_BUFFERED_BYTES = 64 * 1024;
 /** Heads longer than this go to Node's parser, which answers 431 beyond its own limit. */

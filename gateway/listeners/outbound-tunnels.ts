@@ -24,6 +24,7 @@ import type { HeaderMap } from '../upstream/exchange.js';
 import type { ObservedRequest, RequestObserver } from '../observability/index.js';
 import type { OutboundRouter, RouterContext } from './outbound-router.js';
 import { traceRequestHeaders } from './request-trace.js';
+import { LINGER_MS } from './h1-fast-path.js';
 import { splice } from './splice.js';
 import { recordTunnel, type TunnelEdge } from './tunnel-outcome.js';
 
@@ -252,6 +253,7 @@ function relayRefusal(
     if (typeof value === 'string') head += `${name}: ${value}\r\n`;
   }
   socket.write(`${head}\r\n`, 'latin1');
+  lingerAfterRefusal(socket);
   stream.pipe(socket);
   // pipe() ends the socket only when the stream ends; a reset stream would leave it open.
   stream.once('close', () => {
@@ -269,7 +271,18 @@ export function answerRaw(socket: Socket, err: GatewayError, extra?: HeaderMap):
   const body = `${err.message}\n`;
   let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${err.code}\r\nconnection: close\r\n`;
   if (extra) for (const name in extra) head += `${name}: ${String(extra[name])}\r\n`;
+  lingerAfterRefusal(socket);
   socket.end(`${head}\r\n${body}`);
+}
+
+/**
+ * After a refused upgrade the caller's socket (handed over by Node, half-open allowed, read by no one)
+ * is drained, and closed once it has been idle for LINGER_MS: a caller that keeps its side open, or sent
+ * more bytes after the request, would otherwise hold it for good.
+ */
+function lingerAfterRefusal(socket: Socket): void {
+  socket.setTimeout(LINGER_MS, () => socket.destroy());
+  socket.resume();
 }
 
 const REASONS: Readonly<Record<number, string>> = {
