@@ -233,8 +233,9 @@ export class H1Connection implements H1ResponseEvents {
       return;
     }
     // A gRPC status in the head is a trailers-only answer (an error before any message): it stays one,
-    // whatever empty body HTTP/1.1 framed it with.
+    // whatever body HTTP/1.1 framed it with. That body is not forwarded, so neither is its length.
     const trailersOnly = exchange.request.grpc && headers['grpc-status'] !== undefined;
+    if (trailersOnly) delete headers['content-length'];
     exchange.sink.head(status, headers, trailersOnly);
   }
 
