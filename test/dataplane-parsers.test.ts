@@ -126,6 +126,26 @@ test('response parser: HEAD and 304 answers have no body even with a Content-Len
   assert.equal(parse(['HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n']).complete, true);
 });
 
+test('response parser: framing that could desync a reused connection closes it after the answer', () => {
+  const both = parse([
+    'HTTP/1.1 200 OK\r\nContent-Length: 44\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+  ]);
+  assert.equal(both.body, 'ok', 'Transfer-Encoding wins over Content-Length');
+  assert.equal(both.keepAlive, false, 'Content-Length with Transfer-Encoding');
+  const http10 = parse([
+    'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n',
+  ]);
+  assert.equal(http10.keepAlive, false, 'Transfer-Encoding in HTTP/1.0');
+  const lookalike = parse(['HTTP/1.0 200 OK\r\nConnection: x-keep-alive-ext\r\nContent-Length: 2\r\n\r\nok']);
+  assert.equal(lookalike.keepAlive, false, 'a token that only contains keep-alive');
+  const kept = parse(['HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nok']);
+  assert.equal(kept.keepAlive, true);
+  const nbsp = parse(['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\xa0\r\n\r\n2\r\nok\r\n0\r\n\r\n'], {
+    eof: true,
+  });
+  assert.equal(nbsp.body, '2\r\nok\r\n0\r\n\r\n', 'chunked\\xa0 is not chunked: read until close');
+});
+
 test('response parser: 101 hands over the bytes that follow the head', () => {
   const got = parse(['HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi']);
   assert.equal(got.status, 101);
@@ -144,6 +164,13 @@ test('response parser: malformed answers are refused, never thrown', () => {
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', /chunk size/],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX', /CRLF/],
     [`HTTP/1.1 200 OK\r\nX: ${'a'.repeat(70_000)}`, /too large/],
+    // A bare LF or CR in the status line would hide the field after it (here Transfer-Encoding).
+    [
+      'HTTP/1.1 200 OK\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n5\r\nhello\r\n0\r\n\r\n',
+      /status line/,
+    ],
+    ['HTTP/1.1 200\rContent-Length: 0\r\n\r\n', /status line/],
+    ['HTTP/1.1 200 O\x00K\r\n\r\n', /status line/],
   ];
   for (const [wire, message] of bad)
     assert.match(parse([wire]).error ?? '', message, JSON.stringify(wire.slice(0, 60)));

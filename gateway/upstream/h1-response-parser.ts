@@ -12,7 +12,10 @@ const MAX_HEADER_FIELDS = 256;
 const MAX_CHUNK_LINE_BYTES = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 const CONTENT_LENGTH = /^\d{1,15}$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?:[ \r]|$)/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |$)/;
+const CHUNKED_LAST = /(?:^|,)[ \t]*chunked[ \t]*$/i;
+const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/;
+const KEEP_ALIVE_TOKEN = /(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/;
 
 export interface H1ResponseEvents {
   /** A final response head (or 101 Switching Protocols when `upgrade`). */
@@ -179,8 +182,13 @@ export class H1ResponseParser {
   }
 
   private parseHead(head: string): GatewayError | undefined {
-    const statusLine = STATUS_LINE.exec(head);
-    if (!statusLine) return protocolError('malformed status line');
+    // The status line ends at the first CRLF and holds no other control character: a bare LF or CR in
+    // it would hide the field that follows (a Transfer-Encoding, say) from the framing.
+    const firstLineEnd = head.indexOf('\r\n');
+    const firstLine = firstLineEnd < 0 ? head : head.slice(0, firstLineEnd);
+    const statusLine = STATUS_LINE.exec(firstLine);
+    if (!statusLine || fieldValueIn(firstLine, 0, firstLine.length) === undefined)
+      return protocolError('malformed status line');
     const minor = statusLine[1] === '1' ? 1 : 0;
     const status = Number(statusLine[2]);
     const headers: HeaderMap = newHeaderMap();
@@ -214,7 +222,7 @@ export class H1ResponseParser {
         contentLength = length;
       } else if (name === 'transfer-encoding') {
         transferEncoding = true;
-        chunked = /(^|,)\s*chunked\s*$/i.test(value);
+        chunked = CHUNKED_LAST.test(value);
         continue;
       } else if (name === 'connection') {
         connectionTokens = connectionTokens ? `${connectionTokens},${value}` : value;
@@ -235,8 +243,12 @@ export class H1ResponseParser {
           delete headers[listed];
       }
     }
+    // Content-Length beside Transfer-Encoding, or Transfer-Encoding in HTTP/1.0, is framing a peer may
+    // read differently (RFC 9112 §6.1, §6.3): this answer is read by Transfer-Encoding, and the
+    // connection carries no other.
     this.keepAlive =
-      minor === 1 ? !/(^|,)\s*close\s*(,|$)/.test(tokens ?? '') : /keep-alive/.test(tokens ?? '');
+      !(transferEncoding && (contentLength !== -1 || minor === 0)) &&
+      (minor === 1 ? !CLOSE_TOKEN.test(tokens ?? '') : KEEP_ALIVE_TOKEN.test(tokens ?? ''));
     if (status < 200) {
       if (status === 101) {
         this.state = State.Upgraded;
