@@ -415,6 +415,23 @@ describe('data plane: HTTP', () => {
     assert.equal(answer.body.toString(), 'body');
   });
 
+  test('a request with two Host fields is answered 400, an upgrade too (Node lets them through)', async () => {
+    for (const extra of ['', 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n']) {
+      const socket = connectTcp({ host: a().host, port: a().outboundPort });
+      socket.on('error', () => undefined);
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+      socket.write(
+        `GET /whoami HTTP/1.1\r\nHost: nosuch\r\nHost: hello\r\n${extra}Connection: close\r\n\r\n`,
+      );
+      await once(socket, 'end');
+      socket.destroy();
+      assert.match(answer, /^HTTP\/1\.1 400 /, answer);
+      assert.match(answer, /weft-error: BAD_REQUEST/i);
+      assert.match(answer, /2 Host fields/);
+    }
+  });
+
   test('a refused upgrade is closed within the linger time, though the caller keeps its side open', async () => {
     const metrics = fabric.gateway('a').metrics;
     const openOutbound = async () =>

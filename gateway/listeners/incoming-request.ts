@@ -3,12 +3,16 @@
 // IncomingMessage itself as the body stream when there is one. Used by the outbound listener's HTTP/1
 // server and by lanes handed to Node's parser on the peer side.
 import type { IncomingMessage } from 'node:http';
-import { headersFromRawH1, type H1RequestFacts } from '../routing/proxy-headers.js';
+import type { GatewayError } from '../errors.js';
+import { headersFromRawH1, repeatedHostError, type H1RequestFacts } from '../routing/proxy-headers.js';
 import type { ProxyRequest } from '../upstream/exchange.js';
 
-export function requestOfIncoming(req: IncomingMessage): ProxyRequest {
-  const facts: H1RequestFacts = { authority: '', bodyLength: 0, upgrade: '', grpc: false };
+/** The request, or BAD_REQUEST for a head with more than one Host. */
+export function requestOfIncoming(req: IncomingMessage): ProxyRequest | GatewayError {
+  const facts: H1RequestFacts = { authority: '', hostLines: 0, bodyLength: 0, upgrade: '', grpc: false };
   const headers = headersFromRawH1(req.rawHeaders, facts);
+  const bad = repeatedHostError(facts);
+  if (bad) return bad;
   return {
     method: req.method ?? 'GET',
     path: req.url ?? '/',

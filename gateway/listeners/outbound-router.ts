@@ -57,7 +57,9 @@ export class OutboundRouter {
 
   onH1Request(req: IncomingMessage, res: ServerResponse): void {
     const sink = new H1ResponseSink(req, res, false, this.context.noRouteStats, this.context.onOutcome);
-    this.forward(requestOfIncoming(req), sink);
+    const request = requestOfIncoming(req);
+    if (request instanceof GatewayError) sink.fail(request);
+    else this.forward(request, sink);
   }
 
   /** A simple HTTP/1.1 request from the fast path (headers already carry pseudo-headers). */

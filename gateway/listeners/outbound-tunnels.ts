@@ -14,6 +14,7 @@ import { httpStatusOf } from '../routing/error-status.js';
 import {
   ERROR_HEADER,
   headersFromRawH1,
+  repeatedHostError,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
   type H1RequestFacts,
@@ -49,7 +50,7 @@ export class OutboundTunnels {
   /** An HTTP/1.1 request with Upgrade (Node's 'upgrade' event): `head` is what followed the request head. */
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', onEarlySocketError);
-    const facts: H1RequestFacts = { authority: '', bodyLength: 0, upgrade: '', grpc: false };
+    const facts: H1RequestFacts = { authority: '', hostLines: 0, bodyLength: 0, upgrade: '', grpc: false };
     const headers = headersFromRawH1(req.rawHeaders, facts);
     if (facts.upgrade === '' || facts.upgrade === 'h2c') {
       // Not a tunnel (h2c upgrade is optional to honour, RFC 9113 dropped it): answer as a plain request.
@@ -75,6 +76,8 @@ export class OutboundTunnels {
       answerRaw(socket, err);
       recordTunnel(stats, observed, started, httpStatusOf(err.code), edge, err.code);
     };
+    const repeatedHost = repeatedHostError(facts);
+    if (repeatedHost) return refuse(repeatedHost, this.context.noRouteStats, NO_ROUTE);
     const resolved = this.context.router.resolve(facts.authority);
     if (resolved instanceof GatewayError) return refuse(resolved, this.context.noRouteStats, NO_ROUTE);
     const { route, name } = resolved;

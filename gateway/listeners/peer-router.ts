@@ -217,14 +217,10 @@ export class PeerRouter {
   /** A request on a lane Node's parser reads (lane-http-server.ts). */
   private onLaneHttpRequest(req: IncomingMessage, res: ServerResponse, caller: string): void {
     const request = requestOfIncoming(req);
-    const sink = new H1ResponseSink(
-      req,
-      res,
-      request.grpc,
-      this.context.noRouteStats,
-      this.context.onOutcome,
-    );
-    this.serveLaneRequest(request, req.headers[SERVICE_HEADER], sink, caller);
+    const grpc = !(request instanceof GatewayError) && request.grpc;
+    const sink = new H1ResponseSink(req, res, grpc, this.context.noRouteStats, this.context.onOutcome);
+    if (request instanceof GatewayError) sink.fail(request);
+    else this.serveLaneRequest(request, req.headers[SERVICE_HEADER], sink, caller);
   }
 
   private serveLaneRequest(

@@ -5,6 +5,7 @@
 //   weft-service         peer hop only: the service key the calling gateway resolved (name.namespace)
 //   weft-error           on answers the gateway generated itself: the GatewayError code
 //   weft-lane            on the CONNECT request that opens a lane: the protocol it carries (http/1.1)
+import { GatewayError } from '../errors.js';
 import { newHeaderMap, type HeaderMap } from '../upstream/exchange.js';
 
 export const SOURCE_CLUSTER_HEADER = 'weft-source-cluster';
@@ -81,7 +82,10 @@ function isWeftRequestField(name: string): boolean {
 
 /** What an HTTP/1.1 request head says about its body and its routing. */
 export interface H1RequestFacts {
+  /** The first Host field's value ('' when there is none). */
   authority: string;
+  /** How many Host field lines the head has: more than one is a bad request (RFC 9112 §3.2). */
+  hostLines: number;
   /** 0: none, n: Content-Length, -1: chunked (length unknown). */
   bodyLength: number;
   /** The Upgrade field, lower-cased; '' when absent. Node decides whether the request is an upgrade. */
@@ -102,7 +106,7 @@ export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts):
     const value = raw[i + 1] as string;
     switch (name) {
       case 'host':
-        facts.authority = value;
+        if (facts.hostLines++ === 0) facts.authority = value;
         continue;
       case 'content-length':
         facts.bodyLength = Number(value);
@@ -131,6 +135,15 @@ export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts):
   }
   if (connectionTokens !== '') dropConnectionListed(headers, connectionTokens);
   return headers;
+}
+
+/** The answer to a head with more than one Host (Node's parser lets it through; RFC 9112 §3.2 says 400). */
+export function repeatedHostError(facts: H1RequestFacts): GatewayError | undefined {
+  if (facts.hostLines <= 1) return undefined;
+  return new GatewayError(
+    'BAD_REQUEST',
+    `the request has ${facts.hostLines} Host fields; send exactly one (RFC 9112 §3.2)`,
+  );
 }
 
 /**
