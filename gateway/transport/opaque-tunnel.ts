@@ -47,18 +47,20 @@ export function dialOpaqueTunnel(
   const socket = connect(connectOptions);
   let settled = false;
   let line = '';
-  const settle = (result: TLSSocket | GatewayError) => {
+  const settle = (result: TLSSocket | GatewayError, rest?: Buffer) => {
     if (settled) return;
     settled = true;
     socket.setTimeout(0);
     socket.removeListener('data', onData);
     socket.removeListener('error', onError);
     socket.removeListener('close', onClose);
+    socket.removeListener('end', onClose);
     if (result instanceof GatewayError) socket.destroy();
-    else socket.pause();
+    else putBack(socket, rest);
     callback(result);
   };
   const onError = (err: Error) => settle(options.classify(err));
+  // 'end' too: the socket allows half-open, so a peer that only shuts down its side never closes it.
   const onClose = () =>
     settle(new GatewayError('UPSTREAM_RESET', `${options.describe} closed the tunnel before answering`));
   const onData = (chunk: Buffer) => {
@@ -74,8 +76,7 @@ export function dialOpaqueTunnel(
       settle(refusal(answer, options.describe));
       return;
     }
-    if (newline + 1 < chunk.length) socket.unshift(chunk.subarray(newline + 1));
-    settle(socket);
+    settle(socket, chunk.subarray(newline + 1));
   };
   socket.setTimeout(options.timeoutMs, () =>
     settle(
@@ -84,6 +85,7 @@ export function dialOpaqueTunnel(
   );
   socket.on('error', onError);
   socket.on('close', onClose);
+  socket.on('end', onClose);
   socket.once('secureConnect', () => {
     socket.setNoDelay(true);
     socket.write(`${PREAMBLE}${options.service}\r\n`, 'latin1');
@@ -103,13 +105,13 @@ export function readTunnelRequest(
 ): void {
   let line = '';
   let settled = false;
-  const settle = (result: string | GatewayError) => {
+  const settle = (result: string | GatewayError, rest?: Buffer) => {
     if (settled) return;
     settled = true;
     socket.setTimeout(0);
     socket.removeListener('data', onData);
     socket.removeListener('end', onEnd);
-    socket.pause();
+    putBack(socket, rest);
     callback(result);
   };
   const onEnd = () =>
@@ -122,18 +124,27 @@ export function readTunnelRequest(
         settle(new GatewayError('BAD_REQUEST', 'tunnel request line too long'));
       return;
     }
-    if (newline + 1 < chunk.length) socket.unshift(chunk.subarray(newline + 1));
     const request = line.endsWith('\r') ? line.slice(0, -1) : line;
     const service = request.startsWith(PREAMBLE) ? request.slice(PREAMBLE.length) : '';
     settle(
       SERVICE_KEY.test(service)
         ? service
         : new GatewayError('BAD_REQUEST', `malformed tunnel request "${request.slice(0, 80)}"`),
+      chunk.subarray(newline + 1),
     );
   };
   socket.setTimeout(timeoutMs, () => settle(new GatewayError('BAD_REQUEST', 'no tunnel request in time')));
   socket.on('data', onData);
   socket.once('end', onEnd);
+}
+
+/**
+ * Pauses `socket` and puts back the bytes read after its line. In that order: unshift() on a flowing
+ * socket emits the bytes at once, to the line reader still listening, which would swallow them.
+ */
+function putBack(socket: TLSSocket, rest: Buffer | undefined): void {
+  socket.pause();
+  if (rest && rest.length > 0) socket.unshift(rest);
 }
 
 /** The answer line the peer writes: OK, or the error that refused the tunnel. */
