@@ -405,6 +405,33 @@ describe('data plane: HTTP', () => {
     ws.terminate();
   });
 
+  test('a caller that resets while its upgrade waits for the answer is counted 499, not against the peer', async () => {
+    const metrics = fabric.gateway('a').metrics;
+    const count = async (code: string) =>
+      Number(
+        new RegExp(
+          `weft_requests_total\\{listener="outbound",[^}]*destination_service="staller.default"[^}]*code="${code}"\\} (\\d+)`,
+        ).exec(await metrics.metrics())?.[1] ?? 0,
+      );
+    const [gone, failed] = [await count('499'), await count('502')];
+    const held = stallHeld.length;
+    const socket = connectTcp({ host: a().host, port: a().outboundPort });
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    socket.write(
+      'GET /chat HTTP/1.1\r\nHost: staller\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    await waitFor('the upgrade to reach the stalling endpoint in b', () => stallHeld.length > held, 10_000);
+    socket.resetAndDestroy();
+    await waitFor(
+      'the tunnel counted as the caller gone',
+      async () => (await count('499')) === gone + 1,
+      10_000,
+    );
+    assert.equal(await count('502'), failed);
+  });
+
   test('a request with a repeated field (two If-Match lines) crosses the HTTP/2 hop', async () => {
     const answer = await httpCall(`${a().outboundUrl}/echo`, {
       method: 'POST',
@@ -436,7 +463,19 @@ describe('data plane: HTTP', () => {
     const metrics = fabric.gateway('a').metrics;
     const openOutbound = async () =>
       Number(/weft_open_connections\{listener="outbound"\} (\d+)/.exec(await metrics.metrics())?.[1]);
-    const before = await openOutbound();
+    // Connections of the tests before may still be closing: start from a count that holds for 200 ms.
+    let before = -1;
+    await waitFor(
+      'the open-connections count to settle',
+      async () => {
+        const last = before;
+        before = await openOutbound();
+        if (before === last) return true;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        return false;
+      },
+      10_000,
+    );
     const socket = connectTcp({ host: a().host, port: a().outboundPort, allowHalfOpen: true });
     socket.on('error', () => undefined);
     let answer = '';

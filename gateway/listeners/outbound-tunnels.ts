@@ -144,17 +144,26 @@ export class OutboundTunnels {
         }
       });
       // A stream that ends before the peer answered (its connection dropped: 'close', maybe no 'error')
-      // is answered here; from the answer on, the splice or the relayed refusal owns both ends.
+      // is answered here; from the answer on, the splice or the relayed refusal owns both ends. A caller
+      // that reset meanwhile closed the stream itself: counted as gone (499), not against the peer.
+      let callerLeft = false;
       stream.on('error', () => undefined);
       stream.once('close', () => {
         if (answered) return;
+        if (callerLeft) {
+          recordTunnel(choice.stats, observed, started, 499, choice, 'DOWNSTREAM_CANCELLED');
+          return;
+        }
         const err = new GatewayError(
           'UPSTREAM_RESET',
           `the peer gateway in ${choice.cluster} closed the tunnel before answering (HTTP/2 code ${stream.rstCode ?? 0})`,
         );
         refuse(err, choice.stats, choice);
       });
-      socket.on('error', () => stream.destroy());
+      socket.on('error', () => {
+        callerLeft = !answered;
+        stream.destroy();
+      });
     });
   }
 

@@ -331,7 +331,9 @@ export class PeerRouter {
     dialUpgrade(choice.endpoint, head, timeouts, (result) => {
       if (result instanceof GatewayError) return refuse(result);
       if (stream.destroyed) {
+        // The caller went away while the endpoint answered.
         if (result.upgraded) result.socket.destroy();
+        recordTunnel(stats, observed, started, 499, choice, 'DOWNSTREAM_CANCELLED');
         return;
       }
       // respond() throws on a head HTTP/2 cannot carry (a repeated single-value field): refuse instead.
