@@ -36,6 +36,8 @@ export class H2ResponseSink extends DownstreamSink {
     this.acceptsTrailers = grpc || acceptsTrailers;
     (stream as TaggedStream)[kSink] = this;
     stream.on('close', onStreamClose);
+    // A caller's RST_STREAM while its body is unread: the stream is closed but not yet destroyed.
+    stream.on('aborted', onStreamClose);
     // A reset stream reports an error; without a listener Node would throw it (a crash, not a failed call).
     stream.on('error', onStreamError);
   }
@@ -43,7 +45,8 @@ export class H2ResponseSink extends DownstreamSink {
   head(status: number, headers: HeaderMap, endStream: boolean): void {
     if (this.finished) return;
     const stream = this.stream;
-    if (stream.destroyed) {
+    // Closed is enough: respond() throws on a stream the caller reset, even before Node destroys it.
+    if (stream.destroyed || stream.closed) {
       this.downstreamGone();
       return;
     }
@@ -84,7 +87,8 @@ export class H2ResponseSink extends DownstreamSink {
   fail(err: GatewayError): void {
     if (this.finished) return;
     const stream = this.stream;
-    if (stream.destroyed) {
+    // Closed is enough: respond() throws on a stream the caller reset, even before Node destroys it.
+    if (stream.destroyed || stream.closed) {
       this.downstreamGone();
       return;
     }
