@@ -135,15 +135,19 @@ export class Gateway {
       outliers,
       failoverMetrics,
     });
+    // At once, in the same turn as tls.current() was read above: certificate files rewritten while the
+    // data plane and discovery start would otherwise be read by the watcher and told to no one.
+    tls.subscribe((material) => dataPlane.updateTls(material));
     plane.sources = dataPlane.failoverSources();
+    // Closed on a failed start too: a listener bound before another one failed would keep the process
+    // alive, answering local apps with discovery gone.
+    this.started.push({ close: () => dataPlane.close() });
     await dataPlane.start();
     this.dataPlane = dataPlane;
-    this.started.push({ close: () => dataPlane.close() });
     // Register in the fabric only once the listeners are bound: peers that learn our address can connect.
     await discovery.start();
     this.started.push(discovery);
     this.discovery = discovery;
-    tls.subscribe((material) => dataPlane.updateTls(material));
     const healthChanged = () => {
       publishLocal();
       dataPlane.refreshRoutes();

@@ -1,14 +1,19 @@
 // A running `weft gateway` and its signals, end to end: SIGHUP applies what may change while running,
 // keeps the running values of what needs a restart and names it; SIGTERM ends the discovery lease before
 // the drain (peers stop choosing the gateway while its requests finish); SIGHUP during the drain is
-// ignored, not fatal.
+// ignored, not fatal. A gateway whose peer port is taken exits with the error, instead of hanging with
+// its outbound listener bound.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort } from '../gateway/demo/free-port.js';
 import { FailoverFabric, singleCluster } from './helpers/failover-fabric.js';
 import { httpCall } from './helpers/http-call.js';
 import { startStallingUpstream, type StallingUpstream } from './helpers/stalling-upstream.js';
 import { waitFor } from './helpers/wait.js';
+import { runWeft } from './helpers/weft-cli.js';
 
 const HOST = '127.0.5.1';
 
@@ -38,6 +43,27 @@ describe('gateway lifecycle', () => {
     const file = fabric.gateway('a').process.options.logFile;
     return readFile(file, 'utf8');
   };
+
+  test('a start that fails on a taken port exits with the error, not hanging with listeners bound', async () => {
+    const running = fabric.gateway('a');
+    const listen = running.config.listen as Record<string, string>;
+    const config = {
+      ...running.config,
+      listen: {
+        outbound: `${HOST}:${await freePort(HOST)}`,
+        peer: listen.peer,
+        admin: `${HOST}:${await freePort(HOST)}`,
+        control: `${HOST}:${await freePort(HOST)}`,
+      },
+    };
+    const file = join(running.configFile, '..', 'taken-peer-port.yaml');
+    await writeFile(file, stringify(config));
+    const started = performance.now();
+    const run = await runWeft(['gateway', '--config', file], 20_000);
+    console.log(`exited ${run.code} after ${Math.round(performance.now() - started)} ms`);
+    assert.equal(run.code, 1, `exit ${run.code}; stderr: ${run.stderr}`);
+    assert.match(run.stderr, /peer listener \(listen\.peer\) cannot listen on .*EADDRINUSE/);
+  });
 
   test('a reload applies services, and keeps and names the changes that need a restart', async () => {
     await fabric.reconfigure('a', (config) => {

@@ -9,13 +9,13 @@ export interface WeftRun {
   readonly stderr: string;
 }
 
-/** `weft ARGS…`; resolves with the exit code (-1: killed at `timeoutMs`) and both outputs. */
+/** `weft ARGS…`; resolves with the exit code (-1: killed, SIGKILL, at `timeoutMs`) and both outputs. */
 export function runWeft(args: readonly string[], timeoutMs = 30_000): Promise<WeftRun> {
   return new Promise((resolveRun) => {
     execFile(
       process.execPath,
       ['--import', 'tsx', fromPackageRoot('gateway/cli/main.ts'), ...args],
-      { timeout: timeoutMs },
+      { timeout: timeoutMs, killSignal: 'SIGKILL' },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
         resolveRun({ code, stdout, stderr });
