@@ -2,7 +2,7 @@
 // neither offered for new streams nor allowed to throw out of request() or ping(), and a stream it could
 // not open counts as not sent; a refused stream
 // counts as not sent; a connection retires before its stream ids run out; a closed pool (H2Pool) offers
-// no connection, not even one still connecting.
+// no connection, not even one still connecting; a connection draining a long stream leaves room for a new one.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { GatewayError } from '../gateway/errors.js';
 import { H2Connection, type H2ConnectionOptions } from '../gateway/transport/h2-connection.js';
 import { H2Pool } from '../gateway/transport/h2-pool.js';
+import { waitFor } from './helpers/wait.js';
 
 /** An h2c server on loopback for one test: `onStream` answers (default: 200 "ok"). */
 async function startH2c(
@@ -116,4 +117,42 @@ test('a closed pool offers no connection, not even one still connecting', async 
   const after = pool.acquire();
   assert.ok(after instanceof GatewayError, 'no connection after close');
   assert.match(after.message, /connection pool closed/);
+});
+
+test('a connection draining a long stream after GOAWAY does not count against maxConnections', async (t) => {
+  const held: ServerHttp2Stream[] = [];
+  const port = await startH2c(t, (stream) => {
+    if (stream.id === 1) {
+      // A long stream, then a graceful GOAWAY (as grpc-go's MaxConnectionAge sends): it stays open.
+      stream.respond({ ':status': 200 });
+      held.push(stream);
+      stream.session?.goaway(constants.NGHTTP2_NO_ERROR, stream.id);
+      return;
+    }
+    stream.respond({ ':status': 200 }, { endStream: true });
+  });
+  t.after(() => held.forEach((stream) => stream.end()));
+  const pool = new H2Pool({
+    authority: `http://127.0.0.1:${port}`,
+    describe: 'test endpoint',
+    connectTimeoutMs: 2_000,
+    maxConnections: 1,
+    backoff: { baseMs: 100, maxMs: 1_000 },
+    pingTimeoutMs: 1_000,
+    deadAfterMs: 3_000,
+  });
+  t.after(() => pool.destroy());
+  const first = pool.acquire();
+  assert.ok(first instanceof H2Connection);
+  const long = first.request({ ':path': '/watch' }, true);
+  assert.ok(!(long instanceof GatewayError));
+  long.on('error', () => undefined);
+  await waitFor('the first connection to drain', () => first.state === 'draining', 5_000);
+  const second = pool.acquire();
+  if (second instanceof GatewayError) assert.fail(`no new connection: ${second.message}`);
+  assert.notEqual(second, first);
+  const quick = second.request({ ':path': '/' }, true);
+  assert.ok(!(quick instanceof GatewayError));
+  const [headers] = (await once(quick, 'response')) as [Record<string, unknown>];
+  assert.equal(headers[':status'], 200);
 });

@@ -218,7 +218,12 @@ export class H2Pool implements H2ConnectionEvents {
   private open(): H2Connection | GatewayError {
     if (this.closed) return closedError(this.describe);
     if (this.backoffUntilMs > this.now() && this.lastError) return this.lastError;
-    if (this.connections.length >= this.options.maxConnections) {
+    // A draining connection (GOAWAY, or its stream budget spent) takes no new streams and closes after
+    // its last one: not counted, or long streams on connections an endpoint retires (grpc-go's
+    // MaxConnectionAge) would leave no room for new ones.
+    let open = 0;
+    for (const connection of this.connections) if (connection.state !== 'draining') open++;
+    if (open >= this.options.maxConnections) {
       // Every connection is at its stream limit: share the least loaded; nghttp2 queues the stream.
       let least: H2Connection | undefined;
       for (const connection of this.connections) {
