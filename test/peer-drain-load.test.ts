@@ -1,7 +1,7 @@
 // Rolling restart under load: cluster a sends non-idempotent bodyless POSTs (they ride lanes and are
 // never retried once sent) to hello, exported by b and c, while b's gateway is stopped with SIGTERM.
 // No call may fail: b leaves the fabric, then drains, and a request a had already put on one of b's
-// lanes must be answered, not dropped.
+// lanes must be answered, not dropped; also when b reads those lanes with Node's parser.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Agent } from 'node:http';
@@ -25,7 +25,11 @@ before(async () => {
 
 after(() => fabric?.close());
 
-test('SIGTERM of a serving gateway under load fails no call', { timeout: 120_000 }, async () => {
+/**
+ * 16 callers POST to hello through a while b is stopped; no call may fail. `headers`: extra fields on
+ * each call (over 100 make b read those lanes with Node's parser instead of its fast path).
+ */
+async function rollingRestartFailsNoCall(headers: Record<string, string>): Promise<void> {
   const { host, port } = fabric.gateway('a').outbound;
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   let running = true;
@@ -37,7 +41,7 @@ test('SIGTERM of a serving gateway under load fails no call', { timeout: 120_000
     try {
       const answer = await httpCall(`http://${host}:${port}/`, {
         method: 'POST',
-        headers: { host: 'hello' },
+        headers: { host: 'hello', ...headers },
         agent,
       });
       if (answer.status === 200) return { by: String(answer.headers['x-served-by']) };
@@ -68,4 +72,18 @@ test('SIGTERM of a serving gateway under load fails no call', { timeout: 120_000
   agent.destroy();
   console.log(`${calls} calls, ${failures.length} failed; served by ${JSON.stringify([...servedBy])}`);
   assert.deepEqual(failures, []);
+}
+
+test('SIGTERM of a serving gateway under load fails no call', { timeout: 120_000 }, async () => {
+  await rollingRestartFailsNoCall({});
 });
+
+test(
+  'the same when b reads its lanes with Node’s parser (heads of over 100 fields)',
+  { timeout: 120_000 },
+  async () => {
+    await fabric.gateway('b').process.start(30_000);
+    const many = Object.fromEntries(Array.from({ length: 110 }, (_, i) => [`x-field-${i}`, String(i)]));
+    await rollingRestartFailsNoCall(many);
+  },
+);

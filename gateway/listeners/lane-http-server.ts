@@ -53,10 +53,12 @@ export class LaneHttpServer {
     handToHttpServer(this.http, lane, unread);
   }
 
-  /** Draining: idle lanes close now, busy ones after their answer (which says Connection: close). */
+  /**
+   * Draining: answers say Connection: close, so busy lanes close after theirs. Idle lanes stay until
+   * closeIdle(), which the peer router calls once the calling gateways had their grace to stop using them.
+   */
   drain(): void {
     this.draining = true;
-    this.closeIdle();
   }
 
   closeIdle(): void {
