@@ -4,12 +4,13 @@ import assert from 'node:assert/strict';
 import {
   CircuitBreaker,
   RateLimiter,
+  ResilienceRegistry,
   RetryBudget,
   decideRetry,
   type AttemptResult,
   type RetryRequest,
 } from '../gateway/resilience/index.js';
-import type { RetryConfig } from '../gateway/config/index.js';
+import { parseConfigObject, type RetryConfig } from '../gateway/config/index.js';
 
 function budget(ratio = 0.2, minRetriesPerSecond = 0, windowMs = 10_000) {
   const clock = { t: 0 };
@@ -330,4 +331,27 @@ test('rate limiter: burst, then the refill rate; Retry-After says when the next 
   while (limiter.tryTake()) taken++;
   assert.equal(taken, 3, 'an idle limiter refills only up to the burst');
   assert.equal(limiter.limited, 3);
+});
+
+test('a reload that changes failover.retryBudget gives the services in use a budget of the new size', () => {
+  const config = (minRetriesPerSecond: number) =>
+    parseConfigObject(
+      {
+        cluster: 'a',
+        locality: { cloud: 'aws', region: 'us-east-1' },
+        trustDomain: 'budget.test',
+        redis: 'redis://127.0.0.1:1',
+        tls: { ca: '/tls/ca.pem', cert: '/tls/gateway.pem', key: '/tls/gateway.key' },
+        listen: { peer: '127.0.0.1:15443' },
+        failover: { retryBudget: { ratio: 0, minRetriesPerSecond, window: '10s' } },
+      },
+      'test',
+    );
+  const registry = new ResilienceRegistry(config(1));
+  assert.equal(registry.for('hello.default').budget.state().remaining, 10);
+  registry.updateConfig(config(5));
+  assert.equal(registry.for('hello.default').budget.state().remaining, 50);
+  const kept = registry.for('hello.default').budget;
+  registry.updateConfig(config(5));
+  assert.equal(registry.for('hello.default').budget, kept, 'an unchanged budget keeps counting');
 });

@@ -1,7 +1,7 @@
 // The live resilience state of the services this gateway calls: per service its merged policy
 // (servicePolicy), one retry budget, an optional rate limiter, and one circuit breaker per destination
-// cluster. Created lazily on a service's first request and kept across config reloads (budgets and
-// breakers keep counting; new limits apply to new requests).
+// cluster. Created lazily on a service's first request and kept across config reloads (breakers keep
+// counting and new limits apply to new requests; a changed failover.retryBudget starts fresh budgets).
 import { servicePolicy, type GatewayConfig, type ServicePolicy } from '../config/index.js';
 import { CircuitBreaker, type CircuitBreakerState } from './circuit-breaker.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -34,7 +34,7 @@ export class ServiceResilience {
   policy: ServicePolicy;
   /** The policy for calls from peer gateways (see peerPolicyOf). */
   peerPolicy: ServicePolicy;
-  readonly budget: RetryBudget;
+  budget: RetryBudget;
   limiter: RateLimiter | null;
   readonly events: ResilienceEvents | undefined;
   private readonly breakers = new Map<string, CircuitBreaker>();
@@ -58,7 +58,9 @@ export class ServiceResilience {
     return breaker;
   }
 
-  update(policy: ServicePolicy): void {
+  /** A reload: the new policy, and a fresh retry budget when `failover.retryBudget` changed. */
+  update(policy: ServicePolicy, budget?: RetryBudget): void {
+    if (budget) this.budget = budget;
     const limitChanged = JSON.stringify(policy.rateLimit) !== JSON.stringify(this.policy.rateLimit);
     this.policy = policy;
     this.peerPolicy = peerPolicyOf(policy);
@@ -95,8 +97,11 @@ export class ResilienceRegistry {
   }
 
   updateConfig(config: GatewayConfig): void {
+    const budget = config.failover.retryBudget;
+    const budgetChanged = JSON.stringify(budget) !== JSON.stringify(this.config.failover.retryBudget);
     this.config = config;
-    for (const [service, state] of this.services) state.update(servicePolicy(config, service));
+    for (const [service, state] of this.services)
+      state.update(servicePolicy(config, service), budgetChanged ? new RetryBudget(budget) : undefined);
   }
 
   budgets(): { service: string; state: RetryBudgetState }[] {
