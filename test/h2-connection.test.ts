@@ -42,6 +42,21 @@ async function readyConnection(
   return connection;
 }
 
+/** An H2Pool of at most one connection to `port`, destroyed after the test. */
+function singleConnectionPool(t: TestContext, port: number): H2Pool {
+  const pool = new H2Pool({
+    authority: `http://127.0.0.1:${port}`,
+    describe: 'test endpoint',
+    connectTimeoutMs: 2_000,
+    maxConnections: 1,
+    backoff: { baseMs: 100, maxMs: 1_000 },
+    pingTimeoutMs: 1_000,
+    deadAfterMs: 3_000,
+  });
+  t.after(() => pool.destroy());
+  return pool;
+}
+
 test('a destroyed session has no capacity; request() and ping() neither throw nor send', async (t) => {
   const port = await startH2c(t);
   const connection = await readyConnection(port);
@@ -101,16 +116,7 @@ test('a connection retires after its stream budget: open streams finish, no new 
 
 test('a closed pool offers no connection, not even one still connecting', async (t) => {
   const port = await startH2c(t);
-  const pool = new H2Pool({
-    authority: `http://127.0.0.1:${port}`,
-    describe: 'test endpoint',
-    connectTimeoutMs: 2_000,
-    maxConnections: 1,
-    backoff: { baseMs: 100, maxMs: 1_000 },
-    pingTimeoutMs: 1_000,
-    deadAfterMs: 3_000,
-  });
-  t.after(() => pool.destroy());
+  const pool = singleConnectionPool(t, port);
   const first = pool.acquire();
   assert.ok(first instanceof H2Connection && first.state === 'connecting');
   pool.close();
@@ -132,21 +138,13 @@ test('a connection draining a long stream after GOAWAY does not count against ma
     stream.respond({ ':status': 200 }, { endStream: true });
   });
   t.after(() => held.forEach((stream) => stream.end()));
-  const pool = new H2Pool({
-    authority: `http://127.0.0.1:${port}`,
-    describe: 'test endpoint',
-    connectTimeoutMs: 2_000,
-    maxConnections: 1,
-    backoff: { baseMs: 100, maxMs: 1_000 },
-    pingTimeoutMs: 1_000,
-    deadAfterMs: 3_000,
-  });
-  t.after(() => pool.destroy());
+  const pool = singleConnectionPool(t, port);
   const first = pool.acquire();
   assert.ok(first instanceof H2Connection);
   const long = first.request({ ':path': '/watch' }, true);
   assert.ok(!(long instanceof GatewayError));
   long.on('error', () => undefined);
+  t.after(() => long.destroy());
   await waitFor('the first connection to drain', () => first.state === 'draining', 5_000);
   const second = pool.acquire();
   if (second instanceof GatewayError) assert.fail(`no new connection: ${second.message}`);

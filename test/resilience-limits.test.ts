@@ -11,6 +11,7 @@ import {
   type RetryRequest,
 } from '../gateway/resilience/index.js';
 import { parseConfigObject, type RetryConfig } from '../gateway/config/index.js';
+import { MINIMAL_CONFIG } from './helpers/gateway-config.js';
 
 function budget(ratio = 0.2, minRetriesPerSecond = 0, windowMs = 10_000) {
   const clock = { t: 0 };
@@ -336,15 +337,7 @@ test('rate limiter: burst, then the refill rate; Retry-After says when the next 
 test('a reload that changes failover.retryBudget gives the services in use a budget of the new size', () => {
   const config = (minRetriesPerSecond: number) =>
     parseConfigObject(
-      {
-        cluster: 'a',
-        locality: { cloud: 'aws', region: 'us-east-1' },
-        trustDomain: 'budget.test',
-        redis: 'redis://127.0.0.1:1',
-        tls: { ca: '/tls/ca.pem', cert: '/tls/gateway.pem', key: '/tls/gateway.key' },
-        listen: { peer: '127.0.0.1:15443' },
-        failover: { retryBudget: { ratio: 0, minRetriesPerSecond, window: '10s' } },
-      },
+      { ...MINIMAL_CONFIG, failover: { retryBudget: { ratio: 0, minRetriesPerSecond, window: '10s' } } },
       'test',
     );
   const registry = new ResilienceRegistry(config(1));
