@@ -328,32 +328,42 @@ export class PeerRouter {
     }
     const head = upgradeRequestHead('GET', request.path, request.authority, protocol, fields);
     const timeouts = { connectMs: this.context.connectTimeoutMs, answerMs: UPGRADE_ANSWER_TIMEOUT_MS };
-    dialUpgrade(choice.endpoint, head, timeouts, (result) => {
-      if (result instanceof GatewayError) return refuse(result);
-      if (stream.destroyed) {
-        // The caller went away while the endpoint answered.
-        if (result.upgraded) result.socket.destroy();
-        recordTunnel(stats, observed, started, 499, choice, 'DOWNSTREAM_CANCELLED');
-        return;
-      }
-      // respond() throws on a head HTTP/2 cannot carry (a repeated single-value field): refuse instead.
-      const status = result.upgraded ? 200 : result.status;
-      try {
-        stream.respond({ ...withoutHopByHop(result.headers), ':status': status });
-      } catch (err) {
-        if (result.upgraded) result.socket.destroy();
-        refuse(unsendableHead(err));
-        return;
-      }
-      if (!result.upgraded) {
-        recordTunnel(stats, observed, started, result.status, choice);
-        stream.end(result.body);
-        return;
-      }
-      if (result.leftover) stream.write(result.leftover);
-      splice(stream, result.socket, () => recordTunnel(stats, observed, started, 101, choice));
-      result.socket.resume();
-    });
+    // A stream closed while the endpoint has not answered (the caller left, or the drain deadline passed)
+    // ends the wait: its socket and 15 s timer would otherwise outlive it, and keep a drained process up.
+    const waiting = new AbortController();
+    stream.once('close', () => waiting.abort());
+    dialUpgrade(
+      choice.endpoint,
+      head,
+      timeouts,
+      (result) => {
+        if (result instanceof GatewayError) return refuse(result);
+        if (stream.destroyed) {
+          // The caller went away while the endpoint answered.
+          if (result.upgraded) result.socket.destroy();
+          recordTunnel(stats, observed, started, 499, choice, 'DOWNSTREAM_CANCELLED');
+          return;
+        }
+        // respond() throws on a head HTTP/2 cannot carry (a repeated single-value field): refuse instead.
+        const status = result.upgraded ? 200 : result.status;
+        try {
+          stream.respond({ ...withoutHopByHop(result.headers), ':status': status });
+        } catch (err) {
+          if (result.upgraded) result.socket.destroy();
+          refuse(unsendableHead(err));
+          return;
+        }
+        if (!result.upgraded) {
+          recordTunnel(stats, observed, started, result.status, choice);
+          stream.end(result.body);
+          return;
+        }
+        if (result.leftover) stream.write(result.leftover);
+        splice(stream, result.socket, () => recordTunnel(stats, observed, started, 101, choice));
+        result.socket.resume();
+      },
+      waiting.signal,
+    );
   }
 }
 

@@ -62,17 +62,29 @@ export const UPGRADE_ANSWER_TIMEOUT_MS = 15_000;
 /**
  * Sends an Upgrade request head (already serialized) and waits for the answer: 101 hands over the
  * socket with any bytes that followed the head; any other answer is read whole (bounded) and the
- * socket closed.
+ * socket closed. `signal` aborts the wait (the caller went away): the socket is closed, the answer
+ * timer cleared, and `callback` gets DOWNSTREAM_CANCELLED.
  */
 export function dialUpgrade(
   endpoint: LocalEndpoint,
   requestHead: string,
   timeouts: UpgradeTimeouts,
   callback: (result: UpgradeResult | GatewayError) => void,
+  signal?: AbortSignal,
 ): void {
+  const cancelled = () =>
+    new GatewayError(
+      'DOWNSTREAM_CANCELLED',
+      `the caller left before ${endpoint.host}:${endpoint.port} answered the upgrade`,
+    );
   dialTcp(endpoint, timeouts.connectMs, (socket) => {
     if (socket instanceof GatewayError) {
       callback(socket);
+      return;
+    }
+    if (signal?.aborted) {
+      socket.destroy();
+      callback(cancelled());
       return;
     }
     let status = 0;
@@ -90,10 +102,13 @@ export function dialUpgrade(
         ),
       );
     }, timeouts.answerMs);
+    const onAbort = () => finish(cancelled());
+    signal?.addEventListener('abort', onAbort, { once: true });
     const finish = (result: UpgradeResult | GatewayError) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
       socket.removeListener('data', onData);
       socket.removeListener('end', onEnd);
       socket.removeListener('error', onError);
