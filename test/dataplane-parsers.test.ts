@@ -163,6 +163,10 @@ test('response parser: malformed answers are refused, never thrown', () => {
     ['HTTP/1.1 200 OK\r\nX: a\x01b\r\n\r\n', /control character/],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', /chunk size/],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nabX', /CRLF/],
+    // Chunk sizes: no leading whitespace, no control character, only spaces or tabs before an extension.
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n', /chunk size/],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\r\nhello\r\n', /chunk size/],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\x0b;x\r\nhello\r\n', /chunk size/],
     [`HTTP/1.1 200 OK\r\nX: ${'a'.repeat(70_000)}`, /too large/],
     // A bare LF or CR in the status line would hide the field after it (here Transfer-Encoding).
     [
@@ -312,6 +316,9 @@ test('request bodies: broken chunked framing is refused, never thrown', () => {
     ['12345678901234\r\n', /bad chunk size/],
     ['\r\n', /bad chunk size ""/],
     ['A \r\n', /bad chunk size "A "/],
+    // Only spaces and tabs may come between the size and its extension (RFC 9112 §7.1.1, BWS).
+    ['5\xa0;x\r\n', /bad chunk size/],
+    ['5\x0b;x\r\n', /bad chunk size/],
     ['3\nabc', /does not end with CRLF/],
     ['3\r\nabcX\r\n', /not followed by CRLF/],
     ['3\r\nabc\rX', /not followed by CRLF/],

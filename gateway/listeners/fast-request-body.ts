@@ -112,7 +112,8 @@ export class FastRequestBody extends Readable {
 
   private sizeLine(line: string): void {
     const semicolon = line.indexOf(';');
-    const digits = semicolon < 0 ? line : line.slice(0, semicolon).trimEnd();
+    // Spaces or tabs may precede an extension (BWS, RFC 9112 §7.1.1), nothing else.
+    const digits = semicolon < 0 ? line : line.slice(0, semicolon).replace(/[ \t]+$/, '');
     if (!HEX.test(digits) || digits.length > MAX_SIZE_DIGITS) {
       this.invalid = `bad chunk size ${JSON.stringify(digits.slice(0, 20))}`;
       return;

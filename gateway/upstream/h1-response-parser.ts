@@ -13,6 +13,7 @@ const MAX_CHUNK_LINE_BYTES = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 const CONTENT_LENGTH = /^\d{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |$)/;
+const TRAILING_BWS = /[ \t]+$/;
 const CHUNKED_LAST = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/;
 const KEEP_ALIVE_TOKEN = /(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/;
@@ -284,7 +285,8 @@ export class H1ResponseParser {
     if (typeof next !== 'number') return next;
     if (next < 0) return data.length;
     const semicolon = this.line.indexOf(';');
-    const digits = (semicolon < 0 ? this.line : this.line.slice(0, semicolon)).trim();
+    // Spaces or tabs may precede an extension (BWS, RFC 9112 §7.1.1); nothing else surrounds the size.
+    const digits = semicolon < 0 ? this.line : this.line.slice(0, semicolon).replace(TRAILING_BWS, '');
     this.line = '';
     if (!/^[0-9a-fA-F]{1,12}$/.test(digits)) return protocolError('invalid chunk size');
     const size = parseInt(digits, 16);
