@@ -64,11 +64,17 @@ export function fieldValueIn(text: string, from: number, to: number): string | u
   let end = to;
   while (start < end && isOws(text.charCodeAt(start))) start++;
   while (end > start && isOws(text.charCodeAt(end - 1))) end--;
-  for (let i = start; i < end; i++) {
-    const code = text.charCodeAt(i);
-    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return undefined;
-  }
+  if (hasControlCharacter(text, start, end)) return undefined;
   return text.slice(start, end);
+}
+
+/** Whether `text` holds, between `from` and `to`, a control character other than HTAB (CR, LF, NUL, DEL…). */
+export function hasControlCharacter(text: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) {
+    const code = text.charCodeAt(i);
+    if ((code < 0x20 && code !== 0x09) || code === 0x7f) return true;
+  }
+  return false;
 }
 
 function isOws(code: number): boolean {

@@ -5,14 +5,14 @@
 // One response at a time: the client never pipelines. Errors are returned, never thrown.
 import { GatewayError } from '../errors.js';
 import { newHeaderMap, type HeaderMap } from './exchange.js';
-import { fieldNameOf, fieldValueIn, isHopByHop } from '../routing/proxy-headers.js';
+import { fieldNameOf, fieldValueIn, hasControlCharacter, isHopByHop } from '../routing/proxy-headers.js';
 
 export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 const MAX_HEADER_FIELDS = 256;
 const MAX_CHUNK_LINE_BYTES = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 const CONTENT_LENGTH = /^\d{1,15}$/;
-const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |$)/;
+const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |\r\n|$)/;
 const TRAILING_BWS = /[ \t]+$/;
 const CHUNKED_LAST = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/;
@@ -185,10 +185,9 @@ export class H1ResponseParser {
   private parseHead(head: string): GatewayError | undefined {
     // The status line ends at the first CRLF and holds no other control character: a bare LF or CR in
     // it would hide the field that follows (a Transfer-Encoding, say) from the framing.
-    const firstLineEnd = head.indexOf('\r\n');
-    const firstLine = firstLineEnd < 0 ? head : head.slice(0, firstLineEnd);
-    const statusLine = STATUS_LINE.exec(firstLine);
-    if (!statusLine || fieldValueIn(firstLine, 0, firstLine.length) === undefined)
+    let at = head.indexOf('\r\n');
+    const statusLine = STATUS_LINE.exec(head);
+    if (!statusLine || hasControlCharacter(head, 0, at < 0 ? head.length : at))
       return protocolError('malformed status line');
     const minor = statusLine[1] === '1' ? 1 : 0;
     const status = Number(statusLine[2]);
@@ -198,7 +197,6 @@ export class H1ResponseParser {
     let transferEncoding = false;
     let connectionTokens: string | undefined;
     let fields = 0;
-    let at = head.indexOf('\r\n');
     while (at >= 0) {
       const start = at + 2;
       let end = head.indexOf('\r\n', start);
