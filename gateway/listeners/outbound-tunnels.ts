@@ -146,11 +146,10 @@ export class OutboundTunnels {
       // A stream that ends before the peer answered (its connection dropped: 'close', maybe no 'error')
       // is answered here; from the answer on, the splice or the relayed refusal owns both ends. A caller
       // that reset meanwhile closed the stream itself: counted as gone (499), not against the peer.
-      let callerLeft = false;
       stream.on('error', () => undefined);
       stream.once('close', () => {
         if (answered) return;
-        if (callerLeft) {
+        if (socket.destroyed) {
           recordTunnel(choice.stats, observed, started, 499, choice, 'DOWNSTREAM_CANCELLED');
           return;
         }
@@ -160,10 +159,7 @@ export class OutboundTunnels {
         );
         refuse(err, choice.stats, choice);
       });
-      socket.on('error', () => {
-        callerLeft = !answered;
-        stream.destroy();
-      });
+      socket.on('error', () => stream.destroy());
     });
   }
 
