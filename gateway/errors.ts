@@ -40,3 +40,11 @@ export class GatewayError extends Error {
     this.retryAfterMs = options?.retryAfterMs;
   }
 }
+
+/** Codes that mean "the request never left this gateway": safe to send elsewhere. */
+const NOT_SENT: ReadonlySet<GatewayErrorCode> = new Set(['UPSTREAM_CONNECT', 'PEER_IDENTITY']);
+
+/** Whether a failure with this code left the request unsent (safe to send elsewhere). */
+export function neverSent(code: GatewayErrorCode): boolean {
+  return NOT_SENT.has(code);
+}

@@ -1,6 +1,6 @@
 // H1Pool on its own: a connection whose stream fails before it was usable (a lane whose HTTP/2 stream
-// reset before the peer's 200) reports UPSTREAM_CONNECT (nothing was sent); backpressure on a pooled
-// connection belongs to the exchange it is serving.
+// reset, or whose peer connection timed out, before the peer's 200) reports UPSTREAM_CONNECT (nothing
+// was sent); backpressure on a pooled connection belongs to the exchange it is serving.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
@@ -52,35 +52,38 @@ async function poolTo(t: TestContext, serve: (socket: Socket) => void): Promise<
   return pool;
 }
 
-test('a connection that fails before it is usable reports UPSTREAM_CONNECT, even when classified as a reset', async () => {
-  const pool = new H1Pool({
-    describe: 'lane to test peer',
-    dial: () => {
-      const stream = new PassThrough() as unknown as ByteStream & { setTimeout(ms: number): unknown };
-      stream.setTimeout = () => stream;
-      setImmediate(() => stream.destroy(new Error('stream reset by peer')));
-      return stream;
-    },
-    connectTimeoutMs: 2_000,
-    idleTimeoutMs: 10_000,
-    maxConnections: 1,
-    maxQueued: 1,
-    classifyError: (_connection, err) => new GatewayError('UPSTREAM_RESET', `lane: ${err.message}`),
+for (const classifiedAs of ['UPSTREAM_RESET', 'UPSTREAM_TIMEOUT'] as const) {
+  test(`a connection that fails before it is usable reports UPSTREAM_CONNECT, even when classified ${classifiedAs}`, async () => {
+    // UPSTREAM_TIMEOUT: the lane's peer connection was dropped for an unanswered keep-alive ping.
+    const pool = new H1Pool({
+      describe: 'lane to test peer',
+      dial: () => {
+        const stream = new PassThrough() as unknown as ByteStream & { setTimeout(ms: number): unknown };
+        stream.setTimeout = () => stream;
+        setImmediate(() => stream.destroy(new Error('stream reset by peer')));
+        return stream;
+      },
+      connectTimeoutMs: 2_000,
+      idleTimeoutMs: 10_000,
+      maxConnections: 1,
+      maxQueued: 1,
+      classifyError: (_connection, err) => new GatewayError(classifiedAs, `lane: ${err.message}`),
+    });
+    const failure = await new Promise<GatewayError>((resolve, reject) => {
+      const sink: ResponseSink = {
+        head: () => reject(new Error('no answer expected')),
+        data: () => true,
+        onDrain: () => undefined,
+        end: () => reject(new Error('no answer expected')),
+        fail: resolve,
+      };
+      pool.dispatch({ ...bodyless('POST'), path: '/jobs' }, sink);
+    });
+    pool.destroy();
+    assert.equal(failure.code, 'UPSTREAM_CONNECT');
+    assert.match(failure.message, /stream reset by peer/);
   });
-  const failure = await new Promise<GatewayError>((resolve, reject) => {
-    const sink: ResponseSink = {
-      head: () => reject(new Error('no answer expected')),
-      data: () => true,
-      onDrain: () => undefined,
-      end: () => reject(new Error('no answer expected')),
-      fail: resolve,
-    };
-    pool.dispatch({ ...bodyless('POST'), path: '/jobs' }, sink);
-  });
-  pool.destroy();
-  assert.equal(failure.code, 'UPSTREAM_CONNECT');
-  assert.match(failure.message, /stream reset by peer/);
-});
+}
 
 test("a late drain of an earlier caller does not lift the current caller's backpressure", async (t) => {
   let served = 0;

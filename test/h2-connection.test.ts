@@ -1,8 +1,9 @@
 // H2Connection on a real h2c server: a session destroyed before its 'close' event reached the pool is
 // neither offered for new streams nor allowed to throw out of request() or ping(), and a stream it could
-// not open counts as not sent; a refused stream
-// counts as not sent; a connection retires before its stream ids run out; a closed pool (H2Pool) offers
-// no connection, not even one still connecting; a connection draining a long stream leaves room for a new one.
+// not open counts as not sent; a refused stream, a stream above the last one a GOAWAY with an error
+// code names, and a stream still queued when its connection closed before it was up count as not sent;
+// a connection retires before its stream ids run out; a closed pool (H2Pool) offers no connection, not
+// even one still connecting; a connection draining a long stream leaves room for a new one.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -87,9 +88,53 @@ test('a stream the peer refused unprocessed (REFUSED_STREAM) is reported as not 
   await new Promise((resolve) => stream.once('close', resolve));
   const [err] = errors;
   assert.ok(err, 'the stream failed');
-  const mapped = connection.streamError(err);
+  const mapped = connection.streamError(err, stream);
   assert.equal(mapped.code, 'UPSTREAM_CONNECT', err.message);
   assert.match(mapped.message, /refused the stream unprocessed/);
+});
+
+/** The first error `stream` reports before it closes. */
+async function failureOf(stream: ClientHttp2Stream): Promise<Error> {
+  const errors: Error[] = [];
+  stream.on('error', (err: Error) => errors.push(err));
+  if (!stream.closed) await new Promise((resolve) => stream.once('close', resolve));
+  const [err] = errors;
+  assert.ok(err, 'the stream failed');
+  return err;
+}
+
+test('GOAWAY with an error code: streams above its last stream id were not processed (UPSTREAM_CONNECT), the rest reset', async (t) => {
+  const port = await startH2c(t, (stream) => {
+    // Stream 1 is left open; on stream 3 the server goes away saying it processed only stream 1.
+    stream.on('error', () => undefined); // the client's reset of both is reported here too
+    if (stream.id === 3) stream.session?.goaway(constants.NGHTTP2_INTERNAL_ERROR, 1);
+  });
+  const connection = await readyConnection(port);
+  t.after(() => connection.destroy());
+  const first = connection.request({ ':path': '/one' }, true);
+  assert.ok(!(first instanceof GatewayError));
+  await waitFor('stream 1 to be sent', () => first.id === 1, 2_000);
+  const second = connection.request({ ':path': '/two' }, true);
+  assert.ok(!(second instanceof GatewayError));
+  const [firstErr, secondErr] = await Promise.all([failureOf(first), failureOf(second)]);
+  const processed = connection.streamError(firstErr, first);
+  const unprocessed = connection.streamError(secondErr, second);
+  assert.equal(processed.code, 'UPSTREAM_RESET', processed.message);
+  assert.equal(unprocessed.code, 'UPSTREAM_CONNECT', unprocessed.message);
+  assert.match(unprocessed.message, /stream not sent/);
+});
+
+test('a stream queued on a connection that closed before it was up was not sent: UPSTREAM_CONNECT', async (t) => {
+  const port = await startH2c(t);
+  const pool = singleConnectionPool(t, port);
+  const connection = pool.acquire();
+  assert.ok(connection instanceof H2Connection && connection.state === 'connecting');
+  const queued = connection.request({ ':path': '/' }, true);
+  assert.ok(!(queued instanceof GatewayError));
+  pool.close();
+  const err = await failureOf(queued);
+  const mapped = connection.streamError(err, queued);
+  assert.equal(mapped.code, 'UPSTREAM_CONNECT', `${err.message} → ${mapped.message}`);
 });
 
 test('a connection retires after its stream budget: open streams finish, no new ones are offered', async (t) => {

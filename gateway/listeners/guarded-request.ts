@@ -7,10 +7,9 @@
 // the downstream sink as usual.
 // Implements Exchange so the sink cancels whatever try is current when its caller goes away.
 import type { Readable } from 'node:stream';
-import { GatewayError } from '../errors.js';
+import { GatewayError, neverSent } from '../errors.js';
 import {
   decideRetry,
-  neverSent,
   type AttemptResult,
   type CircuitBreaker,
   type RateLimiter,

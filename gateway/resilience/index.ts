@@ -18,13 +18,7 @@ export {
   type OutlierTrackerState,
 } from './outlier-tracker.js';
 export { RetryBudget, type RetryBudgetOptions, type RetryBudgetState } from './retry-budget.js';
-export {
-  decideRetry,
-  neverSent,
-  type RetryRequest,
-  type AttemptResult,
-  type RetryVerdict,
-} from './retry-decision.js';
+export { decideRetry, type RetryRequest, type AttemptResult, type RetryVerdict } from './retry-decision.js';
 export {
   CircuitBreaker,
   type Admission,

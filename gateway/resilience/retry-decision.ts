@@ -6,7 +6,7 @@
 // (`nonIdempotent`), only for the conditions listed in `on`, and only while the retry budget lasts.
 // A caller that went away, a response already streaming to the caller, or a body that cannot be
 // replayed ends retrying.
-import type { GatewayErrorCode } from '../errors.js';
+import { neverSent, type GatewayErrorCode } from '../errors.js';
 import type { OutcomeKind } from '../routing/outcome.js';
 import type { RetryCondition, RetryConfig } from '../config/index.js';
 import type { RetryBudget } from './retry-budget.js';
@@ -14,14 +14,6 @@ import { isIdempotent } from '../upstream/exchange.js';
 
 /** gRPC status UNAVAILABLE. */
 const GRPC_UNAVAILABLE = 14;
-
-/** Codes that mean "the request never left this gateway": safe to send elsewhere. */
-const NOT_SENT: ReadonlySet<GatewayErrorCode> = new Set(['UPSTREAM_CONNECT', 'PEER_IDENTITY']);
-
-/** Whether a failure with this code left the request unsent (safe to send elsewhere). */
-export function neverSent(code: GatewayErrorCode): boolean {
-  return NOT_SENT.has(code);
-}
 
 export interface RetryRequest {
   readonly method: string;
@@ -85,7 +77,7 @@ export function decideRetry(
   if (result.responseStarted) return { retry: false, reason: 'the response already reached the caller' };
   if (retriesSoFar >= policy.attempts) return { retry: false, reason: `${policy.attempts} retries spent` };
   if (!request.replayable) return { retry: false, reason: 'the request body cannot be replayed' };
-  if (result.kind === 'local-origin' && !result.requestSent && result.code && NOT_SENT.has(result.code)) {
+  if (result.kind === 'local-origin' && !result.requestSent && result.code && neverSent(result.code)) {
     return destinationFull ? DESTINATION_FULL : { retry: true, condition: 'not-sent' };
   }
   const condition = conditionOf(result);

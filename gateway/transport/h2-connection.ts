@@ -11,7 +11,7 @@ import {
   type SecureClientSessionOptions,
   type Settings,
 } from 'node:http2';
-import { GatewayError } from '../errors.js';
+import { GatewayError, neverSent } from '../errors.js';
 
 /** Flow-control windows: large enough for bulk tunnels on fast links; Node only grants what JS consumed. */
 export const STREAM_WINDOW_BYTES = 1 << 20;
@@ -78,6 +78,8 @@ export class H2Connection {
   private readonly events: H2ConnectionEvents;
   private readonly options: H2ConnectionOptions;
   private failure: GatewayError | undefined;
+  /** The peer's GOAWAY said it processed no stream above this id (RFC 9113 §6.8). */
+  private lastProcessedStreamId = Infinity;
   private connectTimer: NodeJS.Timeout | undefined;
 
   constructor(options: H2ConnectionOptions, events: H2ConnectionEvents) {
@@ -115,7 +117,8 @@ export class H2Connection {
     session.on('remoteSettings', (remote: Settings) => {
       this.maxStreams = remote.maxConcurrentStreams ?? this.maxStreams;
     });
-    session.on('goaway', () => {
+    session.on('goaway', (_code: number, lastStreamId: number) => {
+      this.lastProcessedStreamId = Math.min(this.lastProcessedStreamId, lastStreamId);
       if (this.state === 'ready' || this.state === 'connecting') this.state = 'draining';
     });
     session.on('error', (err: Error) => {
@@ -161,10 +164,7 @@ export class H2Connection {
           `a request header HTTP/2 cannot carry: ${(err as Error).message}`,
         );
       }
-      const why = this.failure?.message ?? (err as Error).message;
-      return new GatewayError('UPSTREAM_CONNECT', `${this.options.describe}: stream not sent: ${why}`, {
-        cause: err,
-      });
+      return this.notSent(err as Error);
     }
     this.track(stream);
     return stream;
@@ -219,18 +219,34 @@ export class H2Connection {
     this.session.destroy();
   }
 
-  /** What a failed stream of this connection means: the connection's own failure if it has one. */
-  streamError(err: Error): GatewayError {
-    if (this.failure) return this.failure;
+  /**
+   * What a failed stream of this connection means: not sent (UPSTREAM_CONNECT, retryable anywhere) when
+   * the peer never saw it — it had no id yet (queued on a connection that closed before it was up) or
+   * the peer's GOAWAY named a lower last stream — keeping the connection's own failure when that says
+   * not sent too (a failed identity check); else the connection's failure if it has one.
+   */
+  streamError(err: Error, stream: ClientHttp2Stream): GatewayError {
+    const cause = (err as Error & { cause?: unknown }).cause;
+    const failure = this.failure ?? (cause instanceof Error ? this.classify(cause) : undefined);
+    const id = stream.id;
+    const unprocessed = id === undefined || id > this.lastProcessedStreamId;
+    if (failure && (!unprocessed || neverSent(failure.code))) return failure;
+    if (unprocessed) return this.notSent(failure ?? err);
     if (err.message.includes('NGHTTP2_REFUSED_STREAM')) {
       // RFC 9113 §8.7: the peer did no processing (e.g. it was going away): safe to send elsewhere.
       return new GatewayError('UPSTREAM_CONNECT', `${this.options.describe} refused the stream unprocessed`, {
         cause: err,
       });
     }
-    const cause = (err as Error & { cause?: unknown }).cause;
-    if (cause instanceof Error) return this.classify(cause);
     return new GatewayError('UPSTREAM_RESET', `${this.options.describe}: ${err.message}`, { cause: err });
+  }
+
+  /** A stream that never reached the peer, and why (the connection's failure, else `err`). */
+  private notSent(err: Error): GatewayError {
+    const why = this.failure?.message ?? err.message;
+    return new GatewayError('UPSTREAM_CONNECT', `${this.options.describe}: stream not sent: ${why}`, {
+      cause: err,
+    });
   }
 
   private fail(err: GatewayError): void {

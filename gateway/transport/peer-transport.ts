@@ -126,8 +126,8 @@ export class PeerGateway {
       maxConnections: PEER_DEFAULTS.maxLanesPerPeer,
       maxQueued: 4 * PEER_DEFAULTS.maxLanesPerPeer,
       classifyError: (connection, err) => {
-        const h2 = (connection.socket as LaneStream)[kLaneConnection];
-        return h2 ? h2.streamError(err) : undefined;
+        const lane = connection.socket as LaneStream;
+        return lane[kLaneConnection]?.streamError(err, lane);
       },
       reusable: (connection) => (connection.socket as LaneStream)[kLaneConnection]?.state === 'ready',
     });

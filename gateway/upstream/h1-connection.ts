@@ -5,7 +5,7 @@
 // response is parsed by H1ResponseParser and handed to the ResponseSink as it arrives. One exchange at a
 // time; the connection goes back to its pool only when both request and response finished cleanly.
 import { PassThrough, type Readable } from 'node:stream';
-import { GatewayError } from '../errors.js';
+import { GatewayError, neverSent } from '../errors.js';
 import {
   isIdempotent,
   type ByteStream,
@@ -178,9 +178,9 @@ export class H1Connection implements H1ResponseEvents {
     const classified = this.owner.classifyError?.(this, err);
     if (classified) {
       if (this.connected) this.fail(classified);
-      // Not connected: no byte of the request was sent, whatever broke (a lane whose stream reset).
-      else if (classified.code === 'UPSTREAM_RESET') this.failConnect(notSent(classified));
-      else this.failConnect(classified);
+      // Not connected: no byte of the request was sent, whatever broke (a lane whose stream reset, or
+      // whose peer connection was dropped for an unanswered keep-alive ping).
+      else this.failConnect(neverSent(classified.code) ? classified : notSent(classified));
       return;
     }
     if (!this.connected) {

@@ -25,7 +25,7 @@ type TaggedBody = Readable & { [kH2Exchange]?: H2Exchange };
 
 /** Maps a stream failure to the gateway's vocabulary (identity, connect, reset): the stream's connection. */
 export interface StreamErrorSource {
-  streamError(err: Error): GatewayError;
+  streamError(err: Error, stream: ClientHttp2Stream): GatewayError;
 }
 
 export class H2Exchange implements Exchange {
@@ -113,7 +113,7 @@ export class H2Exchange implements Exchange {
     if (this.finished) return;
     this.finished = true;
     this.detachBody();
-    this.sink.fail(this.errors.streamError(err));
+    this.sink.fail(this.errors.streamError(err, this.stream));
   }
 
   onClose(): void {
