@@ -12,6 +12,7 @@ import {
   type FastPathHost,
   type FastResponseSink,
 } from '../gateway/listeners/h1-fast-path.js';
+import { FastRequestBody } from '../gateway/listeners/fast-request-body.js';
 import type { SimpleHead } from '../gateway/listeners/simple-request-head.js';
 import type { TargetStats } from '../gateway/routing/route-table.js';
 import type { ByteStream } from '../gateway/upstream/exchange.js';
@@ -242,6 +243,24 @@ test('on a lane, broken chunked framing is answered 400 and the lane closes; the
   assert.match(written(), /malformed request body: a chunk is not followed by CRLF\n$/);
   assert.ok(cancelled);
   assert.ok(stream.writableEnded);
+});
+
+test('a chunked request body takes trailer fields and refuses a trailer line that is not one', () => {
+  const cases: [trailers: string, invalid: string | null][] = [
+    ['X-Sum: 1\r\nX-Empty:\r\n\r\n', null],
+    ['no colon here\r\n\r\n', 'malformed trailer field'],
+    [': no name\r\n\r\n', 'malformed trailer field'],
+    ['Bad Name: 1\r\n\r\n', 'malformed trailer field'],
+    [' X-Folded: 1\r\n\r\n', 'malformed trailer field'],
+    ['X-Control: a\x01b\r\n\r\n', 'malformed trailer field'],
+  ];
+  for (const [trailers, invalid] of cases) {
+    const body = new FastRequestBody(-1, () => undefined);
+    body.resume();
+    body.feed(Buffer.from(`2\r\nab\r\n0\r\n${trailers}`, 'latin1'));
+    assert.equal(body.invalid, invalid, JSON.stringify(trailers));
+    assert.equal(body.complete, invalid === null, JSON.stringify(trailers));
+  }
 });
 
 test('on a lane, an answer that ends before its request body does closes the lane and ends the body', async () => {

@@ -1,10 +1,11 @@
 // A request body read by the fast path (on lanes: gRPC calls and other requests with a body). Its
 // connection feeds it the raw bytes after the head; it de-frames them (a Content-Length count, or
-// chunked coding with extensions and trailers skipped, as a request's trailers have nowhere to go)
-// and pushes the body bytes to its readable side, which the upstream adapter consumes like any
-// request body. What follows the body is handed back for the next request. Strict: a framing error
+// chunked coding with extensions skipped and trailer fields checked, then dropped, as a request's
+// trailers have nowhere to go) and pushes the body bytes to its readable side, which the upstream
+// adapter consumes like any request body. What follows the body is handed back for the next request. Strict: a framing error
 // marks the body invalid, and its connection answers 400 and closes, as Node's parser would.
 import { Readable } from 'node:stream';
+import { fieldNameOf, hasControlCharacter } from '../routing/proxy-headers.js';
 
 /** A chunk-size line (with extensions) or one trailer line may not be longer than this. */
 const MAX_LINE_BYTES = 4096;
@@ -106,6 +107,8 @@ export class FastRequestBody extends Readable {
     } else if (line.length === 1) {
       this.state = State.Done;
       this.push(null);
+    } else if (!isFieldLine(line)) {
+      this.invalid = 'malformed trailer field';
     }
     return lf + 1;
   }
@@ -126,4 +129,14 @@ export class FastRequestBody extends Readable {
     this.remaining = size;
     this.state = State.Data;
   }
+}
+
+/** Whether a trailer line (its CR included) is a field: a token name, a colon, no control character after. */
+function isFieldLine(line: string): boolean {
+  const colon = line.indexOf(':');
+  return (
+    colon > 0 &&
+    fieldNameOf(line.slice(0, colon)) !== undefined &&
+    !hasControlCharacter(line, colon + 1, line.length - 1)
+  );
 }
