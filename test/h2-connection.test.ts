@@ -2,8 +2,9 @@
 // neither offered for new streams nor allowed to throw out of request() or ping(), and a stream it could
 // not open counts as not sent; a refused stream, a stream above the last one a GOAWAY with an error
 // code names, and a stream still queued when its connection closed before it was up count as not sent;
-// a connection retires before its stream ids run out; a closed pool (H2Pool) offers no connection, not
-// even one still connecting; a connection draining a long stream leaves room for a new one.
+// a destroyed pool closes a connection the peer sent GOAWAY on; a connection retires before its stream
+// ids run out; a closed pool (H2Pool) offers no connection, not even one still connecting; a connection
+// draining a long stream leaves room for a new one.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -137,6 +138,29 @@ test('a stream queued on a connection that closed before it was up was not sent:
   assert.equal(mapped.code, 'UPSTREAM_CONNECT', `${err.message} → ${mapped.message}`);
 });
 
+test('a destroyed pool closes a connection the peer sent GOAWAY on, though the peer keeps its side open', async (t) => {
+  const held: ServerHttp2Stream[] = [];
+  const port = await startH2c(t, (stream) => {
+    // An answer that stays open, and a graceful GOAWAY with it (as grpc-go's MaxConnectionAge sends).
+    stream.respond({ ':status': 200 });
+    held.push(stream);
+    stream.session?.goaway(constants.NGHTTP2_NO_ERROR, stream.id);
+  });
+  t.after(() => held.forEach((stream) => stream.session?.destroy()));
+  const pool = singleConnectionPool(t, port);
+  const connection = pool.acquire();
+  assert.ok(connection instanceof H2Connection);
+  const stream = connection.request({ ':path': '/watch' }, true);
+  assert.ok(!(stream instanceof GatewayError));
+  stream.on('error', () => undefined);
+  await once(stream, 'response');
+  held.forEach((served) => served.end());
+  pool.destroy();
+  // Node's destroy() of a closing session only ends the socket and waits for the peer to close: here it
+  // never does (the file would not exit either).
+  await waitFor('the connection to close', () => connection.state === 'closed', 2_000);
+});
+
 test('a connection retires after its stream budget: open streams finish, no new ones are offered', async (t) => {
   const port = await startH2c(t);
   const connection = await readyConnection(port, { maxStreamsPerConnection: 2 });
@@ -173,7 +197,7 @@ test('a closed pool offers no connection, not even one still connecting', async 
 test('a connection draining a long stream after GOAWAY does not count against maxConnections', async (t) => {
   const held: ServerHttp2Stream[] = [];
   const port = await startH2c(t, (stream) => {
-    if (stream.id === 1) {
+    if (held.length === 0) {
       // A long stream, then a graceful GOAWAY (as grpc-go's MaxConnectionAge sends): it stays open.
       stream.respond({ ':status': 200 });
       held.push(stream);

@@ -11,6 +11,7 @@ import {
   type SecureClientSessionOptions,
   type Settings,
 } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import { GatewayError, neverSent } from '../errors.js';
 
 /** Flow-control windows: large enough for bulk tunnels on fast links; Node only grants what JS consumed. */
@@ -81,6 +82,8 @@ export class H2Connection {
   /** The peer's GOAWAY said it processed no stream above this id (RFC 9113 §6.8). */
   private lastProcessedStreamId = Infinity;
   private connectTimer: NodeJS.Timeout | undefined;
+  /** The session's own socket, once connected (the session hands out only a proxy that refuses destroy). */
+  private socket: Duplex | undefined;
 
   constructor(options: H2ConnectionOptions, events: H2ConnectionEvents) {
     this.options = options;
@@ -104,7 +107,10 @@ export class H2Connection {
     // Nagle's algorithm holds a small frame back until the previous one is acknowledged, and delayed ACKs
     // hold that acknowledgement: a gRPC chain of two gateways lost a quarter of its calls per second to it.
     // The session's own socket proxy refuses setNoDelay; 'connect' hands over the real socket.
-    session.once('connect', (_session, socket) => socket.setNoDelay(true));
+    session.once('connect', (_session, socket) => {
+      this.socket = socket;
+      socket.setNoDelay(true);
+    });
     session.once('remoteSettings', (remote: Settings) => {
       if (this.state !== 'connecting') return;
       clearTimeout(this.connectTimer);
@@ -217,6 +223,9 @@ export class H2Connection {
   destroy(err?: GatewayError): void {
     if (err) this.failure ??= err;
     this.session.destroy();
+    // A session that was closing (GOAWAY sent or received) only ends its socket on destroy() and waits
+    // for the peer to close its side, which a frozen peer, or a peer that saw no end, never does.
+    this.socket?.destroy();
   }
 
   /**
