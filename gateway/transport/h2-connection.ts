@@ -96,7 +96,7 @@ export class H2Connection {
     });
     this.session = session;
     this.connectTimer = setTimeout(() => {
-      this.fail(
+      this.destroy(
         new GatewayError(
           'UPSTREAM_CONNECT',
           `${options.describe}: no HTTP/2 session within ${options.connectTimeoutMs} ms`,
@@ -256,11 +256,6 @@ export class H2Connection {
     return new GatewayError('UPSTREAM_CONNECT', `${this.options.describe}: stream not sent: ${why}`, {
       cause: err,
     });
-  }
-
-  private fail(err: GatewayError): void {
-    this.failure ??= err;
-    this.session.destroy();
   }
 
   private classify(err: Error): GatewayError {
