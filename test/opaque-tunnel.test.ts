@@ -1,13 +1,14 @@
 // The opaque TCP tunnel's handshake over real mutual TLS, on both ends: bytes that arrive in the same
 // read as the answer line (or the request line) are handed on with the socket, not swallowed by the
 // line reader; a peer that closes its side without answering fails the dial at once, not at the
-// connect timeout.
+// connect timeout; an address that closes before the TLS handshake fails the dial without a late throw.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer as createNetServer } from 'node:net';
 import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { GatewayError } from '../gateway/errors.js';
 import { dialOpaqueTunnel, OPAQUE_TCP_ALPN, readTunnelRequest } from '../gateway/transport/opaque-tunnel.js';
@@ -131,4 +132,17 @@ test('a peer that closes its side without answering fails the dial at once', asy
   assert.ok(result instanceof GatewayError, 'the dial failed');
   assert.match(result.message, /closed the tunnel before answering/);
   assert.ok(elapsed < TIMEOUT_MS / 2, `failed after ${Math.round(elapsed)} ms (timeout ${TIMEOUT_MS} ms)`);
+});
+
+test('an address that closes the connection before the TLS handshake fails the dial, and nothing throws later', async (t) => {
+  // What a TCP proxy with no backend, or a peer out of file descriptors, does: accept, then close.
+  const closer = createNetServer((socket) => socket.end());
+  closer.listen(0, HOST);
+  await once(closer, 'listening');
+  t.after(() => closer.close());
+  const result = await dial((closer.address() as { port: number }).port);
+  assert.ok(result instanceof GatewayError, 'the dial failed');
+  // Node reports the handshake failure as an 'error' a tick after the end the dial settled on: it
+  // must find a listener, or it kills the process.
+  for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve));
 });

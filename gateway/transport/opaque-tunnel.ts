@@ -52,11 +52,17 @@ export function dialOpaqueTunnel(
     settled = true;
     socket.setTimeout(0);
     socket.removeListener('data', onData);
-    socket.removeListener('error', onError);
     socket.removeListener('close', onClose);
     socket.removeListener('end', onClose);
-    if (result instanceof GatewayError) socket.destroy();
-    else putBack(socket, rest);
+    // A failed dial keeps onError (settled, it does nothing): a connection closed before the TLS handshake
+    // finished is reported as an 'error' a tick after the 'end' this settled on, and an 'error' without a
+    // listener would kill the process.
+    if (result instanceof GatewayError) {
+      socket.destroy();
+    } else {
+      socket.removeListener('error', onError);
+      putBack(socket, rest);
+    }
     callback(result);
   };
   const onError = (err: Error) => settle(options.classify(err));
