@@ -8,7 +8,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { constants, createServer, type ClientHttp2Stream, type ServerHttp2Stream } from 'node:http2';
+import {
+  constants,
+  createServer,
+  type ClientHttp2Stream,
+  type Http2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { GatewayError } from '../gateway/errors.js';
 import { H2Connection, type H2ConnectionOptions } from '../gateway/transport/h2-connection.js';
@@ -159,6 +165,26 @@ test('a destroyed pool closes a connection the peer sent GOAWAY on, though the p
   // Node's destroy() of a closing session only ends the socket and waits for the peer to close: here it
   // never does (the file would not exit either).
   await waitFor('the connection to close', () => connection.state === 'closed', 2_000);
+});
+
+test('an idle connection the peer sends GOAWAY on closes, though the peer keeps its side open', async (t) => {
+  const server = createServer();
+  // A peer starting its drain: GOAWAY on a connection that carries nothing, then silence.
+  server.on('session', (session) => session.once('remoteSettings', () => session.goaway()));
+  const sessions: Http2Session[] = [];
+  server.on('session', (session) => sessions.push(session));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => {
+    sessions.forEach((session) => session.destroy());
+    server.close();
+  });
+  const pool = singleConnectionPool(t, (server.address() as AddressInfo).port);
+  const connection = pool.acquire();
+  assert.ok(connection instanceof H2Connection);
+  await waitFor('the GOAWAY', () => connection.state !== 'connecting' && connection.state !== 'ready', 2_000);
+  await waitFor('the connection to close', () => connection.state === 'closed', 2_000);
+  assert.equal(pool.state().connections, 0);
 });
 
 test('a connection retires after its stream budget: open streams finish, no new ones are offered', async (t) => {

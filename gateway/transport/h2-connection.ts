@@ -5,6 +5,7 @@
 // process), so TLS options go straight to http2.connect.
 import {
   connect,
+  constants,
   type ClientHttp2Session,
   type ClientHttp2Stream,
   type OutgoingHttpHeaders,
@@ -123,9 +124,13 @@ export class H2Connection {
     session.on('remoteSettings', (remote: Settings) => {
       this.maxStreams = remote.maxConcurrentStreams ?? this.maxStreams;
     });
-    session.on('goaway', (_code: number, lastStreamId: number) => {
+    session.on('goaway', (code: number, lastStreamId: number) => {
       this.lastProcessedStreamId = Math.min(this.lastProcessedStreamId, lastStreamId);
       if (this.state === 'ready' || this.state === 'connecting') this.state = 'draining';
+      // A graceful GOAWAY with nothing to finish: close now. Node would only end the socket and wait for
+      // the peer's FIN, which a peer that freezes while draining never sends, and no stream close would
+      // come to destroy it. (With an error code Node destroys the session and its socket itself.)
+      if (code === constants.NGHTTP2_NO_ERROR && this.activeStreams === 0) this.destroy();
     });
     session.on('error', (err: Error) => {
       this.failure ??= this.classify(err);
@@ -216,7 +221,7 @@ export class H2Connection {
   close(): void {
     if (this.state === 'closed') return;
     if (this.state !== 'connecting') this.state = 'draining';
-    if (this.activeStreams === 0) this.session.destroy();
+    if (this.activeStreams === 0) this.destroy();
     else this.session.close();
   }
 
