@@ -14,6 +14,7 @@ import {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
+import type { Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { callerIdentityOf } from '../../infra/index.js';
 import type { HostPort } from '../config/index.js';
@@ -43,6 +44,8 @@ export class PeerListener {
   private readonly h2: Http2Server;
   private readonly sessions = new Set<ServerHttp2Session>();
   private readonly tunnels = new Set<TLSSocket>();
+  /** Every accepted connection, from accept (its handshake included) to close. */
+  private readonly accepted = new Set<Socket>();
   private readonly metrics: RequestMetrics;
   private readonly onRefused: (message: string) => void;
   private readonly onAcceptError: AcceptErrorHandler;
@@ -137,6 +140,10 @@ export class PeerListener {
       },
     );
     this.tls.on('tlsClientError', (err: Error) => this.onRefused(`TLS handshake refused: ${err.message}`));
+    this.tls.on('connection', (socket: Socket) => {
+      this.accepted.add(socket);
+      socket.once('close', () => this.accepted.delete(socket));
+    });
   }
 
   async start(): Promise<void> {
@@ -173,6 +180,9 @@ export class PeerListener {
     this.drain();
     for (const session of this.sessions) session.destroy();
     for (const tunnel of this.tunnels) tunnel.destroy();
+    // A session drain() closed only ends its socket on destroy() and waits for the caller's FIN, which a
+    // frozen caller never sends; a connection still in its handshake belongs to nobody yet.
+    for (const socket of this.accepted) socket.destroy();
   }
 }
 
