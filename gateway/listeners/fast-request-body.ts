@@ -2,8 +2,9 @@
 // connection feeds it the raw bytes after the head; it de-frames them (a Content-Length count, or
 // chunked coding with extensions skipped and trailer fields checked, then dropped, as a request's
 // trailers have nowhere to go) and pushes the body bytes to its readable side, which the upstream
-// adapter consumes like any request body. What follows the body is handed back for the next request. Strict: a framing error
-// marks the body invalid, and its connection answers 400 and closes, as Node's parser would.
+// adapter consumes like any request body. What follows the body is handed back for the next request.
+// Strict: a framing error marks the body invalid, and its connection answers 400 and closes, as Node's
+// parser would.
 import { Readable } from 'node:stream';
 import { fieldNameOf, hasControlCharacter } from '../routing/proxy-headers.js';
 
