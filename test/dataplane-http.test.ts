@@ -112,6 +112,14 @@ describe('data plane: HTTP', () => {
       else socket.write(text);
     });
 
+  /** Gateway a's open outbound connections, from its metrics. */
+  const openOutbound = async () =>
+    Number(
+      /weft_open_connections\{listener="outbound"\} (\d+)/.exec(
+        await fabric.gateway('a').metrics.metrics(),
+      )?.[1],
+    );
+
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
     for (const host of [
       'hello',
@@ -311,10 +319,29 @@ describe('data plane: HTTP', () => {
     assert.match(both, /\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
   });
 
+  test('an h2c upgrade pipelined behind a request still being answered is answered after it, no crash', async () => {
+    const before = await openOutbound();
+    const answers = await raw(
+      'POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: 1\r\n\r\nx' +
+        'GET /b HTTP/1.1\r\nHost: nope\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+    );
+    assert.match(answers, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n1\r\nx\r\n0\r\n\r\nHTTP\/1\.1 404 /, answers);
+    assert.match(answers, /unknown service nope\.default/);
+    await waitFor('the connection to close', async () => (await openOutbound()) <= before, 5_000);
+  });
+
+  test('a WebSocket upgrade refused after the caller half-closed is answered, no crash', async () => {
+    const before = await openOutbound();
+    const answers = await raw(
+      'GET /bytes?n=3 HTTP/1.1\r\nHost: hello\r\n\r\n' +
+        'GET /ws HTTP/1.1\r\nHost: nosuch\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+      true,
+    );
+    assert.match(answers, /^HTTP\/1\.1 200 [\s\S]*HTTP\/1\.1 404 [\s\S]*weft-error: NO_ROUTE\r\n/, answers);
+    await waitFor('the connection to close', async () => (await openOutbound()) <= before, 5_000);
+  });
+
   test('a caller that never closes its side after a Connection: close answer is closed by the gateway', async () => {
-    const metrics = fabric.gateway('a').metrics;
-    const openOutbound = async () =>
-      Number(/weft_open_connections\{listener="outbound"\} (\d+)/.exec(await metrics.metrics())?.[1]);
     const before = await openOutbound();
     const socket = connectTcp({ port: a().outboundPort, host: a().host, allowHalfOpen: true });
     socket.write('GET /bytes?n=3 HTTP/1.0\r\nHost: hello\r\n\r\n');

@@ -41,6 +41,14 @@ class HalfClosedInput extends Duplex {
     this.push(null);
     connection.on('error', (err: Error) => this.destroy(err));
     connection.once('close', () => this.destroy());
+    connection.on('timeout', () => this.emit('timeout'));
+  }
+
+  /** Like a socket's: the refusal of an upgrade times the connection out through it. */
+  setTimeout(ms: number, onTimeout?: () => void): this {
+    this.connection.setTimeout(ms);
+    if (onTimeout) this.once('timeout', onTimeout);
+    return this;
   }
 
   override _read(): void {}

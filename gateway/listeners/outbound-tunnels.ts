@@ -40,6 +40,9 @@ export interface OutboundTunnelContext extends RouterContext {
   readonly tcpObserver: RequestObserver | undefined;
 }
 
+/** Node's http server keeps the response that is writing to a connection here (not a public field). */
+type SocketWithResponse = Socket & { _httpMessage?: ServerResponse | null };
+
 export class OutboundTunnels {
   private readonly context: OutboundTunnelContext;
 
@@ -50,6 +53,19 @@ export class OutboundTunnels {
   /** An HTTP/1.1 request with Upgrade (Node's 'upgrade' event): `head` is what followed the request head. */
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', onEarlySocketError);
+    this.upgrade(req, socket, head);
+  }
+
+  private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
+    // Node emits 'upgrade' even while an earlier request of the connection is still being answered (its
+    // response holds the socket): the upgrade waits for that answer, or both would write at once.
+    const answering = (socket as SocketWithResponse)._httpMessage;
+    if (answering) {
+      answering.once('finish', () => {
+        if (!socket.destroyed) this.upgrade(req, socket, head);
+      });
+      return;
+    }
     const facts: H1RequestFacts = { authority: '', hostLines: 0, bodyLength: 0, upgrade: '', grpc: false };
     const headers = headersFromRawH1(req.rawHeaders, facts);
     if (facts.upgrade === '' || facts.upgrade === 'h2c') {
