@@ -128,6 +128,16 @@ const REJECTIONS: [string, string, string][] = [
   ],
   ['port out of range', VALID.replace('10.0.0.5:8080', '10.0.0.5:70000'), 'services[0].endpoints[0]:'],
   [
+    'an address a URL reads otherwise',
+    VALID.replace('10.0.0.5:8080', '999.0.0.5:8080'),
+    'services[0].endpoints[0]: "999.0.0.5:8080" is not host:port',
+  ],
+  [
+    'an IPv6 address that is none',
+    VALID.replace('10.0.0.5:8080', '"[1:2]:8080"'),
+    'services[0].endpoints[0]:',
+  ],
+  [
     'bad protocol',
     VALID.replace('  - name: hello\n', '  - name: hello\n    protocol: udp\n'),
     'services[0].protocol:',

@@ -80,6 +80,13 @@ test('control: invalid registrations get INVALID_ARGUMENT naming every problem',
     ],
     [{ name: 'web', endpoints: ['10.0.0.7:70000'] }, /endpoints\[0\]\.address "10\.0\.0\.7:70000"/],
     [{ name: 'web', endpoints: ['10.0.0.7'] }, /endpoints\[0\]\.address "10\.0\.0\.7"/],
+    // Addresses a URL cannot hold, or would read as another host: dialling them over HTTP/2 would throw.
+    [
+      { name: 'web', protocol: 'grpc', endpoints: ['[1:2]:50051'] },
+      /endpoints\[0\]\.address "\[1:2\]:50051"/,
+    ],
+    [{ name: 'web', protocol: 'grpc', endpoints: ['999.1.1.1:50051'] }, /endpoints\[0\]\.address "999\./],
+    [{ name: 'web', endpoints: ['1.2.3:80'] }, /endpoints\[0\]\.address "1\.2\.3:80"/],
     [{ name: 'web', endpoints: [] }, /endpoints: list at least one host:port/],
     [
       { name: 'web', protocol: 'udp', endpoints: ['10.0.0.7:80'] },

@@ -187,6 +187,23 @@ test('an idle connection the peer sends GOAWAY on closes, though the peer keeps 
   assert.equal(pool.state().connections, 0);
 });
 
+test('a pool whose authority a URL cannot hold answers an error instead of throwing', (t) => {
+  const pool = new H2Pool({
+    authority: 'http://[1:2]:50051',
+    describe: 'test endpoint',
+    connectTimeoutMs: 2_000,
+    maxConnections: 1,
+    backoff: { baseMs: 100, maxMs: 1_000 },
+    pingTimeoutMs: 1_000,
+    deadAfterMs: 3_000,
+  });
+  t.after(() => pool.destroy());
+  const connection = pool.acquire();
+  assert.ok(connection instanceof GatewayError, 'an error, not a throw');
+  assert.equal(connection.code, 'UPSTREAM_CONNECT');
+  assert.match(connection.message, /test endpoint: .*Invalid URL/);
+});
+
 test('a connection retires after its stream budget: open streams finish, no new ones are offered', async (t) => {
   const port = await startH2c(t);
   const connection = await readyConnection(port, { maxStreamsPerConnection: 2 });

@@ -232,18 +232,27 @@ export class H2Pool implements H2ConnectionEvents {
       }
       return least ?? new GatewayError('OVERLOADED', `${this.describe}: every connection is busy`);
     }
-    const connection = new H2Connection(
-      {
-        authority: this.options.authority,
-        ...(this.options.tls ? { tls: this.options.tls() } : {}),
-        connectTimeoutMs: this.options.connectTimeoutMs,
-        describe: this.describe,
-        ...(this.options.classifyConnectError
-          ? { classifyConnectError: this.options.classifyConnectError }
-          : {}),
-      },
-      this,
-    );
+    let connection: H2Connection;
+    try {
+      connection = new H2Connection(
+        {
+          authority: this.options.authority,
+          ...(this.options.tls ? { tls: this.options.tls() } : {}),
+          connectTimeoutMs: this.options.connectTimeoutMs,
+          describe: this.describe,
+          ...(this.options.classifyConnectError
+            ? { classifyConnectError: this.options.classifyConnectError }
+            : {}),
+        },
+        this,
+      );
+    } catch (err) {
+      // http2.connect throws at once for an authority a URL cannot hold; addresses are checked when
+      // parsed, so this is the last line: an answer, not a crash of the request's handler.
+      return new GatewayError('UPSTREAM_CONNECT', `${this.describe}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
     this.connections.push(connection);
     this.options.onConnectionsChanged?.();
     return connection;
