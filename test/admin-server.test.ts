@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { connect as connectTcp, type Socket } from 'node:net';
 import assert from 'node:assert/strict';
 import { Counter, Registry } from 'prom-client';
 import {
@@ -10,6 +11,7 @@ import {
 import { LocalCatalog } from '../gateway/catalog/index.js';
 import { GatewayError } from '../gateway/errors.js';
 import { StaticFabricView } from './helpers/static-fabric-view.js';
+import { waitFor } from './helpers/wait.js';
 
 const NOW = 1_700_000_000_000;
 const identity = {
@@ -327,6 +329,32 @@ test('admin: unknown paths get 404 JSON; a failing source gets 500 JSON and the 
   assert.equal(failing.status, 500);
   assert.deepEqual(JSON.parse(failing.text), { error: { code: 'INTERNAL', message: 'status exploded' } });
   assert.equal((await get('/healthz')).status, 200);
+});
+
+test('admin: event streams whose clients stopped reading are ended, so they do not hold every slot', async (t) => {
+  // A fabric of 400 services makes each push large, so a client that reads nothing stalls its stream soon.
+  const services = Array.from({ length: 400 }, (_, i) => ({ key: `service-${i}.default`, total: 3 }));
+  const view = new StaticFabricView([{ name: 'gcp-euw1', services }], { revision: 1, syncedAt: NOW });
+  const { admin } = await startAdmin({ view, dashboardPushIntervalMs: 5 });
+  t.after(() => admin.close());
+  const { port } = admin.address();
+  // As many clients as there are slots, each asking for the live stream and then reading nothing.
+  const stalled: Socket[] = [];
+  t.after(() => stalled.forEach((socket) => socket.destroy()));
+  for (let i = 0; i < 32; i++) {
+    const socket = connectTcp({ host: '127.0.0.1', port });
+    socket.on('error', () => undefined);
+    socket.write(`GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
+    socket.pause();
+    stalled.push(socket);
+  }
+  const eventsStatus = async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/events`);
+    await res.body?.cancel();
+    return res.status;
+  };
+  await waitFor('the first stream to fill up', async () => (await eventsStatus()) === 503, 10_000);
+  await waitFor('a slot freed by a stalled stream', async () => (await eventsStatus()) === 200, 15_000);
 });
 
 test('admin: a taken port rejects start() with LISTEN_FAILED; close() is idempotent in any state', async () => {

@@ -24,6 +24,9 @@ export interface FabricRouteSources {
   readonly closed: AbortSignal;
 }
 
+/** Push intervals an event stream may take to accept one push before it is ended. */
+const STALLED_PUSHES = 10;
+
 export const FABRIC_ENDPOINTS = ['/', '/api/v1/fabric', '/api/v1/events', '/api/v1/golden'] as const;
 
 function gatewaysOf(snapshot: FabricSnapshot): { cluster: string; id: string }[] {
@@ -108,7 +111,11 @@ export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
           while (!ended.signal.aborted) {
             const body = JSON.stringify(await picture());
             if (ended.signal.aborted) break;
+            // A client that stays connected but reads nothing would hold its slot for good: a push it has
+            // not taken within STALLED_PUSHES intervals ends the stream.
+            const stalled = setTimeout(() => stream.abort(), STALLED_PUSHES * sources.pushIntervalMs);
             await stream.writeSSE({ event: 'fabric', id: String(++id), data: body, retry: 2000 });
+            clearTimeout(stalled);
             await pause(sources.pushIntervalMs, ended.signal);
           }
         } finally {
