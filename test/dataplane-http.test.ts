@@ -330,6 +330,25 @@ describe('data plane: HTTP', () => {
     await waitFor('the connection to close', async () => (await openOutbound()) <= before, 5_000);
   });
 
+  test('an upgrade pipelined behind a large answer waits for all of it, then is answered', async () => {
+    const before = await openOutbound();
+    const body = 'y'.repeat(2 * 1024 * 1024);
+    let timer: NodeJS.Timeout | undefined;
+    const answers = await Promise.race([
+      raw(
+        `POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: ${body.length}\r\n\r\n${body}` +
+          'GET /b HTTP/1.1\r\nHost: nope\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+      ),
+      new Promise<string>((resolve) => (timer = setTimeout(() => resolve('no end within 20 s'), 20_000))),
+    ]);
+    clearTimeout(timer);
+    const [echoed = '', rest = ''] = answers.split('HTTP/1.1 404 ');
+    const echoedBody = echoed.slice(echoed.indexOf('\r\n\r\n'));
+    assert.equal(echoedBody.split('y').length - 1, body.length, answers.slice(0, 300));
+    assert.match(rest, /unknown service nope\.default/);
+    await waitFor('the connection to close', async () => (await openOutbound()) <= before, 5_000);
+  });
+
   test('a WebSocket upgrade refused after the caller half-closed is answered, no crash', async () => {
     const before = await openOutbound();
     const answers = await raw(

@@ -58,11 +58,16 @@ export class OutboundTunnels {
 
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     // Node emits 'upgrade' even while an earlier request of the connection is still being answered (its
-    // response holds the socket): the upgrade waits for that answer, or both would write at once.
+    // response holds the socket): the upgrade waits for that answer, or both would write at once. Node
+    // took its own socket listeners away, so the answer's 'drain' is passed on from here meanwhile.
     const answering = (socket as SocketWithResponse)._httpMessage;
     if (answering) {
+      socket.on('drain', relayDrain);
       answering.once('finish', () => {
-        if (!socket.destroyed) this.upgrade(req, socket, head);
+        socket.removeListener('drain', relayDrain);
+        // An answer that closed the connection (Connection: close, a draining gateway) ends it here.
+        if (socket.writable) this.upgrade(req, socket, head);
+        else socket.destroy();
       });
       return;
     }
@@ -74,7 +79,9 @@ export class OutboundTunnels {
       const res = new ServerResponse(req);
       res.shouldKeepAlive = false;
       res.assignSocket(socket);
-      res.once('finish', () => socket.end());
+      // Closed once answered, as Node closes after a last response: not end() and wait for the caller's
+      // FIN, which a socket Node paused for backpressure before the upgrade would never read.
+      res.once('finish', () => socket.destroySoon());
       this.context.router.onH1Request(req, res);
       return;
     }
@@ -230,6 +237,12 @@ export class OutboundTunnels {
       tunnel.resume();
     });
   }
+}
+
+/** What Node's server does on a socket's 'drain' while a response writes to it, after an upgrade took it. */
+function relayDrain(this: SocketWithResponse): void {
+  const answering = this._httpMessage;
+  if (answering?.writableNeedDrain) answering.emit('drain');
 }
 
 /** Node throws an 'error' nobody listens to; a caller resetting before the tunnel is up just goes away. */
