@@ -227,10 +227,12 @@ export class H2Connection {
 
   destroy(err?: GatewayError): void {
     if (err) this.failure ??= err;
-    this.session.destroy();
     // A session that was closing (GOAWAY sent or received) only ends its socket on destroy() and waits
-    // for the peer to close its side, which a frozen peer, or a peer that saw no end, never does.
-    this.socket?.destroy();
+    // for the peer to close its side, which a frozen peer, or a peer that saw no end, never does. Any
+    // other session Node closes itself, after its GOAWAY.
+    const closing = this.session.closed;
+    this.session.destroy();
+    if (closing) this.socket?.destroy();
   }
 
   /**
