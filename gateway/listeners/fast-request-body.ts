@@ -6,7 +6,7 @@
 // Strict: a framing error marks the body invalid, and its connection answers 400 and closes, as Node's
 // parser would.
 import { Readable } from 'node:stream';
-import { fieldNameOf, hasControlCharacter } from '../routing/proxy-headers.js';
+import { hasControlCharacter, isToken } from '../routing/proxy-headers.js';
 
 /** A chunk-size line (with extensions) or one trailer line may not be longer than this. */
 const MAX_LINE_BYTES = 4096;
@@ -135,9 +135,5 @@ export class FastRequestBody extends Readable {
 /** Whether a trailer line (its CR included) is a field: a token name, a colon, no control character after. */
 function isFieldLine(line: string): boolean {
   const colon = line.indexOf(':');
-  return (
-    colon > 0 &&
-    fieldNameOf(line.slice(0, colon)) !== undefined &&
-    !hasControlCharacter(line, colon + 1, line.length - 1)
-  );
+  return colon > 0 && isToken(line.slice(0, colon)) && !hasControlCharacter(line, colon + 1, line.length - 1);
 }
