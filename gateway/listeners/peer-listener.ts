@@ -179,9 +179,9 @@ export class PeerListener {
   destroy(): void {
     this.drain();
     for (const session of this.sessions) session.destroy();
-    for (const tunnel of this.tunnels) tunnel.destroy();
-    // A session drain() closed only ends its socket on destroy() and waits for the caller's FIN, which a
-    // frozen caller never sends; a connection still in its handshake belongs to nobody yet.
+    // Tunnels, sessions and handshakes alike: a session drain() closed only ends its socket on destroy()
+    // and waits for the caller's FIN, which a frozen caller never sends; a connection still in its
+    // handshake belongs to nobody yet.
     for (const socket of this.accepted) socket.destroy();
   }
 }
