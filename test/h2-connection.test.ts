@@ -187,7 +187,7 @@ test('an idle connection the peer sends GOAWAY on closes, though the peer keeps 
   assert.equal(pool.state().connections, 0);
 });
 
-test('a pool whose authority a URL cannot hold answers an error instead of throwing', (t) => {
+test('a pool whose authority a URL cannot hold answers an error instead of throwing, and backs off', (t) => {
   const pool = new H2Pool({
     authority: 'http://[1:2]:50051',
     describe: 'test endpoint',
@@ -202,6 +202,8 @@ test('a pool whose authority a URL cannot hold answers an error instead of throw
   assert.ok(connection instanceof GatewayError, 'an error, not a throw');
   assert.equal(connection.code, 'UPSTREAM_CONNECT');
   assert.match(connection.message, /test endpoint: .*Invalid URL/);
+  assert.equal(pool.available, false, 'in backoff, as after a failed connect');
+  assert.match(pool.state().lastError ?? '', /Invalid URL/);
 });
 
 test('a connection retires after its stream budget: open streams finish, no new ones are offered', async (t) => {

@@ -194,11 +194,8 @@ export class H2Pool implements H2ConnectionEvents {
     const at = this.connections.indexOf(connection);
     if (at >= 0) this.connections.splice(at, 1);
     if (err) {
-      this.lastError = err;
-      if (!connection.everReady) {
-        this.failures++;
-        this.backoffUntilMs = this.now() + backoffDelayMs(this.failures, this.options.backoff);
-      }
+      if (connection.everReady) this.lastError = err;
+      else this.connectFailed(err);
     }
     this.options.onConnectionsChanged?.();
     if (this.waiters.length > 0) {
@@ -248,14 +245,23 @@ export class H2Pool implements H2ConnectionEvents {
       );
     } catch (err) {
       // http2.connect throws at once for an authority a URL cannot hold; addresses are checked when
-      // parsed, so this is the last line: an answer, not a crash of the request's handler.
-      return new GatewayError('UPSTREAM_CONNECT', `${this.describe}: ${(err as Error).message}`, {
+      // parsed, so this is the last line: an answer and a backoff, not a crash of the request's handler.
+      const error = new GatewayError('UPSTREAM_CONNECT', `${this.describe}: ${(err as Error).message}`, {
         cause: err,
       });
+      this.connectFailed(error);
+      return error;
     }
     this.connections.push(connection);
     this.options.onConnectionsChanged?.();
     return connection;
+  }
+
+  /** A connection that never came up: remember why, and back off before the next attempt. */
+  private connectFailed(err: GatewayError): void {
+    this.lastError = err;
+    this.failures++;
+    this.backoffUntilMs = this.now() + backoffDelayMs(this.failures, this.options.backoff);
   }
 
   private hasReady(): boolean {
