@@ -50,10 +50,10 @@ async function readyConnection(
   return connection;
 }
 
-/** An H2Pool of at most one connection to `port`, destroyed after the test. */
-function singleConnectionPool(t: TestContext, port: number): H2Pool {
+/** An H2Pool of at most one connection to `port` (or `authority`), destroyed after the test. */
+function singleConnectionPool(t: TestContext, port: number | string): H2Pool {
   const pool = new H2Pool({
-    authority: `http://127.0.0.1:${port}`,
+    authority: typeof port === 'string' ? port : `http://127.0.0.1:${port}`,
     describe: 'test endpoint',
     connectTimeoutMs: 2_000,
     maxConnections: 1,
@@ -188,16 +188,7 @@ test('an idle connection the peer sends GOAWAY on closes, though the peer keeps 
 });
 
 test('a pool whose authority a URL cannot hold answers an error instead of throwing, and backs off', (t) => {
-  const pool = new H2Pool({
-    authority: 'http://[1:2]:50051',
-    describe: 'test endpoint',
-    connectTimeoutMs: 2_000,
-    maxConnections: 1,
-    backoff: { baseMs: 100, maxMs: 1_000 },
-    pingTimeoutMs: 1_000,
-    deadAfterMs: 3_000,
-  });
-  t.after(() => pool.destroy());
+  const pool = singleConnectionPool(t, 'http://[1:2]:50051');
   const connection = pool.acquire();
   assert.ok(connection instanceof GatewayError, 'an error, not a throw');
   assert.equal(connection.code, 'UPSTREAM_CONNECT');
