@@ -120,7 +120,7 @@ test('GOAWAY with an error code: streams above its last stream id were not proce
   t.after(() => connection.destroy());
   const first = connection.request({ ':path': '/one' }, true);
   assert.ok(!(first instanceof GatewayError));
-  await waitFor('stream 1 to be sent', () => first.id === 1, 2_000);
+  await waitFor('stream 1 to be sent', () => first.id === 1, 5_000);
   const second = connection.request({ ':path': '/two' }, true);
   assert.ok(!(second instanceof GatewayError));
   const [firstErr, secondErr] = await Promise.all([failureOf(first), failureOf(second)]);
@@ -164,7 +164,7 @@ test('a destroyed pool closes a connection the peer sent GOAWAY on, though the p
   pool.destroy();
   // Node's destroy() of a closing session only ends the socket and waits for the peer to close: here it
   // never does (the file would not exit either).
-  await waitFor('the connection to close', () => connection.state === 'closed', 2_000);
+  await waitFor('the connection to close', () => connection.state === 'closed', 5_000);
 });
 
 test('an idle connection the peer sends GOAWAY on closes, though the peer keeps its side open', async (t) => {
@@ -182,8 +182,8 @@ test('an idle connection the peer sends GOAWAY on closes, though the peer keeps 
   const pool = singleConnectionPool(t, (server.address() as AddressInfo).port);
   const connection = pool.acquire();
   assert.ok(connection instanceof H2Connection);
-  await waitFor('the GOAWAY', () => connection.state !== 'connecting' && connection.state !== 'ready', 2_000);
-  await waitFor('the connection to close', () => connection.state === 'closed', 2_000);
+  await waitFor('the GOAWAY', () => connection.state !== 'connecting' && connection.state !== 'ready', 5_000);
+  await waitFor('the connection to close', () => connection.state === 'closed', 5_000);
   assert.equal(pool.state().connections, 0);
 });
 

@@ -53,7 +53,7 @@ test('destroy() closes a frozen caller’s HTTP/2 connection after drain(), and 
   });
   await once(frozen, 'secureConnect');
   frozen.write(H2_PREFACE);
-  await waitFor('the HTTP/2 session', () => listener.openConnections === 1, 2_000);
+  await waitFor('the HTTP/2 session', () => listener.openConnections === 1, 5_000);
   frozen.pause();
   // And a connection that never starts its handshake.
   const silent = connectTcp({ host: HOST, port: listener.port });
@@ -63,6 +63,6 @@ test('destroy() closes a frozen caller’s HTTP/2 connection after drain(), and 
   frozen.on('error', () => undefined);
   listener.drain();
   listener.destroy();
-  await waitFor('the session to close', () => listener.openConnections === 0, 2_000);
-  await waitFor('the connection before its handshake to close', () => silent.closed, 2_000);
+  await waitFor('the session to close', () => listener.openConnections === 0, 5_000);
+  await waitFor('the connection before its handshake to close', () => silent.closed, 5_000);
 });
