@@ -298,6 +298,7 @@ export class DataPlane {
     }
     this.peers.retain(gateways);
     this.prober.setPeers(probed);
+    this.retainOutlierMembers();
     this.table = this.buildTable();
     this.scheduleReevaluation();
     const endpoints = new Set<string>();
@@ -442,6 +443,34 @@ export class DataPlane {
     this.tcp.destroy();
     this.peers.destroy();
     this.upstreams.destroy();
+  }
+
+  /** Passive outlier detection forgets endpoints, gateways and clusters that left. */
+  private retainOutlierMembers(): void {
+    const outliers = this.options.outliers;
+    if (!outliers) return;
+    const endpoints = new Map<string, string[]>();
+    for (const service of this.options.catalog.services().values()) {
+      endpoints.set(
+        service.key,
+        service.endpoints.map((e) => formatHostPort(e)),
+      );
+    }
+    const gateways = new Map<string, string[]>();
+    const clusters = new Map<string, string[]>();
+    for (const cluster of this.options.view.snapshot().clusters.values()) {
+      if (cluster.name === this.config.cluster) continue;
+      gateways.set(
+        cluster.name,
+        cluster.gateways.map((g) => peerKey(cluster.name, g.id, g.peerAddress)),
+      );
+      for (const service of cluster.services.keys()) {
+        const serving = clusters.get(service);
+        if (serving) serving.push(cluster.name);
+        else clusters.set(service, [cluster.name]);
+      }
+    }
+    outliers.retain({ endpoints, gateways, clusters });
   }
 
   private buildTable(): RouteTable<PeerGateway> {

@@ -88,7 +88,7 @@ export class Gateway {
     this.started.push({ close: () => Promise.resolve(clearInterval(sweep)) });
     const available = (service: string, endpoint: LocalEndpoint) =>
       health.isHealthy(service, endpoint.host, endpoint.port) &&
-      outliers.endpointAvailable(service, `${endpoint.host}:${endpoint.port}`);
+      outliers.endpointAvailable(service, formatHostPort(endpoint));
 
     const discovery = new Discovery({
       redis: config.redis,

@@ -222,6 +222,22 @@ test('setMembers forgets removed members; undeclared members are added on first 
   );
 });
 
+test('retain forgets groups and members that left, so old members neither pile up nor skew the cap', () => {
+  const { d } = detector();
+  // Eight endpoints that served once and went away (old pod addresses), then two live ones failing.
+  for (let i = 0; i < 8; i++) repeat(d, `10.0.0.${i}:80`, 'success', 1);
+  repeat(d, 'x', 'success', 1, 'retired-service');
+  d.retain(new Map([['svc', ['10.0.1.1:80', '10.0.1.2:80']]]));
+  repeat(d, '10.0.1.1:80', 'local-origin', 3);
+  repeat(d, '10.0.1.2:80', 'local-origin', 3);
+  assert.deepEqual(
+    d.state().map((g) => [g.group, g.members, g.ejected]),
+    [['svc', 2, 1]],
+    'two members, one ejected: the 50% cap of two, not of ten',
+  );
+  assert.ok(d.available('svc', '10.0.1.1:80') || d.available('svc', '10.0.1.2:80'));
+});
+
 function outcome(fields: Partial<AttemptOutcome> & Pick<AttemptOutcome, 'kind'>): AttemptOutcome {
   return { service: 'hello.default', cluster: 'aws-use1', status: 200, durationMs: 1, ...fields };
 }

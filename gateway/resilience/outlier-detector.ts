@@ -90,11 +90,29 @@ export class OutlierDetector {
    * with their history; members reported but never declared are added on first report.
    */
   setMembers(group: string, members: Iterable<string>): void {
-    const current = this.groups.get(group) ?? new Map<string, Member>();
-    const next = new Map<string, Member>();
-    for (const member of members) next.set(member, current.get(member) ?? freshMember());
-    if (next.size === 0) this.groups.delete(group);
-    else this.groups.set(group, next);
+    const wanted = new Set(members);
+    if (wanted.size === 0) {
+      this.groups.delete(group);
+      return;
+    }
+    // In place: a report() that ejects may be running further up the stack (its listeners rebuild routes).
+    let current = this.groups.get(group);
+    if (!current) {
+      current = new Map<string, Member>();
+      this.groups.set(group, current);
+    }
+    for (const member of current.keys()) if (!wanted.has(member)) current.delete(member);
+    for (const member of wanted) if (!current.has(member)) current.set(member, freshMember());
+  }
+
+  /**
+   * Declares every group at once: groups not listed are forgotten, the others get `setMembers`. Without
+   * it members that left (an endpoint's old address, a restarted gateway's old id) would stay for good,
+   * growing the state and counting in their group's size, which skews the ejection cap and panic.
+   */
+  retain(groups: ReadonlyMap<string, Iterable<string>>): void {
+    for (const group of this.groups.keys()) if (!groups.has(group)) this.groups.delete(group);
+    for (const [group, members] of groups) this.setMembers(group, members);
   }
 
   removeGroup(group: string): void {

@@ -26,6 +26,13 @@ export interface OutlierTrackerState {
   readonly clusters: readonly OutlierGroupState[];
 }
 
+/** Who the three views should know: service → endpoint host:port, cluster → gateway key, service → cluster. */
+export interface OutlierMembers {
+  readonly endpoints: ReadonlyMap<string, Iterable<string>>;
+  readonly gateways: ReadonlyMap<string, Iterable<string>>;
+  readonly clusters: ReadonlyMap<string, Iterable<string>>;
+}
+
 export class OutlierTracker {
   readonly endpoints: OutlierDetector;
   readonly gateways: OutlierDetector;
@@ -71,6 +78,13 @@ export class OutlierTracker {
   /** Whether every known gateway of `cluster` is ejected (no panic here: failover decides). */
   clusterUnreachable(cluster: string): boolean {
     return this.gateways.panic(cluster);
+  }
+
+  /** Forgets whatever left the catalog or the fabric (call on every route-table rebuild). */
+  retain(members: OutlierMembers): void {
+    this.endpoints.retain(members.endpoints);
+    this.gateways.retain(members.gateways);
+    this.clusters.retain(members.clusters);
   }
 
   sweep(): void {

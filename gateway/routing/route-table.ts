@@ -3,6 +3,7 @@
 // cluster's endpoints, weighted) and the remote clusters that export it and allow this cluster, in
 // failover order: live clusters by locality (same region → same cloud → others), then stale ones as a
 // last resort. `pick` is pure apart from round-robin counters; it never does I/O.
+import { formatHostPort } from '../config/index.js';
 import { GatewayError } from '../errors.js';
 import type { LocalEndpoint, LocalService } from '../catalog/index.js';
 import type { ClusterView, FabricSnapshot, GatewayView, Locality, Protocol } from '../../discovery/index.js';
@@ -94,7 +95,7 @@ export class LocalTarget {
     this.choices = endpoints.map((endpoint) => ({
       service: service.key,
       cluster,
-      via: formatEndpoint(endpoint),
+      via: formatHostPort(endpoint),
       remote: false,
       stats,
       endpoint,
@@ -339,12 +340,6 @@ export class ServiceRoute<G extends RemoteGateway> {
   }
 }
 
-function formatEndpoint(endpoint: LocalEndpoint): string {
-  return endpoint.host.includes(':')
-    ? `[${endpoint.host}]:${endpoint.port}`
-    : `${endpoint.host}:${endpoint.port}`;
-}
-
 const NAME_CACHE_LIMIT = 4096;
 
 export class RouteTable<G extends RemoteGateway> {
@@ -412,7 +407,7 @@ function buildRoute<G extends RemoteGateway>(
       (e) => e.weight > 0 && (input.endpointHealthy?.(service, e) ?? true),
     );
     const healthy = failover
-      ? servable.filter((e) => !failover.endpointEjected(service, formatEndpoint(e)))
+      ? servable.filter((e) => !failover.endpointEjected(service, formatHostPort(e)))
       : servable;
     const target = (endpoints: readonly LocalEndpoint[]) =>
       new LocalTarget(
