@@ -67,6 +67,19 @@ test('control: Register adds to the catalog until Deregister; unknown ids are NO
   });
 });
 
+test('control: the same Register again returns the same id; endpoints are not doubled', async (t) => {
+  const { catalog, control, client } = await startControl();
+  t.after(() => control.close());
+  t.after(() => client.close());
+  const registration = { name: 'web', endpoints: ['10.0.0.7:8080'] };
+  const first = await client.register(registration);
+  for (let i = 0; i < 20; i++) assert.equal(await client.register(registration), first);
+  assert.equal(catalog.services().get('web.default')?.endpoints.length, 1);
+  const other = await client.register({ name: 'web', endpoints: ['10.0.0.8:8080'] });
+  assert.notEqual(other, first);
+  assert.equal(catalog.services().get('web.default')?.endpoints.length, 2);
+});
+
 test('control: invalid registrations get INVALID_ARGUMENT naming every problem', async (t) => {
   const { control, client } = await startControl();
   t.after(() => control.close());

@@ -81,10 +81,22 @@ export class LocalCatalog {
         `service ${key} is configured with protocol ${configured.protocol}, not ${registration.protocol}`,
       );
     }
+    // The same registration from the same owner again (an agent that lost its id and registered anew)
+    // gets the id it has: a repeated Register neither piles up nor doubles an endpoint's share.
+    const same = this.idOfSame(owner, registration);
+    if (same !== undefined) return same;
     const id = `r${this.nextId++}`;
     this.registrations.set(id, { ...registration, id, owner });
     this.publish();
     return id;
+  }
+
+  private idOfSame(owner: string, registration: Registration): string | undefined {
+    const wanted = JSON.stringify(registration);
+    for (const { id, owner: existingOwner, ...existing } of this.registrations.values()) {
+      if (existingOwner === owner && JSON.stringify(existing) === wanted) return id;
+    }
+    return undefined;
   }
 
   deregister(id: string): boolean {
