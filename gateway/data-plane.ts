@@ -300,6 +300,9 @@ export class DataPlane {
     this.prober.setPeers(probed);
     this.retainOutlierMembers();
     this.table = this.buildTable();
+    // A service nobody serves any more takes its failover state with it (short-lived names would pile up).
+    for (const service of this.policies.keys())
+      if (!this.table.routes.has(service)) this.policies.delete(service);
     this.scheduleReevaluation();
     const endpoints = new Set<string>();
     for (const service of this.options.catalog.services().values()) {

@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { LocalCatalog } from '../gateway/catalog/index.js';
-import { parseConfigObject } from '../gateway/config/index.js';
+import { parseConfigObject, parseHostPort } from '../gateway/config/index.js';
 import { DataPlane, GatewayError } from '../gateway/index.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { httpCall } from './helpers/http-call.js';
@@ -70,6 +70,24 @@ describe('data plane: peers and lifecycle', () => {
   after(async () => {
     await fabric?.close();
     await Promise.all([helloB, helloC, nearB, farC].map((u) => u?.close()));
+  });
+
+  test('a remote service that goes away takes its failover state with it', async () => {
+    const a = fabric.gateway('a');
+    const b = fabric.gateway('b');
+    const policies = () => (a.dataPlane as unknown as { policies: Map<string, unknown> }).policies;
+    const id = b.catalog.register('test', {
+      name: 'brief',
+      namespace: 'default',
+      protocol: 'http',
+      endpoints: [{ ...parseHostPort(helloB.endpoint)!, weight: 1 }],
+    });
+    fabric.publish();
+    assert.equal((await whoami(a.outboundUrl, 'brief')).status, 200);
+    assert.ok(policies().has('brief.default'), 'a routed the service with a failover policy');
+    b.catalog.deregister(id);
+    fabric.publish();
+    assert.equal(policies().has('brief.default'), false);
   });
 
   test('failover order follows locality (same cloud first); a stale cluster is used only as a last resort', async () => {
