@@ -298,7 +298,7 @@ export class DataPlane {
     }
     this.peers.retain(gateways);
     this.prober.setPeers(probed);
-    this.retainOutlierMembers();
+    this.retainOutlierMembers(probed);
     this.table = this.buildTable();
     // A service nobody serves any more takes its failover state with it (short-lived names would pile up).
     for (const service of this.policies.keys())
@@ -449,7 +449,7 @@ export class DataPlane {
   }
 
   /** Passive outlier detection forgets endpoints, gateways and clusters that left. */
-  private retainOutlierMembers(): void {
+  private retainOutlierMembers(remoteGateways: readonly { key: string; cluster: string }[]): void {
     const outliers = this.options.outliers;
     if (!outliers) return;
     const endpoints = new Map<string, string[]>();
@@ -460,18 +460,11 @@ export class DataPlane {
       );
     }
     const gateways = new Map<string, string[]>();
+    for (const { key, cluster } of remoteGateways) appendTo(gateways, cluster, key);
     const clusters = new Map<string, string[]>();
     for (const cluster of this.options.view.snapshot().clusters.values()) {
       if (cluster.name === this.config.cluster) continue;
-      gateways.set(
-        cluster.name,
-        cluster.gateways.map((g) => peerKey(cluster.name, g.id, g.peerAddress)),
-      );
-      for (const service of cluster.services.keys()) {
-        const serving = clusters.get(service);
-        if (serving) serving.push(cluster.name);
-        else clusters.set(service, [cluster.name]);
-      }
+      for (const service of cluster.services.keys()) appendTo(clusters, service, cluster.name);
     }
     outliers.retain({ endpoints, gateways, clusters });
   }
@@ -505,4 +498,10 @@ export class DataPlane {
       },
     });
   }
+}
+
+function appendTo(lists: Map<string, string[]>, key: string, value: string): void {
+  const list = lists.get(key);
+  if (list) list.push(value);
+  else lists.set(key, [value]);
 }

@@ -115,10 +115,6 @@ export class OutlierDetector {
     for (const [group, members] of groups) this.setMembers(group, members);
   }
 
-  removeGroup(group: string): void {
-    this.groups.delete(group);
-  }
-
   /** Feeds one attempt's outcome. O(1) unless it ejects (then O(group size)). */
   report(group: string, member: string, outcome: OutcomeKind): void {
     if (outcome === 'cancelled') return;
