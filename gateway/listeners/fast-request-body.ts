@@ -6,15 +6,12 @@
 // Strict: a framing error marks the body invalid, and its connection answers 400 and closes, as Node's
 // parser would.
 import { Readable } from 'node:stream';
-import { hasControlCharacter, isToken } from '../routing/proxy-headers.js';
+import { chunkSizeOf, hasControlCharacter, isToken } from '../routing/proxy-headers.js';
 
 /** A chunk-size line (with extensions) or one trailer line may not be longer than this. */
 const MAX_LINE_BYTES = 4096;
 /** All trailer lines together. */
 const MAX_TRAILER_BYTES = 16 * 1024;
-/** Hex digits of a chunk size: 13 still fit below Number.MAX_SAFE_INTEGER. */
-const MAX_SIZE_DIGITS = 13;
-const HEX = /^[0-9a-fA-F]+$/;
 
 const enum State {
   Size,
@@ -115,14 +112,12 @@ export class FastRequestBody extends Readable {
   }
 
   private sizeLine(line: string): void {
-    const semicolon = line.indexOf(';');
-    // Spaces or tabs may precede an extension (BWS, RFC 9112 §7.1.1), nothing else.
-    const digits = semicolon < 0 ? line : line.slice(0, semicolon).replace(/[ \t]+$/, '');
-    if (!HEX.test(digits) || digits.length > MAX_SIZE_DIGITS) {
-      this.invalid = `bad chunk size ${JSON.stringify(digits.slice(0, 20))}`;
+    const size = chunkSizeOf(line);
+    if (size === undefined) {
+      const sizePart = line.split(';', 1)[0] ?? '';
+      this.invalid = `bad chunk size ${JSON.stringify(sizePart.slice(0, 20))}`;
       return;
     }
-    const size = parseInt(digits, 16);
     if (size === 0) {
       this.state = State.Trailers;
       return;

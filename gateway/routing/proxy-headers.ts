@@ -77,6 +77,18 @@ export function hasControlCharacter(text: string, from: number, to: number): boo
   return false;
 }
 
+/** Hex digits of a chunk size (13 stay below 2^53), then an extension after optional BWS, or nothing. */
+const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,13})(?:[ \t]*;|$)/;
+
+/**
+ * The size a chunk-size line (without its CRLF) announces, or undefined when it is malformed. Spaces or
+ * tabs may precede an extension (BWS, RFC 9112 §7.1.1); nothing else surrounds the size.
+ */
+export function chunkSizeOf(line: string): number | undefined {
+  const digits = CHUNK_SIZE_LINE.exec(line)?.[1];
+  return digits === undefined ? undefined : parseInt(digits, 16);
+}
+
 function isOws(code: number): boolean {
   return code === 32 || code === 9;
 }

@@ -5,7 +5,13 @@
 // One response at a time: the client never pipelines. Errors are returned, never thrown.
 import { GatewayError } from '../errors.js';
 import { newHeaderMap, type HeaderMap } from './exchange.js';
-import { fieldNameOf, fieldValueIn, hasControlCharacter, isHopByHop } from '../routing/proxy-headers.js';
+import {
+  chunkSizeOf,
+  fieldNameOf,
+  fieldValueIn,
+  hasControlCharacter,
+  isHopByHop,
+} from '../routing/proxy-headers.js';
 
 export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 const MAX_HEADER_FIELDS = 256;
@@ -13,7 +19,6 @@ const MAX_CHUNK_LINE_BYTES = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 const CONTENT_LENGTH = /^\d{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |\r\n|$)/;
-const TRAILING_BWS = /[ \t]+$/;
 const CHUNKED_LAST = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/;
 const KEEP_ALIVE_TOKEN = /(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/;
@@ -282,12 +287,9 @@ export class H1ResponseParser {
     const next = this.readLine(data, at, MAX_CHUNK_LINE_BYTES);
     if (typeof next !== 'number') return next;
     if (next < 0) return data.length;
-    const semicolon = this.line.indexOf(';');
-    // Spaces or tabs may precede an extension (BWS, RFC 9112 §7.1.1); nothing else surrounds the size.
-    const digits = semicolon < 0 ? this.line : this.line.slice(0, semicolon).replace(TRAILING_BWS, '');
+    const size = chunkSizeOf(this.line);
     this.line = '';
-    if (!/^[0-9a-fA-F]{1,12}$/.test(digits)) return protocolError('invalid chunk size');
-    const size = parseInt(digits, 16);
+    if (size === undefined) return protocolError('invalid chunk size');
     if (size === 0) {
       this.state = State.Trailers;
     } else {
