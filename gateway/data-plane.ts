@@ -13,11 +13,16 @@ import { OutboundRouter } from './listeners/outbound-router.js';
 import { OutboundTunnels } from './listeners/outbound-tunnels.js';
 import { PeerListener } from './listeners/peer-listener.js';
 import { PeerRouter } from './listeners/peer-router.js';
-import { RequestMetrics } from './listeners/request-metrics.js';
+import {
+  RequestMetrics,
+  RETIRE_UNUSED_AFTER_MS,
+  type RetirementOptions,
+} from './listeners/request-metrics.js';
 import { TcpListeners } from './listeners/tcp-listeners.js';
 import { DataPathObservers, type GoldenMetrics } from './observability/index.js';
 import type { OutcomeListener } from './routing/outcome.js';
 import { buildRouteTable, type RouteTable } from './routing/route-table.js';
+import { UnroutedServices } from './routing/unrouted-services.js';
 import {
   PeerTransport,
   peerKey,
@@ -62,6 +67,11 @@ export interface DataPlaneOptions {
   readonly outliers?: OutlierTracker;
   /** Where failover transitions, retries and refusals are counted. */
   readonly failoverMetrics?: FailoverMetrics;
+  /**
+   * When per-service state (request metrics, retry budgets, circuit breakers, their series) of a
+   * service or cluster no longer routed is dropped; default 10 minutes after the last route or request.
+   */
+  readonly retirement?: RetirementOptions;
   /** Peer transport tuning (timeouts, pings, backoff); defaults suit production. */
   readonly peerTransport?: Partial<
     Omit<PeerTransportOptions, 'trustDomain' | 'tls' | 'onConnectionsChanged'>
@@ -126,6 +136,7 @@ export class DataPlane {
   private readonly prober: PeerHealthProber;
   private readonly policies = new Map<string, FailoverPolicy>();
   private readonly resilience: ResilienceRegistry;
+  private readonly unrouted: UnroutedServices;
   /** Access log and span export (observability config); undefined observers while both are off. */
   private readonly observers: DataPathObservers;
   private reevaluateTimer: NodeJS.Timeout | undefined;
@@ -142,7 +153,16 @@ export class DataPlane {
       trustDomain: config.trustDomain,
       tls: options.tls,
     });
-    this.metrics = new RequestMetrics(options.metrics, () => this.peers.connectionCounts(), options.golden);
+    this.metrics = new RequestMetrics(
+      options.metrics,
+      () => this.peers.connectionCounts(),
+      options.golden,
+      options.retirement,
+    );
+    this.unrouted = new UnroutedServices(
+      options.retirement?.retireAfterMs ?? RETIRE_UNUSED_AFTER_MS,
+      options.retirement?.clock ?? monotonicClock,
+    );
     this.upstreams = new LocalUpstreams(LOCAL_UPSTREAM_DEFAULTS);
     this.prober = new PeerHealthProber({
       ...config.failover.peerProbe,
@@ -161,7 +181,7 @@ export class DataPlane {
       cluster: config.cluster,
       table: () => this.table,
       upstreams: this.upstreams,
-      noRouteStats: this.metrics.statsFor('outbound', config.cluster, '(unknown)', '(none)'),
+      noRouteStats: this.metrics.permanentStatsFor('outbound', config.cluster, '(unknown)', '(none)'),
       onOutcome: options.onOutcome,
       observer: observers.outbound,
       resilience: (service: string) => this.resilience.for(service),
@@ -171,7 +191,7 @@ export class DataPlane {
       ...outboundContext,
       router,
       connectTimeoutMs: LOCAL_UPSTREAM_DEFAULTS.connectTimeoutMs,
-      tcpNoRouteStats: this.metrics.statsFor('tcp', config.cluster, '(unknown)', '(none)'),
+      tcpNoRouteStats: this.metrics.permanentStatsFor('tcp', config.cluster, '(unknown)', '(none)'),
       tcpStatsFor: (service: string, cluster: string) =>
         this.metrics.statsFor('tcp', config.cluster, service, cluster),
       tcpObserver: observers.tcp,
@@ -195,7 +215,7 @@ export class DataPlane {
       cluster: config.cluster,
       table: () => this.table,
       upstreams: this.upstreams,
-      noRouteStats: this.metrics.statsFor('peer', '(unverified)', '(unknown)', config.cluster),
+      noRouteStats: this.metrics.permanentStatsFor('peer', '(unverified)', '(unknown)', config.cluster),
       onOutcome: options.onOutcome,
       observer: observers.peer,
       resilience: outboundContext.resilience,
@@ -300,9 +320,7 @@ export class DataPlane {
     this.prober.setPeers(probed);
     this.retainOutlierMembers(probed);
     this.table = this.buildTable();
-    // A service nobody serves any more takes its failover state with it (short-lived names would pile up).
-    for (const service of this.policies.keys())
-      if (!this.table.routes.has(service)) this.policies.delete(service);
+    this.retireUnrouted();
     this.scheduleReevaluation();
     const endpoints = new Set<string>();
     for (const service of this.options.catalog.services().values()) {
@@ -446,6 +464,21 @@ export class DataPlane {
     this.tcp.destroy();
     this.peers.destroy();
     this.upstreams.destroy();
+  }
+
+  /**
+   * A service or cluster nobody has routed to for a while takes its state with it (short-lived names
+   * would pile up): request metrics, failover policy, retry budget, circuit breakers, metric series.
+   */
+  private retireUnrouted(): void {
+    this.metrics.retireUnused();
+    const gone = this.unrouted.update(this.table.routes);
+    if (gone.length === 0) return;
+    for (const service of gone) this.policies.delete(service);
+    this.resilience.forget(gone);
+    this.options.failoverMetrics?.forgetServices(gone).catch((err: unknown) => {
+      this.logger.warn({ err }, 'could not remove the metric series of services no longer routed');
+    });
   }
 
   /** Passive outlier detection forgets endpoints, gateways and clusters that left. */

@@ -30,6 +30,8 @@ const whoami = async (url: string, host: string) => {
 };
 
 describe('data plane: peers and lifecycle', () => {
+  /** The clock that decides when unrouted services' state goes (10 minutes by default). */
+  const clock = { t: 0 };
   let fabric: TestFabric;
   let helloB: HttpUpstream;
   let helloC: HttpUpstream;
@@ -63,7 +65,7 @@ describe('data plane: peers and lifecycle', () => {
           ],
         },
       ],
-      { peerTransport: { backoff: { baseMs: 50, maxMs: 200 } } },
+      { peerTransport: { backoff: { baseMs: 50, maxMs: 200 } }, retirement: { clock: () => clock.t } },
     );
   });
 
@@ -72,10 +74,15 @@ describe('data plane: peers and lifecycle', () => {
     await Promise.all([helloB, helloC, nearB, farC].map((u) => u?.close()));
   });
 
-  test('a remote service that goes away takes its failover state with it', async () => {
+  test('a remote service that goes away takes its per-service state with it after a grace', async () => {
     const a = fabric.gateway('a');
     const b = fabric.gateway('b');
     const policies = () => (a.dataPlane as unknown as { policies: Map<string, unknown> }).policies;
+    const budgets = () => [...a.dataPlane.failoverSources().budgets()].map((x) => x.service);
+    const series = async () =>
+      (await a.metrics.metrics())
+        .split('\n')
+        .filter((l) => l.includes('destination_service="brief.default"'));
     const id = b.catalog.register('test', {
       name: 'brief',
       namespace: 'default',
@@ -85,9 +92,20 @@ describe('data plane: peers and lifecycle', () => {
     fabric.publish();
     assert.equal((await whoami(a.outboundUrl, 'brief')).status, 200);
     assert.ok(policies().has('brief.default'), 'a routed the service with a failover policy');
+    assert.ok(budgets().includes('brief.default'));
+    assert.ok((await series()).length > 0);
     b.catalog.deregister(id);
     fabric.publish();
+    clock.t += 9 * 60_000;
+    a.dataPlane.refreshRoutes();
+    assert.ok(policies().has('brief.default'), 'kept through a short absence (a redeploy)');
+    assert.ok((await series()).length > 0);
+
+    clock.t += 2 * 60_000;
+    a.dataPlane.refreshRoutes();
     assert.equal(policies().has('brief.default'), false);
+    assert.equal(budgets().includes('brief.default'), false);
+    assert.deepEqual(await series(), []);
   });
 
   test('failover order follows locality (same cloud first); a stale cluster is used only as a last resort', async () => {

@@ -175,4 +175,23 @@ export class FailoverMetrics {
   refusedBy(by: 'retry-budget' | 'circuit-breaker' | 'rate-limit', service: string, cluster = ''): void {
     this.refused.inc({ service, cluster, by });
   }
+
+  /** Removes the counters' series of services that are no longer routed (see UnroutedServices). */
+  async forgetServices(services: readonly string[]): Promise<void> {
+    const gone = new Set(services);
+    const ofService = (labels: { service?: string | number }) => gone.has(String(labels.service));
+    await Promise.all([
+      removeSeries(this.failovers, ofService),
+      removeSeries(this.retries, ofService),
+      removeSeries(this.refused, ofService),
+      removeSeries(this.ejections, (l) => l.scope !== 'gateway' && gone.has(String(l.group))),
+    ]);
+  }
+}
+
+async function removeSeries<T extends string>(
+  counter: Counter<T>,
+  matches: (labels: Partial<Record<T, string | number>>) => boolean,
+): Promise<void> {
+  for (const { labels } of (await counter.get()).values) if (matches(labels)) counter.remove(labels);
 }

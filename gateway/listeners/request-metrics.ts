@@ -3,8 +3,14 @@
 // plain numbers and a bucket array. prom-client sees them only at scrape time (a collect hook for the
 // counter, a histogram metric that formats the buckets itself), so the hot path does no label hashing
 // and no string building.
+//
+// Label sets come and go with services and clusters (preview environments, canaries), so one that no
+// route table has asked for and that has counted nothing for `retireAfterMs` is retired: its series
+// leave /metrics and its golden-metrics edge is released. A request still in flight on a retired
+// object is counted into the label set's current object, made anew if need be.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { GoldenEdge, GoldenMetrics } from '../observability/index.js';
+import { monotonicClock, type Clock } from '../resilience/index.js';
 import type { TargetStats } from '../routing/route-table.js';
 
 export const DURATION_BUCKETS_SECONDS = [
@@ -22,20 +28,37 @@ interface StatsLabels {
 
 export class RequestStats implements TargetStats {
   readonly labels: StatsLabels;
-  /** Requests per status code not yet handed to prom-client. */
+  /** Requests per status code not yet handed to prom-client (0 once handed: the keys are every code seen). */
   readonly pending = new Map<number, number>();
   readonly buckets = new Float64Array(DURATION_BUCKETS_SECONDS.length + 1);
   sumSeconds = 0;
   count = 0;
   /** The golden-metrics edge this label set feeds (outbound traffic only: each edge counted once, at its source). */
-  private readonly golden: GoldenEdge | undefined;
+  readonly golden: GoldenEdge | undefined;
+  /** Whether the object stays for the life of the process (the no-route label sets). */
+  readonly permanent: boolean;
+  /** When a route table last asked for it or it last counted (RequestMetrics' clock). */
+  usedAt: number;
+  /** `count` at the last retirement sweep: a change means traffic since. */
+  countAtSweep = 0;
+  /** Set once retired: where the label set's live object is found. */
+  retiredFrom: RequestMetrics | undefined;
 
-  constructor(labels: StatsLabels, golden?: GoldenEdge) {
+  constructor(labels: StatsLabels, golden: GoldenEdge | undefined, permanent: boolean, usedAt: number) {
     this.labels = labels;
     this.golden = golden;
+    this.permanent = permanent;
+    this.usedAt = usedAt;
   }
 
   record(status: number, seconds: number): void {
+    if (this.retiredFrom !== undefined) {
+      const { listener, source_cluster, destination_service, destination_cluster } = this.labels;
+      this.retiredFrom
+        .statsFor(listener, source_cluster, destination_service, destination_cluster)
+        .record(status, seconds);
+      return;
+    }
     this.golden?.record(status, seconds);
     this.pending.set(status, (this.pending.get(status) ?? 0) + 1);
     let bucket = 0;
@@ -47,8 +70,18 @@ export class RequestStats implements TargetStats {
   }
 }
 
+export interface RetirementOptions {
+  /** How long a label set stays without a route table asking for it and without traffic. Default 10 min. */
+  readonly retireAfterMs?: number;
+  readonly clock?: Clock;
+}
+
+export const RETIRE_UNUSED_AFTER_MS = 10 * 60_000;
+
 export class RequestMetrics {
   private readonly stats = new Map<string, RequestStats>();
+  private readonly retireAfterMs: number;
+  private readonly clock: Clock;
   private readonly requests: Counter<
     'listener' | 'source_cluster' | 'destination_service' | 'destination_cluster' | 'code'
   >;
@@ -61,8 +94,11 @@ export class RequestMetrics {
     registry: Registry,
     peerConnections: () => Map<string, { connected: number; connecting: number }>,
     golden?: GoldenMetrics,
+    retirement: RetirementOptions = {},
   ) {
     this.golden = golden;
+    this.retireAfterMs = retirement.retireAfterMs ?? RETIRE_UNUSED_AFTER_MS;
+    this.clock = retirement.clock ?? monotonicClock;
     const stats = this.stats;
     this.requests = new Counter({
       name: 'weft_requests_total',
@@ -71,8 +107,11 @@ export class RequestMetrics {
       registers: [registry],
       collect() {
         for (const entry of stats.values()) {
-          for (const [code, count] of entry.pending) this.inc({ ...entry.labels, code: String(code) }, count);
-          entry.pending.clear();
+          for (const [code, count] of entry.pending) {
+            if (count === 0) continue;
+            this.inc({ ...entry.labels, code: String(code) }, count);
+            entry.pending.set(code, 0);
+          }
         }
       },
     });
@@ -105,17 +144,71 @@ export class RequestMetrics {
     });
   }
 
-  /** The stats object for one label set; created once, then reused by every route-table generation. */
+  /**
+   * The stats object for one label set; created once, then reused by every route-table generation
+   * until it is retired (see retireUnused).
+   */
   statsFor(listener: ListenerName, source: string, service: string, destination: string): RequestStats {
-    const key = `${listener}\u0000${source}\u0000${service}\u0000${destination}`;
-    let entry = this.stats.get(key);
-    if (!entry) {
-      entry = new RequestStats(
-        { listener, source_cluster: source, destination_service: service, destination_cluster: destination },
-        listener === 'outbound' ? this.golden?.edge(source, service, destination) : undefined,
-      );
-      this.stats.set(key, entry);
+    return this.entry(listener, source, service, destination, false);
+  }
+
+  /** A stats object that is never retired (what requests that found no route count into). */
+  permanentStatsFor(
+    listener: ListenerName,
+    source: string,
+    service: string,
+    destination: string,
+  ): RequestStats {
+    return this.entry(listener, source, service, destination, true);
+  }
+
+  /**
+   * Retires the label sets that no route table has asked for and that have counted nothing for
+   * `retireAfterMs`: their weft_requests_total and weft_request_duration_seconds series leave /metrics
+   * and their golden-metrics edges are released. Call it after building a route table. Returns how
+   * many were retired.
+   */
+  retireUnused(): number {
+    const now = this.clock();
+    let retired = 0;
+    for (const [key, entry] of this.stats) {
+      if (entry.permanent) continue;
+      if (entry.count !== entry.countAtSweep) {
+        entry.countAtSweep = entry.count;
+        entry.usedAt = now;
+        continue;
+      }
+      if (now - entry.usedAt < this.retireAfterMs) continue;
+      this.stats.delete(key);
+      entry.retiredFrom = this;
+      for (const code of entry.pending.keys()) this.requests.remove({ ...entry.labels, code: String(code) });
+      if (entry.golden) this.golden?.release(entry.golden);
+      retired++;
     }
+    return retired;
+  }
+
+  private entry(
+    listener: ListenerName,
+    source: string,
+    service: string,
+    destination: string,
+    permanent: boolean,
+  ): RequestStats {
+    const key = `${listener}\u0000${source}\u0000${service}\u0000${destination}`;
+    const now = this.clock();
+    let entry = this.stats.get(key);
+    if (entry) {
+      entry.usedAt = now;
+      return entry;
+    }
+    entry = new RequestStats(
+      { listener, source_cluster: source, destination_service: service, destination_cluster: destination },
+      listener === 'outbound' ? this.golden?.edge(source, service, destination) : undefined,
+      permanent,
+      now,
+    );
+    this.stats.set(key, entry);
     return entry;
   }
 

@@ -54,6 +54,10 @@ interface SlotCursor {
 
 const OVERFLOW = '(other)';
 
+function edgeKey(source: string, service: string, destination: string): string {
+  return `${source}\u0000${service}\u0000${destination}`;
+}
+
 /**
  * The recorder of one edge. `record` is safe to call at any rate from the data path; it never throws.
  * Failure: an HTTP status ≥ 500, or a non-zero gRPC status when the caller passes one. A 499 (the
@@ -142,11 +146,11 @@ export class GoldenMetrics {
    * (a map lookup), not per request.
    */
   edge(source: string, service: string, destination: string): GoldenEdge {
-    const key = `${source}\u0000${service}\u0000${destination}`;
+    const key = edgeKey(source, service, destination);
     let edge = this.edges.get(key);
     if (edge) return edge;
     if (this.edges.size >= this.maxEdges) {
-      const overflow = `${OVERFLOW}\u0000${OVERFLOW}\u0000${OVERFLOW}`;
+      const overflow = edgeKey(OVERFLOW, OVERFLOW, OVERFLOW);
       edge = this.edges.get(overflow);
       if (edge) return edge;
       edge = new GoldenEdge(OVERFLOW, OVERFLOW, OVERFLOW, this.slots, this.cursor);
@@ -156,6 +160,16 @@ export class GoldenMetrics {
     edge = new GoldenEdge(source, service, destination, this.slots, this.cursor);
     this.edges.set(key, edge);
     return edge;
+  }
+
+  /**
+   * Forgets an edge whose label set is gone (RequestMetrics retired it), making room under maxEdges.
+   * The shared `(other)` edge stays.
+   */
+  release(edge: GoldenEdge): void {
+    if (edge.source === OVERFLOW) return;
+    const key = edgeKey(edge.source, edge.service, edge.destination);
+    if (this.edges.get(key) === edge) this.edges.delete(key);
   }
 
   get edgeCount(): number {

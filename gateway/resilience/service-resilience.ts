@@ -96,6 +96,11 @@ export class ResilienceRegistry {
     return state;
   }
 
+  /** Drops the state of services that are no longer routed (the next request, if any, starts afresh). */
+  forget(services: Iterable<string>): void {
+    for (const service of services) this.services.delete(service);
+  }
+
   updateConfig(config: GatewayConfig): void {
     const budget = config.failover.retryBudget;
     const budgetChanged = JSON.stringify(budget) !== JSON.stringify(this.config.failover.retryBudget);

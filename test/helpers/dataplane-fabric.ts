@@ -19,7 +19,7 @@ import type {
 import { TlsMaterial } from '../../infra/index.js';
 import { LocalCatalog } from '../../gateway/catalog/index.js';
 import { parseConfigObject, type GatewayConfig } from '../../gateway/config/index.js';
-import { DataPlane, type AttemptOutcome } from '../../gateway/index.js';
+import { DataPlane, type AttemptOutcome, type DataPlaneOptions } from '../../gateway/index.js';
 import { freePort } from '../../gateway/demo/free-port.js';
 import { createFabricPki, type FabricPki } from './fabric-pki.js';
 
@@ -32,6 +32,9 @@ export interface ServiceSpec {
   readonly endpoints: readonly string[];
   readonly allow?: readonly string[];
 }
+
+/** Data-plane options every gateway of the fabric gets. */
+export type FabricOptions = Pick<DataPlaneOptions, 'peerTransport' | 'retirement'>;
 
 export interface GatewaySpec {
   readonly cluster: string;
@@ -115,7 +118,7 @@ export class TestFabric {
 
   static async start(
     specs: readonly GatewaySpec[],
-    options: { peerTransport?: ConstructorParameters<typeof DataPlane>[0]['peerTransport'] } = {},
+    options: FabricOptions = {},
   ): Promise<TestFabric> {
     const dir = await mkdtemp(join(tmpdir(), 'weft-dataplane-'));
     const pki = await createFabricPki(dir, {
@@ -124,7 +127,7 @@ export class TestFabric {
     });
     const fabric = new TestFabric(dir, pki, specs);
     try {
-      for (const spec of specs) await fabric.startGateway(spec, options.peerTransport);
+      for (const spec of specs) await fabric.startGateway(spec, options);
       fabric.publish();
     } catch (err) {
       await fabric.close();
@@ -201,7 +204,7 @@ export class TestFabric {
 
   private async startGateway(
     spec: GatewaySpec,
-    peerTransport: ConstructorParameters<typeof DataPlane>[0]['peerTransport'],
+    options: FabricOptions,
   ): Promise<void> {
     const paths = this.pki.pathsOf(spec.cluster);
     const tcp: { listen: string; service: string }[] = [];
@@ -242,7 +245,7 @@ export class TestFabric {
       logger: pino({ level: 'silent' }),
       accessLogger: pino({ level: 'info' }, linesInto(accessLog)),
       onOutcome: (outcome) => outcomes.push(outcome),
-      ...(peerTransport ? { peerTransport } : {}),
+      ...options,
     });
     tls.subscribe((material) => dataPlane.updateTls(material));
     await dataPlane.start();
