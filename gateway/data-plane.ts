@@ -229,6 +229,8 @@ export class DataPlane {
       onStream: (stream, headers, flags, caller) => peerRouter.onStream(stream, headers, flags, caller),
       onTunnel: (socket, caller) => peerRouter.onTunnel(socket, caller),
       onRefused: (message) => this.logger.warn({ reason: message }, 'peer connection refused'),
+      onCallerLost: (caller, message) =>
+        this.logger.warn({ caller, reason: message }, `peer connection from ${caller} lost`),
       onAcceptError: acceptFailed,
     });
     this.tcp = new TcpListeners(

@@ -1,9 +1,13 @@
 // The peer listener on its own, over real mutual TLS: destroy() (the end of a drain) closes every
 // connection it accepted, also an HTTP/2 connection whose caller froze after drain() sent GOAWAY (Node
-// only ends such a socket and waits for the caller's FIN) and a connection still before its handshake.
-import { test } from 'node:test';
+// only ends such a socket and waits for the caller's FIN) and a connection still before its handshake;
+// a caller that stops answering PINGs loses its connection, a live one keeps it; a handshake that never
+// comes is cut.
+import { test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { connect as connectH2 } from 'node:http2';
 import { connect as connectTcp } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +25,19 @@ const H2_PREFACE = Buffer.concat([
   Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
 ]);
 
-test('destroy() closes a frozen caller’s HTTP/2 connection after drain(), and one still before its handshake', async (t) => {
+interface Setup {
+  readonly listener: PeerListener;
+  /** Callers whose connection was closed for an unanswered PING. */
+  readonly lost: string[];
+  /** TLS material of a gateway of cluster `a` (the caller). */
+  readonly callerTls: { ca: Buffer; cert: Buffer; key: Buffer };
+}
+
+/** A listener of cluster b's gateway, with short liveness and handshake limits when asked. */
+async function startListener(
+  t: TestContext,
+  limits: { pingIntervalMs?: number; handshakeTimeoutMs?: number } = {},
+): Promise<Setup> {
   const dir = await mkdtemp(join(tmpdir(), 'weft-peer-listener-'));
   t.after(() => rm(dir, { recursive: true, force: true }));
   const pki = await createFabricPki(dir, { trustDomain: 'listener.test', clusters: ['a', 'b'] });
@@ -29,6 +45,7 @@ test('destroy() closes a frozen caller’s HTTP/2 connection after drain(), and 
     const paths = pki.pathsOf(cluster);
     return { ca: await readFile(paths.ca), cert: await readFile(paths.cert), key: await readFile(paths.key) };
   };
+  const lost: string[] = [];
   const listener = new PeerListener({
     address: { host: HOST, port: 0 },
     trustDomain: 'listener.test',
@@ -37,32 +54,79 @@ test('destroy() closes a frozen caller’s HTTP/2 connection after drain(), and 
     onStream: (stream) => stream.close(),
     onTunnel: (socket) => socket.destroy(),
     onRefused: () => undefined,
+    onCallerLost: (caller) => lost.push(caller),
     onAcceptError: () => undefined,
+    ...limits,
   });
   await listener.start();
   t.after(() => listener.destroy());
+  return { listener, lost, callerTls: await load('a') };
+}
 
-  // A calling gateway that says hello over HTTP/2, then freezes: it reads nothing and never closes.
+/** A calling gateway that says hello over HTTP/2 (preface and SETTINGS), then reads nothing more. */
+async function frozenCaller(setup: Setup) {
   const frozen = connectTls({
-    ...(await load('a')),
+    ...setup.callerTls,
     host: HOST,
-    port: listener.port,
+    port: setup.listener.port,
     servername: 'gw.b.listener.test',
     checkServerIdentity: () => undefined,
     ALPNProtocols: ['h2'],
   });
+  frozen.on('error', () => undefined);
+  const before = setup.listener.openConnections;
   await once(frozen, 'secureConnect');
   frozen.write(H2_PREFACE);
-  await waitFor('the HTTP/2 session', () => listener.openConnections === 1, 5_000);
+  await waitFor('the HTTP/2 session', () => setup.listener.openConnections === before + 1, 5_000);
   frozen.pause();
+  return frozen;
+}
+
+test('destroy() closes a frozen caller’s HTTP/2 connection after drain(), and one still before its handshake', async (t) => {
+  const setup = await startListener(t);
+  const { listener } = setup;
+  await frozenCaller(setup);
   // And a connection that never starts its handshake.
   const silent = connectTcp({ host: HOST, port: listener.port });
   await once(silent, 'connect');
 
   silent.on('error', () => undefined);
-  frozen.on('error', () => undefined);
   listener.drain();
   listener.destroy();
   await waitFor('the session to close', () => listener.openConnections === 0, 5_000);
   await waitFor('the connection before its handshake to close', () => silent.closed, 5_000);
+});
+
+test('a caller that stops answering PINGs loses its connection; a live caller keeps its own', async (t) => {
+  const setup = await startListener(t, { pingIntervalMs: 200 });
+  const live = connectH2(`https://${HOST}:${setup.listener.port}`, {
+    ...setup.callerTls,
+    servername: 'gw.b.listener.test',
+    checkServerIdentity: () => undefined,
+  });
+  t.after(() => live.destroy());
+  await once(live, 'connect');
+  await waitFor('the live session', () => setup.listener.openConnections === 1, 5_000);
+
+  const started = performance.now();
+  await frozenCaller(setup);
+  await waitFor('the frozen caller’s connection to close', () => setup.listener.openConnections === 1, 5_000);
+  const ms = performance.now() - started;
+  console.log(`frozen caller closed after ${ms.toFixed(0)} ms (PING interval 200 ms)`);
+  assert.ok(ms < 2_000, `closed within a few intervals, took ${ms.toFixed(0)} ms`);
+  assert.deepEqual(setup.lost, ['a']);
+
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  assert.equal(live.destroyed, false, 'a caller that answers PINGs keeps its connection');
+  assert.equal(setup.listener.openConnections, 1);
+  assert.deepEqual(setup.lost, ['a']);
+});
+
+test('a connection that never completes its TLS handshake is cut after the handshake timeout', async (t) => {
+  const { listener } = await startListener(t, { handshakeTimeoutMs: 300 });
+  const silent = connectTcp({ host: HOST, port: listener.port });
+  silent.on('error', () => undefined);
+  silent.resume();
+  await once(silent, 'connect');
+  await waitFor('the silent connection to be closed', () => silent.closed, 5_000);
 });

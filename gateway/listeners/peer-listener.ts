@@ -6,6 +6,12 @@
 //             (extended CONNECT enabled, RFC 8441)
 //   weft-tcp  one opaque TCP tunnel (see opaque-tunnel.ts): bulk bytes skip HTTP/2 framing
 // Reloaded TLS material applies to new handshakes only; established connections continue.
+//
+// A caller that goes away without closing (its host died, a partition, a frozen process) would keep
+// its connection here for good: TCP notices nothing while we have nothing to send. So a handshake gets
+// HANDSHAKE_TIMEOUT_MS, and every HTTP/2 session gets a PING each `liveness.intervalMs`; a session that
+// has not answered the previous one by then is closed. Opaque tunnels have no such frame: they end with
+// their application's own keep-alive or the caller's close.
 import {
   constants,
   createServer as createH2Server,
@@ -38,6 +44,12 @@ type CallerTagged = { [kCaller]?: string };
 /** Stream limit per peer connection; the dialling side opens another connection beyond it. */
 export const PEER_MAX_CONCURRENT_STREAMS = 1000;
 
+/** A TLS handshake that takes longer is cut (Node's default is 120 s, too long for an exposed port). */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/** Each session answers a PING within this, or is closed: a dead caller goes within twice this. */
+export const SESSION_PING_INTERVAL_MS = 10_000;
+
 export class PeerListener {
   readonly address: HostPort;
   private readonly tls: TlsServer;
@@ -51,6 +63,11 @@ export class PeerListener {
   private readonly onAcceptError: AcceptErrorHandler;
   private boundPort = 0;
   private draining = false;
+  /** Sessions whose last PING is not answered yet. */
+  private readonly awaitingPong = new Set<ServerHttp2Session>();
+  private readonly livenessTimer: NodeJS.Timeout;
+  private readonly pingIntervalMs: number;
+  private readonly onCallerLost: (caller: string, message: string) => void;
 
   constructor(options: {
     address: HostPort;
@@ -61,11 +78,18 @@ export class PeerListener {
     onTunnel: PeerTunnelHandler;
     /** A caller was refused at the connection level (bad identity, failed handshake); for logging. */
     onRefused: (message: string) => void;
+    /** A caller's session was closed because it stopped answering PINGs; for logging. */
+    onCallerLost: (caller: string, message: string) => void;
     onAcceptError: AcceptErrorHandler;
+    /** How often each session is pinged (default SESSION_PING_INTERVAL_MS). */
+    pingIntervalMs?: number;
+    /** Default HANDSHAKE_TIMEOUT_MS. */
+    handshakeTimeoutMs?: number;
   }) {
     this.address = options.address;
     this.metrics = options.metrics;
     this.onRefused = options.onRefused;
+    this.onCallerLost = options.onCallerLost;
     this.onAcceptError = options.onAcceptError;
     const trustDomain = options.trustDomain;
     // HTTP/2 runs over the TLS sockets this listener accepted (a fresh socket, nothing in flight).
@@ -80,7 +104,10 @@ export class PeerListener {
     this.h2.on('session', (session: ServerHttp2Session & CallerTagged) => {
       session[kCaller] = (session.socket as TLSSocket & CallerTagged)[kCaller];
       this.sessions.add(session);
-      session.once('close', () => this.sessions.delete(session));
+      session.once('close', () => {
+        this.sessions.delete(session);
+        this.awaitingPong.delete(session);
+      });
       session.on('error', () => session.destroy());
       // The connection-level window starts at 64 KiB whatever the settings say; bulk streams need more.
       session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
@@ -101,6 +128,7 @@ export class PeerListener {
         requestCert: true,
         rejectUnauthorized: true,
         ALPNProtocols: ['h2', OPAQUE_TCP_ALPN],
+        handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
         // Small frames leave at once (see h2-connection.ts: Nagle and delayed ACKs stall request/response).
         noDelay: true,
       },
@@ -139,11 +167,18 @@ export class PeerListener {
         this.h2.emit('connection', socket);
       },
     );
-    this.tls.on('tlsClientError', (err: Error) => this.onRefused(`TLS handshake refused: ${err.message}`));
+    this.tls.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+      this.onRefused(`TLS handshake refused: ${err.message}`);
+      // Node closes a connection whose handshake failed, but not one whose handshake timed out.
+      socket.destroy();
+    });
     this.tls.on('connection', (socket: Socket) => {
       this.accepted.add(socket);
       socket.once('close', () => this.accepted.delete(socket));
     });
+    this.pingIntervalMs = options.pingIntervalMs ?? SESSION_PING_INTERVAL_MS;
+    this.livenessTimer = setInterval(() => this.pingSessions(), this.pingIntervalMs);
+    this.livenessTimer.unref();
   }
 
   async start(): Promise<void> {
@@ -177,12 +212,34 @@ export class PeerListener {
   }
 
   destroy(): void {
+    clearInterval(this.livenessTimer);
     this.drain();
     for (const session of this.sessions) session.destroy();
     // Tunnels, sessions and handshakes alike: a session drain() closed only ends its socket on destroy()
     // and waits for the caller's FIN, which a frozen caller never sends; a connection still in its
     // handshake belongs to nobody yet.
     for (const socket of this.accepted) socket.destroy();
+  }
+
+  /** Closes the sessions that left the previous PING unanswered and pings the others. */
+  private pingSessions(): void {
+    for (const session of this.sessions) {
+      // A closing session (drain) ends with its streams or at the drain deadline.
+      if (session.closed) continue;
+      if (this.awaitingPong.has(session)) {
+        const caller = (session as ServerHttp2Session & CallerTagged)[kCaller] ?? '(unknown)';
+        this.onCallerLost(
+          caller,
+          `no answer to a PING in ${this.pingIntervalMs} ms; its connection is closed`,
+        );
+        session.destroy();
+        continue;
+      }
+      this.awaitingPong.add(session);
+      session.ping((err) => {
+        if (!err) this.awaitingPong.delete(session);
+      });
+    }
   }
 }
 
