@@ -13,16 +13,12 @@ import { OutboundRouter } from './listeners/outbound-router.js';
 import { OutboundTunnels } from './listeners/outbound-tunnels.js';
 import { PeerListener } from './listeners/peer-listener.js';
 import { PeerRouter } from './listeners/peer-router.js';
-import {
-  RequestMetrics,
-  RETIRE_UNUSED_AFTER_MS,
-  type RetirementOptions,
-} from './listeners/request-metrics.js';
+import { RequestMetrics } from './listeners/request-metrics.js';
 import { TcpListeners } from './listeners/tcp-listeners.js';
 import { DataPathObservers, type GoldenMetrics } from './observability/index.js';
 import type { OutcomeListener } from './routing/outcome.js';
 import { buildRouteTable, type RouteTable } from './routing/route-table.js';
-import { UnroutedServices } from './routing/unrouted-services.js';
+import { Departures, type RetirementOptions } from './routing/departures.js';
 import {
   PeerTransport,
   peerKey,
@@ -68,8 +64,8 @@ export interface DataPlaneOptions {
   /** Where failover transitions, retries and refusals are counted. */
   readonly failoverMetrics?: FailoverMetrics;
   /**
-   * When per-service state (request metrics, retry budgets, circuit breakers, their series) of a
-   * service or cluster no longer routed is dropped; default 10 minutes after the last route or request.
+   * When the state of a departed service or cluster (request metrics, failover policy, retry budget,
+   * circuit breakers, their series) goes; default 10 minutes after it left.
    */
   readonly retirement?: RetirementOptions;
   /** Peer transport tuning (timeouts, pings, backoff); defaults suit production. */
@@ -136,7 +132,9 @@ export class DataPlane {
   private readonly prober: PeerHealthProber;
   private readonly policies = new Map<string, FailoverPolicy>();
   private readonly resilience: ResilienceRegistry;
-  private readonly unrouted: UnroutedServices;
+  private readonly departedServices: Departures;
+  private readonly departedClusters: Departures;
+  private retireTimer: NodeJS.Timeout | undefined;
   /** Access log and span export (observability config); undefined observers while both are off. */
   private readonly observers: DataPathObservers;
   private reevaluateTimer: NodeJS.Timeout | undefined;
@@ -153,16 +151,9 @@ export class DataPlane {
       trustDomain: config.trustDomain,
       tls: options.tls,
     });
-    this.metrics = new RequestMetrics(
-      options.metrics,
-      () => this.peers.connectionCounts(),
-      options.golden,
-      options.retirement,
-    );
-    this.unrouted = new UnroutedServices(
-      options.retirement?.retireAfterMs ?? RETIRE_UNUSED_AFTER_MS,
-      options.retirement?.clock ?? monotonicClock,
-    );
+    this.metrics = new RequestMetrics(options.metrics, () => this.peers.connectionCounts(), options.golden);
+    this.departedServices = new Departures(options.retirement);
+    this.departedClusters = new Departures(options.retirement);
     this.upstreams = new LocalUpstreams(LOCAL_UPSTREAM_DEFAULTS);
     this.prober = new PeerHealthProber({
       ...config.failover.peerProbe,
@@ -181,7 +172,7 @@ export class DataPlane {
       cluster: config.cluster,
       table: () => this.table,
       upstreams: this.upstreams,
-      noRouteStats: this.metrics.permanentStatsFor('outbound', config.cluster, '(unknown)', '(none)'),
+      noRouteStats: this.metrics.statsFor('outbound', config.cluster, '(unknown)', '(none)'),
       onOutcome: options.onOutcome,
       observer: observers.outbound,
       resilience: (service: string) => this.resilience.for(service),
@@ -191,7 +182,7 @@ export class DataPlane {
       ...outboundContext,
       router,
       connectTimeoutMs: LOCAL_UPSTREAM_DEFAULTS.connectTimeoutMs,
-      tcpNoRouteStats: this.metrics.permanentStatsFor('tcp', config.cluster, '(unknown)', '(none)'),
+      tcpNoRouteStats: this.metrics.statsFor('tcp', config.cluster, '(unknown)', '(none)'),
       tcpStatsFor: (service: string, cluster: string) =>
         this.metrics.statsFor('tcp', config.cluster, service, cluster),
       tcpObserver: observers.tcp,
@@ -215,7 +206,7 @@ export class DataPlane {
       cluster: config.cluster,
       table: () => this.table,
       upstreams: this.upstreams,
-      noRouteStats: this.metrics.permanentStatsFor('peer', '(unverified)', '(unknown)', config.cluster),
+      noRouteStats: this.metrics.statsFor('peer', '(unverified)', '(unknown)', config.cluster),
       onOutcome: options.onOutcome,
       observer: observers.peer,
       resilience: outboundContext.resilience,
@@ -322,7 +313,7 @@ export class DataPlane {
     this.prober.setPeers(probed);
     this.retainOutlierMembers(probed);
     this.table = this.buildTable();
-    this.retireUnrouted();
+    this.retireDeparted();
     this.scheduleReevaluation();
     const endpoints = new Set<string>();
     for (const service of this.options.catalog.services().values()) {
@@ -361,6 +352,7 @@ export class DataPlane {
       for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe();
       this.prober.close();
       clearTimeout(this.reevaluateTimer);
+      clearTimeout(this.retireTimer);
       this.destroyAll();
       await this.observers.close();
     })();
@@ -469,18 +461,29 @@ export class DataPlane {
   }
 
   /**
-   * A service or cluster nobody has routed to for a while takes its state with it (short-lived names
-   * would pile up): request metrics, failover policy, retry budget, circuit breakers, metric series.
+   * A service no route table has had, or a cluster gone from the fabric, for a while takes its state
+   * with it (short-lived names would pile up): request metrics, failover policy, retry budget, circuit
+   * breakers, metric series. Runs after each route rebuild and when the next departure is due.
    */
-  private retireUnrouted(): void {
-    this.metrics.retireUnused();
-    const gone = this.unrouted.update(this.table.routes);
-    if (gone.length === 0) return;
-    for (const service of gone) this.policies.delete(service);
-    this.resilience.forget(gone);
-    this.options.failoverMetrics?.forgetServices(gone).catch((err: unknown) => {
-      this.logger.warn({ err }, 'could not remove the metric series of services no longer routed');
-    });
+  private retireDeparted(): void {
+    clearTimeout(this.retireTimer);
+    this.retireTimer = undefined;
+    const services = new Set(this.departedServices.update(this.table.routes));
+    const clusters = new Set(this.departedClusters.update(this.options.view.snapshot().clusters));
+    clusters.delete(this.config.cluster);
+    if (services.size > 0 || clusters.size > 0) {
+      for (const service of services) this.policies.delete(service);
+      this.metrics.retire(services, clusters);
+      this.resilience.forget(services, clusters);
+      this.options.failoverMetrics?.forget(services, clusters).catch((err: unknown) => {
+        this.logger.warn({ err }, 'could not remove the metric series of departed services and clusters');
+      });
+    }
+    const waits = [this.departedServices.msUntilNextDue(), this.departedClusters.msUntilNextDue()];
+    const wait = Math.min(...waits.filter((ms) => ms !== undefined));
+    if (wait === Infinity || this.closing) return;
+    this.retireTimer = setTimeout(() => this.retireDeparted(), wait + 1);
+    this.retireTimer.unref();
   }
 
   /** Passive outlier detection forgets endpoints, gateways and clusters that left. */

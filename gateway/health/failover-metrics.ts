@@ -176,15 +176,16 @@ export class FailoverMetrics {
     this.refused.inc({ service, cluster, by });
   }
 
-  /** Removes the counters' series of services that are no longer routed (see UnroutedServices). */
-  async forgetServices(services: readonly string[]): Promise<void> {
-    const gone = new Set(services);
-    const ofService = (labels: { service?: string | number }) => gone.has(String(labels.service));
+  /** Removes the counters' series of departed services and clusters (see routing/departures.ts). */
+  async forget(services: ReadonlySet<string>, clusters: ReadonlySet<string>): Promise<void> {
+    const departed = (labels: { service?: string | number; cluster?: string | number }) =>
+      services.has(String(labels.service)) || clusters.has(String(labels.cluster));
     await Promise.all([
-      removeSeries(this.failovers, ofService),
-      removeSeries(this.retries, ofService),
-      removeSeries(this.refused, ofService),
-      removeSeries(this.ejections, (l) => l.scope !== 'gateway' && gone.has(String(l.group))),
+      removeSeries(this.failovers, departed),
+      removeSeries(this.retries, departed),
+      removeSeries(this.refused, departed),
+      // A gateway ejection's group is its cluster; an endpoint or cluster ejection's, the service.
+      removeSeries(this.ejections, (l) => (l.scope === 'gateway' ? clusters : services).has(String(l.group))),
     ]);
   }
 }

@@ -4,13 +4,12 @@
 // counter, a histogram metric that formats the buckets itself), so the hot path does no label hashing
 // and no string building.
 //
-// Label sets come and go with services and clusters (preview environments, canaries), so one that no
-// route table has asked for and that has counted nothing for `retireAfterMs` is retired: its series
-// leave /metrics and its golden-metrics edge is released. A request still in flight on a retired
-// object is counted into the label set's current object, made anew if need be.
+// Label sets come and go with services and clusters (preview environments, canaries): those of a
+// departed service or cluster (routing/departures.ts) are retired, their series leave /metrics and
+// their golden-metrics edges are released. A request still in flight on a retired object is counted
+// into the label set's current object, made anew if need be.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { GoldenEdge, GoldenMetrics } from '../observability/index.js';
-import { monotonicClock, type Clock } from '../resilience/index.js';
 import type { TargetStats } from '../routing/route-table.js';
 
 export const DURATION_BUCKETS_SECONDS = [
@@ -35,20 +34,12 @@ export class RequestStats implements TargetStats {
   count = 0;
   /** The golden-metrics edge this label set feeds (outbound traffic only: each edge counted once, at its source). */
   readonly golden: GoldenEdge | undefined;
-  /** Whether the object stays for the life of the process (the no-route label sets). */
-  readonly permanent: boolean;
-  /** When a route table last asked for it or it last counted (RequestMetrics' clock). */
-  usedAt: number;
-  /** `count` at the last retirement sweep: a change means traffic since. */
-  countAtSweep = 0;
   /** Set once retired: where the label set's live object is found. */
   retiredFrom: RequestMetrics | undefined;
 
-  constructor(labels: StatsLabels, golden: GoldenEdge | undefined, permanent: boolean, usedAt: number) {
+  constructor(labels: StatsLabels, golden?: GoldenEdge) {
     this.labels = labels;
     this.golden = golden;
-    this.permanent = permanent;
-    this.usedAt = usedAt;
   }
 
   record(status: number, seconds: number): void {
@@ -70,18 +61,8 @@ export class RequestStats implements TargetStats {
   }
 }
 
-export interface RetirementOptions {
-  /** How long a label set stays without a route table asking for it and without traffic. Default 10 min. */
-  readonly retireAfterMs?: number;
-  readonly clock?: Clock;
-}
-
-export const RETIRE_UNUSED_AFTER_MS = 10 * 60_000;
-
 export class RequestMetrics {
   private readonly stats = new Map<string, RequestStats>();
-  private readonly retireAfterMs: number;
-  private readonly clock: Clock;
   private readonly requests: Counter<
     'listener' | 'source_cluster' | 'destination_service' | 'destination_cluster' | 'code'
   >;
@@ -94,11 +75,8 @@ export class RequestMetrics {
     registry: Registry,
     peerConnections: () => Map<string, { connected: number; connecting: number }>,
     golden?: GoldenMetrics,
-    retirement: RetirementOptions = {},
   ) {
     this.golden = golden;
-    this.retireAfterMs = retirement.retireAfterMs ?? RETIRE_UNUSED_AFTER_MS;
-    this.clock = retirement.clock ?? monotonicClock;
     const stats = this.stats;
     this.requests = new Counter({
       name: 'weft_requests_total',
@@ -146,70 +124,40 @@ export class RequestMetrics {
 
   /**
    * The stats object for one label set; created once, then reused by every route-table generation
-   * until it is retired (see retireUnused).
+   * until its service or cluster departs (see retire).
    */
   statsFor(listener: ListenerName, source: string, service: string, destination: string): RequestStats {
-    return this.entry(listener, source, service, destination, false);
-  }
-
-  /** A stats object that is never retired (what requests that found no route count into). */
-  permanentStatsFor(
-    listener: ListenerName,
-    source: string,
-    service: string,
-    destination: string,
-  ): RequestStats {
-    return this.entry(listener, source, service, destination, true);
+    const key = `${listener}\u0000${source}\u0000${service}\u0000${destination}`;
+    let entry = this.stats.get(key);
+    if (!entry) {
+      entry = new RequestStats(
+        { listener, source_cluster: source, destination_service: service, destination_cluster: destination },
+        listener === 'outbound' ? this.golden?.edge(source, service, destination) : undefined,
+      );
+      this.stats.set(key, entry);
+    }
+    return entry;
   }
 
   /**
-   * Retires the label sets that no route table has asked for and that have counted nothing for
-   * `retireAfterMs`: their weft_requests_total and weft_request_duration_seconds series leave /metrics
-   * and their golden-metrics edges are released. Call it after building a route table. Returns how
-   * many were retired.
+   * Retires the label sets of departed services and clusters (as destination or as calling cluster):
+   * their weft_requests_total and weft_request_duration_seconds series leave /metrics and their
+   * golden-metrics edges are released.
    */
-  retireUnused(): number {
-    const now = this.clock();
-    let retired = 0;
+  retire(services: ReadonlySet<string>, clusters: ReadonlySet<string>): void {
     for (const [key, entry] of this.stats) {
-      if (entry.permanent) continue;
-      if (entry.count !== entry.countAtSweep) {
-        entry.countAtSweep = entry.count;
-        entry.usedAt = now;
+      const labels = entry.labels;
+      if (
+        !services.has(labels.destination_service) &&
+        !clusters.has(labels.destination_cluster) &&
+        !clusters.has(labels.source_cluster)
+      )
         continue;
-      }
-      if (now - entry.usedAt < this.retireAfterMs) continue;
       this.stats.delete(key);
       entry.retiredFrom = this;
-      for (const code of entry.pending.keys()) this.requests.remove({ ...entry.labels, code: String(code) });
+      for (const code of entry.pending.keys()) this.requests.remove({ ...labels, code: String(code) });
       if (entry.golden) this.golden?.release(entry.golden);
-      retired++;
     }
-    return retired;
-  }
-
-  private entry(
-    listener: ListenerName,
-    source: string,
-    service: string,
-    destination: string,
-    permanent: boolean,
-  ): RequestStats {
-    const key = `${listener}\u0000${source}\u0000${service}\u0000${destination}`;
-    const now = this.clock();
-    let entry = this.stats.get(key);
-    if (entry) {
-      entry.usedAt = now;
-      return entry;
-    }
-    entry = new RequestStats(
-      { listener, source_cluster: source, destination_service: service, destination_cluster: destination },
-      listener === 'outbound' ? this.golden?.edge(source, service, destination) : undefined,
-      permanent,
-      now,
-    );
-    this.stats.set(key, entry);
-    return entry;
   }
 
   /** A closed downstream connection's byte counts. */

@@ -68,6 +68,10 @@ export class ServiceResilience {
     for (const breaker of this.breakers.values()) breaker.updateLimits(policy.circuitBreaker);
   }
 
+  forgetBreakers(clusters: ReadonlySet<string>): void {
+    for (const cluster of clusters) this.breakers.delete(cluster);
+  }
+
   breakerStates(): { cluster: string; state: CircuitBreakerState }[] {
     return [...this.breakers].map(([cluster, breaker]) => ({ cluster, state: breaker.state() }));
   }
@@ -96,9 +100,13 @@ export class ResilienceRegistry {
     return state;
   }
 
-  /** Drops the state of services that are no longer routed (the next request, if any, starts afresh). */
-  forget(services: Iterable<string>): void {
+  /**
+   * Drops the state of departed services, and the circuit breakers towards departed clusters (a
+   * request that comes after all the same starts afresh).
+   */
+  forget(services: ReadonlySet<string>, clusters: ReadonlySet<string>): void {
     for (const service of services) this.services.delete(service);
+    for (const state of this.services.values()) state.forgetBreakers(clusters);
   }
 
   updateConfig(config: GatewayConfig): void {

@@ -116,10 +116,7 @@ export class TestFabric {
     this.specs = specs;
   }
 
-  static async start(
-    specs: readonly GatewaySpec[],
-    options: FabricOptions = {},
-  ): Promise<TestFabric> {
+  static async start(specs: readonly GatewaySpec[], options: FabricOptions = {}): Promise<TestFabric> {
     const dir = await mkdtemp(join(tmpdir(), 'weft-dataplane-'));
     const pki = await createFabricPki(dir, {
       trustDomain: TRUST_DOMAIN,
@@ -202,10 +199,7 @@ export class TestFabric {
     await rm(this.dir, { recursive: true, force: true });
   }
 
-  private async startGateway(
-    spec: GatewaySpec,
-    options: FabricOptions,
-  ): Promise<void> {
+  private async startGateway(spec: GatewaySpec, options: FabricOptions): Promise<void> {
     const paths = this.pki.pathsOf(spec.cluster);
     const tcp: { listen: string; service: string }[] = [];
     for (const t of spec.tcp ?? [])
