@@ -197,6 +197,7 @@ export class DataPlane {
         onUpgrade: (req, socket, head) => tunnels.onUpgrade(req, socket, head),
         onStream: (stream, headers, flags) => router.onH2Stream(stream, headers, flags),
         onAcceptError: acceptFailed,
+        onSessionLost: (message) => this.logger.warn({ reason: message }, 'local HTTP/2 caller lost'),
       },
       this.metrics,
       outboundContext.noRouteStats,

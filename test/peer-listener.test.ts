@@ -51,7 +51,13 @@ async function startListener(
     trustDomain: 'listener.test',
     tls: await load('b'),
     metrics: new RequestMetrics(new Registry(), () => new Map()),
-    onStream: (stream) => stream.close(),
+    // A GET answers with 32 MiB, more than the socket buffers hold; anything else is closed.
+    onStream: (stream, headers) => {
+      if (headers[':method'] !== 'GET') return stream.close();
+      stream.on('error', () => undefined);
+      stream.respond({ ':status': 200 });
+      stream.end(Buffer.alloc(32 << 20));
+    },
     onTunnel: (socket) => socket.destroy(),
     onRefused: () => undefined,
     onCallerLost: (caller) => lost.push(caller),
@@ -63,8 +69,28 @@ async function startListener(
   return { listener, lost, callerTls: await load('a') };
 }
 
-/** A calling gateway that says hello over HTTP/2 (preface and SETTINGS), then reads nothing more. */
-async function frozenCaller(setup: Setup) {
+/** An HTTP/2 frame (RFC 9113 §4.1). */
+function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head.writeUInt8(type, 3);
+  head.writeUInt8(flags, 4);
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/**
+ * Opens windows of 16 MiB (SETTINGS_INITIAL_WINDOW_SIZE, a connection WINDOW_UPDATE) and sends
+ * `GET /` on stream 1 (HPACK: :method GET, :scheme https, :path /, :authority x).
+ */
+const BIG_WINDOW_GET = Buffer.concat([
+  frame(0x4, 0, 0, Buffer.from([0, 4, 1, 0, 0, 0])),
+  frame(0x8, 0, 0, Buffer.from([1, 0, 0, 0])),
+  frame(0x1, 0x5, 1, Buffer.from([0x82, 0x87, 0x84, 0x41, 0x01, 0x78])),
+]);
+
+/** A calling gateway that says hello over HTTP/2 (preface and SETTINGS, then `then`), and reads nothing more. */
+async function frozenCaller(setup: Setup, then?: Buffer) {
   const frozen = connectTls({
     ...setup.callerTls,
     host: HOST,
@@ -77,6 +103,7 @@ async function frozenCaller(setup: Setup) {
   const before = setup.listener.openConnections;
   await once(frozen, 'secureConnect');
   frozen.write(H2_PREFACE);
+  if (then) frozen.write(then);
   await waitFor('the HTTP/2 session', () => setup.listener.openConnections === before + 1, 5_000);
   frozen.pause();
   return frozen;
@@ -129,4 +156,11 @@ test('a connection that never completes its TLS handshake is cut after the hands
   silent.resume();
   await once(silent, 'connect');
   await waitFor('the silent connection to be closed', () => silent.closed, 5_000);
+});
+
+test('a caller that froze with an answer still queued to it loses its connection too', async (t) => {
+  const setup = await startListener(t, { pingIntervalMs: 200 });
+  await frozenCaller(setup, BIG_WINDOW_GET);
+  await waitFor('the frozen caller’s connection to close', () => setup.listener.openConnections === 0, 5_000);
+  assert.deepEqual(setup.lost, ['a']);
 });

@@ -9,6 +9,8 @@
 //   headersTimeout   20 s   a slow-loris sending headers byte by byte is cut off
 //   requestTimeout   0      bodies may stream for as long as they flow (uploads, long polls)
 //   maxHeaderSize    32 KiB above Node's 16 KiB default for cookie-heavy apps; beyond it: 431
+// HTTP/2 sessions are pinged (session-liveness.ts): one from an app that went away without closing
+// (its node died, a frozen process) is closed within 20 s.
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -33,6 +35,7 @@ import type { ByteStream } from '../upstream/exchange.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import { handToHttpServer, trackHandedConnections } from './handed-http-server.js';
 import type { RequestMetrics } from './request-metrics.js';
+import { handToH2Server, SESSION_PING_INTERVAL_MS, SessionLiveness } from './session-liveness.js';
 import type { SimpleHead } from './simple-request-head.js';
 
 export const HTTP1_LIMITS = {
@@ -51,6 +54,8 @@ export interface OutboundHandlers {
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
   onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void;
   onAcceptError: AcceptErrorHandler;
+  /** An HTTP/2 caller stopped answering PINGs and its connection was closed; for logging. */
+  onSessionLost(message: string): void;
 }
 
 export class OutboundListener implements FastPathHost {
@@ -66,6 +71,7 @@ export class OutboundListener implements FastPathHost {
   private readonly h2: Http2Server;
   private readonly sockets = new Set<Socket>();
   private readonly sessions = new Set<ServerHttp2Session>();
+  private readonly liveness: SessionLiveness;
   private isDraining = false;
   private boundPort = 0;
 
@@ -75,6 +81,7 @@ export class OutboundListener implements FastPathHost {
     metrics: RequestMetrics,
     noRouteStats: TargetStats,
     onOutcome: OutcomeListener | undefined,
+    pingIntervalMs = SESSION_PING_INTERVAL_MS,
   ) {
     this.address = address;
     this.handlers = handlers;
@@ -103,8 +110,12 @@ export class OutboundListener implements FastPathHost {
       settings: { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurrentStreams: 1000 },
       maxSessionMemory: 64,
     });
+    this.liveness = new SessionLiveness(pingIntervalMs, (_session, message) =>
+      handlers.onSessionLost(message),
+    );
     this.h2.on('session', (session: ServerHttp2Session) => {
       this.sessions.add(session);
+      this.liveness.track(session);
       session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
       session.once('close', () => this.sessions.delete(session));
       session.on('error', () => session.destroy());
@@ -164,6 +175,7 @@ export class OutboundListener implements FastPathHost {
   }
 
   destroy(): void {
+    this.liveness.close();
     this.drain();
     this.http1.closeAllConnections();
     this.http1.close(() => undefined);
@@ -201,7 +213,7 @@ export class OutboundListener implements FastPathHost {
         socket.pause();
         socket.unshift(seen);
         // Http2Session reads what is buffered on the socket itself (on the next tick); do not resume.
-        this.h2.emit('connection', socket);
+        handToH2Server(this.h2, socket);
       } else {
         const connection = new FastConnection(socket, this, seen);
         if (connection.active) {

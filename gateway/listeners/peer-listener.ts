@@ -9,9 +9,8 @@
 //
 // A caller that goes away without closing (its host died, a partition, a frozen process) would keep
 // its connection here for good: TCP notices nothing while we have nothing to send. So a handshake gets
-// HANDSHAKE_TIMEOUT_MS, and every HTTP/2 session gets a PING each `liveness.intervalMs`; a session that
-// has not answered the previous one by then is closed. Opaque tunnels have no such frame: they end with
-// their application's own keep-alive or the caller's close.
+// HANDSHAKE_TIMEOUT_MS, and every HTTP/2 session is pinged (session-liveness.ts). Opaque tunnels have
+// no such frame: they end with their application's own keep-alive or the caller's close.
 import {
   constants,
   createServer as createH2Server,
@@ -29,6 +28,7 @@ import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-co
 import { OPAQUE_TCP_ALPN } from '../transport/opaque-tunnel.js';
 import type { TlsCredentials } from '../transport/peer-transport.js';
 import type { RequestMetrics } from './request-metrics.js';
+import { handToH2Server, SESSION_PING_INTERVAL_MS, SessionLiveness } from './session-liveness.js';
 
 export type PeerStreamHandler = (
   stream: ServerHttp2Stream,
@@ -47,9 +47,6 @@ export const PEER_MAX_CONCURRENT_STREAMS = 1000;
 /** A TLS handshake that takes longer is cut (Node's default is 120 s, too long for an exposed port). */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
 
-/** Each session answers a PING within this, or is closed: a dead caller goes within twice this. */
-export const SESSION_PING_INTERVAL_MS = 10_000;
-
 export class PeerListener {
   readonly address: HostPort;
   private readonly tls: TlsServer;
@@ -63,11 +60,7 @@ export class PeerListener {
   private readonly onAcceptError: AcceptErrorHandler;
   private boundPort = 0;
   private draining = false;
-  /** Sessions whose last PING is not answered yet. */
-  private readonly awaitingPong = new Set<ServerHttp2Session>();
-  private readonly livenessTimer: NodeJS.Timeout;
-  private readonly pingIntervalMs: number;
-  private readonly onCallerLost: (caller: string, message: string) => void;
+  private readonly liveness: SessionLiveness;
 
   constructor(options: {
     address: HostPort;
@@ -89,7 +82,11 @@ export class PeerListener {
     this.address = options.address;
     this.metrics = options.metrics;
     this.onRefused = options.onRefused;
-    this.onCallerLost = options.onCallerLost;
+    this.liveness = new SessionLiveness(
+      options.pingIntervalMs ?? SESSION_PING_INTERVAL_MS,
+      (session, message) =>
+        options.onCallerLost((session as ServerHttp2Session & CallerTagged)[kCaller] ?? '(unknown)', message),
+    );
     this.onAcceptError = options.onAcceptError;
     const trustDomain = options.trustDomain;
     // HTTP/2 runs over the TLS sockets this listener accepted (a fresh socket, nothing in flight).
@@ -104,10 +101,8 @@ export class PeerListener {
     this.h2.on('session', (session: ServerHttp2Session & CallerTagged) => {
       session[kCaller] = (session.socket as TLSSocket & CallerTagged)[kCaller];
       this.sessions.add(session);
-      session.once('close', () => {
-        this.sessions.delete(session);
-        this.awaitingPong.delete(session);
-      });
+      this.liveness.track(session);
+      session.once('close', () => this.sessions.delete(session));
       session.on('error', () => session.destroy());
       // The connection-level window starts at 64 KiB whatever the settings say; bulk streams need more.
       session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
@@ -164,7 +159,7 @@ export class PeerListener {
           socket.destroy();
           return;
         }
-        this.h2.emit('connection', socket);
+        handToH2Server(this.h2, socket);
       },
     );
     this.tls.on('tlsClientError', (err: Error, socket: TLSSocket) => {
@@ -176,9 +171,6 @@ export class PeerListener {
       this.accepted.add(socket);
       socket.once('close', () => this.accepted.delete(socket));
     });
-    this.pingIntervalMs = options.pingIntervalMs ?? SESSION_PING_INTERVAL_MS;
-    this.livenessTimer = setInterval(() => this.pingSessions(), this.pingIntervalMs);
-    this.livenessTimer.unref();
   }
 
   async start(): Promise<void> {
@@ -212,34 +204,13 @@ export class PeerListener {
   }
 
   destroy(): void {
-    clearInterval(this.livenessTimer);
+    this.liveness.close();
     this.drain();
     for (const session of this.sessions) session.destroy();
     // Tunnels, sessions and handshakes alike: a session drain() closed only ends its socket on destroy()
     // and waits for the caller's FIN, which a frozen caller never sends; a connection still in its
     // handshake belongs to nobody yet.
     for (const socket of this.accepted) socket.destroy();
-  }
-
-  /** Closes the sessions that left the previous PING unanswered and pings the others. */
-  private pingSessions(): void {
-    for (const session of this.sessions) {
-      // A closing session (drain) ends with its streams or at the drain deadline.
-      if (session.closed) continue;
-      if (this.awaitingPong.has(session)) {
-        const caller = (session as ServerHttp2Session & CallerTagged)[kCaller] ?? '(unknown)';
-        this.onCallerLost(
-          caller,
-          `no answer to a PING in ${this.pingIntervalMs} ms; its connection is closed`,
-        );
-        session.destroy();
-        continue;
-      }
-      this.awaitingPong.add(session);
-      session.ping((err) => {
-        if (!err) this.awaitingPong.delete(session);
-      });
-    }
   }
 }
 

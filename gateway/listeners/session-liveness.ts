@@ -1,0 +1,74 @@
+// Finds the HTTP/2 sessions of a listener whose other end went away without closing: its host died, a
+// network partition, a frozen process. TCP notices nothing while we have nothing to send, so such a
+// session would stay for good. Each session gets a PING every `intervalMs`; one that has not answered
+// the previous PING by then is destroyed, its socket with it, so a dead caller goes within twice the
+// interval. Node's `session.destroy()` alone only ends the socket and waits for the write side to
+// finish, which it never does when the caller stopped reading with data still queued to it.
+//
+// A closing session (GOAWAY sent or received) is not pinged: Node answers no PING on a session that
+// is closing, so a caller retiring its connection would look dead. It ends with its streams, or at
+// the listener's drain deadline.
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import type { Duplex } from 'node:stream';
+
+/** The default interval: a caller that went away is found within 20 s. */
+export const SESSION_PING_INTERVAL_MS = 10_000;
+
+const kSocket = Symbol('weft.session.socket');
+type SocketTagged = { [kSocket]?: Duplex };
+
+/** Hands a connection to an HTTP/2 server so that SessionLiveness can destroy its socket later. */
+export function handToH2Server(server: Http2Server, socket: Duplex): void {
+  (socket as Duplex & SocketTagged)[kSocket] = socket;
+  server.emit('connection', socket);
+}
+
+export class SessionLiveness {
+  /** Each tracked session and its own socket (the session hands out a proxy that refuses destroy). */
+  private readonly sessions = new Map<ServerHttp2Session, Duplex | undefined>();
+  private readonly awaitingPong = new Set<ServerHttp2Session>();
+  private readonly intervalMs: number;
+  private readonly onLost: (session: ServerHttp2Session, message: string) => void;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(intervalMs: number, onLost: (session: ServerHttp2Session, message: string) => void) {
+    this.intervalMs = intervalMs;
+    this.onLost = onLost;
+    this.timer = setInterval(() => this.check(), intervalMs);
+    this.timer.unref();
+  }
+
+  /** Watches a session of a connection handed over with handToH2Server, until it closes. */
+  track(session: ServerHttp2Session): void {
+    this.sessions.set(session, (session.socket as unknown as SocketTagged | undefined)?.[kSocket]);
+    session.once('close', () => {
+      this.sessions.delete(session);
+      this.awaitingPong.delete(session);
+    });
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  /** Destroys the sessions that left the previous PING unanswered and pings the others. */
+  private check(): void {
+    for (const [session, socket] of this.sessions) {
+      if (session.destroyed || session.closed) continue;
+      if (this.awaitingPong.has(session)) {
+        this.onLost(session, `no answer to a PING in ${this.intervalMs} ms; its connection is closed`);
+        session.destroy();
+        socket?.destroy();
+        continue;
+      }
+      this.awaitingPong.add(session);
+      try {
+        session.ping((err) => {
+          if (!err) this.awaitingPong.delete(session);
+        });
+      } catch {
+        // The session is going (ping throws once it is destroyed): its 'close' follows.
+      }
+    }
+  }
+}

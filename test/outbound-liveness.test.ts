@@ -1,0 +1,62 @@
+// The outbound listener's HTTP/2 sessions: a local app that opened an h2c connection and then stopped
+// answering (its node died, a frozen process) loses the connection after an unanswered PING; an app
+// that answers keeps its own.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect as connectH2 } from 'node:http2';
+import { connect as connectTcp } from 'node:net';
+import { Registry } from 'prom-client';
+import { OutboundListener } from '../gateway/listeners/outbound-listener.js';
+import { RequestMetrics } from '../gateway/listeners/request-metrics.js';
+import { waitFor } from './helpers/wait.js';
+
+const HOST = '127.0.76.1';
+/** The client connection preface and an empty SETTINGS frame (RFC 9113 §3.4). */
+const H2_PREFACE = Buffer.concat([
+  Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+  Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
+]);
+
+test('an h2c caller that stops answering PINGs loses its connection; one that answers keeps it', async (t) => {
+  const metrics = new RequestMetrics(new Registry(), () => new Map());
+  const lost: string[] = [];
+  const refuse = () => {
+    throw new Error('no request is expected');
+  };
+  const listener = new OutboundListener(
+    { host: HOST, port: 0 },
+    {
+      onFastRequest: refuse,
+      onRequest: refuse,
+      onUpgrade: refuse,
+      onStream: refuse,
+      onAcceptError: () => undefined,
+      onSessionLost: (message) => lost.push(message),
+    },
+    metrics,
+    metrics.statsFor('outbound', 'a', '(unknown)', '(none)'),
+    undefined,
+    200,
+  );
+  await listener.start();
+  t.after(() => listener.destroy());
+
+  const live = connectH2(`http://${HOST}:${listener.port}`);
+  t.after(() => live.destroy());
+  await once(live, 'connect');
+
+  const frozen = connectTcp({ host: HOST, port: listener.port });
+  frozen.on('error', () => undefined);
+  await once(frozen, 'connect');
+  frozen.write(H2_PREFACE);
+  await waitFor('both connections', () => listener.openConnections === 2, 5_000);
+  frozen.pause();
+
+  await waitFor('the frozen caller’s connection to close', () => listener.openConnections === 1, 5_000);
+  assert.equal(lost.length, 1);
+  assert.match(lost[0] ?? '', /no answer to a PING in 200 ms/);
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+  assert.equal(live.destroyed, false, 'a caller that answers PINGs keeps its connection');
+  assert.equal(listener.openConnections, 1);
+});
