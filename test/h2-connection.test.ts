@@ -4,7 +4,9 @@
 // code names, and a stream still queued when its connection closed before it was up count as not sent;
 // a destroyed pool closes a connection the peer sent GOAWAY on; a connection retires before its stream
 // ids run out; a closed pool (H2Pool) offers no connection, not even one still connecting; a connection
-// draining a long stream leaves room for a new one.
+// draining a long stream leaves room for a new one; destroy() closes a TLS connection whose peer froze
+// with data still queued to it (Node destroys such a socket itself on the dialling side; the peer
+// listener's sessions needed their socket destroyed, see session-liveness.ts).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -15,10 +17,16 @@ import {
   type Http2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createServer as createTlsServer } from 'node:tls';
 import { GatewayError } from '../gateway/errors.js';
 import { H2Connection, type H2ConnectionOptions } from '../gateway/transport/h2-connection.js';
 import { H2Pool } from '../gateway/transport/h2-pool.js';
+import { createFabricPki } from './helpers/fabric-pki.js';
+import { BIG_WINDOWS, frame } from './helpers/h2-frames.js';
 import { waitFor } from './helpers/wait.js';
 
 /** An h2c server on loopback for one test: `onStream` answers (default: 200 "ok"). */
@@ -258,4 +266,53 @@ test('a connection draining a long stream after GOAWAY does not count against ma
   assert.ok(!(quick instanceof GatewayError));
   const [headers] = (await once(quick, 'response')) as [Record<string, unknown>];
   assert.equal(headers[':status'], 200);
+});
+
+test('destroy() closes a TLS connection whose peer froze with our data still queued to it', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-h2-frozen-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const pki = await createFabricPki(dir, { trustDomain: 'frozen.test', clusters: ['a', 'b'] });
+  const load = async (cluster: string) => {
+    const paths = pki.pathsOf(cluster);
+    return { ca: await readFile(paths.ca), cert: await readFile(paths.cert), key: await readFile(paths.key) };
+  };
+  // A peer that opens 16 MiB windows, then reads nothing: the 32 MiB upload below cannot all leave.
+  const frozen = createTlsServer({ ...(await load('b')), ALPNProtocols: ['h2'] }, (socket) => {
+    socket.on('error', () => undefined);
+    socket.write(Buffer.concat([frame(0x4, 0, 0, Buffer.alloc(0)), BIG_WINDOWS]));
+    socket.pause();
+  });
+  const accepted = new Set<Socket>();
+  frozen.on('connection', (socket: Socket) => accepted.add(socket));
+  frozen.listen(0, '127.0.0.1');
+  await once(frozen, 'listening');
+  t.after(() => {
+    for (const socket of accepted) socket.destroy();
+    frozen.close();
+  });
+  let closed = false;
+  let ready: () => void = () => undefined;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  const connection = new H2Connection(
+    {
+      authority: `https://127.0.0.1:${(frozen.address() as AddressInfo).port}`,
+      tls: { ...(await load('a')), servername: 'gw.b.frozen.test', checkServerIdentity: () => undefined },
+      connectTimeoutMs: 2_000,
+      describe: 'frozen peer',
+    },
+    { onReady: () => ready(), onClosed: () => (closed = true), onStreamClosed: () => undefined },
+  );
+  await isReady;
+  const stream = connection.request({ ':method': 'POST', ':path': '/' }, false);
+  assert.ok(!(stream instanceof GatewayError));
+  stream.on('error', () => undefined);
+  stream.write(Buffer.alloc(32 << 20));
+  // Over 8 MiB handed to the socket: more than the kernel buffers of both ends hold.
+  await waitFor(
+    'the upload to fill the socket buffers',
+    () => (connection.session.state.remoteWindowSize ?? Infinity) < 8 << 20,
+    5_000,
+  );
+  connection.destroy();
+  await waitFor('the connection to close', () => closed, 5_000);
 });

@@ -9,14 +9,10 @@ import { connect as connectTcp } from 'node:net';
 import { Registry } from 'prom-client';
 import { OutboundListener } from '../gateway/listeners/outbound-listener.js';
 import { RequestMetrics } from '../gateway/listeners/request-metrics.js';
+import { H2_PREFACE } from './helpers/h2-frames.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.76.1';
-/** The client connection preface and an empty SETTINGS frame (RFC 9113 §3.4). */
-const H2_PREFACE = Buffer.concat([
-  Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
-  Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
-]);
 
 test('an h2c caller that stops answering PINGs loses its connection; one that answers keeps it', async (t) => {
   const metrics = new RequestMetrics(new Registry(), () => new Map());

@@ -16,14 +16,10 @@ import { Registry } from 'prom-client';
 import { PeerListener } from '../gateway/listeners/peer-listener.js';
 import { RequestMetrics } from '../gateway/listeners/request-metrics.js';
 import { createFabricPki } from './helpers/fabric-pki.js';
+import { BIG_WINDOWS, GET_ON_STREAM_1, H2_PREFACE } from './helpers/h2-frames.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.75.1';
-/** The client connection preface and an empty SETTINGS frame (RFC 9113 §3.4). */
-const H2_PREFACE = Buffer.concat([
-  Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
-  Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]),
-]);
 
 interface Setup {
   readonly listener: PeerListener;
@@ -68,26 +64,6 @@ async function startListener(
   t.after(() => listener.destroy());
   return { listener, lost, callerTls: await load('a') };
 }
-
-/** An HTTP/2 frame (RFC 9113 §4.1). */
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head.writeUInt8(type, 3);
-  head.writeUInt8(flags, 4);
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
-
-/**
- * Opens windows of 16 MiB (SETTINGS_INITIAL_WINDOW_SIZE, a connection WINDOW_UPDATE) and sends
- * `GET /` on stream 1 (HPACK: :method GET, :scheme https, :path /, :authority x).
- */
-const BIG_WINDOW_GET = Buffer.concat([
-  frame(0x4, 0, 0, Buffer.from([0, 4, 1, 0, 0, 0])),
-  frame(0x8, 0, 0, Buffer.from([1, 0, 0, 0])),
-  frame(0x1, 0x5, 1, Buffer.from([0x82, 0x87, 0x84, 0x41, 0x01, 0x78])),
-]);
 
 /** A calling gateway that says hello over HTTP/2 (preface and SETTINGS, then `then`), and reads nothing more. */
 async function frozenCaller(setup: Setup, then?: Buffer) {
@@ -160,7 +136,7 @@ test('a connection that never completes its TLS handshake is cut after the hands
 
 test('a caller that froze with an answer still queued to it loses its connection too', async (t) => {
   const setup = await startListener(t, { pingIntervalMs: 200 });
-  await frozenCaller(setup, BIG_WINDOW_GET);
+  await frozenCaller(setup, Buffer.concat([BIG_WINDOWS, GET_ON_STREAM_1]));
   await waitFor('the frozen caller’s connection to close', () => setup.listener.openConnections === 0, 5_000);
   assert.deepEqual(setup.lost, ['a']);
 });

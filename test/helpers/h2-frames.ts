@@ -1,0 +1,27 @@
+// Raw HTTP/2 frames for tests that play a peer no library would: one that says hello and then freezes,
+// or opens windows and stops reading.
+
+/** An HTTP/2 frame (RFC 9113 §4.1). */
+export function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(9);
+  head.writeUIntBE(payload.length, 0, 3);
+  head.writeUInt8(type, 3);
+  head.writeUInt8(flags, 4);
+  head.writeUInt32BE(streamId, 5);
+  return Buffer.concat([head, payload]);
+}
+
+/** The client connection preface and an empty SETTINGS frame (RFC 9113 §3.4). */
+export const H2_PREFACE = Buffer.concat([
+  Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
+  frame(0x4, 0, 0, Buffer.alloc(0)),
+]);
+
+/** SETTINGS_INITIAL_WINDOW_SIZE and a connection WINDOW_UPDATE of 16 MiB: the other side may send that much. */
+export const BIG_WINDOWS = Buffer.concat([
+  frame(0x4, 0, 0, Buffer.from([0, 4, 1, 0, 0, 0])),
+  frame(0x8, 0, 0, Buffer.from([1, 0, 0, 0])),
+]);
+
+/** `GET /` on stream 1 (HPACK: :method GET, :scheme https, :path /, :authority x), ending the stream. */
+export const GET_ON_STREAM_1 = frame(0x1, 0x5, 1, Buffer.from([0x82, 0x87, 0x84, 0x41, 0x01, 0x78]));
