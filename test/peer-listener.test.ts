@@ -1,8 +1,8 @@
 // The peer listener on its own, over real mutual TLS: destroy() (the end of a drain) closes every
 // connection it accepted, also an HTTP/2 connection whose caller froze after drain() sent GOAWAY (Node
 // only ends such a socket and waits for the caller's FIN) and a connection still before its handshake;
-// a caller that stops answering PINGs loses its connection, a live one keeps it; a handshake that never
-// comes is cut.
+// a caller that stops answering PINGs loses its connection, a live one keeps it; a handshake that does
+// not complete in time is cut, silent or trickling.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -125,13 +125,30 @@ test('a caller that stops answering PINGs loses its connection; a live caller ke
   assert.deepEqual(setup.lost, ['a']);
 });
 
-test('a connection that never completes its TLS handshake is cut after the handshake timeout', async (t) => {
+test('a connection that does not complete its TLS handshake in time is cut, however it trickles bytes', async (t) => {
   const { listener } = await startListener(t, { handshakeTimeoutMs: 300 });
+  const started = performance.now();
   const silent = connectTcp({ host: HOST, port: listener.port });
-  silent.on('error', () => undefined);
-  silent.resume();
-  await once(silent, 'connect');
+  const trickling = connectTcp({ host: HOST, port: listener.port });
+  for (const socket of [silent, trickling]) {
+    socket.on('error', () => undefined);
+    socket.resume();
+  }
+  await Promise.all([once(silent, 'connect'), once(trickling, 'connect')]);
+  // A TLS record header, one byte every 50 ms: the handshake never ends, and the bytes (which never
+  // reach the TLS socket as cleartext) do not restart Node's handshake timer.
+  const header = Buffer.from([0x16, 0x03, 0x01, 0x40, 0x00]);
+  let sent = 0;
+  const drip = setInterval(() => {
+    if (!trickling.destroyed)
+      trickling.write(header.subarray(sent % header.length, (sent++ % header.length) + 1));
+  }, 50);
+  t.after(() => clearInterval(drip));
   await waitFor('the silent connection to be closed', () => silent.closed, 5_000);
+  await waitFor('the trickling connection to be closed', () => trickling.closed, 5_000);
+  const ms = performance.now() - started;
+  console.log(`handshake timeout 300 ms: both cut after ${ms.toFixed(0)} ms`);
+  assert.ok(ms < 2_000, `cut at the deadline, took ${ms.toFixed(0)} ms`);
 });
 
 test('a caller that froze with an answer still queued to it loses its connection too', async (t) => {
