@@ -1,8 +1,11 @@
 // Opaque TCP through tcp: listeners: to a service only cluster b runs (a CONNECT stream on the shared
-// peer connection) and to a local one, byte-exact with half-close; listeners follow config reloads.
+// peer connection) and to a local one, byte-exact with half-close; listeners follow config reloads;
+// every socket of an idle tunnel has TCP keep-alive on, so a dead host's tunnel does not stay for good.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo } from 'node:net';
+import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { parseConfigObject } from '../gateway/config/index.js';
 import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
@@ -55,6 +58,37 @@ describe('data plane: TCP', () => {
       a.config.source,
     );
   };
+
+  test('every gateway socket of an idle tunnel probes with TCP keep-alive', async (t) => {
+    const a = fabric.gateway('a');
+    const b = fabric.gateway('b');
+    const aTcp = a.tcpPort('db.default');
+    const bPeer = Number(b.peerAddress.split(':')[1]);
+    const toPeer = async () =>
+      new Set((await tcpSockets()).filter((s) => s.remotePort === bPeer).map((s) => s.localPort));
+    // The connections between a and b before the tunnel (pooled HTTP/2, busy with probes).
+    const pooled = await toPeer();
+    const app = connect({ host: a.host, port: aTcp });
+    t.after(() => app.destroy());
+    app.write('ping');
+    await once(app, 'data');
+    const tunnelPort = [...(await toPeer())].find((port) => !pooled.has(port));
+    assert.ok(tunnelPort !== undefined, 'the tunnel’s own connection to b');
+    // The gateways' ends: a's accepted one, both ends of the tunnel, b's dial to the echo server.
+    const gatewaySide = (s: TcpSocketRow) =>
+      s.localPort === aTcp ||
+      s.localPort === tunnelPort ||
+      s.remotePort === tunnelPort ||
+      s.remotePort === echoB.port;
+    await waitFor(
+      'all four with a keep-alive timer',
+      async () => {
+        const rows = (await tcpSockets()).filter((s) => s.state === ESTABLISHED && gatewaySide(s));
+        return rows.length === 4 && rows.every((row) => row.timer === KEEPALIVE_TIMER);
+      },
+      5_000,
+    );
+  });
 
   test('a large payload crosses to b and back byte-exact; the client half-closes and still reads everything', async () => {
     const a = fabric.gateway('a');
@@ -141,3 +175,34 @@ describe('data plane: TCP', () => {
     }
   });
 });
+
+interface TcpSocketRow {
+  readonly localPort: number;
+  readonly remotePort: number;
+  readonly state: number;
+  /** /proc/net/tcp `tr`: 0 no timer, 1 retransmit, 2 keep-alive, … */
+  readonly timer: number;
+  readonly line: string;
+}
+
+const ESTABLISHED = 0x01;
+const KEEPALIVE_TIMER = 2;
+
+/** The IPv4 TCP sockets of this network namespace (/proc/net/tcp; the tests use 127.x addresses). */
+async function tcpSockets(): Promise<TcpSocketRow[]> {
+  const text = await readFile('/proc/net/tcp', 'utf8');
+  return text
+    .split('\n')
+    .slice(1)
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const [, local = '', remote = '', state = '', , timers = ''] = line.trim().split(/\s+/);
+      return {
+        localPort: parseInt(local.split(':')[1] ?? '', 16),
+        remotePort: parseInt(remote.split(':')[1] ?? '', 16),
+        state: parseInt(state, 16),
+        timer: parseInt(timers.split(':')[0] ?? '', 16),
+        line: line.trim(),
+      };
+    });
+}

@@ -9,8 +9,8 @@
 //
 // A caller that goes away without closing (its host died, a partition, a frozen process) would keep
 // its connection here for good: TCP notices nothing while we have nothing to send. So a handshake gets
-// HANDSHAKE_TIMEOUT_MS, and every HTTP/2 session is pinged (session-liveness.ts). Opaque tunnels have
-// no such frame: they end with their application's own keep-alive or the caller's close.
+// HANDSHAKE_TIMEOUT_MS, and every HTTP/2 session is pinged (session-liveness.ts). Every connection has
+// TCP keep-alive (tcp-keepalive.ts): opaque tunnels have no PING.
 import {
   constants,
   createServer as createH2Server,
@@ -26,6 +26,7 @@ import type { HostPort } from '../config/index.js';
 import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
 import { OPAQUE_TCP_ALPN } from '../transport/opaque-tunnel.js';
+import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { TlsCredentials } from '../transport/peer-transport.js';
 import type { RequestMetrics } from './request-metrics.js';
 import { handToH2Server, SESSION_PING_INTERVAL_MS, SessionLiveness } from './session-liveness.js';
@@ -126,6 +127,7 @@ export class PeerListener {
         handshakeTimeout: options.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
         // Small frames leave at once (see h2-connection.ts: Nagle and delayed ACKs stall request/response).
         noDelay: true,
+        ...TCP_KEEPALIVE,
       },
       (socket: TLSSocket & CallerTagged) => {
         const caller = callerIdentityOf(socket.getPeerCertificate(), trustDomain);

@@ -6,6 +6,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { formatHostPort, type HostPort } from '../config/index.js';
 import { GatewayError } from '../errors.js';
 import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
+import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { RequestMetrics } from './request-metrics.js';
 
 export interface TcpListenerConfig {
@@ -114,16 +115,19 @@ export class TcpListeners {
   }
 
   private async listen(config: TcpListenerConfig, port = config.listen.port): Promise<Bound> {
-    const server = createServer({ allowHalfOpen: true, noDelay: true, pauseOnConnect: true }, (socket) => {
-      this.sockets.add(socket);
-      this.metrics.openConnections.inc({ listener: 'tcp' });
-      socket.once('close', () => {
-        this.sockets.delete(socket);
-        this.metrics.openConnections.dec({ listener: 'tcp' });
-        this.metrics.countBytes('tcp', socket.bytesRead, socket.bytesWritten);
-      });
-      this.onConnection(socket, config.service);
-    });
+    const server = createServer(
+      { allowHalfOpen: true, noDelay: true, pauseOnConnect: true, ...TCP_KEEPALIVE },
+      (socket) => {
+        this.sockets.add(socket);
+        this.metrics.openConnections.inc({ listener: 'tcp' });
+        socket.once('close', () => {
+          this.sockets.delete(socket);
+          this.metrics.openConnections.dec({ listener: 'tcp' });
+          this.metrics.countBytes('tcp', socket.bytesRead, socket.bytesWritten);
+        });
+        this.onConnection(socket, config.service);
+      },
+    );
     await listenOn(
       server,
       { ...config.listen, port },

@@ -10,6 +10,7 @@
 //   peer → caller   `OK\r\n` | `ERR <CODE> <message>\r\n`  then the tunnelled bytes (after OK)
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
+import { TCP_KEEPALIVE } from './tcp-keepalive.js';
 
 export const OPAQUE_TCP_ALPN = 'weft-tcp';
 const PREAMBLE = 'weft-tcp/1 ';
@@ -45,6 +46,8 @@ export function dialOpaqueTunnel(
     allowHalfOpen: true,
   };
   const socket = connect(connectOptions);
+  // tls.connect passes no keep-alive options on to its TCP socket.
+  socket.setKeepAlive(TCP_KEEPALIVE.keepAlive, TCP_KEEPALIVE.keepAliveInitialDelay);
   let settled = false;
   let line = '';
   const settle = (result: TLSSocket | GatewayError, rest?: Buffer) => {

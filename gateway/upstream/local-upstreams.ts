@@ -7,6 +7,7 @@ import type { Protocol } from '../../discovery/index.js';
 import type { LocalEndpoint } from '../catalog/index.js';
 import { DEFAULT_BACKOFF } from '../transport/backoff.js';
 import { H2Pool } from '../transport/h2-pool.js';
+import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { Exchange, ProxyRequest, ResponseSink } from './exchange.js';
 import { H1Pool } from './h1-pool.js';
 import { H2Exchange, h2RequestHeaders, hasBody } from './h2-exchange.js';
@@ -136,7 +137,7 @@ export class LocalUpstreams {
       pool = new H1Pool({
         describe: key,
         dial: (connection) => {
-          const socket = connect({ host, port, noDelay: true, keepAlive: true });
+          const socket = connect({ host, port, noDelay: true, ...TCP_KEEPALIVE });
           socket.once('connect', () => connection.onConnect());
           return socket;
         },

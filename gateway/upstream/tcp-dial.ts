@@ -3,6 +3,7 @@
 // socket. Sockets are half-open capable so a tunnel can carry a half-close end to end.
 import { connect, type Socket } from 'node:net';
 import { GatewayError } from '../errors.js';
+import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { LocalEndpoint } from '../catalog/index.js';
 import { newHeaderMap, type HeaderMap } from './exchange.js';
 import { H1ResponseParser } from './h1-response-parser.js';
@@ -16,7 +17,13 @@ export function dialTcp(
   callback: (socket: Socket | GatewayError) => void,
 ): Socket {
   const address = `${endpoint.host}:${endpoint.port}`;
-  const socket = connect({ host: endpoint.host, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+  const socket = connect({
+    host: endpoint.host,
+    port: endpoint.port,
+    allowHalfOpen: true,
+    noDelay: true,
+    ...TCP_KEEPALIVE,
+  });
   let settled = false;
   const settle = (result: Socket | GatewayError) => {
     if (settled) return;
