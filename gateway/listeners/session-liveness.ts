@@ -34,7 +34,9 @@ export class SessionLiveness {
   constructor(intervalMs: number, onLost: (session: ServerHttp2Session, message: string) => void) {
     this.intervalMs = intervalMs;
     this.onLost = onLost;
-    this.timer = setInterval(() => this.check(), intervalMs);
+    // Judged after the loop has read its sockets (setImmediate runs after the poll phase): after a
+    // stall of our own event loop, an answer waiting unread does not count as missing.
+    this.timer = setInterval(() => setImmediate(() => this.check()), intervalMs);
     this.timer.unref();
   }
 
