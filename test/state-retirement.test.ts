@@ -21,18 +21,21 @@ test('a name absent for the grace is reported once; one back sooner stays', () =
   const present = (...names: string[]) => new Set(names);
   assert.deepEqual(departures.update(present('hello.default', 'preview.default')), []);
   assert.equal(departures.nextDueAt, undefined, 'nothing absent');
-  clock.t = 3 * MINUTE;
+  // An hour without a change, then preview leaves: its grace starts now, not when it was last seen.
+  clock.t = 60 * MINUTE;
   assert.deepEqual(departures.update(present('hello.default')), []);
-  assert.equal(departures.msUntilNextDue(), 0 * MINUTE + 7 * MINUTE, 'due 10 minutes after it was last seen');
-  clock.t = 9 * MINUTE;
+  assert.equal(departures.msUntilNextDue(), 10 * MINUTE);
+  clock.t = 66 * MINUTE;
   assert.deepEqual(departures.update(present('hello.default', 'preview.default')), [], 'back in time');
   assert.equal(departures.nextDueAt, undefined);
-  clock.t = 12 * MINUTE;
+  clock.t = 69 * MINUTE;
   assert.deepEqual(departures.update(present('hello.default')), []);
-  clock.t = 19 * MINUTE;
+  clock.t = 78 * MINUTE;
+  assert.deepEqual(departures.update(present('hello.default')), [], 'its grace restarted when it left again');
+  clock.t = 79 * MINUTE;
   assert.deepEqual(departures.update(present('hello.default')), ['preview.default']);
   assert.deepEqual(departures.update(present('hello.default')), [], 'reported once');
-  clock.t = 60 * MINUTE;
+  clock.t = 200 * MINUTE;
   assert.deepEqual(departures.update(present('hello.default')), [], 'a present name never departs');
 });
 

@@ -13,7 +13,8 @@ export interface RetirementOptions {
 export const RETIRE_AFTER_MS = 10 * 60_000;
 
 export class Departures {
-  private readonly lastSeen = new Map<string, number>();
+  /** Every name seen, and since when it has been absent (undefined while present). */
+  private readonly absentSince = new Map<string, number | undefined>();
   private readonly retireAfterMs: number;
   private readonly clock: Clock;
   /** When the earliest absent name is due (clock ms), after the last update; undefined if none is absent. */
@@ -27,14 +28,15 @@ export class Departures {
   /** Takes the names present now (a Map or Set); returns those absent for retireAfterMs or longer, each once. */
   update(present: ReadonlyMap<string, unknown> | ReadonlySet<string>): string[] {
     const now = this.clock();
-    for (const name of present.keys()) this.lastSeen.set(name, now);
+    for (const name of present.keys()) this.absentSince.set(name, undefined);
     const gone: string[] = [];
     let next: number | undefined;
-    for (const [name, seenAt] of this.lastSeen) {
+    for (const [name, since] of this.absentSince) {
       if (present.has(name)) continue;
-      const due = seenAt + this.retireAfterMs;
+      if (since === undefined) this.absentSince.set(name, now);
+      const due = (since ?? now) + this.retireAfterMs;
       if (due <= now) {
-        this.lastSeen.delete(name);
+        this.absentSince.delete(name);
         gone.push(name);
       } else if (next === undefined || due < next) {
         next = due;
