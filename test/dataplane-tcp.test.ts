@@ -4,12 +4,12 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { parseConfigObject } from '../gateway/config/index.js';
 import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { patternBytes, startTcpEcho, type SampleServer } from './helpers/sample-upstreams.js';
+import { ESTABLISHED, KEEPALIVE_TIMER, tcpSockets, type TcpSocketRow } from './helpers/proc-net-tcp.js';
 import { waitFor } from './helpers/wait.js';
 
 describe('data plane: TCP', () => {
@@ -175,34 +175,3 @@ describe('data plane: TCP', () => {
     }
   });
 });
-
-interface TcpSocketRow {
-  readonly localPort: number;
-  readonly remotePort: number;
-  readonly state: number;
-  /** /proc/net/tcp `tr`: 0 no timer, 1 retransmit, 2 keep-alive, … */
-  readonly timer: number;
-  readonly line: string;
-}
-
-const ESTABLISHED = 0x01;
-const KEEPALIVE_TIMER = 2;
-
-/** The IPv4 TCP sockets of this network namespace (/proc/net/tcp; the tests use 127.x addresses). */
-async function tcpSockets(): Promise<TcpSocketRow[]> {
-  const text = await readFile('/proc/net/tcp', 'utf8');
-  return text
-    .split('\n')
-    .slice(1)
-    .filter((line) => line.trim() !== '')
-    .map((line) => {
-      const [, local = '', remote = '', state = '', , timers = ''] = line.trim().split(/\s+/);
-      return {
-        localPort: parseInt(local.split(':')[1] ?? '', 16),
-        remotePort: parseInt(remote.split(':')[1] ?? '', 16),
-        state: parseInt(state, 16),
-        timer: parseInt(timers.split(':')[0] ?? '', 16),
-        line: line.trim(),
-      };
-    });
-}

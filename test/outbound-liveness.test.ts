@@ -1,6 +1,6 @@
 // The outbound listener's HTTP/2 sessions: a local app that opened an h2c connection and then stopped
-// answering (its node died, a frozen process) loses the connection after an unanswered PING; an app
-// that answers keeps its own.
+// answering (its node died, a frozen process) gets GOAWAY after an unanswered PING, then loses the
+// connection; an app that answers keeps its own, with TCP keep-alive on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -10,6 +10,7 @@ import { Registry } from 'prom-client';
 import { OutboundListener } from '../gateway/listeners/outbound-listener.js';
 import { RequestMetrics } from '../gateway/listeners/request-metrics.js';
 import { H2_PREFACE } from './helpers/h2-frames.js';
+import { ESTABLISHED, KEEPALIVE_TIMER, tcpSockets } from './helpers/proc-net-tcp.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.76.1';
@@ -50,9 +51,33 @@ test('an h2c caller that stops answering PINGs loses its connection; one that an
   frozen.pause();
 
   await waitFor('the frozen caller’s connection to close', () => listener.openConnections === 1, 5_000);
+  // What the caller finds once it reads again: a GOAWAY first, so a pooled client dials anew.
+  const received: Buffer[] = [];
+  frozen.on('data', (chunk: Buffer) => received.push(chunk));
+  frozen.resume();
+  await waitFor('the end of the frozen connection', () => frozen.readableEnded || frozen.destroyed, 5_000);
+  assert.ok(frameTypes(Buffer.concat(received)).includes(GOAWAY), 'a GOAWAY before the close');
   assert.equal(lost.length, 1);
   assert.match(lost[0] ?? '', /no answer to a PING in 200 ms/);
   await new Promise((resolve) => setTimeout(resolve, 1_000));
   assert.equal(live.destroyed, false, 'a caller that answers PINGs keeps its connection');
   assert.equal(listener.openConnections, 1);
+  await waitFor(
+    'the accepted connection to run a TCP keep-alive timer',
+    async () =>
+      (await tcpSockets()).some(
+        (s) => s.localPort === listener.port && s.state === ESTABLISHED && s.timer === KEEPALIVE_TIMER,
+      ),
+    5_000,
+  );
 });
+
+const GOAWAY = 0x7;
+
+/** The types of the HTTP/2 frames in what a server sent. */
+function frameTypes(bytes: Buffer): number[] {
+  const types: number[] = [];
+  for (let at = 0; at + 9 <= bytes.length; at += 9 + bytes.readUIntBE(at, 3))
+    types.push(bytes.readUInt8(at + 3));
+  return types;
+}

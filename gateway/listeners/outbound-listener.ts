@@ -10,7 +10,7 @@
 //   requestTimeout   0      bodies may stream for as long as they flow (uploads, long polls)
 //   maxHeaderSize    32 KiB above Node's 16 KiB default for cookie-heavy apps; beyond it: 431
 // HTTP/2 sessions are pinged (session-liveness.ts): one from an app that went away without closing
-// (its node died, a frozen process) is closed within 20 s.
+// (its node died, a frozen process) is closed within 20 s. Connections use TCP keep-alive.
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -28,6 +28,7 @@ import { createServer as createNetServer, type Server as NetServer, type Socket 
 import type { HostPort } from '../config/index.js';
 import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
 import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
+import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { TargetStats } from '../routing/route-table.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { Readable } from 'node:stream';
@@ -124,7 +125,9 @@ export class OutboundListener implements FastPathHost {
     this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) =>
       handlers.onStream(stream, headers, flags),
     );
-    this.net = createNetServer({ noDelay: true, allowHalfOpen: true }, (socket) => this.accept(socket));
+    this.net = createNetServer({ noDelay: true, allowHalfOpen: true, ...TCP_KEEPALIVE }, (socket) =>
+      this.accept(socket),
+    );
   }
 
   /** Binds; rejects with LISTEN_FAILED naming the address (e.g. EADDRINUSE). */

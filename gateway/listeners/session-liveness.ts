@@ -6,8 +6,8 @@
 // finish, which it never does when the caller stopped reading with data still queued to it.
 //
 // A closing session (GOAWAY sent or received) is not pinged: Node answers no PING on a session that
-// is closing, so a caller retiring its connection would look dead. It ends with its streams, or at
-// the listener's drain deadline.
+// is closing, so a caller retiring its connection would look dead. It ends with its streams, at the
+// listener's drain deadline, or by TCP keep-alive (tcp-keepalive.ts).
 import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 
@@ -58,7 +58,13 @@ export class SessionLiveness {
     for (const [session, socket] of this.sessions) {
       if (session.destroyed || session.closed) continue;
       if (this.awaitingPong.has(session)) {
-        this.onLost(session, `no answer to a PING in ${this.intervalMs} ms; its connection is closed`);
+        try {
+          this.onLost(session, `no answer to a PING in ${this.intervalMs} ms; its connection is closed`);
+        } catch {
+          // A failing report must not keep the connection, nor stop the other sessions' checks.
+        }
+        // Node sends GOAWAY first: a client that reads its idle pooled connection only when it next
+        // uses it finds that no stream of its was processed, and dials anew.
         session.destroy();
         socket?.destroy();
         continue;
