@@ -332,16 +332,17 @@ test('admin: unknown paths get 404 JSON; a failing source gets 500 JSON and the 
 });
 
 test('admin: event streams whose clients stopped reading are ended, so they do not hold every slot', async (t) => {
-  // A fabric of 400 services makes each push large, so a client that reads nothing stalls its stream soon.
-  const services = Array.from({ length: 400 }, (_, i) => ({ key: `service-${i}.default`, total: 3 }));
+  // A fabric of 2000 services makes each push large, so a client that reads nothing fills the socket
+  // buffers within a few seconds, and its stream is ended 10 pushes later. Two slots keep the load small.
+  const services = Array.from({ length: 2000 }, (_, i) => ({ key: `service-${i}.default`, total: 3 }));
   const view = new StaticFabricView([{ name: 'gcp-euw1', services }], { revision: 1, syncedAt: NOW });
-  const { admin } = await startAdmin({ view, dashboardPushIntervalMs: 5 });
+  const { admin } = await startAdmin({ view, dashboardPushIntervalMs: 20, maxEventStreams: 2 });
   t.after(() => admin.close());
   const { port } = admin.address();
   // As many clients as there are slots, each asking for the live stream and then reading nothing.
   const stalled: Socket[] = [];
   t.after(() => stalled.forEach((socket) => socket.destroy()));
-  for (let i = 0; i < 32; i++) {
+  for (let i = 0; i < 2; i++) {
     const socket = connectTcp({ host: '127.0.0.1', port });
     socket.on('error', () => undefined);
     socket.write(`GET /api/v1/events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`);
@@ -353,8 +354,8 @@ test('admin: event streams whose clients stopped reading are ended, so they do n
     await res.body?.cancel();
     return res.status;
   };
-  await waitFor('the first stream to fill up', async () => (await eventsStatus()) === 503, 10_000);
-  await waitFor('a slot freed by a stalled stream', async () => (await eventsStatus()) === 200, 15_000);
+  await waitFor('both slots to be taken', async () => (await eventsStatus()) === 503, 10_000);
+  await waitFor('a slot freed by a stalled stream', async () => (await eventsStatus()) === 200, 30_000);
 });
 
 test('admin: a taken port rejects start() with LISTEN_FAILED; close() is idempotent in any state', async () => {

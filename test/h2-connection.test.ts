@@ -17,15 +17,12 @@ import {
   type Http2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import type { AddressInfo, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
 import { GatewayError } from '../gateway/errors.js';
 import { H2Connection, type H2ConnectionOptions } from '../gateway/transport/h2-connection.js';
 import { H2Pool } from '../gateway/transport/h2-pool.js';
-import { createFabricPki } from './helpers/fabric-pki.js';
+import { twoGatewaysTls } from './helpers/fabric-pki.js';
 import { BIG_WINDOWS, frame } from './helpers/h2-frames.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -269,15 +266,9 @@ test('a connection draining a long stream after GOAWAY does not count against ma
 });
 
 test('destroy() closes a TLS connection whose peer froze with our data still queued to it', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'weft-h2-frozen-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const pki = await createFabricPki(dir, { trustDomain: 'frozen.test', clusters: ['a', 'b'] });
-  const load = async (cluster: string) => {
-    const paths = pki.pathsOf(cluster);
-    return { ca: await readFile(paths.ca), cert: await readFile(paths.cert), key: await readFile(paths.key) };
-  };
+  const tls = await twoGatewaysTls('frozen.test');
   // A peer that opens 16 MiB windows, then reads nothing: the 32 MiB upload below cannot all leave.
-  const frozen = createTlsServer({ ...(await load('b')), ALPNProtocols: ['h2'] }, (socket) => {
+  const frozen = createTlsServer({ ...tls.b, ALPNProtocols: ['h2'] }, (socket) => {
     socket.on('error', () => undefined);
     socket.write(Buffer.concat([frame(0x4, 0, 0, Buffer.alloc(0)), BIG_WINDOWS]));
     socket.pause();
@@ -296,7 +287,7 @@ test('destroy() closes a TLS connection whose peer froze with our data still que
   const connection = new H2Connection(
     {
       authority: `https://127.0.0.1:${(frozen.address() as AddressInfo).port}`,
-      tls: { ...(await load('a')), servername: 'gw.b.frozen.test', checkServerIdentity: () => undefined },
+      tls: { ...tls.a, servername: 'gw.b.frozen.test', checkServerIdentity: () => undefined },
       connectTimeoutMs: 2_000,
       describe: 'frozen peer',
     },

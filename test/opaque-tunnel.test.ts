@@ -2,36 +2,23 @@
 // read as the answer line (or the request line) are handed on with the socket, not swallowed by the
 // line reader; a peer that closes its side without answering fails the dial at once, not at the
 // connect timeout; an address that closes before the TLS handshake fails the dial without a late throw.
-import { after, before, test } from 'node:test';
+import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createServer as createNetServer } from 'node:net';
 import { connect, createServer, type Server, type TLSSocket } from 'node:tls';
 import { GatewayError } from '../gateway/errors.js';
 import { dialOpaqueTunnel, OPAQUE_TCP_ALPN, readTunnelRequest } from '../gateway/transport/opaque-tunnel.js';
-import { createFabricPki } from './helpers/fabric-pki.js';
+import { twoGatewaysTls, type GatewayTlsBuffers } from './helpers/fabric-pki.js';
 
 const HOST = '127.0.74.1';
 const TIMEOUT_MS = 10_000;
-let dir = '';
-let caller: { ca: Buffer; cert: Buffer; key: Buffer };
-let peer: { ca: Buffer; cert: Buffer; key: Buffer };
+let caller: GatewayTlsBuffers;
+let peer: GatewayTlsBuffers;
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'weft-opaque-'));
-  const pki = await createFabricPki(dir, { trustDomain: 'opaque.test', clusters: ['a', 'b'] });
-  const load = async (cluster: string) => {
-    const paths = pki.pathsOf(cluster);
-    return { ca: await readFile(paths.ca), cert: await readFile(paths.cert), key: await readFile(paths.key) };
-  };
-  caller = await load('a');
-  peer = await load('b');
+  ({ a: caller, b: peer } = await twoGatewaysTls('opaque.test'));
 });
-
-after(() => rm(dir, { recursive: true, force: true }));
 
 /** A peer on `HOST` that runs `onTunnel` for each tunnel connection, once its TLS handshake is done. */
 async function startPeer(onTunnel: (socket: TLSSocket) => void): Promise<{ server: Server; port: number }> {

@@ -6,16 +6,13 @@
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { connect as connectH2 } from 'node:http2';
 import { connect as connectTcp } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { Registry } from 'prom-client';
 import { PeerListener } from '../gateway/listeners/peer-listener.js';
 import { RequestMetrics } from '../gateway/listeners/request-metrics.js';
-import { createFabricPki } from './helpers/fabric-pki.js';
+import { twoGatewaysTls, type GatewayTlsBuffers } from './helpers/fabric-pki.js';
 import { BIG_WINDOWS, GET_ON_STREAM_1, H2_PREFACE } from './helpers/h2-frames.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -26,7 +23,7 @@ interface Setup {
   /** Callers whose connection was closed for an unanswered PING. */
   readonly lost: string[];
   /** TLS material of a gateway of cluster `a` (the caller). */
-  readonly callerTls: { ca: Buffer; cert: Buffer; key: Buffer };
+  readonly callerTls: GatewayTlsBuffers;
 }
 
 /** A listener of cluster b's gateway, with short liveness and handshake limits when asked. */
@@ -34,18 +31,12 @@ async function startListener(
   t: TestContext,
   limits: { pingIntervalMs?: number; handshakeTimeoutMs?: number } = {},
 ): Promise<Setup> {
-  const dir = await mkdtemp(join(tmpdir(), 'weft-peer-listener-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const pki = await createFabricPki(dir, { trustDomain: 'listener.test', clusters: ['a', 'b'] });
-  const load = async (cluster: string) => {
-    const paths = pki.pathsOf(cluster);
-    return { ca: await readFile(paths.ca), cert: await readFile(paths.cert), key: await readFile(paths.key) };
-  };
+  const tls = await twoGatewaysTls('listener.test');
   const lost: string[] = [];
   const listener = new PeerListener({
     address: { host: HOST, port: 0 },
     trustDomain: 'listener.test',
-    tls: await load('b'),
+    tls: tls.b,
     metrics: new RequestMetrics(new Registry(), () => new Map()),
     // A GET answers with 32 MiB, more than the socket buffers hold; anything else is closed.
     onStream: (stream, headers) => {
@@ -62,7 +53,7 @@ async function startListener(
   });
   await listener.start();
   t.after(() => listener.destroy());
-  return { listener, lost, callerTls: await load('a') };
+  return { listener, lost, callerTls: tls.a };
 }
 
 /** A calling gateway that says hello over HTTP/2 (preface and SETTINGS, then `then`), and reads nothing more. */

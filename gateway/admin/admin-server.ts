@@ -59,6 +59,8 @@ export interface AdminServerOptions {
   readonly eventsPollIntervalMs?: number;
   /** Interval of the dashboard's live updates (/api/v1/events). Default 1000 ms. */
   readonly dashboardPushIntervalMs?: number;
+  /** Dashboard event streams at once (default 32); one more is answered 503. */
+  readonly maxEventStreams?: number;
   /** Fabric events are logged here (info). */
   readonly logger?: Logger;
   /**
@@ -138,7 +140,7 @@ export class AdminServer {
         events: this.events,
         stats: this.stats,
         pushIntervalMs: options.dashboardPushIntervalMs ?? 1000,
-        maxStreams: MAX_EVENT_STREAMS,
+        maxStreams: options.maxEventStreams ?? MAX_EVENT_STREAMS,
         closed: this.closed.signal,
       },
     });

@@ -192,12 +192,8 @@ export class OutboundListener implements FastPathHost {
       return;
     }
     this.sockets.add(socket);
-    this.metrics.openConnections.inc({ listener: 'outbound' });
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      this.metrics.openConnections.dec({ listener: 'outbound' });
-      this.metrics.countBytes('outbound', socket.bytesRead, socket.bytesWritten);
-    });
+    socket.once('close', () => this.sockets.delete(socket));
+    this.metrics.countConnection('outbound', socket);
     socket.setTimeout(SNIFF_TIMEOUT_MS, () => socket.destroy());
     let seen: Buffer | undefined;
     const onData = (chunk: Buffer) => {

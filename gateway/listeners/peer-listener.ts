@@ -137,11 +137,7 @@ export class PeerListener {
           return;
         }
         socket[kCaller] = caller.cluster;
-        this.metrics.openConnections.inc({ listener: 'peer' });
-        socket.once('close', () => {
-          this.metrics.openConnections.dec({ listener: 'peer' });
-          this.metrics.countBytes('peer', socket.bytesRead, socket.bytesWritten);
-        });
+        this.metrics.countConnection('peer', socket);
         if (socket.alpnProtocol === OPAQUE_TCP_ALPN) {
           if (this.draining) {
             socket.destroy();

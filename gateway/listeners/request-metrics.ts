@@ -8,6 +8,7 @@
 // departed service or cluster (routing/departures.ts) are retired, their series leave /metrics and
 // their golden-metrics edges are released. A request still in flight on a retired object is counted
 // into the label set's current object, made anew if need be.
+import type { Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { GoldenEdge, GoldenMetrics } from '../observability/index.js';
 import type { TargetStats } from '../routing/route-table.js';
@@ -66,8 +67,8 @@ export class RequestMetrics {
   private readonly requests: Counter<
     'listener' | 'source_cluster' | 'destination_service' | 'destination_cluster' | 'code'
   >;
-  readonly openConnections: Gauge<'listener'>;
-  readonly bytes: Counter<'listener' | 'direction'>;
+  private readonly openConnections: Gauge<'listener'>;
+  private readonly bytes: Counter<'listener' | 'direction'>;
 
   private readonly golden: GoldenMetrics | undefined;
 
@@ -160,10 +161,14 @@ export class RequestMetrics {
     }
   }
 
-  /** A closed downstream connection's byte counts. */
-  countBytes(listener: ListenerName, bytesRead: number, bytesWritten: number): void {
-    if (bytesRead > 0) this.bytes.inc({ listener, direction: 'rx' }, bytesRead);
-    if (bytesWritten > 0) this.bytes.inc({ listener, direction: 'tx' }, bytesWritten);
+  /** Counts an accepted downstream connection as open until it closes, then its bytes. */
+  countConnection(listener: ListenerName, socket: Socket): void {
+    this.openConnections.inc({ listener });
+    socket.once('close', () => {
+      this.openConnections.dec({ listener });
+      if (socket.bytesRead > 0) this.bytes.inc({ listener, direction: 'rx' }, socket.bytesRead);
+      if (socket.bytesWritten > 0) this.bytes.inc({ listener, direction: 'tx' }, socket.bytesWritten);
+    });
   }
 }
 

@@ -119,12 +119,8 @@ export class TcpListeners {
       { allowHalfOpen: true, noDelay: true, pauseOnConnect: true, ...TCP_KEEPALIVE },
       (socket) => {
         this.sockets.add(socket);
-        this.metrics.openConnections.inc({ listener: 'tcp' });
-        socket.once('close', () => {
-          this.sockets.delete(socket);
-          this.metrics.openConnections.dec({ listener: 'tcp' });
-          this.metrics.countBytes('tcp', socket.bytesRead, socket.bytesWritten);
-        });
+        socket.once('close', () => this.sockets.delete(socket));
+        this.metrics.countConnection('tcp', socket);
         this.onConnection(socket, config.service);
       },
     );

@@ -1,6 +1,8 @@
 // A fabric's PKI on disk for tests, built with the infra/pki API (no CLI, no child processes): one trust
 // anchor in <dir>/anchor and one gateway directory per cluster, <dir>/<cluster>/{ca.pem, gateway.pem,
 // gateway.key}. ECDSA P-256 keys make this a few milliseconds per cluster.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   createTrustAnchor,
@@ -84,4 +86,31 @@ export async function createFabricPki(dir: string, options: FabricPkiOptions): P
       return reissue(cluster, issueOptions);
     },
   };
+}
+
+export interface GatewayTlsBuffers {
+  readonly ca: Buffer;
+  readonly cert: Buffer;
+  readonly key: Buffer;
+}
+
+/**
+ * The TLS material of one gateway of cluster `a` and one of cluster `b` under one trust anchor, read
+ * into memory (the files are written to a temporary directory and removed at once).
+ */
+export async function twoGatewaysTls(
+  trustDomain: string,
+): Promise<{ a: GatewayTlsBuffers; b: GatewayTlsBuffers }> {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-tls-'));
+  try {
+    const pki = await createFabricPki(dir, { trustDomain, clusters: ['a', 'b'] });
+    const load = async (cluster: string): Promise<GatewayTlsBuffers> => {
+      const paths = pki.pathsOf(cluster);
+      const [ca, cert, key] = await Promise.all([paths.ca, paths.cert, paths.key].map((p) => readFile(p)));
+      return { ca: ca as Buffer, cert: cert as Buffer, key: key as Buffer };
+    };
+    return { a: await load('a'), b: await load('b') };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }
