@@ -184,6 +184,24 @@ test('response parser: malformed answers are refused, never thrown', () => {
   );
 });
 
+test('response parser: trailers count whole lines however they are split, and their number is capped', () => {
+  const head = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n';
+  // 40 trailer lines of 2000 bytes (80 KB), each sent as its bytes and then its LF apart.
+  const split: string[] = [head];
+  for (let i = 0; i < 40; i++) split.push(`x-t${i}: ${'v'.repeat(2000)}\r`, '\n');
+  assert.equal(
+    parse([...split, '\r\n']).error,
+    'upstream sent an invalid HTTP/1.1 response: trailer section too large',
+  );
+  const many = Array.from({ length: 300 }, (_, i) => `x-${i}: 1\r\n`).join('');
+  assert.equal(
+    parse([head, many, '\r\n']).error,
+    'upstream sent an invalid HTTP/1.1 response: too many trailer fields',
+  );
+  const allowed = Array.from({ length: 256 }, (_, i) => `x-${i}: 1\r\n`).join('');
+  assert.equal(Object.keys(parse([head, allowed, '\r\n']).trailers ?? {}).length, 256);
+});
+
 test('simple request heads: the fast path takes what it can carry and builds HTTP/2-ready headers', () => {
   const head = parseSimpleHead(
     'GET /a?b=1 HTTP/1.1\r\nHost: hello\r\nAccept: */*\r\nConnection: keep-alive, X-Drop\r\nX-Drop: 1\r\nWeft-Source-Cluster: forged\r\nWeft-Service: x.y\r\nTE: trailers',

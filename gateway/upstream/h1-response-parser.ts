@@ -54,6 +54,7 @@ export class H1ResponseParser {
   private trailers: HeaderMap | null = null;
   private keepAlive = true;
   private trailerBytes = 0;
+  private trailerFields = 0;
 
   constructor(events: H1ResponseEvents) {
     this.events = events;
@@ -67,6 +68,7 @@ export class H1ResponseParser {
     this.trailers = null;
     this.keepAlive = true;
     this.trailerBytes = 0;
+    this.trailerFields = 0;
   }
 
   /** True between `start` and the end of the response. */
@@ -151,13 +153,15 @@ export class H1ResponseParser {
           const next = this.readLine(data, at, MAX_CHUNK_LINE_BYTES);
           if (typeof next !== 'number') return next;
           if (next < 0) return undefined;
-          this.trailerBytes += next - at;
+          // The whole line, however many reads it came in, and its CRLF.
+          this.trailerBytes += this.line.length + 2;
           at = next;
           if (this.trailerBytes > MAX_RESPONSE_HEAD_BYTES) return protocolError('trailer section too large');
           if (this.line === '') {
             this.complete();
             break;
           }
+          if (++this.trailerFields > MAX_HEADER_FIELDS) return protocolError('too many trailer fields');
           const problem = this.addTrailer(this.line);
           this.line = '';
           if (problem) return problem;
