@@ -70,6 +70,8 @@ export class FastConnection {
   private closing = false;
   /** The caller finished sending (half-close): answer what it sent, then close. */
   private inputEnded = false;
+  /** An answer left the socket's write buffer full: the next request waits for the caller to read. */
+  private awaitingDrain = false;
   /** next() is on the stack; an answer completed inside it asks for another pass instead of recursing. */
   private stepping = false;
   private stepAgain = false;
@@ -95,7 +97,7 @@ export class FastConnection {
     }
     if (this.closing && !this.current) return;
     this.pending = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    if (this.current) {
+    if (this.current || this.awaitingDrain) {
       if (this.pending.length > MAX_BUFFERED_BYTES) this.socket.pause();
       return;
     }
@@ -120,6 +122,21 @@ export class FastConnection {
       return;
     }
     this.socket.setTimeout(this.host.keepAliveTimeoutMs);
+    if (this.socket.writableNeedDrain) {
+      // The caller is not taking its answers: read and answer no more until it does (pipelined
+      // requests would otherwise pile their answers up here).
+      this.awaitingDrain = true;
+      this.socket.pause();
+      this.socket.once('drain', () => {
+        this.awaitingDrain = false;
+        this.answerNext();
+      });
+      return;
+    }
+    this.answerNext();
+  }
+
+  private answerNext(): void {
     if (this.socket.isPaused()) this.socket.resume();
     if (this.pending || this.inputEnded) this.next();
   }
@@ -184,7 +201,7 @@ export class FastConnection {
 
   private step(): void {
     const data = this.pending;
-    if (this.closing || this.handedOver) return;
+    if (this.closing || this.handedOver || this.awaitingDrain) return;
     if (!data) {
       if (this.inputEnded) this.socket.end();
       return;
