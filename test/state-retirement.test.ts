@@ -160,4 +160,13 @@ test('a departed service loses its budget, breakers and series; a departed clust
     resilience.breakers().map((b) => `${b.service}→${b.cluster}`),
     ['hello.default→b'],
   );
+
+  // A breaker still holding a request stays: that request releases its slot there, not in a new one.
+  const busy = resilience.for('hello.default').breaker('leaving');
+  assert.equal(busy.acquire({ slotGranted: () => undefined }), 'admitted');
+  resilience.forget(new Set(), new Set(['leaving']));
+  assert.equal(resilience.for('hello.default').breaker('leaving'), busy);
+  busy.release();
+  resilience.forget(new Set(), new Set(['leaving']));
+  assert.notEqual(resilience.for('hello.default').breaker('leaving'), busy, 'idle, it goes');
 });

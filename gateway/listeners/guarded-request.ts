@@ -56,8 +56,8 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
   private tried: Set<string> | undefined;
   private retries = 0;
   private current: Attempt | undefined;
-  /** The try waiting for a circuit-breaker slot. */
-  private queuedFor: Choice | undefined;
+  /** The try waiting for a circuit-breaker slot, and that breaker (a departed cluster's leaves the registry). */
+  private queuedFor: { readonly choice: Choice; readonly breaker: CircuitBreaker } | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** Watches a streamed request body until it ends (the request timer starts then). */
   private upload: UploadWatch | undefined;
@@ -135,7 +135,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
     const queued = this.queuedFor;
     if (!queued) return;
     this.queuedFor = undefined;
-    this.guard.breaker(queued.cluster).withdraw(this);
+    queued.breaker.withdraw(this);
   }
 
   private bodyRead(first: Choice, bytes: Buffer | null): void {
@@ -182,10 +182,10 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
 
   /** The circuit breaker freed a slot for the try that waited in `send` (SlotWaiter). */
   slotGranted(granted: boolean): void {
-    const choice = this.queuedFor;
+    const queued = this.queuedFor;
     this.queuedFor = undefined;
-    if (!granted || !choice) return;
-    const breaker = this.guard.breaker(choice.cluster);
+    if (!granted || !queued) return;
+    const { choice, breaker } = queued;
     // Not inside the stack of the request that freed the slot: a try that fails at once (a pool in
     // reconnect backoff) frees it for the next waiter, and a long queue would nest one call per waiter.
     queueMicrotask(() => {
@@ -199,7 +199,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
     const breaker = this.guard.breaker(choice.cluster);
     const admission = breaker.acquire(this);
     if (admission === 'admitted') this.dispatch(choice, breaker);
-    else if (admission === 'queued') this.waitFor(choice);
+    else if (admission === 'queued') this.waitFor(choice, breaker);
     else {
       this.guard.events?.refusedBy('circuit-breaker', this.route.service, choice.cluster);
       this.settle();
@@ -218,8 +218,8 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
    * that is counted at `choice` but reported against no one: neither the previous try, already reported,
    * nor `choice`, which never saw the request.
    */
-  private waitFor(choice: Choice): void {
-    this.queuedFor = choice;
+  private waitFor(choice: Choice, breaker: CircuitBreaker): void {
+    this.queuedFor = { choice, breaker };
     this.sink.target = undefined;
     if (this.caller === undefined) this.sink.stats = choice.stats;
   }
