@@ -370,7 +370,9 @@ class Attempt implements ResponseSink {
     this.breaker = breaker;
   }
 
+  /** Starts the per-try timeout; a try already over (dropped for a retry still waiting) gets none. */
   arm(perTryMs: number): void {
+    if (!this.active) return;
     this.timer = setTimeout(() => this.timedOut(perTryMs), perTryMs);
     this.timer.unref();
   }
