@@ -68,12 +68,12 @@ export class ServiceResilience {
     for (const breaker of this.breakers.values()) breaker.updateLimits(policy.circuitBreaker);
   }
 
-  /** Drops the idle breakers towards `clusters`; one still holding or queueing requests stays. */
+  /**
+   * Drops the breakers towards `clusters`. A request still holding or awaiting a slot keeps the breaker
+   * it got and releases its slot there; a new request gets a fresh breaker.
+   */
   forgetBreakers(clusters: ReadonlySet<string>): void {
-    for (const cluster of clusters) {
-      const state = this.breakers.get(cluster)?.state();
-      if (state && state.active === 0 && state.pending === 0) this.breakers.delete(cluster);
-    }
+    for (const cluster of clusters) this.breakers.delete(cluster);
   }
 
   breakerStates(): { cluster: string; state: CircuitBreakerState }[] {
@@ -105,7 +105,7 @@ export class ResilienceRegistry {
   }
 
   /**
-   * Drops the state of departed services, and the idle circuit breakers towards departed clusters (a
+   * Drops the state of departed services, and the circuit breakers towards departed clusters (a
    * request that comes after all the same starts afresh).
    */
   forget(services: ReadonlySet<string>, clusters: ReadonlySet<string>): void {
