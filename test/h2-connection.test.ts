@@ -6,7 +6,7 @@
 // ids run out; a closed pool (H2Pool) offers no connection, not even one still connecting; a connection
 // draining a long stream leaves room for a new one; destroy() closes a TLS connection whose peer froze
 // with data still queued to it (Node destroys such a socket itself on the dialling side; the peer
-// listener's sessions needed their socket destroyed, see session-liveness.ts).
+// listener's sessions needed their socket destroyed, see h2-sessions.ts).
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';

@@ -9,7 +9,7 @@
 //   headersTimeout   20 s   a slow-loris sending headers byte by byte is cut off
 //   requestTimeout   0      bodies may stream for as long as they flow (uploads, long polls)
 //   maxHeaderSize    32 KiB above Node's 16 KiB default for cookie-heavy apps; beyond it: 431
-// HTTP/2 sessions are pinged (session-liveness.ts): one from an app that went away without closing
+// HTTP/2 sessions are pinged (h2-sessions.ts): one from an app that went away without closing
 // (its node died, a frozen process) is closed within 20 s. Connections use TCP keep-alive.
 import {
   createServer as createHttpServer,
@@ -36,7 +36,7 @@ import type { ByteStream } from '../upstream/exchange.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import { handToHttpServer, trackHandedConnections } from './handed-http-server.js';
 import type { RequestMetrics } from './request-metrics.js';
-import { handToH2Server, SESSION_PING_INTERVAL_MS, SessionLiveness } from './session-liveness.js';
+import { handToH2Server, H2Sessions, SESSION_PING_INTERVAL_MS } from './h2-sessions.js';
 import type { SimpleHead } from './simple-request-head.js';
 
 export const HTTP1_LIMITS = {
@@ -71,8 +71,7 @@ export class OutboundListener implements FastPathHost {
   private readonly http1: HttpServer;
   private readonly h2: Http2Server;
   private readonly sockets = new Set<Socket>();
-  private readonly sessions = new Set<ServerHttp2Session>();
-  private readonly liveness: SessionLiveness;
+  private readonly sessions: H2Sessions;
   private isDraining = false;
   private boundPort = 0;
 
@@ -111,14 +110,10 @@ export class OutboundListener implements FastPathHost {
       settings: { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurrentStreams: 1000 },
       maxSessionMemory: 64,
     });
-    this.liveness = new SessionLiveness(pingIntervalMs, (_session, message) =>
-      handlers.onSessionLost(message),
-    );
+    this.sessions = new H2Sessions(pingIntervalMs, (_session, message) => handlers.onSessionLost(message));
     this.h2.on('session', (session: ServerHttp2Session) => {
-      this.sessions.add(session);
-      this.liveness.track(session);
+      this.sessions.track(session);
       session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
-      session.once('close', () => this.sessions.delete(session));
       session.on('error', () => session.destroy());
       if (this.isDraining) session.close();
     });
@@ -159,7 +154,7 @@ export class OutboundListener implements FastPathHost {
     this.isDraining = true;
     if (this.net.listening) this.net.close();
     this.closeIdle();
-    for (const session of this.sessions) session.close();
+    this.sessions.closeAll();
   }
 
   /** Called periodically while draining: connections that became idle close. */
@@ -178,11 +173,10 @@ export class OutboundListener implements FastPathHost {
   }
 
   destroy(): void {
-    this.liveness.close();
     this.drain();
     this.http1.closeAllConnections();
     this.http1.close(() => undefined);
-    for (const session of this.sessions) session.destroy();
+    this.sessions.destroyAll();
     for (const socket of this.sockets) socket.destroy();
   }
 

@@ -9,7 +9,7 @@
 //
 // A caller that goes away without closing (its host died, a partition, a frozen process) would keep
 // its connection here for good: TCP notices nothing while we have nothing to send. So a handshake gets
-// HANDSHAKE_TIMEOUT_MS, and every HTTP/2 session is pinged (session-liveness.ts). Every connection has
+// HANDSHAKE_TIMEOUT_MS, and every HTTP/2 session is pinged (h2-sessions.ts). Every connection has
 // TCP keep-alive (tcp-keepalive.ts): opaque tunnels have no PING.
 import {
   constants,
@@ -29,7 +29,7 @@ import { OPAQUE_TCP_ALPN } from '../transport/opaque-tunnel.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { TlsCredentials } from '../transport/peer-transport.js';
 import type { RequestMetrics } from './request-metrics.js';
-import { handToH2Server, SESSION_PING_INTERVAL_MS, SessionLiveness } from './session-liveness.js';
+import { handToH2Server, H2Sessions, SESSION_PING_INTERVAL_MS } from './h2-sessions.js';
 
 export type PeerStreamHandler = (
   stream: ServerHttp2Stream,
@@ -52,7 +52,6 @@ export class PeerListener {
   readonly address: HostPort;
   private readonly tls: TlsServer;
   private readonly h2: Http2Server;
-  private readonly sessions = new Set<ServerHttp2Session>();
   private readonly tunnels = new Set<TLSSocket>();
   /** Every accepted connection, from accept (its handshake included) to close. */
   private readonly accepted = new Set<Socket>();
@@ -61,7 +60,7 @@ export class PeerListener {
   private readonly onAcceptError: AcceptErrorHandler;
   private boundPort = 0;
   private draining = false;
-  private readonly liveness: SessionLiveness;
+  private readonly sessions: H2Sessions;
 
   constructor(options: {
     address: HostPort;
@@ -83,10 +82,8 @@ export class PeerListener {
     this.address = options.address;
     this.metrics = options.metrics;
     this.onRefused = options.onRefused;
-    this.liveness = new SessionLiveness(
-      options.pingIntervalMs ?? SESSION_PING_INTERVAL_MS,
-      (session, message) =>
-        options.onCallerLost((session as ServerHttp2Session & CallerTagged)[kCaller] ?? '(unknown)', message),
+    this.sessions = new H2Sessions(options.pingIntervalMs ?? SESSION_PING_INTERVAL_MS, (session, message) =>
+      options.onCallerLost((session as ServerHttp2Session & CallerTagged)[kCaller] ?? '(unknown)', message),
     );
     this.onAcceptError = options.onAcceptError;
     const trustDomain = options.trustDomain;
@@ -101,9 +98,7 @@ export class PeerListener {
     });
     this.h2.on('session', (session: ServerHttp2Session & CallerTagged) => {
       session[kCaller] = (session.socket as TLSSocket & CallerTagged)[kCaller];
-      this.sessions.add(session);
-      this.liveness.track(session);
-      session.once('close', () => this.sessions.delete(session));
+      this.sessions.track(session);
       session.on('error', () => session.destroy());
       // The connection-level window starts at 64 KiB whatever the settings say; bulk streams need more.
       session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
@@ -198,13 +193,12 @@ export class PeerListener {
   drain(): void {
     this.draining = true;
     if (this.tls.listening) this.tls.close();
-    for (const session of this.sessions) session.close();
+    this.sessions.closeAll();
   }
 
   destroy(): void {
-    this.liveness.close();
     this.drain();
-    for (const session of this.sessions) session.destroy();
+    this.sessions.destroyAll();
     // Tunnels, sessions and handshakes alike: a session drain() closed only ends its socket on destroy()
     // and waits for the caller's FIN, which a frozen caller never sends; a connection still in its
     // handshake belongs to nobody yet.

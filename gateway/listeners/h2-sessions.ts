@@ -1,9 +1,10 @@
-// Finds the HTTP/2 sessions of a listener whose other end went away without closing: its host died, a
-// network partition, a frozen process. TCP notices nothing while we have nothing to send, so such a
-// session would stay for good. Each session gets a PING every `intervalMs`; one that has not answered
-// the previous PING by then is destroyed, its socket with it, so a dead caller goes within twice the
-// interval. Node's `session.destroy()` alone only ends the socket and waits for the write side to
-// finish, which it never does when the caller stopped reading with data still queued to it.
+// The HTTP/2 sessions of a listener, from the connection handed over until they close: counted, closed
+// with GOAWAY on drain, destroyed at the end, and found when their other end went away without closing
+// (its host died, a network partition, a frozen process). TCP notices nothing while we have nothing to
+// send, so such a session would stay for good. Each session gets a PING every `intervalMs`; one that
+// has not answered the previous PING by then is destroyed, its socket with it, so a dead caller goes
+// within twice the interval. Node's `session.destroy()` alone only ends the socket and waits for the
+// write side to finish, which it never does when the caller stopped reading with data still queued.
 //
 // A closing session (GOAWAY sent or received) is not pinged: Node answers no PING on a session that
 // is closing, so a caller retiring its connection would look dead. It ends with its streams, at the
@@ -17,13 +18,13 @@ export const SESSION_PING_INTERVAL_MS = 10_000;
 const kSocket = Symbol('weft.session.socket');
 type SocketTagged = { [kSocket]?: Duplex };
 
-/** Hands a connection to an HTTP/2 server so that SessionLiveness can destroy its socket later. */
+/** Hands a connection to an HTTP/2 server so that H2Sessions can destroy its socket later. */
 export function handToH2Server(server: Http2Server, socket: Duplex): void {
   (socket as Duplex & SocketTagged)[kSocket] = socket;
   server.emit('connection', socket);
 }
 
-export class SessionLiveness {
+export class H2Sessions {
   /** Each tracked session and its own socket (the session hands out a proxy that refuses destroy). */
   private readonly sessions = new Map<ServerHttp2Session, Duplex | undefined>();
   private readonly awaitingPong = new Set<ServerHttp2Session>();
@@ -49,8 +50,19 @@ export class SessionLiveness {
     });
   }
 
-  close(): void {
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  /** GOAWAY to every session: their open streams finish. */
+  closeAll(): void {
+    for (const session of this.sessions.keys()) session.close();
+  }
+
+  /** Destroys every session and stops the PINGs. */
+  destroyAll(): void {
     clearInterval(this.timer);
+    for (const session of this.sessions.keys()) session.destroy();
   }
 
   /** Destroys the sessions that left the previous PING unanswered and pings the others. */
