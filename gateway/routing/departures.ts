@@ -18,7 +18,7 @@ export class Departures {
   private readonly retireAfterMs: number;
   private readonly clock: Clock;
   /** When the earliest absent name is due (clock ms), after the last update; undefined if none is absent. */
-  nextDueAt: number | undefined;
+  private nextDueAt: number | undefined;
 
   constructor(options: RetirementOptions = {}) {
     this.retireAfterMs = options.retireAfterMs ?? RETIRE_AFTER_MS;
