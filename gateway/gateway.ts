@@ -218,7 +218,6 @@ export class Gateway {
     }
     logger.info(
       {
-        cluster: config.cluster,
         gatewayId: this.gatewayId,
         outbound: formatHostPort(config.listen.outbound),
       },
