@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect as tlsConnect } from 'node:tls';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { pino } from 'pino';
@@ -17,6 +17,7 @@ import { DataPlane, GatewayError } from '../gateway/index.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { httpCall } from './helpers/http-call.js';
 import { startHttpUpstream, type HttpUpstream } from './helpers/sample-upstreams.js';
+import { ShapedUpstream } from './helpers/shaped-upstream.js';
 import { waitFor } from './helpers/wait.js';
 
 const whoami = async (url: string, host: string) => {
@@ -38,12 +39,14 @@ describe('data plane: peers and lifecycle', () => {
   let helloC: HttpUpstream;
   let nearB: HttpUpstream;
   let farC: HttpUpstream;
+  let floodB: ShapedUpstream;
 
   before(async () => {
     helloB = await startHttpUpstream('127.0.2.40', 'hello@b');
     helloC = await startHttpUpstream('127.0.3.40', 'hello@c');
     nearB = await startHttpUpstream('127.0.2.41', 'multi@b');
     farC = await startHttpUpstream('127.0.3.41', 'multi@c');
+    floodB = await ShapedUpstream.start('127.0.2.42');
     fabric = await TestFabric.start(
       [
         { cluster: 'a', host: '127.0.1.1', locality: { cloud: 'aws', region: 'us-east-1' } },
@@ -54,6 +57,7 @@ describe('data plane: peers and lifecycle', () => {
           services: [
             { name: 'hello', endpoints: [helloB.endpoint] },
             { name: 'multi', endpoints: [nearB.endpoint] },
+            { name: 'flood', endpoints: [floodB.endpoint] },
           ],
         },
         {
@@ -73,6 +77,7 @@ describe('data plane: peers and lifecycle', () => {
   after(async () => {
     await fabric?.close();
     await Promise.all([helloB, helloC, nearB, farC].map((u) => u?.close()));
+    floodB?.close();
   });
 
   test('a remote service that goes away takes its state with it after the grace; routed ones keep theirs', async () => {
@@ -153,6 +158,26 @@ describe('data plane: peers and lifecycle', () => {
       bMetrics,
       /weft_open_connections\{listener="peer"\} 2\b/,
       'b sees one TLS connection per peer',
+    );
+  });
+
+  test('a caller that leaves while its answer waits on flow control frees the upstream in the other cluster', async () => {
+    // a stops reading the lane, b's writes to it wait for window, b stops reading the upstream. When the
+    // caller leaves, a resets the lane; b must close it, and the upstream connection, though it reads
+    // nothing from the lane meanwhile (Node keeps such a reset stream open until its data is read).
+    const a = fabric.gateway('a');
+    const caller = connect(a.outboundPort, a.host);
+    caller.on('error', () => undefined);
+    caller.write('GET /flood HTTP/1.1\r\nhost: flood\r\n\r\n');
+    await once(caller, 'data');
+    caller.pause();
+    await waitFor('the flood to wait on the gateways', () => floodB.floodHeld, 10_000);
+    assert.equal(floodB.open, 1);
+    caller.destroy();
+    const leftAt = performance.now();
+    await waitFor('b to close the upstream connection', () => floodB.open === 0, 10_000);
+    console.log(
+      `upstream connection in b closed ${(performance.now() - leftAt).toFixed(0)} ms after the caller left`,
     );
   });
 
