@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import type { FabricView } from '../discovery/index.js';
 import type { LocalCatalog, LocalEndpoint } from './catalog/index.js';
 import { formatHostPort, type GatewayConfig } from './config/index.js';
+import { IdleStreams } from './listeners/idle-streams.js';
 import { OutboundListener } from './listeners/outbound-listener.js';
 import { OutboundRouter } from './listeners/outbound-router.js';
 import { OutboundTunnels } from './listeners/outbound-tunnels.js';
@@ -126,6 +127,7 @@ export class DataPlane {
   private readonly peerListener: PeerListener;
   private readonly peerRouter: PeerRouter;
   private readonly tcp: TcpListeners;
+  private readonly idleStreams = new IdleStreams();
   private table: RouteTable<PeerGateway>;
   private revision = 0;
   private readonly unsubscribe: (() => void)[] = [];
@@ -176,6 +178,7 @@ export class DataPlane {
       onOutcome: options.onOutcome,
       observer: observers.outbound,
       resilience: (service: string) => this.resilience.for(service),
+      idleStreams: this.idleStreams,
     };
     const router = new OutboundRouter(outboundContext);
     const tunnels = new OutboundTunnels({
@@ -211,6 +214,7 @@ export class DataPlane {
       onOutcome: options.onOutcome,
       observer: observers.peer,
       resilience: outboundContext.resilience,
+      idleStreams: this.idleStreams,
       connectTimeoutMs: LOCAL_UPSTREAM_DEFAULTS.connectTimeoutMs,
     }));
     this.peerListener = new PeerListener({
@@ -454,6 +458,7 @@ export class DataPlane {
   }
 
   private destroyAll(): void {
+    this.idleStreams.close();
     this.outbound.destroy();
     this.peerListener.destroy();
     this.tcp.destroy();

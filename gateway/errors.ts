@@ -9,6 +9,7 @@ export type GatewayErrorCode =
   | 'NO_HEALTHY_UPSTREAM'
   | 'UPSTREAM_CONNECT'
   | 'UPSTREAM_TIMEOUT'
+  | 'STREAM_IDLE'
   | 'UPSTREAM_RESET'
   | 'PEER_IDENTITY'
   | 'FORBIDDEN'

@@ -48,7 +48,7 @@ test('without a failover section every default is filled in and frozen', () => {
     },
     retryBudget: { ratio: 0.2, minRetriesPerSecond: 10, windowMs: 10_000 },
     retries: { attempts: 2, on: ['gateway-error', 'reset', 'unavailable', 'timeout'], nonIdempotent: false },
-    timeouts: { requestMs: 15_000, perTryMs: 0 },
+    timeouts: { requestMs: 15_000, perTryMs: 0, idleMs: 300_000 },
     circuitBreaker: { maxConcurrent: 10_000, maxPending: 1000 },
   });
   assert.ok(Object.isFrozen(config.failover.policy.weights));
@@ -60,7 +60,7 @@ test('a fabric-wide policy with weights and priorities, and a service override m
     WITH_SERVICE(
       `    failover: { holdDown: 10s, weights: { aws-use1: 90, gcp-euw1: 10 } }
     retries: { attempts: 1, nonIdempotent: true }
-    timeouts: { perTry: 2s }
+    timeouts: { perTry: 2s, idle: 0s }
     circuitBreaker: { maxConcurrent: 100 }
     rateLimit: { requestsPerSecond: 50.5 }
 `,
@@ -91,11 +91,12 @@ test('a fabric-wide policy with weights and priorities, and a service override m
     on: ['gateway-error', 'reset', 'unavailable', 'timeout'],
     nonIdempotent: true,
   });
-  assert.deepEqual(hello.timeouts, { requestMs: 30_000, perTryMs: 2000 });
+  assert.deepEqual(hello.timeouts, { requestMs: 30_000, perTryMs: 2000, idleMs: 0 });
   assert.deepEqual(hello.circuitBreaker, { maxConcurrent: 100, maxPending: 1000 });
   assert.deepEqual(hello.rateLimit, { requestsPerSecond: 50.5, burst: 51 });
   const other = servicePolicy(config, 'db.shop');
   assert.deepEqual(other.failover.weights, { 'aws-use1': 70, 'gcp-euw1': 30 });
+  assert.equal(other.timeouts.idleMs, 300_000);
   assert.equal(other.rateLimit, null);
 });
 

@@ -38,6 +38,7 @@ const retryFields = {
 const timeoutFields = {
   request: optionalDuration(),
   perTry: optionalDuration(),
+  idle: optionalDuration(),
 };
 
 const circuitBreakerFields = {
@@ -84,7 +85,7 @@ export const FAILOVER_DEFAULTS = {
   },
   retryBudget: { ratio: 0.2, minRetriesPerSecond: 10, window: '10s' },
   retries: { attempts: 2, on: ['gateway-error', 'reset', 'unavailable', 'timeout'] as RetryCondition[] },
-  timeouts: { request: '15s', perTry: '0s' },
+  timeouts: { request: '15s', perTry: '0s', idle: '5m' },
   circuitBreaker: { maxConcurrent: 10_000, maxPending: 1_000 },
 } as const;
 
@@ -139,7 +140,11 @@ export const failoverConfigSchema = z
       })
       .prefault({}),
     timeouts: z
-      .strictObject({ request: duration(D.timeouts.request), perTry: duration(D.timeouts.perTry) })
+      .strictObject({
+        request: duration(D.timeouts.request),
+        perTry: duration(D.timeouts.perTry),
+        idle: duration(D.timeouts.idle),
+      })
       .prefault({}),
     circuitBreaker: z
       .strictObject({
@@ -221,12 +226,18 @@ export interface RetryConfig {
   readonly nonIdempotent: boolean;
 }
 
-/** Both run until the response head arrives, so streaming responses and tunnels are never cut. */
+/**
+ * `requestMs` and `perTryMs` run until the response head arrives; after it, only `idleMs` bounds an
+ * answer, by its progress, so a streaming response may last as long as it moves. Tunnels (WebSocket,
+ * CONNECT, `tcp:`) are bounded by none of them.
+ */
 export interface TimeoutConfig {
   /** From the request head to the response head, retries included (then 504); 0: none. */
   readonly requestMs: number;
   /** One try, until its response head (then the try counts as a timeout and may be retried); 0: none. */
   readonly perTryMs: number;
+  /** After the response head: no byte moved either way for this long cuts the stream; 0: never. */
+  readonly idleMs: number;
 }
 
 export interface CircuitBreakerConfig {
@@ -285,7 +296,11 @@ export function normalizeFailoverConfig(
       message: 'must be at least baseEjectionTime',
     });
   }
-  const timeouts = { requestMs: parsed.timeouts.request, perTryMs: parsed.timeouts.perTry };
+  const timeouts = {
+    requestMs: parsed.timeouts.request,
+    perTryMs: parsed.timeouts.perTry,
+    idleMs: parsed.timeouts.idle,
+  };
   checkTimeouts(timeouts, 'failover.timeouts', problems);
   return {
     policy,
@@ -345,10 +360,11 @@ export function normalizeServiceResilience(
   }
   if (parsed.retries) out.retries = dropUndefined(parsed.retries);
   if (parsed.timeouts) {
-    const { request, perTry } = parsed.timeouts;
+    const { request, perTry, idle } = parsed.timeouts;
     const timeouts: Partial<TimeoutConfig> = {
       ...(request === undefined ? {} : { requestMs: request }),
       ...(perTry === undefined ? {} : { perTryMs: perTry }),
+      ...(idle === undefined ? {} : { idleMs: idle }),
     };
     checkTimeouts({ ...defaults.timeouts, ...timeouts }, `${path}.timeouts`, problems);
     out.timeouts = timeouts;

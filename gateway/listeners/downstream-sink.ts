@@ -8,7 +8,7 @@ import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstrea
 import type { OutcomeKind, OutcomeListener } from '../routing/outcome.js';
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
 import { ERROR_HEADER } from '../routing/proxy-headers.js';
-import { isGatewayRefusal, isGrpcServerFailure, isLocalOriginFailure } from '../routing/error-status.js';
+import { isGrpcServerFailure, isLocalOriginFailure, isOwnLimit } from '../routing/error-status.js';
 import { traceRequestHeaders } from './request-trace.js';
 
 export abstract class DownstreamSink implements ResponseSink {
@@ -106,9 +106,9 @@ export abstract class DownstreamSink implements ResponseSink {
   }
 
   protected completeFailure(status: number, err: GatewayError): void {
-    // A refusal by this gateway's own limits is counted, but it tells nothing about the upstream: a
-    // burst over a circuit breaker must not eject the endpoint or cluster behind it.
+    // What this gateway's own limits cut is counted, but it tells nothing about the upstream: a burst
+    // over a circuit breaker must not eject the endpoint or cluster behind it.
     const kind = isLocalOriginFailure(err.code) ? 'local-origin' : 'upstream-origin';
-    this.complete(status, kind, err.code, !isGatewayRefusal(err.code));
+    this.complete(status, kind, err.code, !isOwnLimit(err.code));
   }
 }

@@ -4,7 +4,8 @@
 // both until the response head), and retries on another endpoint, gateway or cluster when a try fails
 // before any response byte reached the caller (decideRetry says which failures, and spends the retry
 // budget). Each abandoned try is reported to the outcome listener; the try that answers is reported by
-// the downstream sink as usual.
+// the downstream sink as usual. Once the answer has begun, the idle timeout watches its progress
+// (idle-streams.ts).
 // Implements Exchange so the sink cancels whatever try is current when its caller goes away.
 import type { Readable } from 'node:stream';
 import { GatewayError, neverSent } from '../errors.js';
@@ -25,6 +26,7 @@ import type { PeerGateway } from '../transport/peer-transport.js';
 import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
 import type { LocalUpstreams } from '../upstream/local-upstreams.js';
 import type { DownstreamSink } from './downstream-sink.js';
+import type { IdleStreams, IdleWatched } from './idle-streams.js';
 import { UploadWatch, type UploadWatcher } from './upload-watch.js';
 import { KeptBody, readWholeBody, replayableBody, withReplayedBody } from './replay-body.js';
 
@@ -35,9 +37,10 @@ export interface GuardedContext {
   table(): RouteTable<PeerGateway>;
   readonly upstreams: LocalUpstreams;
   readonly onOutcome: OutcomeListener | undefined;
+  readonly idleStreams: IdleStreams;
 }
 
-export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
+export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, IdleWatched {
   private readonly context: GuardedContext;
   private readonly route: ServiceRoute<PeerGateway>;
   private readonly pinned: string | undefined;
@@ -73,6 +76,15 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
   private stopReading: (() => void) | undefined;
   /** The response head reached the caller, or the request ended: no more retries or timeouts. */
   settled = false;
+  /** Chunks moved since the answer began, either way (IdleWatched). */
+  moved = 0;
+  movedAtSweep = 0;
+  stillSinceMs = 0;
+  /** The answer stopped because the caller does not read it (its sink asked to wait for 'drain'). */
+  waitingForCaller = false;
+  /** Counts the request body's chunks while the answer streams (a call streaming both ways). */
+  private countingBody: Readable | undefined;
+  private watchingIdle = false;
 
   constructor(
     context: GuardedContext,
@@ -125,6 +137,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
 
   /** The caller went away. */
   cancel(): void {
+    this.answerOver();
     this.settle();
     this.stopReading?.();
     this.current?.abandon();
@@ -335,6 +348,51 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
     );
   }
 
+  get idleMs(): number {
+    return this.policy.timeouts.idleMs;
+  }
+
+  /** The answer's head reached the caller and its body follows: watch its progress (idle timeout). */
+  answerBegan(): void {
+    if (this.policy.timeouts.idleMs === 0) return;
+    const body = this.request.body;
+    if (body !== null && !Buffer.isBuffer(body) && !body.readableEnded && body.readableFlowing !== null) {
+      (body as CountedBody)[kCounted] = this;
+      body.on('data', countBodyChunk);
+      this.countingBody = body;
+    }
+    this.watchingIdle = true;
+    this.context.idleStreams.watch(this, performance.now());
+  }
+
+  /** The answer ended, failed, or its caller left. */
+  answerOver(): void {
+    if (!this.watchingIdle) return;
+    this.watchingIdle = false;
+    this.context.idleStreams.unwatch(this);
+    const body = this.countingBody;
+    if (body) {
+      this.countingBody = undefined;
+      body.off('data', countBodyChunk);
+    }
+  }
+
+  /** IdleWatched: nothing moved for the idle timeout. */
+  idleTimedOut(): void {
+    this.answerOver();
+    const service = this.route.service;
+    const stalled = this.waitingForCaller
+      ? 'the caller stopped reading it'
+      : `neither service ${service} nor the caller sent anything`;
+    this.current?.abandon();
+    this.sink.fail(
+      new GatewayError(
+        'STREAM_IDLE',
+        `the answer from service ${service} moved no byte for ${this.policy.timeouts.idleMs} ms (idle timeout): ${stalled}`,
+      ),
+    );
+  }
+
   private timeOut(message: string): void {
     if (this.settled) return;
     this.settle();
@@ -349,6 +407,15 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher {
   get onOutcome(): OutcomeListener | undefined {
     return this.context.onOutcome;
   }
+}
+
+const kCounted = Symbol('weft.guarded.counted');
+type CountedBody = Readable & { [kCounted]?: GuardedRequest };
+
+/** A chunk of a request body moved while its answer streams (a 'data' listener: no closure per request). */
+function countBodyChunk(this: CountedBody): void {
+  const guarded = this[kCounted];
+  if (guarded) guarded.moved++;
 }
 
 /** One try: forwards to the downstream sink while it is the current try, else swallows. */
@@ -403,20 +470,30 @@ class Attempt implements ResponseSink {
     if (endStream) this.finish();
     else clearTimeout(this.timer);
     this.owner.downstream.head(status, headers, endStream);
+    if (!endStream && this.active) this.owner.answerBegan();
   }
 
   data(chunk: Buffer): boolean {
     if (!this.active) return true;
-    return this.owner.downstream.data(chunk);
+    const owner = this.owner;
+    owner.moved++;
+    const more = owner.downstream.data(chunk);
+    if (!more) owner.waitingForCaller = true;
+    return more;
   }
 
   onDrain(resume: () => void): void {
-    this.owner.downstream.onDrain(resume);
+    const owner = this.owner;
+    owner.downstream.onDrain(() => {
+      owner.waitingForCaller = false;
+      resume();
+    });
   }
 
   end(trailers: HeaderMap | null): void {
     if (!this.active) return;
     this.finish();
+    this.owner.answerOver();
     this.owner.downstream.end(trailers);
   }
 
@@ -434,6 +511,7 @@ class Attempt implements ResponseSink {
     }
     this.finish();
     this.owner.settle();
+    this.owner.answerOver();
     this.owner.downstream.fail(err);
   }
 

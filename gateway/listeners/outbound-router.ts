@@ -19,6 +19,7 @@ import type { DownstreamSink } from './downstream-sink.js';
 import { GuardedRequest } from './guarded-request.js';
 import type { ServiceResilience } from '../resilience/index.js';
 import { H1ResponseSink } from './h1-response-sink.js';
+import type { IdleStreams } from './idle-streams.js';
 import { requestOfIncoming } from './incoming-request.js';
 import { H2ResponseSink } from './h2-response-sink.js';
 import type { FastResponseSink } from './h1-fast-path.js';
@@ -40,6 +41,8 @@ export interface RouterContext {
   readonly observer: RequestObserver | undefined;
   /** Per-service retries, timeouts and circuit breakers. */
   readonly resilience: (service: string) => ServiceResilience;
+  /** Answers under the idle timeout. */
+  readonly idleStreams: IdleStreams;
 }
 
 /** A routed request: the route, and the name it was reached by (for a pinned cluster). */

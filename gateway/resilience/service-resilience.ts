@@ -18,13 +18,14 @@ export interface ResilienceEvents {
  * a failed call on another gateway or cluster under its own policy; retrying here too would multiply the
  * executions and cut calls the caller allowed longer. So here only a try that sent nothing (connect
  * refused, timed out) is retried on another endpoint — free, nothing runs twice — and no timeout of our
- * own applies; the circuit breaker still guards the endpoints.
+ * own applies (when the caller's idle timeout cuts a stream, its reset cancels the upstream here too); the
+ * circuit breaker still guards the endpoints.
  */
 function peerPolicyOf(policy: ServicePolicy): ServicePolicy {
   return Object.freeze({
     ...policy,
     retries: Object.freeze({ ...policy.retries, on: [], nonIdempotent: false }),
-    timeouts: Object.freeze({ requestMs: 0, perTryMs: 0 }),
+    timeouts: Object.freeze({ requestMs: 0, perTryMs: 0, idleMs: 0 }),
     rateLimit: null,
   });
 }

@@ -31,6 +31,7 @@ const ANSWERS: Readonly<Partial<Record<GatewayErrorCode, ErrorAnswer>>> = {
   NO_HEALTHY_UPSTREAM: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
   UPSTREAM_CONNECT: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
   UPSTREAM_TIMEOUT: { http: 504, grpc: GrpcStatus.UNAVAILABLE },
+  STREAM_IDLE: { http: 504, grpc: GrpcStatus.UNAVAILABLE },
   UPSTREAM_RESET: { http: 502, grpc: GrpcStatus.UNAVAILABLE },
   PEER_IDENTITY: { http: 502, grpc: GrpcStatus.UNAVAILABLE },
   FORBIDDEN: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
@@ -77,11 +78,12 @@ export function grpcErrorFields(
 }
 
 /**
- * This gateway's own limits answered without trying the upstream (its circuit breaker, a full pool, the
- * service's rate limit): never an outcome of the upstream the request would have gone to.
+ * This gateway's own limits: a refusal answered without trying the upstream (its circuit breaker, a full
+ * pool, the service's rate limit), or a stream its idle timeout cut (the stall may be the caller's, who
+ * stopped reading). Never an outcome of the upstream the request went or would have gone to.
  */
-export function isGatewayRefusal(code: GatewayErrorCode): boolean {
-  return code === 'OVERLOADED' || code === 'RATE_LIMITED';
+export function isOwnLimit(code: GatewayErrorCode): boolean {
+  return code === 'OVERLOADED' || code === 'RATE_LIMITED' || code === 'STREAM_IDLE';
 }
 
 /**

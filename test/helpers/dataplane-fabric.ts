@@ -48,6 +48,8 @@ export interface GatewaySpec {
     readonly accessLogSampleRate?: number;
     readonly tracing?: { readonly otlpEndpoint: string; readonly sampleRate?: number };
   };
+  /** The config's `failover:` section, as written (e.g. `{ timeouts: { idle: '1s' } }`). */
+  readonly failover?: Readonly<Record<string, unknown>>;
 }
 
 export interface TestGateway {
@@ -221,6 +223,7 @@ export class TestFabric {
         })),
         tcp,
         ...(spec.observability ? { observability: spec.observability } : {}),
+        ...(spec.failover ? { failover: spec.failover } : {}),
       },
       join(this.dir, `${spec.cluster}.yaml`),
     );
