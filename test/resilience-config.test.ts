@@ -209,6 +209,27 @@ const REJECTIONS: [string, string, string][] = [
     'services[0].circuitBreaker.maxConcurrent:',
   ],
   ['failover not an object', `${BASE}failover: fast\n`, 'failover:'],
+  [
+    'a call settings entry for a service served here',
+    WITH_SERVICE('', 'calls: [{ service: hello.default, timeouts: { idle: 0s } }]\n'),
+    'calls[0].service: hello.default is served here: put its settings on its services[] entry',
+  ],
+  [
+    'a service listed twice in calls',
+    `${BASE}calls: [{ service: watch.ops }, { service: watch.ops }]\n`,
+    'calls[1].service: service watch.ops is listed twice',
+  ],
+  [
+    'a call to a short name',
+    `${BASE}calls: [{ service: watch }]\n`,
+    'calls[0].service: name the service as name.namespace',
+  ],
+  [
+    'a call with a per-try longer than its request timeout',
+    `${BASE}calls: [{ service: watch.ops, timeouts: { request: 1s, perTry: 2s } }]\n`,
+    'calls[0].timeouts.perTry: must not be longer',
+  ],
+  ['a call without a service', `${BASE}calls: [{ retries: { attempts: 1 } }]\n`, 'calls[0].service:'],
 ];
 
 for (const [name, text, expected] of REJECTIONS) {
@@ -220,6 +241,26 @@ for (const [name, text, expected] of REJECTIONS) {
     );
   });
 }
+
+test('calls[] gives a service this gateway only calls its own settings over the fabric-wide ones', () => {
+  const config = parseConfigText(
+    `${BASE}failover: { timeouts: { request: 30s } }
+calls:
+  - service: watch.ops
+    timeouts: { idle: 0s }
+    retries: { attempts: 0 }
+    rateLimit: { requestsPerSecond: 5 }
+`,
+    '/etc/weft/gateway.yaml',
+  );
+  const watch = servicePolicy(config, 'watch.ops');
+  assert.deepEqual(watch.timeouts, { requestMs: 30_000, perTryMs: 0, idleMs: 0 });
+  assert.equal(watch.retries.attempts, 0);
+  assert.deepEqual(watch.rateLimit, { requestsPerSecond: 5, burst: 5 });
+  const other = servicePolicy(config, 'hello.default');
+  assert.deepEqual(other.timeouts, { requestMs: 30_000, perTryMs: 0, idleMs: 300_000 });
+  assert.equal(other.rateLimit, null);
+});
 
 test('every problem of a config is reported at once', () => {
   const problems = problemsOf(

@@ -2,8 +2,10 @@
 // no byte either way for the service's `timeouts.idle` is cut, its upstream connection closed. Cluster a
 // calls with `failover: { timeouts: { idle: 1s } }`; the answers come from a raw upstream that stalls
 // mid-body, trickles, or floods, in b (over a lane) and in a itself, and from a gRPC chat left quiet.
+// A service a only calls can have its own idle timeout (`calls:`): 0s keeps a quiet chat open.
 import { once } from 'node:events';
 import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
@@ -67,6 +69,7 @@ describe('stream idle timeout', () => {
         cluster: 'a',
         host: '127.0.1.1',
         failover: { timeouts: { idle: `${IDLE_MS}ms` } },
+        calls: [{ service: 'watch.default', timeouts: { idle: '0s' } }],
         observability: { accessLogSampleRate: 1 },
         services: [{ name: 'shaped-here', endpoints: [local.endpoint] }],
       },
@@ -76,6 +79,7 @@ describe('stream idle timeout', () => {
         services: [
           { name: 'shaped', endpoints: [remote.endpoint] },
           { name: 'echo', protocol: 'grpc', endpoints: [echo.endpoint] },
+          { name: 'watch', protocol: 'grpc', endpoints: [echo.endpoint] },
         ],
       },
     ]);
@@ -151,17 +155,29 @@ describe('stream idle timeout', () => {
     socket.destroy();
   });
 
-  test('a quiet gRPC call ends UNAVAILABLE, naming the idle timeout', async () => {
+  type ChatClient = grpc.Client & {
+    Chat(): grpc.ClientDuplexStream<{ text: string }, { text: string }>;
+  };
+
+  /** A chat with `authority` through a's outbound listener, one message answered. */
+  async function openChat(
+    authority: string,
+  ): Promise<grpc.ClientDuplexStream<{ text: string }, { text: string }>> {
     const Echo = echoClientConstructor();
     const { host, outboundPort } = fabric.gateway('a');
     const client = new Echo(`${host}:${outboundPort}`, grpc.credentials.createInsecure(), {
-      'grpc.default_authority': 'echo',
-    }) as grpc.Client & { Chat(): grpc.ClientDuplexStream<{ text: string }, { text: string }> };
+      'grpc.default_authority': authority,
+    }) as ChatClient;
     clients.push(client);
     const chat = client.Chat();
     chat.write({ text: 'hello' });
     const [reply] = (await once(chat, 'data')) as [{ text: string }];
     assert.equal(reply.text, 'hello');
+    return chat;
+  }
+
+  test('a quiet gRPC call ends UNAVAILABLE, naming the idle timeout', async () => {
+    const chat = await openChat('echo');
     const quietFrom = performance.now();
     const [err] = (await once(chat, 'error')) as [grpc.ServiceError];
     const quietMs = performance.now() - quietFrom;
@@ -169,5 +185,18 @@ describe('stream idle timeout', () => {
     assert.equal(err.code, grpc.status.UNAVAILABLE);
     assert.match(err.details, /idle timeout/);
     assert.ok(quietMs >= IDLE_MS - 50 && quietMs < IDLE_MS + 4_000, `${quietMs} ms`);
+  });
+
+  test('a service a only calls, given idle 0s in calls:, keeps a quiet chat open', async () => {
+    const chat = await openChat('watch');
+    let failed: Error | undefined;
+    chat.on('error', (err: Error) => (failed = err));
+    // Nothing is to happen: what is waited for is time, three idle timeouts of it.
+    await sleep(3 * IDLE_MS);
+    assert.equal(failed, undefined);
+    chat.write({ text: 'still here' });
+    const [reply] = (await once(chat, 'data')) as [{ text: string }];
+    assert.equal(reply.text, 'still here');
+    chat.end();
   });
 });

@@ -37,6 +37,12 @@ export type ServiceConfig = Readonly<Omit<ParsedService, 'health' | ResilienceKe
     readonly health?: HealthCheckConfig;
   };
 
+/** A service this gateway only calls (`calls[]`), and its settings. */
+export type CallConfig = ServiceResilienceOverrides & {
+  /** `name.namespace`. */
+  readonly key: string;
+};
+
 export interface DiscoveryConfig {
   readonly leaseTtlMs: number;
   readonly heartbeatIntervalMs: number;
@@ -58,6 +64,8 @@ export interface GatewayConfig {
   /** How peers reach this gateway; defaults to listen.peer unless that is a wildcard address. */
   readonly advertise: HostPort;
   readonly services: readonly ServiceConfig[];
+  /** Settings for services this gateway calls but does not serve. */
+  readonly calls: readonly CallConfig[];
   readonly tcp: Readonly<Parsed['tcp']>;
   readonly discovery: DiscoveryConfig;
   readonly drainTimeoutMs: number;
@@ -182,6 +190,7 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
       problems.push({ path: `services[${i}]`, message: `service ${s.key} is listed twice` });
     seen.add(s.key);
   });
+  const calls = normalizeCalls(parsed.calls, seen, failover, parsed.cluster, problems);
 
   const wildcard = ['0.0.0.0', '::', ''].includes(parsed.listen.peer.host);
   if (!parsed.advertise && wildcard) {
@@ -222,6 +231,7 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
     listen: parsed.listen,
     advertise: parsed.advertise ?? parsed.listen.peer,
     services,
+    calls,
     tcp: parsed.tcp,
     discovery: {
       leaseTtlMs: discovery.leaseTtl,
@@ -235,6 +245,29 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
     failover,
     observability: normalizeObservability(parsed.observability),
   };
+}
+
+function normalizeCalls(
+  parsed: Parsed['calls'],
+  served: ReadonlySet<string>,
+  failover: FailoverConfig,
+  ownCluster: string,
+  problems: ConfigProblem[],
+): CallConfig[] {
+  const seen = new Set<string>();
+  return parsed.map(({ service: key, failover: f, retries, timeouts, circuitBreaker, rateLimit }, i) => {
+    if (served.has(key)) {
+      problems.push({
+        path: `calls[${i}].service`,
+        message: `${key} is served here: put its settings on its services[] entry`,
+      });
+    } else if (seen.has(key)) {
+      problems.push({ path: `calls[${i}].service`, message: `service ${key} is listed twice` });
+    }
+    seen.add(key);
+    const overrides = { failover: f, retries, timeouts, circuitBreaker, rateLimit };
+    return { key, ...normalizeServiceResilience(overrides, `calls[${i}]`, failover, ownCluster, problems) };
+  });
 }
 
 function normalizeObservability(observability: Parsed['observability']): ObservabilityConfig {

@@ -2,7 +2,7 @@
 // everywhere; durations become `…Ms`; addresses become HostPort. Every field is documented in README.md.
 import { z } from 'zod';
 import { dnsConfigSchema } from './dns-schema.js';
-import { dnsName, duration, hostPort, label } from './schema-primitives.js';
+import { DNS_LABEL, dnsName, duration, hostPort, label } from './schema-primitives.js';
 import { failoverConfigSchema, serviceResilienceFields } from './resilience-schema.js';
 
 const redisTls = z.union([
@@ -70,6 +70,19 @@ const service = z.strictObject({
   ...serviceResilienceFields,
 });
 
+/**
+ * A service this gateway calls but does not serve, with the settings its local apps' calls to it follow
+ * (those of a service it serves go on its `services[]` entry).
+ */
+const call = z.strictObject({
+  service: z
+    .string()
+    .refine((key) => key.split('.').length === 2 && key.split('.').every((l) => DNS_LABEL.test(l)), {
+      message: 'name the service as name.namespace (DNS labels), e.g. hello.default',
+    }),
+  ...serviceResilienceFields,
+});
+
 const tcpListener = z.strictObject({
   listen: hostPort,
   service: z.string().min(1, 'name the service, e.g. db.default'),
@@ -124,6 +137,7 @@ export const gatewayConfigSchema = z.strictObject({
     .prefault({}),
   advertise: hostPort.optional(),
   services: z.array(service).default([]),
+  calls: z.array(call).default([]),
   tcp: z.array(tcpListener).default([]),
   discovery: z
     .strictObject({

@@ -1,6 +1,7 @@
 // The resilience settings that apply to one service as seen from this gateway: the service's own
-// overrides (services[].failover, retries, timeouts, circuitBreaker, rateLimit) merged field by field over
-// the fabric-wide `failover:` section. Services this gateway only calls get the fabric-wide defaults.
+// overrides (services[].failover, retries, timeouts, circuitBreaker, rateLimit, or for a service this
+// gateway only calls, its calls[] entry) merged field by field over the fabric-wide `failover:` section;
+// a service named in neither gets the fabric-wide defaults.
 import type { GatewayConfig } from './load.js';
 import type {
   CircuitBreakerConfig,
@@ -23,7 +24,7 @@ export interface ServicePolicy {
 /** Resolves `service` (name.namespace); pure, so callers cache it per config generation. */
 export function servicePolicy(config: GatewayConfig, service: string): ServicePolicy {
   const defaults = config.failover;
-  const own = config.services.find((s) => s.key === service);
+  const own = config.services.find((s) => s.key === service) ?? config.calls.find((c) => c.key === service);
   return Object.freeze({
     service,
     failover: Object.freeze({ ...defaults.policy, ...own?.failover }),

@@ -50,6 +50,8 @@ export interface GatewaySpec {
   };
   /** The config's `failover:` section, as written (e.g. `{ timeouts: { idle: '1s' } }`). */
   readonly failover?: Readonly<Record<string, unknown>>;
+  /** The config's `calls:` entries, as written. */
+  readonly calls?: readonly Readonly<Record<string, unknown>>[];
 }
 
 export interface TestGateway {
@@ -224,6 +226,7 @@ export class TestFabric {
         tcp,
         ...(spec.observability ? { observability: spec.observability } : {}),
         ...(spec.failover ? { failover: spec.failover } : {}),
+        ...(spec.calls ? { calls: spec.calls } : {}),
       },
       join(this.dir, `${spec.cluster}.yaml`),
     );
