@@ -35,8 +35,9 @@ export class H2ResponseSink extends DownstreamSink {
     this.stream = stream;
     this.acceptsTrailers = grpc || acceptsTrailers;
     (stream as TaggedStream)[kSink] = this;
-    // A stream its caller reset closes too (destroyStreamsOnReset in h2-sessions.ts).
     stream.on('close', onStreamClose);
+    // A caller's RST_STREAM while its body is unread: the stream is closed but not yet destroyed.
+    stream.on('aborted', onStreamClose);
     // A reset stream reports an error; without a listener Node would throw it (a crash, not a failed call).
     stream.on('error', onStreamError);
   }

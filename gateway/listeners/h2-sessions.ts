@@ -9,9 +9,7 @@
 // A closing session (GOAWAY sent or received) is not pinged: Node answers no PING on a session that
 // is closing, so a caller retiring its connection would look dead. It ends with its streams, at the
 // listener's drain deadline, or by TCP keep-alive (tcp-keepalive.ts).
-//
-// Streams a caller resets are destroyed at once (destroyStreamsOnReset).
-import type { Http2Server, ServerHttp2Session, ServerHttp2Stream } from 'node:http2';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import type { Duplex } from 'node:stream';
 
 /** The default interval: a caller that went away is found within 20 s. */
@@ -24,24 +22,6 @@ type SocketTagged = { [kSocket]?: Duplex };
 export function handToH2Server(server: Http2Server, socket: Duplex): void {
   (socket as Duplex & SocketTagged)[kSocket] = socket;
   server.emit('connection', socket);
-}
-
-/**
- * A caller's RST_STREAM leaves Node's server stream closed but, while its readable side is paused (a
- * lane waiting on its current answer, a tunnel under backpressure), never destroyed: no 'close' follows,
- * so whatever it was served by (a lane's upstream connection, a tunnel's far end) would be held for good.
- * Such a stream is destroyed at once: its 'close' releases all of that.
- */
-export function destroyStreamsOnReset(server: Http2Server): void {
-  server.on('stream', watchForReset);
-}
-
-function watchForReset(stream: ServerHttp2Stream): void {
-  stream.on('aborted', destroyStream);
-}
-
-function destroyStream(this: ServerHttp2Stream): void {
-  this.destroy();
 }
 
 export class H2Sessions {

@@ -36,12 +36,7 @@ import type { ByteStream } from '../upstream/exchange.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import { handToHttpServer, trackHandedConnections } from './handed-http-server.js';
 import type { RequestMetrics } from './request-metrics.js';
-import {
-  destroyStreamsOnReset,
-  handToH2Server,
-  H2Sessions,
-  SESSION_PING_INTERVAL_MS,
-} from './h2-sessions.js';
+import { handToH2Server, H2Sessions, SESSION_PING_INTERVAL_MS } from './h2-sessions.js';
 import type { SimpleHead } from './simple-request-head.js';
 
 export const HTTP1_LIMITS = {
@@ -122,7 +117,6 @@ export class OutboundListener implements FastPathHost {
       session.on('error', () => session.destroy());
       if (this.isDraining) session.close();
     });
-    destroyStreamsOnReset(this.h2);
     this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) =>
       handlers.onStream(stream, headers, flags),
     );

@@ -29,12 +29,7 @@ import { OPAQUE_TCP_ALPN } from '../transport/opaque-tunnel.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { TlsCredentials } from '../transport/peer-transport.js';
 import type { RequestMetrics } from './request-metrics.js';
-import {
-  destroyStreamsOnReset,
-  handToH2Server,
-  H2Sessions,
-  SESSION_PING_INTERVAL_MS,
-} from './h2-sessions.js';
+import { handToH2Server, H2Sessions, SESSION_PING_INTERVAL_MS } from './h2-sessions.js';
 
 export type PeerStreamHandler = (
   stream: ServerHttp2Stream,
@@ -109,7 +104,6 @@ export class PeerListener {
       session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
       if (this.draining) session.close();
     });
-    destroyStreamsOnReset(this.h2);
     this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => {
       const caller = (stream.session as (ServerHttp2Session & CallerTagged) | undefined)?.[kCaller];
       if (caller === undefined) {

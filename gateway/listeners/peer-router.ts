@@ -203,6 +203,7 @@ export class PeerRouter {
     const lane = new FastConnection(stream, host, null);
     this.lanes.add(lane);
     stream.once('close', () => this.lanes.delete(lane));
+    stream.on('aborted', destroyAfterReset);
   }
 
   private onLaneRequest(
@@ -371,4 +372,18 @@ function withoutHopByHop(headers: HeaderMap): HeaderMap {
   const out = newHeaderMap();
   for (const name in headers) if (!isHopByHop(name)) out[name] = headers[name];
   return out;
+}
+
+/**
+ * A lane the calling gateway reset (it gave up on an answer) is over, whatever it still holds. Node
+ * leaves a reset stream open while its readable side is paused, as a lane's is while it waits on an
+ * answer that cannot leave (flow control), so its 'close', which releases the upstream connection, would
+ * never come. Destroyed on the next tick: our own close() emits 'aborted' before it sends RST_STREAM.
+ */
+function destroyAfterReset(this: ServerHttp2Stream): void {
+  process.nextTick(destroyStream, this);
+}
+
+function destroyStream(stream: ServerHttp2Stream): void {
+  stream.destroy();
 }
