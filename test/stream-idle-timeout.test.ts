@@ -4,6 +4,7 @@
 // mid-body, trickles, or floods, in b (over a lane) and in a itself, and from a gRPC chat left quiet.
 // A service a only calls can have its own idle timeout (`calls:`): 0s keeps a quiet chat open.
 import { once } from 'node:events';
+import http2 from 'node:http2';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -125,6 +126,31 @@ describe('stream idle timeout', () => {
       );
     });
   }
+
+  test('an HTTP/2 caller sees its stalled answer end in a reset stream', async () => {
+    const { host, outboundPort } = fabric.gateway('a');
+    const session = http2.connect(`http://${host}:${outboundPort}`);
+    session.on('error', () => undefined);
+    try {
+      const stream = session.request({ ':path': '/stall', ':authority': 'shaped' });
+      stream.on('error', () => undefined);
+      const [headers] = (await once(stream, 'response')) as [http2.IncomingHttpHeaders];
+      assert.equal(headers[':status'], 200);
+      let bytes = 0;
+      stream.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      const started = performance.now();
+      await new Promise((resolve) => stream.once('close', resolve));
+      const quietMs = performance.now() - started;
+      console.log(
+        `h2c: ${bytes} bytes, then closed with code ${stream.rstCode} after ${quietMs.toFixed(0)} ms`,
+      );
+      assert.equal(bytes, 1000);
+      assert.notEqual(stream.rstCode, http2.constants.NGHTTP2_NO_ERROR, 'the answer does not end cleanly');
+      assert.ok(quietMs < IDLE_MS + 4_000, `${quietMs} ms`);
+    } finally {
+      session.destroy();
+    }
+  });
 
   test('an answer that keeps moving outlives the idle timeout', async () => {
     const answer = await rawGet(fabric, 'shaped', '/moving');

@@ -252,6 +252,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     const body = this.bodyBytes ?? this.retryBody;
     this.retryBody = undefined;
     const request = body ? withReplayedBody(this.request, body) : this.request;
+    attempt.body = request.body;
     if ('gateway' in choice) {
       if (request.headers[SOURCE_CLUSTER_HEADER] !== undefined) delete request.headers[SOURCE_CLUSTER_HEADER];
       attempt.exchange = choice.gateway.dispatch(request, this.route.service, attempt);
@@ -353,16 +354,16 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
   }
 
   /** The answer's head reached the caller and its body follows: watch its progress (idle timeout). */
-  answerBegan(): void {
+  answerBegan(attempt: Attempt): void {
     if (this.policy.timeouts.idleMs === 0) return;
-    const body = this.request.body;
+    const body = attempt.body;
     if (body !== null && !Buffer.isBuffer(body) && !body.readableEnded && body.readableFlowing !== null) {
       (body as CountedBody)[kCounted] = this;
       body.on('data', countBodyChunk);
       this.countingBody = body;
     }
     this.watchingIdle = true;
-    this.context.idleStreams.watch(this, performance.now());
+    this.context.idleStreams.watch(this);
   }
 
   /** The answer ended, failed, or its caller left. */
@@ -422,6 +423,8 @@ function countBodyChunk(this: CountedBody): void {
 class Attempt implements ResponseSink {
   readonly choice: Choice;
   exchange: Exchange | undefined;
+  /** The request body this try sends (a retry's is a replay of the caller's). */
+  body: ProxyRequest['body'] = null;
   private readonly owner: GuardedRequest;
   /** Holds this try's slot until the try finishes. */
   private readonly breaker: CircuitBreaker;
@@ -470,7 +473,7 @@ class Attempt implements ResponseSink {
     if (endStream) this.finish();
     else clearTimeout(this.timer);
     this.owner.downstream.head(status, headers, endStream);
-    if (!endStream && this.active) this.owner.answerBegan();
+    if (!endStream && this.active) this.owner.answerBegan(this);
   }
 
   data(chunk: Buffer): boolean {

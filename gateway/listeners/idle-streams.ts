@@ -4,8 +4,9 @@
 // upstream) is cut, freeing the stream, its upstream connection and its circuit-breaker slot.
 // Periodic sweeps over the watched streams, not a timer per stream: most answers end within the
 // event-loop turn that began them, and watching one costs a set insertion and deletion. A sweep runs
-// every quarter of the shortest idle timeout watched (at most a second apart), so a stream is cut
-// between its timeout and a quarter more (a second more, for timeouts over 4 s) after its last byte.
+// every quarter of the shortest idle timeout watched (at most a second apart). A stream's stillness is
+// counted from the first sweep that sees it unchanged, so it is cut between its timeout and two sweeps
+// more after its last byte (half a timeout more, or two seconds for timeouts over 4 s).
 
 /** A stream under watch. The sweeps keep their own marks on it, so that watching allocates nothing. */
 export interface IdleWatched {
@@ -13,7 +14,7 @@ export interface IdleWatched {
   readonly moved: number;
   /** Its service's idle timeout, > 0. */
   readonly idleMs: number;
-  /** `moved` as the last sweep saw it, and since when it has not changed (sweep marks). */
+  /** `moved` as the last sweep saw it, and since when it has not changed; -1 until a sweep saw it. */
   movedAtSweep: number;
   stillSinceMs: number;
   /** Nothing moved for `idleMs`: cut the stream. It is no longer watched. */
@@ -28,17 +29,12 @@ export class IdleStreams {
   private timer: NodeJS.Timeout | undefined;
   private sweepMs = 0;
 
-  watch(stream: IdleWatched, nowMs: number): void {
-    stream.movedAtSweep = stream.moved;
-    stream.stillSinceMs = nowMs;
+  /** Per answer, and most end within the same tick: no clock read here, a set insertion at most. */
+  watch(stream: IdleWatched): void {
+    stream.stillSinceMs = -1;
     this.watched.add(stream);
-    const sweepMs = Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, stream.idleMs / 4));
-    if (this.timer === undefined || sweepMs < this.sweepMs) {
-      clearInterval(this.timer);
-      this.sweepMs = sweepMs;
-      this.timer = setInterval(this.sweep, sweepMs);
-      this.timer.unref();
-    }
+    const idleMs = stream.idleMs;
+    if (this.timer === undefined || idleMs < this.sweepMs * 4) this.sweepEvery(idleMs / 4);
   }
 
   unwatch(stream: IdleWatched): void {
@@ -51,11 +47,19 @@ export class IdleStreams {
     this.watched.clear();
   }
 
+  private sweepEvery(wantedMs: number): void {
+    const sweepMs = Math.min(MAX_SWEEP_MS, Math.max(MIN_SWEEP_MS, wantedMs));
+    if (this.timer !== undefined && sweepMs >= this.sweepMs) return;
+    clearInterval(this.timer);
+    this.sweepMs = sweepMs;
+    this.timer = setInterval(this.sweep, sweepMs);
+    this.timer.unref();
+  }
+
   private readonly sweep = (): void => {
-    for (const s of this.watched) console.error('DBG sweep', s.moved, s.movedAtSweep, s.idleMs);
     const now = performance.now();
     for (const stream of this.watched) {
-      if (stream.moved !== stream.movedAtSweep) {
+      if (stream.stillSinceMs < 0 || stream.moved !== stream.movedAtSweep) {
         stream.movedAtSweep = stream.moved;
         stream.stillSinceMs = now;
       } else if (now - stream.stillSinceMs >= stream.idleMs) {
