@@ -125,7 +125,9 @@ export class H2ResponseSink extends DownstreamSink {
       };
       stream.end();
     } else {
-      stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+      // A reset alone (RST_STREAM INTERNAL_ERROR): close(code) would first end the answer with
+      // END_STREAM, and the caller would take the cut body for a whole one.
+      stream.destroy(err);
     }
     this.completeFailure(this.status, err);
   }

@@ -2,12 +2,7 @@
 // peer gateway. The header object is built once from the ProxyRequest; response headers, data and
 // trailers are passed to the sink as Node delivers them, with backpressure both ways. Listeners are
 // shared functions reaching their exchange through a symbol on the stream: no closures per request.
-import {
-  constants,
-  type ClientHttp2Stream,
-  type IncomingHttpHeaders,
-  type OutgoingHttpHeaders,
-} from 'node:http2';
+import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import {
@@ -73,7 +68,9 @@ export class H2Exchange implements Exchange {
     if (this.finished) return;
     this.finished = true;
     this.detachBody();
-    this.stream.close(0x8 /* CANCEL */);
+    // A reset, never close(CANCEL): close() first ends our side with END_STREAM, and the upstream would
+    // read a request body cut short as a whole one. destroy(err) sends RST_STREAM alone.
+    this.stream.destroy(new Error('the caller went away'));
   }
 
   onResponse(headers: IncomingHttpHeaders, flags: number): void {
@@ -104,8 +101,9 @@ export class H2Exchange implements Exchange {
     this.finished = true;
     this.detachBody();
     // Answered before the whole body was sent (a 413, a gRPC status before the client stream ended):
-    // the exchange is over, so close our side too instead of holding the stream open on both ends.
-    if (!this.stream.writableEnded) this.stream.close(constants.NGHTTP2_NO_ERROR);
+    // the exchange is over, so stop sending with RST_STREAM(NO_ERROR) (RFC 9113 §8.1) instead of
+    // holding the stream open on both ends; destroy(), as close() would first mark the cut body whole.
+    if (!this.stream.writableEnded) this.stream.destroy();
     this.sink.end(this.trailers);
   }
 

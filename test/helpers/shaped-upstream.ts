@@ -1,5 +1,5 @@
-// A raw HTTP/1.1 upstream whose answers stall, trickle or flood, for the tests of answers in flight:
-// the stream idle timeout, and callers that stop reading or leave mid-answer.
+// A raw HTTP/1.1 upstream whose answers stall, trickle, flood or die, for the tests of streams in flight:
+// the stream idle timeout, callers that stop reading or leave mid-answer, answers and uploads cut short.
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 
@@ -7,13 +7,18 @@ const CLOSE = 'connection: close\r\n';
 
 /**
  * Answers by path: /stall sends a head promising 100 000 bytes and 1000 of them, then nothing; /moving
- * sends a chunk every 300 ms for 3 s; /flood sends 1 GiB as fast as it is read. One request per
- * connection (each answer says Connection: close), so each test sees connections of its own.
+ * sends a chunk every 300 ms for 3 s; /flood sends 1 GiB as fast as it is read; /die sends a chunked
+ * head and one chunk, then drops the connection; /upload reads a chunked body and answers once its last
+ * chunk arrived (counted in `uploadsCompleted`). One request per connection (each answer says
+ * Connection: close), so each test sees connections of its own.
  */
 export class ShapedUpstream {
   readonly sockets: Socket[] = [];
   /** A /flood answer is waiting for its reader: the gateway stopped taking it (backpressure). */
   floodHeld = false;
+  /** /upload bodies that arrived whole, their last chunk included; and those begun. */
+  uploadsCompleted = 0;
+  uploadsBegun = 0;
   private readonly server: Server;
 
   private constructor(server: Server) {
@@ -53,6 +58,8 @@ export class ShapedUpstream {
       const path = head.split(' ')[1];
       if (path === '/stall') this.stall(socket);
       else if (path === '/moving') this.moving(socket);
+      else if (path === '/die') this.die(socket);
+      else if (path === '/upload') this.upload(socket, head.slice(head.indexOf('\r\n\r\n') + 4));
       else this.flood(socket);
     };
     socket.on('data', onData);
@@ -60,6 +67,25 @@ export class ShapedUpstream {
 
   private stall(socket: Socket): void {
     socket.write(`HTTP/1.1 200 OK\r\n${CLOSE}content-length: 100000\r\n\r\n${'x'.repeat(1000)}`);
+  }
+
+  private die(socket: Socket): void {
+    socket.write(`HTTP/1.1 200 OK\r\n${CLOSE}transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n`);
+    setTimeout(() => socket.destroy(), 50);
+  }
+
+  private upload(socket: Socket, bodyStart: string): void {
+    this.uploadsBegun++;
+    let tail = bodyStart;
+    const onBody = (chunk: Buffer | string) => {
+      tail = (tail + chunk.toString('latin1')).slice(-5);
+      if (tail !== '0\r\n\r\n') return;
+      socket.off('data', onBody);
+      this.uploadsCompleted++;
+      socket.end(`HTTP/1.1 200 OK\r\n${CLOSE}content-length: 0\r\n\r\n`);
+    };
+    socket.on('data', onBody);
+    onBody('');
   }
 
   private moving(socket: Socket): void {
