@@ -226,12 +226,20 @@ export class H2Connection {
   }
 
   destroy(err?: GatewayError): void {
-    if (err) this.failure ??= err;
+    // Streams still open get a reason: destroyed without one, Node ends their readable sides as if their
+    // answers had ended, and the exchanges would pass them on whole.
+    const open = this.activeStreams > 0;
+    const reason =
+      err ??
+      (open
+        ? new GatewayError('UPSTREAM_RESET', `${this.options.describe}: connection closed with streams open`)
+        : undefined);
+    if (reason) this.failure ??= reason;
     // A session that was closing (GOAWAY sent or received) only ends its socket on destroy() and waits
     // for the peer to close its side, which a frozen peer, or a peer that saw no end, never does. Any
     // other session Node closes itself, after its GOAWAY.
     const closing = this.session.closed;
-    this.session.destroy();
+    this.session.destroy(open ? reason : undefined);
     if (closing) this.socket?.destroy();
   }
 

@@ -32,6 +32,13 @@ export class H2Exchange implements Exchange {
   private headed = false;
   private finished = false;
   private waitingForSink = false;
+  /** A HEAD request: a Content-Length in its answer counts no body. */
+  private readonly headRequest: boolean;
+  /** Body bytes the answer's Content-Length still owes; -1 when it declared none. */
+  private owed = -1;
+  /** The answer is gRPC: it must end with a grpc-status (in its trailers, or a trailers-only head). */
+  private grpcAnswer = false;
+  private grpcStatusSeen = false;
 
   /** `stream` was just opened for `request` (with endStream when the request has no body). */
   constructor(
@@ -45,6 +52,7 @@ export class H2Exchange implements Exchange {
     const body = request.bodyLength !== 0 ? request.body : null;
     this.body = Buffer.isBuffer(body) ? null : body;
     this.stream = stream;
+    this.headRequest = request.method === 'HEAD';
     (stream as TaggedStream)[kH2Exchange] = this;
     // 'data' is listened to only after 'response': Node emits 'response' on the next tick but DATA read
     // in the same batch synchronously, so a flowing stream could deliver body bytes before its head.
@@ -78,12 +86,18 @@ export class H2Exchange implements Exchange {
     const status = Number(headers[':status']);
     delete headers[':status'];
     this.headed = true;
+    const length = headers['content-length'];
+    if (length !== undefined && !this.headRequest && status !== 204 && status !== 304)
+      this.owed = Number(length);
+    this.grpcAnswer = headers['content-type']?.startsWith('application/grpc') ?? false;
+    this.grpcStatusSeen = headers['grpc-status'] !== undefined;
     this.sink.head(status, headers, (flags & END_STREAM_FLAG) !== 0);
     this.stream.on('data', onStreamData);
   }
 
   onData(chunk: Buffer): void {
     if (this.finished) return;
+    if (this.owed > 0) this.owed -= chunk.length;
     if (!this.sink.data(chunk) && !this.waitingForSink) {
       this.waitingForSink = true;
       this.stream.pause();
@@ -93,18 +107,39 @@ export class H2Exchange implements Exchange {
 
   onTrailers(trailers: IncomingHttpHeaders): void {
     this.trailers = trailers;
+    if (trailers['grpc-status'] !== undefined) this.grpcStatusSeen = true;
   }
 
   onEnd(): void {
     if (this.finished) return;
     if (!this.headed) return; // the close handler reports a stream that ended without a response
+    const cut = this.cutShort();
     this.finished = true;
     this.detachBody();
     // Answered before the whole body was sent (a 413, a gRPC status before the client stream ended):
     // the exchange is over, so stop sending with RST_STREAM(NO_ERROR) (RFC 9113 §8.1) instead of
     // holding the stream open on both ends; destroy(), as close() would first mark the cut body whole.
     if (!this.stream.writableEnded) this.stream.destroy();
+    if (cut !== undefined) {
+      this.sink.fail(new GatewayError('UPSTREAM_RESET', cut));
+      return;
+    }
     this.sink.end(this.trailers);
+  }
+
+  /**
+   * Why an answer whose readable side ended was in fact cut short, if it was. Node ends the readable
+   * side, with no error, not only on END_STREAM but also when the stream closes without one: a reset
+   * with NO_ERROR, a FIN under the session, a session destroyed. A code other than NO_ERROR, a body
+   * short of its Content-Length or a gRPC answer without its grpc-status tell such an end apart. (A
+   * NO_ERROR reset of an answer that declared neither stays indistinguishable from its end.)
+   */
+  private cutShort(): string | undefined {
+    const code = this.stream.rstCode;
+    if (code !== undefined && code !== 0) return `upstream stream closed mid-response (HTTP/2 code ${code})`;
+    if (this.owed > 0) return `upstream answer ended ${this.owed} bytes short of its content-length`;
+    if (this.grpcAnswer && !this.grpcStatusSeen) return 'upstream gRPC answer ended without a grpc-status';
+    return undefined;
   }
 
   onError(err: Error): void {
