@@ -119,7 +119,7 @@ export class H2ResponseSink extends DownstreamSink {
       this.completeFailure(status, err);
       return;
     }
-    if (this.waitingForTrailers) {
+    if (this.waitingForTrailers && this.grpc) {
       this.trailers = {
         ...grpcErrorFields(err, GrpcStatus.UNAVAILABLE),
       };
