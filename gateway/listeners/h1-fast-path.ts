@@ -15,6 +15,7 @@ import type { ByteStream, HeaderMap } from '../upstream/exchange.js';
 import { errorAnswerFields, grpcErrorFields, GrpcStatus, httpStatusOf } from '../routing/error-status.js';
 import { isHopByHop } from '../routing/proxy-headers.js';
 import { writeFramed } from '../upstream/framed-write.js';
+import { cutConnection } from './cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
 import { FastRequestBody } from './fast-request-body.js';
 import { parseSimpleHead, type SimpleHead } from './simple-request-head.js';
@@ -435,7 +436,7 @@ export class FastResponseSink extends DownstreamSink {
         this.connection.answered(this, this.keepOpen);
         return;
       }
-      this.socket.destroy();
+      cutConnection(this.socket);
       this.completeFailure(this.status || 502, err);
       return;
     }

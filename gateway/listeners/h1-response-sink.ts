@@ -11,6 +11,7 @@ import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
 import { errorAnswerFields, grpcErrorFields, GrpcStatus, httpStatusOf } from '../routing/error-status.js';
 import { GatewayError as GatewayErrorClass } from '../errors.js';
+import { cutConnection } from './cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
 
 const kSink = Symbol('weft.h1.sink');
@@ -89,7 +90,8 @@ export class H1ResponseSink extends DownstreamSink {
         res.addTrailers(grpcErrorFields(err, GrpcStatus.UNAVAILABLE));
         res.end();
       } else {
-        res.destroy();
+        if (res.socket) cutConnection(res.socket);
+        else res.destroy();
       }
       this.completeFailure(this.status || 502, err);
       return;
