@@ -193,6 +193,9 @@ export class H2Connection {
     }
     (stream as TrackedStream)[kConnection] = this;
     stream.once('close', onTrackedStreamClose);
+    // destroy(reason) fails every open stream with an 'error': its owner hears it, and a stream whose
+    // owner has no listener yet (or none at all) must not turn it into an uncaught exception.
+    stream.on('error', ignoreStreamError);
   }
 
   streamClosed(): void {
@@ -288,6 +291,8 @@ type TrackedStream = ClientHttp2Stream & { [kConnection]?: H2Connection };
 function onTrackedStreamClose(this: TrackedStream): void {
   this[kConnection]?.streamClosed();
 }
+
+function ignoreStreamError(): void {}
 
 /** node:http2's errors for a header it will not send (a list for a single-value field, a bad name or value). */
 function isHeaderRefusal(err: unknown): boolean {
