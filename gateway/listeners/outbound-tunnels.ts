@@ -1,5 +1,8 @@
 // The outbound path for byte streams: HTTP/1.1 Upgrade requests (WebSocket, …) and connections to
-// `tcp:` listeners. Local services are dialled directly and spliced. Remote upgrades ride an extended
+// `tcp:` listeners. A local service is dialled directly; an upgrade to it is spliced only once the
+// endpoint answered 101 (bytes the caller sent after its request head go on only then: to an endpoint
+// that ignores Upgrade they would be requests weft never saw), and any other answer is relayed, then the
+// connection closed. Remote upgrades ride an extended
 // CONNECT stream (:protocol, RFC 8441) on the pooled peer connection; remote TCP gets an opaque mTLS
 // connection of its own (see transport/opaque-tunnel.ts for why). An upgrade request carries the
 // caller's traceparent on like any request. A tunnel is counted in the request metrics (and, when on,
@@ -14,13 +17,20 @@ import { httpStatusOf } from '../routing/error-status.js';
 import {
   ERROR_HEADER,
   headersFromRawH1,
+  isHopByHop,
   repeatedHostError,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
   type H1RequestFacts,
 } from '../routing/proxy-headers.js';
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
-import { dialTcp, upgradeRequestHead } from '../upstream/tcp-dial.js';
+import {
+  dialTcp,
+  dialUpgrade,
+  UPGRADE_ANSWER_TIMEOUT_MS,
+  upgradeRequestHead,
+  type UpgradeResult,
+} from '../upstream/tcp-dial.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { ObservedRequest, RequestObserver } from '../observability/index.js';
 import type { OutboundRouter, RouterContext } from './outbound-router.js';
@@ -118,12 +128,35 @@ export class OutboundTunnels {
       }
       headers[SOURCE_CLUSTER_HEADER] = this.context.cluster;
       const requestHead = upgradeRequestHead(method, path, facts.authority, facts.upgrade, headers);
-      dialTcp(choice.endpoint, this.context.connectTimeoutMs, (upstream) => {
-        if (upstream instanceof GatewayError) return refuse(upstream, choice.stats, choice);
-        upstream.write(requestHead, 'latin1');
-        if (head.length > 0) upstream.write(head);
-        spliceAndCount(socket, upstream, choice, observed, started);
-      });
+      const timeouts = { connectMs: this.context.connectTimeoutMs, answerMs: UPGRADE_ANSWER_TIMEOUT_MS };
+      // A caller that leaves before the endpoint answered ends the wait (its socket and timer).
+      const waiting = new AbortController();
+      const callerGone = () => waiting.abort();
+      socket.once('close', callerGone);
+      dialUpgrade(
+        choice.endpoint,
+        requestHead,
+        timeouts,
+        (result) => {
+          socket.removeListener('close', callerGone);
+          if (result instanceof GatewayError) {
+            if (result.code !== 'DOWNSTREAM_CANCELLED') return refuse(result, choice.stats, choice);
+            recordTunnel(choice.stats, observed, started, 499, choice, result.code);
+            return;
+          }
+          if (!result.upgraded) {
+            relayLocalRefusal(socket, result);
+            recordTunnel(choice.stats, observed, started, result.status, choice);
+            return;
+          }
+          socket.write(switchingProtocolsHead(facts.upgrade, result.headers), 'latin1');
+          if (result.leftover) socket.write(result.leftover);
+          if (head.length > 0) result.socket.write(head);
+          spliceAndCount(socket, result.socket, choice, observed, started);
+          result.socket.resume();
+        },
+        waiting.signal,
+      );
       return;
     }
     const choice = target.pick();
@@ -263,11 +296,11 @@ function spliceAndCount(
 /** Where a tunnel that matched no route is counted. */
 const NO_ROUTE: TunnelEdge = { service: '(unknown)', cluster: '(none)' };
 
-/** The 101 answer written to an HTTP/1.1 caller once the remote side accepted the upgrade. */
-function switchingProtocolsHead(protocol: string, answer: IncomingHttpHeaders): string {
+/** The 101 answer written to an HTTP/1.1 caller once the endpoint or the remote side accepted the upgrade. */
+function switchingProtocolsHead(protocol: string, answer: IncomingHttpHeaders | HeaderMap): string {
   let head = `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${protocol}\r\n`;
   for (const name in answer) {
-    if (name.charCodeAt(0) === 58) continue;
+    if (name.charCodeAt(0) === 58 || isHopByHop(name)) continue;
     const value = answer[name];
     if (value === undefined) continue;
     if (typeof value === 'string') head += `${name}: ${value}\r\n`;
@@ -298,6 +331,20 @@ function relayRefusal(
   });
 }
 
+/** A local endpoint's answer other than 101, read whole (bounded), relayed as a one-shot HTTP/1.1 response. */
+function relayLocalRefusal(socket: Socket, refusal: Extract<UpgradeResult, { upgraded: false }>): void {
+  const { status, headers, body } = refusal;
+  let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Upgrade Refused'}\r\nconnection: close\r\n`;
+  for (const name in headers) {
+    if (isHopByHop(name) || name === 'content-length') continue;
+    const value = headers[name];
+    if (typeof value === 'string') head += `${name}: ${value}\r\n`;
+    else if (value) for (const item of value) head += `${name}: ${item}\r\n`;
+  }
+  lingerAfterRefusal(socket);
+  socket.end(Buffer.concat([Buffer.from(`${head}content-length: ${body.length}\r\n\r\n`, 'latin1'), body]));
+}
+
 /** A gateway error written straight to a socket that Node handed over (upgrade requests). */
 export function answerRaw(socket: Socket, err: GatewayError, extra?: HeaderMap): void {
   if (!socket.writable) {
@@ -323,6 +370,7 @@ function lingerAfterRefusal(socket: Socket): void {
 }
 
 const REASONS: Readonly<Record<number, string>> = {
+  200: 'OK',
   400: 'Bad Request',
   403: 'Forbidden',
   404: 'Not Found',
