@@ -120,6 +120,17 @@ describe('data plane: HTTP', () => {
       )?.[1],
     );
 
+  test('an absolute-form target (an app using the gateway as its HTTP proxy) routes by its own host, sent on in origin form', async () => {
+    const answer = await raw(
+      'GET http://hello.default.svc.clusterset.local/whoami?x=1 HTTP/1.1\r\nHost: nosuch\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(answer, /^HTTP\/1\.1 200 /, answer.slice(0, 200));
+    assert.match(answer, /"servedBy":"hello@b"/);
+    const seen = onlyB.seen.at(-1);
+    assert.equal(seen?.url, '/whoami?x=1');
+    assert.equal(seen?.headers.host, 'hello.default.svc.clusterset.local');
+  });
+
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
     for (const host of [
       'hello',

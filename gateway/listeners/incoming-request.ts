@@ -4,7 +4,12 @@
 // server and by lanes handed to Node's parser on the peer side.
 import type { IncomingMessage } from 'node:http';
 import type { GatewayError } from '../errors.js';
-import { headersFromRawH1, repeatedHostError, type H1RequestFacts } from '../routing/proxy-headers.js';
+import {
+  headersFromRawH1,
+  originFormTarget,
+  repeatedHostError,
+  type H1RequestFacts,
+} from '../routing/proxy-headers.js';
 import type { ProxyRequest } from '../upstream/exchange.js';
 
 /** The request, or BAD_REQUEST for a head with more than one Host. */
@@ -15,7 +20,7 @@ export function requestOfIncoming(req: IncomingMessage): ProxyRequest | GatewayE
   if (bad) return bad;
   return {
     method: req.method ?? 'GET',
-    path: req.url ?? '/',
+    path: originFormTarget(req.url ?? '/', facts),
     authority: facts.authority,
     headers,
     bodyLength: facts.bodyLength,

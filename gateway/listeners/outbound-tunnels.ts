@@ -18,6 +18,7 @@ import {
   ERROR_HEADER,
   headersFromRawH1,
   isHopByHop,
+  originFormTarget,
   repeatedHostError,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
@@ -97,7 +98,7 @@ export class OutboundTunnels {
     }
     const started = performance.now();
     const method = req.method ?? 'GET';
-    const path = req.url ?? '/';
+    const path = originFormTarget(req.url ?? '/', facts);
     const observed = traceRequestHeaders(
       headers,
       { method, authority: facts.authority, path },

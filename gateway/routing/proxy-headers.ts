@@ -112,6 +112,22 @@ export interface H1RequestFacts {
 }
 
 /**
+ * The path to forward, in origin form. A request target in absolute form (`GET http://hello/x HTTP/1.1`,
+ * as an app that uses the gateway as its HTTP proxy sends) names the authority itself: it replaces Host
+ * in `facts` (RFC 9112 §3.2.2, so weft routes where the endpoint would look), and the endpoint gets `/x`.
+ */
+export function originFormTarget(target: string, facts: H1RequestFacts): string {
+  const scheme = /^https?:\/\//i.exec(target);
+  if (!scheme) return target;
+  const rest = target.slice(scheme[0].length);
+  const end = rest.search(/[/?]/);
+  const authority = end < 0 ? rest : rest.slice(0, end);
+  facts.authority = authority.slice(authority.lastIndexOf('@') + 1);
+  const path = end < 0 ? '/' : rest.slice(end);
+  return path.startsWith('?') ? `/${path}` : path;
+}
+
+/**
  * Builds the end-to-end fields of an HTTP/1.1 request from Node's rawHeaders (name, value, name, …),
  * dropping hop-by-hop fields, fields listed in Connection, Host (it becomes the authority), Expect
  * (the gateway answers 100-continue itself) and weft fields. `facts` is filled in on the way.
