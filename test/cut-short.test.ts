@@ -2,7 +2,8 @@
 // (its last chunk, or a clean END_STREAM, would have the service act on a truncated body), and an answer
 // its upstream drops mid-body never reaches the caller as complete, over HTTP/1.1 or HTTP/2, in the
 // caller's own cluster or across the peer hop. (Node's stream.close(code) ends the writable side with
-// END_STREAM before it sends RST_STREAM: to the far end that reads as a whole message.)
+// END_STREAM before it sends RST_STREAM: to the far end that reads as a whole message.) Also: a 204 that
+// declares a length, which a lenient caller would wait on, reaches the caller without it.
 import { once } from 'node:events';
 import http2 from 'node:http2';
 import { connect, type AddressInfo } from 'node:net';
@@ -129,6 +130,17 @@ describe('streams cut short', () => {
     } finally {
       session.destroy();
     }
+  });
+
+  test('a 204 that declares a length reaches the caller without one (RFC 9110 §8.6)', async () => {
+    const a = fabric.gateway('a');
+    const { got } = await rawExchange(
+      a.outboundPort,
+      a.host,
+      'GET /no-content HTTP/1.1\r\nhost: shaped-here\r\nconnection: close\r\n\r\n',
+    );
+    assert.match(got, /^HTTP\/1\.1 204 /);
+    assert.doesNotMatch(got, /content-length/i, got);
   });
 
   // A GET takes the fast path, a POST Node's HTTP/1 server (H1ResponseSink).

@@ -371,6 +371,8 @@ export class FastResponseSink extends DownstreamSink {
         // A gRPC status follows the body as trailers, which only a chunked body can carry: an
         // upstream's Content-Length (nginx sends one with static gRPC replies) is dropped.
         if (this.grpc && !endStream) continue;
+        // Never on a 1xx or 204 (RFC 9110 §8.6): a lenient caller would wait for a body that is not there.
+        if (status === 204 || status < 200) continue;
         hasLength = true;
       }
       if (typeof value === 'string') head += `${name}: ${value}\r\n`;

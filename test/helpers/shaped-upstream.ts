@@ -8,7 +8,8 @@ const CLOSE = 'connection: close\r\n';
 /**
  * Answers by path: /stall sends a head promising 100 000 bytes and 1000 of them, then nothing; /moving
  * sends a chunk every 300 ms for 3 s; /flood sends 1 GiB as fast as it is read; /die sends a chunked
- * head and one chunk, then drops the connection; /upload reads a chunked body and answers once its last
+ * head and one chunk, then drops the connection; /no-content answers 204 with a Content-Length (which
+ * RFC 9110 forbids there); /upload reads a chunked body and answers once its last
  * chunk arrived (counted in `uploadsCompleted`). One request per connection (each answer says
  * Connection: close), so each test sees connections of its own.
  */
@@ -59,6 +60,8 @@ export class ShapedUpstream {
       if (path === '/stall') this.stall(socket);
       else if (path === '/moving') this.moving(socket);
       else if (path === '/die') this.die(socket);
+      else if (path === '/no-content')
+        socket.write(`HTTP/1.1 204 No Content\r\n${CLOSE}content-length: 5\r\n\r\n`);
       else if (path === '/upload') this.upload(socket, head.slice(head.indexOf('\r\n\r\n') + 4));
       else this.flood(socket);
     };
