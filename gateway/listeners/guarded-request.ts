@@ -355,7 +355,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
 
   /** The answer's head reached the caller and its body follows: watch its progress (idle timeout). */
   answerBegan(attempt: Attempt): void {
-    if (this.policy.timeouts.idleMs === 0) return;
+    if (this.idleMs === 0) return;
     const body = attempt.body;
     if (body !== null && !Buffer.isBuffer(body) && !body.readableEnded && body.readableFlowing !== null) {
       (body as CountedBody)[kCounted] = this;
@@ -389,7 +389,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     this.sink.fail(
       new GatewayError(
         'STREAM_IDLE',
-        `the answer from service ${service} moved no byte for ${this.policy.timeouts.idleMs} ms (idle timeout): ${stalled}`,
+        `the answer from service ${service} moved no byte for ${this.idleMs} ms (idle timeout): ${stalled}`,
       ),
     );
   }
