@@ -157,3 +157,28 @@ test('a bare 101 to a pooled request fails the request (502) instead of reaching
   assert.equal(failure.code, 'UPSTREAM_RESET');
   assert.match(failure.message, /switched protocols/);
 });
+
+test('requests cancelled while their connection is dialled leave it to the pool, not closed (HTTP/2 rapid reset)', async (t) => {
+  const accepted: Socket[] = [];
+  const pool = await poolTo(t, (socket) => {
+    accepted.push(socket);
+    socket.on('data', () => socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'));
+  });
+  const answers: string[] = [];
+  const sink: ResponseSink = {
+    head: (status) => answers.push(String(status)),
+    data: () => true,
+    onDrain: () => undefined,
+    end: () => undefined,
+    fail: (err) => answers.push(err.code),
+  };
+  // Cancelled at once, before the connection is up: nothing is sent, and the connection stays.
+  pool.dispatch(bodyless('GET'), sink).cancel();
+  await waitFor('the dialled connection to join the pool', () => pool.stats.idle === 1, 5_000);
+  assert.equal(accepted.length, 1);
+  assert.ok(!accepted[0]?.destroyed, 'the upstream connection is still open');
+  pool.dispatch(bodyless('GET'), sink);
+  await waitFor('the next request to be answered on it', () => answers.length === 1, 5_000);
+  assert.deepEqual(answers, ['200']);
+  assert.equal(accepted.length, 1, 'no second connection');
+});

@@ -63,7 +63,7 @@ export class H1Exchange implements Exchange {
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
-    if (this.connection) this.connection.abort();
+    if (this.connection) this.connection.cancelExchange(this);
     else this.onCancel(this);
   }
 }
@@ -126,11 +126,22 @@ export class H1Connection implements H1ResponseEvents {
     this.socket.destroy();
   }
 
+  /**
+   * The exchange's caller went away. A connection still being dialled sent nothing yet: it keeps
+   * dialling and joins the pool, so a burst of requests reset as soon as sent (HTTP/2 rapid reset)
+   * does not cost a TCP connection each. Otherwise the connection goes with the exchange.
+   */
+  cancelExchange(exchange: H1Exchange): void {
+    if (!this.connected && this.exchange === exchange) this.detach(exchange);
+    else this.abort();
+  }
+
   onConnect(): void {
     this.connected = true;
     this.socket.setTimeout(0);
     const exchange = this.exchange;
     if (exchange) this.send(exchange);
+    else this.release();
   }
 
   onTimeout(): void {
@@ -344,12 +355,14 @@ export class H1Connection implements H1ResponseEvents {
       this.waitingForSink = false;
       this.socket.resume();
     }
-    if (this.responseKeepAlive && !exchange.cancelled) {
-      this.idleSinceMs = Date.now();
-      this.owner.released(this);
-    } else {
-      this.socket.destroy();
-    }
+    if (this.responseKeepAlive && !exchange.cancelled) this.release();
+    else this.socket.destroy();
+  }
+
+  /** Idle and reusable: back to the pool, which may hand it a queued exchange at once. */
+  private release(): void {
+    this.idleSinceMs = Date.now();
+    this.owner.released(this);
   }
 
   private detach(exchange: H1Exchange): void {
