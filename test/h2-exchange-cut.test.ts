@@ -2,7 +2,8 @@
 // ends a stream's readable side, with no error, also when the stream closes without END_STREAM (a reset
 // with NO_ERROR, the session destroyed under it, our own connection destroyed): such an answer, short of
 // its Content-Length, without its grpc-status, or closed with an error code, fails instead. Answers that
-// did end (with a Content-Length, to HEAD, 204, gRPC with trailers or trailers-only) still end, many at
+// did end (with a Content-Length, to HEAD, 204, gRPC with trailers or trailers-only, gRPC-Web with its
+// status in the body) still end, many at
 // once on one connection.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -81,6 +82,11 @@ function answer(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
       stream.on('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
       stream.end(Buffer.from([0, 0, 0, 0, 0]));
       return;
+    case '/grpc-web':
+      // gRPC-Web carries its status in the body: no grpc-status in headers or trailers.
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc-web+proto' });
+      stream.end(Buffer.from([0x80, 0, 0, 0, 0]));
+      return;
     case '/grpc-trailers-only':
       stream.respond({ ...grpc, 'grpc-status': '5', 'grpc-message': 'nope' }, { endStream: true });
       return;
@@ -149,6 +155,7 @@ test('answers that ended are passed on as ended, 40 of each shape at once on one
     ['/plain', 'GET'],
     ['/grpc', 'POST'],
     ['/grpc-trailers-only', 'POST'],
+    ['/grpc-web', 'POST'],
   ];
   const sinks = shapes.flatMap(([path, method]) =>
     Array.from({ length: 40 }, () => ({ path, sink: exchange(connection, path, method) })),

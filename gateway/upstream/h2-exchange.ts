@@ -89,7 +89,7 @@ export class H2Exchange implements Exchange {
     const length = headers['content-length'];
     if (length !== undefined && !this.headRequest && status !== 204 && status !== 304)
       this.owed = Number(length);
-    this.grpcAnswer = headers['content-type']?.startsWith('application/grpc') ?? false;
+    this.grpcAnswer = isGrpcContentType(headers['content-type']);
     this.grpcStatusSeen = headers['grpc-status'] !== undefined;
     this.sink.head(status, headers, (flags & END_STREAM_FLAG) !== 0);
     this.stream.on('data', onStreamData);
@@ -219,6 +219,16 @@ function onBodyData(this: Readable, chunk: Buffer): void {
 }
 function onBodyEnd(this: Readable): void {
   exchangeOf(this)?.onBodyEnd();
+}
+
+/**
+ * gRPC proper (`application/grpc`, `+proto`, `;…`), whose status comes in headers or trailers; not
+ * gRPC-Web (`application/grpc-web…`), which carries it inside the body.
+ */
+function isGrpcContentType(value: string | undefined): boolean {
+  if (value === undefined || !value.startsWith('application/grpc')) return false;
+  const next = value.charAt('application/grpc'.length);
+  return next === '' || next === '+' || next === ';';
 }
 
 /** True when the request carries a body (the stream must not be opened with endStream). */
