@@ -299,15 +299,27 @@ const NO_ROUTE: TunnelEdge = { service: '(unknown)', cluster: '(none)' };
 
 /** The 101 answer written to an HTTP/1.1 caller once the endpoint or the remote side accepted the upgrade. */
 function switchingProtocolsHead(protocol: string, answer: IncomingHttpHeaders | HeaderMap): string {
-  let head = `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${protocol}\r\n`;
+  return `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${protocol}\r\n${relayedFieldLines(answer)}\r\n`;
+}
+
+/** The head of a refused upgrade's answer, relayed as a one-shot HTTP/1.1 response (the relay frames its body). */
+function refusalHead(status: number, answer: IncomingHttpHeaders | HeaderMap): string {
+  return `HTTP/1.1 ${status} ${REASONS[status] ?? 'Upgrade Refused'}\r\nconnection: close\r\n${relayedFieldLines(answer)}`;
+}
+
+/**
+ * An answer's fields as HTTP/1.1 field lines for the caller of an upgrade: without pseudo-headers,
+ * hop-by-hop fields and Content-Length (the relay decides the connection and the framing).
+ */
+function relayedFieldLines(answer: IncomingHttpHeaders | HeaderMap): string {
+  let lines = '';
   for (const name in answer) {
-    if (name.charCodeAt(0) === 58 || isHopByHop(name)) continue;
+    if (name.charCodeAt(0) === 58 || isHopByHop(name) || name === 'content-length') continue;
     const value = answer[name];
-    if (value === undefined) continue;
-    if (typeof value === 'string') head += `${name}: ${value}\r\n`;
-    else for (const item of value) head += `${name}: ${item}\r\n`;
+    if (typeof value === 'string') lines += `${name}: ${value}\r\n`;
+    else if (value) for (const item of value) lines += `${name}: ${item}\r\n`;
   }
-  return `${head}\r\n`;
+  return lines;
 }
 
 /** A refused upgrade: the remote answer (status, fields, body) relayed as a one-shot HTTP/1.1 response. */
@@ -317,13 +329,7 @@ function relayRefusal(
   status: number,
   answer: IncomingHttpHeaders,
 ): void {
-  let head = `HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Upgrade Refused'}\r\nconnection: close\r\n`;
-  for (const name in answer) {
-    if (name.charCodeAt(0) === 58 || name === 'content-length') continue;
-    const value = answer[name];
-    if (typeof value === 'string') head += `${name}: ${value}\r\n`;
-  }
-  socket.write(`${head}\r\n`, 'latin1');
+  socket.write(`${refusalHead(status, answer)}\r\n`, 'latin1');
   lingerAfterRefusal(socket);
   stream.pipe(socket);
   // pipe() ends the socket only when the stream ends; a reset stream would leave it open.
@@ -335,15 +341,9 @@ function relayRefusal(
 /** A local endpoint's answer other than 101, read whole (bounded), relayed as a one-shot HTTP/1.1 response. */
 function relayLocalRefusal(socket: Socket, refusal: Extract<UpgradeResult, { upgraded: false }>): void {
   const { status, headers, body } = refusal;
-  let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Upgrade Refused'}\r\nconnection: close\r\n`;
-  for (const name in headers) {
-    if (isHopByHop(name) || name === 'content-length') continue;
-    const value = headers[name];
-    if (typeof value === 'string') head += `${name}: ${value}\r\n`;
-    else if (value) for (const item of value) head += `${name}: ${item}\r\n`;
-  }
+  const head = `${refusalHead(status, headers)}content-length: ${body.length}\r\n\r\n`;
   lingerAfterRefusal(socket);
-  socket.end(Buffer.concat([Buffer.from(`${head}content-length: ${body.length}\r\n\r\n`, 'latin1'), body]));
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
 }
 
 /** A gateway error written straight to a socket that Node handed over (upgrade requests). */
