@@ -10,6 +10,7 @@ import { connect, type AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestFabric } from './helpers/dataplane-fabric.js';
+import { rawExchange } from './helpers/raw-exchange.js';
 import { ShapedUpstream } from './helpers/shaped-upstream.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -33,22 +34,6 @@ class H2Recorder {
     await once(this.server, 'listening');
     return `${host}:${(this.server.address() as AddressInfo).port}`;
   }
-}
-
-/** What a caller on a raw socket got until its connection closed, and whether it closed with a reset. */
-async function rawExchange(
-  port: number,
-  host: string,
-  request: string,
-): Promise<{ got: string; reset: boolean }> {
-  const socket = connect(port, host);
-  let reset = false;
-  socket.on('error', (err: NodeJS.ErrnoException) => (reset = err.code === 'ECONNRESET'));
-  socket.write(request);
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  await new Promise((resolve) => socket.once('close', resolve));
-  return { got: Buffer.concat(chunks).toString('latin1'), reset };
 }
 
 describe('streams cut short', () => {

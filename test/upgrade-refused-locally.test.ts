@@ -3,11 +3,12 @@
 // caller and the connection closes, and bytes the caller sent after its request head never reach the
 // endpoint (spliced at once, they were requests weft never saw: a forged weft-source-cluster, no
 // routing, no metrics).
-import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestFabric } from './helpers/dataplane-fabric.js';
+import { rawExchange } from './helpers/raw-exchange.js';
 
 /** Request heads the endpoint read, and the sockets it holds. */
 const seen: string[] = [];
@@ -48,15 +49,12 @@ test(
   { timeout: 15_000 },
   async () => {
     const a = fabric.gateway('a');
-    const socket = connect(a.outboundPort, a.host);
-    socket.on('error', () => undefined);
-    let answer = '';
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-    socket.write(
+    const { got: answer } = await rawExchange(
+      a.outboundPort,
+      a.host,
       'GET /ws HTTP/1.1\r\nHost: plain\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n' +
         'GET /admin HTTP/1.1\r\nHost: plain\r\nweft-source-cluster: forged\r\n\r\n',
     );
-    await new Promise((resolve) => socket.once('close', resolve));
     console.log(`caller got ${JSON.stringify(answer)}; endpoint read ${seen.length} request head(s)`);
     assert.match(answer, /^HTTP\/1\.1 200 OK\r\n/);
     assert.match(answer, /connection: close\r\n/);
