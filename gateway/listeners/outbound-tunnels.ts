@@ -30,12 +30,13 @@ import {
   dialUpgrade,
   UPGRADE_ANSWER_TIMEOUT_MS,
   upgradeRequestHead,
-  type UpgradeResult,
+  type UpgradeRefusal,
 } from '../upstream/tcp-dial.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { ObservedRequest, RequestObserver } from '../observability/index.js';
 import type { OutboundRouter, RouterContext } from './outbound-router.js';
 import { traceRequestHeaders } from './request-trace.js';
+import { cutConnection } from './cut-connection.js';
 import { LINGER_MS } from './h1-fast-path.js';
 import { splice } from './splice.js';
 import { recordTunnel, type TunnelEdge } from './tunnel-outcome.js';
@@ -331,19 +332,31 @@ function relayRefusal(
 ): void {
   socket.write(`${refusalHead(status, answer)}\r\n`, 'latin1');
   lingerAfterRefusal(socket);
-  stream.pipe(socket);
-  // pipe() ends the socket only when the stream ends; a reset stream would leave it open.
+  // The caller's answer ends where its connection does, so only a whole body may end it with a FIN.
+  // The peer declares the length of every whole refusal (peer-router.ts): a stream that closed with an
+  // error code, or ended short of that length (Node ends a stream reset with NO_ERROR as if whole), was cut.
+  const declared = Number(answer['content-length'] ?? NaN);
+  let relayed = 0;
+  stream.on('data', (chunk: Buffer) => (relayed += chunk.length));
+  stream.pipe(socket, { end: false });
   stream.once('close', () => {
-    if (!socket.writableEnded) socket.destroy();
+    if (stream.readableEnded && !stream.rstCode && relayed === declared) socket.end();
+    else cutConnection(socket);
   });
 }
 
 /** A local endpoint's answer other than 101, read whole (bounded), relayed as a one-shot HTTP/1.1 response. */
-function relayLocalRefusal(socket: Socket, refusal: Extract<UpgradeResult, { upgraded: false }>): void {
-  const { status, headers, body } = refusal;
-  const head = `${refusalHead(status, headers)}content-length: ${body.length}\r\n\r\n`;
+function relayLocalRefusal(socket: Socket, refusal: UpgradeRefusal): void {
+  const { status, headers, body, whole } = refusal;
   lingerAfterRefusal(socket);
-  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+  if (whole) {
+    const head = `${refusalHead(status, headers)}content-length: ${body.length}\r\n\r\n`;
+    socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+    return;
+  }
+  // Longer than what the gateway keeps: what was kept, without a length, then a reset that marks it cut.
+  socket.write(Buffer.concat([Buffer.from(`${refusalHead(status, headers)}\r\n`, 'latin1'), body]));
+  cutConnection(socket);
 }
 
 /** A gateway error written straight to a socket that Node handed over (upgrade requests). */

@@ -7,7 +7,7 @@
 // through Node's parser (lane-http-server.ts). Extended CONNECT streams become Upgrade tunnels;
 // weft-tcp connections TCP tunnels.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
+import type { IncomingHttpHeaders, OutgoingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import type { Readable } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
@@ -346,9 +346,15 @@ export class PeerRouter {
           return;
         }
         // respond() throws on a head HTTP/2 cannot carry (a repeated single-value field): refuse instead.
-        const status = result.upgraded ? 200 : result.status;
+        const head: OutgoingHttpHeaders = { ...withoutHopByHop(result.headers), ':status': 200 };
+        if (!result.upgraded) {
+          // A whole refusal declares its length, so that the calling gateway can tell a cut one apart.
+          head[':status'] = result.status;
+          delete head['content-length'];
+          if (result.whole) head['content-length'] = result.body.length;
+        }
         try {
-          stream.respond({ ...withoutHopByHop(result.headers), ':status': status });
+          stream.respond(head);
         } catch (err) {
           if (result.upgraded) result.socket.destroy();
           refuse(unsendableHead(err));
@@ -356,7 +362,11 @@ export class PeerRouter {
         }
         if (!result.upgraded) {
           recordTunnel(stats, observed, started, result.status, choice);
-          stream.end(result.body);
+          if (result.whole) stream.end(result.body);
+          else
+            stream.destroy(
+              new GatewayError('UPSTREAM_RESET', 'the refusal was longer than the gateway relays'),
+            );
           return;
         }
         if (result.leftover) stream.write(result.leftover);

@@ -54,7 +54,19 @@ export type UpgradeResult =
       readonly headers: HeaderMap;
       readonly leftover: Buffer | undefined;
     }
-  | { readonly upgraded: false; readonly status: number; readonly headers: HeaderMap; readonly body: Buffer };
+  | UpgradeRefusal;
+
+/**
+ * An endpoint's answer other than 101. Its body is kept up to MAX_REFUSAL_BODY_BYTES; `whole` is false
+ * when it was longer, and whoever relays it must then mark it cut (a reset), never end it as complete.
+ */
+export interface UpgradeRefusal {
+  readonly upgraded: false;
+  readonly status: number;
+  readonly headers: HeaderMap;
+  readonly body: Buffer;
+  readonly whole: boolean;
+}
 
 export interface UpgradeTimeouts {
   /** To establish the TCP connection. */
@@ -124,6 +136,8 @@ export function dialUpgrade(
       else socket.destroy();
       callback(result);
     };
+    const refused = (whole: boolean) =>
+      finish({ upgraded: false, status, headers, body: Buffer.concat(body), whole });
     const parser = new H1ResponseParser({
       onResponseHead(s, h, upgrade) {
         status = s;
@@ -131,11 +145,15 @@ export function dialUpgrade(
         upgraded = upgrade;
       },
       onResponseBody(chunk) {
+        if (settled) return;
+        const room = MAX_REFUSAL_BODY_BYTES - bodyBytes;
+        body.push(chunk.length > room ? chunk.subarray(0, room) : chunk);
         bodyBytes += chunk.length;
-        if (bodyBytes <= MAX_REFUSAL_BODY_BYTES) body.push(chunk);
+        // Past the bound the rest is not waited for: the relay marks what it kept as cut.
+        if (bodyBytes > MAX_REFUSAL_BODY_BYTES) refused(false);
       },
       onResponseComplete() {
-        finish({ upgraded: false, status, headers, body: Buffer.concat(body) });
+        refused(true);
       },
     });
     parser.start(false);
