@@ -45,6 +45,14 @@ export const HTTP1_LIMITS = {
   maxHeaderSize: 32 * 1024,
 } as const;
 
+/**
+ * Streams one HTTP/2 caller connection may have open at once (HAProxy's default; nginx allows 128). Each
+ * can hold an endpoint connection and, across clusters, a stream window of answer its caller has not
+ * read: the limit bounds what one connection can pin. A caller that needs more waits for a slot (grpc-js
+ * and Go queue the call) or opens more connections.
+ */
+const CALLER_MAX_CONCURRENT_STREAMS = 100;
+
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** How long a new connection may stay silent before its protocol is known. */
 const SNIFF_TIMEOUT_MS = HTTP1_LIMITS.headersTimeoutMs;
@@ -107,7 +115,10 @@ export class OutboundListener implements FastPathHost {
     // (Node's default aborts the request; nginx and HAProxy answer). The sockets allow half-open.
     (this.http1 as HttpServer & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     this.h2 = createH2Server({
-      settings: { initialWindowSize: STREAM_WINDOW_BYTES, maxConcurrentStreams: 1000 },
+      settings: {
+        initialWindowSize: STREAM_WINDOW_BYTES,
+        maxConcurrentStreams: CALLER_MAX_CONCURRENT_STREAMS,
+      },
       maxSessionMemory: 64,
     });
     this.sessions = new H2Sessions(pingIntervalMs, (_session, message) => handlers.onSessionLost(message));
