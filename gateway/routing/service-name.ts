@@ -22,7 +22,9 @@ const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
  * undefined when it is not a name of this fabric.
  */
 export function parseServiceName(host: string, scope: NameScope): ServiceName | undefined {
-  let name = stripPort(host).toLowerCase();
+  const bare = stripPort(host);
+  if (bare === undefined) return undefined;
+  let name = bare.toLowerCase();
   if (name.endsWith('.')) name = name.slice(0, -1);
   const suffix = `.svc.${scope.zone}`;
   if (name.endsWith(suffix)) {
@@ -44,8 +46,12 @@ export function qualifiedName(service: string, zone: string, cluster?: string): 
   return cluster ? `${cluster}.${service}.svc.${zone}` : `${service}.svc.${zone}`;
 }
 
-function stripPort(host: string): string {
+const PORT = /^\d*$/;
+
+/** The host without its `:port`; undefined when the port is not digits (RFC 9110 §4.2.1: port = *DIGIT). */
+function stripPort(host: string): string | undefined {
   if (host.startsWith('[')) return host;
   const colon = host.lastIndexOf(':');
-  return colon === -1 ? host : host.slice(0, colon);
+  if (colon === -1) return host;
+  return PORT.test(host.slice(colon + 1)) ? host.slice(0, colon) : undefined;
 }
