@@ -51,6 +51,13 @@ class HalfClosedInput extends Duplex {
     return this;
   }
 
+  /** Like a socket's: the answer to a request that asked to upgrade to h2c ends the connection through it. */
+  destroySoon(): void {
+    if (this.writable) this.end();
+    if (this.writableFinished) this.destroy();
+    else this.once('finish', () => this.destroy());
+  }
+
   override _read(): void {}
 
   override _write(chunk: Buffer, encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
