@@ -13,6 +13,7 @@ export type {
   FabricView,
   LeaseLookup,
 } from './fabric.js';
+export { MAX_ALLOWED_CLUSTERS } from './fabric.js';
 export { Discovery } from './discovery.js';
 export { createRedisClient, describeRedis, whenReady, type RedisClient } from './redis-client.js';
 export type { DiscoveryOptions } from './options.js';

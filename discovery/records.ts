@@ -3,7 +3,7 @@
 // counts. Encoding is canonical (fixed key order) so a writer can compare what Redis holds byte for byte.
 import { z } from 'zod';
 import { CLUSTER_NAME, GATEWAY_ID, KEY_LAYOUT_VERSION, parseGatewayKey } from './keys.js';
-import type { Locality, Protocol, ServiceExport } from './fabric.js';
+import { MAX_ALLOWED_CLUSTERS, type Locality, type Protocol, type ServiceExport } from './fabric.js';
 
 export type SkipReason =
   | 'invalid_json'
@@ -92,7 +92,7 @@ export const serviceSchema = z
     namespace: label,
     protocol: z.enum(['http', 'grpc', 'tcp']),
     ports: z.array(port).max(64),
-    allow: z.array(z.string().regex(CLUSTER_NAME)).max(1000).nullable(),
+    allow: z.array(z.string().regex(CLUSTER_NAME)).max(MAX_ALLOWED_CLUSTERS).nullable(),
     endpoints: z.object({ total: count, healthy: count }),
   })
   .refine((s) => s.endpoints.healthy <= s.endpoints.total, 'healthy endpoints exceed total');

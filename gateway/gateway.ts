@@ -102,9 +102,17 @@ export class Gateway {
       metrics: this.metrics,
     });
     // Once draining or closing, this gateway has left the fabric (or is about to): nothing more to publish.
+    // Runs in health and catalog callbacks: a set discovery refuses is logged, never thrown into them.
     const publishLocal = () => {
-      if (!this.draining && !this.closing)
+      if (this.draining || this.closing) return;
+      try {
         discovery.setLocalServices(exportsOf(catalog.services(), available));
+      } catch (err) {
+        logger.error(
+          { err },
+          'local services not published; the fabric keeps the last set published. Fix the service named in the error',
+        );
+      }
     };
     publishLocal();
     catalog.subscribe(publishLocal);

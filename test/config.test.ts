@@ -122,6 +122,14 @@ const REJECTIONS: [string, string, string][] = [
   ],
   ['missing trust domain', VALID.replace('trustDomain: acme.test\n', ''), 'trustDomain:'],
   [
+    'an allow list longer than a service record carries',
+    VALID.replace(
+      'allow: [gcp-euw1]',
+      `allow: [${Array.from({ length: 1001 }, (_, i) => `c${i}`).join(', ')}]`,
+    ),
+    'services[0].allow: Too big',
+  ],
+  [
     'endpoint without port',
     VALID.replace('10.0.0.5:8080', '10.0.0.5'),
     'services[0].endpoints[0]: "10.0.0.5" is not host:port',

@@ -110,6 +110,11 @@ test('control: invalid registrations get INVALID_ARGUMENT naming every problem',
       /endpoints\[0\]\.weight 5000 must be 1-1000/,
     ],
     [{ name: 'web', endpoints: ['10.0.0.7:80'], allow: ['GCP'] }, /allow\[0\] "GCP" must be a DNS label/],
+    // A longer list than a service record may carry: discovery would refuse to publish it.
+    [
+      { name: 'web', endpoints: ['10.0.0.7:80'], allow: Array.from({ length: 1001 }, (_, i) => `c${i}`) },
+      /allow: at most 1000 clusters/,
+    ],
     [{ name: '', protocol: 'x', endpoints: [] }, /name "".*; protocol "x".*; endpoints: list at least one/],
   ];
   for (const [input, message] of cases) {

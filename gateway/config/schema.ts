@@ -1,6 +1,7 @@
 // The gateway config file's schema (YAML → validated, fully defaulted object). Unknown keys are rejected
 // everywhere; durations become `…Ms`; addresses become HostPort. Every field is documented in README.md.
 import { z } from 'zod';
+import { MAX_ALLOWED_CLUSTERS } from '../../discovery/index.js';
 import { dnsConfigSchema } from './dns-schema.js';
 import { DNS_LABEL, dnsName, duration, hostPort, label } from './schema-primitives.js';
 import { failoverConfigSchema, serviceResilienceFields } from './resilience-schema.js';
@@ -66,7 +67,7 @@ const service = z.strictObject({
   protocol: z.enum(['http', 'grpc', 'tcp']).default('http'),
   endpoints: z.array(endpoint).default([]),
   health: health.optional(),
-  allow: z.array(label('cluster name')).optional(),
+  allow: z.array(label('cluster name')).max(MAX_ALLOWED_CLUSTERS).optional(),
   ...serviceResilienceFields,
 });
 

@@ -4,7 +4,7 @@ import { status } from '@grpc/grpc-js';
 import { parseHostPort } from '../config/index.js';
 import type { LocalCatalog, Registration } from '../catalog/index.js';
 import { GatewayError } from '../errors.js';
-import type { Protocol } from '../../discovery/index.js';
+import { MAX_ALLOWED_CLUSTERS, type Protocol } from '../../discovery/index.js';
 import type { RegistrationMessage } from './registry-proto.js';
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -53,7 +53,10 @@ export function toRegistration(
     if (weight > MAX_WEIGHT) problems.push(`endpoints[${i}].weight ${weight} must be 1-${MAX_WEIGHT}`);
     return [{ host: address.host, port: address.port, weight }];
   });
-  message.allow.forEach((cluster, i) => {
+  if (message.allow.length > MAX_ALLOWED_CLUSTERS) {
+    problems.push(`allow: at most ${MAX_ALLOWED_CLUSTERS} clusters`);
+  }
+  message.allow.slice(0, MAX_ALLOWED_CLUSTERS).forEach((cluster, i) => {
     if (!DNS_LABEL.test(cluster)) problems.push(`allow[${i}] ${JSON.stringify(cluster)} ${LABEL_RULE}`);
   });
   if (problems.length > 0) {
