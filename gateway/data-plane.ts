@@ -479,6 +479,7 @@ export class DataPlane {
     clusters.delete(this.config.cluster);
     if (services.size > 0 || clusters.size > 0) {
       for (const service of services) this.policies.delete(service);
+      for (const policy of this.policies.values()) policy.forgetClusters(clusters);
       this.metrics.retire(services, clusters);
       this.resilience.forget(services, clusters);
       this.options.failoverMetrics?.forget(services, clusters).catch((err: unknown) => {

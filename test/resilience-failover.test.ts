@@ -383,6 +383,20 @@ test('a cluster that stops exporting the service is a failover with cause gone',
   assert.equal(event.cluster, 'aws-use1b');
 });
 
+test('a cluster forgotten once it left the fabric for good returns as new: not held down', () => {
+  const { clock, failover } = harness();
+  const both = candidates({ 'aws-use1': { down: true }, 'aws-use1b': {}, 'gcp-euw1': {} });
+  const withoutB = candidates({ 'aws-use1': { down: true }, 'gcp-euw1': {} });
+  failover.evaluate(both);
+  failover.evaluate(withoutB);
+  clock.t += 1000;
+  assert.deepEqual(sharesOf(failover.evaluate(both)), { 'gcp-euw1': 1 }, 'back within the hold-down: held');
+  failover.evaluate(withoutB);
+  failover.forgetClusters(new Set(['aws-use1b']));
+  clock.t += 1000;
+  assert.deepEqual(sharesOf(failover.evaluate(both)), { 'aws-use1b': 1 });
+});
+
 test('a reloaded policy applies at once and keeps hold-downs in progress', () => {
   const { clock, failover } = harness();
   failover.evaluate(candidates({ 'aws-use1': {}, 'gcp-euw1': {}, 'azure-weu': {} }));

@@ -79,6 +79,15 @@ export class FailoverPolicy {
     this.policy = policy;
   }
 
+  /**
+   * Clusters gone from the fabric for good (retired, see DataPlane.retireDeparted) leave the history:
+   * with short-lived clusters (preview environments) it would grow for ever. One that returns is new
+   * to the policy, as at start: not held down.
+   */
+  forgetClusters(clusters: ReadonlySet<string>): void {
+    for (const cluster of clusters) this.history.delete(cluster);
+  }
+
   /** The last decision, if any. */
   get current(): FailoverDecision | undefined {
     return this.previous;
