@@ -4,9 +4,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 import { parseConfigObject } from '../gateway/config/index.js';
 import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
+import { LINGER_MS } from '../gateway/listeners/h1-fast-path.js';
+import { OPAQUE_TCP_ALPN } from '../gateway/transport/opaque-tunnel.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { patternBytes, startTcpEcho, type SampleServer } from './helpers/sample-upstreams.js';
 import { ESTABLISHED, KEEPALIVE_TIMER, tcpSockets, type TcpSocketRow } from './helpers/proc-net-tcp.js';
@@ -129,6 +133,41 @@ describe('data plane: TCP', () => {
       Buffer.alloc(0),
     );
     assert.equal(echoed.length, 0);
+  });
+
+  test('a peer tunnel refused by b is closed within the linger time, though its caller keeps its side open', async () => {
+    const b = fabric.gateway('b');
+    // The tunnels b's peer listener holds open (other gateways' HTTP/2 sessions come and go around them).
+    const tunnelsAtB = () =>
+      (b.dataPlane as unknown as { peerListener: { tunnels: Set<unknown> } }).peerListener.tunnels.size;
+    const [host, port] = b.peerAddress.split(':');
+    const { ca, cert, key } = fabric.gateway('a').tls.paths;
+    const socket = connectTls({
+      host,
+      port: Number(port),
+      ca: readFileSync(ca),
+      cert: readFileSync(cert),
+      key: readFileSync(key),
+      ALPNProtocols: [OPAQUE_TCP_ALPN],
+      checkServerIdentity: () => undefined,
+      allowHalfOpen: true,
+    });
+    socket.on('error', () => undefined);
+    try {
+      await once(socket, 'secureConnect');
+      socket.write('weft-tcp/1 nosuch.default\r\n');
+      let answer = '';
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+      await once(socket, 'end');
+      const answered = performance.now();
+      assert.match(answer, /^ERR NO_ROUTE /);
+      assert.equal(tunnelsAtB(), 1, 'answered, the tunnel is still open at b');
+      await waitFor('b to close the refused tunnel', () => tunnelsAtB() === 0, LINGER_MS + 5_000);
+      const lingered = performance.now() - answered;
+      console.log(`b closed the refused tunnel ${Math.round(lingered)} ms after its answer`);
+    } finally {
+      socket.destroy();
+    }
   });
 
   test('config reload adds and removes tcp listeners without touching the others', async () => {

@@ -37,7 +37,7 @@ import type { ObservedRequest, RequestObserver } from '../observability/index.js
 import type { OutboundRouter, RouterContext } from './outbound-router.js';
 import { traceRequestHeaders } from './request-trace.js';
 import { cutConnection } from './cut-connection.js';
-import { LINGER_MS } from './h1-fast-path.js';
+import { lingerAfterRefusal } from './refusal-linger.js';
 import { splice } from './splice.js';
 import { recordTunnel, type TunnelEdge } from './tunnel-outcome.js';
 
@@ -371,16 +371,6 @@ export function answerRaw(socket: Socket, err: GatewayError, extra?: HeaderMap):
   if (extra) for (const name in extra) head += `${name}: ${String(extra[name])}\r\n`;
   lingerAfterRefusal(socket);
   socket.end(`${head}\r\n${body}`);
-}
-
-/**
- * After a refused upgrade the caller's socket (handed over by Node, half-open allowed, read by no one)
- * is drained, and closed once it has been idle for LINGER_MS: a caller that keeps its side open, or sent
- * more bytes after the request, would otherwise hold it for good.
- */
-function lingerAfterRefusal(socket: Socket): void {
-  socket.setTimeout(LINGER_MS, () => socket.destroy());
-  socket.resume();
 }
 
 const REASONS: Readonly<Record<number, string>> = {

@@ -36,6 +36,7 @@ import { HTTP1_LIMITS } from './outbound-listener.js';
 import { requestOfSimpleHead, type SimpleHead } from './simple-request-head.js';
 import { splice } from './splice.js';
 import { traceRequestHeaders } from './request-trace.js';
+import { lingerAfterRefusal } from './refusal-linger.js';
 import { recordTunnel } from './tunnel-outcome.js';
 import type { RouterContext } from './outbound-router.js';
 
@@ -149,6 +150,7 @@ export class PeerRouter {
           { service: asked, cluster: '(none)' },
           err.code,
         );
+        lingerAfterRefusal(socket);
         socket.end(tunnelAnswer(err), 'latin1');
         return;
       }
@@ -156,6 +158,7 @@ export class PeerRouter {
       dialTcp(choice.endpoint, this.context.connectTimeoutMs, (upstream) => {
         if (upstream instanceof GatewayError) {
           recordTunnel(stats, observed, started, httpStatusOf(upstream.code), choice, upstream.code);
+          lingerAfterRefusal(socket);
           socket.end(tunnelAnswer(upstream), 'latin1');
           return;
         }
