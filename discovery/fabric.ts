@@ -10,10 +10,10 @@ export interface Locality {
   readonly zone?: string;
 }
 
-/** A service as one cluster exports it to the fabric: a summary, not the endpoint list. */
 /** The most calling clusters one service's `allow` list may name (its record must stay small). */
 export const MAX_ALLOWED_CLUSTERS = 1000;
 
+/** A service as one cluster exports it to the fabric: a summary, not the endpoint list. */
 export interface ServiceExport {
   readonly name: string;
   readonly namespace: string;

@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import { Discovery } from '../discovery/index.js';
+import { Discovery, DiscoveryError } from '../discovery/index.js';
 import { TlsMaterial } from '../infra/index.js';
 import { AdminServer } from './admin/index.js';
 import { exportsOf, LocalCatalog, type LocalEndpoint } from './catalog/index.js';
@@ -102,20 +102,25 @@ export class Gateway {
       metrics: this.metrics,
     });
     // Once draining or closing, this gateway has left the fabric (or is about to): nothing more to publish.
-    // Runs in health and catalog callbacks: a set discovery refuses is logged, never thrown into them.
     const publishLocal = () => {
-      if (this.draining || this.closing) return;
-      try {
+      if (!this.draining && !this.closing)
         discovery.setLocalServices(exportsOf(catalog.services(), available));
+    };
+    // At start a set discovery refuses stops the start. Later, publishing runs in catalog, health and
+    // outlier callbacks: a refused set is logged there, never thrown into them.
+    publishLocal();
+    const republish = () => {
+      try {
+        publishLocal();
       } catch (err) {
+        if (err instanceof DiscoveryError && err.code === 'CLOSED') return;
         logger.error(
           { err },
           'local services not published; the fabric keeps the last set published. Fix the service named in the error',
         );
       }
     };
-    publishLocal();
-    catalog.subscribe(publishLocal);
+    catalog.subscribe(republish);
 
     const plane: { sources?: ReturnType<DataPlane['failoverSources']> } = {};
     const failoverMetrics = new FailoverMetrics(this.metrics, {
@@ -157,7 +162,7 @@ export class Gateway {
     this.started.push(discovery);
     this.discovery = discovery;
     const healthChanged = () => {
-      publishLocal();
+      republish();
       dataPlane.refreshRoutes();
     };
     health.subscribe(healthChanged);

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { connect as connectTls } from 'node:tls';
+import { connect as connectTls, type ConnectionOptions } from 'node:tls';
 import { parseConfigObject } from '../gateway/config/index.js';
 import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
 import { LINGER_MS } from '../gateway/listeners/h1-fast-path.js';
@@ -142,7 +142,9 @@ describe('data plane: TCP', () => {
       (b.dataPlane as unknown as { peerListener: { tunnels: Set<unknown> } }).peerListener.tunnels.size;
     const [host, port] = b.peerAddress.split(':');
     const { ca, cert, key } = fabric.gateway('a').tls.paths;
-    const socket = connectTls({
+    // The caller keeps its side open after b's answer: tls.connect passes allowHalfOpen on to the socket,
+    // though its types do not list it.
+    const options: ConnectionOptions & { allowHalfOpen: boolean } = {
       host,
       port: Number(port),
       ca: readFileSync(ca),
@@ -151,7 +153,8 @@ describe('data plane: TCP', () => {
       ALPNProtocols: [OPAQUE_TCP_ALPN],
       checkServerIdentity: () => undefined,
       allowHalfOpen: true,
-    });
+    };
+    const socket = connectTls(options);
     socket.on('error', () => undefined);
     try {
       await once(socket, 'secureConnect');

@@ -12,7 +12,10 @@ import { rawExchange } from './helpers/raw-exchange.js';
 const BIG_BODY_BYTES = 100_000;
 const held: Socket[] = [];
 
-/** Refuses every upgrade with a 403: `/small` with a 2-byte body, `/big` with 100 000 bytes. */
+/**
+ * Refuses every upgrade: `/small` with a 403 and a 2-byte body, `/big` with a 403 and 100 000 bytes,
+ * `/empty` with a 204 (no body, which HTTP/2 carries without a length).
+ */
 function refusingEndpoint(): Server {
   return createServer((socket) => {
     held.push(socket);
@@ -20,6 +23,10 @@ function refusingEndpoint(): Server {
     socket.on('data', (chunk: Buffer) => {
       buffered += chunk.toString('latin1');
       if (!buffered.includes('\r\n\r\n')) return;
+      if (buffered.startsWith('GET /empty ')) {
+        socket.write('HTTP/1.1 204 No Content\r\n\r\n');
+        return;
+      }
       const body = buffered.startsWith('GET /big ') ? 'x'.repeat(BIG_BODY_BYTES) : 'no';
       socket.write(`HTTP/1.1 403 Forbidden\r\ncontent-length: ${body.length}\r\n\r\n${body}`);
     });
@@ -41,7 +48,15 @@ before(async () => {
   const thereAt = await listenOn(there, '127.0.2.41');
   fabric = await TestFabric.start([
     { cluster: 'a', host: '127.0.1.1', services: [{ name: 'refuser-here', endpoints: [hereAt] }] },
-    { cluster: 'b', host: '127.0.2.1', services: [{ name: 'refuser', endpoints: [thereAt] }] },
+    {
+      cluster: 'b',
+      host: '127.0.2.1',
+      services: [
+        { name: 'refuser', endpoints: [thereAt] },
+        // Nothing listens there: b itself refuses the upgrade (503).
+        { name: 'down', endpoints: ['127.0.2.42:9'] },
+      ],
+    },
   ]);
 });
 
@@ -65,6 +80,12 @@ for (const [where, service] of [
   ['the caller’s cluster', 'refuser-here'],
   ['another cluster', 'refuser'],
 ] as const) {
+  test(`an empty refusal (204) from ${where} reaches the caller whole`, { timeout: 15_000 }, async () => {
+    const { got, reset } = await upgrade('/empty', service);
+    assert.match(got, /^HTTP\/1\.1 204 /);
+    assert.equal(reset, false, 'a whole refusal was reset');
+  });
+
   test(`a short refusal from ${where} reaches the caller whole`, { timeout: 15_000 }, async () => {
     const { got, reset } = await upgrade('/small', service);
     assert.match(got, /^HTTP\/1\.1 403 /);
@@ -87,3 +108,14 @@ for (const [where, service] of [
     },
   );
 }
+
+test(
+  'a refusal the peer gateway answers itself (its endpoint is down) reaches the caller whole',
+  { timeout: 15_000 },
+  async () => {
+    const { got, reset } = await upgrade('/ws', 'down');
+    assert.match(got, /^HTTP\/1\.1 503 /);
+    assert.match(got, /weft-error: UPSTREAM_CONNECT\r\n/);
+    assert.equal(reset, false, 'a whole refusal was reset');
+  },
+);

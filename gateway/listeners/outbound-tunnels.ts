@@ -332,15 +332,17 @@ function relayRefusal(
 ): void {
   socket.write(`${refusalHead(status, answer)}\r\n`, 'latin1');
   lingerAfterRefusal(socket);
-  // The caller's answer ends where its connection does, so only a whole body may end it with a FIN.
-  // The peer declares the length of every whole refusal (peer-router.ts): a stream that closed with an
-  // error code, or ended short of that length (Node ends a stream reset with NO_ERROR as if whole), was cut.
-  const declared = Number(answer['content-length'] ?? NaN);
+  // The caller's answer ends where its connection does, so only a whole body may end it with a FIN. A
+  // stream that closed with an error code was cut; so was one short of the length it declared (Node ends
+  // a stream reset with NO_ERROR as if whole). The peer declares the length of every whole refusal it
+  // sends (peer-router.ts); older peers, and nghttp2 on a 204, may not.
+  const declared = answer['content-length'];
   let relayed = 0;
   stream.on('data', (chunk: Buffer) => (relayed += chunk.length));
   stream.pipe(socket, { end: false });
   stream.once('close', () => {
-    if (stream.readableEnded && !stream.rstCode && relayed === declared) socket.end();
+    const whole = stream.readableEnded && !stream.rstCode && (declared === undefined || relayed === Number(declared));
+    if (whole) socket.end();
     else cutConnection(socket);
   });
 }
@@ -355,8 +357,9 @@ function relayLocalRefusal(socket: Socket, refusal: UpgradeRefusal): void {
     return;
   }
   // Longer than what the gateway keeps: what was kept, without a length, then a reset that marks it cut.
-  socket.write(Buffer.concat([Buffer.from(`${refusalHead(status, headers)}\r\n`, 'latin1'), body]));
-  cutConnection(socket);
+  socket.write(Buffer.concat([Buffer.from(`${refusalHead(status, headers)}\r\n`, 'latin1'), body]), () =>
+    cutConnection(socket),
+  );
 }
 
 /** A gateway error written straight to a socket that Node handed over (upgrade requests). */

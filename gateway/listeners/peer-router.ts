@@ -314,12 +314,14 @@ export class PeerRouter {
     const refuse = (err: GatewayError) => {
       recordTunnel(stats, observed, started, httpStatusOf(err.code), choice, err.code);
       if (stream.destroyed) return;
+      const body = `${err.message}\n`;
       stream.respond({
         ':status': httpStatusOf(err.code),
         [ERROR_HEADER]: err.code,
         'content-type': 'text/plain; charset=utf-8',
+        'content-length': Buffer.byteLength(body),
       });
-      stream.end(`${err.message}\n`);
+      stream.end(body);
     };
     if (typeof protocol !== 'string') {
       refuse(
@@ -365,10 +367,11 @@ export class PeerRouter {
         }
         if (!result.upgraded) {
           recordTunnel(stats, observed, started, result.status, choice);
+          // What was kept goes first, then the reset that marks it cut.
           if (result.whole) stream.end(result.body);
           else
-            stream.destroy(
-              new GatewayError('UPSTREAM_RESET', 'the refusal was longer than the gateway relays'),
+            stream.write(result.body, () =>
+              stream.destroy(new GatewayError('UPSTREAM_RESET', 'the refusal was longer than the gateway relays')),
             );
           return;
         }
