@@ -6,19 +6,19 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { connect as connectTls, type ConnectionOptions } from 'node:tls';
+import { connect as connectTls, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { parseConfigObject } from '../gateway/config/index.js';
 import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
 import { LINGER_MS } from '../gateway/listeners/h1-fast-path.js';
 import { OPAQUE_TCP_ALPN } from '../gateway/transport/opaque-tunnel.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
-import { patternBytes, startTcpEcho, type SampleServer } from './helpers/sample-upstreams.js';
+import { patternBytes, startTcpEcho } from './helpers/sample-upstreams.js';
 import { ESTABLISHED, KEEPALIVE_TIMER, tcpSockets, type TcpSocketRow } from './helpers/proc-net-tcp.js';
 import { waitFor } from './helpers/wait.js';
 
 describe('data plane: TCP', () => {
   let fabric: TestFabric;
-  let echoB: SampleServer;
+  let echoB: Awaited<ReturnType<typeof startTcpEcho>>;
   let echoA: Awaited<ReturnType<typeof startTcpEcho>>;
 
   before(async () => {
@@ -29,12 +29,21 @@ describe('data plane: TCP', () => {
         cluster: 'a',
         host: '127.0.1.1',
         services: [{ name: 'cache', protocol: 'tcp', endpoints: [echoA.endpoint] }],
-        tcp: [{ service: 'db.default' }, { service: 'cache' }, { service: 'nothing.default' }],
+        tcp: [
+          { service: 'db.default' },
+          { service: 'cache' },
+          { service: 'nothing.default' },
+          { service: 'web.default' },
+        ],
       },
       {
         cluster: 'b',
         host: '127.0.2.1',
-        services: [{ name: 'db', protocol: 'tcp', endpoints: [echoB.endpoint] }],
+        services: [
+          { name: 'db', protocol: 'tcp', endpoints: [echoB.endpoint] },
+          // An HTTP service: opaque TCP must not reach it (the echo behind it stands in for its endpoint).
+          { name: 'web', endpoints: [echoB.endpoint] },
+        ],
       },
     ]);
   });
@@ -135,15 +144,14 @@ describe('data plane: TCP', () => {
     assert.equal(echoed.length, 0);
   });
 
-  test('a peer tunnel refused by b is closed within the linger time, though its caller keeps its side open', async () => {
-    const b = fabric.gateway('b');
-    // The tunnels b's peer listener holds open (other gateways' HTTP/2 sessions come and go around them).
-    const tunnelsAtB = () =>
-      (b.dataPlane as unknown as { peerListener: { tunnels: Set<unknown> } }).peerListener.tunnels.size;
-    const [host, port] = b.peerAddress.split(':');
+  /**
+   * A weft-tcp tunnel to b with a's certificate, asking for `service`; resolves once b has answered and
+   * ended its side. The caller keeps its own side open: tls.connect passes allowHalfOpen on to the socket,
+   * though its types do not list it.
+   */
+  async function tunnelToB(service: string): Promise<{ socket: TLSSocket; answer: string }> {
+    const [host, port] = fabric.gateway('b').peerAddress.split(':');
     const { ca, cert, key } = fabric.gateway('a').tls.paths;
-    // The caller keeps its side open after b's answer: tls.connect passes allowHalfOpen on to the socket,
-    // though its types do not list it.
     const options: ConnectionOptions & { allowHalfOpen: boolean } = {
       host,
       port: Number(port),
@@ -156,12 +164,21 @@ describe('data plane: TCP', () => {
     };
     const socket = connectTls(options);
     socket.on('error', () => undefined);
+    await once(socket, 'secureConnect');
+    socket.write(`weft-tcp/1 ${service}\r\n`);
+    let answer = '';
+    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
+    await once(socket, 'end');
+    return { socket, answer };
+  }
+
+  test('a peer tunnel refused by b is closed within the linger time, though its caller keeps its side open', async () => {
+    const b = fabric.gateway('b');
+    // The tunnels b's peer listener holds open (other gateways' HTTP/2 sessions come and go around them).
+    const tunnelsAtB = () =>
+      (b.dataPlane as unknown as { peerListener: { tunnels: Set<unknown> } }).peerListener.tunnels.size;
+    const { socket, answer } = await tunnelToB('nosuch.default');
     try {
-      await once(socket, 'secureConnect');
-      socket.write('weft-tcp/1 nosuch.default\r\n');
-      let answer = '';
-      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-      await once(socket, 'end');
       const answered = performance.now();
       assert.match(answer, /^ERR NO_ROUTE /);
       assert.equal(tunnelsAtB(), 1, 'answered, the tunnel is still open at b');
@@ -172,6 +189,24 @@ describe('data plane: TCP', () => {
       socket.destroy();
     }
   });
+
+  test(
+    'opaque TCP reaches only tcp services: an HTTP service is refused, from a peer and from a tcp: listener',
+    { timeout: 15_000 },
+    async () => {
+      // Tunnelled bytes pass the gateway unread: an HTTP request inside could name its own weft-source-cluster.
+      const { socket, answer } = await tunnelToB('web.default');
+      socket.destroy();
+      assert.match(answer, /^ERR BAD_REQUEST service web\.default speaks http: opaque TCP reaches only/);
+      const a = fabric.gateway('a');
+      const before = echoB.connections();
+      const echoed = await tcpRoundTrip(a.host, a.tcpPort('web.default'), Buffer.from('hello')).catch(() =>
+        Buffer.alloc(0),
+      );
+      assert.equal(echoed.length, 0);
+      assert.equal(echoB.connections(), before, 'the endpoint was never reached');
+    },
+  );
 
   test('config reload adds and removes tcp listeners without touching the others', async () => {
     const a = fabric.gateway('a');

@@ -40,6 +40,7 @@ import { cutConnection } from './cut-connection.js';
 import { lingerAfterRefusal } from './refusal-linger.js';
 import { splice } from './splice.js';
 import { recordTunnel, type TunnelEdge } from './tunnel-outcome.js';
+import { refuseNonTcp } from '../routing/opaque-tcp-admission.js';
 
 export interface OutboundTunnelContext extends RouterContext {
   readonly router: OutboundRouter;
@@ -234,6 +235,8 @@ export class OutboundTunnels {
     const resolved = this.context.router.resolve(service);
     if (resolved instanceof GatewayError) return fail(resolved);
     const { route, name } = resolved;
+    const notTcp = refuseNonTcp(route);
+    if (notTcp) return fail(notTcp);
     const target = route.pick(name.cluster);
     if (target instanceof GatewayError) return fail(target);
     const stats = this.context.tcpStatsFor(route.service, target.cluster);
@@ -341,7 +344,8 @@ function relayRefusal(
   stream.on('data', (chunk: Buffer) => (relayed += chunk.length));
   stream.pipe(socket, { end: false });
   stream.once('close', () => {
-    const whole = stream.readableEnded && !stream.rstCode && (declared === undefined || relayed === Number(declared));
+    const whole =
+      stream.readableEnded && !stream.rstCode && (declared === undefined || relayed === Number(declared));
     if (whole) socket.end();
     else cutConnection(socket);
   });

@@ -38,6 +38,7 @@ import { splice } from './splice.js';
 import { traceRequestHeaders } from './request-trace.js';
 import { lingerAfterRefusal } from './refusal-linger.js';
 import { recordTunnel } from './tunnel-outcome.js';
+import { refuseNonTcp } from '../routing/opaque-tcp-admission.js';
 import type { RouterContext } from './outbound-router.js';
 
 /** Idle lanes close after this; longer than the caller's lane idle timeout, so the caller closes first. */
@@ -137,7 +138,8 @@ export class PeerRouter {
     const observed = this.context.observer?.observe(undefined, caller, undefined, undefined);
     socket.on('error', () => socket.destroy());
     readTunnelRequest(socket, this.context.connectTimeoutMs, (service) => {
-      const route = service instanceof GatewayError ? service : this.admit(service, caller);
+      const admitted = service instanceof GatewayError ? service : this.admit(service, caller);
+      const route = admitted instanceof GatewayError ? admitted : (refuseNonTcp(admitted) ?? admitted);
       const choice = route instanceof GatewayError ? undefined : route.local.pick();
       if (route instanceof GatewayError || !choice) {
         const err = route instanceof GatewayError ? route : this.noHealthyEndpoint(route.service);
@@ -371,7 +373,9 @@ export class PeerRouter {
           if (result.whole) stream.end(result.body);
           else
             stream.write(result.body, () =>
-              stream.destroy(new GatewayError('UPSTREAM_RESET', 'the refusal was longer than the gateway relays')),
+              stream.destroy(
+                new GatewayError('UPSTREAM_RESET', 'the refusal was longer than the gateway relays'),
+              ),
             );
           return;
         }
