@@ -144,15 +144,11 @@ describe('data plane: TCP', () => {
     assert.equal(echoed.length, 0);
   });
 
-  /**
-   * A weft-tcp tunnel to b with a's certificate, asking for `service`; resolves once b has answered and
-   * ended its side. The caller keeps its own side open: tls.connect passes allowHalfOpen on to the socket,
-   * though its types do not list it.
-   */
-  async function tunnelToB(service: string): Promise<{ socket: TLSSocket; answer: string }> {
+  /** How gateway a connects to b's peer listener for a tunnel: a's certificate, ALPN weft-tcp. */
+  function peerTlsOfA(): ConnectionOptions {
     const [host, port] = fabric.gateway('b').peerAddress.split(':');
     const { ca, cert, key } = fabric.gateway('a').tls.paths;
-    const options: ConnectionOptions & { allowHalfOpen: boolean } = {
+    return {
       host,
       port: Number(port),
       ca: readFileSync(ca),
@@ -160,8 +156,16 @@ describe('data plane: TCP', () => {
       key: readFileSync(key),
       ALPNProtocols: [OPAQUE_TCP_ALPN],
       checkServerIdentity: () => undefined,
-      allowHalfOpen: true,
     };
+  }
+
+  /**
+   * A weft-tcp tunnel to b with a's certificate, asking for `service`; resolves once b has answered and
+   * ended its side. The caller keeps its own side open: tls.connect passes allowHalfOpen on to the socket,
+   * though its types do not list it.
+   */
+  async function tunnelToB(service: string): Promise<{ socket: TLSSocket; answer: string }> {
+    const options: ConnectionOptions & { allowHalfOpen: boolean } = { ...peerTlsOfA(), allowHalfOpen: true };
     const socket = connectTls(options);
     socket.on('error', () => undefined);
     await once(socket, 'secureConnect');
@@ -171,6 +175,32 @@ describe('data plane: TCP', () => {
     await once(socket, 'end');
     return { socket, answer };
   }
+
+  test(
+    'b resumes no TLS session: a caller always shows a certificate that is valid now',
+    { timeout: 15_000 },
+    async () => {
+      // A resumed session skips the certificate checks: one whose certificate expired could come back.
+      const handshake = async (session?: Buffer) => {
+        const socket = connectTls({ ...peerTlsOfA(), session });
+        socket.on('error', () => undefined);
+        let ticket: Buffer | undefined;
+        socket.on('session', (s: Buffer) => (ticket = s));
+        await once(socket, 'secureConnect');
+        const reused = socket.isSessionReused();
+        socket.write('weft-tcp/1 db.default\r\n');
+        await waitFor('a session ticket, if b sends one', () => ticket !== undefined, 2_000).catch(
+          () => undefined,
+        );
+        socket.destroy();
+        return { reused, ticket };
+      };
+      const first = await handshake();
+      assert.equal(first.reused, false);
+      const second = await handshake(first.ticket);
+      assert.equal(second.reused, false, 'b resumed a session');
+    },
+  );
 
   test('a peer tunnel refused by b is closed within the linger time, though its caller keeps its side open', async () => {
     const b = fabric.gateway('b');

@@ -20,7 +20,13 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { constants as cryptoConstants } from 'node:crypto';
+import {
+  createServer as createTlsServer,
+  type SecureContextOptions,
+  type Server as TlsServer,
+  type TLSSocket,
+} from 'node:tls';
 import { callerIdentityOf } from '../../infra/index.js';
 import type { HostPort } from '../config/index.js';
 import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
@@ -206,6 +212,17 @@ export class PeerListener {
   }
 }
 
-function tlsOptions(tls: TlsCredentials): { ca: Buffer; cert: Buffer; key: Buffer; minVersion: 'TLSv1.3' } {
-  return { ca: tls.ca, cert: tls.cert, key: tls.key, minVersion: 'TLSv1.3' };
+/**
+ * No session resumption: a resumed session skips the certificate checks, so a caller could come back
+ * with a ticket after its certificate expired. Gateways never resume (their connections are few and
+ * long-lived), so this costs them nothing.
+ */
+function tlsOptions(tls: TlsCredentials): SecureContextOptions & { minVersion: 'TLSv1.3' } {
+  return {
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    minVersion: 'TLSv1.3',
+    secureOptions: cryptoConstants.SSL_OP_NO_TICKET,
+  };
 }
