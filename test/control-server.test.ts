@@ -147,6 +147,27 @@ test('control: a protocol that contradicts the config file is FAILED_PRECONDITIO
   ]);
 });
 
+test('control: registrations that add endpoints to a service must agree on its allow-list', async (t) => {
+  const { catalog, control, client } = await startControl();
+  t.after(() => control.close());
+  t.after(() => client.close());
+  await client.register({ name: 'web', endpoints: ['10.0.0.7:80'] });
+  await assert.rejects(
+    client.register({ name: 'web', endpoints: ['10.0.0.8:80'], allow: ['aws-use1'] }),
+    (err) => {
+      assert.equal(grpcCode(err), grpc.status.FAILED_PRECONDITION);
+      assert.match(
+        (err as grpc.ServiceError).details,
+        /web\.default is registered with protocol http and allow every cluster; .* \(it says http, allow \[aws-use1\]\)/,
+      );
+      return true;
+    },
+  );
+  await client.register({ name: 'web', endpoints: ['10.0.0.8:80'] });
+  assert.equal(catalog.services().get('web.default')?.endpoints.length, 2);
+  assert.equal(catalog.services().get('web.default')?.allow, null);
+});
+
 test('control: Hold registrations live as long as the stream; an invalid message ends it', async (t) => {
   const { catalog, control, client } = await startControl();
   t.after(() => control.close());

@@ -1,7 +1,8 @@
 // The services this cluster serves, from two sources: the config file and registrations made over the
 // control API. Published as an immutable map, replaced whole on every change; the data plane balances over
 // it and discovery exports its summary. Config services are authoritative for protocol and allow-list;
-// registrations for the same name add endpoints.
+// registrations for the same name add endpoints. A service only registrations define takes the protocol
+// and allow-list of its registrations, which must agree: a stricter list must not be silently ignored.
 import { GatewayError } from '../errors.js';
 import type { HealthCheckConfig, ServiceConfig } from '../config/index.js';
 import type { Protocol } from '../../discovery/index.js';
@@ -70,7 +71,8 @@ export class LocalCatalog {
 
   /**
    * Adds a registration owned by `owner` (e.g. one control-API stream) and returns its id.
-   * Throws USAGE when it contradicts the config file (another protocol for the same service).
+   * Throws USAGE when it contradicts the config file (another protocol for the same service), or the
+   * registrations already there (another protocol or allow-list).
    */
   register(owner: string, registration: Registration): string {
     const key = `${registration.name}.${registration.namespace}`;
@@ -79,6 +81,16 @@ export class LocalCatalog {
       throw new GatewayError(
         'USAGE',
         `service ${key} is configured with protocol ${configured.protocol}, not ${registration.protocol}`,
+      );
+    }
+    const registered = configured ? undefined : this.current.get(key);
+    if (
+      registered &&
+      (registered.protocol !== registration.protocol || !sameAllow(registered.allow, registration.allow))
+    ) {
+      throw new GatewayError(
+        'USAGE',
+        `service ${key} is registered with protocol ${registered.protocol} and allow ${describeAllow(registered.allow)}; a registration that adds endpoints to it must say the same (it says ${registration.protocol}, allow ${describeAllow(registration.allow)})`,
       );
     }
     // The same registration from the same owner again (an agent that lost its id and registered anew)
@@ -156,4 +168,14 @@ export class LocalCatalog {
     for (const service of services.values()) Object.freeze(service.endpoints);
     return services;
   }
+}
+
+function sameAllow(a: readonly string[] | null, b: readonly string[] | null | undefined): boolean {
+  const other = b ?? null;
+  if (a === null || other === null) return a === other;
+  return a.length === other.length && a.every((cluster) => other.includes(cluster));
+}
+
+function describeAllow(allow: readonly string[] | null | undefined): string {
+  return allow ? `[${allow.join(', ')}]` : 'every cluster';
 }
