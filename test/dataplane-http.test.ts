@@ -298,26 +298,30 @@ describe('data plane: HTTP', () => {
     assert.equal(bodyOf(last), patternBytes(2).toString('latin1'));
   });
 
-  test('a caller that half-closes after sending still gets every answer, then the connection closes', async () => {
-    const pipelined = await raw(
-      'GET /bytes?n=3 HTTP/1.1\r\nHost: hello\r\n\r\nGET /bytes?n=2 HTTP/1.1\r\nHost: hello\r\n\r\n',
-      true,
-    );
-    assert.equal(pipelined.split('HTTP/1.1 200 ').length, 3, pipelined);
-    assert.ok(pipelined.endsWith(patternBytes(2).toString('latin1')), pipelined);
-    // A request with a body is read by Node's parser: it answers too.
-    const posted = await raw('POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: 5\r\n\r\nhello', true);
-    assert.match(posted, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
-    const unfinished = await raw('GET / HTTP/1.1\r\nHo', true);
-    assert.match(unfinished, /^HTTP\/1\.1 400 /);
-    // An h2c upgrade is answered as a plain request, which then ends the half-closed connection.
-    const upgradeAsked = await raw(
-      'GET /bytes?n=3 HTTP/1.1\r\nHost: hello\r\n\r\n' +
-        'GET /bytes?n=2 HTTP/1.1\r\nHost: hello\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
-      true,
-    );
-    assert.equal(upgradeAsked.split('HTTP/1.1 200 ').length, 3, upgradeAsked);
-  });
+  test(
+    'a caller that half-closes after sending still gets every answer, then the connection closes',
+    { timeout: 15_000 },
+    async () => {
+      const pipelined = await raw(
+        'GET /bytes?n=3 HTTP/1.1\r\nHost: hello\r\n\r\nGET /bytes?n=2 HTTP/1.1\r\nHost: hello\r\n\r\n',
+        true,
+      );
+      assert.equal(pipelined.split('HTTP/1.1 200 ').length, 3, pipelined);
+      assert.ok(pipelined.endsWith(patternBytes(2).toString('latin1')), pipelined);
+      // A request with a body is read by Node's parser: it answers too.
+      const posted = await raw('POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: 5\r\n\r\nhello', true);
+      assert.match(posted, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
+      const unfinished = await raw('GET / HTTP/1.1\r\nHo', true);
+      assert.match(unfinished, /^HTTP\/1\.1 400 /);
+      // An h2c upgrade is answered as a plain request, which then ends the half-closed connection.
+      const upgradeAsked = await raw(
+        'GET /bytes?n=3 HTTP/1.1\r\nHost: hello\r\n\r\n' +
+          'GET /bytes?n=2 HTTP/1.1\r\nHost: hello\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+        true,
+      );
+      assert.equal(upgradeAsked.split('HTTP/1.1 200 ').length, 3, upgradeAsked);
+    },
+  );
 
   test('thousands of pipelined requests answered at once (unknown name) are all answered, in order', async () => {
     const count = 4000;
