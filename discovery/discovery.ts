@@ -19,7 +19,13 @@ import { LocalExports } from './local-exports.js';
 import { DiscoveryMetrics } from './metrics.js';
 import { validateOptions, validateServices, type DiscoveryOptions } from './options.js';
 import { encodeCluster, encodeGateway } from './records.js';
-import { createRedisClient, describeRedis, duplicateForBlocking, type RedisClient } from './redis-client.js';
+import {
+  createRedisClient,
+  describeRedis,
+  duplicateForBlocking,
+  logOutages,
+  type RedisClient,
+} from './redis-client.js';
 import type { ReaderContext } from './registry-reader.js';
 import { Registration } from './registration.js';
 import { ServerClock } from './server-clock.js';
@@ -215,20 +221,14 @@ export class Discovery {
     this.feed = feed;
     this.registration = registration;
     registration.setServices(this.local.desired);
-    let errorLogged = false;
+    logOutages(this.logger, 'discovery', client, feedClient);
     const onError = (err: Error) => {
       this.diagnostics.connectionError(err);
-      if (!errorLogged) this.logger.warn({ err: err.message }, 'discovery: Redis connection error; retrying');
-      errorLogged = true;
       if (this.source === 'disk' && !this.everSynced) this.releaseStart?.();
     };
     client.on('error', onError);
     feedClient.on('error', onError);
-    client.on('ready', () => {
-      if (errorLogged) this.logger.info('discovery: Redis connection ready');
-      errorLogged = false;
-      registration.reconnected();
-    });
+    client.on('ready', () => registration.reconnected());
     feedClient.on('ready', () => feed.wake());
     registration.start(AbortSignal.any([signal, this.registrationStop.signal]));
     void feed.run(signal);

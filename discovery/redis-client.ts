@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { ConnectionOptions } from 'node:tls';
+import type { Logger } from 'pino';
 import { DiscoveryError } from './errors.js';
 import type { RedisConfig, RedisTlsConfig } from './redis-config.js';
 
@@ -94,6 +95,24 @@ export function createRedisClient(
       );
     }
   }
+}
+
+/**
+ * Logs the connection errors of `clients` once per outage (warn) and the end of the outage, the first
+ * client's next 'ready' (info). Every client needs an 'error' listener: ioredis emits some errors (a reply
+ * no command waits for) straight to 'error', which without one is an uncaught exception.
+ */
+export function logOutages(logger: Logger, who: string, ...clients: RedisClient[]): void {
+  let errorLogged = false;
+  const onError = (err: Error) => {
+    if (!errorLogged) logger.warn({ err: err.message }, `${who}: Redis connection error; retrying`);
+    errorLogged = true;
+  };
+  for (const client of clients) client.on('error', onError);
+  clients[0]?.on('ready', () => {
+    if (errorLogged) logger.info(`${who}: Redis connection ready`);
+    errorLogged = false;
+  });
 }
 
 /** A second connection with the same settings, for blocking reads of the change feed. */

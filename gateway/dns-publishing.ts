@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import {
   createRedisClient,
+  logOutages,
   type FabricSnapshot,
   type FabricView,
   type RedisConfig,
@@ -105,14 +106,7 @@ export class FabricDnsPublisher {
     const { dns, view, logger } = this.options;
     const provider = await createDnsProvider(dns);
     this.redis = createRedisClient(this.options.redis);
-    // ioredis emits some errors (a reply no command waits for) straight to 'error': without a listener,
-    // an uncaught exception. Logged once per outage; the publisher's own ticks report what fails.
-    let errorLogged = false;
-    this.redis.on('error', (err: Error) => {
-      if (!errorLogged) logger.warn({ err: err.message }, 'dns publisher: Redis connection error; retrying');
-      errorLogged = true;
-    });
-    this.redis.on('ready', () => (errorLogged = false));
+    logOutages(logger, 'dns publisher', this.redis);
     const publisher = new DnsPublisher({
       redis: this.redis,
       provider,
