@@ -131,6 +131,20 @@ describe('data plane: HTTP', () => {
     assert.equal(seen?.headers.host, 'hello.default.svc.clusterset.local');
   });
 
+  test('an absolute-form target without a host, or with user information, is a bad request (RFC 9110 §4.2)', async () => {
+    const seenBefore = onlyB.seen.length;
+    for (const target of ['http:///whoami', 'http://:80/whoami', 'http://user@hello/whoami']) {
+      for (const upgrade of ['', 'Upgrade: websocket\r\nConnection: Upgrade\r\n']) {
+        const answer = await raw(
+          `GET ${target} HTTP/1.1\r\nHost: hello\r\n${upgrade}Connection: close\r\n\r\n`,
+        );
+        assert.match(answer, /^HTTP\/1\.1 400 /, `${target} ${upgrade}: ${answer.slice(0, 200)}`);
+        assert.match(answer, /names no host, or user information/, answer);
+      }
+    }
+    assert.equal(onlyB.seen.length, seenBefore, 'nothing reached the endpoint');
+  });
+
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
     for (const host of [
       'hello',

@@ -8,6 +8,7 @@ import { GatewayError } from '../gateway/errors.js';
 import { FastRequestBody } from '../gateway/listeners/fast-request-body.js';
 import { parseSimpleHead } from '../gateway/listeners/simple-request-head.js';
 import type { HeaderMap } from '../gateway/upstream/exchange.js';
+import { headersFromRawH1, type H1RequestFacts } from '../gateway/routing/proxy-headers.js';
 import { H1ResponseParser } from '../gateway/upstream/h1-response-parser.js';
 
 interface Parsed {
@@ -167,6 +168,8 @@ test('response parser: malformed answers are refused, never thrown', () => {
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n', /chunk size/],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\r\nhello\r\n', /chunk size/],
     ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\x0b;x\r\nhello\r\n', /chunk size/],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a\rb\r\nhello\r\n', /chunk size/],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a\x00\r\nhello\r\n', /chunk size/],
     [`HTTP/1.1 200 OK\r\nX: ${'a'.repeat(70_000)}`, /too large/],
     // A bare LF or CR in the status line would hide the field after it (here Transfer-Encoding).
     [
@@ -238,6 +241,19 @@ test('simple request heads: the fast path takes what it can carry and builds HTT
   assert.deepEqual(Object.keys(odd).slice(4), ['__proto__', 'constructor'], 'just fields, nothing inherited');
   assert.equal(odd.__proto__, 'x');
   assert.equal('toString' in odd, false);
+});
+
+test('TE: trailers survives the Connection: te its sender must send (RFC 9110 §10.1.4); other TE values do not', () => {
+  const fast = parseSimpleHead(
+    'GET / HTTP/1.1\r\nHost: h\r\nTE: trailers\r\nConnection: te, X-Drop\r\nX-Drop: 1',
+  );
+  assert.equal(fast?.headers.te, 'trailers');
+  assert.equal(fast?.headers['x-drop'], undefined);
+  const facts: H1RequestFacts = { authority: '', hostLines: 0, bodyLength: 0, upgrade: '', grpc: false };
+  const parsed = headersFromRawH1(['Host', 'h', 'TE', 'trailers', 'Connection', 'TE', 'X-Drop', '1'], facts);
+  assert.equal(parsed.te, 'trailers');
+  const gzip = headersFromRawH1(['Host', 'h', 'TE', 'gzip', 'Connection', 'te'], { ...facts, hostLines: 0 });
+  assert.equal(gzip.te, undefined, 'HTTP/2 allows only TE: trailers');
 });
 
 test('simple request heads: anything unusual is left to Node’s parser', () => {
@@ -329,14 +345,18 @@ test('request bodies: each framing, split at every byte, gives the same body and
 
 test('request bodies: broken chunked framing is refused, never thrown', () => {
   const bad: Array<[string, RegExp]> = [
-    ['x\r\n', /bad chunk size "x"/],
-    ['-1\r\n', /bad chunk size/],
-    ['12345678901234\r\n', /bad chunk size/],
-    ['\r\n', /bad chunk size ""/],
-    ['A \r\n', /bad chunk size "A "/],
+    ['x\r\n', /bad chunk-size line "x"/],
+    ['-1\r\n', /bad chunk-size line/],
+    ['12345678901234\r\n', /bad chunk-size line/],
+    ['\r\n', /bad chunk-size line ""/],
+    ['A \r\n', /bad chunk-size line "A "/],
     // Only spaces and tabs may come between the size and its extension (RFC 9112 §7.1.1, BWS).
-    ['5\xa0;x\r\n', /bad chunk size/],
-    ['5\x0b;x\r\n', /bad chunk size/],
+    ['5\xa0;x\r\n', /bad chunk-size line/],
+    ['5\x0b;x\r\n', /bad chunk-size line/],
+    // An extension is dropped, but one with a control character is no extension: parsers that end lines
+    // at a bare CR would see a different body.
+    ['5;a\rb\r\nhello\r\n', /bad chunk-size line "5;a\\rb"/],
+    ['5;a\x00\r\nhello\r\n', /bad chunk-size line/],
     ['3\nabc', /does not end with CRLF/],
     ['3\r\nabcX\r\n', /not followed by CRLF/],
     ['3\r\nabc\rX', /not followed by CRLF/],

@@ -114,8 +114,7 @@ export class FastRequestBody extends Readable {
   private sizeLine(line: string): void {
     const size = chunkSizeOf(line);
     if (size === undefined) {
-      const sizePart = line.split(';', 1)[0] ?? '';
-      this.invalid = `bad chunk size ${JSON.stringify(sizePart.slice(0, 20))}`;
+      this.invalid = `bad chunk-size line ${JSON.stringify(line.slice(0, 40))}`;
       return;
     }
     if (size === 0) {

@@ -3,7 +3,7 @@
 // IncomingMessage itself as the body stream when there is one. Used by the outbound listener's HTTP/1
 // server and by lanes handed to Node's parser on the peer side.
 import type { IncomingMessage } from 'node:http';
-import type { GatewayError } from '../errors.js';
+import { GatewayError } from '../errors.js';
 import {
   headersFromRawH1,
   originFormTarget,
@@ -12,15 +12,17 @@ import {
 } from '../routing/proxy-headers.js';
 import type { ProxyRequest } from '../upstream/exchange.js';
 
-/** The request, or BAD_REQUEST for a head with more than one Host. */
+/** The request, or BAD_REQUEST for a head with more than one Host or an absolute target without a host. */
 export function requestOfIncoming(req: IncomingMessage): ProxyRequest | GatewayError {
   const facts: H1RequestFacts = { authority: '', hostLines: 0, bodyLength: 0, upgrade: '', grpc: false };
   const headers = headersFromRawH1(req.rawHeaders, facts);
   const bad = repeatedHostError(facts);
   if (bad) return bad;
+  const path = originFormTarget(req.url ?? '/', facts);
+  if (path instanceof GatewayError) return path;
   return {
     method: req.method ?? 'GET',
-    path: originFormTarget(req.url ?? '/', facts),
+    path,
     authority: facts.authority,
     headers,
     bodyLength: facts.bodyLength,

@@ -100,7 +100,9 @@ export class OutboundTunnels {
     }
     const started = performance.now();
     const method = req.method ?? 'GET';
-    const path = originFormTarget(req.url ?? '/', facts);
+    const requestTarget = req.url ?? '/';
+    const originForm = originFormTarget(requestTarget, facts);
+    const path = originForm instanceof GatewayError ? requestTarget : originForm;
     const observed = traceRequestHeaders(
       headers,
       { method, authority: facts.authority, path },
@@ -112,8 +114,8 @@ export class OutboundTunnels {
       answerRaw(socket, err);
       recordTunnel(stats, observed, started, httpStatusOf(err.code), edge, err.code);
     };
-    const repeatedHost = repeatedHostError(facts);
-    if (repeatedHost) return refuse(repeatedHost, this.context.noRouteStats, NO_ROUTE);
+    const badHead = repeatedHostError(facts) ?? (originForm instanceof GatewayError ? originForm : undefined);
+    if (badHead) return refuse(badHead, this.context.noRouteStats, NO_ROUTE);
     const resolved = this.context.router.resolve(facts.authority);
     if (resolved instanceof GatewayError) return refuse(resolved, this.context.noRouteStats, NO_ROUTE);
     const { route, name } = resolved;

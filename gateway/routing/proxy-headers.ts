@@ -82,11 +82,14 @@ const CHUNK_SIZE_LINE = /^([0-9a-fA-F]{1,13})(?:[ \t]*;|$)/;
 
 /**
  * The size a chunk-size line (without its CRLF) announces, or undefined when it is malformed. Spaces or
- * tabs may precede an extension (BWS, RFC 9112 §7.1.1); nothing else surrounds the size.
+ * tabs may precede an extension (BWS, RFC 9112 §7.1.1); nothing else surrounds the size. An extension is
+ * dropped, not passed on, but one holding a control character (a bare CR, NUL) makes the line malformed:
+ * parsers that end lines differently would read such a body differently.
  */
 export function chunkSizeOf(line: string): number | undefined {
   const digits = CHUNK_SIZE_LINE.exec(line)?.[1];
-  return digits === undefined ? undefined : parseInt(digits, 16);
+  if (digits === undefined || hasControlCharacter(line, digits.length, line.length)) return undefined;
+  return parseInt(digits, 16);
 }
 
 function isOws(code: number): boolean {
@@ -115,16 +118,25 @@ export interface H1RequestFacts {
  * The path to forward, in origin form. A request target in absolute form (`GET http://hello/x HTTP/1.1`,
  * as an app that uses the gateway as its HTTP proxy sends) names the authority itself: it replaces Host
  * in `facts` (RFC 9112 §3.2.2, so weft routes where the endpoint would look), and the endpoint gets `/x`.
+ * An absolute target without a host, or with user information before it, is a bad request (RFC 9110
+ * §4.2.1 and §4.2.4: such URIs are invalid, and user information can hide where a request goes).
  */
-export function originFormTarget(target: string, facts: H1RequestFacts): string {
+export function originFormTarget(target: string, facts: H1RequestFacts): string | GatewayError {
   const scheme = /^https?:\/\//i.exec(target);
   if (!scheme) return target;
   const rest = target.slice(scheme[0].length);
   const end = rest.search(/[/?]/);
   const authority = end < 0 ? rest : rest.slice(0, end);
-  facts.authority = authority.slice(authority.lastIndexOf('@') + 1);
+  if (authority === '' || authority.startsWith(':') || authority.includes('@')) {
+    return new GatewayError(
+      'BAD_REQUEST',
+      `the request target ${JSON.stringify(target.slice(0, 80))} names no host, or user information ` +
+        'before it; send http://<service>/<path>, or the path alone with a Host field',
+    );
+  }
+  facts.authority = authority;
   const path = end < 0 ? '/' : rest.slice(end);
-  return path.startsWith('?') ? `/${path}` : path;
+  return path.startsWith('/') ? path : `/${path}`;
 }
 
 /**
@@ -215,10 +227,15 @@ function dropConnectionListed(headers: HeaderMap, tokens: string): void {
 
 /**
  * Whether a (trimmed, lower-case) token of a Connection field names a field to drop: not the body's
- * framing or type, which the gateway needs, and never a pseudo-header.
+ * framing or type, which the gateway needs, never a pseudo-header, and not TE, which every sender of TE
+ * must list in Connection (RFC 9110 §10.1.4) and of which the gateway keeps `trailers` (gRPC needs it).
  */
 export function isDroppedByConnection(name: string): boolean {
   return (
-    name !== '' && name.charCodeAt(0) !== 58 /* ':' */ && name !== 'content-length' && name !== 'content-type'
+    name !== '' &&
+    name.charCodeAt(0) !== 58 /* ':' */ &&
+    name !== 'content-length' &&
+    name !== 'content-type' &&
+    name !== 'te'
   );
 }
