@@ -161,6 +161,7 @@ export class Gateway {
     await discovery.start();
     this.started.push(discovery);
     this.discovery = discovery;
+    this.warnOfUnexportedCalls();
     const healthChanged = () => {
       republish();
       dataPlane.refreshRoutes();
@@ -268,6 +269,24 @@ export class Gateway {
     this.catalog?.replaceConfigServices(plan.config.services);
     this.config = plan.config;
     this.logger.info({ source: plan.config.source }, 'config reloaded');
+    this.warnOfUnexportedCalls();
+  }
+
+  /**
+   * Names the `calls[]` entries for services that no cluster exports, once discovery has synced: their
+   * settings apply only once one does, and a misspelt name would otherwise never be noticed.
+   */
+  private warnOfUnexportedCalls(): void {
+    const { discovery, catalog, config } = this;
+    if (!discovery?.synced || !catalog) return;
+    const unexported = config.calls
+      .map((call) => call.key)
+      .filter((service) => !knowsService(discovery, catalog, config.cluster, service, undefined));
+    if (unexported.length === 0) return;
+    this.logger.warn(
+      { services: unexported },
+      'calls[] names services that no cluster exports now: their settings apply once one does. Check the names (name.namespace) against weft status',
+    );
   }
 
   /**
