@@ -54,8 +54,25 @@ describe('data plane: HTTP', () => {
     });
   });
 
+  /** Answers each request head with one write (head and a 2-byte body): b reads answer and end at once. */
+  const tinySeen: string[] = [];
+  const tiny = createTcpServer((socket) => {
+    let unread = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (chunk: string) => {
+      unread += chunk;
+      for (let end = unread.indexOf('\r\n\r\n'); end >= 0; end = unread.indexOf('\r\n\r\n')) {
+        tinySeen.push(unread.slice(0, unread.indexOf('\r\n')));
+        unread = unread.slice(end + 4);
+        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+      }
+    });
+  });
+
   before(async () => {
     onlyB = await startHttpUpstream('127.0.2.10', 'hello@b');
+    await new Promise<void>((resolve) => tiny.listen(0, '127.0.2.15', resolve));
+    const tinyPort = (tiny.address() as AddressInfo).port;
     bothA = await startHttpUpstream('127.0.1.10', 'both@a');
     bothB = await startHttpUpstream('127.0.2.11', 'both@b');
     privateB = await startHttpUpstream('127.0.2.12', 'private@b');
@@ -83,6 +100,7 @@ describe('data plane: HTTP', () => {
           { name: 'private', namespace: 'ops', endpoints: [privateB.endpoint], allow: ['c'] },
           { name: 'refuser', endpoints: [`127.0.2.13:${refuserPort}`] },
           { name: 'staller', endpoints: [`127.0.2.14:${stallerPort}`] },
+          { name: 'tiny', endpoints: [`127.0.2.15:${tinyPort}`] },
         ],
       },
     ]);
@@ -95,6 +113,7 @@ describe('data plane: HTTP', () => {
     closer.close();
     for (const socket of stallHeld) socket.destroy();
     staller.close();
+    tiny.close();
   });
 
   const a = () => fabric.gateway('a');
@@ -143,6 +162,21 @@ describe('data plane: HTTP', () => {
       }
     }
     assert.equal(onlyB.seen.length, seenBefore, 'nothing reached the endpoint');
+  });
+
+  test("heads b's lane fast path leaves to Node's parser (OPTIONS *, 105 fields, a 20 KB field) are answered whole", async () => {
+    let fields = '';
+    for (let i = 0; i < 105; i++) fields += `X-F${i}: v\r\n`;
+    const heads = [
+      'OPTIONS * HTTP/1.1\r\nHost: tiny\r\n',
+      `GET /fields HTTP/1.1\r\nHost: tiny\r\n${fields}`,
+      `GET /big HTTP/1.1\r\nHost: tiny\r\nX-Big: ${'x'.repeat(20_000)}\r\n`,
+    ];
+    for (const head of heads) {
+      const answer = await raw(`${head}Connection: close\r\n\r\n`);
+      assert.match(answer, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/, answer.slice(0, 120));
+    }
+    assert.deepEqual(tinySeen, ['OPTIONS * HTTP/1.1', 'GET /fields HTTP/1.1', 'GET /big HTTP/1.1']);
   });
 
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {

@@ -49,8 +49,7 @@ export interface FastPathHost {
   /**
    * Wait for the rest of a head that arrived in pieces instead of handing the connection over. Lanes
    * want this: flow control splits their messages under bursts, and a lane handed to Node's http
-   * server had answers arrive with their first 16 bytes overwritten (about 0.3% of a burst of
-   * requests; ServerResponse's head and body written together onto an HTTP/2 stream).
+   * server costs it its fast path for good.
    */
   readonly waitForSplitHeads?: boolean;
   /** Read request bodies here (Content-Length or chunked) instead of handing them to Node's parser. */

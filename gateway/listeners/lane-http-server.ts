@@ -1,5 +1,5 @@
 // The receiving side of lanes for the requests the fast path leaves alone: heads it does not recognise
-// (more than 100 fields, a head over 16 KiB, an unusual target). The lane's FastConnection hands the
+// (more than 100 fields, a head over 16 KiB, an unusual target such as `OPTIONS *`). The lane's FastConnection hands the
 // stream over here with its unread bytes, as the outbound listener hands a socket to its HTTP/1
 // server, and Node's parser then reads the rest of that lane: chunked bodies, trailers, limits.
 // The server never listens; it only parses lanes it is given, each tagged with the calling cluster its
@@ -50,6 +50,7 @@ export class LaneHttpServer {
   /** Parses the rest of `lane` (from peer cluster `caller`) here, `unread` first. */
   handOver(lane: ByteStream, unread: Buffer, caller: string): void {
     (lane as ByteStream & CallerTagged)[kCaller] = caller;
+    dropEmptyChunks(lane);
     handToHttpServer(this.http, lane, unread);
   }
 
@@ -64,4 +65,21 @@ export class LaneHttpServer {
   closeIdle(): void {
     this.http.closeIdleConnections();
   }
+}
+
+/**
+ * Node 20's HTTP/2 streams finish a gathered write (writev) when its last chunk is empty, and free the
+ * storage of the string chunks before it while they still wait to be sent. Node's HTTP/1 server ends
+ * every answer with an empty write corked onto its head, so each answer it wrote on a lane reached the
+ * calling gateway with its first 16 bytes overwritten (502 malformed status line). Empty chunks are
+ * dropped before the stream sees them.
+ */
+function dropEmptyChunks(lane: ByteStream): void {
+  const writev = lane._writev?.bind(lane);
+  if (!writev) return;
+  lane._writev = (chunks, callback) => {
+    const sent = chunks.filter((entry) => (entry.chunk as Buffer | string).length > 0);
+    if (sent.length === 0) callback();
+    else writev(sent, callback);
+  };
 }
