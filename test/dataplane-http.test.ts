@@ -54,17 +54,27 @@ describe('data plane: HTTP', () => {
     });
   });
 
-  /** Answers each request head with one write (head and a 2-byte body): b reads answer and end at once. */
+  /**
+   * Answers each request with one write (head and a 2-byte body), so b reads answer and end at once;
+   * /many-fields gets 140 fields. Keeps each request's line and field count.
+   */
   const tinySeen: string[] = [];
+  const tinyFields: number[] = [];
+  const manyFields = Array.from({ length: 140 }, (_, i) => `X-A${i}: v\r\n`).join('');
   const tiny = createTcpServer((socket) => {
     let unread = '';
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
       unread += chunk;
       for (let end = unread.indexOf('\r\n\r\n'); end >= 0; end = unread.indexOf('\r\n\r\n')) {
-        tinySeen.push(unread.slice(0, unread.indexOf('\r\n')));
-        unread = unread.slice(end + 4);
-        socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok');
+        const lines = unread.slice(0, end).split('\r\n');
+        const length = Number(/^content-length: *(\d+)$/im.exec(unread.slice(0, end))?.[1] ?? 0);
+        if (unread.length < end + 4 + length) return;
+        tinySeen.push(lines[0] ?? '');
+        tinyFields.push(lines.length - 1);
+        unread = unread.slice(end + 4 + length);
+        const extra = lines[0]?.includes('/many-fields') ? manyFields : '';
+        socket.write(`HTTP/1.1 200 OK\r\n${extra}Content-Length: 2\r\n\r\nok`);
       }
     });
   });
@@ -177,6 +187,22 @@ describe('data plane: HTTP', () => {
       assert.match(answer, /^HTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nok$/, answer.slice(0, 120));
     }
     assert.deepEqual(tinySeen, ['OPTIONS * HTTP/1.1', 'GET /fields HTTP/1.1', 'GET /big HTTP/1.1']);
+  });
+
+  test('heads between the gateways: 140 fields each way and a head at the outbound 32 KiB limit cross whole', async () => {
+    const fields = Array.from({ length: 140 }, (_, i) => `X-F${i}: v\r\n`).join('');
+    const many = await raw(
+      `POST /many-fields HTTP/1.1\r\nHost: tiny\r\n${fields}Content-Length: 2\r\nConnection: close\r\n\r\nhi`,
+    );
+    assert.match(many, /^HTTP\/1\.1 200 OK\r\n/, many.slice(0, 160));
+    assert.equal(many.match(/\r\nx-a\d+: v/gi)?.length, 140, 'every answer field reached the caller');
+    assert.equal(tinySeen.at(-1), 'POST /many-fields HTTP/1.1');
+    assert.ok((tinyFields.at(-1) ?? 0) >= 140, `the endpoint got ${tinyFields.at(-1)} fields`);
+    // Just inside a's limit; b's lane parser must also take what a adds (traceparent, weft fields).
+    const big = await raw(
+      `GET /big HTTP/1.1\r\nHost: tiny\r\nX-Big: ${'x'.repeat(32_690)}\r\nConnection: close\r\n\r\n`,
+    );
+    assert.match(big, /^HTTP\/1\.1 200 OK\r\n/, big.slice(0, 160));
   });
 
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {

@@ -27,7 +27,11 @@ import {
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import type { HostPort } from '../config/index.js';
 import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
-import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
+import {
+  CONNECTION_WINDOW_BYTES,
+  MAX_HEADER_LIST_PAIRS,
+  STREAM_WINDOW_BYTES,
+} from '../transport/h2-connection.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { TargetStats } from '../routing/route-table.js';
 import type { OutcomeListener } from '../routing/outcome.js';
@@ -120,6 +124,7 @@ export class OutboundListener implements FastPathHost {
         maxConcurrentStreams: CALLER_MAX_CONCURRENT_STREAMS,
       },
       maxSessionMemory: 64,
+      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
     });
     this.sessions = new H2Sessions(pingIntervalMs, (_session, message) => handlers.onSessionLost(message));
     this.h2.on('session', (session: ServerHttp2Session) => {

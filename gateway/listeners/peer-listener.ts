@@ -30,7 +30,11 @@ import {
 import { callerIdentityOf } from '../../infra/index.js';
 import type { HostPort } from '../config/index.js';
 import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
-import { CONNECTION_WINDOW_BYTES, STREAM_WINDOW_BYTES } from '../transport/h2-connection.js';
+import {
+  CONNECTION_WINDOW_BYTES,
+  MAX_HEADER_LIST_PAIRS,
+  STREAM_WINDOW_BYTES,
+} from '../transport/h2-connection.js';
 import { OPAQUE_TCP_ALPN } from '../transport/opaque-tunnel.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { TlsCredentials } from '../transport/peer-transport.js';
@@ -101,6 +105,7 @@ export class PeerListener {
         maxConcurrentStreams: PEER_MAX_CONCURRENT_STREAMS,
       },
       maxSessionMemory: 64,
+      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
     });
     this.h2.on('session', (session: ServerHttp2Session & CallerTagged) => {
       session[kCaller] = (session.socket as TLSSocket & CallerTagged)[kCaller];

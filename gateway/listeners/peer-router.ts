@@ -44,6 +44,11 @@ import type { RouterContext } from './outbound-router.js';
 /** Idle lanes close after this; longer than the caller's lane idle timeout, so the caller closes first. */
 const LANE_KEEP_ALIVE_MS = 120_000;
 /**
+ * The largest head a lane takes: what a calling gateway accepted (32 KiB from HTTP/1.1 apps, a 64 KiB
+ * header list from HTTP/2 ones) plus the fields it adds. Refusing less broke the lane: a 502.
+ */
+const LANE_MAX_HEADER_BYTES = 80 * 1024;
+/**
  * When draining, how long idle lanes stay open: time for the calling gateway, told by GOAWAY, to stop
  * using them. A request it sent meanwhile is answered (with Connection: close), not lost to a lane that
  * ended as it arrived.
@@ -76,7 +81,7 @@ export class PeerRouter {
       {
         keepAliveTimeoutMs: LANE_KEEP_ALIVE_MS,
         headersTimeoutMs: HTTP1_LIMITS.headersTimeoutMs,
-        maxHeaderSize: HTTP1_LIMITS.maxHeaderSize,
+        maxHeaderSize: LANE_MAX_HEADER_BYTES,
       },
       (req, res, caller) => this.onLaneHttpRequest(req, res, caller),
     );

@@ -19,6 +19,12 @@ import { GatewayError, neverSent } from '../errors.js';
 export const STREAM_WINDOW_BYTES = 1 << 20;
 export const CONNECTION_WINDOW_BYTES = 16 << 20;
 const MAX_SESSION_MEMORY_MB = 64;
+/**
+ * Fields (pseudo-headers included) a head may carry on HTTP/2: Node's HTTP/1 parser takes 2000 from
+ * apps, and node:http2 refuses more than 128 by default, which turned a request with a body and 140
+ * fields, or an endpoint's answer with 140, into a 502 between gateways.
+ */
+export const MAX_HEADER_LIST_PAIRS = 2048;
 
 export type H2ConnectionState = 'connecting' | 'ready' | 'draining' | 'closed';
 
@@ -94,6 +100,7 @@ export class H2Connection {
       ...options.tls,
       settings,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
+      maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
     });
     this.session = session;
     this.connectTimer = setTimeout(() => {
