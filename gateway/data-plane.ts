@@ -198,7 +198,8 @@ export class DataPlane {
         onFastRequest: (head, body, sink) => router.onFastRequest(head, body, sink),
         onRequest: (req, res) => router.onH1Request(req, res),
         onUpgrade: (req, socket, head) => tunnels.onUpgrade(req, socket, head),
-        onStream: (stream, headers, flags) => router.onH2Stream(stream, headers, flags),
+        onStream: (stream, headers, flags, rawHeaders) =>
+          router.onH2Stream(stream, headers, flags, rawHeaders),
         onAcceptError: acceptFailed,
         onSessionLost: (message) => this.logger.warn({ reason: message }, 'local HTTP/2 caller lost'),
       },
@@ -222,7 +223,8 @@ export class DataPlane {
       trustDomain: config.trustDomain,
       tls: options.tls,
       metrics: this.metrics,
-      onStream: (stream, headers, flags, caller) => peerRouter.onStream(stream, headers, flags, caller),
+      onStream: (stream, headers, flags, rawHeaders, caller) =>
+        peerRouter.onStream(stream, headers, flags, rawHeaders, caller),
       onTunnel: (socket, caller) => peerRouter.onTunnel(socket, caller),
       onRefused: (message) => this.logger.warn({ reason: message }, 'peer connection refused'),
       onCallerLost: (caller, message) =>

@@ -18,6 +18,7 @@ import { Readable } from 'node:stream';
 import { WebSocket } from 'ws';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { httpCall } from './helpers/http-call.js';
+import { frame, H2_PREFACE, literalHeaderBlock } from './helpers/h2-frames.js';
 import { waitFor } from './helpers/wait.js';
 import { patternBytes, sha256, startHttpUpstream, type HttpUpstream } from './helpers/sample-upstreams.js';
 
@@ -56,7 +57,8 @@ describe('data plane: HTTP', () => {
 
   /**
    * Answers each request with one write (head and a 2-byte body), so b reads answer and end at once;
-   * /many-fields gets 140 fields. Keeps each request's line and field count.
+   * /many-fields gets 140 fields, /languages two Content-Language lines. Keeps each request's line and
+   * field count.
    */
   const tinySeen: string[] = [];
   const tinyFields: number[] = [];
@@ -73,7 +75,11 @@ describe('data plane: HTTP', () => {
         tinySeen.push(lines[0] ?? '');
         tinyFields.push(lines.length - 1);
         unread = unread.slice(end + 4 + length);
-        const extra = lines[0]?.includes('/many-fields') ? manyFields : '';
+        const extra = lines[0]?.includes('/many-fields')
+          ? manyFields
+          : lines[0]?.includes('/languages')
+            ? 'Content-Language: en\r\nContent-Language: de\r\n'
+            : '';
         socket.write(`HTTP/1.1 200 OK\r\n${extra}Content-Length: 2\r\n\r\nok`);
       }
     });
@@ -203,6 +209,51 @@ describe('data plane: HTTP', () => {
       `GET /big HTTP/1.1\r\nHost: tiny\r\nX-Big: ${'x'.repeat(32_690)}\r\nConnection: close\r\n\r\n`,
     );
     assert.match(big, /^HTTP\/1\.1 200 OK\r\n/, big.slice(0, 160));
+  });
+
+  test('a list field the endpoint repeats (Content-Language twice) reaches HTTP/2 hops joined, not as a 502', async () => {
+    const posted = await raw(
+      'POST /languages HTTP/1.1\r\nHost: tiny\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi',
+    );
+    assert.match(posted, /^HTTP\/1\.1 200 OK\r\n/, posted.slice(0, 160));
+    assert.match(posted, /\r\ncontent-language: en, de\r\n/i);
+    const session = connectHttp2(`http://${a().host}:${a().outboundPort}`);
+    try {
+      const stream = session.request({ ':path': '/languages', ':authority': 'tiny' });
+      stream.resume();
+      const [headers] = (await once(stream, 'response')) as [Record<string, string>];
+      assert.equal(headers[':status'], 200);
+      assert.equal(headers['content-language'], 'en, de');
+      await once(stream, 'end');
+    } finally {
+      session.close();
+    }
+  });
+
+  test('an HTTP/2 caller’s repeated request fields (If-None-Match twice) all reach the endpoint, joined', async () => {
+    const seenBefore = onlyB.seen.length;
+    const socket = connectTcp(a().outboundPort, a().host);
+    socket.on('error', () => undefined);
+    socket.resume();
+    const block = literalHeaderBlock([
+      [':method', 'GET'],
+      [':scheme', 'http'],
+      [':path', '/whoami'],
+      [':authority', 'hello'],
+      ['if-none-match', '"a"'],
+      ['if-none-match', '"b"'],
+      ['cookie', 'x=1'],
+      ['cookie', 'y=2'],
+    ]);
+    socket.write(Buffer.concat([H2_PREFACE, frame(0x1, 0x5, 1, block)]));
+    try {
+      await waitFor('the endpoint to get the request', () => onlyB.seen.length > seenBefore, 5_000);
+    } finally {
+      socket.destroy();
+    }
+    const seen = onlyB.seen.at(-1);
+    assert.equal(seen?.headers['if-none-match'], '"a", "b"');
+    assert.equal(seen?.headers.cookie, 'x=1; y=2');
   });
 
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {

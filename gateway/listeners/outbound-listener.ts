@@ -65,7 +65,13 @@ export interface OutboundHandlers {
   onFastRequest(head: SimpleHead, body: Readable | Buffer | null, sink: FastResponseSink): void;
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
-  onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void;
+  /** `rawHeaders` is the head as sent (name, value, …): the header object drops repeats of some fields. */
+  onStream(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    flags: number,
+    rawHeaders: readonly string[],
+  ): void;
   onAcceptError: AcceptErrorHandler;
   /** An HTTP/2 caller stopped answering PINGs and its connection was closed; for logging. */
   onSessionLost(message: string): void;
@@ -133,8 +139,10 @@ export class OutboundListener implements FastPathHost {
       session.on('error', () => session.destroy());
       if (this.isDraining) session.close();
     });
-    this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) =>
-      handlers.onStream(stream, headers, flags),
+    this.h2.on(
+      'stream',
+      (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, rawHeaders: string[]) =>
+        handlers.onStream(stream, headers, flags, rawHeaders),
     );
     this.net = createNetServer({ noDelay: true, allowHalfOpen: true, ...TCP_KEEPALIVE }, (socket) =>
       this.accept(socket),

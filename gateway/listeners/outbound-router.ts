@@ -70,7 +70,12 @@ export class OutboundRouter {
     this.forward(requestOfSimpleHead(head, body), sink);
   }
 
-  onH2Stream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
+  onH2Stream(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    flags: number,
+    rawHeaders: readonly string[],
+  ): void {
     const contentType = headers['content-type'];
     const grpc = typeof contentType === 'string' && contentType.startsWith('application/grpc');
     const sink = new H2ResponseSink(
@@ -98,7 +103,7 @@ export class OutboundRouter {
       method,
       path: headers[':path'] ?? '/',
       authority: headers[':authority'] ?? headers.host ?? '',
-      headers: headersFromH2(headers),
+      headers: headersFromH2(rawHeaders),
       bodyLength,
       body: bodyLength !== 0 ? stream : null,
       grpc,

@@ -41,10 +41,12 @@ import type { TlsCredentials } from '../transport/peer-transport.js';
 import type { RequestMetrics } from './request-metrics.js';
 import { handToH2Server, H2Sessions, SESSION_PING_INTERVAL_MS } from './h2-sessions.js';
 
+/** `rawHeaders` is the head as sent (name, value, …): the header object drops repeats of some fields. */
 export type PeerStreamHandler = (
   stream: ServerHttp2Stream,
   headers: IncomingHttpHeaders,
   flags: number,
+  rawHeaders: readonly string[],
   caller: string,
 ) => void;
 export type PeerTunnelHandler = (socket: TLSSocket, caller: string) => void;
@@ -115,15 +117,21 @@ export class PeerListener {
       session.once('connect', () => session.setLocalWindowSize(CONNECTION_WINDOW_BYTES));
       if (this.draining) session.close();
     });
-    this.h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number) => {
+    const onStream = (
+      stream: ServerHttp2Stream,
+      headers: IncomingHttpHeaders,
+      flags: number,
+      rawHeaders: string[],
+    ): void => {
       const caller = (stream.session as (ServerHttp2Session & CallerTagged) | undefined)?.[kCaller];
       if (caller === undefined) {
         stream.on('error', () => undefined); // closing with an error code reports it on the stream
         stream.close(constants.NGHTTP2_REFUSED_STREAM);
         return;
       }
-      options.onStream(stream, headers, flags, caller);
-    });
+      options.onStream(stream, headers, flags, rawHeaders, caller);
+    };
+    this.h2.on('stream', onStream);
     this.tls = createTlsServer(
       {
         ...tlsOptions(options.tls),

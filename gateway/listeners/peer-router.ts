@@ -88,14 +88,20 @@ export class PeerRouter {
   }
 
   /** A stream from peer cluster `caller`. */
-  onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders, flags: number, caller: string): void {
+  onStream(
+    stream: ServerHttp2Stream,
+    headers: IncomingHttpHeaders,
+    flags: number,
+    rawHeaders: readonly string[],
+    caller: string,
+  ): void {
     if (headers[':method'] === 'CONNECT' && headers[LANE_HEADER] === 'http/1.1') {
       this.openLane(stream, caller);
       return;
     }
     const contentType = headers['content-type'];
     const grpc = typeof contentType === 'string' && contentType.startsWith('application/grpc');
-    const fields = headersFromH2(headers);
+    const fields = headersFromH2(rawHeaders);
     fields[SOURCE_CLUSTER_HEADER] = caller;
     const endStream = (flags & END_STREAM_FLAG) !== 0;
     const length = headers['content-length'];

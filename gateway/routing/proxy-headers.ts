@@ -204,15 +204,18 @@ export function addRequestField(headers: HeaderMap, name: string, value: string)
 }
 
 /**
- * Copies the regular fields of an HTTP/2 request (Node's header object) into a new map, dropping
- * pseudo-headers, Host (the authority is carried as :authority) and weft fields. HTTP/2 already forbids connection-specific fields; TE may only be
- * `trailers`, which gRPC needs and which is kept.
+ * The regular fields of an HTTP/2 request, from its head as sent (name, value, …; Node's header object
+ * keeps only the first of a repeated If-None-Match, Range and the like), repeats joined as HTTP/1.1
+ * requests' are. Pseudo-headers, Host (the authority is carried as :authority) and weft fields are
+ * dropped. HTTP/2 already forbids connection-specific fields; TE may only be `trailers`, which gRPC needs
+ * and which is kept.
  */
-export function headersFromH2(incoming: Readonly<Record<string, string | string[] | undefined>>): HeaderMap {
+export function headersFromH2(raw: readonly string[]): HeaderMap {
   const headers = newHeaderMap();
-  for (const name in incoming) {
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
     if (name.charCodeAt(0) === 58 /* ':' */ || name === 'host' || isWeftRequestField(name)) continue;
-    headers[name] = incoming[name];
+    addRequestField(headers, name, raw[i + 1] as string);
   }
   return headers;
 }

@@ -22,6 +22,12 @@ const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |\r\n|$)/;
 const CHUNKED_LAST = /(?:^|,)[ \t]*chunked[ \t]*$/i;
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/;
 const KEEP_ALIVE_TOKEN = /(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/;
+/**
+ * List fields (RFC 9110 §5.3) that node:http2 sends only as one value: repeats are joined with ", ", or an
+ * answer with two Content-Language lines could not reach an HTTP/2 caller. Other repeats stay lines of
+ * their own (Set-Cookie must; a repeated single-value field is the endpoint's error, refused on HTTP/2).
+ */
+const JOINED_LIST_FIELDS = new Set(['content-encoding', 'content-language']);
 
 export interface H1ResponseEvents {
   /** A final response head (or 101 Switching Protocols when `upgrade`). */
@@ -240,8 +246,9 @@ export class H1ResponseParser {
       }
       const previous = headers[name];
       if (previous === undefined) headers[name] = value;
-      else if (typeof previous === 'string') headers[name] = [previous, value];
-      else previous.push(value);
+      else if (typeof previous !== 'string') previous.push(value);
+      else if (JOINED_LIST_FIELDS.has(name)) headers[name] = `${previous}, ${value}`;
+      else headers[name] = [previous, value];
     }
     const tokens = connectionTokens?.toLowerCase();
     if (tokens) {

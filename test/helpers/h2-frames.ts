@@ -25,3 +25,16 @@ export const BIG_WINDOWS = Buffer.concat([
 
 /** `GET /` on stream 1 (HPACK: :method GET, :scheme https, :path /, :authority x), ending the stream. */
 export const GET_ON_STREAM_1 = frame(0x1, 0x5, 1, Buffer.from([0x82, 0x87, 0x84, 0x41, 0x01, 0x78]));
+
+/**
+ * A header block of literal fields without indexing (HPACK §6.2.2, no Huffman coding), names and values
+ * under 127 bytes: lets a test send what Node's client refuses, such as a field repeated.
+ */
+export function literalHeaderBlock(fields: readonly (readonly [string, string])[]): Buffer {
+  const parts: Buffer[] = [];
+  for (const [name, value] of fields) {
+    parts.push(Buffer.from([0x00, name.length]), Buffer.from(name, 'latin1'));
+    parts.push(Buffer.from([value.length]), Buffer.from(value, 'latin1'));
+  }
+  return Buffer.concat(parts);
+}
