@@ -198,6 +198,7 @@ export class DataPlane {
         onFastRequest: (head, body, sink) => router.onFastRequest(head, body, sink),
         onRequest: (req, res) => router.onH1Request(req, res),
         onUpgrade: (req, socket, head) => tunnels.onUpgrade(req, socket, head),
+        onConnect: (_req, socket) => tunnels.onConnect(socket),
         onStream: (stream, headers, flags, rawHeaders) =>
           router.onH2Stream(stream, headers, flags, rawHeaders),
         onAcceptError: acceptFailed,

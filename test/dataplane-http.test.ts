@@ -256,6 +256,25 @@ describe('data plane: HTTP', () => {
     assert.equal(seen?.headers.cookie, 'x=1; y=2');
   });
 
+  test('CONNECT from an app is refused with the reason, on HTTP/1.1 as on HTTP/2, never dropped unanswered', async () => {
+    const answer = await raw('CONNECT hello:80 HTTP/1.1\r\nHost: hello:80\r\n\r\n');
+    assert.match(answer, /^HTTP\/1\.1 400 /, answer.slice(0, 120));
+    assert.match(answer, /CONNECT is not supported on the outbound listener; bind a tcp: listener/);
+    const session = connectHttp2(`http://${a().host}:${a().outboundPort}`);
+    try {
+      const stream = session.request({ ':method': 'CONNECT', ':authority': 'hello:80' });
+      stream.setEncoding('utf8');
+      let body = '';
+      stream.on('data', (chunk: string) => (body += chunk));
+      const [headers] = (await once(stream, 'response')) as [Record<string, string>];
+      await once(stream, 'end');
+      assert.equal(headers[':status'], 400);
+      assert.match(body, /CONNECT is not supported on the outbound listener/);
+    } finally {
+      session.close();
+    }
+  });
+
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
     for (const host of [
       'hello',

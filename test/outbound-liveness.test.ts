@@ -27,6 +27,7 @@ test('an h2c caller that stops answering PINGs loses its connection; one that an
       onFastRequest: refuse,
       onRequest: refuse,
       onUpgrade: refuse,
+      onConnect: refuse,
       onStream: refuse,
       onAcceptError: () => undefined,
       onSessionLost: (message) => lost.push(message),

@@ -65,6 +65,8 @@ export interface OutboundHandlers {
   onFastRequest(head: SimpleHead, body: Readable | Buffer | null, sink: FastResponseSink): void;
   onRequest(req: IncomingMessage, res: ServerResponse): void;
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void;
+  /** An HTTP/1.1 CONNECT (Node's 'connect' event; without a listener Node drops the connection unanswered). */
+  onConnect(req: IncomingMessage, socket: Socket): void;
   /** `rawHeaders` is the head as sent (name, value, …): the header object drops repeats of some fields. */
   onStream(
     stream: ServerHttp2Stream,
@@ -120,6 +122,7 @@ export class OutboundListener implements FastPathHost {
     this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
       handlers.onUpgrade(req, socket, head),
     );
+    this.http1.on('connect', (req: IncomingMessage, socket: Socket) => handlers.onConnect(req, socket));
     this.http1.on('clientError', onClientError);
     // A caller that half-closes after its request still gets the answer, then the connection closes
     // (Node's default aborts the request; nginx and HAProxy answer). The sockets allow half-open.

@@ -87,12 +87,7 @@ export class OutboundRouter {
     );
     const method = headers[':method'] ?? 'GET';
     if (method === 'CONNECT') {
-      sink.fail(
-        new GatewayError(
-          'BAD_REQUEST',
-          'CONNECT is not supported on the outbound listener; bind a tcp: listener to the service instead',
-        ),
-      );
+      sink.fail(connectUnsupported());
       return;
     }
     const endStream = (flags & END_STREAM_FLAG) !== 0;
@@ -162,4 +157,12 @@ export class OutboundRouter {
     const resilience = this.context.resilience(route.service);
     new GuardedRequest(this.context, route, name.cluster, request, sink, resilience).start(choice);
   }
+}
+
+/** The answer to CONNECT from a local app, on HTTP/1.1 or HTTP/2: opaque TCP has listeners of its own. */
+export function connectUnsupported(): GatewayError {
+  return new GatewayError(
+    'BAD_REQUEST',
+    'CONNECT is not supported on the outbound listener; bind a tcp: listener to the service instead',
+  );
 }

@@ -34,7 +34,7 @@ import {
 } from '../upstream/tcp-dial.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { ObservedRequest, RequestObserver } from '../observability/index.js';
-import type { OutboundRouter, RouterContext } from './outbound-router.js';
+import { connectUnsupported, type OutboundRouter, type RouterContext } from './outbound-router.js';
 import { traceRequestHeaders } from './request-trace.js';
 import { cutConnection } from './cut-connection.js';
 import { lingerAfterRefusal } from './refusal-linger.js';
@@ -67,6 +67,12 @@ export class OutboundTunnels {
   onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
     socket.on('error', onEarlySocketError);
     this.upgrade(req, socket, head);
+  }
+
+  /** An HTTP/1.1 CONNECT from a local app: refused with the reason, as on HTTP/2. */
+  onConnect(socket: Socket): void {
+    socket.on('error', onEarlySocketError);
+    answerRaw(socket, connectUnsupported());
   }
 
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
