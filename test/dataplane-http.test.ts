@@ -275,6 +275,29 @@ describe('data plane: HTTP', () => {
     }
   });
 
+  test('a POST without a body reaches the endpoint with Content-Length: 0, from HTTP/1.1 and HTTP/2 callers', async () => {
+    const posted = await raw(
+      'POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+    );
+    assert.match(posted, /^HTTP\/1\.1 200 /, posted.slice(0, 120));
+    assert.equal(onlyB.seen.at(-1)?.headers['content-length'], '0');
+    const session = connectHttp2(`http://${a().host}:${a().outboundPort}`);
+    try {
+      const stream = session.request(
+        { ':method': 'POST', ':path': '/echo', ':authority': 'hello' },
+        { endStream: true },
+      );
+      stream.resume();
+      const [headers] = (await once(stream, 'response')) as [Record<string, string>];
+      assert.equal(headers[':status'], 200);
+      await once(stream, 'end');
+    } finally {
+      session.close();
+    }
+    assert.equal(onlyB.seen.at(-1)?.method, 'POST');
+    assert.equal(onlyB.seen.at(-1)?.headers['content-length'], '0');
+  });
+
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
     for (const host of [
       'hello',

@@ -297,6 +297,12 @@ export class H1Connection implements H1ResponseEvents {
     }
     const body = request.body;
     if (request.bodyLength === 0 || !body) {
+      if (
+        request.method !== 'GET' &&
+        LENGTH_METHODS.has(request.method) &&
+        headers['content-length'] === undefined
+      )
+        head += 'content-length: 0\r\n';
       this.socket.write(`${head}\r\n`, 'latin1');
       exchange.requestDone = true;
       return;
@@ -415,6 +421,12 @@ export class H1Connection implements H1ResponseEvents {
 function notSent(err: GatewayError): GatewayError {
   return new GatewayError('UPSTREAM_CONNECT', err.message, { cause: err });
 }
+
+/**
+ * Methods that define a meaning for a body: a request of one without a body says `content-length: 0`
+ * (RFC 9110 §8.6), which HTTP/2 callers leave out and some servers require (411 Length Required).
+ */
+const LENGTH_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 const kConnection = Symbol('weft.h1.connection');
 type SocketWithConnection = ByteStream & { [kConnection]: H1Connection };
