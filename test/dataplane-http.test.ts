@@ -298,6 +298,16 @@ describe('data plane: HTTP', () => {
     assert.equal(onlyB.seen.at(-1)?.headers['content-length'], '0');
   });
 
+  test('TE: trailers reaches the endpoint with the Connection: te its sender must send (RFC 9110 §10.1.4)', async () => {
+    const answer = await raw(
+      'GET /whoami HTTP/1.1\r\nHost: hello\r\nTE: trailers\r\nConnection: te, close\r\n\r\n',
+    );
+    assert.match(answer, /^HTTP\/1\.1 200 /, answer.slice(0, 120));
+    const seen = onlyB.seen.at(-1)?.headers;
+    assert.equal(seen?.te, 'trailers');
+    assert.match(String(seen?.connection), /\bte\b/i);
+  });
+
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
     for (const host of [
       'hello',

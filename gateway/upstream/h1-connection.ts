@@ -295,6 +295,8 @@ export class H1Connection implements H1ResponseEvents {
       if (typeof value === 'string') head += `${name}: ${value}\r\n`;
       else for (const item of value) head += `${name}: ${item}\r\n`;
     }
+    // TE is hop-by-hop: its sender names it in Connection (RFC 9110 §10.1.4).
+    if (headers.te !== undefined) head += 'connection: te\r\n';
     const body = request.body;
     if (request.bodyLength === 0 || !body) {
       if (
