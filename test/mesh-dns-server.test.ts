@@ -157,18 +157,18 @@ test('mesh DNS: NXDOMAIN for unknown names in the zone, REFUSED outside it', asy
   assert.equal(apex.answers?.[0]?.type, 'SOA');
 });
 
-test('mesh DNS: malformed packets get FORMERR or are dropped, and the server keeps answering', async (t) => {
+// Over UDP the same packets get no reply at all: see mesh-dns-abuse.test.ts.
+test('mesh DNS over TCP: malformed queries get FORMERR or NOTIMP, and the server keeps answering', async (t) => {
   const { dns, port } = await startDns();
   t.after(() => dns.close());
+  const rcode = (answer: Buffer) => answer.readUInt16BE(2) & 0xf;
 
-  const short = await udpExchange(port, Buffer.from([0xbe, 0xef, 0x01, 0x00, 0x00]));
-  assert.ok(short);
+  const short = await tcpExchange(port, Buffer.from([0xbe, 0xef, 0x01, 0x00, 0x00]));
   assert.equal(short.readUInt16BE(0), 0xbeef);
-  assert.equal(short.readUInt16BE(2) & 0xf, 1, 'FORMERR');
+  assert.equal(rcode(short), 1, 'FORMERR');
 
-  const truncatedName = Buffer.concat([query('hello.default.svc.clusterset.local', 'A', 7).subarray(0, 20)]);
-  const formerr = await udpExchange(port, truncatedName);
-  assert.ok(formerr);
+  const truncatedName = query('hello.default.svc.clusterset.local', 'A', 7).subarray(0, 20);
+  const formerr = await tcpExchange(port, truncatedName);
   assert.equal(dnsPacket.decode(formerr).id, 7);
   assert.equal((dnsPacket.decode(formerr) as { rcode?: string }).rcode, 'FORMERR');
 
@@ -180,29 +180,57 @@ test('mesh DNS: malformed packets get FORMERR or are dropped, and the server kee
       { type: 'A', name: 'db.shop.svc.clusterset.local' },
     ],
   });
-  const two = await udpExchange(port, twoQuestions);
-  assert.ok(two);
-  assert.equal((dnsPacket.decode(two) as { rcode?: string }).rcode, 'FORMERR');
+  assert.equal(
+    (dnsPacket.decode(await tcpExchange(port, twoQuestions)) as { rcode?: string }).rcode,
+    'FORMERR',
+  );
 
   const garbage = Buffer.from('ffffffffffffffffffffffffffffffffffff', 'hex');
   garbage.writeUInt16BE(0x0100, 2);
-  const garbageAnswer = await udpExchange(port, garbage);
-  assert.ok(garbageAnswer);
-  assert.equal(garbageAnswer.readUInt16BE(2) & 0xf, 1, 'FORMERR');
-
-  // Too short to carry an id, or itself a response: dropped (no reflection).
-  assert.equal(await udpExchange(port, Buffer.from([1]), 300), undefined);
-  const response = query('hello.default.svc.clusterset.local', 'A');
-  response.writeUInt16BE(response.readUInt16BE(2) | 0x8000, 2);
-  assert.equal(await udpExchange(port, response, 300), undefined);
+  assert.equal(rcode(await tcpExchange(port, garbage)), 1, 'FORMERR');
 
   const notQuery = query('hello.default.svc.clusterset.local', 'A', 9);
   notQuery.writeUInt16BE(notQuery.readUInt16BE(2) | (2 << 11), 2);
-  const notimp = await udpExchange(port, notQuery);
-  assert.ok(notimp);
-  assert.equal(notimp.readUInt16BE(2) & 0xf, 4, 'NOTIMP');
+  assert.equal(rcode(await tcpExchange(port, notQuery)), 4, 'NOTIMP');
 
   assert.equal((await ask(port, 'hello.default.svc.clusterset.local', 'A')).rcode, 'NOERROR');
+});
+
+test('mesh DNS: NOTIMP carries the opcode asked for; an EDNS version other than 0 gets BADVERS', async (t) => {
+  const { dns, port } = await startDns();
+  t.after(() => dns.close());
+  const notify = query('clusterset.local', 'SOA', 10);
+  notify.writeUInt16BE(notify.readUInt16BE(2) | (4 << 11), 2);
+  const notimp = await tcpExchange(port, notify);
+  assert.equal((notimp.readUInt16BE(2) >> 11) & 0xf, 4, 'opcode NOTIFY');
+  assert.equal(notimp.readUInt16BE(2) & 0xf, 4, 'NOTIMP');
+
+  const future = dnsPacket.encode({
+    type: 'query',
+    id: 11,
+    questions: [{ type: 'A', name: 'hello.default.svc.clusterset.local' }],
+    additionals: [
+      {
+        type: 'OPT',
+        name: '.',
+        udpPayloadSize: 1232,
+        extendedRcode: 0,
+        ednsVersion: 1,
+        flags: 0,
+        flag_do: false,
+        options: [],
+      },
+    ],
+  });
+  const answer = await udpExchange(port, future);
+  assert.ok(answer);
+  const badvers = dnsPacket.decode(answer);
+  const opt = badvers.additionals?.find((r) => r.type === 'OPT');
+  assert.equal(answer.readUInt16BE(2) & 0xf, 0, 'BADVERS (16): low bits 0 in the header');
+  assert.ok(opt?.type === 'OPT');
+  assert.equal(opt.extendedRcode, 1, 'BADVERS (16): high bits 1 in the OPT record');
+  assert.equal(opt.ednsVersion, 0);
+  assert.deepEqual(badvers.answers, []);
 });
 
 test('mesh DNS: IPv6 outbound listeners are answered with AAAA', async (t) => {

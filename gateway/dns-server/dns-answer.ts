@@ -1,5 +1,7 @@
-// Answers one DNS query for the fabric zone. Pure: bytes in, bytes out (or nothing: responses and
-// packets too short to carry an id are dropped, so the listener can never be used to reflect traffic).
+// Answers one DNS query for the fabric zone. Pure: bytes in, bytes out (or nothing). Over UDP only a
+// well-formed query is answered and anything else is dropped: an error reply to a spoofed datagram could
+// start an endless exchange with a UDP service that answers every datagram (chargen, echo: a "loop DoS").
+// Over TCP, which cannot be spoofed, bad queries get FORMERR or NOTIMP; responses are never answered.
 // Every name of a service that exists resolves to the gateway's outbound listener: A or AAAA with its
 // address, SRV with its port and the queried name as target. The question is echoed byte for byte, so
 // resolvers that randomise the case of names (DNS 0x20) accept the answer.
@@ -15,13 +17,26 @@ export interface MeshZone {
   readonly knows: (service: string, cluster?: string) => boolean;
 }
 
-export const RCODE = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 } as const;
+/** BADVERS is an extended RCODE (RFC 6891): its low 4 bits go in the header, the rest in the OPT record. */
+export const RCODE = {
+  NOERROR: 0,
+  FORMERR: 1,
+  SERVFAIL: 2,
+  NXDOMAIN: 3,
+  NOTIMP: 4,
+  REFUSED: 5,
+  BADVERS: 16,
+} as const;
 
 /** Short: the answer (the gateway) never changes, but whether a service exists does. */
 export const TTL_SECONDS = 5;
 const UDP_LIMIT = 512;
 const EDNS_PAYLOAD = 1232;
+/** A question (at most 271 bytes) and an OPT record fit with room to spare; a larger packet is no query. */
+const MAX_QUERY = EDNS_PAYLOAD;
+const HEADER = 12;
 const QR = 0x8000;
+const OPCODE = 0x7800;
 const RD = 0x0100;
 
 /** Over UDP an answer larger than 512 bytes (or the client's EDNS size, up to 1232) is sent truncated
@@ -29,32 +44,44 @@ const RD = 0x0100;
 export function answerQuery(query: Buffer, zone: MeshZone, transport: 'udp' | 'tcp'): Buffer | undefined {
   if (query.length < 2) return undefined;
   const id = query.readUInt16BE(0);
-  if (query.length < 12) return reply(query, id, 0, RCODE.FORMERR, 12);
+  if (query.length < HEADER) return refuse(query, id, 0, RCODE.FORMERR, transport);
   const flags = query.readUInt16BE(2);
   if (flags & QR) return undefined;
-  const rd = flags & RD;
-  const opcode = (flags >> 11) & 0xf;
-  if (opcode !== 0) return reply(query, id, rd, RCODE.NOTIMP, 12);
+  // Copied into every reply (RFC 1035 4.1.1), so a NOTIMP says which opcode is not implemented.
+  const echoed = flags & (OPCODE | RD);
+  if (flags & OPCODE) return refuse(query, id, echoed, RCODE.NOTIMP, transport);
+  // Checked before decoding: dns-packet decodes every section, and a crafted 64 KB packet full of
+  // records and compression pointers costs it a second of CPU.
+  if (
+    query.length > MAX_QUERY ||
+    query.readUInt16BE(4) !== 1 ||
+    query.readUInt16BE(6) !== 0 ||
+    query.readUInt16BE(8) !== 0 ||
+    query.readUInt16BE(10) > 1
+  ) {
+    return refuse(query, id, echoed, RCODE.FORMERR, transport);
+  }
 
   let packet: DecodedPacket;
   let questionEnd: number;
   try {
     packet = dnsPacket.decode(query);
-    const question = packet.questions?.[0];
-    if (!question || packet.questions?.length !== 1) return reply(query, id, rd, RCODE.FORMERR, 12);
     questionEnd = endOfFirstQuestion(query);
   } catch {
-    return reply(query, id, rd, RCODE.FORMERR, 12);
+    return refuse(query, id, echoed, RCODE.FORMERR, transport);
   }
-  const question = packet.questions[0] as NonNullable<DecodedPacket['questions']>[number];
+  // QDCOUNT is 1: the decoded packet has one question.
+  const question = packet.questions?.[0] as NonNullable<DecodedPacket['questions']>[number];
   const opt = packet.additionals?.find((a) => a.type === 'OPT');
+  // Only EDNS version 0 exists: a later one gets BADVERS and our version (RFC 6891 6.1.3).
+  const badVersion = opt?.type === 'OPT' && opt.ednsVersion !== 0;
   const optRecord: Answer[] = opt
     ? [
         {
           type: 'OPT',
           name: '.',
           udpPayloadSize: EDNS_PAYLOAD,
-          extendedRcode: 0,
+          extendedRcode: badVersion ? RCODE.BADVERS >> 4 : 0,
           ednsVersion: 0,
           flags: 0,
           flag_do: false,
@@ -62,6 +89,9 @@ export function answerQuery(query: Buffer, zone: MeshZone, transport: 'udp' | 't
         },
       ]
     : [];
+  if (badVersion) {
+    return reply(query, id, echoed, RCODE.BADVERS & 0xf, questionEnd, { additionals: optRecord });
+  }
   const limit =
     transport === 'tcp'
       ? 65_535
@@ -70,18 +100,29 @@ export function answerQuery(query: Buffer, zone: MeshZone, transport: 'udp' | 't
         : UDP_LIMIT;
 
   const result = resolve(question, zone);
-  const full = reply(query, id, rd, result.rcode, questionEnd, {
+  const full = reply(query, id, echoed, result.rcode, questionEnd, {
     answers: result.answers,
     authorities: result.authorities,
     additionals: [...result.additionals, ...optRecord],
     authoritative: result.rcode !== RCODE.REFUSED,
   });
   if (full.length <= limit) return full;
-  return reply(query, id, rd, result.rcode, questionEnd, {
+  return reply(query, id, echoed, result.rcode, questionEnd, {
     additionals: optRecord,
     authoritative: true,
     truncated: true,
   });
+}
+
+/** An error answer over TCP; over UDP nothing (see the top of this file). */
+function refuse(
+  query: Buffer,
+  id: number,
+  echoed: number,
+  rcode: number,
+  transport: 'udp' | 'tcp',
+): Buffer | undefined {
+  return transport === 'tcp' ? reply(query, id, echoed, rcode, HEADER) : undefined;
 }
 
 interface Resolution {
@@ -159,17 +200,18 @@ interface Sections {
   truncated?: boolean;
 }
 
-/** Header + the query's question bytes (12..questionEnd) + encoded records. */
+/** Header (with `echoed`, the query's RD and opcode bits) + the query's question bytes
+ *  (12..questionEnd) + encoded records. */
 function reply(
   query: Buffer,
   id: number,
-  rd: number,
+  echoed: number,
   rcode: number,
   questionEnd: number,
   sections: Sections = {},
 ): Buffer {
   const flags =
-    rd |
+    echoed |
     rcode |
     (sections.authoritative ? dnsPacket.AUTHORITATIVE_ANSWER : 0) |
     (sections.truncated ? dnsPacket.TRUNCATED_RESPONSE : 0);

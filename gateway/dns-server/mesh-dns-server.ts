@@ -1,8 +1,10 @@
 // The mesh DNS listener (listen.dns, optional): UDP and TCP on the same port, answering A/AAAA/SRV for the
 // fabric zone with the gateway's outbound listener (see dns-answer.ts), so unmodified apps can resolve
-// `hello.default.svc.clusterset.local` to the gateway. Malformed packets get FORMERR or are dropped; no
-// packet or connection can crash the process. Lifecycle: construct → start() → close(), idempotent.
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
+// `hello.default.svc.clusterset.local` to the gateway. Over UDP anything but a well-formed query is dropped,
+// over TCP it gets FORMERR or NOTIMP (see dns-answer.ts); no packet or connection can crash the process.
+// A TCP message must arrive whole within 5 s of its first byte, and one address holds at most 32 of the
+// 256 connections. Lifecycle: construct → start() → close(), idempotent.
+import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { isIP, createServer, type Server, type Socket } from 'node:net';
 import type { HostPort } from '../config/index.js';
 import { GatewayError } from '../errors.js';
@@ -22,10 +24,16 @@ export interface MeshDnsServerOptions {
    *  map lookup. */
   readonly knows: (service: string, cluster?: string) => boolean;
   readonly logger?: Logger;
+  /** TCP: how long one message may take from its first byte to its last (default 5 s, RFC 7766 6.2.3). */
+  readonly tcpMessageTimeoutMs?: number;
+  /** TCP: connections open at once from one address (default 32), so that no host takes every slot. */
+  readonly tcpConnectionsPerAddress?: number;
 }
 
 const TCP_IDLE_MS = 10_000;
+const TCP_MESSAGE_TIMEOUT_MS = 5_000;
 const MAX_TCP_CONNECTIONS = 256;
+const MAX_TCP_CONNECTIONS_PER_ADDRESS = 32;
 const BIND_ATTEMPTS = 5;
 
 export class MeshDnsServer {
@@ -34,6 +42,7 @@ export class MeshDnsServer {
   private udp: UdpSocket | undefined;
   private tcp: Server | undefined;
   private readonly connections = new Set<Socket>();
+  private readonly connectionsByAddress = new Map<string, number>();
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
@@ -112,10 +121,7 @@ export class MeshDnsServer {
       socket.bind({ address: listen.host, port: listen.port, exclusive: true }, () => {
         socket.removeAllListeners('error');
         socket.on('error', (err) => this.options.logger?.warn({ err }, 'mesh DNS UDP socket error'));
-        socket.on('message', (message, peer) => {
-          const response = this.answer(message, 'udp');
-          if (response) socket.send(response, peer.port, peer.address, () => {});
-        });
+        socket.on('message', (message, peer) => this.serveUdp(socket, message, peer));
         resolveBind(socket);
       });
     });
@@ -134,26 +140,70 @@ export class MeshDnsServer {
     });
   }
 
+  /** Never throws: the 'message' event has no one to catch it, and an exception would end the process. */
+  private serveUdp(socket: UdpSocket, message: Buffer, peer: RemoteInfo): void {
+    // Port 0 is legal on the wire but cannot be answered (send() throws): no client sends from it.
+    if (peer.port === 0) return;
+    const response = this.answer(message, 'udp');
+    if (!response) return;
+    try {
+      socket.send(response, peer.port, peer.address, () => {});
+    } catch (err) {
+      this.options.logger?.warn({ err }, 'mesh DNS could not send an answer');
+    }
+  }
+
   /** TCP framing (RFC 1035 4.2.2): each message is preceded by its length in two bytes. */
   private serveTcp(socket: Socket): void {
+    const address = socket.remoteAddress ?? '';
+    const open = this.connectionsByAddress.get(address) ?? 0;
+    if (open >= (this.options.tcpConnectionsPerAddress ?? MAX_TCP_CONNECTIONS_PER_ADDRESS)) {
+      socket.destroy();
+      return;
+    }
+    this.connectionsByAddress.set(address, open + 1);
     this.connections.add(socket);
+    // The idle timeout restarts on every byte, so a message also has a deadline from its first byte:
+    // otherwise a byte every few seconds would hold a connection forever.
+    let deadline: NodeJS.Timeout | undefined;
     socket.setTimeout(TCP_IDLE_MS, () => socket.destroy());
     socket.on('error', () => socket.destroy());
-    socket.on('close', () => this.connections.delete(socket));
+    socket.on('close', () => {
+      clearTimeout(deadline);
+      this.connections.delete(socket);
+      const left = (this.connectionsByAddress.get(address) ?? 1) - 1;
+      if (left > 0) this.connectionsByAddress.set(address, left);
+      else this.connectionsByAddress.delete(address);
+    });
     let buffered: Buffer = Buffer.alloc(0);
     socket.on('data', (chunk: Buffer) => {
       buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+      let completed = false;
       while (buffered.length >= 2) {
         const length = buffered.readUInt16BE(0);
         if (buffered.length < 2 + length) break;
         const message = buffered.subarray(2, 2 + length);
         buffered = buffered.subarray(2 + length);
+        completed = true;
         const response = this.answer(message, 'tcp');
-        if (!response) continue;
+        // Not a query (a response, or shorter than an id): not a DNS client, and empty frames must not
+        // keep the connection open past the message deadline.
+        if (!response) {
+          socket.destroy();
+          return;
+        }
         const frame = Buffer.alloc(2 + response.length);
         frame.writeUInt16BE(response.length, 0);
         response.copy(frame, 2);
         socket.write(frame);
+      }
+      if (buffered.length === 0 || completed) {
+        clearTimeout(deadline);
+        deadline = undefined;
+      }
+      if (buffered.length > 0 && deadline === undefined) {
+        const timeoutMs = this.options.tcpMessageTimeoutMs ?? TCP_MESSAGE_TIMEOUT_MS;
+        deadline = setTimeout(() => socket.destroy(), timeoutMs).unref();
       }
       // A client that pipelines queries and does not read its answers: stop reading until it does,
       // rather than buffer answers without bound (the idle timeout ends a client that never reads).
