@@ -14,6 +14,7 @@ export type GatewayErrorCode =
   | 'PEER_IDENTITY'
   | 'FORBIDDEN'
   | 'BAD_REQUEST'
+  | 'NOT_IMPLEMENTED'
   | 'DOWNSTREAM_CANCELLED'
   | 'OVERLOADED'
   | 'RATE_LIMITED'

@@ -308,6 +308,17 @@ describe('data plane: HTTP', () => {
     assert.match(String(seen?.connection), /\bte\b/i);
   });
 
+  test('a request with a transfer coding other than chunked is answered 501, never passed on unmarked', async () => {
+    const seenBefore = tinySeen.length;
+    const answer = await raw(
+      'POST /x HTTP/1.1\r\nHost: tiny\r\nTransfer-Encoding: gzip, chunked\r\nConnection: close\r\n\r\n2\r\nhi\r\n0\r\n\r\n',
+    );
+    assert.match(answer, /^HTTP\/1\.1 501 /, answer.slice(0, 120));
+    assert.match(answer, /weft-error: NOT_IMPLEMENTED/i);
+    assert.match(answer, /names a coding the gateway does not decode/);
+    assert.equal(tinySeen.length, seenBefore, 'the endpoint got nothing');
+  });
+
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
     for (const host of [
       'hello',

@@ -141,10 +141,16 @@ test('response parser: framing that could desync a reused connection closes it a
   assert.equal(lookalike.keepAlive, false, 'a token that only contains keep-alive');
   const kept = parse(['HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nok']);
   assert.equal(kept.keepAlive, true);
-  const nbsp = parse(['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\xa0\r\n\r\n2\r\nok\r\n0\r\n\r\n'], {
-    eof: true,
-  });
-  assert.equal(nbsp.body, '2\r\nok\r\n0\r\n\r\n', 'chunked\\xa0 is not chunked: read until close');
+});
+
+test('response parser: a transfer coding other than chunked is refused, not passed on unmarked', () => {
+  for (const coding of ['gzip, chunked', 'gzip', 'chunked\xa0', 'chunked, chunked']) {
+    const got = parse([`HTTP/1.1 200 OK\r\nTransfer-Encoding: ${coding}\r\n\r\n2\r\nok\r\n0\r\n\r\n`], {
+      eof: true,
+    });
+    assert.match(got.error ?? '', /the gateway decodes chunked only/, coding);
+  }
+  assert.equal(parse(['HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked \r\n\r\n0\r\n\r\n']).complete, true);
 });
 
 test('response parser: 101 hands over the bytes that follow the head', () => {

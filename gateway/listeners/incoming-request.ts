@@ -7,16 +7,16 @@ import { GatewayError } from '../errors.js';
 import {
   headersFromRawH1,
   originFormTarget,
-  repeatedHostError,
+  headError,
   type H1RequestFacts,
 } from '../routing/proxy-headers.js';
 import type { ProxyRequest } from '../upstream/exchange.js';
 
-/** The request, or BAD_REQUEST for a head with more than one Host or an absolute target without a host. */
+/** The request, or the refusal of a head the gateway must not pass on (see headError, originFormTarget). */
 export function requestOfIncoming(req: IncomingMessage): ProxyRequest | GatewayError {
   const facts: H1RequestFacts = { authority: '', hostLines: 0, bodyLength: 0, upgrade: '', grpc: false };
   const headers = headersFromRawH1(req.rawHeaders, facts);
-  const bad = repeatedHostError(facts);
+  const bad = headError(facts);
   if (bad) return bad;
   const path = originFormTarget(req.url ?? '/', facts);
   if (path instanceof GatewayError) return path;

@@ -19,7 +19,7 @@ import {
   headersFromRawH1,
   isHopByHop,
   originFormTarget,
-  repeatedHostError,
+  headError,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
   type H1RequestFacts,
@@ -120,7 +120,7 @@ export class OutboundTunnels {
       answerRaw(socket, err);
       recordTunnel(stats, observed, started, httpStatusOf(err.code), edge, err.code);
     };
-    const badHead = repeatedHostError(facts) ?? (originForm instanceof GatewayError ? originForm : undefined);
+    const badHead = headError(facts) ?? (originForm instanceof GatewayError ? originForm : undefined);
     if (badHead) return refuse(badHead, this.context.noRouteStats, NO_ROUTE);
     const resolved = this.context.router.resolve(facts.authority);
     if (resolved instanceof GatewayError) return refuse(resolved, this.context.noRouteStats, NO_ROUTE);
@@ -396,6 +396,7 @@ const REASONS: Readonly<Record<number, string>> = {
   431: 'Request Header Fields Too Large',
   499: 'Client Closed Request',
   500: 'Internal Server Error',
+  501: 'Not Implemented',
   502: 'Bad Gateway',
   503: 'Service Unavailable',
   504: 'Gateway Timeout',

@@ -17,6 +17,7 @@ export const GrpcStatus = {
   NOT_FOUND: 5,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
+  UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
 } as const;
@@ -36,6 +37,7 @@ const ANSWERS: Readonly<Partial<Record<GatewayErrorCode, ErrorAnswer>>> = {
   PEER_IDENTITY: { http: 502, grpc: GrpcStatus.UNAVAILABLE },
   FORBIDDEN: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
   BAD_REQUEST: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
+  NOT_IMPLEMENTED: { http: 501, grpc: GrpcStatus.UNIMPLEMENTED },
   DOWNSTREAM_CANCELLED: { http: 499, grpc: GrpcStatus.CANCELLED },
   OVERLOADED: { http: 503, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
   RATE_LIMITED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },

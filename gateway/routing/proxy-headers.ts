@@ -111,6 +111,8 @@ export interface H1RequestFacts {
   bodyLength: number;
   /** The Upgrade field, lower-cased; '' when absent. Node decides whether the request is an upgrade. */
   upgrade: string;
+  /** Transfer-Encoding when it names a coding other than chunked (gzip, chunked), else ''. */
+  codings?: string;
   grpc: boolean;
 }
 
@@ -159,6 +161,7 @@ export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts):
         break;
       case 'transfer-encoding':
         facts.bodyLength = -1;
+        if (value.trim().toLowerCase() !== 'chunked') facts.codings = value;
         continue;
       case 'connection':
         connectionTokens += `${value},`;
@@ -183,13 +186,26 @@ export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts):
   return headers;
 }
 
-/** The answer to a head with more than one Host (Node's parser lets it through; RFC 9112 §3.2 says 400). */
-export function repeatedHostError(facts: H1RequestFacts): GatewayError | undefined {
-  if (facts.hostLines <= 1) return undefined;
-  return new GatewayError(
-    'BAD_REQUEST',
-    `the request has ${facts.hostLines} Host fields; send exactly one (RFC 9112 §3.2)`,
-  );
+/**
+ * The answer to a head Node's parser lets through but the gateway must refuse: more than one Host (RFC
+ * 9112 §3.2: 400), or a transfer coding other than chunked (RFC 9112 §6.1: 501).
+ */
+export function headError(facts: H1RequestFacts): GatewayError | undefined {
+  if (facts.hostLines > 1) {
+    return new GatewayError(
+      'BAD_REQUEST',
+      `the request has ${facts.hostLines} Host fields; send exactly one (RFC 9112 §3.2)`,
+    );
+  }
+  if (facts.codings !== undefined) {
+    // Passed on, the endpoint would get the coded bytes unmarked; weft decodes chunked only.
+    return new GatewayError(
+      'NOT_IMPLEMENTED',
+      `the request's Transfer-Encoding ${JSON.stringify(facts.codings)} names a coding the gateway does not ` +
+        'decode; send the body chunked or with Content-Length (RFC 9112 §6.1)',
+    );
+  }
+  return undefined;
 }
 
 /**

@@ -19,7 +19,7 @@ const MAX_CHUNK_LINE_BYTES = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 const CONTENT_LENGTH = /^\d{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |\r\n|$)/;
-const CHUNKED_LAST = /(?:^|,)[ \t]*chunked[ \t]*$/i;
+const ONLY_CHUNKED = /^[ \t]*chunked[ \t]*$/i;
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/;
 const KEEP_ALIVE_TOKEN = /(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/;
 /**
@@ -209,7 +209,6 @@ export class H1ResponseParser {
     const headers: HeaderMap = newHeaderMap();
     let contentLength = -1;
     let chunked = false;
-    let transferEncoding = false;
     let connectionTokens: string | undefined;
     let fields = 0;
     while (at >= 0) {
@@ -235,8 +234,13 @@ export class H1ResponseParser {
         }
         contentLength = length;
       } else if (name === 'transfer-encoding') {
-        transferEncoding = true;
-        chunked = CHUNKED_LAST.test(value);
+        // Passed on, the caller would get coded bytes unmarked (the field is hop-by-hop): chunked only.
+        if (!ONLY_CHUNKED.test(value)) {
+          return protocolError(
+            `Transfer-Encoding ${JSON.stringify(value)}: the gateway decodes chunked only`,
+          );
+        }
+        chunked = true;
         continue;
       } else if (name === 'connection') {
         connectionTokens = connectionTokens ? `${connectionTokens},${value}` : value;
@@ -262,7 +266,7 @@ export class H1ResponseParser {
     // read differently (RFC 9112 §6.1, §6.3): this answer is read by Transfer-Encoding, and the
     // connection carries no other.
     this.keepAlive =
-      !(transferEncoding && (contentLength !== -1 || minor === 0)) &&
+      !(chunked && (contentLength !== -1 || minor === 0)) &&
       (minor === 1 ? !CLOSE_TOKEN.test(tokens ?? '') : KEEP_ALIVE_TOKEN.test(tokens ?? ''));
     if (status < 200) {
       if (status === 101) {
@@ -272,17 +276,13 @@ export class H1ResponseParser {
       }
       return undefined; // 100 Continue, 102, 103: skip and wait for the final answer
     }
-    if (transferEncoding) delete headers['content-length'];
+    if (chunked) delete headers['content-length'];
     this.events.onResponseHead(status, headers, false);
     if (this.noBody || status === 204 || status === 304) {
       this.complete();
-    } else if (transferEncoding) {
-      if (chunked) {
-        this.state = State.ChunkSize;
-        this.line = '';
-      } else {
-        this.state = State.UntilClose;
-      }
+    } else if (chunked) {
+      this.state = State.ChunkSize;
+      this.line = '';
     } else if (contentLength >= 0) {
       this.remaining = contentLength;
       this.state = State.Length;
