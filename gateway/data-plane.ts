@@ -122,6 +122,8 @@ export class DataPlane {
   private readonly logger: Logger;
   private readonly metrics: RequestMetrics;
   private readonly peers: PeerTransport;
+  /** The CA bundle peers are verified under (see updateTls). */
+  private trustAnchors: Buffer;
   private readonly upstreams: LocalUpstreams;
   private readonly outbound: OutboundListener;
   private readonly peerListener: PeerListener;
@@ -147,6 +149,7 @@ export class DataPlane {
     this.options = options;
     this.config = options.config;
     this.logger = options.logger;
+    this.trustAnchors = options.tls.ca;
     const config = options.config;
     this.peers = new PeerTransport({
       ...options.peerTransport,
@@ -298,10 +301,22 @@ export class DataPlane {
     this.refreshRoutes();
   }
 
-  /** New TLS material for new handshakes (both directions); established connections continue. */
+  /**
+   * New TLS material for new handshakes (both directions); established connections continue, unless the
+   * trust anchors changed: then the HTTP/2 connections between gateways are replaced (gracefully), or
+   * one verified under an anchor since removed would stay trusted for as long as it lives.
+   */
   updateTls(material: TlsCredentials): void {
+    const trustChanged = !material.ca.equals(this.trustAnchors);
+    this.trustAnchors = material.ca;
     this.peers.updateTls(material);
     this.peerListener.updateTls(material);
+    if (!trustChanged) return;
+    this.peers.recycleConnections();
+    this.peerListener.closeSessions();
+    this.logger.info(
+      'trust anchors changed: connections to and from peer gateways are re-established under them',
+    );
   }
 
   /** Rebuilds and swaps the route table (the catalog, the fabric view or endpoint health changed). */

@@ -209,6 +209,14 @@ export class PeerListener {
   }
 
   /** Stops accepting; every session gets GOAWAY and closes once its streams are done; tunnels finish. */
+  /**
+   * GOAWAY to every peer's HTTP/2 connection (open streams finish): the peers reconnect, and their
+   * certificates are checked under the current trust anchors. Opaque tunnels keep their connections.
+   */
+  closeSessions(): void {
+    this.sessions.closeAll();
+  }
+
   drain(): void {
     this.draining = true;
     if (this.tls.listening) this.tls.close();

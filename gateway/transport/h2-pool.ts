@@ -164,6 +164,11 @@ export class H2Pool implements H2ConnectionEvents {
     for (const connection of this.connections) connection.close();
   }
 
+  /** GOAWAY on every connection (their open streams finish); new streams get new connections. */
+  recycle(): void {
+    for (const connection of [...this.connections]) connection.close();
+  }
+
   /** Destroys every connection now (the peer stopped answering); the pool stays usable for new ones. */
   dropConnections(err: GatewayError): void {
     for (const connection of [...this.connections]) connection.destroy(err);

@@ -366,6 +366,14 @@ export class PeerTransport {
     this.tls = tls;
   }
 
+  /**
+   * Every peer connection is replaced by a new one (GOAWAY: open streams, lanes busy with a request and
+   * tunnels finish on the old one), so each peer is verified again under the current trust anchors.
+   */
+  recycleConnections(): void {
+    for (const peer of this.peers.values()) peer.pool.recycle();
+  }
+
   state(): PeerState[] {
     return [...this.peers.values()].map((peer) => peer.state());
   }
