@@ -6,7 +6,7 @@ import { createSocket } from 'node:dgram';
 import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import dnsPacket, { type DecodedPacket, type RecordType } from 'dns-packet';
-import { MeshDnsServer } from '../gateway/dns-server/index.js';
+import { answerQuery, MeshDnsServer, RCODE, type MeshZone } from '../gateway/dns-server/index.js';
 import { GatewayError } from '../gateway/errors.js';
 import { StaticFabricView } from './helpers/static-fabric-view.js';
 
@@ -20,6 +20,16 @@ function knows(service: string, cluster?: string): boolean {
   const clusters = view.snapshot().clusters;
   if (cluster !== undefined) return clusters.get(cluster)?.services.has(service) ?? false;
   return [...clusters.values()].some((c) => c.services.has(service));
+}
+
+/** The zone the listener gives answerQuery, for tests that need no socket. */
+function meshZone(known: MeshZone['knows']): MeshZone {
+  return {
+    zone: ZONE,
+    defaultNamespace: 'default',
+    address: { host: '127.0.0.1', port: 4140, family: 4 },
+    knows: known,
+  };
 }
 
 async function startDns(outbound = { host: '127.0.0.1', port: 4140 }, known = knows) {
@@ -157,6 +167,60 @@ test('mesh DNS: NXDOMAIN for unknown names in the zone, REFUSED outside it', asy
   assert.equal(apex.answers?.[0]?.type, 'SOA');
 });
 
+/** A query for the name made of `labels` exactly as given: a label may hold a dot or any byte. */
+function wireQuery(labels: (string | Buffer)[], type: number): Buffer {
+  const header = Buffer.from([0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+  const name = labels.map((label) => {
+    const bytes = Buffer.isBuffer(label) ? label : Buffer.from(label);
+    return Buffer.concat([Buffer.from([bytes.length]), bytes]);
+  });
+  return Buffer.concat([header, ...name, Buffer.from([0, 0, type, 0, 1])]);
+}
+
+test('mesh DNS reads names as labels: a label with a dot or a non-ASCII byte is no service name', () => {
+  const services = new Set(['hello.default', 'kafka.default']);
+  const zone = meshZone((service) => services.has(service));
+  const A = 1;
+  const SOA = 6;
+  const kelvin = Buffer.from('\u212aafka'); // KELVIN SIGN, which toLowerCase() makes an ASCII k
+  const cases: [string, (string | Buffer)[], number, number][] = [
+    ['control', ['Kafka', 'default', 'svc', 'clusterset', 'local'], A, RCODE.NOERROR],
+    ['one top-level label', ['hello.default.svc.clusterset.local'], A, RCODE.REFUSED],
+    ['one top-level label, the zone', ['clusterset.local'], SOA, RCODE.REFUSED],
+    ['a dot in the zone label', ['foo', 'x.clusterset', 'local'], A, RCODE.REFUSED],
+    ['a dot inside the zone', ['hello.default', 'svc', 'clusterset', 'local'], A, RCODE.NXDOMAIN],
+    ['a Kelvin sign', [kelvin, 'default', 'svc', 'clusterset', 'local'], A, RCODE.NXDOMAIN],
+    ['a Latin-1 byte', [Buffer.from([0xc0]), 'default', 'svc', 'clusterset', 'local'], A, RCODE.NXDOMAIN],
+  ];
+  for (const [label, labels, type, rcode] of cases) {
+    const answer = answerQuery(wireQuery(labels, type), zone, 'udp');
+    assert.ok(answer, label);
+    assert.equal(answer.readUInt16BE(2) & 0xf, rcode, label);
+    assert.equal(answer.readUInt16BE(6), rcode === RCODE.NOERROR ? 1 : 0, `${label}: answer count`);
+    assert.equal(answer.readUInt16BE(8), rcode === RCODE.NXDOMAIN ? 1 : 0, `${label}: SOA in authority`);
+  }
+});
+
+test('mesh DNS: svc.<zone> and <namespace>.svc.<zone> exist without records (NODATA, not NXDOMAIN)', () => {
+  const zone = meshZone(knows);
+  for (const [name, type] of [
+    ['svc.clusterset.local', 'A'],
+    ['SVC.ClusterSet.Local', 'SRV'],
+    ['default.svc.clusterset.local', 'A'],
+    ['shop.svc.clusterset.local', 'AAAA'],
+  ] as const) {
+    const answer = dnsPacket.decode(answerQuery(query(name, type), zone, 'udp') ?? Buffer.alloc(0));
+    assert.equal((answer as { rcode?: string }).rcode, 'NOERROR', name);
+    assert.equal(answer.flag_aa, true, name);
+    assert.deepEqual(answer.answers, [], name);
+    assert.equal(answer.authorities?.[0]?.type, 'SOA', name);
+  }
+  for (const name of ['-x-.svc.clusterset.local', 'x.svc.svc.clusterset.local']) {
+    const answer = dnsPacket.decode(answerQuery(query(name, 'A'), zone, 'udp') ?? Buffer.alloc(0));
+    assert.equal((answer as { rcode?: string }).rcode, 'NXDOMAIN', name);
+  }
+});
+
 // Over UDP the same packets get no reply at all: see mesh-dns-abuse.test.ts.
 test('mesh DNS over TCP: malformed queries get FORMERR or NOTIMP, and the server keeps answering', async (t) => {
   const { dns, port } = await startDns();
@@ -282,6 +346,54 @@ test('mesh DNS: oversized UDP answers are truncated; TCP carries the full answer
   assert.equal(tcp.flag_tc, false);
   assert.equal(tcp.answers?.[0]?.type, 'SRV');
   assert.equal(tcp.additionals?.[0]?.type, 'A');
+});
+
+test('mesh DNS over UDP leaves out additional records before it truncates an answer', () => {
+  const zone = meshZone(() => true);
+  // The question and the SRV record fit in 512 bytes, the A record for its target no longer does.
+  const name = `${'a'.repeat(40)}.${'b'.repeat(40)}.${'c'.repeat(30)}.svc.clusterset.local`;
+  const plain = answerQuery(query(name, 'SRV'), zone, 'udp');
+  const edns512 = dnsPacket.encode({
+    type: 'query',
+    id: 2,
+    questions: [{ type: 'SRV', name }],
+    additionals: [
+      {
+        type: 'OPT',
+        name: '.',
+        udpPayloadSize: 512,
+        extendedRcode: 0,
+        ednsVersion: 0,
+        flags: 0,
+        flag_do: false,
+        options: [],
+      },
+    ],
+  });
+  const withOpt = answerQuery(edns512, zone, 'udp');
+  for (const [label, answer, additionals] of [
+    ['no EDNS', plain, []],
+    ['EDNS, 512 bytes', withOpt, ['OPT']],
+  ] as const) {
+    assert.ok(answer && answer.length <= 512, label);
+    const decoded = dnsPacket.decode(answer);
+    assert.equal(decoded.flag_tc, false, label);
+    assert.deepEqual(
+      decoded.answers?.map((r) => r.type),
+      ['SRV'],
+      label,
+    );
+    assert.deepEqual(
+      decoded.additionals?.map((r) => r.type),
+      additionals,
+      label,
+    );
+  }
+  const tcp = dnsPacket.decode(answerQuery(query(name, 'SRV'), zone, 'tcp') ?? Buffer.alloc(0));
+  assert.deepEqual(
+    tcp.additionals?.map((r) => r.type),
+    ['A'],
+  );
 });
 
 test('mesh DNS over TCP stops reading from a client that does not read its answers', async (t) => {

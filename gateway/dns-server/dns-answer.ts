@@ -4,9 +4,10 @@
 // Over TCP, which cannot be spoofed, bad queries get FORMERR or NOTIMP; responses are never answered.
 // Every name of a service that exists resolves to the gateway's outbound listener: A or AAAA with its
 // address, SRV with its port and the queried name as target. The question is echoed byte for byte, so
-// resolvers that randomise the case of names (DNS 0x20) accept the answer.
+// resolvers that randomise the case of names (DNS 0x20) accept the answer. Names are read as labels from
+// the wire, not as the dotted string dns-packet makes of them: a label may hold a dot or any byte.
 import dnsPacket, { type Answer, type DecodedPacket } from 'dns-packet';
-import { parseServiceName } from '../routing/service-name.js';
+import { isNameLabel, parseServiceName } from '../routing/service-name.js';
 
 export interface MeshZone {
   /** Lower-case, no trailing dot, e.g. `clusterset.local`. */
@@ -39,8 +40,9 @@ const QR = 0x8000;
 const OPCODE = 0x7800;
 const RD = 0x0100;
 
-/** Over UDP an answer larger than 512 bytes (or the client's EDNS size, up to 1232) is sent truncated
- *  (TC set, records dropped) so the client retries over TCP. */
+/** Over UDP an answer larger than 512 bytes (or the client's EDNS size, up to 1232) is sent without its
+ *  additional records, or, when still too large, truncated (TC set, records dropped) so the client retries
+ *  over TCP. */
 export function answerQuery(query: Buffer, zone: MeshZone, transport: 'udp' | 'tcp'): Buffer | undefined {
   if (query.length < 2) return undefined;
   const id = query.readUInt16BE(0);
@@ -64,9 +66,10 @@ export function answerQuery(query: Buffer, zone: MeshZone, transport: 'udp' | 't
 
   let packet: DecodedPacket;
   let questionEnd: number;
+  let labels: string[] | undefined;
   try {
     packet = dnsPacket.decode(query);
-    questionEnd = endOfFirstQuestion(query);
+    ({ end: questionEnd, labels } = readFirstQuestion(query));
   } catch {
     return refuse(query, id, echoed, RCODE.FORMERR, transport);
   }
@@ -99,14 +102,21 @@ export function answerQuery(query: Buffer, zone: MeshZone, transport: 'udp' | 't
         ? Math.max(UDP_LIMIT, Math.min(opt.udpPayloadSize, EDNS_PAYLOAD))
         : UDP_LIMIT;
 
-  const result = resolve(question, zone);
-  const full = reply(query, id, echoed, result.rcode, questionEnd, {
+  const result = resolve(question, labels, zone);
+  const sections: Sections = {
     answers: result.answers,
     authorities: result.authorities,
     additionals: [...result.additionals, ...optRecord],
     authoritative: result.rcode !== RCODE.REFUSED,
-  });
+  };
+  const full = reply(query, id, echoed, result.rcode, questionEnd, sections);
   if (full.length <= limit) return full;
+  // Additional records may be left out without setting TC (RFC 2181 9): TC only when the answer does not fit.
+  const answerOnly = reply(query, id, echoed, result.rcode, questionEnd, {
+    ...sections,
+    additionals: optRecord,
+  });
+  if (answerOnly.length <= limit) return answerOnly;
   return reply(query, id, echoed, result.rcode, questionEnd, {
     additionals: optRecord,
     authoritative: true,
@@ -132,26 +142,41 @@ interface Resolution {
   additionals: Answer[];
 }
 
-function resolve(question: { name: string; type: string; class?: string }, zone: MeshZone): Resolution {
+/** Printable ASCII but the dot: a label of only these bytes reads the same joined into a dotted name, and
+ *  lower-cases as ASCII only (decoded as UTF-8, a Kelvin sign, U+212A, would lower-case to `k`). */
+const PLAIN_LABEL = /^[\x20-\x2d\x2f-\x7e]+$/;
+
+/** `labels` are the question's name as on the wire, undefined when it is compressed. */
+function resolve(
+  question: { type: string; class?: string },
+  labels: string[] | undefined,
+  zone: MeshZone,
+): Resolution {
   const empty = { answers: [], authorities: [], additionals: [] };
-  if (question.class !== undefined && question.class !== 'IN' && question.class !== 'ANY') {
+  if (!labels || (question.class !== undefined && question.class !== 'IN' && question.class !== 'ANY')) {
     return { rcode: RCODE.REFUSED, ...empty };
   }
-  const name = question.name.toLowerCase().replace(/\.$/, '');
+  // The zone is matched against the plain labels at the end of the name only: `x.clusterset\.local` is
+  // not inside `clusterset.local`.
+  const plainFrom = labels.findLastIndex((label) => !PLAIN_LABEL.test(label)) + 1;
+  const name = labels.slice(plainFrom).join('.').toLowerCase();
   if (name !== zone.zone && !name.endsWith(`.${zone.zone}`)) return { rcode: RCODE.REFUSED, ...empty };
   const negative = { answers: [], authorities: [soa(zone.zone)], additionals: [] };
+  // Inside the zone, but with a label that no service name has.
+  if (plainFrom > 0) return { rcode: RCODE.NXDOMAIN, ...negative };
   if (name === zone.zone) {
     if (question.type === 'SOA' || question.type === 'ANY') {
       return { rcode: RCODE.NOERROR, answers: [soa(zone.zone)], authorities: [], additionals: [] };
     }
     return { rcode: RCODE.NOERROR, ...negative };
   }
+  if (isEmptyNonTerminal(name, zone.zone)) return { rcode: RCODE.NOERROR, ...negative };
   // Only `<service>.<ns>.svc.<zone>` and `<cluster>.<service>.<ns>.svc.<zone>`: the short forms
   // parseServiceName also accepts are for Host headers, not for names inside the zone.
   const parsed = name.endsWith(`.svc.${zone.zone}`) ? parseServiceName(name, zone) : undefined;
   if (!parsed || !zone.knows(parsed.service, parsed.cluster)) return { rcode: RCODE.NXDOMAIN, ...negative };
 
-  const owner = question.name.replace(/\.$/, '');
+  const owner = labels.join('.');
   const address = addressRecord(owner, zone);
   const srv: Answer = {
     type: 'SRV',
@@ -167,6 +192,15 @@ function resolve(question: { name: string; type: string; class?: string }, zone:
   if (answers.length === 0) return { rcode: RCODE.NOERROR, ...negative };
   const additionals = question.type === 'SRV' ? [address] : [];
   return { rcode: RCODE.NOERROR, answers, authorities: [], additionals };
+}
+
+/** `svc.<zone>` and `<namespace>.svc.<zone>` hold no records but service names beneath them, so they exist
+ *  and get NODATA: NXDOMAIN would deny every name below (RFC 8020), and resolvers that minimise the query
+ *  name (RFC 9156) would then never ask for a service. Every namespace counts: `knows` cannot tell which
+ *  hold services. */
+function isEmptyNonTerminal(name: string, zone: string): boolean {
+  const svc = `svc.${zone}`;
+  return name === svc || (name.endsWith(`.${svc}`) && isNameLabel(name.slice(0, -svc.length - 1)));
 }
 
 function addressRecord(owner: string, zone: MeshZone): Answer {
@@ -230,9 +264,12 @@ function reply(
   return out;
 }
 
-/** Offset just past the first question: its name's labels (or a pointer), then type and class. */
-function endOfFirstQuestion(query: Buffer): number {
-  let offset = 12;
+/** The first question's name as labels, one character per byte (latin1), and the offset just past its
+ *  type and class. A compressed name has no labels (and is refused): no resolver compresses the first
+ *  question, where a pointer can only reach the header, itself, or bytes after the question. */
+function readFirstQuestion(query: Buffer): { end: number; labels: string[] | undefined } {
+  let labels: string[] | undefined = [];
+  let offset = HEADER;
   for (;;) {
     const length = query.readUInt8(offset);
     if (length === 0) {
@@ -241,10 +278,12 @@ function endOfFirstQuestion(query: Buffer): number {
     }
     if ((length & 0xc0) === 0xc0) {
       offset += 2;
+      labels = undefined;
       break;
     }
+    labels.push(query.toString('latin1', offset + 1, offset + 1 + length));
     offset += 1 + length;
   }
   if (offset + 4 > query.length) throw new RangeError('question runs past the end of the packet');
-  return offset + 4;
+  return { end: offset + 4, labels };
 }

@@ -17,6 +17,11 @@ export interface NameScope {
 
 const LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** Whether `label` (lower-case) is a DNS-1123 label: a service name or namespace. */
+export function isNameLabel(label: string): boolean {
+  return LABEL.test(label);
+}
+
 /**
  * Parses a host (optionally with `:port` and a trailing dot, any case) into a service name, or
  * undefined when it is not a name of this fabric.
