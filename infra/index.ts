@@ -45,6 +45,7 @@ export {
   type TlsFilePaths,
 } from './pki/gateway-files.js';
 export { parseCertificateBundle } from './pki/pem-bundle.js';
+export { droppedRoots, trustBundle } from './pki/trust-bundle.js';
 export {
   checkTlsMaterial,
   type CheckedTlsMaterial,

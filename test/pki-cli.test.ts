@@ -226,3 +226,42 @@ test('every kind of bad input is a usage error saying what to fix', async (t) =>
   }
   await assert.rejects(stat(out), /ENOENT/, 'nothing was written');
 });
+
+test('certs issue --also-trust keeps another root in ca.pem through a rollover; a dropped root is named', async (t) => {
+  const dir = await tempDir(t);
+  const [oldCa, newCa, gw] = [join(dir, 'old'), join(dir, 'new'), join(dir, 'aws-use1')];
+  for (const out of [oldCa, newCa]) {
+    assert.equal(await certsUsageError('init', '--trust-domain', 'acme.test', '--out', out), undefined);
+  }
+  const fingerprint = async (file: string) => new X509Certificate(await readFile(file)).fingerprint256;
+  const [oldRoot, newRoot] = [
+    await fingerprint(join(oldCa, 'ca.pem')),
+    await fingerprint(join(newCa, 'ca.pem')),
+  ];
+  const bundle = async () =>
+    certificatesIn(await readFile(join(gw, 'ca.pem'), 'utf8')).map((cert) => cert.fingerprint256);
+  const notes = t.mock.method(console, 'error', () => undefined);
+  const issue = (ca: string, ...extra: string[]) =>
+    certsUsageError('issue', '--ca', ca, '--cluster', 'aws-use1', '--out', gw, ...extra);
+
+  assert.equal(await issue(oldCa), undefined);
+  assert.deepEqual(await bundle(), [oldRoot]);
+  assert.equal(await issue(oldCa, '--also-trust', join(newCa, 'ca.pem')), undefined);
+  assert.deepEqual(await bundle(), [oldRoot, newRoot], 'both roots while every gateway moves over');
+  assert.equal(await issue(newCa, '--also-trust', join(oldCa, 'ca.pem')), undefined);
+  assert.deepEqual(await bundle(), [newRoot, oldRoot]);
+  assert.equal(notes.mock.callCount(), 0, 'no root dropped so far');
+  assert.equal(await issue(newCa), undefined);
+  assert.deepEqual(await bundle(), [newRoot], 'the old root is gone once the rollover is done');
+  assert.equal(notes.mock.callCount(), 1);
+  assert.match(
+    String(notes.mock.calls[0]?.arguments[0]),
+    /no longer trusts .*pass its ca\.pem with --also-trust/,
+  );
+
+  assert.match(
+    (await issue(newCa, '--also-trust', join(gw, 'gateway.pem'))) ?? '',
+    /--also-trust .*gateway\.pem holds .*which is not a CA certificate/,
+  );
+  assert.match((await issue(newCa, '--also-trust', join(dir, 'missing.pem'))) ?? '', /--also-trust .*ENOENT/);
+});

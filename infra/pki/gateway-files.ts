@@ -23,14 +23,18 @@ export function gatewayFilePaths(dir: string): TlsFilePaths {
   };
 }
 
-/** Writes (or replaces) the gateway files in `dir`, created 0700 when missing. */
+/**
+ * Writes (or replaces) the gateway files in `dir`, created 0700 when missing. `ca.pem` is `trust` when
+ * given (see trust-bundle.ts), else the issuing root.
+ */
 export async function writeGatewayCertificateFiles(
   dir: string,
   issued: IssuedGatewayCertificate,
+  trust: string = issued.caPem,
 ): Promise<TlsFilePaths> {
   const paths = gatewayFilePaths(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFileAtomic(paths.ca, issued.caPem, PUBLIC_FILE_MODE);
+  await writeFileAtomic(paths.ca, trust, PUBLIC_FILE_MODE);
   await writeFileAtomic(paths.key, issued.keyPem, PRIVATE_FILE_MODE);
   await writeFileAtomic(paths.cert, issued.certPem, PUBLIC_FILE_MODE);
   return paths;

@@ -1,7 +1,8 @@
 // `weft certs init` makes a fabric's trust anchor; `weft certs issue` makes a short-lived gateway
 // certificate from it. Bad flags, a missing or broken anchor directory, or an anchor that would be
 // overwritten without --force exit 2 with one message saying what to fix.
-import { stat } from 'node:fs/promises';
+import type { X509Certificate } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import type { Command } from 'commander';
 import type { TrustAnchor } from '../../../infra/index.js';
 import { formatDuration, parseDurationMs } from '../../config/index.js';
@@ -24,6 +25,7 @@ interface IssueFlags {
   out: string;
   ttl: string;
   trustDomain?: string;
+  alsoTrust: string[];
 }
 
 export function registerCertsCommand(program: Command): void {
@@ -46,6 +48,12 @@ export function registerCertsCommand(program: Command): void {
     .requiredOption('--out <dir>', 'directory for gateway.pem, gateway.key, ca.pem')
     .option('--ttl <duration>', 'certificate lifetime, e.g. 12h, 24h, 7d', '24h')
     .option('--trust-domain <domain>', 'trust domain (default: from <ca>/fabric.json)')
+    .option(
+      '--also-trust <ca.pem>',
+      "keep trusting these roots too (another anchor's ca.pem, while rolling over to a new root); repeatable",
+      (file: string, files: string[]) => [...files, file],
+      [] as string[],
+    )
     .action((flags: IssueFlags) => issueCertificate(flags));
   for (const command of certs.commands) command.exitOverride();
 }
@@ -98,8 +106,11 @@ async function issueCertificate(flags: IssueFlags): Promise<void> {
   await requireDirectory('--ca', flags.ca);
   const trustDomain = await asUsage(() => trustDomainFor(flags));
   const anchor: TrustAnchor = await asUsage(() => pki.readTrustAnchorFiles(flags.ca, trustDomain));
+  const alsoTrusted = await alsoTrustedRoots(flags.alsoTrust);
   const issued = await asUsage(() => pki.issueGatewayCertificate({ anchor, cluster: flags.cluster, ttlMs }));
-  const paths = await asUsage(() => pki.writeGatewayCertificateFiles(flags.out, issued));
+  const trust = pki.trustBundle(issued.caPem, alsoTrusted);
+  const previous = await readFile(pki.gatewayFilePaths(flags.out).ca, 'latin1').catch(() => undefined);
+  const paths = await asUsage(() => pki.writeGatewayCertificateFiles(flags.out, issued, trust));
   console.log(`issued ${issued.spiffeId}`);
   console.log(`  serial ${issued.serialNumber}`);
   console.log(
@@ -107,7 +118,37 @@ async function issueCertificate(flags: IssueFlags): Promise<void> {
   );
   console.log(`  wrote  ${paths.cert} (certificate${anchor.intermediate ? ' + intermediate' : ''})`);
   console.log(`  wrote  ${paths.key} (0600)`);
-  console.log(`  wrote  ${paths.ca} (trust bundle: the root)`);
+  const extra = alsoTrusted.length > 0 ? ` + ${alsoTrusted.length} from --also-trust` : '';
+  console.log(`  wrote  ${paths.ca} (trust bundle: the root${extra})`);
+  for (const root of previous === undefined ? [] : pki.droppedRoots(previous, trust)) {
+    console.error(
+      `note: ${paths.ca} no longer trusts ${root.subject.replaceAll('\n', ', ')} (it did before); ` +
+        'to keep trusting a root during a rollover, pass its ca.pem with --also-trust',
+    );
+  }
+}
+
+/** The CA certificates of each --also-trust file; a file that holds anything else is a usage error. */
+async function alsoTrustedRoots(files: readonly string[]): Promise<X509Certificate[]> {
+  const { parseCertificateBundle } = await import('../../../infra/index.js');
+  const roots: X509Certificate[] = [];
+  for (const file of files) {
+    let certs: X509Certificate[];
+    try {
+      certs = parseCertificateBundle(await readFile(file, 'latin1'));
+    } catch (err) {
+      throw new GatewayError('USAGE', `--also-trust ${file}: ${(err as Error).message}`, { cause: err });
+    }
+    const leaf = certs.find((cert) => !cert.ca);
+    if (leaf) {
+      throw new GatewayError(
+        'USAGE',
+        `--also-trust ${file} holds ${leaf.subject.replaceAll('\n', ', ')}, which is not a CA certificate; pass a trust anchor's ca.pem`,
+      );
+    }
+    roots.push(...certs);
+  }
+  return roots;
 }
 
 async function requireDirectory(flag: string, dir: string): Promise<void> {
