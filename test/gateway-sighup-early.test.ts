@@ -1,0 +1,96 @@
+// A SIGHUP that reaches `weft gateway` while it is still starting is refused with a line on stderr, never
+// fatal: even before the config has been read, when the gateway's own handler does not exist yet. The
+// config file is a FIFO, so the test knows the gateway is reading it (the FIFO opens for writing only
+// then) and sends the SIGHUP exactly then; the gateway gets its config only afterwards.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { mkdtemp, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { freePort } from '../gateway/demo/free-port.js';
+import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
+import { fromPackageRoot } from '../gateway/package-root.js';
+import { createFabricPki } from './helpers/fabric-pki.js';
+import { waitFor, within } from './helpers/wait.js';
+
+const HOST = '127.0.91.1';
+const REFUSED = 'the gateway is still starting';
+
+test('a SIGHUP while the gateway reads its config is refused, and the gateway goes on to start', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'weft-sighup-early-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const redis = await RedisServerProcess.start({ host: HOST });
+  t.after(() => redis.stop());
+  const pki = await createFabricPki(dir, { trustDomain: 'early.test', clusters: ['a'] });
+  const listen = async () => `${HOST}:${await freePort(HOST)}`;
+  const yaml = stringify({
+    cluster: 'a',
+    locality: { cloud: 'aws', region: 'us-east-1' },
+    trustDomain: 'early.test',
+    redis: redis.url,
+    tls: pki.pathsOf('a'),
+    listen: {
+      outbound: await listen(),
+      peer: await listen(),
+      admin: await listen(),
+      control: await listen(),
+    },
+    services: [],
+    discovery: { snapshotFile: join(dir, 'snapshot.json') },
+  });
+  const configFile = join(dir, 'gateway.yaml');
+  execFileSync('mkfifo', [configFile]);
+
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fromPackageRoot('gateway/cli/main.ts'), 'gateway', '--config', configFile],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exited = new Promise<void>((resolveExit) =>
+    child.once('exit', (code, signal) => {
+      exit = { code, signal };
+      resolveExit();
+    }),
+  );
+  t.after(async () => {
+    child.kill('SIGKILL');
+    await exited;
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+    // The first log line comes from the gateway itself: its own handler has taken over by then.
+    if (stdout === '') child.kill('SIGHUP');
+    stdout += chunk;
+  });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+
+  // Opening a FIFO for writing without blocking succeeds only once a reader has it open.
+  const fifo = await within('the gateway to open its config file', 20_000, async (): Promise<FileHandle> => {
+    assert.equal(exit, undefined, `the gateway exited early: ${stderr}`);
+    return open(configFile, constants.O_WRONLY | constants.O_NONBLOCK);
+  });
+  try {
+    child.kill('SIGHUP');
+    await waitFor('the SIGHUP to be handled', () => stderr.includes(REFUSED) || exit !== undefined, 10_000);
+    assert.equal(exit, undefined, `a SIGHUP while reading the config ended the gateway; stderr: ${stderr}`);
+    // Later reloads read a regular file; the gateway still holds the FIFO open and reads it to the end.
+    await writeFile(`${configFile}.next`, yaml);
+    await rename(`${configFile}.next`, configFile);
+    await fifo.write(yaml);
+  } finally {
+    await fifo.close();
+  }
+
+  await waitFor(
+    'the gateway to start',
+    () => stdout.includes('"msg":"gateway started"') || exit !== undefined,
+    30_000,
+  );
+  assert.equal(exit, undefined, `the gateway exited: ${stderr}\n${stdout}`);
+  assert.match(stderr, new RegExp(`config reload rejected: ${REFUSED}`));
+});
