@@ -150,7 +150,13 @@ export class Gateway {
     });
     // At once, in the same turn as tls.current() was read above: certificate files rewritten while the
     // data plane and discovery start would otherwise be read by the watcher and told to no one.
-    tls.subscribe((material) => dataPlane.updateTls(material));
+    tls.subscribe((material) => {
+      dataPlane.updateTls(material);
+      logger.info(
+        { serial: material.serialNumber, notAfter: material.notAfter.toISOString() },
+        'TLS files reloaded: new connections use this certificate',
+      );
+    });
     plane.sources = dataPlane.failoverSources();
     // Closed on a failed start too: a listener bound before another one failed would keep the process
     // alive, answering local apps with discovery gone.

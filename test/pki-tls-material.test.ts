@@ -3,9 +3,10 @@
 // material and is reported. Waits poll a condition with a deadline; nothing sleeps a fixed time.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   checkServerIdentityFor,
   InfraError,
@@ -31,6 +32,25 @@ async function tempDir(t: { after(fn: () => Promise<void>): void }): Promise<str
 async function replaceFile(path: string, text: string): Promise<void> {
   await writeFile(`${path}.tmp`, text);
   await rename(`${path}.tmp`, path);
+}
+
+/** Runs `write` over and over, `intervalMs` apart, until the test ends: a busy neighbour of the files. */
+function keepWriting(
+  t: { after(fn: () => Promise<void>): void },
+  intervalMs: number,
+  write: () => Promise<void>,
+): void {
+  let writing = true;
+  const done = (async () => {
+    while (writing) {
+      await write();
+      await sleep(intervalMs);
+    }
+  })();
+  t.after(async () => {
+    writing = false;
+    await done;
+  });
 }
 
 async function startedMaterial(
@@ -269,6 +289,58 @@ test('a corrupt file keeps the old material, reports the error, and a good file 
   assert.equal(serverMaterial.lastError, undefined);
 });
 
+test('a certificate not valid yet is refused, then loaded once it is valid, the files unchanged', async (t) => {
+  const pki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a'] });
+  const material = await startedMaterial(t, pki.pathsOf('a'));
+  const errors: InfraError[] = [];
+  material.onError((err) => errors.push(err));
+  const before = material.current().serialNumber;
+  // An issuer whose clock runs ahead: notBefore (its now less a 60 s skew allowance) is 2–3 s from now.
+  const early = await pki.reissue('a', { now: Date.now() + 63_000 });
+  const outcome = await material.reload();
+  assert.ok(outcome instanceof InfraError, String(outcome));
+  assert.match(outcome.message, /a\/gateway\.pem is not valid until/);
+  assert.equal(material.current().serialNumber, before, 'the old material stays meanwhile');
+
+  await waitFor(
+    'the certificate to be loaded once valid',
+    () => material.current().serialNumber === early.serialNumber,
+    15_000,
+  );
+  assert.ok(Date.now() >= material.current().notBefore.getTime(), 'not loaded before its notBefore');
+  assert.equal(material.lastError, undefined);
+  assert.equal(errors.length, 1, errors.map((err) => err.message).join('\n'));
+});
+
+test('a file written every 50 ms beside the certificate does not hold back a rotation', async (t) => {
+  const pki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a'] });
+  const paths = pki.pathsOf('a');
+  // The gateway's own settle time, and no poll to fall back on: fs.watch alone must see the rotation.
+  const material = await startedMaterial(t, paths, { settleMs: 200, pollIntervalMs: 60_000 });
+  const log = join(dirname(paths.cert), 'gateway.log');
+  keepWriting(t, 50, () => appendFile(log, '{"msg":"a log line"}\n'));
+  const rotated = await pki.reissue('a');
+  await waitFor(
+    'the rotation to load while the log is written',
+    () => material.current().serialNumber === rotated.serialNumber,
+    10_000,
+  );
+});
+
+test('a watched file rewritten every 50 ms still lets a rotation through', async (t) => {
+  const pki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a'] });
+  const paths = pki.pathsOf('a');
+  const material = await startedMaterial(t, paths, { settleMs: 200, pollIntervalMs: 60_000 });
+  const ca = await readFile(paths.ca, 'utf8');
+  keepWriting(t, 50, () => replaceFile(paths.ca, ca));
+  const rotated = await pki.reissue('a');
+  await waitFor(
+    'the rotation to load while ca.pem keeps being rewritten',
+    () => material.current().serialNumber === rotated.serialNumber,
+    10_000,
+  );
+});
+
 test('polling alone notices a rotation where fs.watch is unavailable', async (t) => {
   const pki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a'] });
   const material = await startedMaterial(t, pki.pathsOf('a'), { useFsWatch: false, pollIntervalMs: 100 });
@@ -298,4 +370,39 @@ test('reload() coalesces concurrent calls; close() is idempotent and stops reloa
   assert.equal(material.current().serialNumber, rotated.serialNumber, 'material stays readable after close');
   assert.equal(notified, 1);
   await assert.rejects(material.start(), /closed/);
+});
+
+test('a Kubernetes secret volume rotation (the ..data link swapped) is seen without waiting for the poll', async (t) => {
+  const dir = await tempDir(t);
+  const pki = await createFabricPki(join(dir, 'pki'), { trustDomain: TD, clusters: ['a'] });
+  const volume = join(dir, 'volume');
+  const files = ['ca.pem', 'gateway.pem', 'gateway.key'];
+  /** Copies the current files of cluster a into `..<version>` and points `..data` at it, as kubelet does. */
+  const publish = async (version: string) => {
+    const from = pki.pathsOf('a');
+    await mkdir(join(volume, `..${version}`), { recursive: true });
+    for (const [name, source] of [
+      ['ca.pem', from.ca],
+      ['gateway.pem', from.cert],
+      ['gateway.key', from.key],
+    ] as const) {
+      await writeFile(join(volume, `..${version}`, name), await readFile(source));
+    }
+    await symlink(`..${version}`, join(volume, '..data_tmp'));
+    await rename(join(volume, '..data_tmp'), join(volume, '..data'));
+  };
+  await publish('v1');
+  for (const name of files) await symlink(join('..data', name), join(volume, name));
+  const material = await startedMaterial(
+    t,
+    { ca: join(volume, 'ca.pem'), cert: join(volume, 'gateway.pem'), key: join(volume, 'gateway.key') },
+    { settleMs: 200, pollIntervalMs: 60_000 },
+  );
+  const rotated = await pki.reissue('a');
+  await publish('v2');
+  await waitFor(
+    'the swapped volume to be loaded',
+    () => material.current().serialNumber === rotated.serialNumber,
+    10_000,
+  );
 });

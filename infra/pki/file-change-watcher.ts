@@ -1,10 +1,11 @@
 // Notices when any of a few files may have changed: fs.watch on their directories (fast, but lossy on
 // some filesystems and blind to some atomic swaps) plus a periodic stat of each file (slow, but always
-// works). Bursts of events are coalesced: the callback runs once the files have been quiet for
-// `settleMs`. The callback only hints "look again"; the owner compares contents itself.
+// works). Events for other files in those directories are ignored (but Kubernetes' `..data` swaps). Bursts of events are coalesced: the
+// callback runs once the files have been quiet for `settleMs`, or `maxWaitMs` after the first event of
+// a burst that never goes quiet. The callback only hints "look again"; the owner compares contents itself.
 import { watch, type FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 
 export interface FileChangeWatcherOptions {
   readonly paths: readonly string[];
@@ -14,6 +15,8 @@ export interface FileChangeWatcherOptions {
   readonly useFsWatch: boolean;
   /** Quiet time after the last event before `onChange` runs. */
   readonly settleMs: number;
+  /** The longest a burst of events postpones `onChange`, counted from its first event. */
+  readonly maxWaitMs: number;
   /** Runs on the timer, never re-entrantly with itself; must not throw. */
   readonly onChange: () => void;
   /** A directory watch failed; the stat fallback keeps going. */
@@ -26,6 +29,8 @@ export class FileChangeWatcher {
   private readonly signatures = new Map<string, string>();
   private pollTimer: NodeJS.Timeout | undefined;
   private settleTimer: NodeJS.Timeout | undefined;
+  /** performance.now() of the first event since `onChange` last ran. */
+  private burstStartedAt: number | undefined;
   private polling = false;
   private closed = false;
 
@@ -38,7 +43,12 @@ export class FileChangeWatcher {
     for (const path of this.options.paths) this.signatures.set(path, await signatureOf(path));
     if (this.closed) return;
     if (this.options.useFsWatch) {
-      for (const dir of new Set(this.options.paths.map((path) => dirname(path)))) this.watchDirectory(dir);
+      for (const dir of new Set(this.options.paths.map((path) => dirname(path)))) {
+        const names = new Set(
+          this.options.paths.filter((path) => dirname(path) === dir).map((path) => basename(path)),
+        );
+        this.watchDirectory(dir, names);
+      }
     }
     this.pollTimer = setInterval(() => void this.poll(), this.options.pollIntervalMs);
     this.pollTimer.unref();
@@ -52,10 +62,17 @@ export class FileChangeWatcher {
     clearTimeout(this.settleTimer);
   }
 
-  private watchDirectory(dir: string): void {
+  /**
+   * Watches `dir` for changes to the files called `names`. An event without a file name may be one, and so
+   * may one for a name starting with `..`: Kubernetes swaps a secret volume's `..data` link, and the
+   * watched names are links through it.
+   */
+  private watchDirectory(dir: string, names: ReadonlySet<string>): void {
     let watcher: FSWatcher;
     try {
-      watcher = watch(dir, { persistent: false }, () => this.schedule());
+      watcher = watch(dir, { persistent: false }, (_event, name) => {
+        if (name === null || names.has(name) || name.startsWith('..')) this.schedule();
+      });
     } catch (err) {
       this.options.onWatchError(dir, err as Error);
       return;
@@ -85,10 +102,17 @@ export class FileChangeWatcher {
 
   private schedule(): void {
     if (this.closed) return;
+    const now = performance.now();
+    this.burstStartedAt ??= now;
+    const delayMs = Math.min(this.options.settleMs, this.burstStartedAt + this.options.maxWaitMs - now);
     clearTimeout(this.settleTimer);
-    this.settleTimer = setTimeout(() => {
-      if (!this.closed) this.options.onChange();
-    }, this.options.settleMs);
+    this.settleTimer = setTimeout(
+      () => {
+        this.burstStartedAt = undefined;
+        if (!this.closed) this.options.onChange();
+      },
+      Math.max(delayMs, 0),
+    );
     this.settleTimer.unref();
   }
 }

@@ -27,6 +27,19 @@ export interface CheckedTlsMaterial {
   readonly identity: GatewayIdentity | undefined;
 }
 
+/**
+ * CERT_INVALID for files whose only fault found so far is a certificate not valid yet (an issuer whose
+ * clock runs ahead): unlike the other faults, time alone may cure it, at `validFromMs`.
+ */
+export class NotYetValidError extends InfraError {
+  readonly validFromMs: number;
+
+  constructor(message: string, validFromMs: number) {
+    super('CERT_INVALID', message);
+    this.validFromMs = validFromMs;
+  }
+}
+
 export interface TlsMaterialFiles {
   readonly paths: TlsFilePaths;
   readonly ca: Buffer;
@@ -113,7 +126,10 @@ function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
 
 function checkValidity(path: string, cert: X509Certificate, index: number, now: number): void {
   const which = index === 0 ? `the certificate in ${path}` : `${path}: chain certificate #${index + 1}`;
-  if (Date.parse(cert.validFrom) > now) throw invalid(`${which} is not valid until ${isoOf(cert.validFrom)}`);
+  const validFromMs = Date.parse(cert.validFrom);
+  if (validFromMs > now) {
+    throw new NotYetValidError(`${which} is not valid until ${isoOf(cert.validFrom)}`, validFromMs);
+  }
   if (Date.parse(cert.validTo) <= now) throw invalid(`${which} expired ${isoOf(cert.validTo)}`);
 }
 

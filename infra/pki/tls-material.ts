@@ -9,10 +9,16 @@ import { readFileBytes } from './file-access.js';
 import { FileChangeWatcher } from './file-change-watcher.js';
 import type { TlsFilePaths } from './gateway-files.js';
 import type { GatewayIdentity } from './spiffe-id.js';
-import { checkTlsMaterial, type CheckedTlsMaterial } from './tls-material-check.js';
+import { checkTlsMaterial, NotYetValidError, type CheckedTlsMaterial } from './tls-material-check.js';
 
 export const DEFAULT_TLS_POLL_INTERVAL_MS = 10_000;
 export const DEFAULT_TLS_SETTLE_MS = 200;
+/** However often the files are written, a change is read no later than this after it. */
+const MAX_SETTLE_WAIT_MS = 1000;
+/** How long after a certificate's notBefore the files are read again, so the clock is surely past it. */
+const NOT_YET_VALID_MARGIN_MS = 250;
+/** The longest one wait for a notBefore (setTimeout's own limit is 24.8 days); a later one waits again. */
+const MAX_NOT_YET_VALID_WAIT_MS = 86_400_000;
 
 export interface TlsMaterialOptions extends TlsFilePaths {
   /** When set, the certificate must prove this gateway identity (on start and on every reload). */
@@ -51,6 +57,8 @@ export class TlsMaterial {
   private failure: InfraError | undefined;
   /** The files behind `failure`, so one bad write is reported once. */
   private rejected: PemFiles | undefined;
+  /** Files refused only because a certificate is not valid yet, and the timer that reads them again then. */
+  private waiting: { files: PemFiles; timer: NodeJS.Timeout } | undefined;
   private inFlight: Promise<TlsReloadOutcome> | undefined;
   private rerun = false;
   private closed = false;
@@ -74,6 +82,7 @@ export class TlsMaterial {
       paths: [this.paths.ca, this.paths.cert, this.paths.key],
       pollIntervalMs: this.options.pollIntervalMs ?? DEFAULT_TLS_POLL_INTERVAL_MS,
       settleMs: this.options.settleMs ?? DEFAULT_TLS_SETTLE_MS,
+      maxWaitMs: MAX_SETTLE_WAIT_MS,
       useFsWatch: this.options.useFsWatch ?? true,
       onChange: () => void this.reload(),
       onWatchError: (dir, err) =>
@@ -151,6 +160,7 @@ export class TlsMaterial {
   close(): Promise<void> {
     this.closed = true;
     this.watcher?.close();
+    this.stopWaiting();
     this.listeners.clear();
     this.errorListeners.clear();
     return Promise.resolve();
@@ -158,6 +168,7 @@ export class TlsMaterial {
 
   private async reloadOnce(): Promise<TlsReloadOutcome> {
     if (this.closed || !this.snapshot) return 'unchanged';
+    const waitedFor = this.stopWaiting();
     let files: PemFiles;
     try {
       files = await this.readFiles();
@@ -175,6 +186,7 @@ export class TlsMaterial {
     try {
       next = this.build(files);
     } catch (err) {
+      if (err instanceof NotYetValidError && !this.closed) return this.waitUntilValid(err, files, waitedFor);
       return this.reject(asInfraError(err), files);
     }
     if (this.closed) return 'unchanged';
@@ -219,6 +231,41 @@ export class TlsMaterial {
       );
     }
     return Object.freeze({ ...checked, secureContext, tlsOptions });
+  }
+
+  /**
+   * Keeps the old material and reads the files again once the certificate is valid: no watch event would
+   * come, as the files do not change. Not cached like other rejections, and reported once per files.
+   */
+  private waitUntilValid(
+    err: NotYetValidError,
+    files: PemFiles,
+    waitedFor: PemFiles | undefined,
+  ): InfraError {
+    const delayMs = Math.min(
+      err.validFromMs - this.now() + NOT_YET_VALID_MARGIN_MS,
+      MAX_NOT_YET_VALID_WAIT_MS,
+    );
+    const timer = setTimeout(() => void this.reload(), Math.max(delayMs, 0));
+    timer.unref();
+    this.waiting = { files, timer };
+    this.rejected = undefined;
+    const error = new InfraError(
+      'CERT_INVALID',
+      `${err.message}; keeping the loaded certificate until then, when these files are read again`,
+      { cause: err },
+    );
+    if (waitedFor && samePem(files, waitedFor)) this.failure = error;
+    else this.report(error);
+    return error;
+  }
+
+  /** Cancels the timer of waitUntilValid; returns the files it was waiting for. */
+  private stopWaiting(): PemFiles | undefined {
+    clearTimeout(this.waiting?.timer);
+    const files = this.waiting?.files;
+    this.waiting = undefined;
+    return files;
   }
 
   private reject(err: InfraError, files: PemFiles | undefined): InfraError {
