@@ -284,6 +284,32 @@ test('removing an endpoint cancels its check in flight and stops checking it; ca
   assert.equal(checker.details().length, 1);
 });
 
+test('a reload that changes only timings or thresholds keeps an unhealthy endpoint out', async (t) => {
+  const server = new HealthServer();
+  await server.listen();
+  t.after(() => server.close());
+  const health = { http: '/healthz', ...FAST };
+  const catalog = new LocalCatalog(services([{ name: 'hello', endpoints: [server.endpoint], health }]));
+  const { checker, snapshots } = start(catalog);
+  t.after(() => checker.close());
+  server.mode = 'fail';
+  await waitFor('unhealthy', () => !checker.isHealthy('hello.default', HOST, server.port), 5000);
+
+  catalog.replaceConfigServices(
+    services([
+      { name: 'hello', endpoints: [server.endpoint], health: { ...health, interval: '60ms', rise: 3 } },
+    ]),
+  );
+  assert.equal(checker.details()[0]?.status, 'unhealthy', 'the state carries over');
+  assert.equal(checker.details()[0]?.lastError, 'HTTP 503');
+  assert.equal(snapshots.at(-1)?.isHealthy('hello.default', HOST, server.port), false);
+
+  server.mode = 'ok';
+  const recovering = server.requests;
+  await waitFor('healthy again', () => checker.isHealthy('hello.default', HOST, server.port), 5000);
+  assert.ok(server.requests - recovering >= 3, 'the new rise = 3: not before the third success');
+});
+
 test('a changed health config restarts the check; close() aborts checks in flight', async (t) => {
   const server = new HealthServer();
   await server.listen();

@@ -18,6 +18,11 @@ export interface EndpointCheckOptions {
   readonly random: () => number;
   /** Epoch ms, for the timestamps shown in the admin API. */
   readonly now: () => number;
+  /**
+   * The stopped check this one replaces when only timings or thresholds changed: its state carries
+   * over, so a reload does not make an endpoint known to be down 'unknown' (and healthy) again.
+   */
+  readonly previous?: EndpointCheck;
   /** After each probe that changed the state; never re-entrant for one check. */
   readonly onTransition: (check: EndpointCheck, transition: Exclude<HealthTransition, undefined>) => void;
 }
@@ -43,7 +48,9 @@ export class EndpointCheck {
     this.service = options.service;
     this.target = options.target;
     this.config = options.config;
-    this.state = new RiseFall(options.config.rise, options.config.fall);
+    this.state = new RiseFall(options.config.rise, options.config.fall, options.previous?.state);
+    this.lastError = options.previous?.lastError;
+    this.changedAt = options.previous?.changedAt;
   }
 
   /** First probe after a short random delay (at most 10% of the interval). */

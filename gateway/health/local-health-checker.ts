@@ -3,9 +3,10 @@
 // thresholds. The result is an immutable HealthSnapshot, replaced and published to subscribers whenever
 // an endpoint's routing answer or the catalog changes. Follows the catalog: new endpoints get a check,
 // removed ones have theirs cancelled (the probe in flight is aborted), a changed health config restarts
-// the check. Lifecycle: construct (no side effects) → start → close (idempotent).
+// the check: from 'unknown' when it probes something else, with its rise/fall state kept when only
+// timings or thresholds changed. Lifecycle: construct (no side effects) → start → close (idempotent).
 import type { LocalCatalog, LocalService } from '../catalog/index.js';
-import { formatHostPort } from '../config/index.js';
+import { formatHostPort, type HealthCheckConfig } from '../config/index.js';
 import { EndpointCheck } from './endpoint-check.js';
 import { endpointKey, HealthSnapshot, type ServiceHealthSummary } from './health-snapshot.js';
 import { probeFor } from './probe-for.js';
@@ -128,7 +129,7 @@ export class LocalHealthChecker {
         out.push({
           service: service.key,
           endpoint,
-          check: describeCheck(c),
+          check: describeCheck(c.config),
           status: c.state.status,
           healthy: c.state.healthy,
           consecutiveSuccesses: c.state.successes,
@@ -162,10 +163,16 @@ export class LocalHealthChecker {
         });
       }
     }
+    /** Stopped checks whose replacement probes the same thing, so keeps their state. */
+    const retimed = new Map<string, EndpointCheck>();
     for (const [key, { check, fingerprint }] of this.checks) {
-      if (wanted.get(key)?.fingerprint === fingerprint) continue;
-      check.stop(wanted.has(key) ? 'health check changed' : 'endpoint removed');
+      const next = wanted.get(key);
+      if (next?.fingerprint === fingerprint) continue;
+      check.stop(next ? 'health check changed' : 'endpoint removed');
       this.checks.delete(key);
+      if (next?.service.health && describeCheck(next.service.health) === describeCheck(check.config)) {
+        retimed.set(key, check);
+      }
     }
     for (const [key, { service, host, port, fingerprint }] of wanted) {
       if (this.checks.has(key) || !service.health) continue;
@@ -174,6 +181,7 @@ export class LocalHealthChecker {
         target: { host, port },
         config: service.health,
         probe: probeFor(service.health),
+        previous: retimed.get(key),
         random: this.random,
         now: this.now,
         onTransition: (c, transition) => this.onTransition(c, transition),
@@ -188,7 +196,7 @@ export class LocalHealthChecker {
     const fields = {
       service: check.service,
       endpoint: formatHostPort(check.target),
-      check: describeCheck(check),
+      check: describeCheck(check.config),
       ...(check.lastError ? { reason: check.lastError } : {}),
     };
     if (transition === 'down') this.options.logger?.warn(fields, 'endpoint failed its health check');
@@ -216,8 +224,9 @@ export class LocalHealthChecker {
   }
 }
 
-function describeCheck(check: EndpointCheck): string {
-  const config = check.config as { http?: unknown; grpc?: unknown };
+/** What a check probes, without its timings: `http <path>`, `grpc [service]` or `tcp`. */
+function describeCheck(health: HealthCheckConfig): string {
+  const config = health as { http?: unknown; grpc?: unknown };
   if (typeof config.http === 'string') return `http ${config.http}`;
   if (config.grpc === true) return 'grpc';
   if (typeof config.grpc === 'string') return `grpc ${config.grpc}`;

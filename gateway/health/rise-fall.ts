@@ -1,7 +1,7 @@
 // The rise/fall state machine shared by endpoint checks and peer-gateway probes. A target starts
 // 'unknown' and counts as healthy (a restart must not pull every endpoint out of the fabric); `fall`
 // failures in a row make it unhealthy, `rise` successes in a row make it healthy again; the first
-// success confirms an unknown target at once.
+// success confirms an unknown target at once. A state can carry over to new thresholds.
 export type HealthStatus = 'unknown' | 'healthy' | 'unhealthy';
 
 /** What one result changed: the routing answer flipped, or only unknown became healthy. */
@@ -14,9 +14,15 @@ export class RiseFall {
   private readonly rise: number;
   private readonly fall: number;
 
-  constructor(rise: number, fall: number) {
+  /** `from`: the state so far, kept when only the thresholds or timings of a check change. */
+  constructor(rise: number, fall: number, from?: RiseFall) {
     this.rise = rise;
     this.fall = fall;
+    if (from) {
+      this.status = from.status;
+      this.successes = from.successes;
+      this.failures = from.failures;
+    }
   }
 
   /** Whether to send traffic: anything but unhealthy. */
