@@ -307,3 +307,24 @@ test('destroy() closes a TLS connection whose peer froze with our data still que
   connection.destroy();
   await waitFor('the connection to close', () => closed, 5_000);
 });
+
+test('recycling a pool: a connection still connecting sends what was queued on it, then takes nothing new', async (t) => {
+  const port = await startH2c(t);
+  const pool = singleConnectionPool(t, port);
+  const first = pool.acquire();
+  assert.ok(first instanceof H2Connection && first.state === 'connecting');
+  const queued = first.request({ ':path': '/queued' }, true);
+  assert.ok(!(queued instanceof GatewayError));
+  queued.resume();
+  pool.recycle();
+  const next = pool.acquire();
+  assert.ok(next instanceof H2Connection);
+  assert.notEqual(next, first, 'a new request gets another connection');
+  const [headers] = (await once(queued, 'response')) as [Record<string, unknown>];
+  assert.equal(headers[':status'], 200, 'the stream queued while connecting went out and was answered');
+  await waitFor(
+    'the retired connection to close once its stream is done',
+    () => first.state === 'closed',
+    5_000,
+  );
+});

@@ -78,7 +78,7 @@ export class H2Connection {
   rttMs: number | undefined;
   /** Streams opened over the connection's life (see MAX_STREAMS_PER_CONNECTION). */
   private openedStreams = 0;
-  /** The stream budget is spent: close once the last stream has. */
+  /** No new streams (stream budget spent, or retired by the pool): close once the last stream has. */
   private retiring = false;
   /** Epoch ms of the oldest unanswered ping, 0 when none is outstanding. */
   pingSentAtMs = 0;
@@ -127,6 +127,8 @@ export class H2Connection {
       this.state = 'ready';
       this.everReady = true;
       this.events.onReady(this);
+      // Retired while connecting: the streams queued meanwhile went out; none after them.
+      if (this.retiring) this.retire();
     });
     session.on('remoteSettings', (remote: Settings) => {
       this.maxStreams = remote.maxConcurrentStreams ?? this.maxStreams;
@@ -207,7 +209,7 @@ export class H2Connection {
 
   streamClosed(): void {
     this.activeStreams--;
-    if (this.retiring && this.activeStreams === 0) this.session.close();
+    if (this.retiring && this.activeStreams === 0 && this.state !== 'connecting') this.session.close();
     this.events.onStreamClosed(this);
   }
 
@@ -225,6 +227,23 @@ export class H2Connection {
       // The session is closing (ping throws on a destroyed or closing session): its 'close' follows.
     }
     if (!sent) this.pingSentAtMs = 0;
+  }
+
+  /** Whether the connection takes no new streams; the pool opens others meanwhile. */
+  get retired(): boolean {
+    return this.retiring || this.state === 'draining';
+  }
+
+  /**
+   * Takes no new streams and closes once those open finish. One still connecting finishes connecting
+   * first (a GOAWAY then would refuse the streams queued on it) and retires once ready.
+   */
+  retire(): void {
+    if (this.state === 'closed') return;
+    this.retiring = true;
+    if (this.state === 'connecting') return;
+    this.state = 'draining';
+    if (this.activeStreams === 0) this.destroy();
   }
 
   /** Graceful: GOAWAY, open streams finish. */

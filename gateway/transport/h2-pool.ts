@@ -76,7 +76,7 @@ export class H2Pool implements H2ConnectionEvents {
     for (const connection of this.connections) {
       if (connection.hasCapacity) {
         if (!best || connection.activeStreams < best.activeStreams) best = connection;
-      } else if (connection.state === 'connecting') {
+      } else if (connection.state === 'connecting' && !connection.retired) {
         connecting ??= connection;
       }
     }
@@ -164,9 +164,9 @@ export class H2Pool implements H2ConnectionEvents {
     for (const connection of this.connections) connection.close();
   }
 
-  /** GOAWAY on every connection (their open streams finish); new streams get new connections. */
+  /** Retires every connection (their open streams finish); new streams get new connections. */
   recycle(): void {
-    for (const connection of [...this.connections]) connection.close();
+    for (const connection of [...this.connections]) connection.retire();
   }
 
   /** Destroys every connection now (the peer stopped answering); the pool stays usable for new ones. */
@@ -224,7 +224,7 @@ export class H2Pool implements H2ConnectionEvents {
     // its last one: not counted, or long streams on connections an endpoint retires (grpc-go's
     // MaxConnectionAge) would leave no room for new ones.
     let open = 0;
-    for (const connection of this.connections) if (connection.state !== 'draining') open++;
+    for (const connection of this.connections) if (!connection.retired) open++;
     if (open >= this.options.maxConnections) {
       // Every connection is at its stream limit: share the least loaded; nghttp2 queues the stream.
       let least: H2Connection | undefined;
