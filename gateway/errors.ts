@@ -15,6 +15,7 @@ export type GatewayErrorCode =
   | 'FORBIDDEN'
   | 'BAD_REQUEST'
   | 'NOT_IMPLEMENTED'
+  | 'HEADERS_TOO_LARGE'
   | 'DOWNSTREAM_CANCELLED'
   | 'OVERLOADED'
   | 'RATE_LIMITED'

@@ -319,6 +319,22 @@ describe('data plane: HTTP', () => {
     assert.equal(tinySeen.length, seenBefore, 'the endpoint got nothing');
   });
 
+  test('an app may send 2000 header fields, every one reaching the service; more get 431, never a silent cut', async () => {
+    const fields = (n: number) => Array.from({ length: n }, (_, i) => `X-F${i}: v\r\n`).join('');
+    // Content-Length last: Node's default cut (1000 fields) dropped it, and the body with it.
+    const many = await raw(
+      `POST /echo HTTP/1.1\r\nHost: hello\r\n${fields(1997)}Content-Length: 5\r\nConnection: close\r\n\r\nhello`,
+    );
+    assert.match(many, /^HTTP\/1\.1 200 /, many.slice(0, 120));
+    assert.match(many, /\r\n\r\n(?:5\r\n)?hello/, 'the body arrived');
+    assert.equal(onlyB.seen.at(-1)?.headers['x-f1996'], 'v', 'the last field arrived');
+    const tooMany = await raw(
+      `GET /whoami HTTP/1.1\r\nHost: hello\r\n${fields(2001)}Connection: close\r\n\r\n`,
+    );
+    assert.match(tooMany, /^HTTP\/1\.1 431 /, tooMany.slice(0, 120));
+    assert.match(tooMany, /at most 2000 reach a service/);
+  });
+
   test('every name form reaches a service that only cluster b runs; weft-source-cluster is the caller, not a spoof', async () => {
     for (const host of [
       'hello',

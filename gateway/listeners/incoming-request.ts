@@ -7,16 +7,21 @@ import { GatewayError } from '../errors.js';
 import {
   headersFromRawH1,
   originFormTarget,
+  fieldCountError,
   headError,
   type H1RequestFacts,
 } from '../routing/proxy-headers.js';
 import type { ProxyRequest } from '../upstream/exchange.js';
 
-/** The request, or the refusal of a head the gateway must not pass on (see headError, originFormTarget). */
-export function requestOfIncoming(req: IncomingMessage): ProxyRequest | GatewayError {
+/**
+ * The request, or the refusal of a head the gateway must not pass on (see headError, originFormTarget). An
+ * app's request (`fromApp`; not a lane from a peer, which adds its own fields) is held to
+ * MAX_REQUEST_FIELDS.
+ */
+export function requestOfIncoming(req: IncomingMessage, fromApp: boolean): ProxyRequest | GatewayError {
   const facts: H1RequestFacts = { authority: '', hostLines: 0, bodyLength: 0, upgrade: '', grpc: false };
   const headers = headersFromRawH1(req.rawHeaders, facts);
-  const bad = headError(facts);
+  const bad = (fromApp ? fieldCountError(facts) : undefined) ?? headError(facts);
   if (bad) return bad;
   const path = originFormTarget(req.url ?? '/', facts);
   if (path instanceof GatewayError) return path;

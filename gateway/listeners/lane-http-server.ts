@@ -33,6 +33,8 @@ export class LaneHttpServer {
       requestTimeout: 0,
       maxHeaderSize: limits.maxHeaderSize,
     });
+    // Every field a calling gateway sent (see outbound-listener.ts), bounded by maxHeaderSize.
+    this.http.maxHeadersCount = 0;
     this.http.on('request', (req: IncomingMessage, res: ServerResponse) => {
       const caller = (req.socket as unknown as CallerTagged)[kCaller];
       if (caller === undefined) {

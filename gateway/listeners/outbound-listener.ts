@@ -115,6 +115,9 @@ export class OutboundListener implements FastPathHost {
       maxHeaderSize: HTTP1_LIMITS.maxHeaderSize,
       noDelay: true,
     });
+    // Node keeps only the first 2000 raw entries (1000 fields) and drops the rest without a word, a late
+    // Content-Length included; the head's size bounds it instead, and headError refuses too many fields.
+    this.http1.maxHeadersCount = 0;
     this.http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (this.isDraining) res.shouldKeepAlive = false;
       handlers.onRequest(req, res);

@@ -60,7 +60,7 @@ export class OutboundRouter {
 
   onH1Request(req: IncomingMessage, res: ServerResponse): void {
     const sink = new H1ResponseSink(req, res, false, this.context.noRouteStats, this.context.onOutcome);
-    const request = requestOfIncoming(req);
+    const request = requestOfIncoming(req, true);
     if (request instanceof GatewayError) sink.fail(request);
     else this.forward(request, sink);
   }

@@ -19,6 +19,7 @@ import {
   headersFromRawH1,
   isHopByHop,
   originFormTarget,
+  fieldCountError,
   headError,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
@@ -120,7 +121,10 @@ export class OutboundTunnels {
       answerRaw(socket, err);
       recordTunnel(stats, observed, started, httpStatusOf(err.code), edge, err.code);
     };
-    const badHead = headError(facts) ?? (originForm instanceof GatewayError ? originForm : undefined);
+    const badHead =
+      fieldCountError(facts) ??
+      headError(facts) ??
+      (originForm instanceof GatewayError ? originForm : undefined);
     if (badHead) return refuse(badHead, this.context.noRouteStats, NO_ROUTE);
     const resolved = this.context.router.resolve(facts.authority);
     if (resolved instanceof GatewayError) return refuse(resolved, this.context.noRouteStats, NO_ROUTE);

@@ -233,7 +233,7 @@ export class PeerRouter {
 
   /** A request on a lane Node's parser reads (lane-http-server.ts). */
   private onLaneHttpRequest(req: IncomingMessage, res: ServerResponse, caller: string): void {
-    const request = requestOfIncoming(req);
+    const request = requestOfIncoming(req, false);
     const grpc = !(request instanceof GatewayError) && request.grpc;
     const sink = new H1ResponseSink(req, res, grpc, this.context.noRouteStats, this.context.onOutcome);
     if (request instanceof GatewayError) sink.fail(request);

@@ -38,6 +38,7 @@ const ANSWERS: Readonly<Partial<Record<GatewayErrorCode, ErrorAnswer>>> = {
   FORBIDDEN: { http: 403, grpc: GrpcStatus.PERMISSION_DENIED },
   BAD_REQUEST: { http: 400, grpc: GrpcStatus.INVALID_ARGUMENT },
   NOT_IMPLEMENTED: { http: 501, grpc: GrpcStatus.UNIMPLEMENTED },
+  HEADERS_TOO_LARGE: { http: 431, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
   DOWNSTREAM_CANCELLED: { http: 499, grpc: GrpcStatus.CANCELLED },
   OVERLOADED: { http: 503, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
   RATE_LIMITED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },

@@ -113,6 +113,8 @@ export interface H1RequestFacts {
   upgrade: string;
   /** Transfer-Encoding when it names a coding other than chunked (gzip, chunked), else ''. */
   codings?: string;
+  /** How many field lines the head has. */
+  fieldLines?: number;
   grpc: boolean;
 }
 
@@ -148,6 +150,7 @@ export function originFormTarget(target: string, facts: H1RequestFacts): string 
  */
 export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts): HeaderMap {
   const headers = newHeaderMap();
+  facts.fieldLines = raw.length / 2;
   let connectionTokens = '';
   for (let i = 0; i < raw.length; i += 2) {
     const name = (raw[i] as string).toLowerCase();
@@ -184,6 +187,18 @@ export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts):
   }
   if (connectionTokens !== '') dropConnectionListed(headers, connectionTokens);
   return headers;
+}
+
+/** Fields an app's request may have: what HTTP/2 hops carry (MAX_HEADER_LIST_PAIRS) less the gateway's. */
+export const MAX_REQUEST_FIELDS = 2000;
+
+/** 431 for an app's request with more than MAX_REQUEST_FIELDS fields (a head within the size limit). */
+export function fieldCountError(facts: H1RequestFacts): GatewayError | undefined {
+  if ((facts.fieldLines ?? 0) <= MAX_REQUEST_FIELDS) return undefined;
+  return new GatewayError(
+    'HEADERS_TOO_LARGE',
+    `the request has ${facts.fieldLines} header fields; at most ${MAX_REQUEST_FIELDS} reach a service`,
+  );
 }
 
 /**

@@ -20,9 +20,10 @@ export const STREAM_WINDOW_BYTES = 1 << 20;
 export const CONNECTION_WINDOW_BYTES = 16 << 20;
 const MAX_SESSION_MEMORY_MB = 64;
 /**
- * Fields (pseudo-headers included) a head may carry on HTTP/2: Node's HTTP/1 parser takes 2000 from
- * apps, and node:http2 refuses more than 128 by default, which turned a request with a body and 140
- * fields, or an endpoint's answer with 140, into a 502 between gateways.
+ * Fields (pseudo-headers included) a head may carry on HTTP/2: an app's request may have 2000
+ * (MAX_REQUEST_FIELDS) plus the gateway's own, and node:http2 refuses more than 128 by default, which
+ * turned a request with a body and 140 fields, or an endpoint's answer with 140, into a 502 between
+ * gateways.
  */
 export const MAX_HEADER_LIST_PAIRS = 2048;
 

@@ -49,6 +49,8 @@ export async function startHttpUpstream(host: string, servedBy: string): Promise
     handle(req, res, servedBy);
   });
   server.keepAliveTimeout = 5_000;
+  // Every field a request carries (Node keeps only the first 1000 by default).
+  server.maxHeadersCount = 0;
   const wss = new WebSocketServer({ server });
   wss.on('connection', (ws, req) => {
     const source = String(req.headers['weft-source-cluster'] ?? '-');
