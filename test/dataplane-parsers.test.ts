@@ -151,6 +151,14 @@ test('response parser: a transfer coding other than chunked is refused, not pass
     assert.match(got.error ?? '', /the gateway decodes chunked only/, coding);
   }
   assert.equal(parse(['HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked \r\n\r\n0\r\n\r\n']).complete, true);
+  // Nothing coded: an answer without a body, and the obsolete identity coding (read as if absent).
+  const head = parse(['HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 7\r\n\r\n'], {
+    head: true,
+  });
+  assert.deepEqual([head.error, head.complete], [undefined, true]);
+  assert.equal(parse(['HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip\r\n\r\n']).complete, true);
+  const identity = parse(['HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 2\r\n\r\nok']);
+  assert.deepEqual([identity.error, identity.body, identity.complete], [undefined, 'ok', true]);
 });
 
 test('response parser: 101 hands over the bytes that follow the head', () => {

@@ -20,6 +20,7 @@ const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 const CONTENT_LENGTH = /^\d{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |\r\n|$)/;
 const ONLY_CHUNKED = /^[ \t]*chunked[ \t]*$/i;
+const IDENTITY = /^[ \t]*identity[ \t]*$/i;
 const CLOSE_TOKEN = /(?:^|,)[ \t]*close[ \t]*(?:,|$)/;
 const KEEP_ALIVE_TOKEN = /(?:^|,)[ \t]*keep-alive[ \t]*(?:,|$)/;
 /**
@@ -234,13 +235,17 @@ export class H1ResponseParser {
         }
         contentLength = length;
       } else if (name === 'transfer-encoding') {
-        // Passed on, the caller would get coded bytes unmarked (the field is hop-by-hop): chunked only.
-        if (!ONLY_CHUNKED.test(value)) {
+        // Passed on, the caller would get coded bytes unmarked (the field is hop-by-hop): chunked only. An
+        // answer without a body has nothing coded, and `identity` (obsolete) codes nothing.
+        if (ONLY_CHUNKED.test(value)) chunked = true;
+        else if (
+          !IDENTITY.test(value) &&
+          !(this.noBody || status === 204 || status === 304 || status < 200)
+        ) {
           return protocolError(
             `Transfer-Encoding ${JSON.stringify(value)}: the gateway decodes chunked only`,
           );
         }
-        chunked = true;
         continue;
       } else if (name === 'connection') {
         connectionTokens = connectionTokens ? `${connectionTokens},${value}` : value;
