@@ -48,3 +48,21 @@ test('new trust anchors replace the connections verified under the old ones', as
     10_000,
   );
 });
+
+test("the receiving side too: new anchors at b send a's connection away, and a cannot come back unverified", async () => {
+  const b = fabric.gateway('b');
+  await waitFor('a to reach b', async () => (await status()) === 200, 10_000);
+  const original = b.tls.current();
+  const { b: foreign } = await twoGatewaysTls(TRUST_DOMAIN);
+  b.dataPlane.updateTls(foreign);
+  try {
+    await waitFor('a to stop reaching b', async () => (await status()) !== 200, 5_000);
+  } finally {
+    b.dataPlane.updateTls(original);
+  }
+  await waitFor(
+    'a to reach b again once the shared anchor is back',
+    async () => (await status()) === 200,
+    10_000,
+  );
+});

@@ -208,7 +208,6 @@ export class PeerListener {
     this.tls.setSecureContext(tlsOptions(tls));
   }
 
-  /** Stops accepting; every session gets GOAWAY and closes once its streams are done; tunnels finish. */
   /**
    * GOAWAY to every peer's HTTP/2 connection (open streams finish): the peers reconnect, and their
    * certificates are checked under the current trust anchors. Opaque tunnels keep their connections.
@@ -217,6 +216,7 @@ export class PeerListener {
     this.sessions.closeAll();
   }
 
+  /** Stops accepting; every session gets GOAWAY and closes once its streams are done; tunnels finish. */
   drain(): void {
     this.draining = true;
     if (this.tls.listening) this.tls.close();
