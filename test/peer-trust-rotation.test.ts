@@ -29,40 +29,40 @@ after(async () => {
 const status = async () =>
   (await httpCall(`${fabric.gateway('a').outboundUrl}/whoami`, { headers: { host: 'hello' } })).status;
 
-test('new trust anchors replace the connections verified under the old ones', async () => {
-  const a = fabric.gateway('a');
-  assert.equal(await status(), 200, 'a reaches b over a connection verified under the shared anchor');
-  const original = a.tls.current();
-  // A bundle with only another root (and a certificate from it): b's certificate is no longer trusted.
-  const { a: foreign } = await twoGatewaysTls(TRUST_DOMAIN);
-  a.dataPlane.updateTls(foreign);
+/**
+ * Gives the gateway of `cluster` a bundle with only another root (and a certificate from it), so a and b
+ * no longer trust each other; waits for a to stop reaching b, runs `meanwhile`, then restores the shared
+ * anchor and waits for a to reach b again.
+ */
+async function underForeignAnchors(cluster: 'a' | 'b', meanwhile: () => void = () => undefined) {
+  const gateway = fabric.gateway(cluster);
+  await waitFor('a to reach b', async () => (await status()) === 200, 10_000);
+  const original = gateway.tls.current();
+  gateway.dataPlane.updateTls((await twoGatewaysTls(TRUST_DOMAIN))[cluster]);
   try {
     await waitFor('a to stop reaching b', async () => (await status()) !== 200, 5_000);
-    assert.equal(a.dataPlane.state().peers.find((p) => p.cluster === 'b')?.connections ?? 0, 0);
+    meanwhile();
   } finally {
-    a.dataPlane.updateTls(original);
+    gateway.dataPlane.updateTls(original);
   }
   await waitFor(
     'a to reach b again once the shared anchor is back',
     async () => (await status()) === 200,
     10_000,
   );
+}
+
+test('new trust anchors replace the connections verified under the old ones', async () => {
+  assert.equal(await status(), 200, 'a reaches b over a connection verified under the shared anchor');
+  await underForeignAnchors('a', () => {
+    const connections = fabric
+      .gateway('a')
+      .dataPlane.state()
+      .peers.find((p) => p.cluster === 'b')?.connections;
+    assert.equal(connections ?? 0, 0);
+  });
 });
 
 test("the receiving side too: new anchors at b send a's connection away, and a cannot come back unverified", async () => {
-  const b = fabric.gateway('b');
-  await waitFor('a to reach b', async () => (await status()) === 200, 10_000);
-  const original = b.tls.current();
-  const { b: foreign } = await twoGatewaysTls(TRUST_DOMAIN);
-  b.dataPlane.updateTls(foreign);
-  try {
-    await waitFor('a to stop reaching b', async () => (await status()) !== 200, 5_000);
-  } finally {
-    b.dataPlane.updateTls(original);
-  }
-  await waitFor(
-    'a to reach b again once the shared anchor is back',
-    async () => (await status()) === 200,
-    10_000,
-  );
+  await underForeignAnchors('b');
 });
