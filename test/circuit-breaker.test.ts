@@ -14,6 +14,7 @@ import { createServer as createH2Server, type Http2Server } from 'node:http2';
 import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { FailoverFabric, singleCluster } from './helpers/failover-fabric.js';
+import { frame } from './helpers/h2-frames.js';
 import { httpCall } from './helpers/http-call.js';
 import { patternBytes, sha256 } from './helpers/sample-upstreams.js';
 import { waitFor } from './helpers/wait.js';
@@ -79,7 +80,13 @@ before(async () => {
   noContent.on('stream', (stream) => stream.respond({ ':status': 204 }, { endStream: true }));
   noContent.listen(0, HOST);
   await once(noContent, 'listening');
-  mute = createTcpServer((socket) => void muteSockets.push(socket));
+  // Says HTTP/2 SETTINGS, then nothing: the gateway's connection is up and its streams are never answered.
+  mute = createTcpServer((socket) => {
+    muteSockets.push(socket);
+    socket.on('error', () => undefined);
+    socket.resume();
+    socket.write(frame(0x4, 0, 0, Buffer.alloc(0)));
+  });
   mute.listen(0, HOST);
   await once(mute, 'listening');
   const { port } = upstream.address() as { port: number };
@@ -250,13 +257,15 @@ test(
     const pending = () =>
       fabric.metric('a', 'weft_circuit_breaker_requests', { service: 'mute.default', state: 'pending' });
     const first = call();
+    // The first call holds the only slot until the request timeout (15 s), however long queueing takes.
     await waitFor('the first call connecting to the mute endpoint', () => muteSockets.length === 1, 10_000);
     const QUEUED = 3000;
     const rest: Promise<number | string>[] = [];
     for (let i = 0; i < QUEUED; i++) rest.push(call());
     await waitFor(`${QUEUED} calls waiting for the slot`, async () => (await pending()) === QUEUED, 60_000);
-    // The connection fails: the endpoint's pool backs off, so each waiter's try fails at once when it
-    // gets the slot, and frees it for the next.
+    // The connection fails and the endpoint refuses new ones: the pool backs off, so each waiter's try
+    // fails at once when it gets the slot, and frees it for the next.
+    mute.close();
     for (const socket of muteSockets) socket.destroy();
     const statuses = await Promise.all([first, ...rest]);
     const answered = statuses.filter((s) => s === 503 || s === 502).length;
