@@ -159,6 +159,11 @@ test('response parser: a transfer coding other than chunked is refused, not pass
   assert.equal(parse(['HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip\r\n\r\n']).complete, true);
   const identity = parse(['HTTP/1.1 200 OK\r\nTransfer-Encoding: identity\r\nContent-Length: 2\r\n\r\nok']);
   assert.deepEqual([identity.error, identity.body, identity.complete], [undefined, 'ok', true]);
+  assert.equal(
+    identity.keepAlive,
+    false,
+    'Content-Length beside any Transfer-Encoding: the connection closes',
+  );
 });
 
 test('response parser: 101 hands over the bytes that follow the head', () => {

@@ -210,6 +210,8 @@ export class H1ResponseParser {
     const headers: HeaderMap = newHeaderMap();
     let contentLength = -1;
     let chunked = false;
+    /** Any Transfer-Encoding field, chunked or not (see keepAlive below). */
+    let transferEncoding = false;
     let connectionTokens: string | undefined;
     let fields = 0;
     while (at >= 0) {
@@ -237,6 +239,7 @@ export class H1ResponseParser {
       } else if (name === 'transfer-encoding') {
         // Passed on, the caller would get coded bytes unmarked (the field is hop-by-hop): chunked only. An
         // answer without a body has nothing coded, and `identity` (obsolete) codes nothing.
+        transferEncoding = true;
         if (ONLY_CHUNKED.test(value)) chunked = true;
         else if (
           !IDENTITY.test(value) &&
@@ -268,10 +271,10 @@ export class H1ResponseParser {
       }
     }
     // Content-Length beside Transfer-Encoding, or Transfer-Encoding in HTTP/1.0, is framing a peer may
-    // read differently (RFC 9112 §6.1, §6.3): this answer is read by Transfer-Encoding, and the
-    // connection carries no other.
+    // read differently (RFC 9112 §6.1, §6.3): this answer is read as framed above, and the connection
+    // carries no other.
     this.keepAlive =
-      !(chunked && (contentLength !== -1 || minor === 0)) &&
+      !(transferEncoding && (contentLength !== -1 || minor === 0)) &&
       (minor === 1 ? !CLOSE_TOKEN.test(tokens ?? '') : KEEP_ALIVE_TOKEN.test(tokens ?? ''));
     if (status < 200) {
       if (status === 101) {
