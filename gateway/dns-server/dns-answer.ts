@@ -49,7 +49,7 @@ export function answerQuery(query: Buffer, zone: MeshZone, transport: 'udp' | 't
   if (query.length < HEADER) return refuse(query, id, 0, RCODE.FORMERR, transport);
   const flags = query.readUInt16BE(2);
   if (flags & QR) return undefined;
-  // Copied into every reply (RFC 1035 4.1.1), so a NOTIMP says which opcode is not implemented.
+  // Copied into every reply (RFC 1035 4.1.1), so a NOTIMP answer names the opcode it refuses.
   const echoed = flags & (OPCODE | RD);
   if (flags & OPCODE) return refuse(query, id, echoed, RCODE.NOTIMP, transport);
   // Checked before decoding: dns-packet decodes every section, and a crafted 64 KB packet full of

@@ -1,7 +1,8 @@
 // The receiving side of lanes for the requests the fast path leaves alone: heads it does not recognise
-// (more than 100 fields, a head over 16 KiB, an unusual target such as `OPTIONS *`). The lane's FastConnection hands the
-// stream over here with its unread bytes, as the outbound listener hands a socket to its HTTP/1
-// server, and Node's parser then reads the rest of that lane: chunked bodies, trailers, limits.
+// (more than 100 fields, a head over 16 KiB, an unusual target such as `OPTIONS *`). The lane's
+// FastConnection hands the stream over here with its unread bytes, as the outbound listener hands a
+// socket to its HTTP/1 server, and Node's parser then reads the rest of that lane: chunked bodies,
+// trailers, limits.
 // The server never listens; it only parses lanes it is given, each tagged with the calling cluster its
 // peer connection proved.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';

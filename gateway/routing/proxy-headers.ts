@@ -111,9 +111,9 @@ export interface H1RequestFacts {
   bodyLength: number;
   /** The Upgrade field, lower-cased; '' when absent. Node decides whether the request is an upgrade. */
   upgrade: string;
-  /** Transfer-Encoding when it names a coding other than chunked (gzip, chunked), else ''. */
+  /** Transfer-Encoding when it names a coding other than chunked (gzip, chunked); unset otherwise. */
   codings?: string;
-  /** How many field lines the head has. */
+  /** How many field lines the head has (set by headersFromRawH1). */
   fieldLines?: number;
   grpc: boolean;
 }

@@ -122,10 +122,15 @@ async function issueCertificate(flags: IssueFlags): Promise<void> {
   console.log(`  wrote  ${paths.ca} (trust bundle: the root${extra})`);
   for (const root of previous === undefined ? [] : pki.droppedRoots(previous, trust)) {
     console.error(
-      `note: ${paths.ca} no longer trusts ${root.subject.replaceAll('\n', ', ')} (it did before); ` +
+      `note: ${paths.ca} no longer trusts ${subjectOf(root)} (it did before); ` +
         'to keep trusting a root during a rollover, pass its ca.pem with --also-trust',
     );
   }
+}
+
+/** A certificate's subject on one line (`CN=…, O=…`), for messages. */
+function subjectOf(cert: X509Certificate): string {
+  return cert.subject.replaceAll('\n', ', ');
 }
 
 /** The CA certificates of each --also-trust file; a file that holds anything else is a usage error. */
@@ -143,7 +148,7 @@ async function alsoTrustedRoots(files: readonly string[]): Promise<X509Certifica
     if (leaf) {
       throw new GatewayError(
         'USAGE',
-        `--also-trust ${file} holds ${leaf.subject.replaceAll('\n', ', ')}, which is not a CA certificate; pass a trust anchor's ca.pem`,
+        `--also-trust ${file} holds ${subjectOf(leaf)}, which is not a CA certificate; pass a trust anchor's ca.pem`,
       );
     }
     roots.push(...certs);
