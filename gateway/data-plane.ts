@@ -178,6 +178,8 @@ export class DataPlane {
       table: () => this.table,
       upstreams: this.upstreams,
       noRouteStats: this.metrics.statsFor('outbound', config.cluster, '(unknown)', '(none)'),
+      unservedStatsFor: (service: string) =>
+        this.metrics.statsFor('outbound', config.cluster, service, '(none)'),
       onOutcome: options.onOutcome,
       observer: observers.outbound,
       resilience: (service: string) => this.resilience.for(service),
@@ -188,7 +190,6 @@ export class DataPlane {
       ...outboundContext,
       router,
       connectTimeoutMs: LOCAL_UPSTREAM_DEFAULTS.connectTimeoutMs,
-      tcpNoRouteStats: this.metrics.statsFor('tcp', config.cluster, '(unknown)', '(none)'),
       tcpStatsFor: (service: string, cluster: string) =>
         this.metrics.statsFor('tcp', config.cluster, service, cluster),
       tcpObserver: observers.tcp,
@@ -215,7 +216,8 @@ export class DataPlane {
       cluster: config.cluster,
       table: () => this.table,
       upstreams: this.upstreams,
-      noRouteStats: this.metrics.statsFor('peer', '(unverified)', '(unknown)', config.cluster),
+      refusalStatsFor: (caller: string, service: string) =>
+        this.metrics.statsFor('peer', caller, service, config.cluster),
       onOutcome: options.onOutcome,
       observer: observers.peer,
       resilience: outboundContext.resilience,

@@ -4,11 +4,17 @@
 // the protocol (HTTP/1.1 response, HTTP/2 stream).
 import type { GatewayError, GatewayErrorCode } from '../errors.js';
 import type { ObservedRequest, RequestObserver } from '../observability/index.js';
-import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
+import type { Exchange, HeaderMap, ResponseSink, TracedRequest } from '../upstream/exchange.js';
 import type { OutcomeKind, OutcomeListener } from '../routing/outcome.js';
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
 import { ERROR_HEADER } from '../routing/proxy-headers.js';
-import { isGrpcServerFailure, isLocalOriginFailure, isOwnLimit } from '../routing/error-status.js';
+import {
+  grpcStatusOf,
+  grpcStatusOfAnswer,
+  isGrpcServerFailure,
+  isLocalOriginFailure,
+  isOwnLimit,
+} from '../routing/error-status.js';
 import { traceRequestHeaders } from './request-trace.js';
 
 export abstract class DownstreamSink implements ResponseSink {
@@ -44,7 +50,7 @@ export abstract class DownstreamSink implements ResponseSink {
    * invalid one) and, with an observer, asks whether this request is to be logged or exported.
    * `source` is the calling cluster.
    */
-  traceRequest(request: ProxyRequest, observer: RequestObserver | undefined, source: string): void {
+  traceRequest(request: TracedRequest, observer: RequestObserver | undefined, source: string): void {
     this.observed = traceRequestHeaders(request.headers, request, observer, source);
   }
 
@@ -55,13 +61,22 @@ export abstract class DownstreamSink implements ResponseSink {
     this.complete(499, 'cancelled', 'DOWNSTREAM_CANCELLED');
   }
 
-  /** Records the attempt once: metrics child and outcome listener (unless `reportOutcome` is false). */
-  protected complete(status: number, kind: OutcomeKind, code?: GatewayErrorCode, reportOutcome = true): void {
+  /**
+   * Records the attempt once: metrics child (with the gRPC status a gRPC caller got) and outcome listener
+   * (unless `reportOutcome` is false).
+   */
+  protected complete(
+    status: number,
+    kind: OutcomeKind,
+    code?: GatewayErrorCode,
+    reportOutcome = true,
+    grpcStatus?: number,
+  ): void {
     if (this.finished) return;
     this.finished = true;
     const durationMs = performance.now() - this.startedAtMs;
     const target = this.target;
-    this.stats.record(status, durationMs / 1000);
+    this.stats.record(status, durationMs / 1000, grpcStatus);
     const listener = this.onOutcome;
     if (listener && target && reportOutcome) {
       listener({
@@ -93,8 +108,9 @@ export abstract class DownstreamSink implements ResponseSink {
    */
   protected completeResponse(fields: HeaderMap | null): void {
     const status = this.status;
+    const grpcStatus = this.grpc ? grpcStatusOfAnswer(status, fields) : undefined;
     if (status < 500 && !(this.grpc && isGrpcServerFailure(fields))) {
-      this.complete(status, 'success');
+      this.complete(status, 'success', undefined, true, grpcStatus);
       return;
     }
     const code = fields?.[ERROR_HEADER];
@@ -102,13 +118,23 @@ export abstract class DownstreamSink implements ResponseSink {
       status,
       'upstream-origin',
       typeof code === 'string' ? (code as GatewayErrorCode) : undefined,
+      true,
+      grpcStatus,
     );
   }
 
-  protected completeFailure(status: number, err: GatewayError): void {
+  /**
+   * Records an attempt this gateway ended with `err`; `grpcStatus` is the status a gRPC caller was
+   * given (by default the one `err` maps to; none when the caller went away).
+   */
+  protected completeFailure(
+    status: number,
+    err: GatewayError,
+    grpcStatus = this.grpc && err.code !== 'DOWNSTREAM_CANCELLED' ? grpcStatusOf(err.code) : undefined,
+  ): void {
     // What this gateway's own limits cut is counted, but it tells nothing about the upstream: a burst
     // over a circuit breaker must not eject the endpoint or cluster behind it.
     const kind = isLocalOriginFailure(err.code) ? 'local-origin' : 'upstream-origin';
-    this.complete(status, kind, err.code, !isOwnLimit(err.code));
+    this.complete(status, kind, err.code, !isOwnLimit(err.code), grpcStatus);
   }
 }

@@ -433,12 +433,12 @@ export class FastResponseSink extends DownstreamSink {
         // The call ends UNAVAILABLE in trailers; the connection stays in step.
         const trailers = fieldLines(grpcErrorFields(err, GrpcStatus.UNAVAILABLE));
         this.socket.write(`${this.takeHead()}0\r\n${trailers}\r\n`, 'latin1');
-        this.completeFailure(this.status, err);
+        this.completeFailure(this.status, err, GrpcStatus.UNAVAILABLE);
         this.connection.answered(this, this.keepOpen);
         return;
       }
       cutConnection(this.socket);
-      this.completeFailure(this.status || 502, err);
+      this.completeFailure(this.status || 502, err, this.grpc ? GrpcStatus.INTERNAL : undefined);
       return;
     }
     this.headSent = true;

@@ -89,11 +89,12 @@ export class H1ResponseSink extends DownstreamSink {
       if (this.grpc && res.chunkedEncoding && !res.writableEnded) {
         res.addTrailers(grpcErrorFields(err, GrpcStatus.UNAVAILABLE));
         res.end();
-      } else {
-        if (res.socket) cutConnection(res.socket);
-        else res.destroy();
+        this.completeFailure(this.status, err, GrpcStatus.UNAVAILABLE);
+        return;
       }
-      this.completeFailure(this.status || 502, err);
+      if (res.socket) cutConnection(res.socket);
+      else res.destroy();
+      this.completeFailure(this.status || 502, err, this.grpc ? GrpcStatus.INTERNAL : undefined);
       return;
     }
     if (this.grpc) {

@@ -11,7 +11,7 @@ import {
   headError,
   type H1RequestFacts,
 } from '../routing/proxy-headers.js';
-import type { ProxyRequest } from '../upstream/exchange.js';
+import type { ProxyRequest, TracedRequest } from '../upstream/exchange.js';
 
 /**
  * The request, or the refusal of a head the gateway must not pass on (see headError, originFormTarget). An
@@ -34,4 +34,10 @@ export function requestOfIncoming(req: IncomingMessage, fromApp: boolean): Proxy
     body: facts.bodyLength !== 0 ? req : null,
     grpc: facts.grpc,
   };
+}
+
+/** What the access log and span export are told of a head refused before it became a request. */
+export function refusedRequestOf(req: IncomingMessage): TracedRequest {
+  const host = req.headers.host;
+  return { method: req.method ?? 'GET', path: req.url ?? '/', authority: host ?? '', headers: req.headers };
 }

@@ -126,7 +126,10 @@ export class OutboundListener implements FastPathHost {
       handlers.onUpgrade(req, socket, head),
     );
     this.http1.on('connect', (req: IncomingMessage, socket: Socket) => handlers.onConnect(req, socket));
-    this.http1.on('clientError', onClientError);
+    this.http1.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
+      const status = answerClientError(err, socket);
+      if (status !== undefined) noRouteStats.record(status, 0);
+    });
     // A caller that half-closes after its request still gets the answer, then the connection closes
     // (Node's default aborts the request; nginx and HAProxy answer). The sockets allow half-open.
     (this.http1 as HttpServer & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
@@ -258,12 +261,13 @@ function onSniffError(this: Socket): void {
 
 /**
  * Malformed requests get a clear answer and the connection closes; Node's parser has already decided
- * the status (431 for oversized headers, 408 for a header timeout, 400 otherwise).
+ * the status (431 for oversized headers, 408 for a header timeout, 400 otherwise). Returns the status
+ * answered, or undefined when the caller was gone.
  */
-function onClientError(err: Error & { code?: string }, socket: Socket): void {
+function answerClientError(err: Error & { code?: string }, socket: Socket): number | undefined {
   if (err.code === 'ECONNRESET' || !socket.writable) {
     socket.destroy();
-    return;
+    return undefined;
   }
   let status = 400;
   let reason = 'Bad Request';
@@ -281,4 +285,5 @@ function onClientError(err: Error & { code?: string }, socket: Socket): void {
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nweft-error: BAD_REQUEST\r\nconnection: close\r\n\r\n${body}`,
   );
+  return status;
 }

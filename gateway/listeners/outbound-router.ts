@@ -20,7 +20,7 @@ import { GuardedRequest } from './guarded-request.js';
 import type { ServiceResilience } from '../resilience/index.js';
 import { H1ResponseSink } from './h1-response-sink.js';
 import type { IdleStreams } from './idle-streams.js';
-import { requestOfIncoming } from './incoming-request.js';
+import { refusedRequestOf, requestOfIncoming } from './incoming-request.js';
 import { H2ResponseSink } from './h2-response-sink.js';
 import type { FastResponseSink } from './h1-fast-path.js';
 import { requestOfSimpleHead, type SimpleHead } from './simple-request-head.js';
@@ -36,6 +36,8 @@ export interface RouterContext {
   readonly upstreams: LocalUpstreams;
   /** Where requests without a route are counted. */
   readonly noRouteStats: TargetStats;
+  /** Where requests for a known service are counted when no cluster takes them (refused, none healthy). */
+  readonly unservedStatsFor: (service: string) => TargetStats;
   readonly onOutcome: OutcomeListener | undefined;
   /** Access log and span export of this listener; undefined (the default) when both are off. */
   readonly observer: RequestObserver | undefined;
@@ -61,8 +63,12 @@ export class OutboundRouter {
   onH1Request(req: IncomingMessage, res: ServerResponse): void {
     const sink = new H1ResponseSink(req, res, false, this.context.noRouteStats, this.context.onOutcome);
     const request = requestOfIncoming(req, true);
-    if (request instanceof GatewayError) sink.fail(request);
-    else this.forward(request, sink);
+    if (request instanceof GatewayError) {
+      sink.traceRequest(refusedRequestOf(req), this.context.observer, this.context.cluster);
+      sink.fail(request);
+    } else {
+      this.forward(request, sink);
+    }
   }
 
   /** A simple HTTP/1.1 request from the fast path (headers already carry pseudo-headers). */
@@ -136,6 +142,7 @@ export class OutboundRouter {
     }
     const { route, name } = resolved;
     if (route.protocol === 'tcp') {
+      sink.stats = this.context.unservedStatsFor(route.service);
       sink.fail(
         new GatewayError(
           'BAD_REQUEST',
@@ -146,11 +153,13 @@ export class OutboundRouter {
     }
     const target = route.pick(name.cluster);
     if (target instanceof GatewayError) {
+      sink.stats = this.context.unservedStatsFor(route.service);
       sink.fail(target);
       return;
     }
     const choice = target.pick();
     if (!choice) {
+      sink.stats = this.context.unservedStatsFor(route.service);
       sink.fail(new GatewayError('NO_HEALTHY_UPSTREAM', `no healthy upstream for service ${route.service}`));
       return;
     }

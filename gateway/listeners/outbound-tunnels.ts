@@ -46,8 +46,6 @@ import { refuseNonTcp } from '../routing/opaque-tcp-admission.js';
 export interface OutboundTunnelContext extends RouterContext {
   readonly router: OutboundRouter;
   readonly connectTimeoutMs: number;
-  /** Where tcp-listener connections without a usable route are counted. */
-  readonly tcpNoRouteStats: TargetStats;
   /** Statistics of tcp-listener connections to `service` in `cluster` (looked up once per connection). */
   tcpStatsFor(service: string, cluster: string): TargetStats;
   /** Access log of the tcp listeners; undefined while access logs are off. */
@@ -239,14 +237,16 @@ export class OutboundTunnels {
     socket.on('error', onEarlySocketError);
     const started = performance.now();
     const observed = this.context.tcpObserver?.observe(undefined, this.context.cluster, undefined, undefined);
+    // The listener's service comes from the config: a bounded label even when nothing serves it.
     let edge: TunnelEdge = { service, cluster: '(none)' };
-    const fail = (err: GatewayError, stats = this.context.tcpNoRouteStats) => {
+    const fail = (err: GatewayError, stats = this.context.tcpStatsFor(edge.service, '(none)')) => {
       recordTunnel(stats, observed, started, httpStatusOf(err.code), edge, err.code);
       socket.destroy();
     };
     const resolved = this.context.router.resolve(service);
     if (resolved instanceof GatewayError) return fail(resolved);
     const { route, name } = resolved;
+    edge = { service: route.service, cluster: '(none)' };
     const notTcp = refuseNonTcp(route);
     if (notTcp) return fail(notTcp);
     const target = route.pick(name.cluster);

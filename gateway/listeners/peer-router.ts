@@ -28,7 +28,7 @@ import { dialTcp, dialUpgrade, UPGRADE_ANSWER_TIMEOUT_MS, upgradeRequestHead } f
 import type { DownstreamSink } from './downstream-sink.js';
 import { GuardedRequest } from './guarded-request.js';
 import { H1ResponseSink } from './h1-response-sink.js';
-import { requestOfIncoming } from './incoming-request.js';
+import { refusedRequestOf, requestOfIncoming } from './incoming-request.js';
 import { H2ResponseSink, unsendableHead } from './h2-response-sink.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import { LaneHttpServer } from './lane-http-server.js';
@@ -64,8 +64,13 @@ function servedHere(route: ServiceRoute<PeerGateway>): route is AdmittedRoute {
   return route.local !== null;
 }
 
-export interface PeerContext extends RouterContext {
+export interface PeerContext extends Omit<RouterContext, 'noRouteStats' | 'unservedStatsFor'> {
   readonly connectTimeoutMs: number;
+  /**
+   * Where requests from peer cluster `caller` to `service` are counted when they are refused: the
+   * caller is known from its certificate; `service` is '(unknown)' unless this cluster serves it.
+   */
+  readonly refusalStatsFor: (caller: string, service: string) => TargetStats;
 }
 
 export class PeerRouter {
@@ -123,7 +128,7 @@ export class PeerRouter {
         stream,
         grpc,
         headers.te === 'trailers',
-        this.context.noRouteStats,
+        this.refusalStats(headers[SERVICE_HEADER], caller),
         this.context.onOutcome,
       );
       sink.traceRequest(request, this.context.observer, caller);
@@ -156,7 +161,7 @@ export class PeerRouter {
         const err = route instanceof GatewayError ? route : this.noHealthyEndpoint(route.service);
         const asked = typeof service === 'string' ? service : '(unknown)';
         recordTunnel(
-          this.context.noRouteStats,
+          this.refusalStats(service instanceof GatewayError ? undefined : service, caller),
           observed,
           started,
           httpStatusOf(err.code),
@@ -207,7 +212,7 @@ export class PeerRouter {
     stream.respond({ ':status': 200 });
     const host: FastPathHost = {
       keepAliveTimeoutMs: LANE_KEEP_ALIVE_MS,
-      noRouteStats: this.context.noRouteStats,
+      noRouteStats: this.refusalStats(undefined, caller),
       onOutcome: this.context.onOutcome,
       draining: false,
       waitForSplitHeads: true,
@@ -235,9 +240,15 @@ export class PeerRouter {
   private onLaneHttpRequest(req: IncomingMessage, res: ServerResponse, caller: string): void {
     const request = requestOfIncoming(req, false);
     const grpc = !(request instanceof GatewayError) && request.grpc;
-    const sink = new H1ResponseSink(req, res, grpc, this.context.noRouteStats, this.context.onOutcome);
-    if (request instanceof GatewayError) sink.fail(request);
-    else this.serveLaneRequest(request, req.headers[SERVICE_HEADER], sink, caller);
+    const service = req.headers[SERVICE_HEADER];
+    const stats = this.refusalStats(service, caller);
+    const sink = new H1ResponseSink(req, res, grpc, stats, this.context.onOutcome);
+    if (request instanceof GatewayError) {
+      sink.traceRequest(refusedRequestOf(req), this.context.observer, caller);
+      sink.fail(request);
+    } else {
+      this.serveLaneRequest(request, service, sink, caller);
+    }
   }
 
   private serveLaneRequest(
@@ -251,6 +262,7 @@ export class PeerRouter {
     const route = this.admit(service, caller);
     const choice = route instanceof GatewayError ? undefined : route.local.pick();
     if (route instanceof GatewayError || !choice) {
+      sink.stats = this.refusalStats(service, caller);
       sink.fail(route instanceof GatewayError ? route : this.noHealthyEndpoint(route.service));
       return;
     }
@@ -284,6 +296,12 @@ export class PeerRouter {
   }
 
   /** The route of a peer's request, served here, or why it is refused. */
+  /** Where a refused request of `caller` is counted: under its service when this cluster serves it. */
+  private refusalStats(service: string | string[] | undefined, caller: string): TargetStats {
+    const served = typeof service === 'string' && this.context.table().route(service)?.localService;
+    return this.context.refusalStatsFor(caller, served ? service : '(unknown)');
+  }
+
   private admit(service: string | string[] | undefined, caller: string): AdmittedRoute | GatewayError {
     if (typeof service !== 'string' || service === '') {
       return new GatewayError('BAD_REQUEST', `a peer request must name its service in ${SERVICE_HEADER}`);

@@ -26,9 +26,26 @@ interface StatsLabels {
   readonly destination_cluster: string;
 }
 
+/**
+ * A key of RequestStats.pending: the HTTP status, and for gRPC calls also the gRPC status, in one number
+ * (no string building on the data path).
+ */
+function outcomeKey(status: number, grpcStatus: number | undefined): number {
+  return grpcStatus === undefined ? status : status + 1000 * (grpcStatus + 1);
+}
+
+/** The weft_requests_total labels an outcomeKey stands for. */
+function outcomeLabels(key: number): { code: string; grpc_status?: string } {
+  const status = String(key % 1000);
+  return key < 1000 ? { code: status } : { code: status, grpc_status: String(Math.floor(key / 1000) - 1) };
+}
+
 export class RequestStats implements TargetStats {
   readonly labels: StatsLabels;
-  /** Requests per status code not yet handed to prom-client (0 once handed: the keys are every code seen). */
+  /**
+   * Requests per outcome (HTTP status, and gRPC status for gRPC calls: see outcomeKey) not yet handed to
+   * prom-client (0 once handed: the keys are every outcome seen).
+   */
   readonly pending = new Map<number, number>();
   readonly buckets = new Float64Array(DURATION_BUCKETS_SECONDS.length + 1);
   sumSeconds = 0;
@@ -43,16 +60,17 @@ export class RequestStats implements TargetStats {
     this.golden = golden;
   }
 
-  record(status: number, seconds: number): void {
+  record(status: number, seconds: number, grpcStatus?: number): void {
     if (this.retiredFrom !== undefined) {
       const { listener, source_cluster, destination_service, destination_cluster } = this.labels;
       this.retiredFrom
         .statsFor(listener, source_cluster, destination_service, destination_cluster)
-        .record(status, seconds);
+        .record(status, seconds, grpcStatus);
       return;
     }
-    this.golden?.record(status, seconds);
-    this.pending.set(status, (this.pending.get(status) ?? 0) + 1);
+    this.golden?.record(status, seconds, grpcStatus);
+    const key = outcomeKey(status, grpcStatus);
+    this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
     let bucket = 0;
     while (bucket < DURATION_BUCKETS_SECONDS.length && seconds > (DURATION_BUCKETS_SECONDS[bucket] as number))
       bucket++;
@@ -65,7 +83,7 @@ export class RequestStats implements TargetStats {
 export class RequestMetrics {
   private readonly stats = new Map<string, RequestStats>();
   private readonly requests: Counter<
-    'listener' | 'source_cluster' | 'destination_service' | 'destination_cluster' | 'code'
+    'listener' | 'source_cluster' | 'destination_service' | 'destination_cluster' | 'code' | 'grpc_status'
   >;
   private readonly openConnections: Gauge<'listener'>;
   private readonly bytes: Counter<'listener' | 'direction'>;
@@ -81,15 +99,22 @@ export class RequestMetrics {
     const stats = this.stats;
     this.requests = new Counter({
       name: 'weft_requests_total',
-      help: 'Requests and tunnels handled, by listener, calling cluster, destination service and cluster, and HTTP status (499: the caller went away)',
-      labelNames: ['listener', 'source_cluster', 'destination_service', 'destination_cluster', 'code'],
+      help: 'Requests and tunnels handled, by listener, calling cluster, destination service and cluster, HTTP status (499: the caller went away) and, for gRPC calls, the gRPC status the caller got',
+      labelNames: [
+        'listener',
+        'source_cluster',
+        'destination_service',
+        'destination_cluster',
+        'code',
+        'grpc_status',
+      ],
       registers: [registry],
       collect() {
         for (const entry of stats.values()) {
-          for (const [code, count] of entry.pending) {
+          for (const [key, count] of entry.pending) {
             if (count === 0) continue;
-            this.inc({ ...entry.labels, code: String(code) }, count);
-            entry.pending.set(code, 0);
+            this.inc({ ...entry.labels, ...outcomeLabels(key) }, count);
+            entry.pending.set(key, 0);
           }
         }
       },
@@ -156,7 +181,7 @@ export class RequestMetrics {
         continue;
       this.stats.delete(key);
       entry.retiredFrom = this;
-      for (const code of entry.pending.keys()) this.requests.remove({ ...labels, code: String(code) });
+      for (const key of entry.pending.keys()) this.requests.remove({ ...labels, ...outcomeLabels(key) });
       if (entry.golden) this.golden?.release(entry.golden);
     }
   }

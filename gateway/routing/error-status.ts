@@ -20,6 +20,7 @@ export const GrpcStatus = {
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
 } as const;
 
 interface ErrorAnswer {
@@ -50,8 +51,34 @@ export function httpStatusOf(code: GatewayErrorCode): number {
   return (ANSWERS[code] ?? INTERNAL_ANSWER).http;
 }
 
-function grpcStatusOf(code: GatewayErrorCode): number {
+export function grpcStatusOf(code: GatewayErrorCode): number {
   return (ANSWERS[code] ?? INTERNAL_ANSWER).grpc;
+}
+
+/** gRPC's mapping of an HTTP status without a grpc-status field (grpc/doc/http-grpc-status-mapping.md). */
+const GRPC_STATUS_OF_HTTP: ReadonlyMap<number, number> = new Map([
+  [400, GrpcStatus.INTERNAL],
+  [401, GrpcStatus.UNAUTHENTICATED],
+  [403, GrpcStatus.PERMISSION_DENIED],
+  [404, GrpcStatus.UNIMPLEMENTED],
+  [429, GrpcStatus.UNAVAILABLE],
+  [502, GrpcStatus.UNAVAILABLE],
+  [503, GrpcStatus.UNAVAILABLE],
+  [504, GrpcStatus.UNAVAILABLE],
+]);
+
+const GRPC_STATUS_VALUE = /^(?:1[0-6]|[0-9])$/;
+
+/**
+ * The gRPC status a gRPC caller reads from a complete answer: the grpc-status in `fields` (the trailers,
+ * or a trailers-only head), else what gRPC maps the HTTP status to; UNKNOWN for a missing or invalid one.
+ */
+export function grpcStatusOfAnswer(httpStatus: number, fields: HeaderMap | null): number {
+  const value = fields?.['grpc-status'];
+  if (typeof value === 'string' && GRPC_STATUS_VALUE.test(value)) return Number(value);
+  if (value === undefined && httpStatus !== 200)
+    return GRPC_STATUS_OF_HTTP.get(httpStatus) ?? GrpcStatus.UNKNOWN;
+  return GrpcStatus.UNKNOWN;
 }
 
 /**

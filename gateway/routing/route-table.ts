@@ -19,7 +19,8 @@ export interface RemoteGateway {
 
 /** Per-target request statistics, attached by the data plane (metrics children, cached). */
 export interface TargetStats {
-  record(status: number, seconds: number): void;
+  /** One finished request; `grpcStatus` is the gRPC status a gRPC caller got (none when it went away first). */
+  record(status: number, seconds: number, grpcStatus?: number): void;
 }
 
 export interface RouteTableInput<G extends RemoteGateway> {

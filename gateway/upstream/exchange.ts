@@ -59,6 +59,9 @@ export interface ProxyRequest {
   readonly grpc: boolean;
 }
 
+/** What tracing and the access log read of a request: its line and its fields. */
+export type TracedRequest = Pick<ProxyRequest, 'method' | 'path' | 'authority' | 'headers'>;
+
 export interface ResponseSink {
   /** The response head, exactly once. `endStream`: nothing follows (a trailers-only gRPC answer). */
   head(status: number, headers: HeaderMap, endStream: boolean): void;

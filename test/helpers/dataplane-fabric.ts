@@ -34,7 +34,7 @@ export interface ServiceSpec {
 }
 
 /** Data-plane options every gateway of the fabric gets. */
-export type FabricOptions = Pick<DataPlaneOptions, 'peerTransport' | 'retirement'>;
+export type FabricOptions = Pick<DataPlaneOptions, 'peerTransport' | 'retirement' | 'golden'>;
 
 export interface GatewaySpec {
   readonly cluster: string;
