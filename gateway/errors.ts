@@ -9,6 +9,7 @@ export type GatewayErrorCode =
   | 'NO_HEALTHY_UPSTREAM'
   | 'UPSTREAM_CONNECT'
   | 'UPSTREAM_TIMEOUT'
+  | 'DEADLINE_EXCEEDED'
   | 'STREAM_IDLE'
   | 'UPSTREAM_RESET'
   | 'PEER_IDENTITY'
@@ -30,17 +31,21 @@ export interface GatewayErrorOptions {
   readonly cause?: unknown;
   /** When the caller may try again (a refusal by a limit): answered as Retry-After. */
   readonly retryAfterMs?: number;
+  /** The HTTP/2 error code the upstream reset its stream with (a gRPC caller reads a status from it). */
+  readonly resetCode?: number;
 }
 
 export class GatewayError extends Error {
   readonly code: GatewayErrorCode;
   readonly retryAfterMs: number | undefined;
+  readonly resetCode: number | undefined;
 
   constructor(code: GatewayErrorCode, message: string, options?: GatewayErrorOptions) {
     super(message, options);
     this.name = 'GatewayError';
     this.code = code;
     this.retryAfterMs = options?.retryAfterMs;
+    this.resetCode = options?.resetCode;
   }
 }
 

@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
+import { connect, constants, type IncomingHttpHeaders } from 'node:http2';
 import { callerAndServer, FailoverFabric } from './helpers/failover-fabric.js';
 import { httpCall } from './helpers/http-call.js';
 import { patternBytes } from './helpers/sample-upstreams.js';
@@ -65,4 +66,21 @@ test('an answer before the body ends the exchange: 413 reaches the caller, the p
   await within('a keeps no request stream open to b', 10_000, async () =>
     (await requestStreamsToB()) === 0 ? true : undefined,
   );
+});
+
+test('an HTTP/2 caller answered before its body is sent can finish sending it: its stream closes', async () => {
+  const { host, port } = fabric.gateway('a').outbound;
+  const session = connect(`http://${host}:${port}`);
+  try {
+    const request = session.request({ ':method': 'POST', ':path': '/', ':authority': 'early' });
+    // More than the stream's flow-control window: the caller cannot send it all unless it is read.
+    request.end(patternBytes(4 * 1024 * 1024));
+    const [headers] = (await once(request, 'response')) as [IncomingHttpHeaders];
+    assert.equal(headers[':status'], 413);
+    request.resume();
+    await within('the caller’s stream to close', 10_000, () => (request.closed ? true : undefined));
+    assert.equal(request.rstCode, constants.NGHTTP2_NO_ERROR);
+  } finally {
+    session.destroy();
+  }
 });

@@ -9,8 +9,8 @@ import type { OutcomeKind, OutcomeListener } from '../routing/outcome.js';
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
 import { ERROR_HEADER } from '../routing/proxy-headers.js';
 import {
-  grpcStatusOf,
   grpcStatusOfAnswer,
+  grpcStatusOfFailure,
   isGrpcServerFailure,
   isLocalOriginFailure,
   isOwnLimit,
@@ -130,7 +130,7 @@ export abstract class DownstreamSink implements ResponseSink {
   protected completeFailure(
     status: number,
     err: GatewayError,
-    grpcStatus = this.grpc && err.code !== 'DOWNSTREAM_CANCELLED' ? grpcStatusOf(err.code) : undefined,
+    grpcStatus = this.grpc && err.code !== 'DOWNSTREAM_CANCELLED' ? grpcStatusOfFailure(err) : undefined,
   ): void {
     // What this gateway's own limits cut is counted, but it tells nothing about the upstream: a burst
     // over a circuit breaker must not eject the endpoint or cluster behind it.

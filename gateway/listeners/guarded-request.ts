@@ -29,6 +29,7 @@ import type { DownstreamSink } from './downstream-sink.js';
 import type { IdleStreams, IdleWatched } from './idle-streams.js';
 import { UploadWatch, type UploadWatcher } from './upload-watch.js';
 import { KeptBody, readWholeBody, replayableBody, withReplayedBody } from './replay-body.js';
+import { grpcDeadlineMs } from '../routing/grpc-deadline.js';
 
 export type Choice = LocalChoice | RemoteChoice<PeerGateway>;
 
@@ -114,7 +115,14 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     this.guard.budget.recordRequest();
     const { requestMs, perTryMs } = this.policy.timeouts;
     const { body, bodyLength } = this.request;
-    if (requestMs > 0 || perTryMs > 0) {
+    if (this.request.grpc) {
+      // A gRPC call carries its own deadline, counted from its start as its client counts it. The
+      // request timeout, made for requests that end before their answer, would cut a streaming call or
+      // a watch the client still waits for; without a deadline the call waits as it would calling the
+      // service directly (the idle timeout still bounds a stream once it is answering).
+      const deadlineMs = grpcDeadlineMs(this.request.headers['grpc-timeout']);
+      if (deadlineMs !== undefined) this.armTimer(deadlineMs, () => this.deadlinePassed(deadlineMs));
+    } else if (requestMs > 0 || perTryMs > 0) {
       // Both timeouts count from the end of the request, as Envoy's: an upload may take as long as it
       // flows, and is bounded by its progress meanwhile (upload-watch.ts).
       if (body === null || Buffer.isBuffer(body) || body.readableEnded) this.armRequestTimer(requestMs);
@@ -319,8 +327,12 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
   }
 
   private armRequestTimer(requestMs: number): void {
-    if (this.settled || requestMs === 0) return;
-    this.timer = setTimeout(() => this.requestTimedOut(requestMs), requestMs);
+    if (requestMs > 0) this.armTimer(requestMs, () => this.requestTimedOut(requestMs));
+  }
+
+  private armTimer(ms: number, fire: () => void): void {
+    if (this.settled) return;
+    this.timer = setTimeout(fire, ms);
     this.timer.unref();
   }
 
@@ -346,6 +358,13 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
   private requestTimedOut(requestMs: number): void {
     this.timeOut(
       `no response from service ${this.route.service} within ${requestMs} ms (request timeout${this.retries > 0 ? `, ${this.retries} retries` : ''})`,
+    );
+  }
+
+  private deadlinePassed(deadlineMs: number): void {
+    this.timeOut(
+      `the call's deadline (grpc-timeout, ${deadlineMs} ms) passed before service ${this.route.service} answered`,
+      'DEADLINE_EXCEEDED',
     );
   }
 
@@ -394,11 +413,14 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     );
   }
 
-  private timeOut(message: string): void {
+  private timeOut(
+    message: string,
+    code: 'UPSTREAM_TIMEOUT' | 'DEADLINE_EXCEEDED' = 'UPSTREAM_TIMEOUT',
+  ): void {
     if (this.settled) return;
     this.settle();
     this.current?.abandon();
-    this.sink.fail(new GatewayError('UPSTREAM_TIMEOUT', message));
+    this.sink.fail(new GatewayError(code, message));
   }
 
   get downstream(): DownstreamSink {

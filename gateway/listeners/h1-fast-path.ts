@@ -12,7 +12,13 @@ import { GatewayError } from '../errors.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
 import type { ByteStream, HeaderMap } from '../upstream/exchange.js';
-import { errorAnswerFields, grpcErrorFields, GrpcStatus, httpStatusOf } from '../routing/error-status.js';
+import {
+  errorAnswerFields,
+  grpcErrorFields,
+  grpcStatusOfFailure,
+  GrpcStatus,
+  httpStatusOf,
+} from '../routing/error-status.js';
 import { isHopByHop } from '../routing/proxy-headers.js';
 import { writeFramed } from '../upstream/framed-write.js';
 import { cutConnection } from './cut-connection.js';
@@ -430,10 +436,12 @@ export class FastResponseSink extends DownstreamSink {
     if (this.finished) return;
     if (this.headSent) {
       if (this.grpc && this.chunked) {
-        // The call ends UNAVAILABLE in trailers; the connection stays in step.
-        const trailers = fieldLines(grpcErrorFields(err, GrpcStatus.UNAVAILABLE));
+        // The call ends in trailers (UNAVAILABLE, or what the upstream's reset says); the connection
+        // stays in step.
+        const grpcStatus = grpcStatusOfFailure(err, GrpcStatus.UNAVAILABLE);
+        const trailers = fieldLines(grpcErrorFields(err, grpcStatus));
         this.socket.write(`${this.takeHead()}0\r\n${trailers}\r\n`, 'latin1');
-        this.completeFailure(this.status, err, GrpcStatus.UNAVAILABLE);
+        this.completeFailure(this.status, err, grpcStatus);
         this.connection.answered(this, this.keepOpen);
         return;
       }

@@ -9,7 +9,13 @@ import type { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
-import { errorAnswerFields, grpcErrorFields, GrpcStatus, httpStatusOf } from '../routing/error-status.js';
+import {
+  errorAnswerFields,
+  grpcErrorFields,
+  grpcStatusOfFailure,
+  GrpcStatus,
+  httpStatusOf,
+} from '../routing/error-status.js';
 import { GatewayError as GatewayErrorClass } from '../errors.js';
 import { cutConnection } from './cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
@@ -87,9 +93,10 @@ export class H1ResponseSink extends DownstreamSink {
     const res = this.res;
     if (res.headersSent) {
       if (this.grpc && res.chunkedEncoding && !res.writableEnded) {
-        res.addTrailers(grpcErrorFields(err, GrpcStatus.UNAVAILABLE));
+        const grpcStatus = grpcStatusOfFailure(err, GrpcStatus.UNAVAILABLE);
+        res.addTrailers(grpcErrorFields(err, grpcStatus));
         res.end();
-        this.completeFailure(this.status, err, GrpcStatus.UNAVAILABLE);
+        this.completeFailure(this.status, err, grpcStatus);
         return;
       }
       if (res.socket) cutConnection(res.socket);

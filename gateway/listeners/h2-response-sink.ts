@@ -8,7 +8,13 @@ import { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { TargetStats } from '../routing/route-table.js';
-import { errorAnswerFields, grpcErrorFields, httpStatusOf, GrpcStatus } from '../routing/error-status.js';
+import {
+  errorAnswerFields,
+  grpcErrorFields,
+  grpcStatusOfFailure,
+  GrpcStatus,
+  httpStatusOf,
+} from '../routing/error-status.js';
 import { DownstreamSink } from './downstream-sink.js';
 
 const kSink = Symbol('weft.h2.sink');
@@ -81,6 +87,7 @@ export class H2ResponseSink extends DownstreamSink {
     if (this.finished) return;
     this.trailers = trailers;
     this.stream.end();
+    this.dropRequestBody();
     this.completeResponse(trailers);
   }
 
@@ -120,11 +127,10 @@ export class H2ResponseSink extends DownstreamSink {
       return;
     }
     if (this.waitingForTrailers && this.grpc) {
-      this.trailers = {
-        ...grpcErrorFields(err, GrpcStatus.UNAVAILABLE),
-      };
+      const grpcStatus = grpcStatusOfFailure(err, GrpcStatus.UNAVAILABLE);
+      this.trailers = grpcErrorFields(err, grpcStatus);
       stream.end();
-      this.completeFailure(this.status, err, GrpcStatus.UNAVAILABLE);
+      this.completeFailure(this.status, err, grpcStatus);
     } else {
       // A reset alone (RST_STREAM INTERNAL_ERROR): close(code) would first end the answer with
       // END_STREAM, and the caller would take the cut body for a whole one. gRPC reads it as INTERNAL.
@@ -140,6 +146,16 @@ export class H2ResponseSink extends DownstreamSink {
     } catch {
       this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
     }
+  }
+
+  /**
+   * The answer is complete while the caller may still be sending its body (the service answered before
+   * reading it all: a 413, a gRPC status before the client stream ended): the rest is read and dropped.
+   * Left paused, the half-read request would hold the caller under flow control, and the stream (one of
+   * its stream slots) open, for good. (A RST_STREAM NO_ERROR could race the trailers of a gRPC answer.)
+   */
+  private dropRequestBody(): void {
+    if (!this.stream.readableEnded) this.stream.resume();
   }
 
   closed(): void {

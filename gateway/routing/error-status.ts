@@ -33,6 +33,7 @@ const ANSWERS: Readonly<Partial<Record<GatewayErrorCode, ErrorAnswer>>> = {
   NO_HEALTHY_UPSTREAM: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
   UPSTREAM_CONNECT: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
   UPSTREAM_TIMEOUT: { http: 504, grpc: GrpcStatus.UNAVAILABLE },
+  DEADLINE_EXCEEDED: { http: 504, grpc: GrpcStatus.DEADLINE_EXCEEDED },
   STREAM_IDLE: { http: 504, grpc: GrpcStatus.UNAVAILABLE },
   UPSTREAM_RESET: { http: 502, grpc: GrpcStatus.UNAVAILABLE },
   PEER_IDENTITY: { http: 502, grpc: GrpcStatus.UNAVAILABLE },
@@ -51,8 +52,37 @@ export function httpStatusOf(code: GatewayErrorCode): number {
   return (ANSWERS[code] ?? INTERNAL_ANSWER).http;
 }
 
-export function grpcStatusOf(code: GatewayErrorCode): number {
+function grpcStatusOf(code: GatewayErrorCode): number {
   return (ANSWERS[code] ?? INTERNAL_ANSWER).grpc;
+}
+
+/** HTTP/2 error codes (RFC 9113 §7) that gRPC reads as a status of their own. */
+const REFUSED_STREAM = 0x7;
+const CANCEL = 0x8;
+const ENHANCE_YOUR_CALM = 0xb;
+const INADEQUATE_SECURITY = 0xc;
+
+/**
+ * The gRPC status a gRPC caller gets for `err`: for an upstream's stream reset what gRPC reads from its
+ * code (PROTOCOL-HTTP2.md: CANCEL is CANCELLED, ENHANCE_YOUR_CALM RESOURCE_EXHAUSTED, INADEQUATE_SECURITY
+ * PERMISSION_DENIED, REFUSED_STREAM UNAVAILABLE, any other INTERNAL), as if the caller had called the
+ * service directly; otherwise `otherwise`, by default the status the error's code maps to.
+ */
+export function grpcStatusOfFailure(err: GatewayError, otherwise = grpcStatusOf(err.code)): number {
+  switch (err.resetCode) {
+    case undefined:
+      return otherwise;
+    case REFUSED_STREAM:
+      return GrpcStatus.UNAVAILABLE;
+    case CANCEL:
+      return GrpcStatus.CANCELLED;
+    case ENHANCE_YOUR_CALM:
+      return GrpcStatus.RESOURCE_EXHAUSTED;
+    case INADEQUATE_SECURITY:
+      return GrpcStatus.PERMISSION_DENIED;
+    default:
+      return GrpcStatus.INTERNAL;
+  }
 }
 
 /** gRPC's mapping of an HTTP status without a grpc-status field (grpc/doc/http-grpc-status-mapping.md). */
@@ -98,7 +128,7 @@ export function errorAnswerFields(err: GatewayError): Record<string, string> {
  */
 export function grpcErrorFields(
   err: GatewayError,
-  status: number = grpcStatusOf(err.code),
+  status: number = grpcStatusOfFailure(err),
 ): Record<string, string> {
   return {
     'grpc-status': String(status),

@@ -292,7 +292,12 @@ export class H2Connection {
         cause: err,
       });
     }
-    return new GatewayError('UPSTREAM_RESET', `${this.options.describe}: ${err.message}`, { cause: err });
+    return new GatewayError('UPSTREAM_RESET', `${this.options.describe}: ${err.message}`, {
+      cause: err,
+      // The peer's reset of this stream, not the loss of the connection (which Node also reports as a
+      // reset of each stream).
+      resetCode: this.session.destroyed ? undefined : stream.rstCode,
+    });
   }
 
   /** A stream that never reached the peer, and why (the connection's failure, else `err`). */

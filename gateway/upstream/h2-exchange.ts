@@ -25,6 +25,8 @@ export interface StreamErrorSource {
 
 export class H2Exchange implements Exchange {
   readonly stream: ClientHttp2Stream;
+  /** The stream's session, kept: Node forgets it once the stream is destroyed. */
+  private readonly session: ClientHttp2Stream['session'];
   private readonly sink: ResponseSink;
   private readonly body: Readable | null;
   private readonly errors: StreamErrorSource;
@@ -52,6 +54,7 @@ export class H2Exchange implements Exchange {
     const body = request.bodyLength !== 0 ? request.body : null;
     this.body = Buffer.isBuffer(body) ? null : body;
     this.stream = stream;
+    this.session = stream.session;
     this.headRequest = request.method === 'HEAD';
     (stream as TaggedStream)[kH2Exchange] = this;
     // 'data' is listened to only after 'response': Node emits 'response' on the next tick but DATA read
@@ -121,7 +124,7 @@ export class H2Exchange implements Exchange {
     // holding the stream open on both ends; destroy(), as close() would first mark the cut body whole.
     if (!this.stream.writableEnded) this.stream.destroy();
     if (cut !== undefined) {
-      this.sink.fail(new GatewayError('UPSTREAM_RESET', cut));
+      this.sink.fail(new GatewayError('UPSTREAM_RESET', cut, { resetCode: this.resetCode() }));
       return;
     }
     this.sink.end(this.trailers);
@@ -142,6 +145,15 @@ export class H2Exchange implements Exchange {
     return undefined;
   }
 
+  /**
+   * The code the upstream ended this stream with (NO_ERROR when it ended without one), for a gRPC
+   * caller to read a status from; none when the whole connection went (then the call is UNAVAILABLE,
+   * as a client that lost its own connection would say).
+   */
+  private resetCode(): number | undefined {
+    return this.session?.destroyed === false ? (this.stream.rstCode ?? 0) : undefined;
+  }
+
   onError(err: Error): void {
     if (this.finished) return;
     this.finished = true;
@@ -158,6 +170,7 @@ export class H2Exchange implements Exchange {
       new GatewayError(
         'UPSTREAM_RESET',
         `upstream stream closed ${this.headed ? 'mid-response' : 'before a response'} (HTTP/2 code ${code})`,
+        { resetCode: this.resetCode() },
       ),
     );
   }

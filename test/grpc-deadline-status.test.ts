@@ -1,0 +1,138 @@
+// What a gRPC caller reads when the call fails through the mesh must be what it would read calling the
+// service directly. An endpoint's HTTP/2 reset maps to the status gRPC gives that reset code (INTERNAL,
+// RESOURCE_EXHAUSTED, CANCELLED …, not UNAVAILABLE, which clients retry: a non-idempotent call would run
+// again). A gRPC call's deadline is its own (grpc-timeout), counted from its start: the gateway's request
+// timeout, made for requests that end before their answer, does not cut a call the client still waits
+// for, and a deadline that passes is DEADLINE_EXCEEDED.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import {
+  connect,
+  constants,
+  createServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { TestFabric } from './helpers/dataplane-fabric.js';
+
+/** A gRPC message frame: not compressed, length, bytes. */
+function grpcMessage(text: string): Buffer {
+  const bytes = Buffer.from(text);
+  const frame = Buffer.alloc(5 + bytes.length);
+  frame.writeUInt32BE(bytes.length, 1);
+  bytes.copy(frame, 5);
+  return frame;
+}
+
+/** An endpoint whose methods fail the ways a gRPC server or its HTTP/2 stack can. */
+async function startMisbehavingEndpoint(host: string): Promise<{ server: Http2Server; endpoint: string }> {
+  const server = createServer();
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    stream.on('error', () => undefined);
+    stream.resume();
+    const method = String(headers[':path']).split('/').pop();
+    if (method === 'ResetInternal') stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+    else if (method === 'ResetCalm') stream.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
+    else if (method === 'NoStatus') {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      stream.end(grpcMessage('no status follows'));
+    } else if (method === 'Slow') {
+      const timer = setTimeout(() => {
+        if (stream.closed) return;
+        stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+        stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+        stream.end(grpcMessage('late but wanted'));
+      }, 1_500);
+      stream.once('close', () => clearTimeout(timer));
+    }
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  return { server, endpoint: `${host}:${(server.address() as AddressInfo).port}` };
+}
+
+describe('gRPC: statuses of failed calls and deadlines', () => {
+  let fabric: TestFabric;
+  let near: Awaited<ReturnType<typeof startMisbehavingEndpoint>>;
+  let far: Awaited<ReturnType<typeof startMisbehavingEndpoint>>;
+
+  before(async () => {
+    near = await startMisbehavingEndpoint('127.0.1.70');
+    far = await startMisbehavingEndpoint('127.0.2.70');
+    fabric = await TestFabric.start([
+      {
+        cluster: 'a',
+        host: '127.0.1.1',
+        services: [{ name: 'near', protocol: 'grpc', endpoints: [near.endpoint] }],
+        failover: { timeouts: { request: '1s' } },
+      },
+      {
+        cluster: 'b',
+        host: '127.0.2.1',
+        services: [{ name: 'far', protocol: 'grpc', endpoints: [far.endpoint] }],
+        failover: { timeouts: { request: '1s' } },
+      },
+    ]);
+  });
+
+  after(async () => {
+    await fabric?.close();
+    near?.server.close();
+    far?.server.close();
+  });
+
+  /** Calls `method` through gateway a; the gRPC status the caller reads, and after how long. */
+  async function call(service: string, method: string, extra: OutgoingHttpHeaders = {}) {
+    const session = connect(`http://127.0.1.1:${fabric.gateway('a').outboundPort}`);
+    session.on('error', () => undefined);
+    const started = performance.now();
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': `/weft.test.Probe/${method}`,
+        ':authority': service,
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        ...extra,
+      });
+      stream.end(grpcMessage('hello'));
+      let status: string | undefined;
+      stream.on('response', (headers) => (status ??= headers['grpc-status'] as string | undefined));
+      stream.on(
+        'trailers',
+        (trailers: IncomingHttpHeaders) => (status ??= trailers['grpc-status'] as string | undefined),
+      );
+      stream.on('error', () => undefined);
+      stream.resume();
+      await once(stream, 'close');
+      return { status: status ?? `reset ${stream.rstCode}`, ms: performance.now() - started };
+    } finally {
+      session.close();
+    }
+  }
+
+  for (const service of ['near', 'far']) {
+    test(`an endpoint's resets map as gRPC maps them (${service === 'near' ? 'local' : 'across clusters'})`, async () => {
+      assert.equal((await call(service, 'ResetInternal')).status, '13', 'INTERNAL_ERROR is INTERNAL');
+      assert.equal((await call(service, 'ResetCalm')).status, '8', 'ENHANCE_YOUR_CALM is RESOURCE_EXHAUSTED');
+      assert.equal(
+        (await call(service, 'NoStatus')).status,
+        '13',
+        'an answer without grpc-status is INTERNAL',
+      );
+    });
+
+    test(`the request timeout does not cut a gRPC call; its grpc-timeout does (${service === 'near' ? 'local' : 'across clusters'})`, async () => {
+      const waited = await call(service, 'Slow');
+      assert.equal(waited.status, '0', 'answered after 1.5 s, past the 1 s request timeout');
+      const hurried = await call(service, 'Slow', { 'grpc-timeout': '300m' });
+      console.log(`grpc-timeout 300m answered ${hurried.status} after ${hurried.ms.toFixed(0)} ms`);
+      assert.equal(hurried.status, '4', 'DEADLINE_EXCEEDED');
+      assert.ok(hurried.ms >= 290 && hurried.ms < 1_400, `after ${hurried.ms} ms`);
+    });
+  }
+});
