@@ -3,7 +3,8 @@
 // RESOURCE_EXHAUSTED, CANCELLED …, not UNAVAILABLE, which clients retry: a non-idempotent call would run
 // again). A gRPC call's deadline is its own (grpc-timeout), counted from its start: the gateway's request
 // timeout, made for requests that end before their answer, does not cut a call the client still waits
-// for, and a deadline that passes is DEADLINE_EXCEEDED.
+// for, and a deadline that passes is DEADLINE_EXCEEDED. A head carrying a status ahead of a body is not
+// taken for a trailers-only answer on the way.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -40,6 +41,15 @@ async function startMisbehavingEndpoint(host: string): Promise<{ server: Http2Se
     else if (method === 'NoStatus') {
       stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
       stream.end(grpcMessage('no status follows'));
+    } else if (method === 'StatusInHead') {
+      // Not as gRPC says (a status belongs in a head only when nothing follows), but clients read the
+      // trailers' status: the message and the trailers must arrive.
+      stream.respond(
+        { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '0' },
+        { waitForTrailers: true },
+      );
+      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '13', 'grpc-message': 'real' }));
+      stream.end(grpcMessage('a message'));
     } else if (method === 'Slow') {
       const timer = setTimeout(() => {
         if (stream.closed) return;
@@ -100,16 +110,19 @@ describe('gRPC: statuses of failed calls and deadlines', () => {
         ...extra,
       });
       stream.end(grpcMessage('hello'));
-      let status: string | undefined;
-      stream.on('response', (headers) => (status ??= headers['grpc-status'] as string | undefined));
+      let headStatus: string | undefined;
+      let trailerStatus: string | undefined;
+      let bytes = 0;
+      stream.on('response', (headers) => (headStatus = headers['grpc-status'] as string | undefined));
       stream.on(
         'trailers',
-        (trailers: IncomingHttpHeaders) => (status ??= trailers['grpc-status'] as string | undefined),
+        (trailers: IncomingHttpHeaders) => (trailerStatus = trailers['grpc-status'] as string | undefined),
       );
       stream.on('error', () => undefined);
-      stream.resume();
+      stream.on('data', (chunk: Buffer) => (bytes += chunk.length));
       await once(stream, 'close');
-      return { status: status ?? `reset ${stream.rstCode}`, ms: performance.now() - started };
+      const status = trailerStatus ?? headStatus ?? `reset ${stream.rstCode}`;
+      return { status, bytes, ms: performance.now() - started };
     } finally {
       session.close();
     }
@@ -124,6 +137,8 @@ describe('gRPC: statuses of failed calls and deadlines', () => {
         '13',
         'an answer without grpc-status is INTERNAL',
       );
+      const both = await call(service, 'StatusInHead');
+      assert.deepEqual([both.status, both.bytes], ['13', grpcMessage('a message').length]);
     });
 
     test(`the request timeout does not cut a gRPC call; its grpc-timeout does (${service === 'near' ? 'local' : 'across clusters'})`, async () => {

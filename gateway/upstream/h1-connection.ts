@@ -235,7 +235,7 @@ export class H1Connection implements H1ResponseEvents {
 
   // H1ResponseEvents ---------------------------------------------------------------------------
 
-  onResponseHead(status: number, headers: HeaderMap, upgrade: boolean): void {
+  onResponseHead(status: number, headers: HeaderMap, upgrade: boolean, chunked: boolean): void {
     const exchange = this.exchange;
     if (!exchange || exchange.cancelled) return;
     if (upgrade) {
@@ -244,8 +244,10 @@ export class H1Connection implements H1ResponseEvents {
       return;
     }
     // A gRPC status in the head is a trailers-only answer (an error before any message): it stays one,
-    // whatever body HTTP/1.1 framed it with. That body is not forwarded, so neither is its length.
-    const trailersOnly = exchange.request.grpc && headers['grpc-status'] !== undefined;
+    // whatever body HTTP/1.1 framed it with, unless that body is chunked and so may end in trailers of
+    // its own (a peer gateway relaying a server that put a status in a head with a body: the body and the
+    // trailers' status pass on as they came). A dropped body's length is dropped with it.
+    const trailersOnly = exchange.request.grpc && headers['grpc-status'] !== undefined && !chunked;
     if (trailersOnly) delete headers['content-length'];
     exchange.sink.head(status, headers, trailersOnly);
   }

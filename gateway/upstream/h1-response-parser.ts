@@ -32,7 +32,8 @@ const JOINED_LIST_FIELDS = new Set(['content-encoding', 'content-language']);
 
 export interface H1ResponseEvents {
   /** A final response head (or 101 Switching Protocols when `upgrade`). */
-  onResponseHead(status: number, headers: HeaderMap, upgrade: boolean): void;
+  /** `chunked`: the body that follows is chunked, so trailers may end it. */
+  onResponseHead(status: number, headers: HeaderMap, upgrade: boolean, chunked: boolean): void;
   onResponseBody(chunk: Buffer): void;
   /** The response is complete. `keepAlive`: the connection may carry another request. */
   onResponseComplete(trailers: HeaderMap | null, keepAlive: boolean): void;
@@ -280,12 +281,12 @@ export class H1ResponseParser {
       if (status === 101) {
         this.state = State.Upgraded;
         this.keepAlive = false;
-        this.events.onResponseHead(status, headers, true);
+        this.events.onResponseHead(status, headers, true, false);
       }
       return undefined; // 100 Continue, 102, 103: skip and wait for the final answer
     }
     if (chunked) delete headers['content-length'];
-    this.events.onResponseHead(status, headers, false);
+    this.events.onResponseHead(status, headers, false, chunked);
     if (this.noBody || status === 204 || status === 304) {
       this.complete();
     } else if (chunked) {
