@@ -127,6 +127,10 @@ export class OutboundListener implements FastPathHost {
     );
     this.http1.on('connect', (req: IncomingMessage, socket: Socket) => handlers.onConnect(req, socket));
     this.http1.on('clientError', (err: Error & { code?: string }, socket: Socket) => {
+      // Bytes after a request that asked to close the connection are not requests (RFC 9112 §9.6): the
+      // answer in flight still goes out, then Node closes. (An offer to upgrade to h2c is read again as
+      // such a request, see outbound-tunnels.ts.)
+      if (err.code === 'HPE_CLOSED_CONNECTION' && (socket as SocketWithResponse)._httpMessage) return;
       const status = answerClientError(err, socket);
       if (status !== undefined) noRouteStats.record(status, 0);
     });
@@ -254,6 +258,9 @@ export class OutboundListener implements FastPathHost {
     socket.on('end', onSniffError);
   }
 }
+
+/** Node's http server keeps the response that is writing to a connection here (not a public field). */
+type SocketWithResponse = Socket & { _httpMessage?: ServerResponse | null };
 
 function onSniffError(this: Socket): void {
   this.destroy();

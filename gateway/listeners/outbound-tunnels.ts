@@ -2,13 +2,14 @@
 // `tcp:` listeners. A local service is dialled directly; an upgrade to it is spliced only once the
 // endpoint answered 101 (bytes the caller sent after its request head go on only then: to an endpoint
 // that ignores Upgrade they would be requests weft never saw), and any other answer is relayed, then the
-// connection closed. Remote upgrades ride an extended
-// CONNECT stream (:protocol, RFC 8441) on the pooled peer connection; remote TCP gets an opaque mTLS
-// connection of its own (see transport/opaque-tunnel.ts for why). An upgrade request carries the
-// caller's traceparent on like any request. A tunnel is counted in the request metrics (and, when on,
-// the access log) once, when it closes or is refused.
-import type { IncomingMessage } from 'node:http';
-import { ServerResponse } from 'node:http';
+// connection closed. An upgrade request's body (Content-Length, up to 64 KiB) goes to a local endpoint
+// with the head; a chunked or larger body, or any body to another cluster, is refused at once (400).
+// Remote upgrades ride an extended CONNECT stream (:protocol, RFC 8441) on the pooled peer connection;
+// remote TCP gets an opaque mTLS connection of its own (see transport/opaque-tunnel.ts for why). An
+// offer to upgrade to h2c is not taken up: Node's parser reads the request again as a plain one. An
+// upgrade request carries the caller's traceparent on like any request. A tunnel is counted in the
+// request metrics (and, when on, the access log) once, when it closes or is refused.
+import { Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -38,6 +39,8 @@ import type { ObservedRequest, RequestObserver } from '../observability/index.js
 import { connectUnsupported, type OutboundRouter, type RouterContext } from './outbound-router.js';
 import { traceRequestHeaders } from './request-trace.js';
 import { cutConnection } from './cut-connection.js';
+import { handToHttpServer } from './handed-http-server.js';
+import { plainRequestHead, readDeclaredBody, upgradeBodyError } from './upgrade-request-body.js';
 import { lingerAfterRefusal } from './refusal-linger.js';
 import { splice } from './splice.js';
 import { recordTunnel, type TunnelEdge } from './tunnel-outcome.js';
@@ -92,15 +95,8 @@ export class OutboundTunnels {
     const facts: H1RequestFacts = { authority: '', hostLines: 0, bodyLength: 0, upgrade: '', grpc: false };
     const headers = headersFromRawH1(req.rawHeaders, facts);
     if (facts.upgrade === '' || facts.upgrade === 'h2c') {
-      // Not a tunnel (h2c upgrade is optional to honour, RFC 9113 dropped it): answer as a plain request.
-      if (head.length > 0) socket.unshift(head);
-      const res = new ServerResponse(req);
-      res.shouldKeepAlive = false;
-      res.assignSocket(socket);
-      // Closed once answered, as Node closes after a last response: not end() and wait for the caller's
-      // FIN, which a socket Node paused for backpressure before the upgrade would never read.
-      res.once('finish', () => socket.destroySoon());
-      this.context.router.onH1Request(req, res);
+      // Not a tunnel (h2c upgrade is optional to honour, RFC 9113 dropped it): a plain request.
+      reparseAsPlain(req, socket, head);
       return;
     }
     const started = performance.now();
@@ -130,6 +126,11 @@ export class OutboundTunnels {
     const target = route.pick(name.cluster);
     if (target instanceof GatewayError) return refuse(target, this.context.noRouteStats, NO_ROUTE);
     const unpicked: TunnelEdge = { service: route.service, cluster: target.cluster };
+    const badBody = upgradeBodyError(facts, route.service, target);
+    if (badBody) {
+      const edge: TunnelEdge = { service: route.service, cluster: '(none)' };
+      return refuse(badBody, this.context.unservedStatsFor(route.service), edge);
+    }
     if (target.kind === 'local') {
       const choice = target.pick();
       if (!choice) {
@@ -142,34 +143,46 @@ export class OutboundTunnels {
       headers[SOURCE_CLUSTER_HEADER] = this.context.cluster;
       const requestHead = upgradeRequestHead(method, path, facts.authority, facts.upgrade, headers);
       const timeouts = { connectMs: this.context.connectTimeoutMs, answerMs: UPGRADE_ANSWER_TIMEOUT_MS };
-      // A caller that leaves before the endpoint answered ends the wait (its socket and timer).
-      const waiting = new AbortController();
-      const callerGone = () => waiting.abort();
-      socket.once('close', callerGone);
-      dialUpgrade(
-        choice.endpoint,
-        requestHead,
-        timeouts,
-        (result) => {
-          socket.removeListener('close', callerGone);
-          if (result instanceof GatewayError) {
-            if (result.code !== 'DOWNSTREAM_CANCELLED') return refuse(result, choice.stats, choice);
-            recordTunnel(choice.stats, observed, started, 499, choice, result.code);
-            return;
-          }
-          if (!result.upgraded) {
-            relayLocalRefusal(socket, result);
-            recordTunnel(choice.stats, observed, started, result.status, choice);
-            return;
-          }
-          socket.write(switchingProtocolsHead(facts.upgrade, result.headers), 'latin1');
-          if (result.leftover) socket.write(result.leftover);
-          if (head.length > 0) result.socket.write(head);
-          spliceAndCount(socket, result.socket, choice, observed, started);
-          result.socket.resume();
-        },
-        waiting.signal,
-      );
+      const expectsContinue = req.headers.expect?.toLowerCase() === '100-continue';
+      // The body is part of the request, sent with its head (an endpoint that ignores Upgrade answers
+      // only once it has it); only what follows the body waits for a 101.
+      readDeclaredBody(socket, head, facts.bodyLength, expectsContinue, (body, held) => {
+        if (body === undefined) {
+          socket.destroy();
+          recordTunnel(choice.stats, observed, started, 499, choice, 'DOWNSTREAM_CANCELLED');
+          return;
+        }
+        // A caller that leaves before the endpoint answered ends the wait (its socket and timer).
+        const waiting = new AbortController();
+        const callerGone = () => waiting.abort();
+        socket.once('close', callerGone);
+        dialUpgrade(
+          choice.endpoint,
+          body.length > 0 ? requestHead + body.toString('latin1') : requestHead,
+          timeouts,
+          (result) => {
+            socket.removeListener('close', callerGone);
+            if (result instanceof GatewayError) {
+              if (result.code !== 'DOWNSTREAM_CANCELLED') return refuse(result, choice.stats, choice);
+              recordTunnel(choice.stats, observed, started, 499, choice, result.code);
+              return;
+            }
+            if (!result.upgraded) {
+              relayLocalRefusal(socket, result);
+              recordTunnel(choice.stats, observed, started, result.status, choice);
+              return;
+            }
+            socket.write(switchingProtocolsHead(facts.upgrade, result.headers), 'latin1');
+            if (result.leftover) socket.write(result.leftover);
+            if (held.length > 0) result.socket.write(held);
+            spliceAndCount(socket, result.socket, choice, observed, started);
+            result.socket.resume();
+            // Paused if its body was read here; a no-op otherwise.
+            socket.resume();
+          },
+          waiting.signal,
+        );
+      });
       return;
     }
     const choice = target.pick();
@@ -287,6 +300,30 @@ export class OutboundTunnels {
       tunnel.resume();
     });
   }
+}
+
+/** The server that parsed a connection's requests (Node sets it; not a public field). */
+type SocketWithServer = Socket & { server?: unknown };
+
+/**
+ * An Upgrade the gateway does not tunnel is a plain request: Node's parser, which took it as an upgrade
+ * and so read no body, parses it again from its head without the offer to upgrade, then what followed
+ * (the body, Content-Length or chunked, then anything else). The connection closes once it is answered,
+ * as it did when the offer was refused by answering on the socket.
+ */
+function reparseAsPlain(req: IncomingMessage, socket: Socket, head: Buffer): void {
+  const server = (socket as SocketWithServer).server;
+  if (!(server instanceof Server)) {
+    answerRaw(socket, new GatewayError('INTERNAL', 'the connection has no HTTP/1.1 parser to return to'));
+    return;
+  }
+  socket.removeListener('error', onEarlySocketError);
+  socket.setTimeout(0);
+  handToHttpServer(
+    server as Server,
+    socket,
+    Buffer.concat([Buffer.from(plainRequestHead(req), 'latin1'), head]),
+  );
 }
 
 /** What Node's server does on a socket's 'drain' while a response writes to it, after an upgrade took it. */
