@@ -24,6 +24,7 @@ import {
   headError,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
+  UPGRADE_HEADER,
   type H1RequestFacts,
 } from '../routing/proxy-headers.js';
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
@@ -350,14 +351,27 @@ function spliceAndCount(
 /** Where a tunnel that matched no route is counted. */
 const NO_ROUTE: TunnelEdge = { service: '(unknown)', cluster: '(none)' };
 
-/** The 101 answer written to an HTTP/1.1 caller once the endpoint or the remote side accepted the upgrade. */
-function switchingProtocolsHead(protocol: string, answer: IncomingHttpHeaders | HeaderMap): string {
-  return `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${protocol}\r\n${relayedFieldLines(answer)}\r\n`;
+/**
+ * The 101 answer written to an HTTP/1.1 caller once the endpoint or the remote side accepted the upgrade,
+ * naming the protocol the endpoint chose (else the one offered).
+ */
+function switchingProtocolsHead(offered: string, answer: IncomingHttpHeaders | HeaderMap): string {
+  return `HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: ${answeredUpgrade(answer) ?? offered}\r\n${relayedFieldLines(answer)}\r\n`;
 }
 
-/** The head of a refused upgrade's answer, relayed as a one-shot HTTP/1.1 response (the relay frames its body). */
+/**
+ * The head of a refused upgrade's answer, relayed as a one-shot HTTP/1.1 response (the relay frames its
+ * body). A 426 keeps the Upgrade field that names what it requires (RFC 9110 §15.5.22).
+ */
 function refusalHead(status: number, answer: IncomingHttpHeaders | HeaderMap): string {
-  return `HTTP/1.1 ${status} ${REASONS[status] ?? 'Upgrade Refused'}\r\nconnection: close\r\n${relayedFieldLines(answer)}`;
+  const upgrade = status === 426 ? answeredUpgrade(answer) : undefined;
+  return `HTTP/1.1 ${status} ${REASONS[status] ?? 'Upgrade Refused'}\r\nconnection: close\r\n${upgrade === undefined ? '' : `upgrade: ${upgrade}\r\n`}${relayedFieldLines(answer)}`;
+}
+
+/** The endpoint's Upgrade field in an answer: its own (a local endpoint) or as the peer relayed it. */
+function answeredUpgrade(answer: IncomingHttpHeaders | HeaderMap): string | undefined {
+  const value = answer.upgrade ?? answer[UPGRADE_HEADER];
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 /**
@@ -367,7 +381,8 @@ function refusalHead(status: number, answer: IncomingHttpHeaders | HeaderMap): s
 function relayedFieldLines(answer: IncomingHttpHeaders | HeaderMap): string {
   let lines = '';
   for (const name in answer) {
-    if (name.charCodeAt(0) === 58 || isHopByHop(name) || name === 'content-length') continue;
+    if (name.charCodeAt(0) === 58 || isHopByHop(name) || name === 'content-length' || name === UPGRADE_HEADER)
+      continue;
     const value = answer[name];
     if (typeof value === 'string') lines += `${name}: ${value}\r\n`;
     else if (value) for (const item of value) lines += `${name}: ${item}\r\n`;

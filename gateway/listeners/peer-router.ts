@@ -17,6 +17,7 @@ import {
   LANE_HEADER,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
+  UPGRADE_HEADER,
   ERROR_HEADER,
 } from '../routing/proxy-headers.js';
 import type { LocalChoice, LocalTarget, ServiceRoute, TargetStats } from '../routing/route-table.js';
@@ -383,6 +384,8 @@ export class PeerRouter {
         }
         // respond() throws on a head HTTP/2 cannot carry (a repeated single-value field): refuse instead.
         const head: OutgoingHttpHeaders = { ...withoutHopByHop(result.headers), ':status': 200 };
+        const upgrade = result.headers.upgrade;
+        if (upgrade !== undefined) head[UPGRADE_HEADER] = upgrade;
         if (!result.upgraded) {
           // A whole refusal declares its length, so that the calling gateway can tell a cut one apart.
           head[':status'] = result.status;

@@ -5,6 +5,9 @@
 //   weft-service         peer hop only: the service key the calling gateway resolved (name.namespace)
 //   weft-error           on answers the gateway generated itself: the GatewayError code
 //   weft-lane            on the CONNECT request that opens a lane: the protocol it carries (http/1.1)
+//   weft-upgrade         peer hop only, on the answer to an upgrade (extended CONNECT): the endpoint's
+//                        Upgrade field (the protocol it chose, or those a 426 asks for), which HTTP/2
+//                        cannot carry as such
 import { GatewayError } from '../errors.js';
 import { newHeaderMap, type HeaderMap } from '../upstream/exchange.js';
 
@@ -12,6 +15,7 @@ export const SOURCE_CLUSTER_HEADER = 'weft-source-cluster';
 export const SERVICE_HEADER = 'weft-service';
 export const ERROR_HEADER = 'weft-error';
 export const LANE_HEADER = 'weft-lane';
+export const UPGRADE_HEADER = 'weft-upgrade';
 
 /** Connection-specific fields: meaningful for one hop only, never forwarded (HTTP/2 forbids them). */
 export function isHopByHop(name: string): boolean {
@@ -170,7 +174,8 @@ export function headersFromRawH1(raw: readonly string[], facts: H1RequestFacts):
         connectionTokens += `${value},`;
         continue;
       case 'upgrade':
-        facts.upgrade = value.toLowerCase();
+        facts.upgrade =
+          facts.upgrade === '' ? value.toLowerCase() : `${facts.upgrade}, ${value.toLowerCase()}`;
         continue;
       case 'te':
         if (value.toLowerCase() === 'trailers') headers.te = 'trailers';

@@ -255,7 +255,8 @@ export class H1ResponseParser {
         connectionTokens = connectionTokens ? `${connectionTokens},${value}` : value;
         continue;
       } else if (isHopByHop(name)) {
-        if (!(status === 101 && name === 'upgrade')) continue;
+        // Upgrade is kept where it is the answer: the protocol a 101 switches to, those a 426 requires.
+        if (!((status === 101 || status === 426) && name === 'upgrade')) continue;
       }
       const previous = headers[name];
       if (previous === undefined) headers[name] = value;

@@ -1,0 +1,93 @@
+// The Upgrade field of an endpoint's answer to an upgrade reaches the caller as the endpoint wrote it,
+// locally and across clusters (where HTTP/2 cannot carry it, the peer relays it in weft-upgrade): the 101
+// names the protocol the endpoint chose among those offered, and a 426 keeps the Upgrade field that
+// says what it requires (RFC 9110 §15.5.22). An offer made in two Upgrade lines reaches it whole.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer, type AddressInfo, type Server } from 'node:net';
+import { TestFabric } from './helpers/dataplane-fabric.js';
+
+/** An endpoint that accepts the last protocol offered, or answers 426 on /required. */
+async function startChoosyEndpoint(host: string): Promise<{ server: Server; endpoint: string }> {
+  const server = createServer((socket) => {
+    let head = '';
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      const offered = /^upgrade: (.*)$/im.exec(head)?.[1]?.trim() ?? '';
+      if (head.startsWith('GET /required ')) {
+        socket.end(
+          'HTTP/1.1 426 Upgrade Required\r\nupgrade: websocket\r\nconnection: upgrade\r\n' +
+            'content-length: 4\r\n\r\nnope',
+        );
+        return;
+      }
+      const chosen = offered.split(',').pop()!.trim();
+      socket.write(
+        `HTTP/1.1 101 Switching Protocols\r\nconnection: upgrade\r\nupgrade: ${chosen}\r\nx-offered: ${offered}\r\n\r\n`,
+      );
+    });
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  return { server, endpoint: `${host}:${(server.address() as AddressInfo).port}` };
+}
+
+/** Sends an upgrade request through gateway a and returns the answer's head, lower-cased. */
+async function answerHead(port: number, service: string, path: string, upgradeLines: string[]) {
+  const socket = connect({ port, host: '127.0.1.1' });
+  socket.on('error', () => undefined);
+  const upgrade = upgradeLines.map((value) => `Upgrade: ${value}\r\n`).join('');
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${service}\r\nConnection: Upgrade\r\n${upgrade}\r\n`);
+  let got = '';
+  for await (const chunk of socket) {
+    got += (chunk as Buffer).toString('latin1');
+    if (got.includes('\r\n\r\n')) break;
+  }
+  socket.destroy();
+  return got.slice(0, got.indexOf('\r\n\r\n')).toLowerCase();
+}
+
+describe('upgrades: the endpoint’s Upgrade field reaches the caller', () => {
+  let fabric: TestFabric;
+  let near: Awaited<ReturnType<typeof startChoosyEndpoint>>;
+  let far: Awaited<ReturnType<typeof startChoosyEndpoint>>;
+
+  before(async () => {
+    near = await startChoosyEndpoint('127.0.1.80');
+    far = await startChoosyEndpoint('127.0.2.80');
+    fabric = await TestFabric.start([
+      { cluster: 'a', host: '127.0.1.1', services: [{ name: 'near', endpoints: [near.endpoint] }] },
+      { cluster: 'b', host: '127.0.2.1', services: [{ name: 'far', endpoints: [far.endpoint] }] },
+    ]);
+  });
+
+  after(async () => {
+    await fabric?.close();
+    near?.server.close();
+    far?.server.close();
+  });
+
+  for (const service of ['near', 'far']) {
+    const where = service === 'near' ? 'locally' : 'across clusters';
+
+    test(`the 101 names the protocol the endpoint chose (${where})`, async () => {
+      const port = fabric.gateway('a').outboundPort;
+      const head = await answerHead(port, service, '/', ['foo, bar']);
+      assert.match(head, /^http\/1\.1 101 /);
+      assert.match(head, /\r\nupgrade: bar(\r\n|$)/, head);
+      const twoLines = await answerHead(port, service, '/', ['foo', 'bar']);
+      assert.match(twoLines, /\r\nupgrade: bar(\r\n|$)/, twoLines);
+      assert.match(twoLines, /\r\nx-offered: foo, bar(\r\n|$)/, twoLines);
+    });
+
+    test(`a 426 keeps its Upgrade field (${where})`, async () => {
+      const head = await answerHead(fabric.gateway('a').outboundPort, service, '/required', ['foo']);
+      assert.match(head, /^http\/1\.1 426 /);
+      assert.match(head, /\r\nupgrade: websocket(\r\n|$)/, head);
+      assert.doesNotMatch(head, /weft-upgrade/);
+    });
+  }
+});
