@@ -39,6 +39,8 @@ export abstract class DownstreamSink implements ResponseSink {
     this.startedAtMs = performance.now();
   }
 
+  /** An interim answer (1xx) ahead of the head, passed on where the caller's protocol can carry it. */
+  abstract interim(status: number, headers: HeaderMap): void;
   abstract head(status: number, headers: HeaderMap, endStream: boolean): void;
   abstract data(chunk: Buffer): boolean;
   abstract onDrain(resume: () => void): void;

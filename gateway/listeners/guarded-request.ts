@@ -469,6 +469,10 @@ class Attempt implements ResponseSink {
     this.timer.unref();
   }
 
+  interim(status: number, headers: HeaderMap): void {
+    if (this.active && !this.headSent) this.owner.downstream.interim(status, headers);
+  }
+
   head(status: number, headers: HeaderMap, endStream: boolean): void {
     if (!this.active) return;
     // A gRPC server's failure arrives as HTTP 200 with the status in a trailers-only head.

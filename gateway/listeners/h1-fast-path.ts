@@ -24,6 +24,7 @@ import { writeFramed } from '../upstream/framed-write.js';
 import { cutConnection } from './cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
 import { FastRequestBody } from './fast-request-body.js';
+import { interimHead } from './interim-answer.js';
 import { parseSimpleHead, type SimpleHead } from './simple-request-head.js';
 
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
@@ -361,6 +362,11 @@ export class FastResponseSink extends DownstreamSink {
     this.keepOpen = keepOpen;
   }
 
+  interim(status: number, headers: HeaderMap): void {
+    if (this.finished || this.headSent || this.request.http10) return;
+    this.socket.write(interimHead(status, headers), 'latin1');
+  }
+
   head(status: number, headers: HeaderMap, endStream: boolean): void {
     if (this.finished || this.headSent) return;
     this.status = status;
@@ -489,6 +495,7 @@ function fieldLines(fields: HeaderMap): string {
   for (const name in fields) {
     const value = fields[name];
     if (typeof value === 'string') lines += `${name}: ${value}\r\n`;
+    else if (value) for (const item of value) lines += `${name}: ${item}\r\n`;
   }
   return lines;
 }

@@ -19,6 +19,16 @@ import {
 import { GatewayError as GatewayErrorClass } from '../errors.js';
 import { cutConnection } from './cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
+import { interimHead } from './interim-answer.js';
+
+/**
+ * How Node's own writeProcessing and writeEarlyHints put a 1xx ahead of a response (not a public
+ * method): in order with whatever the connection still has to send, as a response waiting behind a
+ * pipelined one is not on the socket yet.
+ */
+interface RawWriter {
+  _writeRaw(data: string, encoding: BufferEncoding): boolean;
+}
 
 const kSink = Symbol('weft.h1.sink');
 type TaggedResponse = ServerResponse & { [kSink]?: H1ResponseSink };
@@ -40,6 +50,13 @@ export class H1ResponseSink extends DownstreamSink {
     this.res = res;
     (res as TaggedResponse)[kSink] = this;
     res.on('close', onResponseClose);
+  }
+
+  interim(status: number, headers: HeaderMap): void {
+    const res = this.res as ServerResponse & RawWriter;
+    // HTTP/1.0 has no interim answers.
+    if (this.finished || res.headersSent || this.req.httpVersionMinor === 0) return;
+    res._writeRaw(interimHead(status, headers), 'latin1');
   }
 
   head(status: number, headers: HeaderMap, endStream: boolean): void {

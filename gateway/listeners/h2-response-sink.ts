@@ -48,6 +48,16 @@ export class H2ResponseSink extends DownstreamSink {
     stream.on('error', onStreamError);
   }
 
+  interim(status: number, headers: HeaderMap): void {
+    const stream = this.stream;
+    if (this.finished || stream.headersSent || stream.destroyed || stream.closed) return;
+    try {
+      stream.additionalHeaders({ ...(headers as OutgoingHttpHeaders), ':status': status });
+    } catch {
+      // A field HTTP/2 cannot carry: the hint is dropped, the answer is not.
+    }
+  }
+
   head(status: number, headers: HeaderMap, endStream: boolean): void {
     if (this.finished) return;
     const stream = this.stream;

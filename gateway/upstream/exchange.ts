@@ -63,6 +63,11 @@ export interface ProxyRequest {
 export type TracedRequest = Pick<ProxyRequest, 'method' | 'path' | 'authority' | 'headers'>;
 
 export interface ResponseSink {
+  /**
+   * An interim answer (1xx other than 100 and 101: 102 Processing, 103 Early Hints, …) ahead of the
+   * head; a proxy passes these on (RFC 9110 §15.2). 100 Continue is the gateway's own business.
+   */
+  interim?(status: number, headers: HeaderMap): void;
   /** The response head, exactly once. `endStream`: nothing follows (a trailers-only gRPC answer). */
   head(status: number, headers: HeaderMap, endStream: boolean): void;
   /** A body chunk. Returns false when the caller should pause its source until `onDrain` fires. */

@@ -252,6 +252,11 @@ export class H1Connection implements H1ResponseEvents {
     exchange.sink.head(status, headers, trailersOnly);
   }
 
+  onInterim(status: number, headers: HeaderMap): void {
+    const exchange = this.exchange;
+    if (exchange && !exchange.cancelled) exchange.sink.interim?.(status, headers);
+  }
+
   onResponseBody(chunk: Buffer): void {
     const exchange = this.exchange;
     if (!exchange || exchange.cancelled) return;

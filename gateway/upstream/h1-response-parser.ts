@@ -32,6 +32,8 @@ const JOINED_LIST_FIELDS = new Set(['content-encoding', 'content-language']);
 
 export interface H1ResponseEvents {
   /** A final response head (or 101 Switching Protocols when `upgrade`). */
+  /** An interim answer (1xx but 100 and 101), ahead of the final one. */
+  onInterim?(status: number, headers: HeaderMap): void;
   /** `chunked`: the body that follows is chunked, so trailers may end it. */
   onResponseHead(status: number, headers: HeaderMap, upgrade: boolean, chunked: boolean): void;
   onResponseBody(chunk: Buffer): void;
@@ -284,7 +286,9 @@ export class H1ResponseParser {
         this.keepAlive = false;
         this.events.onResponseHead(status, headers, true, false);
       }
-      return undefined; // 100 Continue, 102, 103: skip and wait for the final answer
+      // 100 Continue is the gateway's own business (it answers a caller's Expect itself); others pass on.
+      if (status !== 100) this.events.onInterim?.(status, headers);
+      return undefined;
     }
     if (chunked) delete headers['content-length'];
     this.events.onResponseHead(status, headers, false, chunked);

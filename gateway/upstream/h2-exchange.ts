@@ -60,6 +60,7 @@ export class H2Exchange implements Exchange {
     // 'data' is listened to only after 'response': Node emits 'response' on the next tick but DATA read
     // in the same batch synchronously, so a flowing stream could deliver body bytes before its head.
     stream.on('response', onStreamResponse);
+    stream.on('headers', onStreamInterim);
     stream.on('trailers', onStreamTrailers);
     stream.on('end', onStreamEnd);
     stream.on('error', onStreamError);
@@ -96,6 +97,15 @@ export class H2Exchange implements Exchange {
     this.grpcStatusSeen = headers['grpc-status'] !== undefined;
     this.sink.head(status, headers, (flags & END_STREAM_FLAG) !== 0);
     this.stream.on('data', onStreamData);
+  }
+
+  /** A 1xx head (Node reports interim answers as 'headers' before 'response'). */
+  onInterim(headers: IncomingHttpHeaders): void {
+    if (this.finished || this.headed) return;
+    const status = Number(headers[':status']);
+    if (status <= 101 || status >= 200) return;
+    delete headers[':status'];
+    this.sink.interim?.(status, headers);
   }
 
   onData(chunk: Buffer): void {
@@ -208,6 +218,9 @@ function exchangeOf(emitter: unknown): H2Exchange | undefined {
 
 function onStreamResponse(this: ClientHttp2Stream, headers: IncomingHttpHeaders, flags: number): void {
   exchangeOf(this)?.onResponse(headers, flags);
+}
+function onStreamInterim(this: ClientHttp2Stream, headers: IncomingHttpHeaders): void {
+  exchangeOf(this)?.onInterim(headers);
 }
 function onStreamData(this: ClientHttp2Stream, chunk: Buffer): void {
   exchangeOf(this)?.onData(chunk);

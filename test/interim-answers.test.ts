@@ -1,0 +1,122 @@
+// An endpoint's interim answers (103 Early Hints, 102 Processing) reach the caller ahead of the final
+// answer, as a proxy must pass them on (RFC 9110 §15.2): to HTTP/1.1 callers on the fast path and
+// through Node's parser, to HTTP/2 callers as an extra HEADERS block, locally and across clusters
+// (bodyless requests ride lanes, others HTTP/2 streams between the gateways). HTTP/1.0 callers, which
+// know no 1xx, get the final answer only.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { connect } from 'node:http2';
+import type { AddressInfo } from 'node:net';
+import { TestFabric } from './helpers/dataplane-fabric.js';
+import { rawExchange } from './helpers/raw-exchange.js';
+
+const LINK = '</style.css>; rel=preload; as=style';
+
+async function startHintingEndpoint(host: string): Promise<{ server: Server; endpoint: string }> {
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeEarlyHints({ link: LINK });
+      res.end('final');
+    });
+  });
+  server.listen(0, host);
+  await once(server, 'listening');
+  return { server, endpoint: `${host}:${(server.address() as AddressInfo).port}` };
+}
+
+describe('interim answers (1xx) pass through the gateways', () => {
+  let fabric: TestFabric;
+  let near: Awaited<ReturnType<typeof startHintingEndpoint>>;
+  let far: Awaited<ReturnType<typeof startHintingEndpoint>>;
+
+  before(async () => {
+    near = await startHintingEndpoint('127.0.1.90');
+    far = await startHintingEndpoint('127.0.2.90');
+    fabric = await TestFabric.start([
+      { cluster: 'a', host: '127.0.1.1', services: [{ name: 'near', endpoints: [near.endpoint] }] },
+      { cluster: 'b', host: '127.0.2.1', services: [{ name: 'far', endpoints: [far.endpoint] }] },
+    ]);
+  });
+
+  after(async () => {
+    await fabric?.close();
+    near?.server.close();
+    far?.server.close();
+  });
+
+  /** An HTTP/1.1 call through gateway a: the interim answers it saw, and the final status and body. */
+  const h1Call = (service: string, method: string, body?: string) =>
+    new Promise<{
+      interim: { status: number; headers: IncomingHttpHeaders }[];
+      status: number;
+      body: string;
+    }>((resolve, reject) => {
+      const interim: { status: number; headers: IncomingHttpHeaders }[] = [];
+      const req = request(
+        {
+          host: '127.0.1.1',
+          port: fabric.gateway('a').outboundPort,
+          method,
+          path: '/',
+          headers: { host: service },
+        },
+        (res) => {
+          let text = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (text += chunk));
+          res.on('end', () => resolve({ interim, status: res.statusCode ?? 0, body: text }));
+        },
+      );
+      req.on('information', (info) => interim.push({ status: info.statusCode, headers: info.headers }));
+      req.on('error', reject);
+      req.end(body);
+    });
+
+  for (const service of ['near', 'far']) {
+    const where = service === 'near' ? 'locally' : 'across clusters';
+
+    test(`HTTP/1.1 callers get the 103 before the answer, bodyless or not (${where})`, async () => {
+      for (const [method, body] of [
+        ['GET', undefined],
+        ['POST', 'a body'],
+      ] as const) {
+        const answer = await h1Call(service, method, body);
+        assert.deepEqual(
+          [answer.status, answer.body, answer.interim.map((i) => [i.status, i.headers.link])],
+          [200, 'final', [[103, LINK]]],
+          `${method} ${where}`,
+        );
+      }
+    });
+
+    test(`HTTP/2 callers get the 103 as a HEADERS block before the answer (${where})`, async () => {
+      const session = connect(`http://127.0.1.1:${fabric.gateway('a').outboundPort}`);
+      try {
+        for (const method of ['GET', 'POST']) {
+          const stream = session.request({ ':method': method, ':path': '/', ':authority': service });
+          const interim: unknown[] = [];
+          stream.on('headers', (headers) => interim.push([headers[':status'], headers.link]));
+          stream.end(method === 'POST' ? 'a body' : undefined);
+          const [headers] = (await once(stream, 'response')) as [Record<string, unknown>];
+          stream.resume();
+          await once(stream, 'end');
+          assert.deepEqual([headers[':status'], interim], [200, [[103, LINK]]], `${method} ${where}`);
+        }
+      } finally {
+        session.close();
+      }
+    });
+
+    test(`HTTP/1.0 callers get the final answer only (${where})`, async () => {
+      const { got } = await rawExchange(
+        fabric.gateway('a').outboundPort,
+        '127.0.1.1',
+        `GET / HTTP/1.0\r\nHost: ${service}\r\n\r\n`,
+      );
+      assert.match(got, /^HTTP\/1\.[01] 200 /);
+      assert.doesNotMatch(got, / 103 /);
+    });
+  }
+});
