@@ -36,6 +36,8 @@ type TaggedResponse = ServerResponse & { [kSink]?: H1ResponseSink };
 export class H1ResponseSink extends DownstreamSink {
   private readonly res: ServerResponse;
   private readonly req: IncomingMessage;
+  /** writeHead refused the upstream's head: the error answer then closes the connection. */
+  private headRefused = false;
 
   /** `grpc`: answer errors as gRPC statuses. */
   constructor(
@@ -65,10 +67,17 @@ export class H1ResponseSink extends DownstreamSink {
     // A gRPC status follows the body as trailers, which HTTP/1.1 carries only after a chunked body: an
     // upstream's Content-Length (nginx sends one with static gRPC replies) would make Node drop them.
     if (this.grpc && !endStream) delete headers['content-length'];
+    // Trailers follow only a chunked body: Node refuses a Trailer field on any other answer (to HTTP/1.0,
+    // with a Content-Length, to HEAD, a 204 or 304), and with it the whole head.
+    if (headers.trailer !== undefined && !this.chunkable(status, headers, endStream)) delete headers.trailer;
     try {
       this.res.writeHead(status, headers as Record<string, string | string[]>);
     } catch (err) {
       this.exchange?.cancel();
+      // writeHead kept what it had set (the status text, no body for a 204): the error answer closes
+      // the connection, so that a framing it got wrong cannot reach a next answer.
+      this.headRefused = true;
+      this.res.statusMessage = '';
       this.fail(
         new GatewayErrorClass(
           'UPSTREAM_RESET',
@@ -81,6 +90,18 @@ export class H1ResponseSink extends DownstreamSink {
       this.res.end();
       this.completeResponse(headers);
     }
+  }
+
+  /** Whether Node will write this answer's body chunked (the only framing trailers can follow). */
+  private chunkable(status: number, headers: HeaderMap, endStream: boolean): boolean {
+    return (
+      !endStream &&
+      this.req.httpVersionMinor !== 0 &&
+      this.req.method !== 'HEAD' &&
+      status !== 204 &&
+      status !== 304 &&
+      headers['content-length'] === undefined
+    );
   }
 
   data(chunk: Buffer): boolean {
@@ -127,7 +148,7 @@ export class H1ResponseSink extends DownstreamSink {
         'content-type': 'application/grpc',
         'content-length': 0,
         ...grpcErrorFields(err),
-        ...(bodyStillArriving(this.req) ? { connection: 'close' } : {}),
+        ...(this.headRefused || bodyStillArriving(this.req) ? { connection: 'close' } : {}),
       });
       res.end();
       this.completeFailure(200, err);
@@ -140,7 +161,7 @@ export class H1ResponseSink extends DownstreamSink {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': Buffer.byteLength(body),
       ...errorAnswerFields(err),
-      ...(bodyStillArriving(this.req) ? { connection: 'close' } : {}),
+      ...(this.headRefused || bodyStillArriving(this.req) ? { connection: 'close' } : {}),
     });
     res.end(body);
     this.completeFailure(status, err);

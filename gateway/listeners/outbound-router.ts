@@ -97,6 +97,9 @@ export class OutboundRouter {
       return;
     }
     const endStream = (flags & END_STREAM_FLAG) !== 0;
+    // A caller that waits for 100 Continue before its body is told to send it, as Node's HTTP/1.1 server
+    // tells one: the gateway may read the body whole before it picks an endpoint (to retry with it).
+    if (!endStream && headers.expect?.toLowerCase() === '100-continue') sendContinue(stream);
     const length = headers['content-length'];
     const declared = length === undefined ? -1 : Number(length);
     const bodyLength = endStream ? 0 : Number.isInteger(declared) && declared >= 0 ? declared : -1;
@@ -165,6 +168,14 @@ export class OutboundRouter {
     }
     const resilience = this.context.resilience(route.service);
     new GuardedRequest(this.context, route, name.cluster, request, sink, resilience).start(choice);
+  }
+}
+
+function sendContinue(stream: ServerHttp2Stream): void {
+  try {
+    stream.additionalHeaders({ ':status': 100 });
+  } catch {
+    // The caller reset the stream meanwhile: nothing to tell it.
   }
 }
 

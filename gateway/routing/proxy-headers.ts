@@ -250,7 +250,14 @@ export function headersFromH2(raw: readonly string[]): HeaderMap {
   const headers = newHeaderMap();
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
-    if (name.charCodeAt(0) === 58 /* ':' */ || name === 'host' || isWeftRequestField(name)) continue;
+    // Expect is the gateway's business, as on HTTP/1.1: it answers 100 Continue itself.
+    if (
+      name.charCodeAt(0) === 58 /* ':' */ ||
+      name === 'host' ||
+      name === 'expect' ||
+      isWeftRequestField(name)
+    )
+      continue;
     addRequestField(headers, name, raw[i + 1] as string);
   }
   return headers;
