@@ -1,12 +1,17 @@
 // Joins two byte streams (a TCP socket and an HTTP/2 CONNECT stream, or two sockets) in both directions
 // with backpressure and half-close: when one side finishes sending, the other side's write half is
 // ended and the reverse direction keeps flowing, so a client that sends, shuts down its write side and
-// then reads still gets every byte back. An abrupt end (error, reset) on either side tears down both.
+// then reads still gets every byte back. An abrupt end (error, reset) on either side tears down both, and
+// the partner is torn down abruptly too (see cutShort), so the party behind it can tell a cut-short stream
+// from a finished one: a receiver that reads an upload until EOF must not take a truncated one as whole.
 //
 // Not stream.pipe(): an HTTP/2 stream's write buffer reports "full" at 16 KiB and completes a write only
 // once nghttp2 has sent it, so pipe() would keep one socket read in flight at a time (stop-and-wait).
 // Here a direction pauses only when the destination holds more than IN_FLIGHT_BYTES.
-import type { Duplex } from 'node:stream';
+import { constants, type Http2Stream } from 'node:http2';
+import { Socket } from 'node:net';
+import { addAbortSignal, type Duplex } from 'node:stream';
+import { TLSSocket } from 'node:tls';
 
 /** Bytes a direction may queue at its destination before the source is paused. */
 export const IN_FLIGHT_BYTES = 128 * 1024;
@@ -41,17 +46,13 @@ export function splice(a: Duplex, b: Duplex, onDone?: () => void): void {
     side.on('data', onSideData);
     side.once('end', onSideEnd);
   }
-  // What happened before the splice will not be said again. A side that closed (the caller reset while
-  // the far side was being set up): count it, and tear down the other side, which nothing else would.
-  // A side whose sender finished (a client that connected and shut down its write side at once): pass
-  // the end on, or the far side waits for bytes that never come.
+  // What happened before the splice will not be said again. A side whose sender finished (a client that
+  // connected and shut down its write side at once): pass the end on, or the far side waits for bytes that
+  // never come. A side that closed (the caller reset while the far side was being set up): count it, and
+  // tear down the other side, which nothing else would.
   for (const side of [left, right]) {
-    if (side.closed) {
-      side[kPartner]?.destroy();
-      done();
-    } else if (side.readableEnded) {
-      onSideEnd.call(side);
-    }
+    if (side.readableEnded) onSideEnd.call(side);
+    if (side.closed) onSideClose.call(side);
   }
 }
 
@@ -87,17 +88,58 @@ function onSideDrain(this: Spliced): void {
 
 function onSideEnd(this: Spliced): void {
   const partner = this[kPartner];
-  if (partner && !partner.destroyed && !partner.writableEnded) partner.end();
+  if (!partner) return;
+  // Node emits 'end' on an HTTP/2 stream the far side reset too, before 'close': no end to pass on.
+  if (wasReset(this)) cutShort(partner);
+  else if (!partner.destroyed && !partner.writableEnded) partner.end();
 }
 
 function onSideError(this: Spliced): void {
   const partner = this[kPartner];
-  if (partner && !partner.destroyed) partner.destroy();
+  if (partner) cutShort(partner);
 }
 
 function onSideClose(this: Spliced): void {
   const partner = this[kPartner];
-  const clean = this.readableEnded && this.writableFinished && !this.errored;
-  if (partner && !partner.destroyed && !clean) partner.destroy();
+  const clean = this.readableEnded && this.writableFinished && !this.errored && !wasReset(this);
+  if (partner && !clean) cutShort(partner);
   this[kDone]?.();
+}
+
+/** A TLS socket Node layered over a TCP socket (tls.Server, tls.connect({ socket })): that socket. */
+type LayeredTlsSocket = TLSSocket & { _parent?: Socket | null };
+
+/**
+ * Ends `side` abruptly, so that the party behind it learns its stream was cut short: a TCP connection
+ * with an RST; a TLS one with an RST of the TCP connection under it (TLS has no reset of its own; Node
+ * then closes the TLS socket); an HTTP/2 stream with RST_STREAM CANCEL alone. Idempotent.
+ */
+function cutShort(side: Spliced): void {
+  if (side.destroyed) return;
+  if (isHttp2Stream(side)) {
+    // Destroyed with an AbortError, which Node resets with CANCEL (and reports back as this side's
+    // 'error'). Not destroy(), which resets with NO_ERROR, a finished stream's code, nor close(CANCEL),
+    // which sends END_STREAM before the reset: the far gateway would pass on an end, then the reset.
+    addAbortSignal(AbortSignal.abort(), side);
+  } else if (side instanceof TLSSocket) {
+    const tcp = (side as LayeredTlsSocket)._parent;
+    if (!tcp) side.destroy();
+    else if (!tcp.destroyed) tcp.resetAndDestroy();
+  } else if (side instanceof Socket) {
+    side.resetAndDestroy();
+  } else {
+    side.destroy();
+  }
+}
+
+/**
+ * An HTTP/2 stream closed by RST_STREAM with an error code, or by any RST_STREAM while it could still
+ * send ('aborted'): an RST_STREAM NO_ERROR after both END_STREAMs is how a finished stream may close.
+ */
+function wasReset(side: Duplex): boolean {
+  return isHttp2Stream(side) && (side.rstCode !== constants.NGHTTP2_NO_ERROR || side.aborted);
+}
+
+function isHttp2Stream(side: Duplex): side is Duplex & Http2Stream {
+  return 'rstCode' in side;
 }

@@ -8,6 +8,7 @@
 // Wire format, after the TLS handshake:
 //   caller → peer   `weft-tcp/1 <service>\r\n`          then the tunnelled bytes
 //   peer → caller   `OK\r\n` | `ERR <CODE> <message>\r\n`  then the tunnelled bytes (after OK)
+import { connect as connectTcp } from 'node:net';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { GatewayError, type GatewayErrorCode } from '../errors.js';
 import { TCP_KEEPALIVE } from './tcp-keepalive.js';
@@ -37,17 +38,19 @@ export function dialOpaqueTunnel(
   options: OpaqueDialOptions,
   callback: (socket: TLSSocket | GatewayError) => void,
 ): TLSSocket {
+  // TLS over a TCP socket of our own, not one tls.connect makes: that one takes no keep-alive options,
+  // and a splice can only reset a tunnel cut short through the TCP socket (TLS has no reset).
+  const tcp = connectTcp({ host: options.host, port: options.port, ...TCP_KEEPALIVE });
   // allowHalfOpen (honoured by tls.connect, missing from its types): the caller's half-close must travel.
   const connectOptions: ConnectionOptions & { allowHalfOpen: boolean } = {
     ...options.tls,
+    socket: tcp,
     host: options.host,
     port: options.port,
     ALPNProtocols: [OPAQUE_TCP_ALPN],
     allowHalfOpen: true,
   };
   const socket = connect(connectOptions);
-  // tls.connect passes no keep-alive options on to its TCP socket.
-  socket.setKeepAlive(TCP_KEEPALIVE.keepAlive, TCP_KEEPALIVE.keepAliveInitialDelay);
   let settled = false;
   let line = '';
   const settle = (result: TLSSocket | GatewayError, rest?: Buffer) => {
