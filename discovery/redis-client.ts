@@ -141,10 +141,15 @@ export function describeRedis(config: RedisConfig): string {
       }
     }
     case 'sentinel':
-      return `sentinel ${config.name} via ${config.sentinels.map((s) => `${s.host}:${s.port}`).join(',')}`;
+      return `sentinel ${config.name} via ${config.sentinels.map(describeNode).join(',')}`;
     case 'cluster':
-      return `cluster via ${config.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+      return `cluster via ${config.nodes.map(describeNode).join(',')}`;
   }
+}
+
+/** host:port, an IPv6 host in brackets. (gateway's formatHostPort: discovery does not import gateway.) */
+function describeNode({ host, port }: { readonly host: string; readonly port: number }): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
 /** Resolves once the client is ready, after timeoutMs, or on abort, whichever comes first. */

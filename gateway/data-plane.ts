@@ -342,7 +342,7 @@ export class DataPlane {
     this.scheduleReevaluation();
     const endpoints = new Set<string>();
     for (const service of this.options.catalog.services().values()) {
-      for (const e of service.endpoints) endpoints.add(`${e.host}:${e.port}`);
+      for (const e of service.endpoints) endpoints.add(formatHostPort(e));
     }
     this.upstreams.retain(endpoints);
   }

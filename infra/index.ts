@@ -1,5 +1,6 @@
 // infra: the fabric's PKI (trust anchor, gateway certificates) and DNS publishers.
 export { InfraError, type InfraErrorCode } from './errors.js';
+export { canonicalIp, formatHostPort } from './ip-address.js';
 export {
   isClusterName,
   isTrustDomain,

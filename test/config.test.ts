@@ -306,3 +306,85 @@ test('zero intervals that would spin are rejected with what the minimum is', () 
     );
   }
 });
+
+function configProblems(section: Record<string, unknown>): string[] {
+  try {
+    parseConfigObject({ ...MINIMAL_CONFIG, ...section }, '/test/gateway.yaml');
+  } catch (err) {
+    assert.ok(err instanceof ConfigError, String(err));
+    return err.problems.map((p) => `${p.path}: ${p.message}`);
+  }
+  return [];
+}
+
+test('IPv6 hosts are kept canonical (RFC 5952), so one address has one spelling', () => {
+  const config = parseConfigObject(
+    {
+      ...MINIMAL_CONFIG,
+      listen: { peer: '[0:0:0:0:0:0:0:1]:4143', control: '[::FFFF:7F00:BE01]:9991', dns: '[0::1]:53' },
+      services: [{ name: 'a', endpoints: ['[2001:DB8:0:0:1:0:0:1]:80', { address: '[::1]:81' }] }],
+    },
+    '/test/gateway.yaml',
+  );
+  assert.deepEqual(config.listen.peer, { host: '::1', port: 4143 });
+  assert.deepEqual(config.advertise, { host: '::1', port: 4143 });
+  assert.deepEqual(config.listen.control, { host: '::ffff:127.0.190.1', port: 9991 });
+  assert.deepEqual(config.listen.dns, { host: '::1', port: 53 });
+  assert.deepEqual(
+    config.services[0]?.endpoints.map((e) => e.address),
+    [
+      { host: '2001:db8::1:0:0:1', port: 80 },
+      { host: '::1', port: 81 },
+    ],
+  );
+  // A zone id names an interface of one host: refused like any other malformed address.
+  assert.deepEqual(configProblems({ advertise: '[::1%lo]:4143' }), [
+    'advertise: "[::1%lo]:4143" is not host:port (e.g. 127.0.0.1:4140 or [::1]:4140)',
+  ]);
+});
+
+test('the wildcard however it is written needs advertise', () => {
+  for (const peer of [
+    '0.0.0.0:4143',
+    '[::]:4143',
+    '[::0]:4143',
+    '[0:0:0:0:0:0:0:0]:4143',
+    '[::ffff:0.0.0.0]:4143',
+  ]) {
+    assert.deepEqual(
+      configProblems({ listen: { peer } }),
+      ['advertise: listen.peer is a wildcard address; set advertise to the host:port other gateways dial'],
+      peer,
+    );
+    assert.deepEqual(configProblems({ listen: { peer }, advertise: '[::1]:4143' }), [], peer);
+  }
+});
+
+test('a tcp listen address bound twice is found in any spelling, and named with brackets', () => {
+  const db = { services: [{ name: 'db', protocol: 'tcp', endpoints: ['[::1]:5432'] }] };
+  assert.deepEqual(
+    configProblems({
+      ...db,
+      tcp: [
+        { listen: '[::1]:15432', service: 'db.default' },
+        { listen: '[0::1]:15432', service: 'db.default' },
+        { listen: '[0:0:0:0:0:0:0:1]:15433', service: 'db.default' },
+        { listen: '[::1]:15433', service: 'db.default' },
+      ],
+    }),
+    ['tcp[1].listen: [::1]:15432 is bound twice', 'tcp[3].listen: [::1]:15433 is bound twice'],
+  );
+});
+
+test('an endpoint needs a port from 1 to 65535; listen addresses may take 0 (any free port)', () => {
+  assert.deepEqual(
+    configProblems({
+      listen: { peer: '127.0.190.1:0', control: '[::1]:0' },
+      services: [{ name: 'a', endpoints: ['[::1]:80', '[::1]:0', { address: '127.0.190.1:0', weight: 2 }] }],
+    }),
+    [
+      'services[0].endpoints[1]: [::1]:0 has port 0: an endpoint needs a port from 1 to 65535',
+      'services[0].endpoints[2]: 127.0.190.1:0 has port 0: an endpoint needs a port from 1 to 65535',
+    ],
+  );
+});

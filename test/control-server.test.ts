@@ -8,6 +8,7 @@ import { LocalCatalog } from '../gateway/catalog/index.js';
 import type { ServiceConfig } from '../gateway/config/index.js';
 import {
   ControlServer,
+  isLoopback,
   RegistryClient,
   registrationMessage,
   type FabricStateMessage,
@@ -285,6 +286,33 @@ test('control: Watch sends the full state, then a state per change; close() ends
   assert.equal(err.code, grpc.status.UNAVAILABLE);
   assert.match(err.details, /shutting down/);
   assert.equal(view.listenerCount(), 0);
+});
+
+test('control: a loopback address is loopback however it is written', async () => {
+  for (const host of ['0:0:0:0:0:0:0:1', '::ffff:7f00:be01', '::FFFF:127.0.190.1']) {
+    const control = new ControlServer({
+      listen: { host, port: 0 },
+      catalog: new LocalCatalog([]),
+      view: new StaticFabricView(),
+      logger,
+    });
+    try {
+      await control.start();
+      assert.ok(control.address().port > 0, host);
+    } finally {
+      await control.close();
+    }
+  }
+  for (const host of [
+    '::',
+    '0:0:0:0:0:0:0:0',
+    '::ffff:0.0.0.0',
+    '::ffff:10.0.0.1',
+    '::2',
+    'gw.example.com',
+  ]) {
+    assert.equal(isLoopback(host), false, host);
+  }
 });
 
 test('control: refuses non-loopback addresses and reports a taken port clearly', async (t) => {

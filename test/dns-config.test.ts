@@ -234,6 +234,41 @@ describe('dns config', () => {
     ['unknown routing', { provider: RFC2136, records: [{ ...RECORD, routing: 'latency' }] }, /routing/],
     ['CNAME', { provider: RFC2136, records: [{ ...RECORD, type: 'CNAME' }] }, /records\[0\]\.type/],
   ];
+  it('keeps A and AAAA values canonical (RFC 5952), as they read back from the zone', () => {
+    const config = parseConfigObject(
+      withDns({
+        provider: RFC2136,
+        records: [
+          {
+            name: 'v6.example.test',
+            type: 'AAAA',
+            targets: [
+              { cluster: 'aws-use1', addresses: ['0:0:0:0:0:0:0:1', '::FFFF:7F00:BE01', '2001:DB8::1'] },
+              { cluster: 'gcp-euw1', addresses: ['1:0:0:1:0:0:0:1'] },
+            ],
+          },
+          { name: 'v4.example.test', targets: [{ cluster: 'aws-use1', addresses: ['127.0.190.1'] }] },
+        ],
+      }),
+      '/etc/weft/gateway.yaml',
+    );
+    assert.deepEqual(
+      config.dns?.records.map((r) => r.targets.map((t) => t.addresses)),
+      [[['::1', '::ffff:127.0.190.1', '2001:db8::1'], ['1:0:0:1::1']], [['127.0.190.1']]],
+    );
+  });
+
+  it('rejects an AAAA value with a zone id, naming the field', () => {
+    const record = {
+      ...RECORD,
+      type: 'AAAA',
+      targets: [{ cluster: 'aws-use1', addresses: ['::1', '::1%lo'] }],
+    };
+    assert.deepEqual(problemsOf({ provider: RFC2136, records: [record] }), [
+      'dns.records[0].targets[0].addresses[1]: "::1%lo" has a zone id (%…): a DNS record holds an address without one',
+    ]);
+  });
+
   for (const [what, dns, expected] of rejected) {
     it(`rejects ${what}`, () => {
       const problems = problemsOf(dns);

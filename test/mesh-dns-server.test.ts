@@ -305,6 +305,44 @@ test('mesh DNS: IPv6 outbound listeners are answered with AAAA', async (t) => {
   assert.deepEqual((await ask(port, 'hello.default.svc.clusterset.local', 'A')).answers, []);
 });
 
+test('mesh DNS: the outbound address however written; IPv4-mapped in A, a wildcard as loopback', async () => {
+  const addresses = async (port: number, type: 'A' | 'AAAA') =>
+    ((await ask(port, 'hello.default.svc.clusterset.local', type)).answers ?? []).map((a) =>
+      a.type === 'A' || a.type === 'AAAA' ? a.data : a.type,
+    );
+  for (const [outbound, a, aaaa] of [
+    ['::ffff:127.0.190.1', ['127.0.190.1'], []],
+    ['::FFFF:7F00:BE01', ['127.0.190.1'], []],
+    ['::ffff:0.0.0.0', ['127.0.0.1'], []],
+    ['0.0.0.0', ['127.0.0.1'], []],
+    // A dual-stack wildcard is answered as ::1 only (one address per listener): A has no records.
+    ['::', [], ['::1']],
+    ['::0', [], ['::1']],
+    ['0:0:0:0:0:0:0:0', [], ['::1']],
+    ['0:0:0:0:0:0:0:1', [], ['::1']],
+  ] as const) {
+    const { dns, port } = await startDns({ host: outbound, port: 4140 });
+    try {
+      assert.deepEqual(await addresses(port, 'A'), a, `${outbound} A`);
+      assert.deepEqual(await addresses(port, 'AAAA'), aaaa, `${outbound} AAAA`);
+    } finally {
+      await dns.close();
+    }
+  }
+  // A zone id is no address an app could be given (dns-packet would encode ::1%lo as ::668).
+  assert.throws(
+    () =>
+      new MeshDnsServer({
+        listen: { host: '127.0.0.1', port: 0 },
+        zone: ZONE,
+        defaultNamespace: 'default',
+        outbound: { host: '::1%lo', port: 4140 },
+        knows,
+      }),
+    (err: unknown) => err instanceof GatewayError && err.code === 'USAGE',
+  );
+});
+
 function tcpExchange(port: number, message: Buffer): Promise<Buffer> {
   return new Promise((resolveAnswer, reject) => {
     const socket = connect(port, '127.0.0.1');

@@ -2,10 +2,11 @@
 // clusters, through which provider (Route 53 or an RFC 2136 server). Parsed strictly, then normalized into
 // DnsConfig (durations → …Ms, paths resolved, failover priorities defaulted) with cross-field checks that
 // report every problem with its path. The gateway maps DnsConfig onto infra/dns's plain types.
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { ConfigProblem } from './config-error.js';
 import type { HostPort } from './host-port.js';
+import { canonicalIp } from '../../infra/index.js';
 import { DNS_LABEL, dnsName, duration, hostPort } from './schema-primitives.js';
 
 const BASE64 = /^[A-Za-z0-9+/]+={0,2}$/;
@@ -167,16 +168,21 @@ export function normalizeDnsConfig(
         problems.push({ path: `${at}.targets[${j}].cluster`, message: `${t.cluster} is listed twice` });
       }
       clusters.add(t.cluster);
-      const valid = r.type === 'A' ? isIPv4 : isIPv6;
-      t.addresses.forEach((address, k) => {
-        if (!valid(address)) {
-          problems.push({
-            path: `${at}.targets[${j}].addresses[${k}]`,
-            message: `"${address}" is not an ${r.type === 'A' ? 'IPv4' : 'IPv6'} address (record type ${r.type})`,
-          });
-        }
+      const family = r.type === 'A' ? 4 : 6;
+      // Canonical, so that the values read back from the zone compare equal to these (else every sync
+      // would rewrite a record spelled "0:0:0:0:0:0:0:1" with the same address).
+      const addresses = t.addresses.map((address, k) => {
+        const canonical = isIP(address) === family ? canonicalIp(address) : undefined;
+        if (canonical !== undefined) return canonical;
+        problems.push({
+          path: `${at}.targets[${j}].addresses[${k}]`,
+          message: address.includes('%')
+            ? `"${address}" has a zone id (%…): a DNS record holds an address without one`
+            : `"${address}" is not an IPv${family} address (record type ${r.type})`,
+        });
+        return address;
       });
-      return { cluster: t.cluster, addresses: t.addresses, priority: t.priority ?? j + 1, weight: t.weight };
+      return { cluster: t.cluster, addresses, priority: t.priority ?? j + 1, weight: t.weight };
     });
     return { name: r.name, type: r.type, ttl: r.ttl, routing: r.routing, targets };
   });

@@ -15,7 +15,8 @@ import {
   type FailoverConfig,
   type ServiceResilienceOverrides,
 } from './resilience-schema.js';
-import type { HostPort } from './host-port.js';
+import { formatHostPort, type HostPort } from './host-port.js';
+import { isUnspecifiedIp } from './ip-address.js';
 import type { RedisConfig, RedisTlsConfig } from '../../discovery/index.js';
 
 type Parsed = ParsedGatewayConfig;
@@ -192,8 +193,19 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
   });
   const calls = normalizeCalls(parsed.calls, seen, failover, parsed.cluster, problems);
 
-  const wildcard = ['0.0.0.0', '::', ''].includes(parsed.listen.peer.host);
-  if (!parsed.advertise && wildcard) {
+  parsed.services.forEach((s, i) =>
+    s.endpoints.forEach(({ address }, j) => {
+      // Listen addresses may take port 0 (any free port); an endpoint is dialed, and nothing listens on 0.
+      if (address.port === 0) {
+        problems.push({
+          path: `services[${i}].endpoints[${j}]`,
+          message: `${formatHostPort(address)} has port 0: an endpoint needs a port from 1 to 65535`,
+        });
+      }
+    }),
+  );
+
+  if (!parsed.advertise && isUnspecifiedIp(parsed.listen.peer.host)) {
     problems.push({
       path: 'advertise',
       message: `listen.peer is a wildcard address; set advertise to the host:port other gateways dial`,
@@ -202,7 +214,7 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
 
   const tcpPorts = new Set<string>();
   parsed.tcp.forEach((t, i) => {
-    const key = `${t.listen.host}:${t.listen.port}`;
+    const key = formatHostPort(t.listen); // hosts are canonical: one address, one key
     if (tcpPorts.has(key)) problems.push({ path: `tcp[${i}].listen`, message: `${key} is bound twice` });
     tcpPorts.add(key);
   });

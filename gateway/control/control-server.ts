@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { FabricView } from '../../discovery/index.js';
 import type { LocalCatalog } from '../catalog/index.js';
 import { formatHostPort, type HostPort } from '../config/index.js';
+import { isLoopbackIp } from '../config/ip-address.js';
 import { GatewayError } from '../errors.js';
 import { listenError } from '../listen-error.js';
 import type { Logger } from '../logger.js';
@@ -43,10 +44,9 @@ export interface ControlServerOptions {
 const UNARY_OWNER = 'control:register';
 const SHUTDOWN_REASON = 'the gateway is shutting down; reconnect and register again';
 
+/** localhost, 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104, however the address is written. */
 export function isLoopback(host: string): boolean {
-  return (
-    host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host) || /^::ffff:127\./i.test(host)
-  );
+  return host === 'localhost' || isLoopbackIp(host);
 }
 
 export class ControlServer {

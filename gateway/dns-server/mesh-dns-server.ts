@@ -7,6 +7,8 @@
 import { createSocket, type RemoteInfo, type Socket as UdpSocket } from 'node:dgram';
 import { isIP, createServer, type Server, type Socket } from 'node:net';
 import type { HostPort } from '../config/index.js';
+import { canonicalIp } from '../../infra/index.js';
+import { isUnspecifiedIp, unmapIPv4 } from '../config/ip-address.js';
 import { GatewayError } from '../errors.js';
 import { listenError } from '../listen-error.js';
 import type { Logger } from '../logger.js';
@@ -17,8 +19,9 @@ export interface MeshDnsServerOptions {
   /** The fabric zone, e.g. `clusterset.local`. */
   readonly zone: string;
   readonly defaultNamespace: string;
-  /** The outbound listener: its IP is answered (A for IPv4, AAAA for IPv6), its port in SRV.
-   *  A wildcard (0.0.0.0 / ::) is answered as loopback (127.0.0.1 / ::1). */
+  /** The outbound listener: its IP is answered (A for IPv4, AAAA for IPv6; an IPv4-mapped IPv6 address
+   *  as the IPv4 address it stands for, in A), its port in SRV. A wildcard is answered as loopback:
+   *  0.0.0.0 (or ::ffff:0.0.0.0) as A 127.0.0.1, :: as AAAA ::1 only. */
   readonly outbound: HostPort;
   /** Whether a service (`name.namespace`) exists, optionally in one cluster. Called per query; keep it a
    *  map lookup. */
@@ -49,23 +52,20 @@ export class MeshDnsServer {
   /** Throws USAGE when the outbound listener is not an IP address (a host name cannot go in an A record). */
   constructor(options: MeshDnsServerOptions) {
     this.options = options;
-    const family = isIP(options.outbound.host);
-    if (family === 0) {
+    const ip = canonicalIp(options.outbound.host);
+    if (ip === undefined) {
       throw new GatewayError(
         'USAGE',
         `mesh DNS answers with the outbound listener's address, but listen.outbound host "${options.outbound.host}" is not an IP address`,
       );
     }
-    const host =
-      options.outbound.host === '0.0.0.0'
-        ? '127.0.0.1'
-        : options.outbound.host === '::'
-          ? '::1'
-          : options.outbound.host;
+    const answered = unmapIPv4(ip);
+    const family = isIP(answered) === 4 ? 4 : 6;
+    const host = isUnspecifiedIp(answered) ? (family === 4 ? '127.0.0.1' : '::1') : answered;
     this.zone = {
       zone: options.zone.toLowerCase().replace(/\.$/, ''),
       defaultNamespace: options.defaultNamespace,
-      address: { host, port: options.outbound.port, family: family === 6 ? 6 : 4 },
+      address: { host, port: options.outbound.port, family },
       knows: options.knows,
     };
   }

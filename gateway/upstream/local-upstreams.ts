@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { GatewayError } from '../errors.js';
 import type { Protocol } from '../../discovery/index.js';
 import type { LocalEndpoint } from '../catalog/index.js';
+import { formatHostPort } from '../config/index.js';
 import { DEFAULT_BACKOFF } from '../transport/backoff.js';
 import { H2Pool } from '../transport/h2-pool.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
@@ -59,7 +60,7 @@ export class LocalUpstreams {
     return this.h1Pool(endpoint).dispatch(request, sink);
   }
 
-  /** Drops pools of endpoints that are no longer in the catalog (`keys`: host:port). */
+  /** Drops pools of endpoints that are no longer in the catalog (`keys`: as formatHostPort writes them). */
   retain(keys: ReadonlySet<string>): void {
     for (const [key, pool] of this.h1) {
       if (!keys.has(key)) {
@@ -130,7 +131,7 @@ export class LocalUpstreams {
   }
 
   private h1Pool(endpoint: LocalEndpoint): H1Pool {
-    const key = `${endpoint.host}:${endpoint.port}`;
+    const key = formatHostPort(endpoint);
     let pool = this.h1.get(key);
     if (!pool) {
       const { host, port } = endpoint;
@@ -152,12 +153,11 @@ export class LocalUpstreams {
   }
 
   private h2Pool(endpoint: LocalEndpoint): H2Pool {
-    const key = `${endpoint.host}:${endpoint.port}`;
+    const key = formatHostPort(endpoint);
     let pool = this.h2.get(key);
     if (!pool) {
-      const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host;
       pool = new H2Pool({
-        authority: `http://${host}:${endpoint.port}`,
+        authority: `http://${key}`,
         describe: `endpoint ${key}`,
         connectTimeoutMs: this.options.connectTimeoutMs,
         maxConnections: 4,

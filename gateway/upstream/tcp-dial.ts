@@ -3,6 +3,7 @@
 // socket. Sockets are half-open capable so a tunnel can carry a half-close end to end.
 import { connect, type Socket } from 'node:net';
 import { GatewayError } from '../errors.js';
+import { formatHostPort } from '../config/index.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { LocalEndpoint } from '../catalog/index.js';
 import { newHeaderMap, type HeaderMap } from './exchange.js';
@@ -16,7 +17,7 @@ export function dialTcp(
   timeoutMs: number,
   callback: (socket: Socket | GatewayError) => void,
 ): Socket {
-  const address = `${endpoint.host}:${endpoint.port}`;
+  const address = formatHostPort(endpoint);
   const socket = connect({
     host: endpoint.host,
     port: endpoint.port,
@@ -94,7 +95,7 @@ export function dialUpgrade(
   const cancelled = () =>
     new GatewayError(
       'DOWNSTREAM_CANCELLED',
-      `the caller left before ${endpoint.host}:${endpoint.port} answered the upgrade`,
+      `the caller left before ${formatHostPort(endpoint)} answered the upgrade`,
     );
   dialTcp(endpoint, timeouts.connectMs, (socket) => {
     if (socket instanceof GatewayError) {
@@ -117,7 +118,7 @@ export function dialUpgrade(
       finish(
         new GatewayError(
           'UPSTREAM_TIMEOUT',
-          `${endpoint.host}:${endpoint.port} did not answer the upgrade within ${timeouts.answerMs} ms`,
+          `${formatHostPort(endpoint)} did not answer the upgrade within ${timeouts.answerMs} ms`,
         ),
       );
     }, timeouts.answerMs);
@@ -169,17 +170,15 @@ export function dialUpgrade(
         err ??
           new GatewayError(
             'UPSTREAM_RESET',
-            `${endpoint.host}:${endpoint.port} closed before answering the upgrade`,
+            `${formatHostPort(endpoint)} closed before answering the upgrade`,
           ),
       );
     };
     const onError = (err: Error) =>
       finish(
-        new GatewayError(
-          'UPSTREAM_RESET',
-          `upgrade to ${endpoint.host}:${endpoint.port} failed: ${err.message}`,
-          { cause: err },
-        ),
+        new GatewayError('UPSTREAM_RESET', `upgrade to ${formatHostPort(endpoint)} failed: ${err.message}`, {
+          cause: err,
+        }),
       );
     socket.on('data', onData);
     socket.on('end', onEnd);

@@ -2,6 +2,7 @@
 // message, close. TCP rather than UDP so updates of any size fit and nothing needs retransmission logic.
 import { connect } from 'node:net';
 import { InfraError } from '../errors.js';
+import { formatHostPort } from '../ip-address.js';
 
 export interface DnsServerAddress {
   readonly host: string;
@@ -15,7 +16,7 @@ export function exchangeTcp(
   signal?: AbortSignal,
 ): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const where = `${server.host}:${server.port}`;
+    const where = formatHostPort(server);
     if (signal?.aborted) {
       reject(new InfraError('DNS_PROVIDER', `DNS request to ${where} aborted`, { cause: signal.reason }));
       return;

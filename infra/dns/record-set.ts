@@ -1,6 +1,7 @@
 // A provider-neutral record set: one RRset (name, type) or, with Route 53 routing policies, one member of a
 // routed group told apart by its set identifier. Plus the two marker records weft writes beside its own:
 // the ownership TXT (like external-dns's registry) and the zone's fence TXT (see fence-record.ts).
+import { canonicalIp } from '../ip-address.js';
 import type { AddressRecordType } from './record-spec.js';
 
 export type RecordSetType = AddressRecordType | 'TXT';
@@ -9,7 +10,7 @@ export interface RecordSet {
   readonly name: string;
   readonly type: RecordSetType;
   readonly ttl: number;
-  /** Sorted; TXT values are the unquoted text. */
+  /** Sorted; TXT values are the unquoted text, A and AAAA values canonical (see canonicalAddress). */
   readonly values: readonly string[];
   readonly setIdentifier?: string;
   readonly failover?: 'PRIMARY' | 'SECONDARY';
@@ -48,6 +49,15 @@ export function sameRecordSet(a: RecordSet, b: RecordSet): boolean {
     a.values.length === b.values.length &&
     a.values.every((v, i) => v === b.values[i])
   );
+}
+
+/**
+ * An A or AAAA value as the gateway's config writes it (RFC 5952: lower case, longest zero run compressed,
+ * ::ffff:a.b.c.d), so that values read back from a zone compare equal to the configured ones: dns-packet
+ * decodes ::ffff:127.0.0.1 as ::ffff:7f00:1 and 1:0:0:1:0:0:0:1 as 1::1:0:0:0:1. Other text as it is.
+ */
+export function canonicalAddress(value: string): string {
+  return canonicalIp(value) ?? value;
 }
 
 export function sortedValues(values: Iterable<string>): string[] {

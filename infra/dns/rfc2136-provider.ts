@@ -8,6 +8,7 @@ import { InfraError } from '../errors.js';
 import type { ChangeUnit } from './change-plan.js';
 import type { DnsProvider } from './dns-provider.js';
 import { exchangeTcp, type DnsServerAddress } from './dns-tcp-exchange.js';
+import { formatHostPort } from '../ip-address.js';
 import { encodeRdata, encodeUpdate, type WireRecord } from './dns-wire.js';
 import {
   fenceHolder,
@@ -18,7 +19,7 @@ import {
   type FenceHolder,
 } from './fence-record.js';
 import { normalizeDnsName } from './record-spec.js';
-import { sortedValues, type RecordKey, type RecordSet } from './record-set.js';
+import { canonicalAddress, sortedValues, type RecordKey, type RecordSet } from './record-set.js';
 import { signMessage, verifyResponse, type TsigKey } from './tsig.js';
 
 export interface Rfc2136ProviderOptions {
@@ -150,7 +151,7 @@ export class Rfc2136Provider implements DnsProvider {
     for (const answer of decoded.answers ?? []) {
       if (normalizeDnsName(answer.name) !== key.name || answer.type !== key.type) continue;
       if (answer.type === 'TXT') values.push(txtText(answer.data));
-      else if (answer.type === 'A' || answer.type === 'AAAA') values.push(answer.data);
+      else if (answer.type === 'A' || answer.type === 'AAAA') values.push(canonicalAddress(answer.data));
       ttl = Math.min(ttl, answer.ttl ?? 0);
     }
     if (values.length === 0) return undefined;
@@ -184,7 +185,7 @@ export class Rfc2136Provider implements DnsProvider {
     if (response.length < 12 || response.readUInt16BE(0) !== message.readUInt16BE(0)) {
       throw new InfraError(
         'DNS_PROVIDER',
-        `DNS server ${this.server.host}:${this.server.port} sent a mismatched answer`,
+        `DNS server ${formatHostPort(this.server)} sent a mismatched answer`,
       );
     }
     const rcode = response.readUInt16BE(2) & 0xf;
