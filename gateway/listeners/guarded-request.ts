@@ -385,8 +385,9 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     this.context.idleStreams.watch(this);
   }
 
-  /** The answer ended, failed, or its caller left. */
+  /** The answer ended, failed, or its caller left: the body the caller may still be sending goes nowhere. */
   answerOver(): void {
+    this.kept?.drop();
     if (!this.watchingIdle) return;
     this.watchingIdle = false;
     this.context.idleStreams.unwatch(this);

@@ -95,6 +95,18 @@ export class KeptBody {
   }
 
   /**
+   * The answer is over: the body goes nowhere any more. The source is let go (its reader decides what
+   * to do with the rest: an HTTP/2 caller's is read and dropped, so it can finish sending it), and no
+   * longer paused on behalf of a try that stopped reading.
+   */
+  drop(): void {
+    this.chunks = null;
+    this.source.off('data', this.onData);
+    this.target.off('drain', this.onDrain);
+    this.target.destroy();
+  }
+
+  /**
    * The body for the next try: the whole body once it has ended, else a stream of the bytes so far and
    * then the rest. The previous try's stream is dropped. Null when the body can no longer be sent whole:
    * past the limit, or cut short by its caller.
