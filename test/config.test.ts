@@ -307,6 +307,32 @@ test('zero intervals that would spin are rejected with what the minimum is', () 
   }
 });
 
+test('durations longer than a timer holds (about 24.8 days) are rejected, not made to fire at once', () => {
+  for (const [section, path] of [
+    [{ failover: { timeouts: { request: '25d' } } }, 'failover.timeouts.request'],
+    [{ discovery: { staleFor: '30d' } }, 'discovery.staleFor'],
+  ] as const) {
+    assert.throws(
+      () => parseConfigObject({ ...MINIMAL_CONFIG, ...section }, '/test/gateway.yaml'),
+      (err: Error) => {
+        assert.ok(err instanceof ConfigError, String(err));
+        assert.ok(
+          err.message.includes(`${path}: "`) && err.message.includes('is too long: at most 24d'),
+          err.message,
+        );
+        return true;
+      },
+      path,
+    );
+  }
+  assert.doesNotThrow(() =>
+    parseConfigObject(
+      { ...MINIMAL_CONFIG, failover: { timeouts: { request: '24d' } } },
+      '/test/gateway.yaml',
+    ),
+  );
+});
+
 function configProblems(section: Record<string, unknown>): string[] {
   try {
     parseConfigObject({ ...MINIMAL_CONFIG, ...section }, '/test/gateway.yaml');

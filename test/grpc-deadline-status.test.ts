@@ -50,6 +50,15 @@ async function startMisbehavingEndpoint(host: string): Promise<{ server: Http2Se
       );
       stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '13', 'grpc-message': 'real' }));
       stream.end(grpcMessage('a message'));
+    } else if (method === 'AfterUpload') {
+      // Answers once the client stream ends.
+      stream.once('end', () => {
+        if (stream.closed) return;
+        stream.respond(
+          { ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '0' },
+          { endStream: true },
+        );
+      });
     } else if (method === 'Slow') {
       const timer = setTimeout(() => {
         if (stream.closed) return;
@@ -148,6 +157,58 @@ describe('gRPC: statuses of failed calls and deadlines', () => {
       console.log(`grpc-timeout 300m answered ${hurried.status} after ${hurried.ms.toFixed(0)} ms`);
       assert.equal(hurried.status, '4', 'DEADLINE_EXCEEDED');
       assert.ok(hurried.ms >= 290 && hurried.ms < 1_400, `after ${hurried.ms} ms`);
+      // 30 days, as clients write "no deadline": past what a timer holds, so none (not one firing at once).
+      assert.equal((await call(service, 'Slow', { 'grpc-timeout': '2592000S' })).status, '0');
     });
   }
+});
+
+describe('gRPC: the per-try timeout counts from the end of the client stream', () => {
+  let fabric: TestFabric;
+  let endpoint: Awaited<ReturnType<typeof startMisbehavingEndpoint>>;
+
+  before(async () => {
+    endpoint = await startMisbehavingEndpoint('127.0.1.71');
+    fabric = await TestFabric.start([
+      {
+        cluster: 'a',
+        host: '127.0.1.1',
+        services: [{ name: 'upload', protocol: 'grpc', endpoints: [endpoint.endpoint] }],
+        failover: { timeouts: { request: '1s', perTry: '500ms' } },
+      },
+    ]);
+  });
+
+  after(async () => {
+    await fabric?.close();
+    endpoint?.server.close();
+  });
+
+  test('a client stream longer than the per-try timeout is answered', async () => {
+    const session = connect(`http://127.0.1.1:${fabric.gateway('a').outboundPort}`);
+    session.on('error', () => undefined);
+    try {
+      const stream = session.request({
+        ':method': 'POST',
+        ':path': '/weft.test.Probe/AfterUpload',
+        ':authority': 'upload',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      let status: string | undefined;
+      stream.on('response', (headers) => (status = headers['grpc-status'] as string | undefined));
+      stream.on('error', () => undefined);
+      stream.resume();
+      // Three messages over 1.2 s: the upload alone outlasts the 500 ms per-try timeout.
+      for (let i = 0; i < 3; i++) {
+        stream.write(grpcMessage(`part ${i}`));
+        await new Promise((resolve) => setTimeout(resolve, 400));
+      }
+      stream.end();
+      await once(stream, 'close');
+      assert.equal(status, '0');
+    } finally {
+      session.close();
+    }
+  });
 });

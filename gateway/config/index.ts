@@ -10,7 +10,7 @@ export type {
 } from './load.js';
 export { ConfigError, type ConfigProblem } from './config-error.js';
 export type { DnsConfig, DnsProviderConfig, DnsRecordConfig } from './dns-schema.js';
-export { parseDurationMs, formatDuration } from './duration.js';
+export { parseDurationMs, formatDuration, MAX_TIMER_MS } from './duration.js';
 export { parseHostPort, formatHostPort, type HostPort } from './host-port.js';
 export { servicePolicy, type ServicePolicy } from './service-policy.js';
 export { planReload, type ReloadPlan } from './reload-plan.js';

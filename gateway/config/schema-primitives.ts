@@ -1,7 +1,7 @@
 // The building blocks every config schema section shares: DNS labels and names, durations (→ ms) and
 // host:port addresses, each with an error message that says what a valid value looks like.
 import { z } from 'zod';
-import { parseDurationMs } from './duration.js';
+import { MAX_TIMER_MS, parseDurationMs } from './duration.js';
 import { parseHostPort, type HostPort } from './host-port.js';
 
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -22,6 +22,11 @@ const durationText = (minMs = 0) =>
     }
     if (ms < minMs) {
       ctx.addIssue({ code: 'custom', message: `"${text}" is too short: at least ${minMs} ms` });
+      return z.NEVER;
+    }
+    // Every duration here is a timer's, and a longer timer would fire at once.
+    if (ms > MAX_TIMER_MS) {
+      ctx.addIssue({ code: 'custom', message: `"${text}" is too long: at most 24d (${MAX_TIMER_MS} ms)` });
       return z.NEVER;
     }
     return ms;

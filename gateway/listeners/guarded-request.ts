@@ -65,6 +65,8 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
   private timer: NodeJS.Timeout | undefined;
   /** Watches a streamed request body until it ends (the request timer starts then). */
   private upload: UploadWatch | undefined;
+  /** A gRPC call's body is still streaming: its per-try timeout starts when it ends (see start). */
+  private grpcBodyStreaming = false;
   /** The whole body, kept so that every try (and retry) can send it. */
   private bodyBytes: Buffer | null = null;
   /** A body of unknown length, kept while it streams so that a retry can replay it. */
@@ -122,6 +124,14 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
       // service directly (the idle timeout still bounds a stream once it is answering).
       const deadlineMs = grpcDeadlineMs(this.request.headers['grpc-timeout']);
       if (deadlineMs !== undefined) this.armTimer(deadlineMs, () => this.deadlinePassed(deadlineMs));
+      // The per-try timeout still counts from the end of the request, as for any request.
+      if (perTryMs > 0 && body !== null && !Buffer.isBuffer(body) && !body.readableEnded) {
+        this.grpcBodyStreaming = true;
+        body.once('end', () => {
+          this.grpcBodyStreaming = false;
+          if (!this.settled) this.current?.arm(perTryMs);
+        });
+      }
     } else if (requestMs > 0 || perTryMs > 0) {
       // Both timeouts count from the end of the request, as Envoy's: an upload may take as long as it
       // flows, and is bounded by its progress meanwhile (upload-watch.ts).
@@ -256,7 +266,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     this.current = attempt;
     this.aimAt(choice);
     const { perTryMs } = this.policy.timeouts;
-    if (perTryMs > 0 && this.upload === undefined) attempt.arm(perTryMs);
+    if (perTryMs > 0 && this.upload === undefined && !this.grpcBodyStreaming) attempt.arm(perTryMs);
     const body = this.bodyBytes ?? this.retryBody;
     this.retryBody = undefined;
     const request = body ? withReplayedBody(this.request, body) : this.request;

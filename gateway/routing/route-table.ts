@@ -113,11 +113,18 @@ export class LocalTarget {
     return this.choices.length > 0;
   }
 
-  /** For a retry: an endpoint not tried yet. */
+  /**
+   * For a retry: an endpoint not tried yet, looked for from a random place in the list. Not the
+   * balancer's pick: a retry is looked for before it is decided, and moving the round robin for a retry
+   * never made would send every first try after a failure to the endpoint that failed.
+   */
   pickExcept(tried: ReadonlySet<string>): LocalChoice | undefined {
-    const first = this.picker.pick();
-    if (first && !tried.has(first.via)) return first;
-    for (const choice of this.choices) if (!tried.has(choice.via)) return choice;
+    const count = this.choices.length;
+    const start = Math.floor(Math.random() * count);
+    for (let i = 0; i < count; i++) {
+      const choice = this.choices[(start + i) % count] as LocalChoice;
+      if (!tried.has(choice.via)) return choice;
+    }
     return undefined;
   }
 
