@@ -18,6 +18,11 @@ async function startHintingEndpoint(host: string): Promise<{ server: Server; end
   const server = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
+      // /slow answers late and without hints: what is pipelined behind it waits in the gateway.
+      if (req.url === '/slow') {
+        setTimeout(() => res.end('final'), 300);
+        return;
+      }
       res.writeEarlyHints({ link: LINK });
       res.end('final');
     });
@@ -107,6 +112,29 @@ describe('interim answers (1xx) pass through the gateways', () => {
       } finally {
         session.close();
       }
+    });
+
+    test(`pipelined requests: a hint goes only to the answer on the wire, never into another (${where})`, async () => {
+      const { got } = await rawExchange(
+        fabric.gateway('a').outboundPort,
+        '127.0.1.1',
+        `POST /slow HTTP/1.1\r\nHost: ${service}\r\nContent-Length: 1\r\n\r\nx` +
+          `GET / HTTP/1.1\r\nHost: ${service}\r\nConnection: close\r\n\r\n`,
+      );
+      // Each final answer's body is exactly its own: no interim head inside it.
+      const bodies: string[] = [];
+      let rest = got;
+      while (rest.length > 0) {
+        const end = rest.indexOf('\r\n\r\n');
+        assert.ok(end > 0, `a head in ${JSON.stringify(rest)}`);
+        const head = rest.slice(0, end);
+        rest = rest.slice(end + 4);
+        if (/^HTTP\/1\.1 1\d\d /.test(head)) continue;
+        const length = Number(/\r\ncontent-length: (\d+)/i.exec(head)?.[1]);
+        bodies.push(rest.slice(0, length));
+        rest = rest.slice(length);
+      }
+      assert.deepEqual(bodies, ['final', 'final'], got);
     });
 
     test(`HTTP/1.0 callers get the final answer only (${where})`, async () => {

@@ -56,6 +56,11 @@ export abstract class DownstreamSink implements ResponseSink {
     this.observed = traceRequestHeaders(request.headers, request, observer, source);
   }
 
+  /** The answer is over (whole, failed, or its caller gone): what only a try needed is let go. */
+  protected answered(): void {
+    this.exchange?.answered?.();
+  }
+
   /** The caller went away before the answer was complete. */
   protected downstreamGone(): void {
     if (this.finished) return;
@@ -76,6 +81,7 @@ export abstract class DownstreamSink implements ResponseSink {
   ): void {
     if (this.finished) return;
     this.finished = true;
+    this.answered();
     const durationMs = performance.now() - this.startedAtMs;
     const target = this.target;
     this.stats.record(status, durationMs / 1000, grpcStatus);

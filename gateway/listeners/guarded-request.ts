@@ -1,7 +1,7 @@
 // One outbound request under its service's resilience policy: the service's local rate limit (over it:
 // 429 with Retry-After, or RESOURCE_EXHAUSTED, at once), a small body kept for replays (replay-body.ts),
 // a circuit-breaker slot per try, a per-try timeout, a request timeout (from the end of the request;
-// both until the response head), and retries on another endpoint, gateway or cluster when a try fails
+// both until the response head; a gRPC call has its own deadline instead), and retries on another endpoint, gateway or cluster when a try fails
 // before any response byte reached the caller (decideRetry says which failures, and spends the retry
 // budget). Each abandoned try is reported to the outcome listener; the try that answers is reported by
 // the downstream sink as usual. Once the answer has begun, the idle timeout watches its progress
@@ -395,9 +395,13 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     this.context.idleStreams.watch(this);
   }
 
-  /** The answer ended, failed, or its caller left: the body the caller may still be sending goes nowhere. */
-  answerOver(): void {
+  /** Exchange: the caller's answer is over; a body it may still be sending goes nowhere. */
+  answered(): void {
     this.kept?.drop();
+  }
+
+  /** The answer ended, failed, or its caller left. */
+  answerOver(): void {
     if (!this.watchingIdle) return;
     this.watchingIdle = false;
     this.context.idleStreams.unwatch(this);

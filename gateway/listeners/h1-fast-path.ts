@@ -489,7 +489,7 @@ export class FastResponseSink extends DownstreamSink {
   }
 }
 
-/** `name: value` lines (CRLF-ended) for the string-valued fields of `fields`. */
+/** `name: value` lines (CRLF-ended) for `fields`, a repeated field as one line per value. */
 function fieldLines(fields: HeaderMap): string {
   let lines = '';
   for (const name in fields) {

@@ -5,6 +5,7 @@
 // answered as gRPC: errors as a trailers-only answer (HTTP 200, grpc-status and grpc-message in the
 // head, empty body), a failure mid-call as UNAVAILABLE trailers.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { OutcomeListener } from '../routing/outcome.js';
@@ -21,11 +22,7 @@ import { cutConnection } from './cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
 import { interimHead } from './interim-answer.js';
 
-/**
- * How Node's own writeProcessing and writeEarlyHints put a 1xx ahead of a response (not a public
- * method): in order with whatever the connection still has to send, as a response waiting behind a
- * pipelined one is not on the socket yet.
- */
+/** How Node's own writeProcessing and writeEarlyHints put a 1xx ahead of a response (not a public method). */
 interface RawWriter {
   _writeRaw(data: string, encoding: BufferEncoding): boolean;
 }
@@ -56,8 +53,11 @@ export class H1ResponseSink extends DownstreamSink {
 
   interim(status: number, headers: HeaderMap): void {
     const res = this.res as ServerResponse & RawWriter;
-    // HTTP/1.0 has no interim answers.
+    // HTTP/1.0 has no interim answers; a response queued behind a pipelined one gets none either (Node
+    // would put its head in front of what was buffered for it).
     if (this.finished || res.headersSent || this.req.httpVersionMinor === 0) return;
+    const socket: (Socket & { _httpMessage?: unknown }) | null = res.socket;
+    if (socket?._httpMessage !== res) return;
     res._writeRaw(interimHead(status, headers), 'latin1');
   }
 
@@ -67,6 +67,9 @@ export class H1ResponseSink extends DownstreamSink {
     // A gRPC status follows the body as trailers, which HTTP/1.1 carries only after a chunked body: an
     // upstream's Content-Length (nginx sends one with static gRPC replies) would make Node drop them.
     if (this.grpc && !endStream) delete headers['content-length'];
+    // A trailers-only gRPC answer frames its empty body by length: chunked, a calling gateway would read
+    // its status as a head with a body to come.
+    if (this.grpc && endStream && headers['content-length'] === undefined) headers['content-length'] = '0';
     // Trailers follow only a chunked body: Node refuses a Trailer field on any other answer (to HTTP/1.0,
     // with a Content-Length, to HEAD, a 204 or 304), and with it the whole head.
     if (headers.trailer !== undefined && !this.chunkable(status, headers, endStream)) delete headers.trailer;

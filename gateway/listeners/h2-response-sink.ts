@@ -1,8 +1,8 @@
 // Writes a proxied answer to an HTTP/2 caller (an h2c/gRPC app on the outbound listener, or a peer
 // gateway on the peer listener). gRPC answers keep their trailers (grpc-status, grpc-message), and a
 // trailers-only answer stays trailers-only. Gateway errors are answered as HTTP status + text, or for
-// gRPC as HTTP 200 with grpc-status/grpc-message; a failure mid-stream ends a gRPC call with UNAVAILABLE
-// trailers and resets anything else.
+// gRPC as HTTP 200 with grpc-status/grpc-message; a failure mid-stream ends a gRPC call with trailers
+// (UNAVAILABLE, or the status an upstream's reset reads as) and resets anything else.
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
@@ -97,7 +97,6 @@ export class H2ResponseSink extends DownstreamSink {
     if (this.finished) return;
     this.trailers = trailers;
     this.stream.end();
-    this.dropRequestBody();
     this.completeResponse(trailers);
   }
 
@@ -159,12 +158,14 @@ export class H2ResponseSink extends DownstreamSink {
   }
 
   /**
-   * The answer is complete while the caller may still be sending its body (the service answered before
-   * reading it all: a 413, a gRPC status before the client stream ended): the rest is read and dropped.
-   * Left paused, the half-read request would hold the caller under flow control, and the stream (one of
-   * its stream slots) open, for good. (A RST_STREAM NO_ERROR could race the trailers of a gRPC answer.)
+   * The answer is over while the caller may still be sending its body (the service answered before
+   * reading it all: a 413, a gRPC status before the client stream ended; or the gateway answered): the
+   * rest is read and dropped. Left paused, the half-read request would hold the caller under flow
+   * control, and the stream (one of its stream slots) open, for good. (A RST_STREAM NO_ERROR could race
+   * the trailers of a gRPC answer.)
    */
-  private dropRequestBody(): void {
+  protected override answered(): void {
+    super.answered();
     if (!this.stream.readableEnded) this.stream.resume();
   }
 

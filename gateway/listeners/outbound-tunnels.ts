@@ -147,7 +147,7 @@ export class OutboundTunnels {
       const expectsContinue = req.headers.expect?.toLowerCase() === '100-continue';
       // The body is part of the request, sent with its head (an endpoint that ignores Upgrade answers
       // only once it has it); only what follows the body waits for a 101.
-      readDeclaredBody(socket, head, facts.bodyLength, expectsContinue, (body, held) => {
+      readDeclaredBody(socket, head, facts.bodyLength, expectsContinue, timeouts.answerMs, (body, held) => {
         if (body === undefined) {
           socket.destroy();
           recordTunnel(choice.stats, observed, started, 499, choice, 'DOWNSTREAM_CANCELLED');

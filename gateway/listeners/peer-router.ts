@@ -296,13 +296,13 @@ export class PeerRouter {
     );
   }
 
-  /** The route of a peer's request, served here, or why it is refused. */
   /** Where a refused request of `caller` is counted: under its service when this cluster serves it. */
   private refusalStats(service: string | string[] | undefined, caller: string): TargetStats {
     const served = typeof service === 'string' && this.context.table().route(service)?.localService;
     return this.context.refusalStatsFor(caller, served ? service : '(unknown)');
   }
 
+  /** The route of a peer's request, served here, or why it is refused. */
   private admit(service: string | string[] | undefined, caller: string): AdmittedRoute | GatewayError {
     if (typeof service !== 'string' || service === '') {
       return new GatewayError('BAD_REQUEST', `a peer request must name its service in ${SERVICE_HEADER}`);

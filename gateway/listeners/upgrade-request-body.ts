@@ -1,7 +1,7 @@
 // An HTTP/1.1 Upgrade request's body, which the gateway must deal with before any tunnel: to a local
 // endpoint it goes with the request head (an endpoint that ignores Upgrade answers only once it has it),
-// within a bound; anywhere else it is refused at once. And the head of an h2c offer read again as a
-// plain request (RFC 9113 dropped the h2c upgrade; honouring it is optional).
+// up to 64 KiB and as long as it keeps coming; anywhere else it is refused at once. And the head of an h2c
+// offer read again as a plain request (RFC 9113 dropped the h2c upgrade; honouring it is optional).
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { GatewayError } from '../errors.js';
@@ -44,13 +44,15 @@ export function upgradeBodyError(
 /**
  * Reads the `length` bytes of a request body: those in `head` first, then from the socket, which is left
  * paused. `done` gets the body and the bytes that followed it, or no body when the caller closed or
- * ended its side first. A caller waiting for 100 Continue is told to send.
+ * ended its side first, or sent no byte of it for `idleMs`. A caller waiting for 100 Continue is told to
+ * send.
  */
 export function readDeclaredBody(
   socket: Socket,
   head: Buffer,
   length: number,
   expectsContinue: boolean,
+  idleMs: number,
   done: (body: Buffer | undefined, rest: Buffer) => void,
 ): void {
   if (head.length >= length) {
@@ -64,6 +66,7 @@ export function readDeclaredBody(
   const chunks = [head];
   let read = head.length;
   const finish = (body: Buffer | undefined, rest: Buffer) => {
+    clearTimeout(timer);
     socket.removeListener('data', onData);
     socket.removeListener('end', onGone);
     socket.removeListener('close', onGone);
@@ -73,11 +76,14 @@ export function readDeclaredBody(
   const onData = (chunk: Buffer) => {
     chunks.push(chunk);
     read += chunk.length;
+    timer.refresh();
     if (read < length) return;
     const all = Buffer.concat(chunks, read);
     finish(all.subarray(0, length), all.subarray(length));
   };
   const onGone = () => finish(undefined, EMPTY);
+  // A caller that declared a body and sends none must not hold the connection forever.
+  const timer = setTimeout(onGone, idleMs);
   socket.on('data', onData);
   socket.once('end', onGone);
   socket.once('close', onGone);

@@ -97,15 +97,15 @@ const GRPC_STATUS_OF_HTTP: ReadonlyMap<number, number> = new Map([
   [504, GrpcStatus.UNAVAILABLE],
 ]);
 
-const GRPC_STATUS_VALUE = /^(?:1[0-6]|[0-9])$/;
-
 /**
  * The gRPC status a gRPC caller reads from a complete answer: the grpc-status in `fields` (the trailers,
  * or a trailers-only head), else what gRPC maps the HTTP status to; UNKNOWN for a missing or invalid one.
  */
 export function grpcStatusOfAnswer(httpStatus: number, fields: HeaderMap | null): number {
   const value = fields?.['grpc-status'];
-  if (typeof value === 'string' && GRPC_STATUS_VALUE.test(value)) return Number(value);
+  // "0" to "16", the codes gRPC defines (a one- or two-digit field, checked without a regex per call).
+  const code = typeof value === 'string' && value.length <= 2 ? Number(value) : Number.NaN;
+  if (Number.isInteger(code) && code >= 0 && code <= 16 && String(code) === value) return code;
   if (value === undefined && httpStatus !== 200)
     return GRPC_STATUS_OF_HTTP.get(httpStatus) ?? GrpcStatus.UNKNOWN;
   return GrpcStatus.UNKNOWN;
@@ -138,12 +138,15 @@ export function grpcErrorFields(
 }
 
 /**
- * This gateway's own limits: a refusal answered without trying the upstream (its circuit breaker, a full
- * pool, the service's rate limit), or a stream its idle timeout cut (the stall may be the caller's, who
- * stopped reading). Never an outcome of the upstream the request went or would have gone to.
+ * Limits of this gateway or of the caller: a refusal answered without trying the upstream (its circuit
+ * breaker, a full pool, the service's rate limit), a stream its idle timeout cut (the stall may be the
+ * caller's, who stopped reading), a gRPC call whose own deadline passed (a caller in a hurry). Never an
+ * outcome of the upstream the request went or would have gone to.
  */
 export function isOwnLimit(code: GatewayErrorCode): boolean {
-  return code === 'OVERLOADED' || code === 'RATE_LIMITED' || code === 'STREAM_IDLE';
+  return (
+    code === 'OVERLOADED' || code === 'RATE_LIMITED' || code === 'STREAM_IDLE' || code === 'DEADLINE_EXCEEDED'
+  );
 }
 
 /**

@@ -83,4 +83,6 @@ export interface ResponseSink {
 export interface Exchange {
   /** The downstream went away: release the upstream (reset the stream or drop the connection). */
   cancel(): void;
+  /** The downstream's answer is over, whole, failed or cut: let go of what only a try needed. */
+  answered?(): void;
 }

@@ -285,6 +285,7 @@ export class H1ResponseParser {
         this.state = State.Upgraded;
         this.keepAlive = false;
         this.events.onResponseHead(status, headers, true, false);
+        return undefined;
       }
       // 100 Continue is the gateway's own business (it answers a caller's Expect itself); others pass on.
       if (status !== 100) this.events.onInterim?.(status, headers);
