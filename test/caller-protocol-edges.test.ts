@@ -9,8 +9,9 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { connect as connectH2 } from 'node:http2';
-import { createServer, type AddressInfo, type Server } from 'node:net';
-import { TestFabric } from './helpers/dataplane-fabric.js';
+import { createServer, type Server } from 'node:net';
+import type { TestFabric } from './helpers/dataplane-fabric.js';
+import { endpointOn, startNearAndFar } from './helpers/near-far-fabric.js';
 import { rawExchange } from './helpers/raw-exchange.js';
 
 const ANSWERS: Readonly<Record<string, string>> = {
@@ -40,9 +41,7 @@ async function startCannedEndpoint(host: string): Promise<{ server: Server; endp
       }
     });
   });
-  server.listen(0, host);
-  await once(server, 'listening');
-  return { server, endpoint: `${host}:${(server.address() as AddressInfo).port}` };
+  return { server, endpoint: await endpointOn(server, host) };
 }
 
 describe('answers Node’s server could not write, and HTTP/2 callers that wait for 100 Continue', () => {
@@ -53,10 +52,7 @@ describe('answers Node’s server could not write, and HTTP/2 callers that wait 
   before(async () => {
     near = await startCannedEndpoint('127.0.1.95');
     far = await startCannedEndpoint('127.0.2.95');
-    fabric = await TestFabric.start([
-      { cluster: 'a', host: '127.0.1.1', services: [{ name: 'near', endpoints: [near.endpoint] }] },
-      { cluster: 'b', host: '127.0.2.1', services: [{ name: 'far', endpoints: [far.endpoint] }] },
-    ]);
+    fabric = await startNearAndFar(near.endpoint, far.endpoint);
   });
 
   after(async () => {

@@ -17,8 +17,8 @@ import {
   type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
 import { TestFabric } from './helpers/dataplane-fabric.js';
+import { endpointOn, startNearAndFar } from './helpers/near-far-fabric.js';
 
 /** A gRPC message frame: not compressed, length, bytes. */
 function grpcMessage(text: string): Buffer {
@@ -75,9 +75,7 @@ async function startMisbehavingEndpoint(host: string): Promise<{ server: Http2Se
       stream.once('close', () => clearTimeout(timer));
     }
   });
-  server.listen(0, host);
-  await once(server, 'listening');
-  return { server, endpoint: `${host}:${(server.address() as AddressInfo).port}` };
+  return { server, endpoint: await endpointOn(server, host) };
 }
 
 describe('gRPC: statuses of failed calls and deadlines', () => {
@@ -88,20 +86,10 @@ describe('gRPC: statuses of failed calls and deadlines', () => {
   before(async () => {
     near = await startMisbehavingEndpoint('127.0.1.70');
     far = await startMisbehavingEndpoint('127.0.2.70');
-    fabric = await TestFabric.start([
-      {
-        cluster: 'a',
-        host: '127.0.1.1',
-        services: [{ name: 'near', protocol: 'grpc', endpoints: [near.endpoint] }],
-        failover: { timeouts: { request: '1s' } },
-      },
-      {
-        cluster: 'b',
-        host: '127.0.2.1',
-        services: [{ name: 'far', protocol: 'grpc', endpoints: [far.endpoint] }],
-        failover: { timeouts: { request: '1s' } },
-      },
-    ]);
+    fabric = await startNearAndFar(near.endpoint, far.endpoint, {
+      protocol: 'grpc',
+      failover: { timeouts: { request: '1s' } },
+    });
   });
 
   after(async () => {

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect } from 'node:http2';
-import type { AddressInfo } from 'node:net';
-import { TestFabric } from './helpers/dataplane-fabric.js';
+import type { TestFabric } from './helpers/dataplane-fabric.js';
+import { endpointOn, startNearAndFar } from './helpers/near-far-fabric.js';
 import { rawExchange } from './helpers/raw-exchange.js';
 
 const LINK = '</style.css>; rel=preload; as=style';
@@ -27,9 +27,7 @@ async function startHintingEndpoint(host: string): Promise<{ server: Server; end
       res.end('final');
     });
   });
-  server.listen(0, host);
-  await once(server, 'listening');
-  return { server, endpoint: `${host}:${(server.address() as AddressInfo).port}` };
+  return { server, endpoint: await endpointOn(server, host) };
 }
 
 describe('interim answers (1xx) pass through the gateways', () => {
@@ -40,10 +38,7 @@ describe('interim answers (1xx) pass through the gateways', () => {
   before(async () => {
     near = await startHintingEndpoint('127.0.1.90');
     far = await startHintingEndpoint('127.0.2.90');
-    fabric = await TestFabric.start([
-      { cluster: 'a', host: '127.0.1.1', services: [{ name: 'near', endpoints: [near.endpoint] }] },
-      { cluster: 'b', host: '127.0.2.1', services: [{ name: 'far', endpoints: [far.endpoint] }] },
-    ]);
+    fabric = await startNearAndFar(near.endpoint, far.endpoint);
   });
 
   after(async () => {

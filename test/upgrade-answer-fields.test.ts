@@ -4,9 +4,9 @@
 // says what it requires (RFC 9110 §15.5.22). An offer made in two Upgrade lines reaches it whole.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Server } from 'node:net';
-import { TestFabric } from './helpers/dataplane-fabric.js';
+import { connect, createServer, type Server } from 'node:net';
+import type { TestFabric } from './helpers/dataplane-fabric.js';
+import { endpointOn, startNearAndFar } from './helpers/near-far-fabric.js';
 
 /** An endpoint that accepts the last protocol offered, or answers 426 on /required. */
 async function startChoosyEndpoint(host: string): Promise<{ server: Server; endpoint: string }> {
@@ -30,9 +30,7 @@ async function startChoosyEndpoint(host: string): Promise<{ server: Server; endp
       );
     });
   });
-  server.listen(0, host);
-  await once(server, 'listening');
-  return { server, endpoint: `${host}:${(server.address() as AddressInfo).port}` };
+  return { server, endpoint: await endpointOn(server, host) };
 }
 
 /** Sends an upgrade request through gateway a and returns the answer's head, lower-cased. */
@@ -58,10 +56,7 @@ describe('upgrades: the endpoint’s Upgrade field reaches the caller', () => {
   before(async () => {
     near = await startChoosyEndpoint('127.0.1.80');
     far = await startChoosyEndpoint('127.0.2.80');
-    fabric = await TestFabric.start([
-      { cluster: 'a', host: '127.0.1.1', services: [{ name: 'near', endpoints: [near.endpoint] }] },
-      { cluster: 'b', host: '127.0.2.1', services: [{ name: 'far', endpoints: [far.endpoint] }] },
-    ]);
+    fabric = await startNearAndFar(near.endpoint, far.endpoint);
   });
 
   after(async () => {
