@@ -114,16 +114,18 @@ export class LocalTarget {
   }
 
   /**
-   * For a retry: an endpoint not tried yet, looked for from a random place in the list. Not the
-   * balancer's pick: a retry is looked for before it is decided, and moving the round robin for a retry
-   * never made would send every first try after a failure to the endpoint that failed.
+   * For a retry: an endpoint not tried yet, drawn at random by weight. Not the balancer's pick: a retry
+   * is looked for before it is decided, and moving the round robin for a retry never made would send
+   * every first try after a failure to the endpoint that failed.
    */
   pickExcept(tried: ReadonlySet<string>): LocalChoice | undefined {
-    const count = this.choices.length;
-    const start = Math.floor(Math.random() * count);
-    for (let i = 0; i < count; i++) {
-      const choice = this.choices[(start + i) % count] as LocalChoice;
-      if (!tried.has(choice.via)) return choice;
+    let total = 0;
+    for (const choice of this.choices) if (!tried.has(choice.via)) total += choice.endpoint.weight;
+    let point = Math.random() * total;
+    for (const choice of this.choices) {
+      if (tried.has(choice.via)) continue;
+      point -= choice.endpoint.weight;
+      if (point < 0) return choice;
     }
     return undefined;
   }
