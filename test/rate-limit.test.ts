@@ -9,6 +9,7 @@ import { connect } from 'node:http2';
 import * as grpc from '@grpc/grpc-js';
 import { FailoverFabric, singleCluster } from './helpers/failover-fabric.js';
 import { httpCall, type HttpAnswer } from './helpers/http-call.js';
+import { rawExchange } from './helpers/raw-exchange.js';
 import {
   echoClientConstructor,
   startGrpcUpstream,
@@ -38,6 +39,12 @@ before(async () => {
         hello: { rateLimit: { requestsPerSecond: SLOW, burst: 5 } },
         services: [
           { name: 'other', protocol: 'http', endpoints: [other.endpoint] },
+          {
+            name: 'tunnel',
+            protocol: 'http',
+            endpoints: [other.endpoint],
+            rateLimit: { requestsPerSecond: SLOW, burst: 1 },
+          },
           {
             name: 'echo',
             protocol: 'grpc',
@@ -153,6 +160,18 @@ test('a burst over the limit: exactly `burst` answered, the rest 429 with Retry-
   assert.equal(counted429, 17);
   assert.equal(other429, 0);
   assert.equal(fabric.instances.get('a')?.[0]?.received, 5, 'refused requests never reached hello');
+});
+
+test('an upgrade (WebSocket) is a request of its service: over the limit it gets 429 with Retry-After', async () => {
+  const { port } = fabric.gateway('a').outbound;
+  const upgrade =
+    'GET /chat HTTP/1.1\r\nHost: tunnel.default\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n';
+  const first = await rawExchange(port, HOST, upgrade);
+  assert.doesNotMatch(first.got, /^HTTP\/1\.1 429 /, 'the first takes the one token');
+  const second = await rawExchange(port, HOST, upgrade);
+  assert.match(second.got, /^HTTP\/1\.1 429 /, second.got);
+  assert.match(second.got, /\r\nweft-error: RATE_LIMITED\r\n/i);
+  assert.match(second.got, /\r\nretry-after: \d+\r\n/i);
 });
 
 test('a limited gRPC service answers RESOURCE_EXHAUSTED naming the service and the limit', async () => {

@@ -11,6 +11,7 @@ import type { Readable } from 'node:stream';
 import { GatewayError, neverSent } from '../errors.js';
 import {
   decideRetry,
+  rateLimitedError,
   type AttemptResult,
   type CircuitBreaker,
   type RateLimiter,
@@ -201,14 +202,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     const service = this.route.service;
     this.guard.events?.refusedBy('rate-limit', service);
     this.sink.stats = first.stats;
-    const retryAfterMs = limiter.retryAfterMs();
-    this.sink.fail(
-      new GatewayError(
-        'RATE_LIMITED',
-        `service ${service} is over its local rate limit of ${limiter.requestsPerSecond} requests/s (burst ${limiter.burst}); next request allowed in ${retryAfterMs} ms`,
-        { retryAfterMs },
-      ),
-    );
+    this.sink.fail(rateLimitedError(service, limiter));
   }
 
   /** The circuit breaker freed a slot for the try that waited in `send` (SlotWaiter). */

@@ -14,7 +14,8 @@ import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.js';
-import { httpStatusOf } from '../routing/error-status.js';
+import { errorAnswerFields, httpStatusOf } from '../routing/error-status.js';
+import { rateLimitedError } from '../resilience/index.js';
 import {
   ERROR_HEADER,
   headersFromRawH1,
@@ -127,10 +128,15 @@ export class OutboundTunnels {
     const target = route.pick(name.cluster);
     if (target instanceof GatewayError) return refuse(target, this.context.noRouteStats, NO_ROUTE);
     const unpicked: TunnelEdge = { service: route.service, cluster: target.cluster };
+    const unserved: TunnelEdge = { service: route.service, cluster: '(none)' };
     const badBody = upgradeBodyError(facts, route.service, target);
-    if (badBody) {
-      const edge: TunnelEdge = { service: route.service, cluster: '(none)' };
-      return refuse(badBody, this.context.unservedStatsFor(route.service), edge);
+    if (badBody) return refuse(badBody, this.context.unservedStatsFor(route.service), unserved);
+    // An upgrade is a request of the service's: its local rate limit counts it, as Envoy's does.
+    const { limiter, events } = this.context.resilience(route.service);
+    if (limiter !== null && !limiter.tryTake()) {
+      events?.refusedBy('rate-limit', route.service);
+      const err = rateLimitedError(route.service, limiter);
+      return refuse(err, this.context.unservedStatsFor(route.service), unserved);
     }
     if (target.kind === 'local') {
       const choice = target.pick();
@@ -438,8 +444,9 @@ export function answerRaw(socket: Socket, err: GatewayError, extra?: HeaderMap):
   }
   const status = httpStatusOf(err.code);
   const body = `${err.message}\n`;
-  let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${ERROR_HEADER}: ${err.code}\r\nconnection: close\r\n`;
-  if (extra) for (const name in extra) head += `${name}: ${String(extra[name])}\r\n`;
+  let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n`;
+  for (const [name, value] of Object.entries({ ...errorAnswerFields(err), ...extra }))
+    head += `${name}: ${String(value)}\r\n`;
   lingerAfterRefusal(socket);
   socket.end(`${head}\r\n${body}`);
 }

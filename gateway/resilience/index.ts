@@ -26,7 +26,7 @@ export {
   type CircuitBreakerLimits,
   type CircuitBreakerState,
 } from './circuit-breaker.js';
-export { RateLimiter, type RateLimiterOptions } from './rate-limiter.js';
+export { RateLimiter, rateLimitedError, type RateLimiterOptions } from './rate-limiter.js';
 export { FailoverPolicy, type FailoverCandidate, type FailoverPolicyOptions } from './failover-policy.js';
 export {
   FailoverDecision,

@@ -1,11 +1,22 @@
 // A local rate limit for one service (Envoy's local_ratelimit): a token bucket refilled at
 // requestsPerSecond up to burst. Requests over the limit are refused at once (429 with Retry-After).
 // Pure: refills lazily from the injected clock, so an idle limiter costs nothing.
+import { GatewayError } from '../errors.js';
 import { monotonicClock, type Clock } from './clock.js';
 import type { RateLimitConfig } from '../config/index.js';
 
 export interface RateLimiterOptions extends RateLimitConfig {
   readonly now?: Clock;
+}
+
+/** The answer to a request over `limiter`, `service`'s local rate limit: when to come back, and why. */
+export function rateLimitedError(service: string, limiter: RateLimiter): GatewayError {
+  const retryAfterMs = limiter.retryAfterMs();
+  return new GatewayError(
+    'RATE_LIMITED',
+    `service ${service} is over its local rate limit of ${limiter.requestsPerSecond} requests/s (burst ${limiter.burst}); next request allowed in ${retryAfterMs} ms`,
+    { retryAfterMs },
+  );
 }
 
 export class RateLimiter {
