@@ -235,6 +235,7 @@ test('admin: discovery, status, routes and endpoints', async (t) => {
     source: 'catalog',
     endpoints: [{ service: 'db.shop', host: '10.0.0.9', port: 5432, weight: 1 }],
     peers: null,
+    upstreamPools: null,
   });
 });
 
@@ -244,6 +245,7 @@ test('admin: routes and endpoints come from the data plane when one is attached'
     peers: [{ cluster: 'gcp-euw1', connected: true }],
     routes: [{ service: 'hello.default', clusters: ['aws-use1'] }],
     endpoints: [{ service: 'hello.default', address: '10.0.0.5:8080', healthy: true }],
+    upstreamPools: [{ endpoint: '10.0.0.5:8080', protocol: 'http', open: 2, idle: 1 }],
   };
   const { admin, get } = await startAdmin({ dataPlaneState: () => state });
   t.after(() => admin.close());
@@ -256,6 +258,7 @@ test('admin: routes and endpoints come from the data plane when one is attached'
     source: 'data-plane',
     endpoints: state.endpoints,
     peers: state.peers,
+    upstreamPools: state.upstreamPools,
   });
 });
 

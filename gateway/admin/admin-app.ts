@@ -142,6 +142,7 @@ export function buildAdminApp(sources: AdminSources): Hono {
       source: 'catalog',
       endpoints: catalogEndpointsJson(sources.catalog.services()),
       peers: null,
+      upstreamPools: null,
     };
     if (sources.dataPlaneState) {
       const state = sources.dataPlaneState();
@@ -149,6 +150,7 @@ export function buildAdminApp(sources: AdminSources): Hono {
         source: 'data-plane',
         endpoints: dataPlaneField(state, 'endpoints'),
         peers: dataPlaneField(state, 'peers'),
+        upstreamPools: dataPlaneField(state, 'upstreamPools'),
       };
     }
     return json(c, body);

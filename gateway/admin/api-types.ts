@@ -118,6 +118,8 @@ export interface EndpointsResponse {
   readonly endpoints: unknown;
   /** Connections to other clusters' gateways as the data plane reports them; null without one. */
   readonly peers: unknown;
+  /** Connections to local endpoints, per endpoint (open, idle, streams); null without a data plane. */
+  readonly upstreamPools: unknown;
 }
 
 /** `/api/v1/status`: everything `weft status` shows, from one snapshot. */
