@@ -9,6 +9,7 @@ import type { OutcomeKind, OutcomeListener } from '../routing/outcome.js';
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
 import { ERROR_HEADER } from '../routing/proxy-headers.js';
 import {
+  GrpcStatus,
   grpcStatusOfAnswer,
   grpcStatusOfFailure,
   isGrpcServerFailure,
@@ -129,6 +130,11 @@ export abstract class DownstreamSink implements ResponseSink {
       true,
       grpcStatus,
     );
+  }
+
+  /** An answer cut short after its head (a reset, a closed connection): a gRPC caller reads INTERNAL. */
+  protected completeCut(status: number, err: GatewayError): void {
+    this.completeFailure(status, err, this.grpc ? GrpcStatus.INTERNAL : undefined);
   }
 
   /**

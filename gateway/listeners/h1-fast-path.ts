@@ -452,7 +452,7 @@ export class FastResponseSink extends DownstreamSink {
         return;
       }
       cutConnection(this.socket);
-      this.completeFailure(this.status || 502, err, this.grpc ? GrpcStatus.INTERNAL : undefined);
+      this.completeCut(this.status || 502, err);
       return;
     }
     this.headSent = true;

@@ -142,7 +142,7 @@ export class H1ResponseSink extends DownstreamSink {
       }
       if (res.socket) cutConnection(res.socket);
       else res.destroy();
-      this.completeFailure(this.status || 502, err, this.grpc ? GrpcStatus.INTERNAL : undefined);
+      this.completeCut(this.status || 502, err);
       return;
     }
     if (this.grpc) {

@@ -144,7 +144,7 @@ export class H2ResponseSink extends DownstreamSink {
       // A reset alone (RST_STREAM INTERNAL_ERROR): close(code) would first end the answer with
       // END_STREAM, and the caller would take the cut body for a whole one. gRPC reads it as INTERNAL.
       stream.destroy(err);
-      this.completeFailure(this.status, err, this.grpc ? GrpcStatus.INTERNAL : undefined);
+      this.completeCut(this.status, err);
     }
   }
 
