@@ -4,14 +4,13 @@
 // caller got a 502 (on a 204 one that announced a body it never sent, on a connection kept open). An HTTP/2
 // caller that sends `expect: 100-continue` waits for a 100 before its body, which the gateway may need
 // whole before it picks an endpoint: it must be told to send, as HTTP/1.1 callers are.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { connect as connectH2 } from 'node:http2';
 import { createServer, type Server } from 'node:net';
-import type { TestFabric } from './helpers/dataplane-fabric.js';
-import { endpointOn, startNearAndFar } from './helpers/near-far-fabric.js';
+import { useNearAndFar } from './helpers/near-far-fabric.js';
 import { rawExchange } from './helpers/raw-exchange.js';
 
 const ANSWERS: Readonly<Record<string, string>> = {
@@ -23,8 +22,8 @@ const ANSWERS: Readonly<Record<string, string>> = {
 };
 
 /** An HTTP/1.1 endpoint answering each request by its path, after reading its Content-Length body. */
-async function startCannedEndpoint(host: string): Promise<{ server: Server; endpoint: string }> {
-  const server = createServer((socket) => {
+function cannedEndpoint(): Server {
+  return createServer((socket) => {
     let buffered = Buffer.alloc(0);
     socket.on('error', () => undefined);
     socket.on('data', (chunk: Buffer) => {
@@ -41,31 +40,16 @@ async function startCannedEndpoint(host: string): Promise<{ server: Server; endp
       }
     });
   });
-  return { server, endpoint: await endpointOn(server, host) };
 }
 
 describe('answers Node’s server could not write, and HTTP/2 callers that wait for 100 Continue', () => {
-  let fabric: TestFabric;
-  let near: Awaited<ReturnType<typeof startCannedEndpoint>>;
-  let far: Awaited<ReturnType<typeof startCannedEndpoint>>;
-
-  before(async () => {
-    near = await startCannedEndpoint('127.0.1.95');
-    far = await startCannedEndpoint('127.0.2.95');
-    fabric = await startNearAndFar(near.endpoint, far.endpoint);
-  });
-
-  after(async () => {
-    await fabric?.close();
-    near?.server.close();
-    far?.server.close();
-  });
+  const suite = useNearAndFar(cannedEndpoint, ['127.0.1.95', '127.0.2.95']);
 
   for (const service of ['near', 'far']) {
     const where = service === 'near' ? 'locally' : 'across clusters';
 
     test(`an endpoint's Trailer field does not cost the answer (${where})`, async () => {
-      const port = fabric.gateway('a').outboundPort;
+      const port = suite.fabric.gateway('a').outboundPort;
       const http10 = await rawExchange(
         port,
         '127.0.1.1',
@@ -91,7 +75,7 @@ describe('answers Node’s server could not write, and HTTP/2 callers that wait 
       `an HTTP/2 caller waiting for 100 Continue is told to send its body (${where})`,
       { timeout: 10_000 },
       async () => {
-        const session = connectH2(`http://127.0.1.1:${fabric.gateway('a').outboundPort}`);
+        const session = connectH2(`http://127.0.1.1:${suite.fabric.gateway('a').outboundPort}`);
         try {
           const stream = session.request({
             ':method': 'POST',
@@ -119,7 +103,7 @@ describe('answers Node’s server could not write, and HTTP/2 callers that wait 
       const req = request(
         {
           host: '127.0.1.1',
-          port: fabric.gateway('a').outboundPort,
+          port: suite.fabric.gateway('a').outboundPort,
           method: 'POST',
           path: '/chunked',
           headers: { host: 'near', te: 'trailers' },

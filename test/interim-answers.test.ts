@@ -3,19 +3,18 @@
 // through Node's parser, to HTTP/2 callers as an extra HEADERS block, locally and across clusters
 // (bodyless requests ride lanes, others HTTP/2 streams between the gateways). HTTP/1.0 callers, which
 // know no 1xx, get the final answer only.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect } from 'node:http2';
-import type { TestFabric } from './helpers/dataplane-fabric.js';
-import { endpointOn, startNearAndFar } from './helpers/near-far-fabric.js';
+import { useNearAndFar } from './helpers/near-far-fabric.js';
 import { rawExchange } from './helpers/raw-exchange.js';
 
 const LINK = '</style.css>; rel=preload; as=style';
 
-async function startHintingEndpoint(host: string): Promise<{ server: Server; endpoint: string }> {
-  const server = createServer((req, res) => {
+function hintingEndpoint(): Server {
+  return createServer((req, res) => {
     req.resume();
     req.on('end', () => {
       // /slow answers late and without hints: what is pipelined behind it waits in the gateway.
@@ -27,25 +26,10 @@ async function startHintingEndpoint(host: string): Promise<{ server: Server; end
       res.end('final');
     });
   });
-  return { server, endpoint: await endpointOn(server, host) };
 }
 
 describe('interim answers (1xx) pass through the gateways', () => {
-  let fabric: TestFabric;
-  let near: Awaited<ReturnType<typeof startHintingEndpoint>>;
-  let far: Awaited<ReturnType<typeof startHintingEndpoint>>;
-
-  before(async () => {
-    near = await startHintingEndpoint('127.0.1.90');
-    far = await startHintingEndpoint('127.0.2.90');
-    fabric = await startNearAndFar(near.endpoint, far.endpoint);
-  });
-
-  after(async () => {
-    await fabric?.close();
-    near?.server.close();
-    far?.server.close();
-  });
+  const suite = useNearAndFar(hintingEndpoint, ['127.0.1.90', '127.0.2.90']);
 
   /** An HTTP/1.1 call through gateway a: the interim answers it saw, and the final status and body. */
   const h1Call = (service: string, method: string, body?: string) =>
@@ -58,7 +42,7 @@ describe('interim answers (1xx) pass through the gateways', () => {
       const req = request(
         {
           host: '127.0.1.1',
-          port: fabric.gateway('a').outboundPort,
+          port: suite.fabric.gateway('a').outboundPort,
           method,
           path: '/',
           headers: { host: service },
@@ -92,7 +76,7 @@ describe('interim answers (1xx) pass through the gateways', () => {
     });
 
     test(`HTTP/2 callers get the 103 as a HEADERS block before the answer (${where})`, async () => {
-      const session = connect(`http://127.0.1.1:${fabric.gateway('a').outboundPort}`);
+      const session = connect(`http://127.0.1.1:${suite.fabric.gateway('a').outboundPort}`);
       try {
         for (const method of ['GET', 'POST']) {
           const stream = session.request({ ':method': method, ':path': '/', ':authority': service });
@@ -111,7 +95,7 @@ describe('interim answers (1xx) pass through the gateways', () => {
 
     test(`pipelined requests: a hint goes only to the answer on the wire, never into another (${where})`, async () => {
       const { got } = await rawExchange(
-        fabric.gateway('a').outboundPort,
+        suite.fabric.gateway('a').outboundPort,
         '127.0.1.1',
         `POST /slow HTTP/1.1\r\nHost: ${service}\r\nContent-Length: 1\r\n\r\nx` +
           `GET / HTTP/1.1\r\nHost: ${service}\r\nConnection: close\r\n\r\n`,
@@ -134,7 +118,7 @@ describe('interim answers (1xx) pass through the gateways', () => {
 
     test(`HTTP/1.0 callers get the final answer only (${where})`, async () => {
       const { got } = await rawExchange(
-        fabric.gateway('a').outboundPort,
+        suite.fabric.gateway('a').outboundPort,
         '127.0.1.1',
         `GET / HTTP/1.0\r\nHost: ${service}\r\n\r\n`,
       );

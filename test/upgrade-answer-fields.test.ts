@@ -2,15 +2,14 @@
 // locally and across clusters (where HTTP/2 cannot carry it, the peer relays it in weft-upgrade): the 101
 // names the protocol the endpoint chose among those offered, and a 426 keeps the Upgrade field that
 // says what it requires (RFC 9110 §15.5.22). An offer made in two Upgrade lines reaches it whole.
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server } from 'node:net';
-import type { TestFabric } from './helpers/dataplane-fabric.js';
-import { endpointOn, startNearAndFar } from './helpers/near-far-fabric.js';
+import { useNearAndFar } from './helpers/near-far-fabric.js';
 
 /** An endpoint that accepts the last protocol offered, or answers 426 on /required. */
-async function startChoosyEndpoint(host: string): Promise<{ server: Server; endpoint: string }> {
-  const server = createServer((socket) => {
+function choosyEndpoint(): Server {
+  return createServer((socket) => {
     let head = '';
     socket.on('error', () => undefined);
     socket.on('data', (chunk: Buffer) => {
@@ -30,7 +29,6 @@ async function startChoosyEndpoint(host: string): Promise<{ server: Server; endp
       );
     });
   });
-  return { server, endpoint: await endpointOn(server, host) };
 }
 
 /** Sends an upgrade request through gateway a and returns the answer's head, lower-cased. */
@@ -49,27 +47,13 @@ async function answerHead(port: number, service: string, path: string, upgradeLi
 }
 
 describe('upgrades: the endpoint’s Upgrade field reaches the caller', () => {
-  let fabric: TestFabric;
-  let near: Awaited<ReturnType<typeof startChoosyEndpoint>>;
-  let far: Awaited<ReturnType<typeof startChoosyEndpoint>>;
-
-  before(async () => {
-    near = await startChoosyEndpoint('127.0.1.80');
-    far = await startChoosyEndpoint('127.0.2.80');
-    fabric = await startNearAndFar(near.endpoint, far.endpoint);
-  });
-
-  after(async () => {
-    await fabric?.close();
-    near?.server.close();
-    far?.server.close();
-  });
+  const suite = useNearAndFar(choosyEndpoint, ['127.0.1.80', '127.0.2.80']);
 
   for (const service of ['near', 'far']) {
     const where = service === 'near' ? 'locally' : 'across clusters';
 
     test(`the 101 names the protocol the endpoint chose (${where})`, async () => {
-      const port = fabric.gateway('a').outboundPort;
+      const port = suite.fabric.gateway('a').outboundPort;
       const head = await answerHead(port, service, '/', ['foo, bar']);
       assert.match(head, /^http\/1\.1 101 /);
       assert.match(head, /\r\nupgrade: bar(\r\n|$)/, head);
@@ -79,7 +63,7 @@ describe('upgrades: the endpoint’s Upgrade field reaches the caller', () => {
     });
 
     test(`a 426 keeps its Upgrade field (${where})`, async () => {
-      const head = await answerHead(fabric.gateway('a').outboundPort, service, '/required', ['foo']);
+      const head = await answerHead(suite.fabric.gateway('a').outboundPort, service, '/required', ['foo']);
       assert.match(head, /^http\/1\.1 426 /);
       assert.match(head, /\r\nupgrade: websocket(\r\n|$)/, head);
       assert.doesNotMatch(head, /weft-upgrade/);
