@@ -42,6 +42,8 @@ export interface PeerTransportOptions {
   readonly pingTimeoutMs?: number;
   /** An unanswered ping older than this drops the peer's connections. */
   readonly deadAfterMs?: number;
+  /** Lanes per peer gateway; requests that find every lane busy take an HTTP/2 stream of their own. */
+  readonly maxLanesPerPeer?: number;
   /** Connection counts changed (metrics). */
   readonly onConnectionsChanged?: () => void;
 }
@@ -110,6 +112,7 @@ export class PeerGateway {
     address: string,
     pool: H2Pool,
     connectTimeoutMs: number,
+    maxLanes: number,
     tunnelTarget: TunnelTarget | undefined,
   ) {
     this.key = key;
@@ -123,8 +126,8 @@ export class PeerGateway {
       dial: (connection) => this.openLane(connection),
       connectTimeoutMs,
       idleTimeoutMs: PEER_DEFAULTS.laneIdleTimeoutMs,
-      maxConnections: PEER_DEFAULTS.maxLanesPerPeer,
-      maxQueued: 4 * PEER_DEFAULTS.maxLanesPerPeer,
+      maxConnections: maxLanes,
+      maxQueued: 4 * maxLanes,
       classifyError: (connection, err) => {
         const lane = connection.socket as LaneStream;
         return lane[kLaneConnection]?.streamError(err, lane);
@@ -140,10 +143,12 @@ export class PeerGateway {
 
   /**
    * Forwards an HTTP request for `service` (name.namespace) to this peer gateway: on a lane when it
-   * has no body or is a gRPC call, else on a stream of its own.
+   * has no body or is a gRPC call and a lane is free or may be opened, else on a stream of its own. Not
+   * queued for a lane: a lane is held for a whole call, and calls that hold every lane (event streams,
+   * long polls, gRPC watches) may never give one back.
    */
   dispatch(request: ProxyRequest, service: string, sink: ResponseSink): Exchange | undefined {
-    if (request.bodyLength === 0 || request.grpc) {
+    if ((request.bodyLength === 0 || request.grpc) && this.lanes.hasRoom) {
       request.headers[SERVICE_HEADER] = service;
       return this.lanes.dispatch(request, sink);
     }
@@ -319,6 +324,7 @@ export class PeerTransport {
       address,
       pool,
       connectTimeoutMs,
+      this.options.maxLanesPerPeer ?? PEER_DEFAULTS.maxLanesPerPeer,
       parsed ? { host: parsed.host, port: parsed.port, connectTimeoutMs, tls, classify } : undefined,
     );
     if (!parsed || this.closed) peer.destroy();

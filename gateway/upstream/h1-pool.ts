@@ -59,6 +59,13 @@ export class H1Pool implements H1ConnectionOwner {
     return exchange;
   }
 
+  /** Whether a request dispatched now would start at once, not wait in the queue for a connection. */
+  get hasRoom(): boolean {
+    if (this.all.size < this.options.maxConnections) return true;
+    const reusable = this.options.reusable;
+    return reusable ? this.idle.some(reusable) : this.idle.length > 0;
+  }
+
   get stats(): { open: number; idle: number; queued: number } {
     return { open: this.all.size, idle: this.idle.length, queued: this.queue.length };
   }
