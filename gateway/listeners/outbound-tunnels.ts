@@ -26,6 +26,7 @@ import {
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
   UPGRADE_HEADER,
+  METHOD_HEADER,
   type H1RequestFacts,
 } from '../routing/proxy-headers.js';
 import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
@@ -208,6 +209,7 @@ export class OutboundTunnels {
       ':path': path,
       ':authority': facts.authority,
       [SERVICE_HEADER]: route.service,
+      ...(method === 'GET' ? {} : { [METHOD_HEADER]: method }),
     };
     choice.gateway.openTunnel(h2, (stream) => {
       if (stream instanceof GatewayError) return refuse(stream, choice.stats, choice);

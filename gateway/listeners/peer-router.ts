@@ -19,6 +19,8 @@ import {
   SOURCE_CLUSTER_HEADER,
   UPGRADE_HEADER,
   ERROR_HEADER,
+  METHOD_HEADER,
+  isToken,
 } from '../routing/proxy-headers.js';
 import type { LocalChoice, LocalTarget, ServiceRoute, TargetStats } from '../routing/route-table.js';
 import type { PeerGateway } from '../transport/peer-transport.js';
@@ -138,7 +140,8 @@ export class PeerRouter {
     }
     const stats = route.local.statsForCaller(caller);
     if (request.method === 'CONNECT') {
-      this.tunnel(stream, headers[':protocol'], request, choice, caller, stats);
+      const method = headers[METHOD_HEADER] ?? 'GET';
+      this.tunnel(stream, headers[':protocol'], method, request, choice, caller, stats);
       return;
     }
     const sink = new H2ResponseSink(stream, grpc, headers.te === 'trailers', stats, this.context.onOutcome);
@@ -328,6 +331,7 @@ export class PeerRouter {
   private tunnel(
     stream: ServerHttp2Stream,
     protocol: string | string[] | undefined,
+    method: string | string[],
     request: ProxyRequest,
     choice: LocalChoice,
     caller: string,
@@ -337,7 +341,11 @@ export class PeerRouter {
     const fields = request.headers;
     const observed = traceRequestHeaders(
       fields,
-      { method: 'GET', authority: request.authority, path: request.path },
+      {
+        method: typeof method === 'string' ? method : 'GET',
+        authority: request.authority,
+        path: request.path,
+      },
       this.context.observer,
       caller,
     );
@@ -364,7 +372,11 @@ export class PeerRouter {
       );
       return;
     }
-    const head = upgradeRequestHead('GET', request.path, request.authority, protocol, fields);
+    if (typeof method !== 'string' || !isToken(method)) {
+      refuse(new GatewayError('BAD_REQUEST', `${METHOD_HEADER} must be one method name`));
+      return;
+    }
+    const head = upgradeRequestHead(method, request.path, request.authority, protocol, fields);
     const timeouts = { connectMs: this.context.connectTimeoutMs, answerMs: UPGRADE_ANSWER_TIMEOUT_MS };
     // A stream closed while the endpoint has not answered (the caller left, or the drain deadline passed)
     // ends the wait: its socket and 15 s timer would otherwise outlive it, and keep a drained process up.

@@ -8,6 +8,8 @@
 //   weft-upgrade         peer hop only, on the answer to an upgrade (extended CONNECT): the endpoint's
 //                        Upgrade field (the protocol it chose, or those a 426 asks for), which HTTP/2
 //                        cannot carry as such
+//   weft-method          peer hop only, on an upgrade (extended CONNECT): the caller's method when it is
+//                        not GET (Docker's attach and kubectl's SPDY exec upgrade a POST)
 import { GatewayError } from '../errors.js';
 import { newHeaderMap, type HeaderMap } from '../upstream/exchange.js';
 
@@ -16,6 +18,7 @@ export const SERVICE_HEADER = 'weft-service';
 export const ERROR_HEADER = 'weft-error';
 export const LANE_HEADER = 'weft-lane';
 export const UPGRADE_HEADER = 'weft-upgrade';
+export const METHOD_HEADER = 'weft-method';
 
 /** Connection-specific fields: meaningful for one hop only, never forwarded (HTTP/2 forbids them). */
 export function isHopByHop(name: string): boolean {
@@ -102,7 +105,7 @@ function isOws(code: number): boolean {
 
 /** The gateway's own request fields, which no caller may set. */
 function isWeftRequestField(name: string): boolean {
-  return name === SOURCE_CLUSTER_HEADER || name === SERVICE_HEADER;
+  return name === SOURCE_CLUSTER_HEADER || name === SERVICE_HEADER || name === METHOD_HEADER;
 }
 
 /** What an HTTP/1.1 request head says about its body and its routing. */
