@@ -343,7 +343,11 @@ export class FastResponseSink extends DownstreamSink {
   private chunked = false;
   private bodyless = false;
   private headSent = false;
-  /** The head, held until the first body bytes or the end so that both leave in one write. */
+  /**
+   * The head, held until the first body bytes or the end so that both leave in one write; sent alone once
+   * the pass that read it is over (sendHeldHead), since a caller may act on a head before any body comes
+   * (an event stream opens, a gRPC client reads its initial metadata).
+   */
   private pendingHead: string | null = null;
   /** An HTTP/1.0 caller got an unframed body: only closing the connection can end it. */
   private mustClose = false;
@@ -404,6 +408,12 @@ export class FastResponseSink extends DownstreamSink {
     this.pendingHead = `${head}\r\n`;
     // A trailers-only answer: its head carries what trailers would (a gRPC status), so it is classified by it.
     if (endStream) this.finish(null, headers);
+    else process.nextTick(sendHeldHead, this);
+  }
+
+  /** Writes the head if no body bytes or end took it with them. */
+  sendHead(): void {
+    if (this.pendingHead !== null && !this.finished) this.socket.write(this.takeHead(), 'latin1');
   }
 
   data(chunk: Buffer): boolean {
@@ -487,6 +497,10 @@ export class FastResponseSink extends DownstreamSink {
     this.pendingHead = null;
     return head;
   }
+}
+
+function sendHeldHead(sink: FastResponseSink): void {
+  sink.sendHead();
 }
 
 /** `name: value` lines (CRLF-ended) for `fields`, a repeated field as one line per value. */

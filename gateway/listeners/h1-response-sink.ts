@@ -92,6 +92,9 @@ export class H1ResponseSink extends DownstreamSink {
     if (endStream) {
       this.res.end();
       this.completeResponse(headers);
+    } else {
+      // Node holds a head until the first body write; a caller may act on it before any body comes.
+      process.nextTick(flushHeldHead, this.res);
     }
   }
 
@@ -188,4 +191,11 @@ function bodyStillArriving(req: IncomingMessage): boolean {
   if (req.complete) return false;
   const length = req.headers['content-length'];
   return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** Node's `headersSent` is true once a head is stored; `_headerSent` once it went out with a write. */
+type HeldHeadResponse = ServerResponse & { _headerSent?: boolean };
+
+function flushHeldHead(res: HeldHeadResponse): void {
+  if (res._headerSent === false && !res.writableEnded && !res.destroyed) res.flushHeaders();
 }
