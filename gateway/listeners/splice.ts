@@ -10,8 +10,9 @@
 // Here a direction pauses only when the destination holds more than IN_FLIGHT_BYTES.
 import { constants, type Http2Stream } from 'node:http2';
 import { Socket } from 'node:net';
-import { addAbortSignal, type Duplex } from 'node:stream';
+import type { Duplex } from 'node:stream';
 import { TLSSocket } from 'node:tls';
+import { cancelStream } from '../upstream/h2-cancel.js';
 
 /** Bytes a direction may queue at its destination before the source is paused. */
 export const IN_FLIGHT_BYTES = 128 * 1024;
@@ -117,10 +118,7 @@ type LayeredTlsSocket = TLSSocket & { _parent?: Socket | null };
 function cutShort(side: Spliced): void {
   if (side.destroyed) return;
   if (isHttp2Stream(side)) {
-    // Destroyed with an AbortError, which Node resets with CANCEL (and reports back as this side's
-    // 'error'). Not destroy(), which resets with NO_ERROR, a finished stream's code, nor close(CANCEL),
-    // which sends END_STREAM before the reset: the far gateway would pass on an end, then the reset.
-    addAbortSignal(AbortSignal.abort(), side);
+    cancelStream(side);
   } else if (side instanceof TLSSocket) {
     const tcp = (side as LayeredTlsSocket)._parent;
     if (!tcp) side.destroy();

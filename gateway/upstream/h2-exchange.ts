@@ -5,6 +5,7 @@
 import type { ClientHttp2Stream, IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http2';
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
+import { cancelStream } from './h2-cancel.js';
 import {
   newHeaderMap,
   type Exchange,
@@ -80,9 +81,7 @@ export class H2Exchange implements Exchange {
     if (this.finished) return;
     this.finished = true;
     this.detachBody();
-    // A reset, never close(CANCEL): close() first ends our side with END_STREAM, and the upstream would
-    // read a request body cut short as a whole one. destroy(err) sends RST_STREAM alone.
-    this.stream.destroy(new Error('the caller went away'));
+    cancelStream(this.stream);
   }
 
   onResponse(headers: IncomingHttpHeaders, flags: number): void {
