@@ -62,6 +62,7 @@ function singleConnectionPool(t: TestContext, port: number | string): H2Pool {
     describe: 'test endpoint',
     connectTimeoutMs: 2_000,
     maxConnections: 1,
+    overflowConnections: 0,
     backoff: { baseMs: 100, maxMs: 1_000 },
     pingTimeoutMs: 1_000,
     deadAfterMs: 3_000,
@@ -327,4 +328,58 @@ test('recycling a pool: a connection still connecting sends what was queued on i
     () => first.state === 'closed',
     5_000,
   );
+});
+
+test('every connection at the peer’s stream limit: one more opens, then OVERLOADED at once; the extra retires when idle', async (t) => {
+  const held: ServerHttp2Stream[] = [];
+  const server = createServer({ settings: { maxConcurrentStreams: 2 } });
+  server.on('stream', (stream) => {
+    stream.respond({ ':status': 200 });
+    held.push(stream);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const pool = new H2Pool({
+    authority: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    describe: 'test endpoint',
+    connectTimeoutMs: 2_000,
+    maxConnections: 1,
+    overflowConnections: 1,
+    backoff: { baseMs: 100, maxMs: 1_000 },
+    pingTimeoutMs: 1_000,
+    deadAfterMs: 3_000,
+  });
+  t.after(() => pool.destroy());
+
+  /** Opens a long stream on the connection the pool offers once it is ready; that connection. */
+  const longStream = async (): Promise<H2Connection> => {
+    const connection = pool.acquire();
+    assert.ok(
+      connection instanceof H2Connection,
+      connection instanceof GatewayError ? connection.message : '',
+    );
+    if (connection.state === 'connecting') await waitFor('a connection', () => connection.hasCapacity, 5_000);
+    const stream = connection.request({ ':path': '/watch' }, true);
+    assert.ok(!(stream instanceof GatewayError));
+    stream.on('error', () => undefined);
+    t.after(() => stream.destroy());
+    await once(stream, 'response');
+    return connection;
+  };
+
+  const first = await longStream();
+  await longStream();
+  assert.equal(first.hasCapacity, false, 'the first connection holds the 2 streams the server allows');
+  const second = await longStream();
+  assert.notEqual(second, first, 'the third stream got a connection of its own, not a queue on a full one');
+  await longStream();
+  const refused = pool.acquire();
+  assert.ok(refused instanceof GatewayError, 'no third connection: at once, not queued');
+  assert.equal(refused.code, 'OVERLOADED');
+  assert.match(refused.message, /all 2 connections are at the stream limit/);
+
+  for (const stream of held.splice(2)) stream.end();
+  await waitFor('the extra connection to close once idle', () => second.state === 'closed', 5_000);
+  assert.equal(pool.state().connections, 1);
 });

@@ -1,6 +1,9 @@
 // A few long-lived multiplexed HTTP/2 connections to one destination (a peer gateway, or a local h2c
 // endpoint). Requests go to the ready connection with the fewest open streams; another connection is
-// opened only when every one is at the peer's stream limit (up to maxConnections). A failed connect
+// opened only when every one is at the peer's stream limit (up to maxConnections; past it, while every
+// connection stays full, up to overflowConnections more, each retired once its streams are done, then a
+// prompt OVERLOADED: a stream nghttp2 queued locally would wait unsent, for good behind long-lived
+// calls — watches, event streams — that hold every stream the peer allows). A failed connect
 // starts an exponential backoff during which requests fail fast with the last error instead of piling
 // up on a dead address. Keep-alive pings measure RTT and detect a frozen peer: while a ping is
 // unanswered past pingTimeoutMs the pool reports itself unavailable (pickers route around it) and
@@ -18,6 +21,8 @@ export interface H2PoolOptions {
   readonly tls?: () => SecureClientSessionOptions;
   readonly connectTimeoutMs: number;
   readonly maxConnections: number;
+  /** Connections opened past maxConnections while every one is at the peer's stream limit. */
+  readonly overflowConnections: number;
   readonly backoff: BackoffPolicy;
   readonly pingTimeoutMs: number;
   readonly deadAfterMs: number;
@@ -72,16 +77,24 @@ export class H2Pool implements H2ConnectionEvents {
   acquire(): H2Connection | GatewayError {
     if (this.closed) return closedError(this.describe);
     let best: H2Connection | undefined;
-    let connecting: H2Connection | undefined;
     for (const connection of this.connections) {
-      if (connection.hasCapacity) {
-        if (!best || connection.activeStreams < best.activeStreams) best = connection;
-      } else if (connection.state === 'connecting' && !connection.retired) {
-        connecting ??= connection;
-      }
+      if (connection.hasCapacity && (!best || connection.activeStreams < best.activeStreams))
+        best = connection;
     }
     if (best) return best;
-    if (connecting) return connecting;
+    // A connection still connecting takes no more streams than the peer allows per connection, as its
+    // SETTINGS told a ready one (until then, Node's assumption), or the peer refuses the excess once up.
+    let limit = 0;
+    for (const connection of this.connections)
+      if (connection.state === 'ready') limit = connection.maxStreams;
+    for (const connection of this.connections) {
+      if (
+        connection.state === 'connecting' &&
+        !connection.retired &&
+        connection.activeStreams < (limit || connection.maxStreams)
+      )
+        return connection;
+    }
     return this.open();
   }
 
@@ -212,7 +225,9 @@ export class H2Pool implements H2ConnectionEvents {
   }
 
   onStreamClosed(connection: H2Connection): void {
-    if (connection.state === 'draining' && connection.activeStreams === 0) connection.destroy();
+    if (connection.activeStreams !== 0) return;
+    if (connection.state === 'draining') connection.destroy();
+    else if (this.openCount() > this.options.maxConnections) connection.retire();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -220,19 +235,12 @@ export class H2Pool implements H2ConnectionEvents {
   private open(): H2Connection | GatewayError {
     if (this.closed) return closedError(this.describe);
     if (this.backoffUntilMs > this.now() && this.lastError) return this.lastError;
-    // A draining connection (GOAWAY, or its stream budget spent) takes no new streams and closes after
-    // its last one: not counted, or long streams on connections an endpoint retires (grpc-go's
-    // MaxConnectionAge) would leave no room for new ones.
-    let open = 0;
-    for (const connection of this.connections) if (!connection.retired) open++;
-    if (open >= this.options.maxConnections) {
-      // Every connection is at its stream limit: share the least loaded; nghttp2 queues the stream.
-      let least: H2Connection | undefined;
-      for (const connection of this.connections) {
-        if (connection.state === 'ready' && (!least || connection.activeStreams < least.activeStreams))
-          least = connection;
-      }
-      return least ?? new GatewayError('OVERLOADED', `${this.describe}: every connection is busy`);
+    const open = this.openCount();
+    if (open >= this.options.maxConnections + this.options.overflowConnections) {
+      return new GatewayError(
+        'OVERLOADED',
+        `${this.describe}: all ${open} connections are at the stream limit the peer set; try again when calls end`,
+      );
     }
     let connection: H2Connection;
     try {
@@ -267,6 +275,17 @@ export class H2Pool implements H2ConnectionEvents {
     this.lastError = err;
     this.failures++;
     this.backoffUntilMs = this.now() + backoffDelayMs(this.failures, this.options.backoff);
+  }
+
+  /**
+   * Connections that take new streams. A draining one (GOAWAY, or its stream budget spent) takes none and
+   * closes after its last: not counted, or long streams on connections an endpoint retires (grpc-go's
+   * MaxConnectionAge) would leave no room for new ones.
+   */
+  private openCount(): number {
+    let open = 0;
+    for (const connection of this.connections) if (!connection.retired) open++;
+    return open;
   }
 
   private hasReady(): boolean {

@@ -69,6 +69,8 @@ export interface PeerState {
 export const PEER_DEFAULTS = {
   connectTimeoutMs: 3_000,
   maxConnectionsPerPeer: 4,
+  /** More connections while every one holds as many streams as the peer allows (1000 each). */
+  overflowConnectionsPerPeer: 12,
   pingIntervalMs: 1_000,
   pingTimeoutMs: 1_000,
   deadAfterMs: 10_000,
@@ -309,6 +311,7 @@ export class PeerTransport {
       tls,
       connectTimeoutMs,
       maxConnections: this.options.maxConnectionsPerPeer ?? PEER_DEFAULTS.maxConnectionsPerPeer,
+      overflowConnections: PEER_DEFAULTS.overflowConnectionsPerPeer,
       backoff: this.options.backoff ?? DEFAULT_BACKOFF,
       pingTimeoutMs: this.options.pingTimeoutMs ?? PEER_DEFAULTS.pingTimeoutMs,
       deadAfterMs: this.options.deadAfterMs ?? PEER_DEFAULTS.deadAfterMs,

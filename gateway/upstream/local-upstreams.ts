@@ -161,6 +161,8 @@ export class LocalUpstreams {
         describe: `endpoint ${key}`,
         connectTimeoutMs: this.options.connectTimeoutMs,
         maxConnections: 4,
+        // An endpoint may allow few streams per connection (Kestrel: 100), and long calls hold theirs.
+        overflowConnections: 60,
         backoff: { baseMs: 50, maxMs: Math.min(DEFAULT_BACKOFF.maxMs, 1_000) },
         pingTimeoutMs: 5_000,
         deadAfterMs: 30_000,

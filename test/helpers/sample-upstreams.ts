@@ -183,9 +183,16 @@ export function echoClientConstructor(): ServiceCtor {
   return ((loaded.weft as grpc.GrpcObject).test as grpc.GrpcObject).Echo as ServiceCtor;
 }
 
-/** weft.test.Echo: Unary echoes, Chat echoes each message, Fail answers FAILED_PRECONDITION with a message and trailer. */
-export async function startGrpcUpstream(host: string, servedBy: string): Promise<SampleServer> {
-  const server = new grpc.Server();
+/**
+ * weft.test.Echo: Unary echoes, Chat echoes each message, Fail answers FAILED_PRECONDITION with a message and
+ * trailer. `options` are grpc-js server options (e.g. 'grpc.max_concurrent_streams').
+ */
+export async function startGrpcUpstream(
+  host: string,
+  servedBy: string,
+  options: grpc.ServerOptions = {},
+): Promise<SampleServer> {
+  const server = new grpc.Server(options);
   const Echo = echoClientConstructor();
   const source = (metadata: grpc.Metadata) => String(metadata.get('weft-source-cluster')[0] ?? '');
   server.addService(Echo.service, {
