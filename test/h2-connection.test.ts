@@ -333,7 +333,9 @@ test('recycling a pool: a connection still connecting sends what was queued on i
 test('every connection at the peer’s stream limit: one more opens, then OVERLOADED at once; the extra retires when idle', async (t) => {
   const held: ServerHttp2Stream[] = [];
   const server = createServer({ settings: { maxConcurrentStreams: 2 } });
+  server.on('session', (session) => session.on('error', () => undefined));
   server.on('stream', (stream) => {
+    stream.on('error', () => undefined); // the pool's destroy at the end resets what is still open
     stream.respond({ ':status': 200 });
     held.push(stream);
   });
@@ -382,4 +384,21 @@ test('every connection at the peer’s stream limit: one more opens, then OVERLO
   for (const stream of held.splice(2)) stream.end();
   await waitFor('the extra connection to close once idle', () => second.state === 'closed', 5_000);
   assert.equal(pool.state().connections, 1);
+});
+
+test('after dropConnections (the peer stopped answering) the pool refuses at once for a backoff, not dialling it again', async (t) => {
+  const port = await startH2c(t);
+  const pool = singleConnectionPool(t, port);
+  const first = pool.acquire();
+  assert.ok(first instanceof H2Connection);
+  await waitFor('a connection', () => first.hasCapacity, 5_000);
+  pool.dropConnections(new GatewayError('UPSTREAM_RESET', 'test endpoint: stopped answering probes'));
+  const next = pool.acquire();
+  assert.ok(next instanceof GatewayError, 'no new connection to a peer judged dead a moment ago');
+  assert.match(next.message, /stopped answering probes/);
+  await waitFor(
+    'the backoff to pass and a new connection to come up',
+    () => pool.acquire() instanceof H2Connection,
+    5_000,
+  );
 });

@@ -182,8 +182,13 @@ export class H2Pool implements H2ConnectionEvents {
     for (const connection of [...this.connections]) connection.retire();
   }
 
-  /** Destroys every connection now (the peer stopped answering); the pool stays usable for new ones. */
+  /**
+   * Destroys every connection now (the peer stopped answering). New ones wait out a backoff, as after a
+   * failed connect: a lane replaying its request on a fresh connection would otherwise dial the frozen
+   * peer again and wait out a connect timeout before the request is retried elsewhere.
+   */
   dropConnections(err: GatewayError): void {
+    this.connectFailed(err);
     for (const connection of [...this.connections]) connection.destroy(err);
   }
 
