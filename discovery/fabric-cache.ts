@@ -1,9 +1,10 @@
 // The published side of the registry: builds immutable FabricSnapshots from the model, the stale-policy
-// evaluation and this gateway's own registration, and hands them to subscribers. Cluster views are
+// evaluation and this gateway's own registration, and hands them to subscribers. A cluster's replicas
+// are merged into one view that still says which of them serve each service. Cluster views are
 // shared between snapshots while nothing about that cluster changed, so a change in one cluster costs
 // a rebuild of that cluster only. `snapshot()` is a field read.
 import type { Logger } from 'pino';
-import type { FabricModel } from './fabric-model.js';
+import type { FabricModel, GatewayEntry } from './fabric-model.js';
 import type { ClusterView, FabricSnapshot, FabricView, GatewayView, ServiceExport } from './fabric.js';
 import type { ClusterRecord, GatewayRecordData } from './records.js';
 import type { Evaluation } from './stale-policy.js';
@@ -135,20 +136,18 @@ export class FabricCache implements FabricView {
       Object.freeze({ ...entry.record, freshness, leaseExpiresAt: entry.leaseScore ?? 0 }),
     );
     const anyLive = isOwn || state?.freshness === 'live';
-    // Services come from live replicas when there are any, else from the stale ones; on conflict the
-    // most recently started replica wins (a rollout's new config), this gateway first in its own cluster.
-    const sources = members
+    // Services come from live replicas when there are any, else from the stale ones, this gateway
+    // first in its own cluster, then the most recently started (a rollout's new config wins a conflict).
+    const sources: ReplicaExports[] = members
       .filter((g) => !anyLive || g.freshness === 'live')
-      .sort((a, b) => b.entry.record.startedAt - a.entry.record.startedAt || (a.gk < b.gk ? -1 : 1));
-    const services = new Map<string, ServiceExport>();
+      .sort((a, b) => b.entry.record.startedAt - a.entry.record.startedAt || (a.gk < b.gk ? -1 : 1))
+      .map(({ entry }) => ({ id: entry.record.id, services: exportsOf(entry) }));
     if (isOwn) {
       gateways.push(Object.freeze({ ...own.record, freshness: 'live', leaseExpiresAt: own.leaseExpiresAt }));
       gateways.sort((a, b) => (a.id < b.id ? -1 : 1));
-      for (const [key, service] of own.services) services.set(key, service);
+      sources.unshift({ id: own.record.id, services: own.services });
     }
-    for (const { entry } of sources) {
-      for (const [key, stored] of entry.services) if (!services.has(key)) services.set(key, stored.record);
-    }
+    const { services, servedBy } = mergeExports(sources);
     const view: ClusterView = Object.freeze({
       name,
       locality: record.locality,
@@ -156,8 +155,67 @@ export class FabricCache implements FabricView {
       ...(anyLive || state?.staleSince === undefined ? {} : { staleSince: state.staleSince }),
       gateways: Object.freeze(gateways),
       services,
+      servedBy,
     });
     this.views.set(name, { signature, view });
     return view;
   }
+}
+
+/** A replica's exports as records, read from the model without copying. */
+function* exportsOf(entry: GatewayEntry): Generator<readonly [string, ServiceExport]> {
+  for (const [key, stored] of entry.services) yield [key, stored.record];
+}
+
+/** One replica's exports, for `mergeExports`. */
+interface ReplicaExports {
+  readonly id: string;
+  readonly services: Iterable<readonly [string, ServiceExport]>;
+}
+
+/**
+ * Merges the exports of a cluster's replicas (`sources` in precedence order) into one record per
+ * service: protocol, allow list and ports of the first replica exporting it, endpoint counts of the
+ * replica with the most healthy endpoints (the first of those on a tie); and, per service, which
+ * replicas have a healthy endpoint. Calls from other clusters go only to those, so a replica that does
+ * not export a service, or whose endpoints are all down, gets none of its calls, and one replica's
+ * failure neither hides nor stands for the others'. Equal sets of ids are shared between services.
+ */
+function mergeExports(sources: readonly ReplicaExports[]): {
+  services: Map<string, ServiceExport>;
+  servedBy: Map<string, ReadonlySet<string>>;
+} {
+  const first = new Map<string, ServiceExport>();
+  const best = new Map<string, ServiceExport>();
+  const ids = new Map<string, string[]>();
+  for (const { id, services } of sources) {
+    for (const [key, service] of services) {
+      if (!first.has(key)) first.set(key, service);
+      const top = best.get(key);
+      if (!top || service.endpoints.healthy > top.endpoints.healthy) best.set(key, service);
+      if (service.endpoints.healthy <= 0) continue;
+      const list = ids.get(key);
+      if (list) list.push(id);
+      else ids.set(key, [id]);
+    }
+  }
+  const services = new Map<string, ServiceExport>();
+  const servedBy = new Map<string, ReadonlySet<string>>();
+  const shared = new Map<string, ReadonlySet<string>>();
+  for (const [key, service] of first) {
+    const counts = (best.get(key) ?? service).endpoints;
+    services.set(
+      key,
+      counts === service.endpoints ? service : Object.freeze({ ...service, endpoints: counts }),
+    );
+    const list = (ids.get(key) ?? []).sort();
+    const signature = list.join('\n');
+    let set = shared.get(signature);
+    if (!set) {
+      set = new Set(list);
+      shared.set(signature, set);
+    }
+    servedBy.set(key, set);
+  }
+  return { services, servedBy };
 }

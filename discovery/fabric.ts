@@ -13,7 +13,11 @@ export interface Locality {
 /** The most calling clusters one service's `allow` list may name (its record must stay small). */
 export const MAX_ALLOWED_CLUSTERS = 1000;
 
-/** A service as one cluster exports it to the fabric: a summary, not the endpoint list. */
+/**
+ * A service as one cluster exports it to the fabric: a summary, not the endpoint list. With several
+ * gateway replicas in the cluster, each publishes its own; the cluster's view merges them (see
+ * ClusterView.services).
+ */
 export interface ServiceExport {
   readonly name: string;
   readonly namespace: string;
@@ -65,8 +69,22 @@ export interface ClusterView {
   /** Epoch ms since when every gateway's lease has been expired; undefined while live. */
   readonly staleSince?: number;
   readonly gateways: readonly GatewayView[];
-  /** Keyed by `name.namespace`. */
+  /**
+   * Keyed by `name.namespace`: every service a replica of the cluster exports, from its live gateways
+   * (the stale ones when none is live). Protocol, allow list and ports are those of the most recently
+   * started replica that exports it (a rollout's new config); the endpoint counts are those of the
+   * replica with the most healthy endpoints, so `endpoints.healthy` is the best any replica can serve,
+   * and 0 only when none has a healthy endpoint.
+   */
   readonly services: ReadonlyMap<string, ServiceExport>;
+  /**
+   * Keyed like `services`: the ids of the gateways (replicas) that export the service with at least one
+   * healthy endpoint, among those `services` comes from. Only these can serve it: another replica of
+   * the cluster answers its calls 404 (it does not export the service) or 503 (none of its endpoints is
+   * healthy). A service missing here, or with an empty set, is served by none. Absent (a view built by
+   * hand): every gateway of the cluster serves every service in `services`.
+   */
+  readonly servedBy?: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 export interface FabricSnapshot {

@@ -552,10 +552,12 @@ export class DataPlane {
       peerStatsFor: (service, caller) => metrics.statsFor('peer', caller, service, config.cluster),
       ...(this.options.endpointHealthy ? { endpointHealthy: this.options.endpointHealthy } : {}),
       gatewayUsable: (key) => this.prober.isResponsive(key),
+      // Read per table: every gateway ejection and return rebuilds it (see start()).
+      ...(outliers ? { gatewayEjected: (cluster, key) => outliers.gateways.isEjected(cluster, key) } : {}),
       failover: {
         policyFor: (service) => this.policyFor(service),
         clusterRttMs: (cluster) => this.prober.clusterRttMs(cluster),
-        clusterReachable: (cluster) => this.prober.clusterReachable(cluster),
+        gatewayReachable: (key) => this.prober.isHealthy(key),
         clusterEjected: (service, cluster) =>
           (outliers?.clusters.isEjected(service, cluster) ?? false) ||
           (outliers?.clusterUnreachable(cluster) ?? false),

@@ -157,17 +157,6 @@ export class PeerHealthProber {
     return best;
   }
 
-  /** False when the cluster has probed gateways and none is healthy. */
-  clusterReachable(cluster: string): boolean {
-    let known = false;
-    for (const peer of this.peers.values()) {
-      if (peer.ref.cluster !== cluster) continue;
-      if (peer.state.healthy) return true;
-      known = true;
-    }
-    return !known;
-  }
-
   /** Called synchronously when a gateway's healthy answer flips. Returns an unsubscribe function. */
   subscribe(listener: (change: PeerHealthChange) => void): () => void {
     this.listeners.add(listener);

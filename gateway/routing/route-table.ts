@@ -2,7 +2,9 @@
 // whole whenever either changes (grpc-js's Picker). For each service it holds the local target (this
 // cluster's endpoints, weighted) and the remote clusters that export it and allow this cluster, in
 // failover order: live clusters by locality (same region → same cloud → others), then stale ones as a
-// last resort. `pick` is pure apart from round-robin counters; it never does I/O.
+// last resort. A remote cluster's target holds only its gateways (replicas) that serve the service and
+// picks an outlier-ejected one only when no other can take the request. `pick` is pure apart from
+// round-robin counters; it never does I/O.
 import { formatHostPort } from '../config/index.js';
 import { GatewayError } from '../errors.js';
 import type { LocalEndpoint, LocalService } from '../catalog/index.js';
@@ -39,6 +41,12 @@ export interface RouteTableInput<G extends RemoteGateway> {
   endpointHealthy?(service: string, endpoint: LocalEndpoint): boolean;
   /** Whether a peer gateway answers probes now (a fast per-request check); all do without it. */
   readonly gatewayUsable?: (key: string) => boolean;
+  /**
+   * Whether passive outlier detection ejected a peer gateway (`key`) of `cluster`; none is without it.
+   * Read when the table is built (the data plane rebuilds it on every ejection and return), never per
+   * request: an ejected gateway is picked only when no other gateway serving the service can be.
+   */
+  readonly gatewayEjected?: (cluster: string, key: string) => boolean;
   /** Cross-cluster failover; without it: local first, then remote clusters in locality order. */
   readonly failover?: RouteFailoverInput;
 }
@@ -48,8 +56,11 @@ export interface RouteFailoverInput {
   /** The service's policy, kept by the caller across table generations (hold-downs survive rebuilds). */
   policyFor(service: string): FailoverPolicy;
   clusterRttMs(cluster: string): number | undefined;
-  /** False when no gateway of the cluster answers probes. */
-  clusterReachable(cluster: string): boolean;
+  /**
+   * Whether a peer gateway (`key`) passes its probes (unknown ones do). A cluster is reachable for a
+   * service while one of the gateways serving that service is.
+   */
+  gatewayReachable(key: string): boolean;
   /** Passive outlier detection ejected the cluster for this service (or all its gateways). */
   clusterEjected(service: string, cluster: string): boolean;
   /** A local endpoint (host:port) is ejected now, whatever the panic rule says. */
@@ -151,37 +162,54 @@ export class RemoteTarget<G extends RemoteGateway> {
   readonly kind = 'remote';
   readonly cluster: string;
   readonly stale: boolean;
+  /** The cluster's gateways that serve the service, outlier-ejected ones included. */
   readonly choices: readonly RemoteChoice<G>[];
+  /** Gateways not ejected by outlier detection: the only ones picked while one of them can be. */
+  private readonly preferred: readonly RemoteChoice<G>[];
+  /** Ejected gateways, picked only when no preferred one can take a request (panic). */
+  private readonly ejected: readonly RemoteChoice<G>[];
   private next = 0;
+  private nextEjected = 0;
   private readonly usable: (key: string) => boolean;
 
   constructor(
     service: string,
     cluster: string,
     stale: boolean,
-    gateways: readonly { key: string; gateway: G }[],
+    gateways: readonly { key: string; gateway: G; ejected?: boolean }[],
     stats: TargetStats,
     usable: (key: string) => boolean = () => true,
   ) {
     this.cluster = cluster;
     this.stale = stale;
     this.usable = usable;
-    this.choices = gateways.map(({ key, gateway }) => ({
-      service,
-      cluster,
-      via: key,
-      remote: true,
-      stats,
-      gateway,
-    }));
+    const preferred: RemoteChoice<G>[] = [];
+    const ejected: RemoteChoice<G>[] = [];
+    this.choices = gateways.map(({ key, gateway, ejected: out }) => {
+      const choice = { service, cluster, via: key, remote: true, stats, gateway };
+      (out === true ? ejected : preferred).push(choice);
+      return choice;
+    });
+    this.preferred = ejected.length === 0 ? this.choices : preferred;
+    this.ejected = ejected;
   }
 
-  /** Round-robin over gateways that can take a request; undefined when none can. */
+  /**
+   * Round-robin over gateways that can take a request, outlier-ejected ones only when no other can;
+   * undefined when none can.
+   */
   pick(): RemoteChoice<G> | undefined {
-    const count = this.choices.length;
+    const preferred = this.preferred;
+    const count = preferred.length;
     for (let tried = 0; tried < count; tried++) {
-      const choice = this.choices[this.next] as RemoteChoice<G>;
+      const choice = preferred[this.next] as RemoteChoice<G>;
       this.next = (this.next + 1) % count;
+      if (choice.gateway.available && this.usable(choice.via)) return choice;
+    }
+    const ejected = this.ejected;
+    for (let tried = 0; tried < ejected.length; tried++) {
+      const choice = ejected[this.nextEjected] as RemoteChoice<G>;
+      this.nextEjected = (this.nextEjected + 1) % ejected.length;
       if (choice.gateway.available && this.usable(choice.via)) return choice;
     }
     return undefined;
@@ -192,9 +220,19 @@ export class RemoteTarget<G extends RemoteGateway> {
     return false;
   }
 
-  /** For a retry: an available gateway not tried yet. */
+  /**
+   * For a retry: an available gateway not tried yet; an outlier-ejected one only when no other gateway
+   * could take a request at all (tried or not), as for `pick`.
+   */
   pickExcept(tried: ReadonlySet<string>): RemoteChoice<G> | undefined {
-    for (const choice of this.choices) {
+    let panic = true;
+    for (const choice of this.preferred) {
+      if (!choice.gateway.available || !this.usable(choice.via)) continue;
+      if (!tried.has(choice.via)) return choice;
+      panic = false;
+    }
+    if (!panic) return undefined;
+    for (const choice of this.ejected) {
       if (!tried.has(choice.via) && choice.gateway.available && this.usable(choice.via)) return choice;
     }
     return undefined;
@@ -351,6 +389,7 @@ export class ServiceRoute<G extends RemoteGateway> {
 }
 
 const NAME_CACHE_LIMIT = 4096;
+const NO_GATEWAYS: ReadonlySet<string> = new Set();
 
 export class RouteTable<G extends RemoteGateway> {
   readonly revision: number;
@@ -451,28 +490,34 @@ function buildRoute<G extends RemoteGateway>(
       deniedBy.push(cluster.name);
       continue;
     }
+    // Only the replicas that export the service with healthy endpoints serve it (ClusterView.servedBy).
+    const servers = cluster.servedBy && (cluster.servedBy.get(service) ?? NO_GATEWAYS);
+    const live = cluster.gateways.filter((g) => g.freshness === 'live');
+    const serving = (live.length > 0 ? live : cluster.gateways).filter(
+      (g) => servers === undefined || servers.has(g.id),
+    );
+    const healthy = serving.length > 0 ? exported.endpoints.healthy : 0;
+    const gateways = serving.map((g) => {
+      const { key, gateway } = input.gatewayOf(cluster.name, g);
+      return { key, gateway, ejected: input.gatewayEjected?.(cluster.name, key) ?? false };
+    });
     if (failover) {
       candidates.push({
         name: cluster.name,
         locality: cluster.locality,
         freshness: cluster.freshness,
-        healthyEndpoints: cluster.gateways.length > 0 ? exported.endpoints.healthy : 0,
+        healthyEndpoints: healthy,
         rttMs: failover.clusterRttMs(cluster.name),
-        reachable: failover.clusterReachable(cluster.name),
-        ejected: failover.clusterEjected(service, cluster.name),
+        reachable: gateways.length === 0 || gateways.some((g) => failover.gatewayReachable(g.key)),
+        ejected:
+          failover.clusterEjected(service, cluster.name) ||
+          (gateways.length > 0 && gateways.every((g) => g.ejected)),
       });
     }
-    if (exported.endpoints.healthy <= 0) {
+    if (healthy <= 0) {
       unhealthyIn.push(cluster.name);
       continue;
     }
-    const live = cluster.gateways.filter((g) => g.freshness === 'live');
-    const usable = live.length > 0 ? live : cluster.gateways;
-    if (usable.length === 0) {
-      unhealthyIn.push(cluster.name);
-      continue;
-    }
-    const gateways = usable.map((g) => input.gatewayOf(cluster.name, g));
     remotes.push(
       new RemoteTarget(
         service,
