@@ -28,7 +28,11 @@ import {
   type PeerTransportOptions,
   type TlsCredentials,
 } from './transport/peer-transport.js';
-import { LOCAL_UPSTREAM_DEFAULTS, LocalUpstreams } from './upstream/local-upstreams.js';
+import {
+  LOCAL_UPSTREAM_DEFAULTS,
+  LocalUpstreams,
+  type LocalUpstreamOptions,
+} from './upstream/local-upstreams.js';
 import {
   logFailoverEvent,
   PeerHealthProber,
@@ -73,6 +77,8 @@ export interface DataPlaneOptions {
   readonly peerTransport?: Partial<
     Omit<PeerTransportOptions, 'trustDomain' | 'tls' | 'onConnectionsChanged'>
   >;
+  /** Connection pools to local endpoints (connections and queue per endpoint); defaults suit production. */
+  readonly localUpstreams?: Partial<LocalUpstreamOptions>;
 }
 
 export interface RouteState {
@@ -159,7 +165,7 @@ export class DataPlane {
     this.metrics = new RequestMetrics(options.metrics, () => this.peers.connectionCounts(), options.golden);
     this.departedServices = new Departures(options.retirement);
     this.departedClusters = new Departures(options.retirement);
-    this.upstreams = new LocalUpstreams(LOCAL_UPSTREAM_DEFAULTS);
+    this.upstreams = new LocalUpstreams({ ...LOCAL_UPSTREAM_DEFAULTS, ...options.localUpstreams });
     this.prober = new PeerHealthProber({
       ...config.failover.peerProbe,
       ping: (peer, signal) => this.peers.ping(peer.key, signal),

@@ -360,6 +360,15 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
   }
 
   private requestTimedOut(requestMs: number): void {
+    const current = this.current;
+    if (current?.exchange?.queued) {
+      // Never sent: the endpoint is busy, not failing, and must not be ejected for it.
+      this.timeOut(
+        `no connection to ${current.choice.via}, an endpoint of service ${this.route.service}, came free within ${requestMs} ms (request timeout): every connection the gateway may open to it is busy`,
+        'OVERLOADED',
+      );
+      return;
+    }
     this.timeOut(
       `no response from service ${this.route.service} within ${requestMs} ms (request timeout${this.retries > 0 ? `, ${this.retries} retries` : ''})`,
     );
@@ -424,7 +433,7 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
 
   private timeOut(
     message: string,
-    code: 'UPSTREAM_TIMEOUT' | 'DEADLINE_EXCEEDED' = 'UPSTREAM_TIMEOUT',
+    code: 'UPSTREAM_TIMEOUT' | 'DEADLINE_EXCEEDED' | 'OVERLOADED' = 'UPSTREAM_TIMEOUT',
   ): void {
     if (this.settled) return;
     this.settle();

@@ -85,4 +85,6 @@ export interface Exchange {
   cancel(): void;
   /** The downstream's answer is over, whole, failed or cut: let go of what only a try needed. */
   answered?(): void;
+  /** True while the request waits in a pool's queue for a connection: nothing of it was sent. */
+  readonly queued?: boolean;
 }

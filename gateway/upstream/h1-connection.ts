@@ -52,6 +52,8 @@ export class H1Exchange implements Exchange {
   retried = false;
   requestDone = false;
   responseStarted = false;
+  /** Waiting in its pool's queue for a connection: nothing of it has been sent. */
+  queued = false;
   private readonly onCancel: (exchange: H1Exchange) => void;
 
   constructor(request: ProxyRequest, sink: ResponseSink, onCancel: (exchange: H1Exchange) => void) {

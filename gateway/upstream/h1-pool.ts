@@ -36,6 +36,7 @@ export class H1Pool implements H1ConnectionOwner {
   private readonly cancelQueued = (exchange: H1Exchange): void => {
     const at = this.queue.indexOf(exchange);
     if (at >= 0) this.queue.splice(at, 1);
+    exchange.queued = false;
   };
 
   constructor(options: H1PoolOptions) {
@@ -105,7 +106,7 @@ export class H1Pool implements H1ConnectionOwner {
   }
 
   released(connection: H1Connection): void {
-    const next = this.queue.shift();
+    const next = this.dequeue();
     if (next) {
       connection.run(next);
       return;
@@ -118,8 +119,14 @@ export class H1Pool implements H1ConnectionOwner {
     this.all.delete(connection);
     const at = this.idle.indexOf(connection);
     if (at >= 0) this.idle.splice(at, 1);
-    const next = this.queue.shift();
+    const next = this.dequeue();
     if (next) this.place(next, true);
+  }
+
+  private dequeue(): H1Exchange | undefined {
+    const next = this.queue.shift();
+    if (next) next.queued = false;
+    return next;
   }
 
   connectFailed(_connection: H1Connection, exchange: H1Exchange, err: GatewayError): void {
@@ -155,6 +162,7 @@ export class H1Pool implements H1ConnectionOwner {
       );
       return;
     }
+    exchange.queued = true;
     this.queue.push(exchange);
   }
 

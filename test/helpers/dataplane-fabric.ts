@@ -34,7 +34,10 @@ export interface ServiceSpec {
 }
 
 /** Data-plane options every gateway of the fabric gets. */
-export type FabricOptions = Pick<DataPlaneOptions, 'peerTransport' | 'retirement' | 'golden'>;
+export type FabricOptions = Pick<
+  DataPlaneOptions,
+  'peerTransport' | 'localUpstreams' | 'retirement' | 'golden'
+>;
 
 export interface GatewaySpec {
   readonly cluster: string;

@@ -1,0 +1,81 @@
+// Long-lived calls holding every connection a gateway may open to an endpoint: a request that waits for
+// one past its request timeout is answered 503 OVERLOADED naming the endpoint — it was never sent, and
+// the endpoint is busy, not failing, so outlier detection does not count it — not 504 "no response from
+// the service". The pool's cap is set to 2 here; the default is 1024 per endpoint.
+import { once } from 'node:events';
+import {
+  createServer,
+  request,
+  type ClientRequest,
+  type IncomingMessage,
+  type ServerResponse,
+} from 'node:http';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestFabric } from './helpers/dataplane-fabric.js';
+import { endpointOn } from './helpers/near-far-fabric.js';
+import { httpCall } from './helpers/http-call.js';
+
+const held: ServerResponse[] = [];
+const feed = createServer((req, res) => {
+  if (req.url !== '/watch') {
+    res.end('pong');
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream' });
+  res.write('data: first\n\n');
+  held.push(res);
+});
+
+describe('every connection to an endpoint held by long-lived calls', () => {
+  let fabric: TestFabric;
+  let endpoint: string;
+  const watches: ClientRequest[] = [];
+
+  before(async () => {
+    endpoint = await endpointOn(feed, '127.0.1.99');
+    fabric = await TestFabric.start(
+      [
+        {
+          cluster: 'a',
+          host: '127.0.1.1',
+          services: [{ name: 'feed', endpoints: [endpoint] }],
+          failover: { timeouts: { request: '400ms' } },
+        },
+      ],
+      { localUpstreams: { maxConnectionsPerEndpoint: 2 } },
+    );
+  });
+
+  after(async () => {
+    for (const watch of watches) watch.destroy();
+    for (const res of held.splice(0)) res.end();
+    await fabric?.close();
+    feed.close();
+  });
+
+  const outbound = (path: string) => `http://127.0.1.1:${fabric.gateway('a').outboundPort}${path}`;
+
+  test('a request that waited out its timeout for a connection gets 503 OVERLOADED, and the endpoint stays in use', async () => {
+    for (let i = 0; i < 2; i++) {
+      const req = request(outbound('/watch'), { headers: { host: 'feed' }, agent: false });
+      watches.push(req);
+      req.end();
+      const [res] = (await once(req, 'response')) as [IncomingMessage];
+      await once(res, 'data');
+    }
+    for (let i = 0; i < 6; i++) {
+      const answer = await httpCall(outbound('/ping'), { headers: { host: 'feed' } });
+      assert.equal(answer.status, 503, answer.body.toString());
+      assert.equal(answer.headers['weft-error'], 'OVERLOADED');
+      assert.match(
+        answer.body.toString(),
+        new RegExp(`no connection to ${endpoint}, an endpoint of service feed`),
+      );
+    }
+    for (const res of held.splice(0)) res.end();
+    const answer = await httpCall(outbound('/ping'), { headers: { host: 'feed' } });
+    assert.equal(answer.status, 200, 'not ejected: six waits for a busy endpoint are not its failures');
+    assert.equal(answer.body.toString(), 'pong');
+  });
+});
