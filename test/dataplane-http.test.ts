@@ -656,27 +656,6 @@ describe('data plane: HTTP', () => {
     assert.deepEqual(closerSeen, ['GET', 'GET', 'GET', 'POST']);
   });
 
-  test('an upgrade whose peer connection drops before the answer gets 502, not a hang', async () => {
-    const ws = new WebSocket(`${a().outboundUrl.replace('http', 'ws')}/chat`, {
-      headers: { host: 'staller' },
-    });
-    const answered = new Promise<number>((resolve, reject) => {
-      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
-      ws.once('open', () => reject(new Error('the upgrade was accepted')));
-      ws.once('error', reject);
-    });
-    await waitFor('the upgrade to reach the stalling endpoint in b', () => stallHeld.length > 0, 10_000);
-    const peer = a()
-      .dataPlane.state()
-      .peers.find((p) => p.cluster === 'b');
-    assert.ok(peer);
-    // What the peer prober does to a gateway that stopped answering: drop its connections.
-    const transport = (a().dataPlane as unknown as { peers: { disconnect(key: string): void } }).peers;
-    transport.disconnect(`b/${peer.gatewayId}@${peer.address}`);
-    assert.equal(await answered, 502);
-    ws.terminate();
-  });
-
   test('a caller that resets while its upgrade waits for the answer is counted 499, not against the peer', async () => {
     const metrics = fabric.gateway('a').metrics;
     const count = async (code: string) =>
@@ -846,6 +825,39 @@ describe('data plane: HTTP', () => {
     assert.equal(state.peers.find((p) => p.cluster === 'b')?.connected, true);
     assert.ok(
       a().outcomes.some((o) => o.service === 'hello.default' && o.cluster === 'b' && o.kind === 'success'),
+    );
+  });
+
+  // Last: dropping a's connections to b as the prober does leaves b in connect backoff, then unreachable for
+  // the probes and the failover hold-down that follow.
+  test('an upgrade whose peer connection drops before the answer gets 502, not a hang', async () => {
+    const held = stallHeld.length;
+    const ws = new WebSocket(`${a().outboundUrl.replace('http', 'ws')}/chat`, {
+      headers: { host: 'staller' },
+    });
+    const answered = new Promise<number>((resolve, reject) => {
+      ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      ws.once('open', () => reject(new Error('the upgrade was accepted')));
+      ws.once('error', reject);
+    });
+    await waitFor('the upgrade to reach the stalling endpoint in b', () => stallHeld.length > held, 10_000);
+    const peer = a()
+      .dataPlane.state()
+      .peers.find((p) => p.cluster === 'b');
+    assert.ok(peer);
+    // What the peer prober does to a gateway that stopped answering: drop its connections.
+    const transport = (a().dataPlane as unknown as { peers: { disconnect(key: string): void } }).peers;
+    transport.disconnect(`b/${peer.gatewayId}@${peer.address}`);
+    assert.equal(await answered, 502);
+    ws.terminate();
+    // A dropped peer is not dialled again until a backoff passes; b is alive, so the probes bring it back.
+    await waitFor(
+      'a to connect to b again',
+      () =>
+        a()
+          .dataPlane.state()
+          .peers.find((p) => p.cluster === 'b')?.connected === true,
+      10_000,
     );
   });
 });
