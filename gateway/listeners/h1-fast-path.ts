@@ -345,8 +345,8 @@ export class FastResponseSink extends DownstreamSink {
   private headSent = false;
   /**
    * The head, held until the first body bytes or the end so that both leave in one write; sent alone once
-   * the pass that read it is over (sendHeldHead), since a caller may act on a head before any body comes
-   * (an event stream opens, a gRPC client reads its initial metadata).
+   * the event loop's pass that read it is over (sendHeldHead), since a caller may act on a head before any
+   * body comes (an event stream opens, a gRPC client reads its initial metadata).
    */
   private pendingHead: string | null = null;
   /** An HTTP/1.0 caller got an unframed body: only closing the connection can end it. */
@@ -408,7 +408,9 @@ export class FastResponseSink extends DownstreamSink {
     this.pendingHead = `${head}\r\n`;
     // A trailers-only answer: its head carries what trailers would (a gRPC status), so it is classified by it.
     if (endStream) this.finish(null, headers);
-    else process.nextTick(sendHeldHead, this);
+    // Not process.nextTick: an HTTP/2 endpoint's head and first DATA frame reach us in separate callbacks
+    // of one read, and ticks run between them.
+    else setImmediate(sendHeldHead, this);
   }
 
   /** Writes the head if no body bytes or end took it with them. */

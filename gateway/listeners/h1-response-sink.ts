@@ -94,7 +94,7 @@ export class H1ResponseSink extends DownstreamSink {
       this.completeResponse(headers);
     } else {
       // Node holds a head until the first body write; a caller may act on it before any body comes.
-      process.nextTick(flushHeldHead, this.res);
+      setImmediate(flushHeldHead, this.res);
     }
   }
 
