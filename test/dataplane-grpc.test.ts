@@ -9,26 +9,13 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
-import { echoClientConstructor, startGrpcUpstream, type SampleServer } from './helpers/sample-upstreams.js';
-
-interface EchoReply {
-  text: string;
-  servedBy: string;
-  sourceCluster: string;
-}
-
-type EchoClient = grpc.Client & {
-  Unary(
-    request: { text: string },
-    metadata: grpc.Metadata,
-    callback: (err: grpc.ServiceError | null, reply?: EchoReply) => void,
-  ): grpc.ClientUnaryCall;
-  Fail(
-    request: { text: string },
-    callback: (err: grpc.ServiceError | null, reply?: EchoReply) => void,
-  ): grpc.ClientUnaryCall;
-  Chat(): grpc.ClientDuplexStream<{ text: string }, EchoReply>;
-};
+import {
+  echoClientConstructor,
+  startGrpcUpstream,
+  type EchoClient,
+  type EchoReply,
+  type SampleServer,
+} from './helpers/sample-upstreams.js';
 
 describe('data plane: gRPC', () => {
   let fabric: TestFabric;

@@ -3,29 +3,16 @@
 // the endpoint is busy, not failing, so outlier detection does not count it — not 504 "no response from
 // the service". The pool's cap is set to 2 here; the default is 1024 per endpoint.
 import { once } from 'node:events';
-import {
-  createServer,
-  request,
-  type ClientRequest,
-  type IncomingMessage,
-  type ServerResponse,
-} from 'node:http';
+import { request, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { endpointOn } from './helpers/near-far-fabric.js';
 import { httpCall } from './helpers/http-call.js';
+import { eventStreamEndpoint } from './helpers/sample-upstreams.js';
 
 const held: ServerResponse[] = [];
-const feed = createServer((req, res) => {
-  if (req.url !== '/watch') {
-    res.end('pong');
-    return;
-  }
-  res.writeHead(200, { 'content-type': 'text/event-stream' });
-  res.write('data: first\n\n');
-  held.push(res);
-});
+const feed = eventStreamEndpoint(held);
 
 describe('every connection to an endpoint held by long-lived calls', () => {
   let fabric: TestFabric;

@@ -7,24 +7,17 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
-import { echoClientConstructor, startGrpcUpstream, type SampleServer } from './helpers/sample-upstreams.js';
+import {
+  echoClientConstructor,
+  startGrpcUpstream,
+  type EchoClient,
+  type EchoReply,
+  type SampleServer,
+} from './helpers/sample-upstreams.js';
 
 const STREAMS_PER_CONNECTION = 2;
 /** More than the gateway's usual 4 connections to an endpoint can carry. */
 const CHATS = 12;
-
-interface EchoReply {
-  text: string;
-  servedBy: string;
-}
-
-type EchoClient = grpc.Client & {
-  Unary(
-    request: { text: string },
-    callback: (err: grpc.ServiceError | null, reply?: EchoReply) => void,
-  ): grpc.ClientUnaryCall;
-  Chat(): grpc.ClientDuplexStream<{ text: string }, EchoReply>;
-};
 
 describe('an endpoint’s stream limit with long-lived calls', () => {
   let fabric: TestFabric;

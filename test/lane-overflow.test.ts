@@ -3,42 +3,27 @@
 // its own instead of waiting for a lane that may never come back. The lane cap is set to 4 here; the
 // default is 1024 per peer gateway.
 import { once } from 'node:events';
-import { createServer, request, type ClientRequest, type ServerResponse } from 'node:http';
+import { request, type ClientRequest, type ServerResponse } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { endpointOn } from './helpers/near-far-fabric.js';
 import { httpCall } from './helpers/http-call.js';
-import { echoClientConstructor, startGrpcUpstream, type SampleServer } from './helpers/sample-upstreams.js';
+import {
+  echoClientConstructor,
+  eventStreamEndpoint,
+  startGrpcUpstream,
+  type EchoClient,
+  type EchoReply,
+  type SampleServer,
+} from './helpers/sample-upstreams.js';
 
 const LANES = 4;
 
-interface EchoReply {
-  text: string;
-  servedBy: string;
-  sourceCluster: string;
-}
-
-type EchoClient = grpc.Client & {
-  Unary(
-    request: { text: string },
-    callback: (err: grpc.ServiceError | null, reply?: EchoReply) => void,
-  ): grpc.ClientUnaryCall;
-  Chat(): grpc.ClientDuplexStream<{ text: string }, EchoReply>;
-};
-
-/** `/watch` sends one event and stays open until released; anything else is answered `pong`. */
+/** The held event streams; the endpoint answers /watch with one event and keeps it open. */
 const held: ServerResponse[] = [];
-const feed = createServer((req, res) => {
-  if (req.url !== '/watch') {
-    res.end('pong');
-    return;
-  }
-  res.writeHead(200, { 'content-type': 'text/event-stream' });
-  res.write('data: first\n\n');
-  held.push(res);
-});
+const feed = eventStreamEndpoint(held);
 
 describe('lanes all busy with long-lived calls', () => {
   let fabric: TestFabric;

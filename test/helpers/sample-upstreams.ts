@@ -166,14 +166,23 @@ export async function startTcpEcho(host: string): Promise<SampleServer & { conne
   };
 }
 
-interface EchoRequest {
+export interface EchoRequest {
   text: string;
 }
-interface EchoReply {
+export interface EchoReply {
   text: string;
   servedBy: string;
   sourceCluster: string;
 }
+type EchoCallback = (err: grpc.ServiceError | null, reply?: EchoReply) => void;
+
+/** A client of weft.test.Echo, made from echoClientConstructor(). */
+export type EchoClient = grpc.Client & {
+  Unary(request: EchoRequest, callback: EchoCallback): grpc.ClientUnaryCall;
+  Unary(request: EchoRequest, metadata: grpc.Metadata, callback: EchoCallback): grpc.ClientUnaryCall;
+  Fail(request: EchoRequest, callback: EchoCallback): grpc.ClientUnaryCall;
+  Chat(): grpc.ClientDuplexStream<EchoRequest, EchoReply>;
+};
 
 type ServiceCtor = typeof grpc.Client & { service: grpc.ServiceDefinition };
 
@@ -228,4 +237,20 @@ export async function startGrpcUpstream(
         resolve();
       }),
   };
+}
+
+/**
+ * An HTTP endpoint for long-lived calls: `/watch` answers the head and one server-sent event and stays
+ * open (its response joins `held`, for the test to end); anything else is answered `pong`.
+ */
+export function eventStreamEndpoint(held: ServerResponse[]): Server {
+  return createServer((req, res) => {
+    if (req.url !== '/watch') {
+      res.end('pong');
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    res.write('data: first\n\n');
+    held.push(res);
+  });
 }
