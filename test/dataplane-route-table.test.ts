@@ -4,7 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LocalService } from '../gateway/catalog/index.js';
 import { GatewayError } from '../gateway/errors.js';
-import { buildRouteTable, type RemoteGateway, type TargetStats } from '../gateway/routing/route-table.js';
+import { buildRouteTable } from '../gateway/routing/route-table.js';
+import { type RemoteGateway, type TargetStats } from '../gateway/routing/route-targets.js';
 import { clusterView, type ClusterSpec } from './helpers/static-fabric-view.js';
 
 const stats: TargetStats = { record: () => undefined };

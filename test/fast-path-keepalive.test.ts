@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { FastConnection, type FastPathHost } from '../gateway/listeners/h1-fast-path.js';
-import type { TargetStats } from '../gateway/routing/route-table.js';
+import type { TargetStats } from '../gateway/routing/route-targets.js';
 
 const IDLE_MS = 300;
 const SLOW_ANSWER_MS = 3 * IDLE_MS;

@@ -14,7 +14,7 @@ import {
 } from '../gateway/listeners/h1-fast-path.js';
 import { FastRequestBody } from '../gateway/listeners/fast-request-body.js';
 import type { SimpleHead } from '../gateway/listeners/simple-request-head.js';
-import type { TargetStats } from '../gateway/routing/route-table.js';
+import type { TargetStats } from '../gateway/routing/route-targets.js';
 import type { ByteStream } from '../gateway/upstream/exchange.js';
 
 const noStats: TargetStats = { record: () => undefined };

@@ -6,7 +6,7 @@ import type { GatewayError, GatewayErrorCode } from '../errors.js';
 import type { ObservedRequest, RequestObserver } from '../observability/index.js';
 import type { Exchange, HeaderMap, ResponseSink, TracedRequest } from '../upstream/exchange.js';
 import type { OutcomeKind, OutcomeListener } from '../routing/outcome.js';
-import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
+import type { AttemptTarget, TargetStats } from '../routing/route-targets.js';
 import { ERROR_HEADER } from '../routing/proxy-headers.js';
 import {
   GrpcStatus,

@@ -22,7 +22,8 @@ import { isGrpcServerFailure, isLocalOriginFailure } from '../routing/error-stat
 import type { ServicePolicy } from '../config/index.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import { SERVICE_HEADER, SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
-import type { LocalChoice, RemoteChoice, RouteTable, ServiceRoute } from '../routing/route-table.js';
+import type { RouteTable, ServiceRoute } from '../routing/route-table.js';
+import type { LocalChoice, RemoteChoice } from '../routing/route-targets.js';
 import type { PeerGateway } from '../transport/peer-transport.js';
 import type { Exchange, HeaderMap, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
 import type { LocalUpstreams } from '../upstream/local-upstreams.js';

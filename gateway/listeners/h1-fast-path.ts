@@ -10,7 +10,7 @@
 import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import type { OutcomeListener } from '../routing/outcome.js';
-import type { TargetStats } from '../routing/route-table.js';
+import type { TargetStats } from '../routing/route-targets.js';
 import type { ByteStream, HeaderMap } from '../upstream/exchange.js';
 import {
   errorAnswerFields,

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import type { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { OutcomeListener } from '../routing/outcome.js';
-import type { TargetStats } from '../routing/route-table.js';
+import type { TargetStats } from '../routing/route-targets.js';
 import {
   errorAnswerFields,
   grpcErrorFields,

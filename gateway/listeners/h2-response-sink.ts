@@ -7,7 +7,7 @@ import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'nod
 import { GatewayError } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import type { OutcomeListener } from '../routing/outcome.js';
-import type { TargetStats } from '../routing/route-table.js';
+import type { TargetStats } from '../routing/route-targets.js';
 import {
   errorAnswerFields,
   grpcErrorFields,

@@ -33,7 +33,7 @@ import {
   STREAM_WINDOW_BYTES,
 } from '../transport/h2-connection.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
-import type { TargetStats } from '../routing/route-table.js';
+import type { TargetStats } from '../routing/route-targets.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { Readable } from 'node:stream';
 import type { ByteStream } from '../upstream/exchange.js';

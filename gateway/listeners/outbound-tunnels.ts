@@ -29,7 +29,7 @@ import {
   METHOD_HEADER,
   type H1RequestFacts,
 } from '../routing/proxy-headers.js';
-import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
+import type { AttemptTarget, TargetStats } from '../routing/route-targets.js';
 import {
   dialTcp,
   dialUpgrade,

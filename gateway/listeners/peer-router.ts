@@ -22,7 +22,8 @@ import {
   METHOD_HEADER,
   isToken,
 } from '../routing/proxy-headers.js';
-import type { LocalChoice, LocalTarget, ServiceRoute, TargetStats } from '../routing/route-table.js';
+import type { ServiceRoute } from '../routing/route-table.js';
+import type { LocalChoice, LocalTarget, TargetStats } from '../routing/route-targets.js';
 import type { PeerGateway } from '../transport/peer-transport.js';
 import { httpStatusOf } from '../routing/error-status.js';
 import { readTunnelRequest, tunnelAnswer } from '../transport/opaque-tunnel.js';

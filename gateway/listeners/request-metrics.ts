@@ -11,7 +11,7 @@
 import type { Socket } from 'node:net';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import type { GoldenEdge, GoldenMetrics } from '../observability/index.js';
-import type { TargetStats } from '../routing/route-table.js';
+import type { TargetStats } from '../routing/route-targets.js';
 
 export const DURATION_BUCKETS_SECONDS = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,

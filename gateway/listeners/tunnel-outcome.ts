@@ -2,7 +2,7 @@
 // in the request metrics of its edge and, when something observes it, in the access log (and, for an
 // upgrade that carried a sampled traceparent, as a span).
 import type { ObservedRequest } from '../observability/index.js';
-import type { AttemptTarget, TargetStats } from '../routing/route-table.js';
+import type { AttemptTarget, TargetStats } from '../routing/route-targets.js';
 
 /** Which edge a tunnel belongs to: the service, the cluster serving it, the endpoint or gateway (a pick). */
 export type TunnelEdge = Pick<AttemptTarget, 'service' | 'cluster'> & { readonly via?: string };
