@@ -27,12 +27,13 @@ test('metrics expose health, RTT, ejections, shares, failovers, retries and refu
   const checker = new LocalHealthChecker({ catalog: new LocalCatalog(config.services) });
   checker.start();
   t.after(() => checker.close());
+  let peerDown = false;
   const prober = new PeerHealthProber({
     intervalMs: 20,
     timeoutMs: 100,
     rise: 1,
     fall: 1,
-    ping: () => Promise.resolve(12.5),
+    ping: () => (peerDown ? Promise.reject(new Error('no answer')) : Promise.resolve(12.5)),
   });
   prober.setPeers([{ key: 'gcp-euw1/g1@127.0.2.1:4143', cluster: 'gcp-euw1' }]);
   prober.start();
@@ -112,6 +113,15 @@ test('metrics expose health, RTT, ejections, shares, failovers, retries and refu
     'weft_retry_budget_remaining{service="hello.default"} 100',
   ];
   for (const line of expected) assert.ok(text.includes(line), `missing: ${line}\n${text}`);
+
+  // A gateway that stopped answering has no round trip: its last one would read as a live measurement.
+  peerDown = true;
+  await waitFor('the peer to be out', () => !prober.isHealthy('gcp-euw1/g1@127.0.2.1:4143'), 5000);
+  const after = await registry.metrics();
+  assert.ok(
+    after.includes('weft_peer_gateway_up{cluster="gcp-euw1",gateway="gcp-euw1/g1@127.0.2.1:4143"} 0'),
+  );
+  assert.doesNotMatch(after, /weft_peer_gateway_rtt_seconds\{/);
 });
 
 test('failover and outlier events become one log line each, warn for trouble and info for recovery', () => {

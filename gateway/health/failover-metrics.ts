@@ -84,13 +84,15 @@ export class FailoverMetrics {
     });
     new Gauge({
       name: 'weft_peer_gateway_rtt_seconds',
-      help: 'Smoothed round-trip time of HTTP/2 PING probes to each peer gateway',
+      help: 'Smoothed round-trip time of HTTP/2 PING probes to each answering peer gateway',
       labelNames: ['cluster', 'gateway'],
       registers,
       collect() {
         this.reset();
+        // A gateway that is out has no round trip: its last one would read as a live measurement.
         for (const p of sources.peers?.() ?? [])
-          if (p.rttMs !== undefined) this.set({ cluster: p.cluster, gateway: p.key }, p.rttMs / 1000);
+          if (p.healthy && p.rttMs !== undefined)
+            this.set({ cluster: p.cluster, gateway: p.key }, p.rttMs / 1000);
       },
     });
     new Gauge({
