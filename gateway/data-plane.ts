@@ -557,7 +557,7 @@ export class DataPlane {
       statsFor: (service, destination) => metrics.statsFor('outbound', config.cluster, service, destination),
       peerStatsFor: (service, caller) => metrics.statsFor('peer', caller, service, config.cluster),
       ...(this.options.endpointHealthy ? { endpointHealthy: this.options.endpointHealthy } : {}),
-      gatewayUsable: (key) => this.prober.isResponsive(key),
+      gatewayUsable: (key) => this.prober.isUsable(key),
       // Read per table: every gateway ejection and return rebuilds it (see start()).
       ...(outliers ? { gatewayEjected: (cluster, key) => outliers.gateways.isEjected(cluster, key) } : {}),
       failover: {

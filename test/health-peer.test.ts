@@ -116,7 +116,7 @@ test('a frozen (SIGSTOP) peer gateway is unhealthy within 2 s, back after SIGCON
   await waitFor(
     'not responsive',
     () => {
-      if (!prober.isResponsive(key)) unresponsiveAt ||= performance.now();
+      if (!prober.isUsable(key)) unresponsiveAt ||= performance.now();
       return unresponsiveAt > 0;
     },
     10_000,
@@ -258,4 +258,26 @@ test('an answer that arrived while the event loop was stalled counts, though the
   assert.deepEqual(changes, []);
   assert.equal(prober.state()[0]?.consecutiveFailures, 0, prober.state()[0]?.lastError);
   assert.ok((prober.state()[0]?.lastRttMs ?? 0) >= 3 * timeoutMs, 'the stall is in the measured RTT');
+});
+
+test('a peer coming back is usable once `rise` probes in a row answered, not at the first', async (t) => {
+  // One probe a second: the state between two probes holds long enough to look at on a busy machine.
+  const answers: boolean[] = [false];
+  const prober = new PeerHealthProber({
+    intervalMs: 1_000,
+    timeoutMs: 500,
+    rise: 2,
+    fall: 1,
+    ping: () => ((answers.shift() ?? true) ? Promise.resolve(1) : Promise.reject(new Error('no answer'))),
+  });
+  t.after(() => prober.close());
+  prober.setPeers([{ key: 'p', cluster: 'c' }]);
+  assert.equal(prober.isUsable('p'), true, 'unknown: usable');
+  prober.start();
+  await waitFor('out after a failed probe', () => !prober.isHealthy('p'), 5_000);
+  assert.equal(prober.isUsable('p'), false);
+  await waitFor('one probe answered', () => (prober.state()[0]?.consecutiveSuccesses ?? 0) === 1, 5_000);
+  assert.equal(prober.isUsable('p'), false, 'one answer after an outage is not enough (rise 2)');
+  await waitFor('healthy again', () => prober.isHealthy('p'), 5_000);
+  assert.equal(prober.isUsable('p'), true);
 });

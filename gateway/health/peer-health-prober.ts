@@ -139,8 +139,15 @@ export class PeerHealthProber {
     return this.peers.get(key)?.state.healthy ?? true;
   }
 
-  isResponsive(key: string): boolean {
-    return (this.peers.get(key)?.state.failures ?? 0) === 0;
+  /**
+   * Whether to send a peer gateway new requests now: its last probe answered (one failure is enough to
+   * route around it) and rise/fall calls it healthy (one coming back takes traffic once `rise` probes in a
+   * row answered, not at the first: a flapping replica would lose the requests sent in each flap). A
+   * field read per request; unknown peers are usable.
+   */
+  isUsable(key: string): boolean {
+    const state = this.peers.get(key)?.state;
+    return state === undefined || (state.failures === 0 && state.healthy);
   }
 
   rttMs(key: string): number | undefined {
