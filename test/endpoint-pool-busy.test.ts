@@ -57,7 +57,7 @@ describe('every connection to an endpoint held by long-lived calls', () => {
       assert.equal(answer.headers['weft-error'], 'OVERLOADED');
       assert.match(
         answer.body.toString(),
-        new RegExp(`no connection to ${endpoint}, an endpoint of service feed`),
+        new RegExp(`no connection to ${endpoint} \\(service feed\\.default\\) came free`),
       );
     }
     for (const res of held.splice(0)) res.end();

@@ -330,7 +330,7 @@ test('recycling a pool: a connection still connecting sends what was queued on i
   );
 });
 
-test('every connection at the peer’s stream limit: one more opens, then OVERLOADED at once; the extra retires when idle', async (t) => {
+test('every connection at the peer’s stream limit: one more opens, then OVERLOADED at once (a PING still goes); the extra retires once idle and not the only one with room', async (t) => {
   const held: ServerHttp2Stream[] = [];
   const server = createServer({ settings: { maxConcurrentStreams: 2 } });
   server.on('session', (session) => session.on('error', () => undefined));
@@ -380,9 +380,19 @@ test('every connection at the peer’s stream limit: one more opens, then OVERLO
   assert.ok(refused instanceof GatewayError, 'no third connection: at once, not queued');
   assert.equal(refused.code, 'OVERLOADED');
   assert.match(refused.message, /all 2 connections are at the stream limit/);
+  // A PING takes no stream: a peer at its stream limit is still probed, on its oldest connection.
+  const pinged = await new Promise((resolve) => pool.acquireForPing(resolve));
+  assert.equal(pinged, first);
 
-  for (const stream of held.splice(2)) stream.end();
-  await waitFor('the extra connection to close once idle', () => second.state === 'closed', 5_000);
+  // The extra connection idles while the first is still full: it stays, the only one with room.
+  const [, , third, fourth] = held;
+  third?.end();
+  fourth?.end();
+  await waitFor('the extra connection to idle', () => second.activeStreams === 0, 5_000);
+  assert.equal(second.state, 'ready', 'kept: every call would otherwise dial a connection of its own');
+  // Once the first connection has room again, the idle extra one retires.
+  held[0]?.end();
+  await waitFor('the extra connection to close', () => second.state === 'closed', 5_000);
   assert.equal(pool.state().connections, 1);
 });
 

@@ -362,10 +362,10 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
 
   private requestTimedOut(requestMs: number): void {
     const current = this.current;
-    if (current?.exchange?.queued) {
-      // Never sent: the endpoint is busy, not failing, and must not be ejected for it.
+    if (this.queuedFor === undefined && current?.exchange?.queued) {
+      // Never sent: the upstream is busy, not failing, and must not be ejected for it.
       this.timeOut(
-        `no connection to ${current.choice.via}, an endpoint of service ${this.route.service}, came free within ${requestMs} ms (request timeout): every connection the gateway may open to it is busy`,
+        `no connection to ${current.choice.via} (service ${this.route.service}) came free within ${requestMs} ms (request timeout): every connection the gateway may open to it is busy`,
         'OVERLOADED',
       );
       return;

@@ -105,6 +105,20 @@ export class H2Pool implements H2ConnectionEvents {
     else this.waiters.push(callback);
   }
 
+  /**
+   * A connection for a keep-alive or health PING: any ready one, the oldest first, whatever its streams (a
+   * PING takes no stream slot: a peer at its stream limit still answers); else as acquireReady.
+   */
+  acquireForPing(callback: ReadyWaiter): void {
+    for (const connection of this.connections) {
+      if (connection.state === 'ready' && !connection.session.destroyed) {
+        callback(connection);
+        return;
+      }
+    }
+    this.acquireReady(callback);
+  }
+
   /** Keep-alive tick: ping ready connections, judge the outstanding ones. */
   tick(): void {
     const nowMs = this.now();
@@ -230,9 +244,8 @@ export class H2Pool implements H2ConnectionEvents {
   }
 
   onStreamClosed(connection: H2Connection): void {
-    if (connection.activeStreams !== 0) return;
-    if (connection.state === 'draining') connection.destroy();
-    else if (this.openCount() > this.options.maxConnections) connection.retire();
+    if (connection.state === 'draining' && connection.activeStreams === 0) connection.destroy();
+    else if (this.openCount() > this.options.maxConnections) this.retireIdleSurplus();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -280,6 +293,25 @@ export class H2Pool implements H2ConnectionEvents {
     this.lastError = err;
     this.failures++;
     this.backoffUntilMs = this.now() + backoffDelayMs(this.failures, this.options.backoff);
+  }
+
+  /**
+   * Past maxConnections, the newest idle connection retires once another connection has room for new
+   * streams. Not while it is the only one with room (the others full of long calls): every call would
+   * then dial a connection of its own.
+   */
+  private retireIdleSurplus(): void {
+    let idle: H2Connection | undefined;
+    for (const connection of this.connections) {
+      if (connection.state === 'ready' && connection.activeStreams === 0) idle = connection;
+    }
+    if (!idle) return;
+    for (const connection of this.connections) {
+      if (connection !== idle && connection.hasCapacity) {
+        idle.retire();
+        return;
+      }
+    }
   }
 
   /**

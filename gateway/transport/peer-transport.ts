@@ -345,7 +345,7 @@ export class PeerTransport {
     return new Promise<H2Connection>((resolve, reject) => {
       const onAbort = () => reject(new Error('ping aborted'));
       signal.addEventListener('abort', onAbort, { once: true });
-      peer.pool.acquireReady((connection) => {
+      peer.pool.acquireForPing((connection) => {
         signal.removeEventListener('abort', onAbort);
         if (connection instanceof GatewayError) reject(connection);
         else resolve(connection);

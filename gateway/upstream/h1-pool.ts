@@ -95,6 +95,7 @@ export class H1Pool implements H1ConnectionOwner {
     this.closed = true;
     for (const connection of this.idle.splice(0)) connection.abort();
     for (const exchange of this.queue.splice(0)) {
+      exchange.queued = false;
       exchange.sink.fail(new GatewayError('UPSTREAM_CONNECT', `upstream pool ${this.address} closed`));
     }
   }
