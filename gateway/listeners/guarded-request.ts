@@ -1,7 +1,8 @@
 // One outbound request under its service's resilience policy: the service's local rate limit (over it:
 // 429 with Retry-After, or RESOURCE_EXHAUSTED, at once), a small body kept for replays (replay-body.ts),
 // a circuit-breaker slot per try, a per-try timeout, a request timeout (from the end of the request;
-// both until the response head; a gRPC call has its own deadline instead), and retries on another endpoint, gateway or cluster when a try fails
+// both until the response head; a gRPC call has its own deadline instead), and retries on another
+// endpoint, gateway or cluster when a try fails
 // before any response byte reached the caller (decideRetry says which failures, and spends the retry
 // budget). Each abandoned try is reported to the outcome listener; the try that answers is reported by
 // the downstream sink as usual. Once the answer has begun, the idle timeout watches its progress

@@ -1,9 +1,10 @@
 // A few long-lived multiplexed HTTP/2 connections to one destination (a peer gateway, or a local h2c
 // endpoint). Requests go to the ready connection with the fewest open streams; another connection is
 // opened only when every one is at the peer's stream limit (up to maxConnections; past it, while every
-// connection stays full, up to overflowConnections more, each retired once its streams are done, then a
-// prompt OVERLOADED: a stream nghttp2 queued locally would wait unsent, for good behind long-lived
-// calls — watches, event streams — that hold every stream the peer allows). A failed connect
+// connection stays full, up to overflowConnections more, an idle one retired once another has room,
+// then a prompt OVERLOADED: a stream nghttp2 queued locally would wait unsent, for good behind long-lived
+// calls — watches, event streams — that hold every stream the peer allows). PINGs take any ready
+// connection: they need no stream. A failed connect
 // starts an exponential backoff during which requests fail fast with the last error instead of piling
 // up on a dead address. Keep-alive pings measure RTT and detect a frozen peer: while a ping is
 // unanswered past pingTimeoutMs the pool reports itself unavailable (pickers route around it) and
@@ -245,7 +246,12 @@ export class H2Pool implements H2ConnectionEvents {
 
   onStreamClosed(connection: H2Connection): void {
     if (connection.state === 'draining' && connection.activeStreams === 0) connection.destroy();
-    else if (this.openCount() > this.options.maxConnections) this.retireIdleSurplus();
+    // A field read first: this runs as every stream closes, and the pool is past maxConnections rarely.
+    else if (
+      this.connections.length > this.options.maxConnections &&
+      this.openCount() > this.options.maxConnections
+    )
+      this.retireIdleSurplus();
   }
 
   // ------------------------------------------------------------------------------------------
