@@ -34,12 +34,16 @@ async function replaceFile(path: string, text: string): Promise<void> {
   await rename(`${path}.tmp`, path);
 }
 
-/** Runs `write` over and over, `intervalMs` apart, until the test ends: a busy neighbour of the files. */
+/**
+ * Runs `write` over and over, `intervalMs` apart: a busy neighbour of the files. It stops when the test
+ * ends, or earlier through the function it returns; a test whose writes land in its temporary directory
+ * stops it before that directory is removed (a write between the removal's steps fails it, ENOTEMPTY).
+ */
 function keepWriting(
   t: { after(fn: () => Promise<void>): void },
   intervalMs: number,
   write: () => Promise<void>,
-): void {
+): () => Promise<void> {
   let writing = true;
   const done = (async () => {
     while (writing) {
@@ -47,10 +51,12 @@ function keepWriting(
       await sleep(intervalMs);
     }
   })();
-  t.after(async () => {
+  const stop = async () => {
     writing = false;
     await done;
-  });
+  };
+  t.after(stop);
+  return stop;
 }
 
 async function startedMaterial(
@@ -318,13 +324,17 @@ test('a file written every 50 ms beside the certificate does not hold back a rot
   // The gateway's own settle time, and no poll to fall back on: fs.watch alone must see the rotation.
   const material = await startedMaterial(t, paths, { settleMs: 200, pollIntervalMs: 60_000 });
   const log = join(dirname(paths.cert), 'gateway.log');
-  keepWriting(t, 50, () => appendFile(log, '{"msg":"a log line"}\n'));
-  const rotated = await pki.reissue('a');
-  await waitFor(
-    'the rotation to load while the log is written',
-    () => material.current().serialNumber === rotated.serialNumber,
-    10_000,
-  );
+  const stopWriting = keepWriting(t, 50, () => appendFile(log, '{"msg":"a log line"}\n'));
+  try {
+    const rotated = await pki.reissue('a');
+    await waitFor(
+      'the rotation to load while the log is written',
+      () => material.current().serialNumber === rotated.serialNumber,
+      10_000,
+    );
+  } finally {
+    await stopWriting();
+  }
 });
 
 test('a watched file rewritten every 50 ms still lets a rotation through', async (t) => {
@@ -332,13 +342,17 @@ test('a watched file rewritten every 50 ms still lets a rotation through', async
   const paths = pki.pathsOf('a');
   const material = await startedMaterial(t, paths, { settleMs: 200, pollIntervalMs: 60_000 });
   const ca = await readFile(paths.ca, 'utf8');
-  keepWriting(t, 50, () => replaceFile(paths.ca, ca));
-  const rotated = await pki.reissue('a');
-  await waitFor(
-    'the rotation to load while ca.pem keeps being rewritten',
-    () => material.current().serialNumber === rotated.serialNumber,
-    10_000,
-  );
+  const stopWriting = keepWriting(t, 50, () => replaceFile(paths.ca, ca));
+  try {
+    const rotated = await pki.reissue('a');
+    await waitFor(
+      'the rotation to load while ca.pem keeps being rewritten',
+      () => material.current().serialNumber === rotated.serialNumber,
+      10_000,
+    );
+  } finally {
+    await stopWriting();
+  }
 });
 
 test('polling alone notices a rotation where fs.watch is unavailable', async (t) => {
