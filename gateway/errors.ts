@@ -56,3 +56,14 @@ const NOT_SENT: ReadonlySet<GatewayErrorCode> = new Set(['UPSTREAM_CONNECT', 'PE
 export function neverSent(code: GatewayErrorCode): boolean {
   return NOT_SENT.has(code);
 }
+
+/** HTTP/2 REFUSED_STREAM (RFC 9113 §8.7): the peer closed the stream before doing any processing of it. */
+export const REFUSED_STREAM = 0x7;
+
+/**
+ * The upstream refused the stream unprocessed: it is up, and was at its stream limit (a first burst
+ * sent before its SETTINGS arrived) or going away. Safe to send again, to the same upstream too.
+ */
+export function refusedUnprocessed(err: GatewayError): boolean {
+  return err.code === 'UPSTREAM_CONNECT' && err.resetCode === REFUSED_STREAM;
+}

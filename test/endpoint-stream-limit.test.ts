@@ -65,7 +65,7 @@ describe('an endpoint’s stream limit with long-lived calls', () => {
   test(`${CHATS} open chats, then unary calls from this cluster and from another one are answered`, async () => {
     const caller = client('a');
     // The first call lets the gateway learn the endpoint's limit (its SETTINGS); until a connection knows
-    // it, Node assumes 100, and the endpoint would refuse the excess of a first burst (REFUSED_STREAM).
+    // it, Node assumes 100, and the endpoint refuses the excess of a first burst (REFUSED_STREAM; sent again).
     await unary(caller, 'first');
     const chats = Array.from({ length: CHATS }, () => caller.Chat());
     const firsts = await Promise.all(
@@ -91,5 +91,61 @@ describe('an endpoint’s stream limit with long-lived calls', () => {
     console.log(`pool to the endpoint while ${CHATS} chats are open: ${JSON.stringify(pool)}`);
     for (const chat of chats) chat.end();
     await Promise.all(chats.map((chat) => once(chat, 'end')));
+  });
+});
+
+describe('a first burst beyond an endpoint’s stream limit', () => {
+  let fabric: TestFabric;
+  let endpoint: SampleServer;
+  let caller: EchoClient | undefined;
+
+  before(async () => {
+    endpoint = await startGrpcUpstream('127.0.1.98', 'cold@a', {
+      'grpc.max_concurrent_streams': STREAMS_PER_CONNECTION,
+    });
+    fabric = await TestFabric.start([
+      {
+        cluster: 'a',
+        host: '127.0.1.1',
+        services: [{ name: 'cold', protocol: 'grpc', endpoints: [endpoint.endpoint] }],
+      },
+    ]);
+  });
+
+  after(async () => {
+    (caller as unknown as grpc.Client | undefined)?.close();
+    await fabric?.close();
+    await endpoint?.close();
+  });
+
+  test('calls the endpoint refused unprocessed, before its SETTINGS arrived, are sent to it again', async () => {
+    const gateway = fabric.gateway('a');
+    const Echo = echoClientConstructor();
+    caller = new Echo(`${gateway.host}:${gateway.outboundPort}`, grpc.credentials.createInsecure(), {
+      'grpc.default_authority': 'cold.default.svc.clusterset.local',
+    }) as unknown as EchoClient;
+    const c = caller;
+    const burst = 10;
+    const results = await Promise.allSettled(
+      Array.from(
+        { length: burst },
+        (_, i) =>
+          new Promise<string>((resolve, reject) =>
+            c.Unary({ text: `cold ${i}` }, (err, reply) =>
+              err || !reply ? reject(err ?? new Error('no reply')) : resolve(reply.text),
+            ),
+          ),
+      ),
+    );
+    const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
+    assert.deepEqual(failed, [], `${failed.length} of ${burst} calls failed`);
+    const pool = gateway.dataPlane.state().upstreamPools.find((p) => p.endpoint === endpoint.endpoint);
+    console.log(`pool after a burst of ${burst} calls: ${JSON.stringify(pool)}`);
+    // Refusals are the endpoint's load, not its failures: none is reported against it (more in a row
+    // than consecutive local-origin failures eject would eject it).
+    assert.deepEqual(
+      gateway.outcomes.filter((o) => o.kind !== 'success'),
+      [],
+    );
   });
 });

@@ -19,7 +19,7 @@ import {
 } from 'node:http2';
 import type { AddressInfo, Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { GatewayError } from '../gateway/errors.js';
+import { GatewayError, refusedUnprocessed } from '../gateway/errors.js';
 import { H2Connection, type H2ConnectionOptions } from '../gateway/transport/h2-connection.js';
 import { H2Pool } from '../gateway/transport/h2-pool.js';
 import { twoGatewaysTls } from './helpers/fabric-pki.js';
@@ -104,6 +104,7 @@ test('a stream the peer refused unprocessed (REFUSED_STREAM) is reported as not 
   const mapped = connection.streamError(err, stream);
   assert.equal(mapped.code, 'UPSTREAM_CONNECT', err.message);
   assert.match(mapped.message, /refused the stream unprocessed/);
+  assert.ok(refusedUnprocessed(mapped), 'the same upstream may take it again');
 });
 
 /** The first error `stream` reports before it closes. */

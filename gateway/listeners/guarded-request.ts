@@ -9,7 +9,7 @@
 // (idle-streams.ts).
 // Implements Exchange so the sink cancels whatever try is current when its caller goes away.
 import type { Readable } from 'node:stream';
-import { GatewayError, neverSent } from '../errors.js';
+import { GatewayError, neverSent, refusedUnprocessed } from '../errors.js';
 import {
   decideRetry,
   rateLimitedError,
@@ -290,7 +290,10 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     // Where a retry would go, first: with nowhere to go, no retry-budget unit is spent.
     this.tried ??= new Set([attempt.choice.via]);
     const route = this.context.table().route(this.route.service) ?? this.route;
-    const next = route.pickRetry(this.tried, this.pinned);
+    const refused = refusedUnprocessed(err);
+    // Refused unprocessed, the same upstream may take it again: by then its pool knows the upstream's
+    // stream limit and opens another connection rather than queue or send beyond it.
+    const next = route.pickRetry(this.tried, this.pinned) ?? (refused ? attempt.choice : undefined);
     if (!next) return false;
     // At this try's own cluster the retry always gets in: retiring this try frees its slot, or a queue
     // place when a waiter takes the slot. Elsewhere the breaker may be full.
@@ -324,7 +327,8 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
       if (!body) return false;
       this.retryBody = body;
     }
-    attempt.report(result, err);
+    // A refusal is the upstream's load, not its health: it must not count towards ejecting it.
+    if (!refused) attempt.report(result, err);
     attempt.retire();
     this.retries++;
     this.guard.events?.retry(this.route.service, verdict.condition);

@@ -3,7 +3,7 @@
 // (weft-error, Retry-After), and a short plain-text body naming what failed.
 // Also classifies failures for outcome feedback: local-origin (we could not reach or keep the
 // upstream) versus upstream-origin (the upstream answered with an error), in Envoy's sense.
-import type { GatewayError, GatewayErrorCode } from '../errors.js';
+import { REFUSED_STREAM, type GatewayError, type GatewayErrorCode } from '../errors.js';
 import type { HeaderMap } from '../upstream/exchange.js';
 import { ERROR_HEADER } from './proxy-headers.js';
 
@@ -57,7 +57,6 @@ function grpcStatusOf(code: GatewayErrorCode): number {
 }
 
 /** HTTP/2 error codes (RFC 9113 §7) that gRPC reads as a status of their own. */
-const REFUSED_STREAM = 0x7;
 const CANCEL = 0x8;
 const ENHANCE_YOUR_CALM = 0xb;
 const INADEQUATE_SECURITY = 0xc;

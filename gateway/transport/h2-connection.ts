@@ -13,7 +13,7 @@ import {
   type Settings,
 } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { GatewayError, neverSent } from '../errors.js';
+import { GatewayError, neverSent, REFUSED_STREAM } from '../errors.js';
 
 /** Flow-control windows: large enough for bulk tunnels on fast links; Node only grants what JS consumed. */
 export const STREAM_WINDOW_BYTES = 1 << 20;
@@ -286,10 +286,11 @@ export class H2Connection {
     const unprocessed = id === undefined || id > this.lastProcessedStreamId;
     if (failure && (!unprocessed || neverSent(failure.code))) return failure;
     if (unprocessed) return this.notSent(failure ?? err);
-    if (err.message.includes('NGHTTP2_REFUSED_STREAM')) {
-      // RFC 9113 §8.7: the peer did no processing (e.g. it was going away): safe to send elsewhere.
+    if (stream.rstCode === REFUSED_STREAM) {
+      // RFC 9113 §8.7: the peer did no processing (it was at its stream limit, or going away).
       return new GatewayError('UPSTREAM_CONNECT', `${this.options.describe} refused the stream unprocessed`, {
         cause: err,
+        resetCode: REFUSED_STREAM,
       });
     }
     return new GatewayError('UPSTREAM_RESET', `${this.options.describe}: ${err.message}`, {
