@@ -66,3 +66,57 @@ describe('every connection to an endpoint held by long-lived calls', () => {
     assert.equal(answer.body.toString(), 'pong');
   });
 });
+
+describe('a per-try timeout while every connection to an endpoint is held', () => {
+  let fabric: TestFabric;
+  const watches: ClientRequest[] = [];
+  const slowFeed = eventStreamEndpoint(held);
+
+  before(async () => {
+    const endpoint = await endpointOn(slowFeed, '127.0.1.100');
+    fabric = await TestFabric.start(
+      [
+        {
+          cluster: 'a',
+          host: '127.0.1.1',
+          services: [{ name: 'feed', endpoints: [endpoint] }],
+          failover: { timeouts: { request: '5s', perTry: '300ms' } },
+        },
+      ],
+      { localUpstreams: { maxConnectionsPerEndpoint: 2 } },
+    );
+  });
+
+  after(async () => {
+    for (const watch of watches) watch.destroy();
+    for (const res of held.splice(0)) res.end();
+    await fabric?.close();
+    slowFeed.close();
+  });
+
+  test('is answered 503 OVERLOADED and never counts against the endpoint', async () => {
+    const gateway = fabric.gateway('a');
+    const outbound = (path: string) => `http://127.0.1.1:${gateway.outboundPort}${path}`;
+    for (let i = 0; i < 2; i++) {
+      const req = request(outbound('/watch'), { headers: { host: 'feed' }, agent: false });
+      watches.push(req);
+      req.end();
+      const [res] = (await once(req, 'response')) as [IncomingMessage];
+      await once(res, 'data');
+    }
+    for (let i = 0; i < 6; i++) {
+      const answer = await httpCall(outbound('/ping'), { headers: { host: 'feed' } });
+      assert.equal(answer.status, 503, answer.body.toString());
+      assert.equal(answer.headers['weft-error'], 'OVERLOADED');
+      assert.match(answer.body.toString(), /came free within 300 ms \(per-try timeout\)/);
+    }
+    assert.deepEqual(
+      gateway.outcomes.filter((o) => o.kind === 'local-origin'),
+      [],
+      'waiting for a connection is not the endpoint’s failure',
+    );
+    for (const res of held.splice(0)) res.end();
+    const answer = await httpCall(outbound('/ping'), { headers: { host: 'feed' } });
+    assert.equal(answer.status, 200);
+  });
+});

@@ -291,6 +291,8 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     this.tried ??= new Set([attempt.choice.via]);
     const route = this.context.table().route(this.route.service) ?? this.route;
     const refused = refusedUnprocessed(err);
+    // Refused or left waiting for a connection, the try reached no upstream that failed.
+    const upstreamAtFault = !refused && err.code !== 'OVERLOADED';
     // Refused unprocessed, the same upstream may take it again: by then its pool knows the upstream's
     // stream limit and opens another connection rather than queue or send beyond it.
     const next = route.pickRetry(this.tried, this.pinned) ?? (refused ? attempt.choice : undefined);
@@ -327,8 +329,8 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
       if (!body) return false;
       this.retryBody = body;
     }
-    // A refusal is the upstream's load, not its health: it must not count towards ejecting it.
-    if (!refused) attempt.report(result, err);
+    // The upstream's load, not its health, must not count towards ejecting it.
+    if (upstreamAtFault) attempt.report(result, err);
     attempt.retire();
     this.retries++;
     this.guard.events?.retry(this.route.service, verdict.condition);
@@ -610,15 +612,22 @@ class Attempt implements ResponseSink {
   private timedOut(perTryMs: number): void {
     if (!this.active || this.headSent) return;
     const exchange = this.exchange;
-    const err = new GatewayError(
-      'UPSTREAM_TIMEOUT',
-      `no response head from ${this.choice.via} within ${perTryMs} ms (per-try timeout)`,
-    );
+    // Still waiting for a connection: never sent, and the upstream is busy, not failing.
+    const queued = exchange?.queued === true;
+    const err = queued
+      ? new GatewayError(
+          'OVERLOADED',
+          `no connection to ${this.choice.via} came free within ${perTryMs} ms (per-try timeout): every connection the gateway may open to it is busy`,
+        )
+      : new GatewayError(
+          'UPSTREAM_TIMEOUT',
+          `no response head from ${this.choice.via} within ${perTryMs} ms (per-try timeout)`,
+        );
     const result: AttemptResult = {
       kind: 'local-origin',
-      code: 'UPSTREAM_TIMEOUT',
+      code: err.code,
       status: 0,
-      requestSent: true,
+      requestSent: !queued,
       responseStarted: false,
     };
     if (this.tryElsewhere(result, err)) return;
