@@ -1,12 +1,11 @@
 // Turns a RedisConfig (standalone URL, Sentinel, Cluster; TLS; ACL user) into an ioredis client. Clients
 // fail fast instead of queueing while disconnected (the registry keeps its own latest desired state and
 // retries), reconnect forever with a short capped backoff, and speak RESP2 for predictable reply shapes.
-import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { DiscoveryError } from './errors.js';
-import type { RedisConfig, RedisTlsConfig } from './redis-config.js';
+import type { RedisConfig } from './redis-config.js';
+import { reloadingTlsOptions } from './redis-tls-files.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -24,35 +23,35 @@ export const DEFAULT_TUNING: RedisClientTuning = {
   maxReconnectDelayMs: 1000,
 };
 
-function tlsOptions(tls: RedisTlsConfig | undefined): ConnectionOptions | undefined {
-  if (!tls) return undefined;
-  const read = (what: string, path: string | undefined) => {
-    if (path === undefined) return undefined;
-    try {
-      return readFileSync(path);
-    } catch (err) {
-      throw new DiscoveryError('REDIS_UNAVAILABLE', `cannot read Redis TLS ${what} ${path}`, { cause: err });
-    }
-  };
-  return {
-    ca: read('ca', tls.ca),
-    cert: read('cert', tls.cert),
-    key: read('key', tls.key),
-    servername: tls.servername,
-    rejectUnauthorized: !tls.insecureSkipVerify,
-  };
-}
-
 function defined<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-/** Creates and starts connecting a client. Throws DiscoveryError when a TLS file cannot be read. */
+/**
+ * Creates and starts connecting a client. Throws DiscoveryError when a TLS file cannot be read or used.
+ * The TLS files are read again whenever a connection is dialled (redis-tls-files.ts); a re-read that fails
+ * is reported as a DiscoveryError on the client's 'error' event, once until one succeeds again.
+ */
 export function createRedisClient(
   config: RedisConfig,
   tuning: RedisClientTuning = DEFAULT_TUNING,
 ): RedisClient {
-  const tls = tlsOptions(config.tls);
+  const client = connectingClient(config, tuning, (err) =>
+    // On the next tick: the first dial runs inside the client's constructor (before the caller can
+    // listen), and a listener should not run inside ioredis's connect.
+    process.nextTick(() => {
+      if (client.listenerCount('error') > 0) client.emit('error', err);
+    }),
+  );
+  return client;
+}
+
+function connectingClient(
+  config: RedisConfig,
+  tuning: RedisClientTuning,
+  onTlsReloadError: (err: DiscoveryError) => void,
+): RedisClient {
+  const tls = config.tls && reloadingTlsOptions(config.tls, onTlsReloadError);
   const retryStrategy = (times: number) =>
     Math.min(50 * 2 ** Math.min(times, 10), tuning.maxReconnectDelayMs);
   const common: RedisOptions = {
@@ -105,6 +104,12 @@ export function createRedisClient(
 export function logOutages(logger: Logger, who: string, ...clients: RedisClient[]): void {
   let errorLogged = false;
   const onError = (err: Error) => {
+    // Ours (a TLS file that cannot be re-read) come once until fixed and name what to fix: they are
+    // logged even within an outage whose connection errors are logged once, and do not make one.
+    if (err instanceof DiscoveryError) {
+      logger.warn({ err: err.message }, `${who}: ${err.message}`);
+      return;
+    }
     if (!errorLogged) logger.warn({ err: err.message }, `${who}: Redis connection error; retrying`);
     errorLogged = true;
   };
@@ -115,7 +120,10 @@ export function logOutages(logger: Logger, who: string, ...clients: RedisClient[
   });
 }
 
-/** A second connection with the same settings, for blocking reads of the change feed. */
+/**
+ * A second connection with the same settings, for blocking reads of the change feed. It shares the
+ * client's TLS files: a failed re-read is reported on `client`.
+ */
 export function duplicateForBlocking(client: RedisClient, commandTimeoutMs: number): RedisClient {
   if (client instanceof Cluster) {
     return client.duplicate(undefined, {
