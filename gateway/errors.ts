@@ -49,8 +49,11 @@ export class GatewayError extends Error {
   }
 }
 
-/** Codes that mean "the request never left this gateway": safe to send elsewhere. */
-const NOT_SENT: ReadonlySet<GatewayErrorCode> = new Set(['UPSTREAM_CONNECT', 'PEER_IDENTITY']);
+/**
+ * Codes that mean "the request never left this gateway": safe to send elsewhere. OVERLOADED reaches a
+ * try only from a connection pool that had no room for it (or a per-try timeout while it waited for one).
+ */
+const NOT_SENT: ReadonlySet<GatewayErrorCode> = new Set(['UPSTREAM_CONNECT', 'PEER_IDENTITY', 'OVERLOADED']);
 
 /** Whether a failure with this code left the request unsent (safe to send elsewhere). */
 export function neverSent(code: GatewayErrorCode): boolean {

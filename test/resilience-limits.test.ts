@@ -123,6 +123,15 @@ const DECISIONS: [string, RetryConfig, RetryRequest, AttemptResult, number, stri
     'retry:not-sent',
     false,
   ],
+  [
+    'no room in the connection pool: retried elsewhere, free',
+    POLICY,
+    POST,
+    { kind: 'upstream-origin', code: 'OVERLOADED', status: 0, requestSent: false, responseStarted: false },
+    0,
+    'retry:not-sent',
+    false,
+  ],
   ['attempts bound even not-sent retries', POLICY, GET, refused, 2, 'no:2 retries spent', false],
   ['attempts 0 disables retries', { ...POLICY, attempts: 0 }, GET, refused, 0, 'no:0 retries spent', false],
   ['reset after sending, GET', POLICY, GET, reset, 0, 'retry:reset', true],
@@ -189,15 +198,6 @@ const DECISIONS: [string, RetryConfig, RetryRequest, AttemptResult, number, stri
   ],
   ['success', POLICY, GET, { ...s503, kind: 'success', status: 200 }, 0, 'no:succeeded', false],
   ['a 4xx is not retried', POLICY, GET, { ...s503, kind: 'success', status: 404 }, 0, 'no:succeeded', false],
-  [
-    'overloaded locally is not retried',
-    POLICY,
-    GET,
-    { ...refused, code: 'OVERLOADED' },
-    0,
-    'no:not a retryable failure',
-    false,
-  ],
 ];
 
 for (const [name, policy, request, result, retriesSoFar, expected, spent] of DECISIONS) {

@@ -1,11 +1,11 @@
 // Whether a failed attempt is tried again on another endpoint or cluster, in one function so every
 // listener agrees. A request that never reached an upstream (connect refused or timed out, TLS or
-// identity failure, a per-try timeout while it waited for a connection) is always retried, whatever its
-// method, and costs no budget: it added no load anywhere. Anything that may have reached an upstream (reset after sending, per-try timeout, 5xx, gRPC
-// UNAVAILABLE) is retried only for idempotent methods (RFC 9110) or when the route allows it
-// (`nonIdempotent`), only for the conditions listed in `on`, and only while the retry budget lasts.
-// A caller that went away, a response already streaming to the caller, or a body that cannot be
-// replayed ends retrying.
+// identity failure, no room in the connection pool, a per-try timeout while it waited for a connection)
+// is always retried, whatever its method, and costs no budget: it added no load anywhere. Anything that
+// may have reached an upstream (reset after sending, per-try timeout, 5xx, gRPC UNAVAILABLE) is retried
+// only for idempotent methods (RFC 9110) or when the route allows it (`nonIdempotent`), only for the
+// conditions listed in `on`, and only while the retry budget lasts. A caller that went away, a response
+// already streaming to the caller, or a body that cannot be replayed ends retrying.
 import { neverSent, type GatewayErrorCode } from '../errors.js';
 import type { OutcomeKind } from '../routing/outcome.js';
 import type { RetryCondition, RetryConfig } from '../config/index.js';
@@ -77,7 +77,7 @@ export function decideRetry(
   if (result.responseStarted) return { retry: false, reason: 'the response already reached the caller' };
   if (retriesSoFar >= policy.attempts) return { retry: false, reason: `${policy.attempts} retries spent` };
   if (!request.replayable) return { retry: false, reason: 'the request body cannot be replayed' };
-  if (result.kind === 'local-origin' && !result.requestSent && result.code && unsent(result.code)) {
+  if (!result.requestSent && result.code && neverSent(result.code)) {
     return destinationFull ? DESTINATION_FULL : { retry: true, condition: 'not-sent' };
   }
   const condition = conditionOf(result);
@@ -92,11 +92,6 @@ export function decideRetry(
   if (destinationFull) return DESTINATION_FULL;
   if (!budget.tryRetry()) return BUDGET_EXHAUSTED;
   return { retry: true, condition };
-}
-
-/** A try that failed with this code before sending: it found no connection, or none came free. */
-function unsent(code: GatewayErrorCode): boolean {
-  return neverSent(code) || code === 'OVERLOADED';
 }
 
 /** The most specific listed condition a failed attempt meets. */
