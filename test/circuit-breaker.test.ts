@@ -10,7 +10,13 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { once } from 'node:events';
-import { createServer as createH2Server, type Http2Server } from 'node:http2';
+import {
+  connect as connectH2,
+  createServer as createH2Server,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import { connect, createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { FailoverFabric, singleCluster } from './helpers/failover-fabric.js';
@@ -38,6 +44,9 @@ let waitEndpoints: Server[] = [];
 const waiting: ServerResponse[] = [];
 /** An h2c endpoint answering 204 with END_STREAM on the head: a complete answer in one frame. */
 let noContent: Http2Server;
+/** An h2c endpoint holding every stream unanswered. */
+let silent: Http2Server;
+const silentStreams: ServerHttp2Stream[] = [];
 /** Accepts connections and never speaks HTTP/2: a gRPC endpoint whose connection attempt hangs. */
 let mute: TcpServer;
 const muteSockets: Socket[] = [];
@@ -80,6 +89,10 @@ before(async () => {
   noContent.on('stream', (stream) => stream.respond({ ':status': 204 }, { endStream: true }));
   noContent.listen(0, HOST);
   await once(noContent, 'listening');
+  silent = createH2Server();
+  silent.on('stream', (stream) => silentStreams.push(stream));
+  silent.listen(0, HOST);
+  await once(silent, 'listening');
   // Says HTTP/2 SETTINGS, then nothing: the gateway's connection is up and its streams are never answered.
   mute = createTcpServer((socket) => {
     muteSockets.push(socket);
@@ -125,6 +138,12 @@ before(async () => {
             circuitBreaker: { maxConcurrent: 1, maxPending: 0 },
           },
           {
+            name: 'silent',
+            protocol: 'grpc',
+            endpoints: [`${HOST}:${(silent.address() as { port: number }).port}`],
+            circuitBreaker: { maxConcurrent: 1, maxPending: 0 },
+          },
+          {
             name: 'mute',
             protocol: 'grpc',
             endpoints: [`${HOST}:${(mute.address() as { port: number }).port}`],
@@ -146,6 +165,8 @@ after(async () => {
   for (const server of [...uploadEndpoints, ...waitEndpoints]) server.closeAllConnections();
   for (const server of [...uploadEndpoints, ...waitEndpoints]) server.close();
   noContent?.close();
+  for (const stream of silentStreams) stream.close();
+  silent?.close();
   for (const socket of muteSockets) socket.destroy();
   mute?.close();
   await fabric?.close();
@@ -173,6 +194,30 @@ test('one in flight, one waiting for the slot, the next refused with 503 OVERLOA
   const [a, b] = await Promise.all([first, second]);
   assert.deepEqual([a.status, b.status], [200, 200]);
   assert.equal(b.body.toString(), 'ok');
+});
+
+test('a gRPC call refused by the breaker is UNAVAILABLE, which gRPC clients may retry: it was never sent', async (t) => {
+  const { host, port } = fabric.gateway('a').outbound;
+  const session = connectH2(`http://${host}:${port}`);
+  t.after(() => session.destroy());
+  const call = () =>
+    session.request({
+      ':method': 'POST',
+      ':path': '/echo.Echo/Unary',
+      ':authority': 'silent',
+      'content-type': 'application/grpc',
+      te: 'trailers',
+    });
+  const first = call();
+  first.on('error', () => undefined);
+  first.end(Buffer.alloc(5));
+  await waitFor('the first call at the endpoint', () => silentStreams.length === 1, 10_000);
+  const second = call();
+  second.end(Buffer.alloc(5));
+  const [head] = (await once(second, 'response')) as [IncomingHttpHeaders];
+  assert.equal(head['grpc-status'], '14', JSON.stringify(head));
+  assert.match(String(head['grpc-message']), /circuit breaker/);
+  first.close();
 });
 
 test('a failed try frees its slot before its retry asks for one, and the waiting retry sends the whole streamed body', async () => {

@@ -42,7 +42,9 @@ const ANSWERS: Readonly<Partial<Record<GatewayErrorCode, ErrorAnswer>>> = {
   NOT_IMPLEMENTED: { http: 501, grpc: GrpcStatus.UNIMPLEMENTED },
   HEADERS_TOO_LARGE: { http: 431, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
   DOWNSTREAM_CANCELLED: { http: 499, grpc: GrpcStatus.CANCELLED },
-  OVERLOADED: { http: 503, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
+  // Never sent (a full breaker, queue or pool): transient and safe to retry, which gRPC clients do for
+  // UNAVAILABLE (and Envoy answers its overflow so); RESOURCE_EXHAUSTED reads as a quota and is not retried.
+  OVERLOADED: { http: 503, grpc: GrpcStatus.UNAVAILABLE },
   RATE_LIMITED: { http: 429, grpc: GrpcStatus.RESOURCE_EXHAUSTED },
 };
 
