@@ -19,6 +19,29 @@ const STREAMS_PER_CONNECTION = 2;
 /** More than the gateway's usual 4 connections to an endpoint can carry. */
 const CHATS = 12;
 
+/** A client of `cluster`'s outbound listener calling `service`, one connection each, kept in `clients`. */
+function echoCaller(
+  fabric: TestFabric,
+  cluster: string,
+  service: string,
+  clients: grpc.Client[],
+): EchoClient {
+  const gateway = fabric.gateway(cluster);
+  const Echo = echoClientConstructor();
+  const made = new Echo(`${gateway.host}:${gateway.outboundPort}`, grpc.credentials.createInsecure(), {
+    'grpc.default_authority': `${service}.default.svc.clusterset.local`,
+  });
+  clients.push(made);
+  return made as unknown as EchoClient;
+}
+
+const unary = (c: EchoClient, text: string) =>
+  new Promise<EchoReply>((resolve, reject) => {
+    c.Unary({ text }, (err, reply) =>
+      err || !reply ? reject(err ?? new Error('no reply')) : resolve(reply),
+    );
+  });
+
 describe('an endpoint’s stream limit with long-lived calls', () => {
   let fabric: TestFabric;
   let endpoint: SampleServer;
@@ -44,28 +67,10 @@ describe('an endpoint’s stream limit with long-lived calls', () => {
     await endpoint?.close();
   });
 
-  /** A client of `cluster`'s outbound listener calling `narrow`; one connection per client. */
-  const client = (cluster: string): EchoClient => {
-    const gateway = fabric.gateway(cluster);
-    const Echo = echoClientConstructor();
-    const made = new Echo(`${gateway.host}:${gateway.outboundPort}`, grpc.credentials.createInsecure(), {
-      'grpc.default_authority': 'narrow.default.svc.clusterset.local',
-    }) as unknown as EchoClient;
-    clients.push(made);
-    return made;
-  };
-
-  const unary = (c: EchoClient, text: string) =>
-    new Promise<EchoReply>((resolve, reject) => {
-      c.Unary({ text }, (err, reply) =>
-        err || !reply ? reject(err ?? new Error('no reply')) : resolve(reply),
-      );
-    });
-
   test(`${CHATS} open chats, then unary calls from this cluster and from another one are answered`, async () => {
-    const caller = client('a');
+    const caller = echoCaller(fabric, 'a', 'narrow', clients);
     // The first call lets the gateway learn the endpoint's limit (its SETTINGS); until a connection knows
-    // it, Node assumes 100, and the endpoint refuses the excess of a first burst (REFUSED_STREAM; sent again).
+    // it, Node assumes 100, and the endpoint refuses the excess of a first burst (sent again: see below).
     await unary(caller, 'first');
     const chats = Array.from({ length: CHATS }, () => caller.Chat());
     const firsts = await Promise.all(
@@ -82,7 +87,7 @@ describe('an endpoint’s stream limit with long-lived calls', () => {
     );
     const local = await unary(caller, 'local');
     assert.equal(local.servedBy, 'narrow@a');
-    const remote = await unary(client('b'), 'remote');
+    const remote = await unary(echoCaller(fabric, 'b', 'narrow', clients), 'remote');
     assert.equal(remote.servedBy, 'narrow@a');
     const pool = fabric
       .gateway('a')
@@ -97,7 +102,7 @@ describe('an endpoint’s stream limit with long-lived calls', () => {
 describe('a first burst beyond an endpoint’s stream limit', () => {
   let fabric: TestFabric;
   let endpoint: SampleServer;
-  let caller: EchoClient | undefined;
+  const clients: grpc.Client[] = [];
 
   before(async () => {
     endpoint = await startGrpcUpstream('127.0.1.98', 'cold@a', {
@@ -113,29 +118,17 @@ describe('a first burst beyond an endpoint’s stream limit', () => {
   });
 
   after(async () => {
-    (caller as unknown as grpc.Client | undefined)?.close();
+    for (const client of clients) client.close();
     await fabric?.close();
     await endpoint?.close();
   });
 
   test('calls the endpoint refused unprocessed, before its SETTINGS arrived, are sent to it again', async () => {
     const gateway = fabric.gateway('a');
-    const Echo = echoClientConstructor();
-    caller = new Echo(`${gateway.host}:${gateway.outboundPort}`, grpc.credentials.createInsecure(), {
-      'grpc.default_authority': 'cold.default.svc.clusterset.local',
-    }) as unknown as EchoClient;
-    const c = caller;
+    const caller = echoCaller(fabric, 'a', 'cold', clients);
     const burst = 10;
     const results = await Promise.allSettled(
-      Array.from(
-        { length: burst },
-        (_, i) =>
-          new Promise<string>((resolve, reject) =>
-            c.Unary({ text: `cold ${i}` }, (err, reply) =>
-              err || !reply ? reject(err ?? new Error('no reply')) : resolve(reply.text),
-            ),
-          ),
-      ),
+      Array.from({ length: burst }, (_, i) => unary(caller, `cold ${i}`)),
     );
     const failed = results.flatMap((r) => (r.status === 'rejected' ? [(r.reason as Error).message] : []));
     assert.deepEqual(failed, [], `${failed.length} of ${burst} calls failed`);
