@@ -213,6 +213,7 @@ test('admin: discovery, status, routes and endpoints', async (t) => {
     syncedAt: NOW - 400,
     snapshotAgeMs: 400,
     clusters: { live: 1, stale: 1 },
+    lastError: null,
     status: { lease: 'held', evicted: 0 },
   });
   const status = JSON.parse((await get('/api/v1/status')).text) as StatusResponse;

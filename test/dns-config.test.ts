@@ -74,6 +74,20 @@ describe('dns config', () => {
     assert.ok(Object.isFrozen(config.dns?.records[0]?.targets));
   });
 
+  it('takes healthChecks: true as the default health checks, the same as {}', () => {
+    const provider = (healthChecks: unknown) =>
+      parseConfigObject(
+        withDns({
+          provider: { route53: { hostedZoneId: 'Z0123456789ABC', zone: 'example.com', healthChecks } },
+          records: [{ ...RECORD, name: 'api.example.com' }],
+        }),
+        '/etc/weft/gateway.yaml',
+      ).dns?.provider;
+    const defaults = provider({});
+    assert.deepEqual(provider(true), defaults);
+    assert.equal((defaults as { healthChecks?: { port?: number } }).healthChecks?.port, 443);
+  });
+
   it('takes a Route 53 provider with health checks', () => {
     const config = parseConfigObject(
       withDns({

@@ -9,7 +9,10 @@ import { runWeft } from './helpers/weft-cli.js';
 
 const NOW = 1_700_000_000_000;
 
-async function startAdmin() {
+async function startAdmin(
+  snapshot: { connected?: boolean } = {},
+  discoveryStatus: () => unknown = () => ({}),
+) {
   const catalog = new LocalCatalog([]);
   catalog.register('test', {
     name: 'db',
@@ -34,7 +37,7 @@ async function startAdmin() {
         services: [{ key: 'hello.default', total: 2, healthy: 1, allow: ['aws-use1'] }],
       },
     ],
-    { revision: 7, syncedAt: NOW - 400 },
+    { revision: 7, syncedAt: NOW - 400, ...snapshot },
   );
   const admin = new AdminServer({
     listen: { host: '127.0.0.1', port: 0 },
@@ -43,7 +46,7 @@ async function startAdmin() {
     health: () => true,
     view,
     catalog,
-    discoveryStatus: () => ({}),
+    discoveryStatus,
     identity: {
       cluster: 'aws-use1',
       gatewayId: 'gw-a',
@@ -82,6 +85,18 @@ test('weft status prints clusters, services and discovery freshness from a runni
   assert.equal(json.code, 0, json.stderr);
   const expected = await (await fetch(`${url}/api/v1/status`)).json();
   assert.deepEqual(JSON.parse(json.stdout), expected);
+});
+
+test('weft status says why discovery is disconnected: the last Redis error', async (t) => {
+  const lastError = 'connection: WRONGPASS invalid username-password pair or user is disabled.';
+  const { admin, url } = await startAdmin({ connected: false }, () => ({ lastError }));
+  t.after(() => admin.close());
+  const run = await runWeft(['status', '--admin', url], 60_000);
+  assert.equal(run.code, 0, run.stderr);
+  assert.equal(
+    run.stdout.split('\n')[1],
+    `discovery  DISCONNECTED (${lastError}), snapshot rev 7 from redis, synced 0.4s ago; clusters 1 live, 1 stale`,
+  );
 });
 
 test('weft status exits 1 with a hint when no gateway answers, 2 for a malformed --admin', async () => {

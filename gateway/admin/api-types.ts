@@ -78,6 +78,8 @@ export interface DiscoveryJson {
   /** now minus syncedAt: how old the routing information may be; null when never synced. */
   readonly snapshotAgeMs: number | null;
   readonly clusters: { readonly live: number; readonly stale: number };
+  /** The last Redis error discovery met (WRONGPASS, a TLS failure, …), null if none yet: the cause of an outage. */
+  readonly lastError: string | null;
   /** Discovery's own status report (lease, evictions, Redis mode), passed through as it gives it. */
   readonly status: unknown;
 }

@@ -145,8 +145,15 @@ export function discoveryJson(input: ReportInput, status: unknown): DiscoveryJso
     syncedAt,
     snapshotAgeMs: sync ? sync.ageMs : syncedAt === null ? null : Math.max(0, input.nowMs - syncedAt),
     clusters: { live, stale },
+    lastError: lastErrorOf(status),
     status,
   };
+}
+
+function lastErrorOf(status: unknown): string | null {
+  if (status === null || typeof status !== 'object') return null;
+  const { lastError } = status as Record<string, unknown>;
+  return typeof lastError === 'string' ? lastError : null;
 }
 
 export function catalogEndpointsJson(local: ReadonlyMap<string, LocalService>): LocalEndpointJson[] {

@@ -50,7 +50,10 @@ const route53 = z.strictObject({
   zone: dnsName('zone'),
   region: z.string().min(1).default('us-east-1'),
   endpoint: z.url('endpoint must be a URL such as http://127.0.0.1:4566').optional(),
-  healthChecks: z.union([z.literal(false), healthChecks]).default(false),
+  // true: the defaults, as `{}` gives them.
+  healthChecks: z
+    .union([z.literal(false), z.literal(true).transform(() => healthChecks.parse({})), healthChecks])
+    .default(false),
   waitForSync: z.boolean().default(false),
   syncTimeout: duration('2m'),
   maxRequestsPerSecond: z.number().positive().max(100).default(5),

@@ -76,6 +76,11 @@ function serviceRow(service: ServiceJson): string[] {
   return [service.service, service.protocol, where.join('; ')];
 }
 
+/** Why discovery is down, when it knows: the Redis error says what to fix (credentials, TLS, address). */
+function disconnected(lastError: string | null): string {
+  return lastError === null ? 'DISCONNECTED' : `DISCONNECTED (${lastError})`;
+}
+
 function renderStatus(status: StatusResponse): string {
   const { gateway, discovery } = status;
   const { cloud, region, zone } = gateway.locality;
@@ -86,7 +91,7 @@ function renderStatus(status: StatusResponse): string {
       : `synced ${duration(discovery.snapshotAgeMs)} ago`;
   const out = [
     `gateway    ${gateway.cluster}/${gateway.gatewayId}  weft ${gateway.version}  ${locality}  ${gateway.ready ? 'ready' : 'NOT READY'}`,
-    `discovery  ${discovery.connected ? 'connected' : 'DISCONNECTED'}, snapshot rev ${discovery.revision} from ${discovery.source}, ${synced}; clusters ${discovery.clusters.live} live, ${discovery.clusters.stale} stale`,
+    `discovery  ${discovery.connected ? 'connected' : disconnected(discovery.lastError)}, snapshot rev ${discovery.revision} from ${discovery.source}, ${synced}; clusters ${discovery.clusters.live} live, ${discovery.clusters.stale} stale`,
     '',
   ];
   out.push(
