@@ -6,17 +6,14 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
-import { DiscoveryFixture, FAST_TIMINGS, exported } from './helpers/discovery-fixture.js';
+import { FAST_TIMINGS, exported } from './helpers/discovery-fixture.js';
+import { standaloneRedis } from './helpers/standalone-redis.js';
 import { waitFor, within } from './helpers/wait.js';
 
 const CHILD = fileURLToPath(new URL('./helpers/discovery-child.ts', import.meta.url));
 
 test('a SIGKILLed gateway in another process is no longer live within the lease time', async (t) => {
-  const redis = await RedisServerProcess.start();
-  t.after(() => redis.stop());
-  const fx = new DiscoveryFixture(() => ({ mode: 'standalone', url: redis.url }));
-  t.after(() => fx.close());
+  const { redis, fx } = await standaloneRedis(t);
   const a = await fx.start('aws-use1', 'gw-a');
 
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {

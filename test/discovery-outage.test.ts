@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { Registry } from 'prom-client';
 import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { DiscoveryFixture, FAST_TIMINGS, exported, service } from './helpers/discovery-fixture.js';
+import { standaloneRedis } from './helpers/standalone-redis.js';
 import { waitFor, within } from './helpers/wait.js';
 
 async function metric(registry: Registry, name: string): Promise<number> {
@@ -15,10 +16,7 @@ async function metric(registry: Registry, name: string): Promise<number> {
 }
 
 test('Redis outage: route on the snapshot, report its age, restart from disk, converge after', async (t) => {
-  const redis = await RedisServerProcess.start();
-  t.after(() => redis.stop());
-  const fx = new DiscoveryFixture(() => ({ mode: 'standalone', url: redis.url }));
-  t.after(() => fx.close());
+  const { redis, fx } = await standaloneRedis(t);
 
   const a = fx.create('aws-use1', 'gw-a');
   a.setLocalServices([service('hello')]);

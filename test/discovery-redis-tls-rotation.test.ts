@@ -7,12 +7,11 @@ import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { freePort } from '../gateway/demo/free-port.js';
-import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { createRedisClient, DiscoveryError, type RedisClient, type RedisConfig } from '../discovery/index.js';
 import { duplicateForBlocking } from '../discovery/redis-client.js';
 import { reloadingTlsOptions } from '../discovery/redis-tls-files.js';
 import { createFabricPki, type FabricPki } from './helpers/fabric-pki.js';
+import { tlsRedisServer } from './helpers/standalone-redis.js';
 import { waitFor, within } from './helpers/wait.js';
 
 const SERVERNAME = 'redis.gateway.acme.test';
@@ -58,26 +57,11 @@ async function setup(t: TestContext) {
   rotate(serverFiles(ca1), server);
   rotate(clientFiles(ca1), live);
 
-  const tlsPort = await freePort();
-  const redis = await RedisServerProcess.start({
-    args: [
-      '--tls-port',
-      String(tlsPort),
-      '--tls-auth-clients',
-      'yes',
-      '--tls-cert-file',
-      server.cert,
-      '--tls-key-file',
-      server.key,
-      '--tls-ca-cert-file',
-      server.ca,
-    ],
-  });
-  t.after(() => redis.stop());
+  const { redis, tlsUrl } = await tlsRedisServer(t, server);
 
   const config: RedisConfig = {
     mode: 'standalone',
-    url: `rediss://127.0.0.1:${tlsPort}`,
+    url: tlsUrl,
     tls: { ...live, servername: SERVERNAME, insecureSkipVerify: false },
   };
   return {

@@ -2,14 +2,14 @@
 // propagation (measured), corrupt and foreign records, graceful deregistration → stale → evicted (with an
 // injected clock), leaving while a registration read is in flight, FLUSHALL self-healing, and bad input.
 import assert from 'node:assert/strict';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
-import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { Discovery, DiscoveryError, KEY_PREFIX, type FabricSnapshot } from '../discovery/index.js';
 import { Registration } from '../discovery/registration.js';
-import { DiscoveryFixture, exported, service } from './helpers/discovery-fixture.js';
+import { exported, service } from './helpers/discovery-fixture.js';
+import { standaloneRedisSuite } from './helpers/standalone-redis.js';
 import { waitFor, within } from './helpers/wait.js';
 
 async function metric(
@@ -27,33 +27,15 @@ function percentile(sorted: readonly number[], p: number): number {
 }
 
 describe('discovery on standalone Redis', () => {
-  let redis: RedisServerProcess;
-  let raw: Redis;
-  let fx: DiscoveryFixture;
-
-  before(async () => {
-    redis = await RedisServerProcess.start();
-    raw = new Redis(redis.url);
-  });
-  after(async () => {
-    raw.disconnect();
-    await redis.stop();
-  });
-  beforeEach(async () => {
-    await raw.flushall();
-    fx = new DiscoveryFixture(() => ({ mode: 'standalone', url: redis.url }));
-  });
-  afterEach(async () => {
-    await fx.close();
-  });
+  const suite = standaloneRedisSuite();
 
   test('services registered via setLocalServices are seen by another gateway with gateway and locality', async () => {
-    const a = fx.create('aws-use1', 'gw-a');
+    const a = suite.fx.create('aws-use1', 'gw-a');
     a.setLocalServices([service('hello', 2, 3, { ports: [8080] }), service('db', 1, 1, { protocol: 'tcp' })]);
     // The own cluster is in the view at once, before any Redis round trip.
     assert.equal(exported(a, 'aws-use1', 'hello.default')?.endpoints.healthy, 2);
     await a.start();
-    const b = await fx.start('gcp-euw1', 'gw-b');
+    const b = await suite.fx.start('gcp-euw1', 'gw-b');
     assert.equal(b.synced, true);
     const seen = await within('b sees aws-use1/hello', 5000, () => exported(b, 'aws-use1', 'hello.default'));
     assert.deepEqual(seen.endpoints, { total: 3, healthy: 2 });
@@ -75,8 +57,8 @@ describe('discovery on standalone Redis', () => {
   });
 
   test('a change is seen by another gateway within 1 s (p99 over 40 changes)', async () => {
-    const a = await fx.start('aws-use1', 'gw-a');
-    const b = await fx.start('gcp-euw1', 'gw-b');
+    const a = await suite.fx.start('aws-use1', 'gw-a');
+    const b = await suite.fx.start('gcp-euw1', 'gw-b');
     a.setLocalServices([service('hello', 0, 50)]);
     await within('b sees hello', 5000, () => exported(b, 'aws-use1', 'hello.default'));
     const delays: number[] = [];
@@ -103,11 +85,11 @@ describe('discovery on standalone Redis', () => {
   });
 
   test('corrupt and foreign records are skipped with a reason and counted; valid ones still route', async () => {
-    const a = await fx.start('aws-use1', 'gw-a');
+    const a = await suite.fx.start('aws-use1', 'gw-a');
     a.setLocalServices([service('hello')]);
     await waitFor('a registered', () => a.status().pendingWrites === 0, 5000);
     const v1 = (o: object) => JSON.stringify({ v: 1, ...o });
-    await raw
+    await suite.raw
       .multi()
       .hset(`${KEY_PREFIX}gateways`, 'no-slash', '{}')
       .hset(`${KEY_PREFIX}gateways`, 'evil/gw', '{not json')
@@ -125,7 +107,7 @@ describe('discovery on standalone Redis', () => {
       .hset(`${KEY_PREFIX}svc:aws-use1/gw-a`, 'broken.default', v1({ name: 'broken', namespace: 'default' }))
       .exec();
     const registry = new Registry();
-    const b = await fx.start('gcp-euw1', 'gw-b', { metrics: registry });
+    const b = await suite.fx.start('gcp-euw1', 'gw-b', { metrics: registry });
     assert.equal(b.synced, true);
     assert.ok(exported(b, 'aws-use1', 'hello.default'), 'the valid record still routes');
     assert.equal(exported(b, 'aws-use1', 'broken.default'), undefined);
@@ -144,10 +126,10 @@ describe('discovery on standalone Redis', () => {
 
     // On the live feed: a garbage entry, then an entry naming a garbage service record. Neither crashes;
     // the gateway resynchronises and keeps following changes.
-    await raw.xadd(`${KEY_PREFIX}feed`, '*', 'seq', 'oops', 'kind', 'nonsense');
-    await raw.hset(`${KEY_PREFIX}svc:aws-use1/gw-a`, 'worse.default', '\u0000garbage');
-    const seq = await raw.incr(`${KEY_PREFIX}seq`);
-    await raw.xadd(
+    await suite.raw.xadd(`${KEY_PREFIX}feed`, '*', 'seq', 'oops', 'kind', 'nonsense');
+    await suite.raw.hset(`${KEY_PREFIX}svc:aws-use1/gw-a`, 'worse.default', '\u0000garbage');
+    const seq = await suite.raw.incr(`${KEY_PREFIX}seq`);
+    await suite.raw.xadd(
       `${KEY_PREFIX}feed`,
       '*',
       'seq',
@@ -177,8 +159,8 @@ describe('discovery on standalone Redis', () => {
   test('a closed gateway is stale at once, a last resort for staleFor, then evicted (injected clock)', async () => {
     let skewMs = 0;
     const registry = new Registry();
-    const a = await fx.start('aws-use1', 'gw-a', { metrics: registry, now: () => Date.now() + skewMs });
-    const b = await fx.start('gcp-euw1', 'gw-b');
+    const a = await suite.fx.start('aws-use1', 'gw-a', { metrics: registry, now: () => Date.now() + skewMs });
+    const b = await suite.fx.start('gcp-euw1', 'gw-b');
     b.setLocalServices([service('api', 2, 2)]);
     await within('a sees gcp api', 5000, () => exported(a, 'gcp-euw1', 'api.default'));
     assert.equal(await metric(registry, 'weft_discovery_clusters', { freshness: 'live' }), 2);
@@ -207,8 +189,8 @@ describe('discovery on standalone Redis', () => {
   });
 
   test('a gateway that leaves is stale at once for the others and stays so, while its own view follows the fabric', async () => {
-    const a = await fx.start('aws-use1', 'gw-a');
-    const b = await fx.start('gcp-euw1', 'gw-b');
+    const a = await suite.fx.start('aws-use1', 'gw-a');
+    const b = await suite.fx.start('gcp-euw1', 'gw-b');
     b.setLocalServices([service('api', 2, 2)]);
     await within('a sees gcp api', 5000, () => exported(a, 'gcp-euw1', 'api.default'));
 
@@ -218,7 +200,7 @@ describe('discovery on standalone Redis', () => {
     );
     const lease = b.leaseOf('gcp-euw1', 'gw-b') ?? Infinity;
     assert.ok(lease <= Date.now() + 1000, 'b reports its own lease as ended');
-    const c = await fx.start('azure-weu', 'gw-c');
+    const c = await suite.fx.start('azure-weu', 'gw-c');
     c.setLocalServices([service('jobs', 1, 1)]);
     await within('b, left, still sees azure jobs', 5000, () => exported(b, 'azure-weu', 'jobs.default'));
     // Meanwhile b's heartbeats would have renewed the lease several times: it stayed ended.
@@ -228,7 +210,7 @@ describe('discovery on standalone Redis', () => {
   });
 
   test('a registration read still in flight when the gateway leaves does not register it again', async (t) => {
-    const client = new Redis(redis.url);
+    const client = new Redis(suite.redis.url);
     t.after(() => client.disconnect());
     await client.ping();
     const gk = 'aws-use1/gw-late';
@@ -251,32 +233,32 @@ describe('discovery on standalone Redis', () => {
     const leaving = new AbortController();
     t.after(() => leaving.abort());
     // Redis freezes, so the first registration's read of the gateway's records waits on the wire.
-    redis.pause();
-    t.after(() => redis.resume());
+    suite.redis.pause();
+    t.after(() => suite.redis.resume());
     registration.start(leaving.signal);
     await new Promise((settle) => setImmediate(settle));
     // The gateway leaves (Discovery.leave stops registration first), then Redis answers the read.
     leaving.abort();
-    redis.resume();
+    suite.redis.resume();
     // Two round trips on the same connection: a registration written after the read's answer is ahead of
     // the second one.
     await client.ping();
     await new Promise((settle) => setImmediate(settle));
     await client.ping();
-    assert.equal(await raw.zscore(`${KEY_PREFIX}leases`, gk), null, 'no lease written after leaving');
+    assert.equal(await suite.raw.zscore(`${KEY_PREFIX}leases`, gk), null, 'no lease written after leaving');
     assert.equal(
-      await raw.hget(`${KEY_PREFIX}gateways`, gk),
+      await suite.raw.hget(`${KEY_PREFIX}gateways`, gk),
       null,
       'no gateway record written after leaving',
     );
   });
 
   test('replicas of one cluster: the union of live replicas, a closed replica leaves, the cluster stays', async () => {
-    const r1 = await fx.start('aws-use1', 'gw-1');
-    const r2 = await fx.start('aws-use1', 'gw-2');
+    const r1 = await suite.fx.start('aws-use1', 'gw-1');
+    const r2 = await suite.fx.start('aws-use1', 'gw-2');
     r1.setLocalServices([service('hello', 1, 1), service('old')]);
     r2.setLocalServices([service('hello', 2, 2), service('new')]);
-    const b = await fx.start('gcp-euw1', 'gw-b');
+    const b = await suite.fx.start('gcp-euw1', 'gw-b');
     const cluster = await within('union of both replicas', 5000, () => {
       const c = b.view.snapshot().clusters.get('aws-use1');
       return c?.gateways.length === 2 && c.services.size === 3 ? c : undefined;
@@ -301,8 +283,8 @@ describe('discovery on standalone Redis', () => {
   });
 
   test('after FLUSHALL every gateway writes its records back and views converge without a gap', async () => {
-    const a = await fx.start('aws-use1', 'gw-a');
-    const b = await fx.start('gcp-euw1', 'gw-b');
+    const a = await suite.fx.start('aws-use1', 'gw-a');
+    const b = await suite.fx.start('gcp-euw1', 'gw-b');
     a.setLocalServices([service('hello'), service('world')]);
     b.setLocalServices([service('api')]);
     await within('b sees a', 5000, () => exported(b, 'aws-use1', 'world.default'));
@@ -312,15 +294,15 @@ describe('discovery on standalone Redis', () => {
       if (!s.clusters.get('aws-use1')?.services.has('world.default')) lostA = true;
     });
     const syncsBefore = b.status().fullSyncs;
-    await raw.flushall();
+    await suite.raw.flushall();
     await waitFor(
       'both gateways back in Redis',
-      async () => (await raw.hlen(`${KEY_PREFIX}gateways`)) === 2,
+      async () => (await suite.raw.hlen(`${KEY_PREFIX}gateways`)) === 2,
       5000,
     );
     await waitFor(
       'services back',
-      async () => (await raw.hlen(`${KEY_PREFIX}svc:aws-use1/gw-a`)) === 2,
+      async () => (await suite.raw.hlen(`${KEY_PREFIX}svc:aws-use1/gw-a`)) === 2,
       5000,
     );
     await waitFor('b resynchronised', () => b.status().fullSyncs > syncsBefore, 5000);
@@ -336,7 +318,7 @@ describe('discovery on standalone Redis', () => {
   });
 
   test('bad input: invalid options and invalid local services are rejected with a clear error', async () => {
-    const base = fx.options('aws-use1');
+    const base = suite.fx.options('aws-use1');
     const bad: Array<[string, object]> = [
       ['cluster', { cluster: 'Not_A_Label' }],
       ['gatewayId', { gatewayId: 'has space' }],
@@ -353,7 +335,7 @@ describe('discovery on standalone Redis', () => {
         field,
       );
     }
-    const a = await fx.start('aws-use1');
+    const a = await suite.fx.start('aws-use1');
     a.setLocalServices([service('hello')]);
     const invalid = [
       [service('Bad_Name')],

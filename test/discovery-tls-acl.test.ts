@@ -7,11 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { Redis } from 'ioredis';
-import { freePort } from '../gateway/demo/free-port.js';
-import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import type { RedisConfig } from '../discovery/index.js';
 import { createFabricPki } from './helpers/fabric-pki.js';
 import { DiscoveryFixture, exported, service } from './helpers/discovery-fixture.js';
+import { tlsRedisServer } from './helpers/standalone-redis.js';
 import { waitFor, within } from './helpers/wait.js';
 
 test('TLS with client certificates and an ACL user limited to weft keys', { timeout: 60_000 }, async (t) => {
@@ -22,46 +21,32 @@ test('TLS with client certificates and an ACL user limited to weft keys', { time
     clusters: ['redis', 'aws-use1', 'gcp-euw1'],
   });
   const server = pki.pathsOf('redis');
-  const tlsPort = await freePort();
-  const redis = await RedisServerProcess.start({
-    args: [
-      '--tls-port',
-      String(tlsPort),
-      '--tls-cert-file',
-      server.cert,
-      '--tls-key-file',
-      server.key,
-      '--tls-ca-cert-file',
-      pki.caFile,
-      '--tls-auth-clients',
-      'yes',
-      '--user',
-      'weft',
-      'on',
-      '>s3cret',
-      '~weft:{v1}:*',
-      '&*',
-      '+@all',
-      '-@admin',
-      '--user',
-      'admin',
-      'on',
-      '>adminpw',
-      '~*',
-      '&*',
-      '+@all',
-      '--user',
-      'default',
-      'off',
-    ],
-  });
-  t.after(() => redis.stop());
+  const { redis, tlsUrl } = await tlsRedisServer(t, { cert: server.cert, key: server.key, ca: pki.caFile }, [
+    '--user',
+    'weft',
+    'on',
+    '>s3cret',
+    '~weft:{v1}:*',
+    '&*',
+    '+@all',
+    '-@admin',
+    '--user',
+    'admin',
+    'on',
+    '>adminpw',
+    '~*',
+    '&*',
+    '+@all',
+    '--user',
+    'default',
+    'off',
+  ]);
 
   const config = (cluster: string, password: string): RedisConfig => {
     const files = pki.pathsOf(cluster);
     return {
       mode: 'standalone',
-      url: `rediss://127.0.0.1:${tlsPort}`,
+      url: tlsUrl,
       username: 'weft',
       password,
       tls: {

@@ -8,17 +8,16 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { Redis } from 'ioredis';
+import { afterEach, describe, test } from 'node:test';
 import type { ClusterView, Discovery } from '../discovery/index.js';
-import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { GatewayError } from '../gateway/errors.js';
 import { buildRouteTable } from '../gateway/routing/route-table.js';
 import { type RemoteGateway, type TargetStats } from '../gateway/routing/route-targets.js';
-import { DiscoveryFixture, service } from './helpers/discovery-fixture.js';
+import { service } from './helpers/discovery-fixture.js';
 import { httpCall } from './helpers/http-call.js';
 import { ReplicaFabric } from './helpers/replica-fabric.js';
 import { startHttpUpstream, type HttpUpstream } from './helpers/sample-upstreams.js';
+import { standaloneRedisSuite } from './helpers/standalone-redis.js';
 import { clusterView } from './helpers/static-fabric-view.js';
 import { waitFor, within } from './helpers/wait.js';
 
@@ -120,25 +119,7 @@ describe('route table over replicas', () => {
 });
 
 describe('discovery merges replicas', () => {
-  let redis: RedisServerProcess;
-  let raw: Redis;
-  let fx: DiscoveryFixture;
-
-  before(async () => {
-    redis = await RedisServerProcess.start({ host: REDIS_HOST });
-    raw = new Redis(redis.url);
-  });
-  after(async () => {
-    raw.disconnect();
-    await redis.stop();
-  });
-  beforeEach(async () => {
-    await raw.flushall();
-    fx = new DiscoveryFixture(() => ({ mode: 'standalone', url: redis.url }));
-  });
-  afterEach(async () => {
-    await fx.close();
-  });
+  const suite = standaloneRedisSuite({ host: REDIS_HOST });
 
   const at = (n: number) => ({ peerAddress: `${RECORD_HOST}:${4100 + n}` });
   /** Resolves once every record `gateways` want in Redis is there. */
@@ -146,16 +127,16 @@ describe('discovery merges replicas', () => {
     waitFor('records written', () => gateways.every((g) => g.status().pendingWrites === 0), 5000);
 
   test('counts of the best live replica, allow list of the newest, servedBy names the serving replicas', async () => {
-    const g1 = await fx.start('b', 'gw-1', at(1));
+    const g1 = await suite.fx.start('b', 'gw-1', at(1));
     g1.setLocalServices([service('hello', 2, 2)]);
-    const g2 = await fx.start('b', 'gw-2', at(2));
+    const g2 = await suite.fx.start('b', 'gw-2', at(2));
     g2.setLocalServices([service('other', 1, 1)]);
     // The newest replica: hello with every endpoint down, and a narrower allow list.
-    const g3 = await fx.start('b', 'gw-3', at(3));
+    const g3 = await suite.fx.start('b', 'gw-3', at(3));
     g3.setLocalServices([service('hello', 0, 3, { allow: ['a', 'c'] }), service('other', 0, 1)]);
     await written(g1, g2, g3);
     // Its first full sync reads every record written before it.
-    const a = await fx.start('a', 'gw-a', at(4));
+    const a = await suite.fx.start('a', 'gw-a', at(4));
     const b = a.view.snapshot().clusters.get('b');
     assert.ok(b);
     assert.equal(b.gateways.length, 3);
@@ -188,10 +169,10 @@ describe('discovery merges replicas', () => {
   });
 
   test('in its own cluster a gateway counts itself among the replicas', async () => {
-    const other = await fx.start('a', 'gw-2', at(5));
+    const other = await suite.fx.start('a', 'gw-2', at(5));
     other.setLocalServices([service('hello', 1, 1)]);
     await written(other);
-    const self = fx.create('a', 'gw-1', at(6));
+    const self = suite.fx.create('a', 'gw-1', at(6));
     self.setLocalServices([service('hello', 0, 2), service('mine', 1, 1)]);
     await self.start();
     const own = self.view.snapshot().clusters.get('a');
