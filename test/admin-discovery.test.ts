@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Discovery } from '../discovery/index.js';
 import { type ClustersResponse, type DiscoveryJson, type ServicesResponse } from '../gateway/admin/index.js';
-import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { testAdmin } from './helpers/admin-fixture.js';
-import { DiscoveryFixture, service } from './helpers/discovery-fixture.js';
+import { service } from './helpers/discovery-fixture.js';
+import { standaloneRedis } from './helpers/standalone-redis.js';
 import { waitFor, within } from './helpers/wait.js';
 
 async function getJson<T>(base: string, path: string): Promise<{ status: number; body: T }> {
@@ -16,10 +16,7 @@ async function getJson<T>(base: string, path: string): Promise<{ status: number;
 }
 
 test('admin over a real Discovery: readiness, clusters, services and a Redis outage', async (t) => {
-  const redis = await RedisServerProcess.start();
-  t.after(() => redis.stop());
-  const fx = new DiscoveryFixture(() => ({ mode: 'standalone', url: redis.url }));
-  t.after(() => fx.close());
+  const { redis, fx } = await standaloneRedis(t);
 
   const remote = fx.create('gcp-euw1', 'gw-1');
   remote.setLocalServices([service('hello', 1, 2, { allow: ['aws-use1'] })]);

@@ -6,9 +6,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type DiscoveryJson, type GatewayJson, type GatewaysResponse } from '../gateway/admin/index.js';
-import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { testAdmin } from './helpers/admin-fixture.js';
-import { DiscoveryFixture, FAST_TIMINGS, service } from './helpers/discovery-fixture.js';
+import { FAST_TIMINGS, service } from './helpers/discovery-fixture.js';
+import { standaloneRedis } from './helpers/standalone-redis.js';
 import { waitFor } from './helpers/wait.js';
 
 async function getJson<T>(base: string, path: string): Promise<T> {
@@ -24,10 +24,7 @@ function find(gateways: readonly GatewayJson[], cluster: string, id: string): Ga
 }
 
 test('admin lease countdowns and sync age stay current between snapshots', async (t) => {
-  const redis = await RedisServerProcess.start();
-  t.after(() => redis.stop());
-  const fx = new DiscoveryFixture(() => ({ mode: 'standalone', url: redis.url }));
-  t.after(() => fx.close());
+  const { fx } = await standaloneRedis(t);
 
   const remote = fx.create('gcp-euw1', 'gw-1');
   remote.setLocalServices([service('hello')]);
