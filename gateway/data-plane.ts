@@ -62,7 +62,7 @@ export interface DataPlaneOptions {
   readonly golden?: GoldenMetrics;
   /** One report per upstream attempt (health, outlier ejection, retries build on this). */
   readonly onOutcome?: OutcomeListener;
-  /** Whether a local endpoint may receive traffic; call `refreshRoutes()` when the answer changes. */
+  /** Whether a local endpoint may receive traffic; call `requestRefresh()` when the answer changes. */
   readonly endpointHealthy?: (service: string, endpoint: LocalEndpoint) => boolean;
   /** Passive outlier detection (ejected endpoints, gateways and clusters steer failover). */
   readonly outliers?: OutlierTracker;
@@ -121,6 +121,8 @@ export interface DataPlaneState {
 }
 
 const DRAIN_POLL_MS = 50;
+/** A route rebuild that took this long paces the next (requestRefresh): thousands of services. */
+const PACED_REFRESH_MS = 5;
 
 export class DataPlane {
   private config: GatewayConfig;
@@ -148,6 +150,11 @@ export class DataPlane {
   /** Access log and span export (observability config); undefined observers while both are off. */
   private readonly observers: DataPathObservers;
   private reevaluateTimer: NodeJS.Timeout | undefined;
+  /** A rebuild asked for by a change and not yet made (requestRefresh), and its timer when paced. */
+  private refreshPending = false;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  /** When the last rebuild ended and how long it took (monotonic ms): the pace of the next one. */
+  private lastRefresh = { endedAt: 0, tookMs: 0 };
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
@@ -255,22 +262,22 @@ export class DataPlane {
     await this.observers.start();
     this.peers.start();
     this.upstreams.start();
-    this.unsubscribe.push(this.options.view.subscribe(() => this.refreshRoutes()));
-    this.unsubscribe.push(this.options.catalog.subscribe(() => this.refreshRoutes()));
+    this.unsubscribe.push(this.options.view.subscribe(() => this.requestRefresh()));
+    this.unsubscribe.push(this.options.catalog.subscribe(() => this.requestRefresh()));
     this.unsubscribe.push(
       this.prober.subscribe((change) => {
         // In-flight streams to a gateway that stopped answering fail now (UPSTREAM_RESET) and are
         // retried elsewhere, instead of waiting for their timeout. One that refuses new connections is
         // draining: what it still carries (a WebSocket, a long call) finishes there.
         if (!change.healthy && !change.refused) this.peers.disconnect(change.key);
-        this.refreshRoutes();
+        this.requestRefresh();
       }),
     );
     const outliers = this.options.outliers;
     if (outliers) {
       this.unsubscribe.push(
         outliers.subscribe((event) => {
-          if (event.scope !== 'endpoint') this.refreshRoutes();
+          if (event.scope !== 'endpoint') this.requestRefresh();
         }),
       );
     }
@@ -327,8 +334,33 @@ export class DataPlane {
     );
   }
 
-  /** Rebuilds and swaps the route table (the catalog, the fabric view or endpoint health changed). */
+  /**
+   * A rebuild for a change (the catalog, the fabric view, endpoint or peer health): changes that come
+   * together get one, after the current turn, and rebuilds are paced so that they take at most half of
+   * the event loop's time. In a fabric of thousands of services a rebuild takes tens of milliseconds, and
+   * one per change, made at once, left requests waiting behind back-to-back rebuilds under churn.
+   */
+  requestRefresh(): void {
+    if (this.refreshPending || this.closing) return;
+    this.refreshPending = true;
+    const { endedAt, tookMs } = this.lastRefresh;
+    const wait = endedAt + tookMs - monotonicClock();
+    // Cheap rebuilds (a small fabric) at the end of this turn, before the loop reads another request.
+    if (tookMs < PACED_REFRESH_MS || wait <= 0) {
+      setImmediate(() => {
+        if (this.refreshPending) this.refreshRoutes();
+      });
+      return;
+    }
+    this.refreshTimer = setTimeout(() => this.refreshRoutes(), wait);
+    this.refreshTimer.unref();
+  }
+
+  /** Rebuilds and swaps the route table now. */
   refreshRoutes(): void {
+    clearTimeout(this.refreshTimer);
+    this.refreshPending = false;
+    const startedAt = monotonicClock();
     const gateways = new Set<string>();
     const probed: { key: string; cluster: string }[] = [];
     for (const cluster of this.options.view.snapshot().clusters.values()) {
@@ -351,6 +383,8 @@ export class DataPlane {
       for (const e of service.endpoints) endpoints.add(formatHostPort(e));
     }
     this.upstreams.retain(endpoints);
+    const endedAt = monotonicClock();
+    this.lastRefresh = { endedAt, tookMs: endedAt - startedAt };
   }
 
   /**
@@ -383,6 +417,7 @@ export class DataPlane {
       for (const unsubscribe of this.unsubscribe.splice(0)) unsubscribe();
       this.prober.close();
       clearTimeout(this.reevaluateTimer);
+      clearTimeout(this.refreshTimer);
       clearTimeout(this.retireTimer);
       this.destroyAll();
       await this.observers.close();

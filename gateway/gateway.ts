@@ -170,7 +170,7 @@ export class Gateway {
     this.warnOfUnexportedCalls();
     const healthChanged = () => {
       republish();
-      dataPlane.refreshRoutes();
+      dataPlane.requestRefresh();
     };
     health.subscribe(healthChanged);
     const outlierLogger = logger.child({ component: 'outliers' });

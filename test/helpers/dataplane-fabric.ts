@@ -36,7 +36,7 @@ export interface ServiceSpec {
 /** Data-plane options every gateway of the fabric gets. */
 export type FabricOptions = Pick<
   DataPlaneOptions,
-  'peerTransport' | 'localUpstreams' | 'retirement' | 'golden'
+  'peerTransport' | 'localUpstreams' | 'retirement' | 'golden' | 'endpointHealthy'
 >;
 
 export interface GatewaySpec {
@@ -184,6 +184,8 @@ export class TestFabric {
       });
     }
     this.view.publish(clusters);
+    // At once: a gateway rebuilds its routes at the end of the turn, and tests read them right away.
+    for (const gateway of this.gateways.values()) gateway.dataPlane.refreshRoutes();
   }
 
   /** Makes discovery claim that `cluster`'s gateway lives at `address` (another cluster's gateway). */
