@@ -269,7 +269,7 @@ export class DataPlane {
         // In-flight streams to a gateway that stopped answering fail now (UPSTREAM_RESET) and are
         // retried elsewhere, instead of waiting for their timeout. One that refuses new connections is
         // draining: what it still carries (a WebSocket, a long call) finishes there.
-        if (!change.healthy && !change.refused) this.peers.disconnect(change.key);
+        if (!change.healthy && !change.refused) this.peers.disconnect(change.key, change.reason);
         this.requestRefresh();
       }),
     );

@@ -846,8 +846,9 @@ describe('data plane: HTTP', () => {
       .peers.find((p) => p.cluster === 'b');
     assert.ok(peer);
     // What the peer prober does to a gateway that stopped answering: drop its connections.
-    const transport = (a().dataPlane as unknown as { peers: { disconnect(key: string): void } }).peers;
-    transport.disconnect(`b/${peer.gatewayId}@${peer.address}`);
+    const transport = (a().dataPlane as unknown as { peers: { disconnect(key: string, why: string): void } })
+      .peers;
+    transport.disconnect(`b/${peer.gatewayId}@${peer.address}`, 'the test dropped it');
     assert.equal(await answered, 502);
     ws.terminate();
     // A dropped peer is not dialled again until a backoff passes; b is alive, so the probes bring it back.

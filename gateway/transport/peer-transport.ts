@@ -353,11 +353,15 @@ export class PeerTransport {
     }).then((connection) => pingHttp2Session(connection.session, signal));
   }
 
-  /** Drops every connection to one peer gateway now: its in-flight streams fail (UPSTREAM_RESET). */
-  disconnect(key: string): void {
+  /**
+   * Drops every connection to one peer gateway now: its in-flight streams fail (UPSTREAM_RESET). `why`
+   * (the probes' last failure: no answer, a refused connection, a wrong identity) stays in the pool's
+   * last error, which calls during the reconnect backoff and the admin API show.
+   */
+  disconnect(key: string, why: string): void {
     this.peers
       .get(key)
-      ?.pool.dropConnections(new GatewayError('UPSTREAM_RESET', `${key}: stopped answering probes`));
+      ?.pool.dropConnections(new GatewayError('UPSTREAM_RESET', `${key}: stopped answering probes (${why})`));
   }
 
   /** Closes the pools of peer gateways no longer in the fabric (their open streams finish first). */
