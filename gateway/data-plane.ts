@@ -155,6 +155,7 @@ export class DataPlane {
   private refreshTimer: NodeJS.Timeout | undefined;
   /** When the last rebuild ended and how long it took (monotonic ms): the pace of the next one. */
   private lastRefresh = { endedAt: 0, tookMs: 0 };
+  private rebuilds = 0;
   private draining: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
 
@@ -356,6 +357,11 @@ export class DataPlane {
     this.refreshTimer.unref();
   }
 
+  /** How many times the route table was rebuilt: its routes, decisions and peers change only then. */
+  get routesBuilt(): number {
+    return this.rebuilds;
+  }
+
   /** Rebuilds and swaps the route table now. */
   refreshRoutes(): void {
     clearTimeout(this.refreshTimer);
@@ -376,6 +382,7 @@ export class DataPlane {
     this.prober.setPeers(probed);
     this.retainOutlierMembers(probed);
     this.table = this.buildTable();
+    this.rebuilds++;
     this.retireDeparted();
     this.scheduleReevaluation();
     const endpoints = new Set<string>();

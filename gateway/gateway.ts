@@ -199,6 +199,7 @@ export class Gateway {
       catalog,
       discoveryStatus: () => discovery.status(),
       dataPlaneState: () => dataPlane.state(),
+      routesVersion: () => dataPlane.routesBuilt,
       identity: {
         cluster: config.cluster,
         gatewayId: this.gatewayId,

@@ -268,6 +268,42 @@ test('FabricEvents keeps the newest events from view swaps and route polls', () 
   assert.equal(view.listenerCount(), 0, 'close unsubscribes');
 });
 
+test('a poll reads the data plane only once its routes were rebuilt since the last reading', () => {
+  const view = new StaticFabricView([]);
+  let reads = 0;
+  let current = state({ 'hello.default': { local: true } });
+  let version = 1;
+  const events = new FabricEvents({
+    view,
+    dataPlaneState: () => {
+      reads++;
+      return current;
+    },
+    routesVersion: () => version,
+    localCluster: LOCAL,
+    observer: 'aws-use1/gw-a',
+    pollIntervalMs: 60_000,
+    now: () => 5000,
+  });
+  events.start();
+  try {
+    assert.equal(reads, 1, 'read once at start');
+    events.poll();
+    view.publish([]);
+    assert.equal(reads, 1, 'no rebuild since: neither a poll nor a view swap reads the whole state');
+    current = state({ 'hello.default': { remotes: [{ cluster: 'gcp-euw1' }] } });
+    version = 2;
+    events.poll();
+    assert.equal(reads, 2);
+    assert.deepEqual(
+      events.recent().map((e) => e.kind),
+      ['failover'],
+    );
+  } finally {
+    events.close();
+  }
+});
+
 test("the failover policy's own events are reported as they are, and route-derived ones can be turned off", () => {
   const view = new StaticFabricView([]);
   let current = state({ 'hello.default': { local: true } });

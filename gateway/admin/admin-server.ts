@@ -39,6 +39,8 @@ export interface AdminServerOptions {
   readonly leaseOf?: LeaseLookup;
   /** The data plane's state (`routes`, `endpoints`, …); without it routes are empty, endpoints from the catalog. */
   readonly dataPlaneState?: () => unknown;
+  /** Changes whenever the routes are rebuilt (DataPlane.routesBuilt): the events' poll skips otherwise. */
+  readonly routesVersion?: () => number;
   readonly identity: GatewayIdentity;
   /** Clock for ages and lease countdowns; Date.now by default. */
   readonly now?: () => number;
@@ -93,6 +95,7 @@ export class AdminServer {
       new FabricEvents({
         view: options.view,
         dataPlaneState: options.dataPlaneState,
+        ...(options.routesVersion ? { routesVersion: options.routesVersion } : {}),
         localCluster: options.identity.cluster,
         observer,
         pollIntervalMs: options.eventsPollIntervalMs,

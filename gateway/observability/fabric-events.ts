@@ -1,7 +1,8 @@
 // The gateway's recent fabric events (failover, failback, cluster and discovery state changes), kept in
 // a small ring for the dashboard, the admin API and the stats record, and logged as they happen.
 // Sources: every fabric view swap (cluster transitions) and a periodic reading of the data plane's route
-// state (failover/failback; peer reachability changes do not swap the view, so they are polled).
+// state (failover/failback; peer reachability changes do not swap the view, so they are polled), skipped
+// while the routes have not been rebuilt.
 // Lifecycle: construct (no side effects) → start() → close(); both idempotent.
 import type { Logger } from 'pino';
 import type { FabricSnapshot, FabricView } from '../../discovery/index.js';
@@ -13,6 +14,11 @@ export interface FabricEventsOptions {
   readonly view: FabricView;
   /** The data plane's state (DataPlane.state()); without it only cluster events are seen. */
   readonly dataPlaneState?: () => unknown;
+  /**
+   * Changes whenever the routes may have (DataPlane.routesBuilt): while it stays the same, a poll reads
+   * nothing. The whole state of a fabric of thousands of services takes tens of milliseconds to build.
+   */
+  readonly routesVersion?: () => number;
   readonly localCluster: string;
   /** `<cluster>/<gateway id>` of this gateway. */
   readonly observer: string;
@@ -36,6 +42,7 @@ export class FabricEvents {
   private readonly ring: FabricEvent[] = [];
   private snapshot: FabricSnapshot | undefined;
   private routes: Map<string, RouteReading> | undefined;
+  private routesVersion: number | undefined;
   private unsubscribe: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
@@ -81,6 +88,9 @@ export class FabricEvents {
   /** Reads the routes now and records any failover/failback since the last reading. */
   poll(): void {
     if (!this.options.dataPlaneState || !this.routes || this.options.deriveFailover === false) return;
+    const version = this.options.routesVersion?.();
+    if (version !== undefined && version === this.routesVersion) return;
+    this.routesVersion = version;
     let state: unknown;
     try {
       state = this.options.dataPlaneState();
@@ -100,6 +110,7 @@ export class FabricEvents {
 
   private readRoutes(): Map<string, RouteReading> | undefined {
     if (!this.options.dataPlaneState) return undefined;
+    this.routesVersion = this.options.routesVersion?.();
     try {
       return readRoutes(this.options.dataPlaneState());
     } catch {
