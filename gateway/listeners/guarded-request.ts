@@ -19,7 +19,7 @@ import {
   type ServiceResilience,
   type SlotWaiter,
 } from '../resilience/index.js';
-import { isGrpcServerFailure, isLocalOriginFailure } from '../routing/error-status.js';
+import { isGrpcServerFailure, isLocalOriginFailure, isOwnLimit } from '../routing/error-status.js';
 import type { ServicePolicy } from '../config/index.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import { SERVICE_HEADER, SOURCE_CLUSTER_HEADER } from '../routing/proxy-headers.js';
@@ -291,8 +291,9 @@ export class GuardedRequest implements Exchange, SlotWaiter, UploadWatcher, Idle
     this.tried ??= new Set([attempt.choice.via]);
     const route = this.context.table().route(this.route.service) ?? this.route;
     const refused = refusedUnprocessed(err);
-    // Refused or left waiting for a connection, the try reached no upstream that failed.
-    const upstreamAtFault = !refused && err.code !== 'OVERLOADED';
+    // Refused, or stopped by this gateway's own limit (a full pool, a wait for a connection): the try
+    // reached no upstream that failed.
+    const upstreamAtFault = !refused && !isOwnLimit(err.code);
     // Refused unprocessed, the same upstream may take it again: by then its pool knows the upstream's
     // stream limit and opens another connection rather than queue or send beyond it.
     const next = route.pickRetry(this.tried, this.pinned) ?? (refused ? attempt.choice : undefined);
