@@ -318,42 +318,45 @@ test('a certificate not valid yet is refused, then loaded once it is valid, the 
   assert.equal(errors.length, 1, errors.map((err) => err.message).join('\n'));
 });
 
-test('a file written every 50 ms beside the certificate does not hold back a rotation', async (t) => {
-  const pki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a'] });
-  const paths = pki.pathsOf('a');
-  // The gateway's own settle time, and no poll to fall back on: fs.watch alone must see the rotation.
-  const material = await startedMaterial(t, paths, { settleMs: 200, pollIntervalMs: 60_000 });
-  const log = join(dirname(paths.cert), 'gateway.log');
-  const stopWriting = keepWriting(t, 50, () => appendFile(log, '{"msg":"a log line"}\n'));
-  try {
-    const rotated = await pki.reissue('a');
-    await waitFor(
-      'the rotation to load while the log is written',
-      () => material.current().serialNumber === rotated.serialNumber,
-      10_000,
-    );
-  } finally {
-    await stopWriting();
-  }
-});
+// Each case: what is written every 50 ms in the certificate's folder while a rotation happens. The
+// gateway's own settle time, and no poll to fall back on: fs.watch alone must see the rotation.
+const BUSY_FOLDERS: readonly [string, string, (paths: TlsFilePaths) => Promise<() => Promise<void>>][] = [
+  [
+    'a file written every 50 ms beside the certificate does not hold back a rotation',
+    'the log is written',
+    (paths) => {
+      const log = join(dirname(paths.cert), 'gateway.log');
+      return Promise.resolve(() => appendFile(log, '{"msg":"a log line"}\n'));
+    },
+  ],
+  [
+    'a watched file rewritten every 50 ms still lets a rotation through',
+    'ca.pem keeps being rewritten',
+    async (paths) => {
+      const ca = await readFile(paths.ca, 'utf8');
+      return () => replaceFile(paths.ca, ca);
+    },
+  ],
+];
 
-test('a watched file rewritten every 50 ms still lets a rotation through', async (t) => {
-  const pki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a'] });
-  const paths = pki.pathsOf('a');
-  const material = await startedMaterial(t, paths, { settleMs: 200, pollIntervalMs: 60_000 });
-  const ca = await readFile(paths.ca, 'utf8');
-  const stopWriting = keepWriting(t, 50, () => replaceFile(paths.ca, ca));
-  try {
-    const rotated = await pki.reissue('a');
-    await waitFor(
-      'the rotation to load while ca.pem keeps being rewritten',
-      () => material.current().serialNumber === rotated.serialNumber,
-      10_000,
-    );
-  } finally {
-    await stopWriting();
-  }
-});
+for (const [name, meanwhile, writerFor] of BUSY_FOLDERS) {
+  test(name, async (t) => {
+    const pki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a'] });
+    const paths = pki.pathsOf('a');
+    const material = await startedMaterial(t, paths, { settleMs: 200, pollIntervalMs: 60_000 });
+    const stopWriting = keepWriting(t, 50, await writerFor(paths));
+    try {
+      const rotated = await pki.reissue('a');
+      await waitFor(
+        `the rotation to load while ${meanwhile}`,
+        () => material.current().serialNumber === rotated.serialNumber,
+        10_000,
+      );
+    } finally {
+      await stopWriting();
+    }
+  });
+}
 
 test('polling alone notices a rotation where fs.watch is unavailable', async (t) => {
   const pki = await createFabricPki(await tempDir(t), { trustDomain: TD, clusters: ['a'] });
