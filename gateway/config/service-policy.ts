@@ -24,7 +24,7 @@ export interface ServicePolicy {
 /** Resolves `service` (name.namespace); pure, so callers cache it per config generation. */
 export function servicePolicy(config: GatewayConfig, service: string): ServicePolicy {
   const defaults = config.failover;
-  const own = config.services.find((s) => s.key === service) ?? config.calls.find((c) => c.key === service);
+  const own = overridesOf(config).get(service);
   return Object.freeze({
     service,
     failover: Object.freeze({ ...defaults.policy, ...own?.failover }),
@@ -33,4 +33,21 @@ export function servicePolicy(config: GatewayConfig, service: string): ServicePo
     circuitBreaker: Object.freeze({ ...defaults.circuitBreaker, ...own?.circuitBreaker }),
     rateLimit: own?.rateLimit ?? null,
   });
+}
+
+type Overrides = GatewayConfig['services'][number] | GatewayConfig['calls'][number];
+
+/** Each config's per-service sections by key (a service's own entry before its calls[] entry). */
+const overridesByConfig = new WeakMap<GatewayConfig, ReadonlyMap<string, Overrides>>();
+
+function overridesOf(config: GatewayConfig): ReadonlyMap<string, Overrides> {
+  let overrides = overridesByConfig.get(config);
+  if (!overrides) {
+    const byKey = new Map<string, Overrides>();
+    for (const c of config.calls) byKey.set(c.key, c);
+    for (const s of config.services) byKey.set(s.key, s);
+    overrides = byKey;
+    overridesByConfig.set(config, overrides);
+  }
+  return overrides;
 }
