@@ -5,8 +5,8 @@
 // while running → drain (stop accepting, let in-flight finish, deadline) → close.
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import type { FabricView } from '../discovery/index.js';
-import type { LocalCatalog, LocalEndpoint } from './catalog/index.js';
+import type { FabricSnapshot, FabricView } from '../discovery/index.js';
+import type { LocalCatalog, LocalEndpoint, LocalService } from './catalog/index.js';
 import { formatHostPort, type GatewayConfig } from './config/index.js';
 import { IdleStreams } from './listeners/idle-streams.js';
 import { OutboundListener } from './listeners/outbound-listener.js';
@@ -18,7 +18,13 @@ import { RequestMetrics } from './listeners/request-metrics.js';
 import { TcpListeners } from './listeners/tcp-listeners.js';
 import { DataPathObservers, type GoldenMetrics } from './observability/index.js';
 import type { OutcomeListener } from './routing/outcome.js';
-import { buildRouteTable, type RouteTable } from './routing/route-table.js';
+import {
+  buildRouteTable,
+  rebuildRouteTable,
+  type RouteTable,
+  type RouteTableInput,
+} from './routing/route-table.js';
+import { changedServices, type RouteInputs } from './routing/route-changes.js';
 import { Departures, type RetirementOptions } from './routing/departures.js';
 import {
   PeerTransport,
@@ -43,6 +49,7 @@ import {
   FailoverPolicy,
   monotonicClock,
   ResilienceRegistry,
+  rttTier,
   type FailoverEvent,
   type OutlierTracker,
 } from './resilience/index.js';
@@ -62,7 +69,10 @@ export interface DataPlaneOptions {
   readonly golden?: GoldenMetrics;
   /** One report per upstream attempt (health, outlier ejection, retries build on this). */
   readonly onOutcome?: OutcomeListener;
-  /** Whether a local endpoint may receive traffic; call `requestRefresh()` when the answer changes. */
+  /**
+   * Whether a local endpoint may receive traffic; call `requestRefresh([service])` when the answer changes
+   * for a service's endpoints.
+   */
   readonly endpointHealthy?: (service: string, endpoint: LocalEndpoint) => boolean;
   /** Passive outlier detection (ejected endpoints, gateways and clusters steer failover). */
   readonly outliers?: OutlierTracker;
@@ -152,6 +162,11 @@ export class DataPlane {
   private reevaluateTimer: NodeJS.Timeout | undefined;
   /** A rebuild asked for by a change and not yet made (requestRefresh), and its timer when paced. */
   private refreshPending = false;
+  /** What the last rebuild read; the next rebuilds only the services whose inputs changed since. */
+  private routeInputs: RouteInputs | undefined;
+  /** Services a change named that the inputs cannot show (local endpoint health, ejections); or all. */
+  private readonly namedChanges = new Set<string>();
+  private everyRouteChanged = true;
   private refreshTimer: NodeJS.Timeout | undefined;
   /** When the last rebuild ended and how long it took (monotonic ms): the pace of the next one. */
   private lastRefresh = { endedAt: 0, tookMs: 0 };
@@ -180,7 +195,10 @@ export class DataPlane {
       logger: options.logger.child({ component: 'peer-probe' }),
     });
     this.resilience = new ResilienceRegistry(config, options.failoverMetrics);
-    this.table = this.buildTable();
+    this.table = buildRouteTable(
+      ++this.revision,
+      this.tableInput(options.view.snapshot(), options.catalog.services()),
+    );
     const observers = (this.observers = new DataPathObservers(
       config.observability,
       config.cluster,
@@ -263,22 +281,24 @@ export class DataPlane {
     await this.observers.start();
     this.peers.start();
     this.upstreams.start();
-    this.unsubscribe.push(this.options.view.subscribe(() => this.requestRefresh()));
-    this.unsubscribe.push(this.options.catalog.subscribe(() => this.requestRefresh()));
+    this.unsubscribe.push(this.options.view.subscribe(() => this.scheduleRefresh()));
+    this.unsubscribe.push(this.options.catalog.subscribe(() => this.scheduleRefresh()));
     this.unsubscribe.push(
       this.prober.subscribe((change) => {
         // In-flight streams to a gateway that stopped answering fail now (UPSTREAM_RESET) and are
         // retried elsewhere, instead of waiting for their timeout. One that refuses new connections is
         // draining: what it still carries (a WebSocket, a long call) finishes there.
         if (!change.healthy && !change.refused) this.peers.disconnect(change.key, change.reason);
-        this.requestRefresh();
+        this.scheduleRefresh();
       }),
     );
     const outliers = this.options.outliers;
     if (outliers) {
       this.unsubscribe.push(
         outliers.subscribe((event) => {
-          if (event.scope !== 'endpoint') this.requestRefresh();
+          // A gateway's ejection shows in its cluster's links; the others are named (group: the service).
+          if (event.scope === 'gateway') this.scheduleRefresh();
+          else this.requestRefresh([event.group]);
         }),
       );
     }
@@ -336,12 +356,23 @@ export class DataPlane {
   }
 
   /**
+   * A rebuild for a change the data plane cannot see in its inputs: the health of the local endpoints of
+   * `services`, or, without it, anything (every route is rebuilt). See scheduleRefresh.
+   */
+  requestRefresh(services?: Iterable<string>): void {
+    if (services === undefined) this.everyRouteChanged = true;
+    else for (const service of services) this.namedChanges.add(service);
+    this.scheduleRefresh();
+  }
+
+  /**
    * A rebuild for a change (the catalog, the fabric view, endpoint or peer health): changes that come
    * together get one, after the current turn, and rebuilds are paced so that they take at most half of
-   * the event loop's time. In a fabric of thousands of services a rebuild takes tens of milliseconds, and
-   * one per change, made at once, left requests waiting behind back-to-back rebuilds under churn.
+   * the event loop's time. A rebuild redoes only the routes of services whose inputs changed, but one
+   * that must redo thousands takes tens of milliseconds, and one per change, made at once, left requests
+   * waiting behind back-to-back rebuilds under churn.
    */
-  requestRefresh(): void {
+  private scheduleRefresh(): void {
     if (this.refreshPending || this.closing) return;
     this.refreshPending = true;
     const { endedAt, tookMs } = this.lastRefresh;
@@ -349,11 +380,11 @@ export class DataPlane {
     // Cheap rebuilds (a small fabric) at the end of this turn, before the loop reads another request.
     if (tookMs < PACED_REFRESH_MS || wait <= 0) {
       setImmediate(() => {
-        if (this.refreshPending) this.refreshRoutes();
+        if (this.refreshPending) this.rebuild();
       });
       return;
     }
-    this.refreshTimer = setTimeout(() => this.refreshRoutes(), wait);
+    this.refreshTimer = setTimeout(() => this.rebuild(), wait);
     this.refreshTimer.unref();
   }
 
@@ -362,14 +393,25 @@ export class DataPlane {
     return this.rebuilds;
   }
 
-  /** Rebuilds and swaps the route table now. */
+  /** Rebuilds every route and swaps the route table now. */
   refreshRoutes(): void {
+    this.everyRouteChanged = true;
+    this.rebuild();
+  }
+
+  /** Rebuilds the routes that changed (all of them after refreshRoutes or updateConfig) and swaps the table. */
+  private rebuild(): void {
     clearTimeout(this.refreshTimer);
     this.refreshPending = false;
     const startedAt = monotonicClock();
+    const fabric = this.options.view.snapshot();
+    const local = this.options.catalog.services();
+    const previous = this.routeInputs;
+    const localChanged = !previous || previous.local !== local;
+    const membersChanged = localChanged || previous.fabric !== fabric;
     const gateways = new Set<string>();
     const probed: { key: string; cluster: string }[] = [];
-    for (const cluster of this.options.view.snapshot().clusters.values()) {
+    for (const cluster of fabric.clusters.values()) {
       for (const gateway of cluster.gateways) {
         const key = peerKey(cluster.name, gateway.id, gateway.peerAddress);
         gateways.add(key);
@@ -380,16 +422,34 @@ export class DataPlane {
     }
     this.peers.retain(gateways);
     this.prober.setPeers(probed);
-    this.retainOutlierMembers(probed);
-    this.table = this.buildTable();
+    if (membersChanged) this.retainOutlierMembers(probed);
+    // Read after the probes and ejections have followed the fabric: what the routes built now will read.
+    const inputs: RouteInputs = { fabric, local, links: this.linksOf(fabric) };
+    const input = this.tableInput(fabric, local);
+    if (!previous || this.everyRouteChanged) {
+      this.table = buildRouteTable(++this.revision, input);
+    } else {
+      const changed = changedServices(previous, inputs, this.config.cluster);
+      for (const service of this.namedChanges) changed.add(service);
+      for (const route of this.table.routes.values()) {
+        const at = route.decision?.reevaluateAt;
+        if (at !== undefined && at <= startedAt) changed.add(route.service);
+      }
+      this.table = rebuildRouteTable(++this.revision, input, this.table, changed);
+    }
+    this.routeInputs = inputs;
+    this.everyRouteChanged = false;
+    this.namedChanges.clear();
     this.rebuilds++;
     this.retireDeparted();
     this.scheduleReevaluation();
-    const endpoints = new Set<string>();
-    for (const service of this.options.catalog.services().values()) {
-      for (const e of service.endpoints) endpoints.add(formatHostPort(e));
+    if (localChanged) {
+      const endpoints = new Set<string>();
+      for (const service of local.values()) {
+        for (const e of service.endpoints) endpoints.add(formatHostPort(e));
+      }
+      this.upstreams.retain(endpoints);
     }
-    this.upstreams.retain(endpoints);
     const endedAt = monotonicClock();
     this.lastRefresh = { endedAt, tookMs: endedAt - startedAt };
   }
@@ -497,7 +557,7 @@ export class DataPlane {
     clearTimeout(this.reevaluateTimer);
     this.reevaluateTimer = undefined;
     if (at === undefined || this.closing) return;
-    this.reevaluateTimer = setTimeout(() => this.refreshRoutes(), Math.max(0, at - monotonicClock()) + 1);
+    this.reevaluateTimer = setTimeout(() => this.rebuild(), Math.max(0, at - monotonicClock()) + 1);
     this.reevaluateTimer.unref();
   }
 
@@ -582,16 +642,40 @@ export class DataPlane {
     outliers.retain({ endpoints, gateways, clusters });
   }
 
-  private buildTable(): RouteTable<PeerGateway> {
+  /**
+   * Per remote cluster, what its routes read besides its view (RouteInputs.links): each gateway's probe
+   * answer and ejection, the whole cluster's ejection, its RTT tier. A change here rebuilds the cluster's
+   * services.
+   */
+  private linksOf(fabric: FabricSnapshot): Map<string, string> {
+    const outliers = this.options.outliers;
+    const links = new Map<string, string>();
+    for (const cluster of fabric.clusters.values()) {
+      if (cluster.name === this.config.cluster) continue;
+      let link = `${rttTier(this.prober.clusterRttMs(cluster.name))}`;
+      if (outliers?.clusterUnreachable(cluster.name)) link += ' unreachable';
+      for (const g of cluster.gateways) {
+        const key = peerKey(cluster.name, g.id, g.peerAddress);
+        link += ` ${this.prober.isHealthy(key) ? '+' : '-'}${outliers?.gateways.isEjected(cluster.name, key) ? 'x' : ''}`;
+      }
+      links.set(cluster.name, link);
+    }
+    return links;
+  }
+
+  private tableInput(
+    fabric: FabricSnapshot,
+    local: ReadonlyMap<string, LocalService>,
+  ): RouteTableInput<PeerGateway> {
     const config = this.config;
     const metrics = this.metrics;
     const outliers = this.options.outliers;
-    return buildRouteTable(++this.revision, {
+    return {
       cluster: config.cluster,
       locality: config.locality,
       scope: { zone: config.zone, defaultNamespace: config.defaultNamespace },
-      local: this.options.catalog.services(),
-      fabric: this.options.view.snapshot(),
+      local,
+      fabric,
       gatewayOf: (cluster, gateway) => {
         const peer = this.peers.gateway(cluster, gateway.id, gateway.peerAddress);
         return { key: peer.key, gateway: peer };
@@ -611,7 +695,7 @@ export class DataPlane {
           (outliers?.clusterUnreachable(cluster) ?? false),
         endpointEjected: (service, endpoint) => outliers?.endpoints.isEjected(service, endpoint) ?? false,
       },
-    });
+    };
   }
 }
 

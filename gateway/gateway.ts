@@ -168,16 +168,18 @@ export class Gateway {
     this.started.push(discovery);
     this.discovery = discovery;
     this.warnOfUnexportedCalls();
-    const healthChanged = () => {
+    let healthSeen = health.snapshot();
+    health.subscribe((snapshot) => {
       republish();
-      dataPlane.requestRefresh();
-    };
-    health.subscribe(healthChanged);
+      dataPlane.requestRefresh(snapshot.servicesChangedSince(healthSeen));
+      healthSeen = snapshot;
+    });
     const outlierLogger = logger.child({ component: 'outliers' });
     outliers.subscribe((event) => {
       logOutlierEvent(outlierLogger, event);
       failoverMetrics.outlierEvent(event);
-      if (event.scope === 'endpoint') healthChanged();
+      // The data plane follows ejections itself; an ejected endpoint changes what the cluster exports.
+      if (event.scope === 'endpoint') republish();
     });
 
     const control = new ControlServer({

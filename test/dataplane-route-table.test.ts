@@ -4,14 +4,24 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LocalService } from '../gateway/catalog/index.js';
 import { GatewayError } from '../gateway/errors.js';
-import { buildRouteTable } from '../gateway/routing/route-table.js';
+import { buildRouteTable, rebuildRouteTable, type RouteTableInput } from '../gateway/routing/route-table.js';
 import { type RemoteGateway, type TargetStats } from '../gateway/routing/route-targets.js';
 import { clusterView, type ClusterSpec } from './helpers/static-fabric-view.js';
 
 const stats: TargetStats = { record: () => undefined };
 
 function table(local: LocalService[], clusters: ClusterSpec[], down: ReadonlySet<string> = new Set()) {
-  return buildRouteTable<RemoteGateway & { id: string }>(1, {
+  return buildRouteTable(1, input(local, clusters, down));
+}
+
+type Gateway = RemoteGateway & { id: string };
+
+function input(
+  local: LocalService[],
+  clusters: ClusterSpec[],
+  down: ReadonlySet<string> = new Set(),
+): RouteTableInput<Gateway> {
+  return {
     cluster: 'home',
     locality: { cloud: 'aws', region: 'us-east-1' },
     scope: { zone: 'clusterset.local', defaultNamespace: 'default' },
@@ -29,7 +39,7 @@ function table(local: LocalService[], clusters: ClusterSpec[], down: ReadonlySet
     }),
     statsFor: () => stats,
     peerStatsFor: () => stats,
-  });
+  };
 }
 
 const gw = [{ id: 'g1', leaseExpiresAt: 0 }];
@@ -157,4 +167,21 @@ test('names resolve through the table (cached), foreign names do not', () => {
   });
   assert.equal(routes.resolve('www.example.com'), undefined);
   assert.equal(routes.resolve('www.example.com'), undefined);
+});
+
+test('a rebuild redoes the changed routes, drops the services gone, and carries the others over', () => {
+  const web = local('web', [{ host: '10.0.0.1', port: 80, weight: 1 }]);
+  const previous = table([web], fabric);
+  const fewer = fabric.filter((c) => c.name !== 'old');
+  const next = rebuildRouteTable(2, input([web], fewer), previous, ['web.default', 'legacy.default']);
+  assert.equal(next.revision, 2);
+  assert.equal(next.route('legacy.default'), undefined, 'only the cluster that left exported it');
+  assert.notEqual(next.route('web.default'), previous.route('web.default'));
+  assert.deepEqual(
+    next.route('web.default')?.remotes.map((r) => r.cluster),
+    ['aws-use1b', 'aws-euw1', 'gcp-use1'],
+    'rebuilt from the new inputs',
+  );
+  assert.equal(next.route('vault.default'), previous.route('vault.default'), 'unchanged: the same route');
+  assert.equal(next.route('idle.default'), previous.route('idle.default'));
 });

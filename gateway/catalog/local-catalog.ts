@@ -165,9 +165,34 @@ export class LocalCatalog {
             },
       );
     }
-    for (const service of services.values()) Object.freeze(service.endpoints);
+    for (const [key, service] of services) {
+      const previous = this.current.get(key);
+      // An unchanged service keeps its object: the route table rebuilds only the services that changed.
+      if (previous && sameService(previous, service)) services.set(key, previous);
+      else Object.freeze(service.endpoints);
+    }
     return services;
   }
+}
+
+function sameService(a: LocalService, b: LocalService): boolean {
+  return (
+    a.protocol === b.protocol &&
+    a.health === b.health &&
+    sameList(a.allow, b.allow) &&
+    a.endpoints.length === b.endpoints.length &&
+    a.endpoints.every((e, i) => {
+      const other = b.endpoints[i];
+      return (
+        other !== undefined && e.host === other.host && e.port === other.port && e.weight === other.weight
+      );
+    })
+  );
+}
+
+function sameList(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.length === b.length && a.every((item, i) => item === b[i]);
 }
 
 function sameAllow(a: readonly string[] | null, b: readonly string[] | null | undefined): boolean {

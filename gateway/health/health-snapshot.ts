@@ -32,10 +32,22 @@ export class HealthSnapshot {
     return this.unhealthy.size === 0 || !this.unhealthy.has(endpointKey(service, host, port));
   }
 
+  /** The services with an endpoint whose answer differs between `previous` and this snapshot. */
+  servicesChangedSince(previous: HealthSnapshot): Set<string> {
+    const changed = new Set<string>();
+    for (const key of this.unhealthy) if (!previous.unhealthy.has(key)) changed.add(serviceOf(key));
+    for (const key of previous.unhealthy) if (!this.unhealthy.has(key)) changed.add(serviceOf(key));
+    return changed;
+  }
+
   /** Endpoint counts of a local service; undefined when the catalog has no such service. */
   summary(service: string): ServiceHealthSummary | undefined {
     return this.summaries.get(service);
   }
+}
+
+function serviceOf(endpointKey: string): string {
+  return endpointKey.slice(0, endpointKey.indexOf('|'));
 }
 
 export function endpointKey(service: string, host: string, port: number): string {

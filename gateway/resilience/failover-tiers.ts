@@ -62,7 +62,7 @@ function buildTiers(members: readonly TierMember[]): Tier[] {
       continue;
     }
     const ordered = [...group].sort(
-      (a, b) => rttStep(a.rttMs) - rttStep(b.rttMs) || compareNames(a.cluster, b.cluster),
+      (a, b) => rttTier(a.rttMs) - rttTier(b.rttMs) || compareNames(a.cluster, b.cluster),
     );
     for (const m of ordered) tiers.push({ members: [{ cluster: m.cluster, weight: 1, ready: m.ready }] });
   }
@@ -90,6 +90,7 @@ function spill(
   return { shares, remaining };
 }
 
-function rttStep(rttMs: number | undefined): number {
+/** RTTs in the same tier (RTT_TIE_MS wide) tie; an unknown RTT comes last. */
+export function rttTier(rttMs: number | undefined): number {
   return rttMs === undefined ? Number.POSITIVE_INFINITY : Math.floor(rttMs / RTT_TIE_MS);
 }

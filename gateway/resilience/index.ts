@@ -35,5 +35,5 @@ export {
   type IneligibleReason,
 } from './failover-decision.js';
 export type { FailoverEvent } from './failover-events.js';
-export { RTT_TIE_MS } from './failover-tiers.js';
+export { RTT_TIE_MS, rttTier } from './failover-tiers.js';
 export { ResilienceRegistry, ServiceResilience, type ResilienceEvents } from './service-resilience.js';

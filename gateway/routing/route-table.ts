@@ -250,17 +250,43 @@ export function buildRouteTable<G extends RemoteGateway>(
     if (cluster.name === input.cluster) continue;
     for (const key of cluster.services.keys()) services.add(key);
   }
+  const clusters = remoteOrder(input);
+  const routes = new Map<string, ServiceRoute<G>>();
+  for (const service of services) routes.set(service, buildRoute(service, input, clusters));
+  return new RouteTable(revision, input.scope, routes);
+}
+
+/**
+ * The next generation from `previous`: the routes of the `changed` services are built again, or dropped
+ * when neither this cluster nor a remote one has the service any more; every other route is carried over
+ * as it is, round-robin position included (see route-changes.ts for what counts as a change).
+ */
+export function rebuildRouteTable<G extends RemoteGateway>(
+  revision: number,
+  input: RouteTableInput<G>,
+  previous: RouteTable<G>,
+  changed: Iterable<string>,
+): RouteTable<G> {
+  const clusters = remoteOrder(input);
+  const routes = new Map(previous.routes);
+  for (const service of changed) {
+    if (input.local.has(service) || clusters.some((c) => c.services.has(service)))
+      routes.set(service, buildRoute(service, input, clusters));
+    else routes.delete(service);
+  }
+  return new RouteTable(revision, input.scope, routes);
+}
+
+/** Remote clusters in failover order: live ones by locality, then stale ones. */
+function remoteOrder(input: RouteTableInput<RemoteGateway>): ClusterView[] {
   const remoteClusters = byLocality(
     input.locality,
     [...input.fabric.clusters.values()].filter((c) => c.name !== input.cluster),
   );
-  const ordered = [
+  return [
     ...remoteClusters.filter((c) => c.freshness === 'live'),
     ...remoteClusters.filter((c) => c.freshness !== 'live'),
   ];
-  const routes = new Map<string, ServiceRoute<G>>();
-  for (const service of services) routes.set(service, buildRoute(service, input, ordered));
-  return new RouteTable(revision, input.scope, routes);
 }
 
 function buildRoute<G extends RemoteGateway>(

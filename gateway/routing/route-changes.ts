@@ -1,0 +1,90 @@
+// Which services a change touches, so that a rebuild redoes only their routes: in a fabric of thousands of
+// services a whole rebuild takes tens of milliseconds, and a busy fabric changes many times a second.
+// Compares two generations of what the route table reads: the fabric view (per remote cluster its
+// freshness, locality and gateways, then each service's export and serving replicas), the links to each
+// remote cluster (probes, ejections, RTT tier: `links`) and the local catalog (unchanged services keep
+// their objects). What these cannot show (a local endpoint's health or ejection, one service's cluster
+// ejection, a failover decision's timer) the caller names itself.
+import type { LocalService } from '../catalog/index.js';
+import type { ClusterView, FabricSnapshot, GatewayView, ServiceExport } from '../../discovery/index.js';
+
+export interface RouteInputs {
+  readonly fabric: FabricSnapshot;
+  readonly local: ReadonlyMap<string, LocalService>;
+  /**
+   * Per remote cluster, a signature of what its routes read besides its view: whether each gateway
+   * answers probes and is ejected, whether the cluster is unreachable, its RTT tier. Equal strings, equal
+   * links.
+   */
+  readonly links: ReadonlyMap<string, string>;
+}
+
+/** The services whose routes may differ between two generations of inputs (`own`: this cluster). */
+export function changedServices(before: RouteInputs, after: RouteInputs, own: string): Set<string> {
+  const changed = new Set<string>();
+  const clusters = new Set([...before.fabric.clusters.keys(), ...after.fabric.clusters.keys()]);
+  for (const name of clusters) {
+    if (name === own) continue;
+    const old = before.fabric.clusters.get(name);
+    const now = after.fabric.clusters.get(name);
+    const sameLinks = before.links.get(name) === after.links.get(name);
+    if (old === now && sameLinks) continue;
+    if (!old || !now || !sameLinks || !samePlace(old, now)) {
+      addServices(changed, old);
+      addServices(changed, now);
+      continue;
+    }
+    for (const [key, service] of old.services) {
+      if (!sameExport(service, now.services.get(key)) || !sameServers(old, now, key)) changed.add(key);
+    }
+    for (const key of now.services.keys()) if (!old.services.has(key)) changed.add(key);
+  }
+  if (before.local !== after.local) {
+    for (const [key, service] of after.local) if (before.local.get(key) !== service) changed.add(key);
+    for (const key of before.local.keys()) if (!after.local.has(key)) changed.add(key);
+  }
+  return changed;
+}
+
+function addServices(into: Set<string>, cluster: ClusterView | undefined): void {
+  if (cluster) for (const key of cluster.services.keys()) into.add(key);
+}
+
+/** Everything of a cluster that every one of its routes reads: where it ranks, which gateways it has. */
+function samePlace(a: ClusterView, b: ClusterView): boolean {
+  return (
+    a.freshness === b.freshness &&
+    a.locality.cloud === b.locality.cloud &&
+    a.locality.region === b.locality.region &&
+    a.locality.zone === b.locality.zone &&
+    (a.servedBy === undefined) === (b.servedBy === undefined) &&
+    a.gateways.length === b.gateways.length &&
+    a.gateways.every((g, i) => sameGateway(g, b.gateways[i]))
+  );
+}
+
+function sameGateway(a: GatewayView, b: GatewayView | undefined): boolean {
+  return b !== undefined && a.id === b.id && a.peerAddress === b.peerAddress && a.freshness === b.freshness;
+}
+
+/** What a route reads of an export: protocol, allow list, healthy endpoints (not ports or totals). */
+function sameExport(a: ServiceExport, b: ServiceExport | undefined): boolean {
+  if (b === undefined) return false;
+  if (a === b) return true;
+  return (
+    a.protocol === b.protocol &&
+    a.endpoints.healthy === b.endpoints.healthy &&
+    (a.allow === null || b.allow === null
+      ? a.allow === b.allow
+      : a.allow.length === b.allow.length && a.allow.every((c, i) => c === b.allow?.[i]))
+  );
+}
+
+function sameServers(a: ClusterView, b: ClusterView, key: string): boolean {
+  const x = a.servedBy?.get(key);
+  const y = b.servedBy?.get(key);
+  if (x === y) return true;
+  if (x === undefined || y === undefined || x.size !== y.size) return false;
+  for (const id of x) if (!y.has(id)) return false;
+  return true;
+}
