@@ -528,10 +528,15 @@ export class DataPlane {
         tcp: this.tcp.ports().map(({ listen, service }) => ({ listen, service })),
       },
       routes,
-      peers: this.peers.state(),
+      peers: this.peerStates(),
       endpoints,
       upstreamPools: this.upstreams.stats(),
     };
+  }
+
+  /** The peer gateways and the connections to them (a part of state(), without building the rest). */
+  peerStates(): PeerState[] {
+    return this.peers.state();
   }
 
   /** Gauges for FailoverMetrics: peer probes, failover decisions, circuit breakers, retry budgets. */

@@ -201,6 +201,7 @@ export class Gateway {
       catalog,
       discoveryStatus: () => discovery.status(),
       dataPlaneState: () => dataPlane.state(),
+      peerStates: () => dataPlane.peerStates(),
       routesVersion: () => dataPlane.routesBuilt,
       identity: {
         cluster: config.cluster,

@@ -263,6 +263,24 @@ test('admin: routes and endpoints come from the data plane when one is attached'
   });
 });
 
+test("admin: the stats record takes its peer links from peerStates, not the data plane's whole state", async (t) => {
+  let stateReads = 0;
+  const peers = [{ cluster: 'gcp-euw1', gatewayId: 'gw-1', rttMs: 1.5, available: true, connected: true }];
+  const { admin } = await startAdmin({
+    dataPlaneState: () => {
+      stateReads++;
+      return { peers: [] };
+    },
+    peerStates: () => peers,
+  });
+  t.after(() => admin.close());
+  const before = stateReads;
+  assert.deepEqual(admin.stats.localRecord().peers, [
+    { cluster: 'gcp-euw1', gateway: 'gw-1', rtt: 1.5, up: true, connected: true },
+  ]);
+  assert.equal(stateReads, before);
+});
+
 test('admin: /readyz follows ready(), with a reason while discovery has not synced', async (t) => {
   let ready = false;
   const view = new StaticFabricView([], { syncedAt: null, source: 'disk', connected: false });

@@ -39,6 +39,11 @@ export interface AdminServerOptions {
   readonly leaseOf?: LeaseLookup;
   /** The data plane's state (`routes`, `endpoints`, …); without it routes are empty, endpoints from the catalog. */
   readonly dataPlaneState?: () => unknown;
+  /**
+   * The data plane's peer gateways (DataPlane.peerStates()), read for every stats record; without it
+   * they come from dataPlaneState, which builds the whole route state to get them.
+   */
+  readonly peerStates?: () => unknown;
   /** Changes whenever the routes are rebuilt (DataPlane.routesBuilt): the events' poll skips otherwise. */
   readonly routesVersion?: () => number;
   readonly identity: GatewayIdentity;
@@ -108,7 +113,8 @@ export class AdminServer {
       gatewayId: options.identity.gatewayId,
       golden: options.golden,
       events: this.events,
-      dataPlaneState: options.dataPlaneState,
+      peers:
+        options.peerStates ?? (() => (options.dataPlaneState?.() as { peers?: unknown } | undefined)?.peers),
       publishIntervalMs: options.statsPublishIntervalMs,
       logger: options.logger,
     });

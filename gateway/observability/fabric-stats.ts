@@ -25,8 +25,8 @@ export interface FabricStatsOptions {
   readonly gatewayId: string;
   readonly golden?: GoldenMetrics;
   readonly events?: FabricEvents;
-  /** The data plane's state; its `peers` become the record's peer links. */
-  readonly dataPlaneState?: () => unknown;
+  /** The data plane's peer gateways (DataPlane.peerStates()): the record's peer links. */
+  readonly peers?: () => unknown;
   /** Default 2000 ms; the record lives three intervals. */
   readonly publishIntervalMs?: number;
   /** How old a read of the other gateways' records may be before the next ask reads again. Default 1000 ms. */
@@ -50,9 +50,8 @@ function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
-/** The peer links in a data plane state, as stats records carry them. */
-export function peerLinksOf(state: unknown): PeerLinkRecord[] {
-  const list = (state as { peers?: unknown } | null | undefined)?.peers;
+/** The data plane's peer gateways as stats records carry them (read defensively). */
+export function peerLinksOf(list: unknown): PeerLinkRecord[] {
   if (!Array.isArray(list)) return [];
   const links: PeerLinkRecord[] = [];
   for (const item of list as unknown[]) {
@@ -116,11 +115,11 @@ export class FabricStats {
   localRecord(): GatewayStatsRecord {
     const { cluster, gatewayId, golden, events } = this.options;
     const summary = golden?.summary();
-    let state: unknown;
+    let peers: unknown;
     try {
-      state = this.options.dataPlaneState?.();
+      peers = this.options.peers?.();
     } catch {
-      state = undefined;
+      peers = undefined;
     }
     return {
       v: 1,
@@ -139,7 +138,7 @@ export class FabricStats {
         p95: e.p95Ms,
         p99: e.p99Ms,
       })),
-      peers: peerLinksOf(state),
+      peers: peerLinksOf(peers),
       events: (events?.recent(MAX_STATS_EVENTS) ?? []).map((e) => ({
         at: e.at,
         kind: e.kind,
