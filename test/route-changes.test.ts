@@ -175,4 +175,36 @@ describe('route changes: the local catalog', () => {
       ['three.default'],
     );
   });
+
+  test('a config reload keeps the objects of the services it leaves as they were', () => {
+    const catalog = new LocalCatalog(config.services);
+    catalog.register('agent', {
+      name: 'two',
+      namespace: 'default',
+      protocol: 'http',
+      endpoints: [{ host: '127.0.0.1', port: 8003, weight: 1 }],
+    });
+    const first = catalog.services();
+    catalog.replaceConfigServices(config.services);
+    assert.equal(catalog.services().get('one.default'), first.get('one.default'));
+    assert.equal(catalog.services().get('two.default'), first.get('two.default'));
+    const reloaded = parseTestConfig([
+      { name: 'one', endpoints: ['127.0.0.1:8001'] },
+      { name: 'two', endpoints: ['127.0.0.1:8005'] },
+    ]);
+    catalog.replaceConfigServices(reloaded.services);
+    const from: RouteInputs = { ...before, local: first };
+    assert.deepEqual(
+      [...changedServices(from, { ...from, local: catalog.services() }, 'a')],
+      ['two.default'],
+    );
+    assert.deepEqual(
+      catalog
+        .services()
+        .get('two.default')
+        ?.endpoints.map((e) => e.port),
+      [8005, 8003],
+      'the registration still adds its endpoint',
+    );
+  });
 });

@@ -41,14 +41,15 @@ interface StoredRegistration extends Registration {
 export type CatalogListener = (services: ReadonlyMap<string, LocalService>) => void;
 
 export class LocalCatalog {
-  private configServices: readonly ServiceConfig[];
+  /** The config file's services, built once per config (registrations are laid over them). */
+  private configured: ReadonlyMap<string, LocalService> = new Map();
   private readonly registrations = new Map<string, StoredRegistration>();
   private current: ReadonlyMap<string, LocalService> = new Map();
   private readonly listeners = new Set<CatalogListener>();
   private nextId = 1;
 
   constructor(configServices: readonly ServiceConfig[]) {
-    this.configServices = configServices;
+    this.configured = this.fromConfig(configServices);
     this.current = this.build();
   }
 
@@ -65,7 +66,7 @@ export class LocalCatalog {
 
   /** Swaps the config-file services (on reload); registrations stay. */
   replaceConfigServices(services: readonly ServiceConfig[]): void {
-    this.configServices = services;
+    this.configured = this.fromConfig(services);
     this.publish();
   }
 
@@ -76,7 +77,7 @@ export class LocalCatalog {
    */
   register(owner: string, registration: Registration): string {
     const key = `${registration.name}.${registration.namespace}`;
-    const configured = this.configServices.find((s) => s.key === key);
+    const configured = this.configured.get(key);
     if (configured && configured.protocol !== registration.protocol) {
       throw new GatewayError(
         'USAGE',
@@ -135,23 +136,33 @@ export class LocalCatalog {
     for (const listener of this.listeners) listener(this.current);
   }
 
-  private build(): ReadonlyMap<string, LocalService> {
+  private fromConfig(configServices: readonly ServiceConfig[]): ReadonlyMap<string, LocalService> {
     const services = new Map<string, LocalService>();
-    for (const s of this.configServices) {
-      services.set(s.key, {
-        key: s.key,
-        name: s.name,
-        namespace: s.namespace,
-        protocol: s.protocol,
-        allow: s.allow ?? null,
-        endpoints: s.endpoints.map((e) => ({ host: e.address.host, port: e.address.port, weight: e.weight })),
-        ...(s.health ? { health: s.health } : {}),
-      });
+    for (const s of configServices) {
+      services.set(
+        s.key,
+        this.unchanged({
+          key: s.key,
+          name: s.name,
+          namespace: s.namespace,
+          protocol: s.protocol,
+          allow: s.allow ?? null,
+          endpoints: s.endpoints.map((e) => ({ host: e.address.host, port: e.address.port, weight: e.weight })),
+          ...(s.health ? { health: s.health } : {}),
+        }),
+      );
     }
+    return services;
+  }
+
+  /** The config's services with the registrations' endpoints added: only the services they touch are new. */
+  private build(): ReadonlyMap<string, LocalService> {
+    const services = new Map(this.configured);
+    const touched = new Map<string, LocalService>();
     for (const r of this.registrations.values()) {
       const key = `${r.name}.${r.namespace}`;
-      const existing = services.get(key);
-      services.set(
+      const existing = touched.get(key) ?? services.get(key);
+      touched.set(
         key,
         existing
           ? { ...existing, endpoints: [...existing.endpoints, ...r.endpoints] }
@@ -165,13 +176,19 @@ export class LocalCatalog {
             },
       );
     }
-    for (const [key, service] of services) {
-      const previous = this.current.get(key);
-      // An unchanged service keeps its object: the route table rebuilds only the services that changed.
-      if (previous && sameService(previous, service)) services.set(key, previous);
-      else Object.freeze(service.endpoints);
-    }
+    for (const [key, service] of touched) services.set(key, this.unchanged(service));
     return services;
+  }
+
+  /**
+   * The published object when `service` equals it (the route table rebuilds only services whose object
+   * changed), else `service`, frozen.
+   */
+  private unchanged(service: LocalService): LocalService {
+    const previous = this.current.get(service.key);
+    if (previous && sameService(previous, service)) return previous;
+    Object.freeze(service.endpoints);
+    return service;
   }
 }
 
