@@ -24,6 +24,7 @@ import {
 } from './fabric-report.js';
 import { addFabricRoutes, FABRIC_ENDPOINTS, type FabricRouteSources } from './fabric-routes.js';
 import { errorBody, json } from './json-response.js';
+import { metricsText } from './metrics-text.js';
 
 export interface AdminSources {
   readonly metrics: Registry;
@@ -89,7 +90,7 @@ export function buildAdminApp(sources: AdminSources): Hono {
   });
 
   app.get('/metrics', async (c) =>
-    c.body(await sources.metrics.metrics(), 200, { 'content-type': sources.metrics.contentType }),
+    c.body(await metricsText(sources.metrics), 200, { 'content-type': sources.metrics.contentType }),
   );
 
   app.get('/api/v1', (c) => json(c, { gateway: sources.identity, endpoints: ADMIN_ENDPOINTS }));
