@@ -380,6 +380,36 @@ test('admin: event streams whose clients stopped reading are ended, so they do n
   await waitFor('a slot freed by a stalled stream', async () => (await eventsStatus()) === 200, 30_000);
 });
 
+test('admin: open event streams share one picture per push interval instead of building one each', async (t) => {
+  let pictures = 0;
+  const { admin } = await startAdmin({
+    dashboardPushIntervalMs: 1000,
+    discoveryStatus: () => {
+      pictures++;
+      return { lease: 'held', evicted: 0 };
+    },
+  });
+  t.after(() => admin.close());
+  const { port } = admin.address();
+  const streams = 4;
+  const pushes = 2;
+  /** Reads `pushes` fabric messages from one event stream. */
+  const read = async () => {
+    const controller = new AbortController();
+    const response = await fetch(`http://127.0.0.1:${port}/api/v1/events`, { signal: controller.signal });
+    let seen = 0;
+    const decoder = new TextDecoder();
+    for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+      seen += decoder.decode(chunk).split('event: fabric').length - 1;
+      if (seen >= pushes) break;
+    }
+    controller.abort();
+  };
+  await Promise.all(Array.from({ length: streams }, read));
+  console.log(`${streams} streams × ${pushes} pushes: ${pictures} pictures built`);
+  assert.ok(pictures <= streams, `${pictures} pictures for ${streams * pushes} pushes`);
+});
+
 test('admin: a taken port rejects start() with LISTEN_FAILED; close() is idempotent in any state', async () => {
   const { admin: holder } = await startAdmin();
   const taken = holder.address();

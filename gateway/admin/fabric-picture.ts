@@ -216,6 +216,22 @@ export function fabricPicture(input: PictureInput): FabricPicture {
   const records = [local, ...remote];
   const reporting = new Set(records.map(gatewayKeyOf));
   const services = servicesJson(report);
+  const servicesIn = new Map<string, PictureService[]>();
+  const localServices: PictureService[] = [];
+  for (const s of services) {
+    for (const c of s.clusters) {
+      const entry = {
+        service: s.service,
+        protocol: c.protocol,
+        endpoints: c.endpoints,
+        freshness: c.freshness,
+      };
+      const list = servicesIn.get(c.cluster);
+      if (list) list.push(entry);
+      else servicesIn.set(c.cluster, [entry]);
+      if (c.local) localServices.push(entry);
+    }
+  }
   const clusters: PictureCluster[] = clustersJson(report).map((cluster) => ({
     name: cluster.name,
     local: cluster.local,
@@ -232,16 +248,7 @@ export function fabricPicture(input: PictureInput): FabricPicture {
       self: g.self,
       reporting: reporting.has(`${g.cluster}/${g.id}`),
     })),
-    services: services.flatMap((s) =>
-      s.clusters
-        .filter((c) => c.cluster === cluster.name)
-        .map((c) => ({
-          service: s.service,
-          protocol: c.protocol,
-          endpoints: c.endpoints,
-          freshness: c.freshness,
-        })),
-    ),
+    services: servicesIn.get(cluster.name) ?? [],
   }));
   // The local cluster may not be in the view yet (before the first sync): show it from the catalog.
   if (!clusters.some((c) => c.local)) {
@@ -255,16 +262,7 @@ export function fabricPicture(input: PictureInput): FabricPicture {
       freshness: 'live',
       staleForMs: null,
       gateways: [],
-      services: services.flatMap((s) =>
-        s.clusters
-          .filter((c) => c.local)
-          .map((c) => ({
-            service: s.service,
-            protocol: c.protocol,
-            endpoints: c.endpoints,
-            freshness: c.freshness,
-          })),
-      ),
+      services: localServices,
     });
   }
   const links: PictureLink[] = records.flatMap((record) =>

@@ -66,6 +66,18 @@ export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
     });
   };
 
+  // One rendering serves every event stream for half a push interval: open dashboards cost one picture
+  // per interval between them, not one each (a fabric of thousands of services makes a picture of a
+  // megabyte or so).
+  let shared: { at: number; body: Promise<string> } | undefined;
+  const sharedPicture = (): Promise<string> => {
+    const now = performance.now();
+    if (!shared || now - shared.at >= sources.pushIntervalMs / 2) {
+      shared = { at: now, body: picture().then((p) => JSON.stringify(p)) };
+    }
+    return shared.body;
+  };
+
   app.get('/', (c) => {
     const page = dashboardPage();
     const headers = { etag: page.etag, 'cache-control': 'no-cache' };
@@ -109,7 +121,7 @@ export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
         let id = 0;
         try {
           while (!ended.signal.aborted) {
-            const body = JSON.stringify(await picture());
+            const body = await sharedPicture();
             if (ended.signal.aborted) break;
             // A client that stays connected but reads nothing would hold its slot for good: a push it has
             // not taken within STALLED_PUSHES intervals ends the stream.
