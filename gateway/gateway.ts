@@ -14,7 +14,7 @@ import { ControlServer } from './control/index.js';
 import { DataPlane } from './data-plane.js';
 import { GatewayError } from './errors.js';
 import { FabricDnsPublisher } from './dns-publishing.js';
-import { FailoverMetrics, LocalHealthChecker, logOutlierEvent } from './health/index.js';
+import { FailoverMetrics, LocalHealthChecker, logOutlierEvent, type HealthSnapshot } from './health/index.js';
 import { GoldenMetrics } from './observability/index.js';
 import { OutlierTracker } from './resilience/index.js';
 import { MeshDnsServer } from './dns-server/index.js';
@@ -161,6 +161,9 @@ export class Gateway {
     // Closed on a failed start too: a listener bound before another one failed would keep the process
     // alive, answering local apps with discovery gone.
     this.started.push({ close: () => dataPlane.close() });
+    // Health as the data plane's first rebuild (in start) reads it, or older: every change from here on is
+    // named to the data plane (see healthChanged below), those made while it and discovery start included.
+    let healthSeen = health.snapshot();
     await dataPlane.start();
     this.dataPlane = dataPlane;
     // Register in the fabric only once the listeners are bound: peers that learn our address can connect.
@@ -168,12 +171,13 @@ export class Gateway {
     this.started.push(discovery);
     this.discovery = discovery;
     this.warnOfUnexportedCalls();
-    let healthSeen = health.snapshot();
-    health.subscribe((snapshot) => {
+    const healthChanged = (snapshot: HealthSnapshot) => {
       republish();
       dataPlane.requestRefresh(snapshot.servicesChangedSince(healthSeen));
       healthSeen = snapshot;
-    });
+    };
+    health.subscribe(healthChanged);
+    healthChanged(health.snapshot());
     const outlierLogger = logger.child({ component: 'outliers' });
     outliers.subscribe((event) => {
       logOutlierEvent(outlierLogger, event);
