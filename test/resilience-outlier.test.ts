@@ -222,6 +222,25 @@ test('setMembers forgets removed members; undeclared members are added on first 
   );
 });
 
+test('a late report for a member that left does not bring it back, so the last one ejected is panic', () => {
+  const { d } = detector({ maxEjectionPercent: 100 });
+  d.setMembers('svc', ['old', 'new']);
+  d.setMembers('svc', ['new']);
+  // An attempt to the old address that started before it left the catalog.
+  repeat(d, 'old', 'success', 1);
+  repeat(d, 'new', 'local-origin', 3);
+  assert.equal(d.isEjected('svc', 'new'), true);
+  assert.equal(d.panic('svc'), true, 'every member there is ejected');
+  assert.equal(d.available('svc', 'new'), true);
+  assert.deepEqual(
+    d.state().map((g) => [g.group, g.members]),
+    [['svc', 1]],
+  );
+  d.setMembers('gone', []);
+  repeat(d, 'x', 'local-origin', 3, 'gone');
+  assert.equal(d.isEjected('gone', 'x'), false, 'a group declared empty takes no members from reports');
+});
+
 test('retain forgets groups and members that left, so old members neither pile up nor skew the cap', () => {
   const { d } = detector();
   // Eight endpoints that served once and went away (old pod addresses), then two live ones failing.

@@ -70,6 +70,8 @@ export class OutlierDetector {
   private readonly options: OutlierDetectionConfig;
   private readonly now: Clock;
   private readonly groups = new Map<string, Map<string, Member>>();
+  /** Groups whose members were declared (setMembers, retain): only those members are tracked. */
+  private readonly declared = new Set<string>();
   private readonly listeners = new Set<OutlierListener>();
   /** Ejections that happened, and ones the max-ejection cap prevented (Envoy's ejections_overflow). */
   readonly totals = { ejections: 0, overflow: 0 };
@@ -86,11 +88,14 @@ export class OutlierDetector {
   }
 
   /**
-   * Declares a group's members (e.g. on every route-table rebuild). Members not listed are forgotten
-   * with their history; members reported but never declared are added on first report.
+   * Declares a group's members (e.g. whenever they change). Members not listed are forgotten with their
+   * history, and a late report for one (an attempt that started before it left) is ignored: brought back,
+   * it would count in the group's size, so its last real member's ejection would never be panic. In a
+   * group never declared, members are added on first report.
    */
   setMembers(group: string, members: Iterable<string>): void {
     const wanted = new Set(members);
+    this.declared.add(group);
     if (wanted.size === 0) {
       this.groups.delete(group);
       return;
@@ -112,19 +117,23 @@ export class OutlierDetector {
    */
   retain(groups: ReadonlyMap<string, Iterable<string>>): void {
     for (const group of this.groups.keys()) if (!groups.has(group)) this.groups.delete(group);
+    for (const group of this.declared) if (!groups.has(group)) this.declared.delete(group);
     for (const [group, members] of groups) this.setMembers(group, members);
   }
 
   /** Feeds one attempt's outcome. O(1) unless it ejects (then O(group size)). */
   report(group: string, member: string, outcome: OutcomeKind): void {
     if (outcome === 'cancelled') return;
+    const declared = this.declared.has(group);
     let members = this.groups.get(group);
     if (!members) {
+      if (declared) return;
       members = new Map();
       this.groups.set(group, members);
     }
     let state = members.get(member);
     if (!state) {
+      if (declared) return;
       state = freshMember();
       members.set(member, state);
     }
