@@ -25,6 +25,7 @@ import {
   type RouteTableInput,
 } from './routing/route-table.js';
 import { changedServices, type RouteInputs } from './routing/route-changes.js';
+import { RttSample } from './routing/rtt-sample.js';
 import { Departures, type RetirementOptions } from './routing/departures.js';
 import {
   PeerTransport,
@@ -133,6 +134,8 @@ export interface DataPlaneState {
 const DRAIN_POLL_MS = 50;
 /** A route rebuild that took this long paces the next (requestRefresh): thousands of services. */
 const PACED_REFRESH_MS = 5;
+/** How long route decisions keep a remote cluster's measured RTT before reading it again (RttSample). */
+const RTT_HOLD_MS = 10_000;
 
 export class DataPlane {
   private config: GatewayConfig;
@@ -167,6 +170,8 @@ export class DataPlane {
   /** Services a change named that the inputs cannot show (local endpoint health, ejections); or all. */
   private readonly namedChanges = new Set<string>();
   private everyRouteChanged = true;
+  /** The remote clusters' RTTs as route decisions read them. */
+  private readonly rtts: RttSample;
   private refreshTimer: NodeJS.Timeout | undefined;
   /** When the last rebuild ended and how long it took (monotonic ms): the pace of the next one. */
   private lastRefresh = { endedAt: 0, tookMs: 0 };
@@ -195,6 +200,8 @@ export class DataPlane {
       logger: options.logger.child({ component: 'peer-probe' }),
     });
     this.resilience = new ResilienceRegistry(config, options.failoverMetrics);
+    const prober = this.prober;
+    this.rtts = new RttSample((cluster) => prober.clusterRttMs(cluster), RTT_HOLD_MS, monotonicClock);
     this.table = buildRouteTable(
       ++this.revision,
       this.tableInput(options.view.snapshot(), options.catalog.services()),
@@ -404,6 +411,7 @@ export class DataPlane {
     clearTimeout(this.refreshTimer);
     this.refreshPending = false;
     const startedAt = monotonicClock();
+    this.rtts.refresh();
     const fabric = this.options.view.snapshot();
     const local = this.options.catalog.services();
     const previous = this.routeInputs;
@@ -657,7 +665,7 @@ export class DataPlane {
     const links = new Map<string, string>();
     for (const cluster of fabric.clusters.values()) {
       if (cluster.name === this.config.cluster) continue;
-      let link = `${rttTier(this.prober.clusterRttMs(cluster.name))}`;
+      let link = `${rttTier(this.rtts.rttOf(cluster.name))}`;
       if (outliers?.clusterUnreachable(cluster.name)) link += ' unreachable';
       for (const g of cluster.gateways) {
         const key = peerKey(cluster.name, g.id, g.peerAddress);
@@ -693,7 +701,7 @@ export class DataPlane {
       ...(outliers ? { gatewayEjected: (cluster, key) => outliers.gateways.isEjected(cluster, key) } : {}),
       failover: {
         policyFor: (service) => this.policyFor(service),
-        clusterRttMs: (cluster) => this.prober.clusterRttMs(cluster),
+        clusterRttMs: (cluster) => this.rtts.rttOf(cluster),
         gatewayReachable: (key) => this.prober.isHealthy(key),
         clusterEjected: (service, cluster) =>
           (outliers?.clusters.isEjected(service, cluster) ?? false) ||
