@@ -15,6 +15,7 @@ import {
   type HoldResponse,
 } from '../gateway/control/index.js';
 import { GatewayError } from '../gateway/errors.js';
+import { withSharedWatchMessages } from '../gateway/control/watch-stream.js';
 import { StaticFabricView } from './helpers/static-fabric-view.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -364,6 +365,42 @@ test('control: refuses non-loopback addresses and reports a taken port clearly',
   await raced.close();
   await starting;
   assert.throws(() => raced.address(), /not listening/);
+});
+
+test('control: Watch streams get the same state for a change, serialized once for all of them', async (t) => {
+  const view = new StaticFabricView([{ name: 'aws-use1', services: [{ key: 'hello.default' }] }]);
+  const { client } = await startControl(view);
+  t.after(() => client.close());
+  const streams = [client.watch(), client.watch()];
+  const states: FabricStateMessage[][] = streams.map(() => []);
+  streams.forEach((stream, i) => stream.on('data', (s: FabricStateMessage) => states[i]?.push(s)));
+  t.after(() => streams.forEach((stream) => stream.cancel()));
+  await waitFor('both initial states', () => states.every((list) => list.length === 1), 10_000);
+  view.publish([{ name: 'aws-use1', services: [{ key: 'hello.default', healthy: 0 }] }]);
+  await waitFor('both changes', () => states.every((list) => list.length === 2), 10_000);
+  assert.deepEqual(states[0]?.[1], states[1]?.[1]);
+  assert.equal(states[0]?.[1]?.clusters[0]?.services[0]?.endpointsHealthy, 0);
+
+  let serialized = 0;
+  const service = withSharedWatchMessages({
+    Watch: {
+      path: '/weft.registry.v1.Registry/Watch',
+      requestStream: false,
+      responseStream: true,
+      requestSerialize: () => Buffer.alloc(0),
+      requestDeserialize: () => ({}),
+      responseSerialize: (message: object) => {
+        serialized++;
+        return Buffer.from(JSON.stringify(message));
+      },
+      responseDeserialize: (bytes: Buffer) => JSON.parse(bytes.toString()) as object,
+    },
+  });
+  const message = { revision: 1 };
+  const first = service.Watch?.responseSerialize(message);
+  assert.equal(service.Watch?.responseSerialize(message), first);
+  service.Watch?.responseSerialize({ revision: 1 });
+  assert.equal(serialized, 2, 'once per message object');
 });
 
 test('control: Watch coalesces a burst of changes for a reader that cannot keep up', async (t) => {

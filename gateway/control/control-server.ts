@@ -24,7 +24,7 @@ import {
   type RegisterResponse,
   type WatchRequest,
 } from './registry-proto.js';
-import { WatchStream } from './watch-stream.js';
+import { WatchStream, withSharedWatchMessages } from './watch-stream.js';
 
 export interface ControlServerOptions {
   readonly listen: HostPort;
@@ -97,7 +97,7 @@ export class ControlServer {
       'grpc.keepalive_time_ms': 10_000,
       'grpc.keepalive_timeout_ms': 5_000,
     });
-    server.addService(registryClientConstructor().service, {
+    server.addService(withSharedWatchMessages(registryClientConstructor().service), {
       Register: this.register.bind(this),
       Deregister: this.deregister.bind(this),
       Hold: this.hold.bind(this),

@@ -1,10 +1,41 @@
 // One Watch call: writes the fabric state now and after every change of the view. Each message carries
 // the full state, so when the reader is slow (write() returns false) intermediate states are dropped and
 // only the latest is sent on 'drain': a slow agent costs one pending snapshot, never a growing queue.
-import { status, type ServerWritableStream } from '@grpc/grpc-js';
+// Every stream is sent the same message for a change, built and serialized once (a fabric of thousands
+// of services makes a message of a few hundred KB and milliseconds of work).
+import { status, type ServerWritableStream, type ServiceDefinition } from '@grpc/grpc-js';
 import type { FabricSnapshot, FabricView } from '../../discovery/index.js';
 import { fabricState } from './fabric-state.js';
 import type { FabricStateMessage, WatchRequest } from './registry-proto.js';
+
+const changes = new WeakMap<FabricSnapshot, FabricStateMessage>();
+
+/** The message for a change to `snapshot`, shared by every stream. */
+function changeMessage(snapshot: FabricSnapshot): FabricStateMessage {
+  let message = changes.get(snapshot);
+  if (!message) {
+    message = fabricState(snapshot, false);
+    changes.set(snapshot, message);
+  }
+  return message;
+}
+
+/** The Registry service with Watch answers serialized once per message, however many streams send it. */
+export function withSharedWatchMessages(service: ServiceDefinition): ServiceDefinition {
+  const watch = service.Watch;
+  if (!watch) throw new Error('the Registry service has no Watch method');
+  const serialize = watch.responseSerialize;
+  const serialized = new WeakMap<object, Buffer>();
+  const shared = (message: object): Buffer => {
+    let bytes = serialized.get(message);
+    if (!bytes) {
+      bytes = serialize(message);
+      serialized.set(message, bytes);
+    }
+    return bytes;
+  };
+  return { ...service, Watch: { ...watch, responseSerialize: shared } };
+}
 
 export class WatchStream {
   private readonly call: ServerWritableStream<WatchRequest, FabricStateMessage>;
@@ -45,7 +76,8 @@ export class WatchStream {
       this.pending = snapshot;
       return;
     }
-    if (!this.call.write(fabricState(snapshot, initial))) this.blocked = true;
+    const message = initial ? fabricState(snapshot, true) : changeMessage(snapshot);
+    if (!this.call.write(message)) this.blocked = true;
   }
 
   private drained(): void {
