@@ -408,6 +408,9 @@ export class DataPlane {
 
   /** Rebuilds the routes that changed (all of them after refreshRoutes or updateConfig) and swaps the table. */
   private rebuild(): void {
+    // Ejections whose time is up end now, named like any other (the return events come from the sweep):
+    // a route carried over would otherwise keep one out until the gateway's next sweep.
+    this.options.outliers?.sweep();
     clearTimeout(this.refreshTimer);
     this.refreshPending = false;
     const startedAt = monotonicClock();

@@ -36,7 +36,7 @@ export interface ServiceSpec {
 /** Data-plane options every gateway of the fabric gets. */
 export type FabricOptions = Pick<
   DataPlaneOptions,
-  'peerTransport' | 'localUpstreams' | 'retirement' | 'golden' | 'endpointHealthy'
+  'peerTransport' | 'localUpstreams' | 'retirement' | 'golden' | 'endpointHealthy' | 'outliers'
 >;
 
 export interface GatewaySpec {
