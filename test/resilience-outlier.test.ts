@@ -157,6 +157,32 @@ test('ejected members return on sweep with an event; nextExpiryAt schedules it',
   assert.equal(d.nextExpiryAt(), undefined);
 });
 
+test('each of several ejections returns at its own time, however the sweeps fall', () => {
+  const { clock, events, d } = detector({ maxEjectionPercent: 100 });
+  d.setMembers('svc', ['a', 'b', 'c']);
+  repeat(d, 'a', 'upstream-origin', 5);
+  clock.t = 2000;
+  repeat(d, 'b', 'upstream-origin', 5);
+  const returned = () => events.filter((e) => e.type === 'returned').map((e) => e.member);
+  clock.t = 4999;
+  d.sweep();
+  assert.deepEqual(returned(), []);
+  clock.t = 5000;
+  d.sweep();
+  assert.deepEqual(returned(), ['a']);
+  clock.t = 6000;
+  repeat(d, 'c', 'upstream-origin', 5);
+  clock.t = 6999;
+  d.sweep();
+  assert.deepEqual(returned(), ['a'], 'b is due at 7000, c at 11000');
+  clock.t = 7000;
+  d.sweep();
+  assert.deepEqual(returned(), ['a', 'b']);
+  clock.t = 11_000;
+  d.sweep();
+  assert.deepEqual(returned(), ['a', 'b', 'c']);
+});
+
 test('failures reported while ejected neither extend nor repeat the ejection', () => {
   const { events, d } = detector();
   d.setMembers('svc', ['a', 'b']);

@@ -72,6 +72,8 @@ export class OutlierDetector {
   private readonly groups = new Map<string, Map<string, Member>>();
   /** Groups whose members were declared (setMembers, retain): only those members are tracked. */
   private readonly declared = new Set<string>();
+  /** No ejection ends before this (clock ms): a sweep earlier has nothing to do and reads no member. */
+  private sweepFrom = Number.POSITIVE_INFINITY;
   private readonly listeners = new Set<OutlierListener>();
   /** Ejections that happened, and ones the max-ejection cap prevented (Envoy's ejections_overflow). */
   readonly totals = { ejections: 0, overflow: 0 };
@@ -210,9 +212,14 @@ export class OutlierDetector {
   /** Returns members whose ejection has expired, emitting 'returned'. Call from a periodic timer. */
   sweep(): void {
     const now = this.now();
+    if (now < this.sweepFrom) return;
+    // Lowered again below by what stays ejected, and by any ejection a 'returned' listener causes.
+    this.sweepFrom = Number.POSITIVE_INFINITY;
     for (const [group, members] of this.groups) {
       for (const [member, state] of members) {
-        if (state.ejectedUntil !== 0 && state.ejectedUntil <= now) this.expire(group, member, state);
+        if (state.ejectedUntil === 0) continue;
+        if (state.ejectedUntil <= now) this.expire(group, member, state);
+        else this.sweepFrom = Math.min(this.sweepFrom, state.ejectedUntil);
       }
     }
   }
@@ -284,6 +291,7 @@ export class OutlierDetector {
     state.ejections++;
     const durationMs = Math.min(baseEjectionMs * state.ejections, maxEjectionMs);
     state.ejectedUntil = now + durationMs;
+    this.sweepFrom = Math.min(this.sweepFrom, state.ejectedUntil);
     state.reason = reason;
     state.local = state.upstream = 0;
     state.windowAttempts = state.windowFailures = 0;
