@@ -504,20 +504,7 @@ export class DataPlane {
   }
 
   state(): DataPlaneState {
-    const table = this.table;
-    const routes: RouteState[] = [...table.routes.values()].map((route) => ({
-      service: route.service,
-      protocol: route.protocol,
-      local: route.local ? route.local.choices.map((c) => c.via) : [],
-      failover: route.remotes.map((remote) => ({
-        cluster: remote.cluster,
-        stale: remote.stale,
-        gateways: remote.choices.map((c) => ({ gateway: c.via, available: c.gateway.available })),
-      })),
-      deniedBy: route.deniedBy,
-      unhealthyIn: route.unhealthyIn,
-      ...(route.decision ? { mode: route.decision.mode, shares: route.decision.shares } : {}),
-    }));
+    const { revision, routes, peers } = this.routeState();
     const healthy = this.options.endpointHealthy;
     const endpoints: EndpointState[] = [];
     for (const service of this.options.catalog.services().values()) {
@@ -532,17 +519,36 @@ export class DataPlane {
       }
     }
     return {
-      revision: table.revision,
+      revision,
       listeners: {
         outbound: formatHostPort({ host: this.config.listen.outbound.host, port: this.outbound.port }),
         peer: formatHostPort({ host: this.config.listen.peer.host, port: this.peerListener.port }),
         tcp: this.tcp.ports().map(({ listen, service }) => ({ listen, service })),
       },
       routes,
-      peers: this.peerStates(),
+      peers,
       endpoints,
       upstreamPools: this.upstreams.stats(),
     };
+  }
+
+  /** The routes and peers of state(), without the rest (what failover events are read from). */
+  routeState(): Pick<DataPlaneState, 'revision' | 'routes' | 'peers'> {
+    const table = this.table;
+    const routes: RouteState[] = [...table.routes.values()].map((route) => ({
+      service: route.service,
+      protocol: route.protocol,
+      local: route.local ? route.local.choices.map((c) => c.via) : [],
+      failover: route.remotes.map((remote) => ({
+        cluster: remote.cluster,
+        stale: remote.stale,
+        gateways: remote.choices.map((c) => ({ gateway: c.via, available: c.gateway.available })),
+      })),
+      deniedBy: route.deniedBy,
+      unhealthyIn: route.unhealthyIn,
+      ...(route.decision ? { mode: route.decision.mode, shares: route.decision.shares } : {}),
+    }));
+    return { revision: table.revision, routes, peers: this.peerStates() };
   }
 
   /** The peer gateways and the connections to them (a part of state(), without building the rest). */

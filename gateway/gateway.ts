@@ -206,6 +206,7 @@ export class Gateway {
       discoveryStatus: () => discovery.status(),
       dataPlaneState: () => dataPlane.state(),
       peerStates: () => dataPlane.peerStates(),
+      routeState: () => dataPlane.routeState(),
       routesVersion: () => dataPlane.routesBuilt,
       identity: {
         cluster: config.cluster,

@@ -44,6 +44,11 @@ export interface AdminServerOptions {
    * they come from dataPlaneState, which builds the whole route state to get them.
    */
   readonly peerStates?: () => unknown;
+  /**
+   * The data plane's routes and peers (DataPlane.routeState()), read for failover events after each
+   * rebuild; without it, dataPlaneState (which also lists every local endpoint and connection pool).
+   */
+  readonly routeState?: () => unknown;
   /** Changes whenever the routes are rebuilt (DataPlane.routesBuilt): the events' poll skips otherwise. */
   readonly routesVersion?: () => number;
   readonly identity: GatewayIdentity;
@@ -99,7 +104,7 @@ export class AdminServer {
       options.events ??
       new FabricEvents({
         view: options.view,
-        dataPlaneState: options.dataPlaneState,
+        dataPlaneState: options.routeState ?? options.dataPlaneState,
         ...(options.routesVersion ? { routesVersion: options.routesVersion } : {}),
         localCluster: options.identity.cluster,
         observer,
