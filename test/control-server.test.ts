@@ -373,7 +373,10 @@ test('control: Watch streams get the same state for a change, serialized once fo
   t.after(() => client.close());
   const streams = [client.watch(), client.watch()];
   const states: FabricStateMessage[][] = streams.map(() => []);
-  streams.forEach((stream, i) => stream.on('data', (s: FabricStateMessage) => states[i]?.push(s)));
+  streams.forEach((stream, i) => {
+    stream.on('data', (s: FabricStateMessage) => states[i]?.push(s));
+    stream.on('error', () => undefined); // CANCELLED, when the test cancels it
+  });
   t.after(() => streams.forEach((stream) => stream.cancel()));
   await waitFor('both initial states', () => states.every((list) => list.length === 1), 10_000);
   view.publish([{ name: 'aws-use1', services: [{ key: 'hello.default', healthy: 0 }] }]);
