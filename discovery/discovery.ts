@@ -355,7 +355,7 @@ export class Discovery {
   /** Replaces this gateway's exported services. Coalesced and idempotent; throws RECORD_INVALID. */
   setLocalServices(services: readonly ServiceExport[]): void {
     if (this.closing) throw new DiscoveryError('CLOSED', 'discovery is closed');
-    validateServices(services);
+    validateServices(services, (service) => this.local.accepted(service));
     if (!this.local.set(services)) return;
     this.registration?.setServices(this.local.desired);
     this.cache.refresh();

@@ -79,13 +79,21 @@ export function validateOptions(options: DiscoveryOptions): void {
   }
 }
 
-/** Checks a whole local export set; throws RECORD_INVALID naming every bad entry. */
-export function validateServices(services: readonly ServiceExport[]): void {
+/**
+ * Checks a whole local export set; throws RECORD_INVALID naming every bad entry. Entries `accepted`
+ * says were checked before, unchanged, skip the schema (key and duplicates are still checked).
+ */
+export function validateServices(
+  services: readonly ServiceExport[],
+  accepted: (service: ServiceExport) => boolean = () => false,
+): void {
   const errors: string[] = [];
   const seen = new Set<string>();
   services.forEach((service, i) => {
-    const parsed = serviceSchema.safeParse({ v: 1, ...service, ports: service.ports ?? [] });
-    if (!parsed.success) errors.push(`services[${i}]: ${problems(parsed.error)}`);
+    const parsed = accepted(service)
+      ? undefined
+      : serviceSchema.safeParse({ v: 1, ...service, ports: service.ports ?? [] });
+    if (parsed && !parsed.success) errors.push(`services[${i}]: ${problems(parsed.error)}`);
     if (service.key !== `${service.name}.${service.namespace}`) {
       errors.push(`services[${i}]: key must be name.namespace (${service.name}.${service.namespace})`);
     }
