@@ -147,7 +147,11 @@ export class LocalCatalog {
           namespace: s.namespace,
           protocol: s.protocol,
           allow: s.allow ?? null,
-          endpoints: s.endpoints.map((e) => ({ host: e.address.host, port: e.address.port, weight: e.weight })),
+          endpoints: s.endpoints.map((e) => ({
+            host: e.address.host,
+            port: e.address.port,
+            weight: e.weight,
+          })),
           ...(s.health ? { health: s.health } : {}),
         }),
       );
