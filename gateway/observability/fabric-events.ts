@@ -12,7 +12,10 @@ import { failoverEvents, readPeers, readRoutes, type RouteReading } from './fail
 
 export interface FabricEventsOptions {
   readonly view: FabricView;
-  /** The data plane's state (DataPlane.state()); without it only cluster events are seen. */
+  /**
+   * The data plane's routes and peers (DataPlane.routeState(), or the whole DataPlane.state()); without
+   * it only cluster events are seen.
+   */
   readonly dataPlaneState?: () => unknown;
   /**
    * Changes whenever the routes may have (DataPlane.routesBuilt): while it stays the same, a poll reads

@@ -126,16 +126,15 @@ export class OutlierDetector {
   /** Feeds one attempt's outcome. O(1) unless it ejects (then O(group size)). */
   report(group: string, member: string, outcome: OutcomeKind): void {
     if (outcome === 'cancelled') return;
-    const declared = this.declared.has(group);
     let members = this.groups.get(group);
     if (!members) {
-      if (declared) return;
+      if (this.declared.has(group)) return;
       members = new Map();
       this.groups.set(group, members);
     }
     let state = members.get(member);
     if (!state) {
-      if (declared) return;
+      if (this.declared.has(group)) return;
       state = freshMember();
       members.set(member, state);
     }
