@@ -24,7 +24,12 @@ import {
   type RouteTable,
   type RouteTableInput,
 } from './routing/route-table.js';
-import { changedServices, type RouteInputs } from './routing/route-changes.js';
+import {
+  changedServices,
+  rttTierChanges,
+  servicesReRankedByRtt,
+  type RouteInputs,
+} from './routing/route-changes.js';
 import { RttSample } from './routing/rtt-sample.js';
 import { Departures, type RetirementOptions } from './routing/departures.js';
 import {
@@ -435,13 +440,21 @@ export class DataPlane {
     this.prober.setPeers(probed);
     if (membersChanged) this.retainOutlierMembers(probed);
     // Read after the probes and ejections have followed the fabric: what the routes built now will read.
-    const inputs: RouteInputs = { fabric, local, links: this.linksOf(fabric) };
+    const inputs: RouteInputs = {
+      fabric,
+      local,
+      links: this.linksOf(fabric),
+      rttTiers: this.rttTiersOf(fabric),
+    };
     const input = this.tableInput(fabric, local);
     if (!previous || this.everyRouteChanged) {
       this.table = buildRouteTable(++this.revision, input);
     } else {
       const changed = changedServices(previous, inputs, this.config.cluster);
       for (const service of this.namedChanges) changed.add(service);
+      const reRanked = rttTierChanges(previous, inputs);
+      if (reRanked.length > 0)
+        servicesReRankedByRtt(this.table.routes.values(), reRanked, previous, inputs, changed);
       for (const route of this.table.routes.values()) {
         const at = route.decision?.reevaluateAt;
         if (at !== undefined && at <= startedAt) changed.add(route.service);
@@ -665,17 +678,15 @@ export class DataPlane {
   }
 
   /**
-   * Per remote cluster, what its routes read besides its view (RouteInputs.links): each gateway's probe
-   * answer and ejection, the whole cluster's ejection, its RTT tier. A change here rebuilds the cluster's
-   * services.
+   * Per remote cluster, what its routes read besides its view and RTT (RouteInputs.links): each gateway's
+   * probe answer and ejection, the whole cluster's ejection. A change here rebuilds the cluster's services.
    */
   private linksOf(fabric: FabricSnapshot): Map<string, string> {
     const outliers = this.options.outliers;
     const links = new Map<string, string>();
     for (const cluster of fabric.clusters.values()) {
       if (cluster.name === this.config.cluster) continue;
-      let link = `${rttTier(this.rtts.rttOf(cluster.name))}`;
-      if (outliers?.clusterUnreachable(cluster.name)) link += ' unreachable';
+      let link = outliers?.clusterUnreachable(cluster.name) ? 'unreachable' : '';
       for (const g of cluster.gateways) {
         const key = peerKey(cluster.name, g.id, g.peerAddress);
         link += ` ${this.prober.isHealthy(key) ? '+' : '-'}${outliers?.gateways.isEjected(cluster.name, key) ? 'x' : ''}`;
@@ -683,6 +694,16 @@ export class DataPlane {
       links.set(cluster.name, link);
     }
     return links;
+  }
+
+  /** Per remote cluster, its RTT tier from the sample route decisions read (RouteInputs.rttTiers). */
+  private rttTiersOf(fabric: FabricSnapshot): Map<string, number> {
+    const tiers = new Map<string, number>();
+    for (const cluster of fabric.clusters.values()) {
+      if (cluster.name !== this.config.cluster)
+        tiers.set(cluster.name, rttTier(this.rtts.rttOf(cluster.name)));
+    }
+    return tiers;
   }
 
   private tableInput(

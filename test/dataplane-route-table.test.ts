@@ -1,11 +1,14 @@
 // The route table without a failover policy: local first, remote clusters in locality order with stale
-// ones last, pinned names, allow lists, unknown names, weighted local balancing and the name cache.
+// ones last, pinned names, allow lists, unknown names, weighted local balancing and the name cache; a
+// rebuild that carries unchanged routes over, and with a policy, the routes an RTT tier change rebuilds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LocalService } from '../gateway/catalog/index.js';
 import { GatewayError } from '../gateway/errors.js';
 import { buildRouteTable, rebuildRouteTable, type RouteTableInput } from '../gateway/routing/route-table.js';
 import { type RemoteGateway, type TargetStats } from '../gateway/routing/route-targets.js';
+import { rttTierChanges, servicesReRankedByRtt, type RouteInputs } from '../gateway/routing/route-changes.js';
+import { FailoverPolicy, rttTier } from '../gateway/resilience/index.js';
 import { clusterView, type ClusterSpec } from './helpers/static-fabric-view.js';
 
 const stats: TargetStats = { record: () => undefined };
@@ -184,4 +187,70 @@ test('a rebuild redoes the changed routes, drops the services gone, and carries 
   );
   assert.equal(next.route('vault.default'), previous.route('vault.default'), 'unchanged: the same route');
   assert.equal(next.route('idle.default'), previous.route('idle.default'));
+});
+
+test('an RTT tier change rebuilds only the routes that ranked that cluster by RTT', () => {
+  const rtts: Record<string, number> = { 'gcp-euw1': 40, 'azure-weu': 80 };
+  const policies = new Map<string, FailoverPolicy>();
+  const clusters: ClusterSpec[] = [
+    {
+      name: 'gcp-euw1',
+      locality: { cloud: 'gcp', region: 'europe-west1' },
+      gateways: gw,
+      services: [{ key: 'both.default' }, { key: 'solo.default' }],
+    },
+    {
+      name: 'azure-weu',
+      locality: { cloud: 'azure', region: 'westeurope' },
+      gateways: gw,
+      services: [{ key: 'both.default' }],
+    },
+  ];
+  const withFailover = (): RouteTableInput<Gateway> => ({
+    ...input([], clusters),
+    failover: {
+      policyFor: (service) => {
+        const policy =
+          policies.get(service) ??
+          new FailoverPolicy({
+            service,
+            cluster: 'home',
+            locality: { cloud: 'aws', region: 'us-east-1' },
+            policy: {
+              mode: 'locality',
+              order: [],
+              priorities: {},
+              weights: {},
+              holdDownMs: 0,
+              failbackRampMs: 0,
+            },
+          });
+        policies.set(service, policy);
+        return policy;
+      },
+      clusterRttMs: (cluster) => rtts[cluster],
+      gatewayReachable: () => true,
+      clusterEjected: () => false,
+      endpointEjected: () => false,
+    },
+  });
+  const first = buildRouteTable(1, withFailover());
+  const nearest = (t: typeof first, service: string) => t.route(service)?.decision?.shares[0]?.cluster;
+  assert.equal(nearest(first, 'both.default'), 'gcp-euw1');
+
+  const inputs = (): RouteInputs => {
+    const tiers = Object.entries(rtts).map(([name, rtt]) => [name, rttTier(rtt)] as const);
+    return { fabric: withFailover().fabric, local: new Map(), links: new Map(), rttTiers: new Map(tiers) };
+  };
+  const was = inputs();
+  rtts['gcp-euw1'] = 120;
+  const now = inputs();
+  const changed = new Set<string>();
+  servicesReRankedByRtt(first.routes.values(), rttTierChanges(was, now), was, now, changed);
+  assert.deepEqual([...changed], ['both.default'], 'solo.default has no other cluster to rank gcp against');
+  const next = rebuildRouteTable(2, withFailover(), first, changed);
+  assert.equal(nearest(next, 'both.default'), 'azure-weu', 'the nearer cluster now');
+  assert.equal(next.route('solo.default'), first.route('solo.default'));
+  // What a rebuild of every route would answer: the same.
+  assert.equal(nearest(buildRouteTable(3, withFailover()), 'solo.default'), nearest(next, 'solo.default'));
 });

@@ -220,6 +220,20 @@ for (const row of ROWS) {
   });
 }
 
+test('a decision names the clusters it ranked by RTT: several in one priority without weights', () => {
+  const ranked = (policy: Partial<FailoverPolicyConfig>, clusters: Record<string, CandidateSpec>) =>
+    [...harness(policy).failover.evaluate(candidates(clusters)).rttRanked].sort();
+  const fabric = { 'aws-use1': {}, 'aws-usw2': { rttMs: 70 }, 'gcp-euw1': { rttMs: 80 }, 'azure-weu': {} };
+  // Local first and the same cloud each stand alone in their priority; the other clouds share one.
+  assert.deepEqual(ranked({}, fabric), ['azure-weu', 'gcp-euw1']);
+  assert.deepEqual(ranked({}, { 'aws-use1': {}, 'gcp-euw1': {} }), []);
+  assert.deepEqual(ranked(ACTIVE_ACTIVE, { 'aws-use1': {}, 'gcp-euw1': {}, 'azure-weu': {} }), []);
+  assert.deepEqual(ranked({ priorities: { 'gcp-euw1': 0 } }, { 'aws-use1': {}, 'gcp-euw1': {} }), [
+    'aws-use1',
+    'gcp-euw1',
+  ]);
+});
+
 test('pick follows the shares exactly over a uniform sweep', () => {
   const { failover } = harness(ACTIVE_ACTIVE);
   const decision = failover.evaluate(candidates({ 'aws-use1': {}, 'gcp-euw1': {}, 'azure-weu': {} }));

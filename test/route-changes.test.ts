@@ -4,7 +4,12 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClusterView, FabricSnapshot } from '../discovery/index.js';
 import { LocalCatalog } from '../gateway/catalog/index.js';
-import { changedServices, type RouteInputs } from '../gateway/routing/route-changes.js';
+import {
+  changedServices,
+  rttTierChanges,
+  servicesReRankedByRtt,
+  type RouteInputs,
+} from '../gateway/routing/route-changes.js';
 import { clusterView, type ClusterSpec } from './helpers/static-fabric-view.js';
 import { parseTestConfig } from './helpers/gateway-config.js';
 
@@ -35,10 +40,14 @@ const cView = clusterView(c);
 const ownView = clusterView(own);
 const noLocal = new Map();
 const links = new Map([
-  ['b', '0 + +'],
-  ['c', '0 + +'],
+  ['b', ' + +'],
+  ['c', ' + +'],
 ]);
-const before: RouteInputs = { fabric: fabric(ownView, bView, cView), local: noLocal, links };
+const rttTiers = new Map([
+  ['b', 0],
+  ['c', Number.POSITIVE_INFINITY],
+]);
+const before: RouteInputs = { fabric: fabric(ownView, bView, cView), local: noLocal, links, rttTiers };
 
 function changed(after: Partial<RouteInputs>): string[] {
   return [...changedServices(before, { ...before, ...after }, 'a')].sort();
@@ -121,9 +130,53 @@ describe('route changes: the fabric view', () => {
     assert.deepEqual(changed({ fabric: fabric(ownView, bView, cView, d) }), ['five.default', 'one.default']);
   });
 
-  test('the links to a cluster (probes, ejections, RTT tier) change every service it exports', () => {
-    assert.deepEqual(changed({ links: new Map([...links, ['c', '0 - +']]) }), ['three.default']);
-    assert.deepEqual(changed({ links: new Map([...links, ['b', '1 + +']]) }), ['one.default', 'two.default']);
+  test('the links to a cluster (probes, ejections) change every service it exports', () => {
+    assert.deepEqual(changed({ links: new Map([...links, ['c', ' - +']]) }), ['three.default']);
+    assert.deepEqual(changed({ links: new Map([...links, ['b', 'unreachable + +']]) }), [
+      'one.default',
+      'two.default',
+    ]);
+  });
+
+  test('an RTT tier is compared apart: it changes no service by itself', () => {
+    const after = { ...before, rttTiers: new Map([...rttTiers, ['c', 2]]) };
+    assert.deepEqual(changed(after), []);
+    assert.deepEqual(rttTierChanges(before, after), ['c']);
+    assert.deepEqual(rttTierChanges(before, { ...before, rttTiers: new Map(rttTiers) }), []);
+  });
+
+  test('an RTT tier change names the services that ranked that cluster by RTT, if their order changes', () => {
+    const decision = (...ranked: string[]) => ({ rttRanked: new Set(ranked) });
+    const routes = [
+      { service: 'both.default', decision: decision('b', 'c') },
+      { service: 'solo.default', decision: decision() },
+      { service: 'plain.default', decision: undefined },
+      { service: 'other.default', decision: decision('d', 'e') },
+      { service: 'mine.default', decision: decision('a', 'b') },
+    ];
+    const reRanked = (from: Record<string, number>, to: Record<string, number>) => {
+      const tiers = (t: Record<string, number>) => ({ ...before, rttTiers: new Map(Object.entries(t)) });
+      const into = new Set<string>();
+      const was = tiers(from);
+      const now = tiers(to);
+      servicesReRankedByRtt(routes, rttTierChanges(was, now), was, now, into);
+      return [...into].sort();
+    };
+    const still = { b: 1, c: 4, d: 2, e: 2 };
+    assert.deepEqual(
+      reRanked(still, { ...still, b: 3 }),
+      [],
+      'b moves within its place: nearer than c still',
+    );
+    assert.deepEqual(reRanked(still, { ...still, b: 4 }), [], 'a tie goes by name: b before c still');
+    assert.deepEqual(reRanked(still, { ...still, b: 5 }), ['both.default'], 'b passes c');
+    assert.deepEqual(reRanked(still, { ...still, e: 1 }), ['other.default'], 'e passes d on a tie');
+    assert.deepEqual(
+      reRanked(still, { ...still, b: 0 }),
+      [],
+      'this cluster (a) is tier 0: b ties it, after it by name',
+    );
+    assert.deepEqual(reRanked(still, { ...still, c: Number.POSITIVE_INFINITY }), []);
   });
 
   test("this cluster's own view changes nothing: its routes read the local catalog", () => {

@@ -86,7 +86,7 @@ test('ten changes in one turn make one rebuild, done before the next request is 
 });
 
 test('a change in the fabric view rebuilds the routes of the services it touches, and only those', async () => {
-  // b's first RTT sample changes its links (an RTT tier), and with them its services' routes, once.
+  // b's first probe answer changes its links, and with them its services' routes, once.
   await waitFor(
     'the links to b to settle',
     async () => (await rebuiltBy(() => republishWith())).length === 0,

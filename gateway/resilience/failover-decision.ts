@@ -26,6 +26,8 @@ export class FailoverDecision {
   readonly clusters: readonly ClusterFailoverState[];
   /** Clock time when the answer changes by itself (hold-down end, ramp step); undefined when settled. */
   readonly reevaluateAt: number | undefined;
+  /** The clusters this answer ranked by measured RTT: a change of their RTT tier may change it. */
+  readonly rttRanked: ReadonlySet<string>;
   private readonly cumulative: Float64Array;
 
   constructor(
@@ -33,11 +35,13 @@ export class FailoverDecision {
     shares: readonly { cluster: string; share: number }[],
     clusters: readonly ClusterFailoverState[],
     reevaluateAt: number | undefined,
+    rttRanked: ReadonlySet<string>,
   ) {
     this.mode = mode;
     this.shares = shares;
     this.clusters = clusters;
     this.reevaluateAt = reevaluateAt;
+    this.rttRanked = rttRanked;
     this.cumulative = new Float64Array(shares.length);
     let sum = 0;
     shares.forEach((s, i) => (this.cumulative[i] = sum += s.share));

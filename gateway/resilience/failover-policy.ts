@@ -134,7 +134,7 @@ export class FailoverPolicy {
         return member(candidate, priority, ok ? 1 : 0, ok);
       });
     }
-    const shares = distribute(members);
+    const { shares, rttRanked } = distribute(members);
     const priorities = new Map(members.map((m) => [m.cluster, m.priority]));
     const ordered = [...shares.entries()]
       .map(([cluster, share]) => ({ cluster, share }))
@@ -149,7 +149,7 @@ export class FailoverPolicy {
     );
     this.report(mode, ordered, now);
     this.settle(now);
-    const decision = new FailoverDecision(mode, ordered, clusters, this.nextChange(now));
+    const decision = new FailoverDecision(mode, ordered, clusters, this.nextChange(now), rttRanked);
     this.previous = decision;
     return decision;
   }

@@ -27,9 +27,20 @@ interface Tier {
   readonly members: readonly { readonly cluster: string; readonly weight: number; readonly ready: number }[];
 }
 
-/** Shares (summing to 1, or empty when nothing is usable), by cluster. */
-export function distribute(members: readonly TierMember[]): Map<string, number> {
-  const tiers = buildTiers(members);
+export interface Distribution {
+  /** Shares (summing to 1, or empty when nothing is usable), by cluster. */
+  readonly shares: Map<string, number>;
+  /**
+   * The clusters whose place measured RTT settled: members of a priority without weights that has other
+   * members. Only for these does a change of RTT tier change the answer.
+   */
+  readonly rttRanked: ReadonlySet<string>;
+}
+
+const NONE_RANKED: ReadonlySet<string> = new Set();
+
+export function distribute(members: readonly TierMember[]): Distribution {
+  const { tiers, rttRanked } = buildTiers(members);
   const first = spill(tiers, (m) => m.ready);
   if (first.remaining > 1e-9) {
     const usable = new Set(members.filter((m) => m.usable).map((m) => m.cluster));
@@ -42,10 +53,10 @@ export function distribute(members: readonly TierMember[]): Map<string, number> 
     }
   }
   for (const [cluster, share] of first.shares) if (share <= 1e-9) first.shares.delete(cluster);
-  return first.shares;
+  return { shares: first.shares, rttRanked };
 }
 
-function buildTiers(members: readonly TierMember[]): Tier[] {
+function buildTiers(members: readonly TierMember[]): { tiers: Tier[]; rttRanked: ReadonlySet<string> } {
   const byPriority = new Map<number, TierMember[]>();
   for (const m of members) {
     const group = byPriority.get(m.priority) ?? [];
@@ -53,6 +64,7 @@ function buildTiers(members: readonly TierMember[]): Tier[] {
     byPriority.set(m.priority, group);
   }
   const tiers: Tier[] = [];
+  let rttRanked = NONE_RANKED;
   for (const priority of [...byPriority.keys()].sort((a, b) => a - b)) {
     const group = byPriority.get(priority) ?? [];
     if (group.some((m) => m.weight !== undefined)) {
@@ -61,12 +73,16 @@ function buildTiers(members: readonly TierMember[]): Tier[] {
       });
       continue;
     }
+    if (group.length > 1) {
+      if (rttRanked === NONE_RANKED) rttRanked = new Set();
+      for (const m of group) (rttRanked as Set<string>).add(m.cluster);
+    }
     const ordered = [...group].sort(
       (a, b) => rttTier(a.rttMs) - rttTier(b.rttMs) || compareNames(a.cluster, b.cluster),
     );
     for (const m of ordered) tiers.push({ members: [{ cluster: m.cluster, weight: 1, ready: m.ready }] });
   }
-  return tiers;
+  return { tiers, rttRanked };
 }
 
 function spill(

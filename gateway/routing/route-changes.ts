@@ -2,21 +2,31 @@
 // services a whole rebuild takes tens of milliseconds, and a busy fabric changes many times a second.
 // Compares two generations of what the route table reads: the fabric view (per remote cluster its
 // freshness, locality and gateways, then each service's export and serving replicas), the links to each
-// remote cluster (probes, ejections, RTT tier: `links`) and the local catalog (unchanged services keep
-// their objects). What these cannot show (a local endpoint's health or ejection, one service's cluster
-// ejection, a failover decision's timer) the caller names itself.
+// remote cluster (probes, ejections: `links`) and the local catalog (unchanged services keep their
+// objects). A remote cluster's RTT tier is compared apart: only the routes whose failover decision ranked
+// that cluster by RTT read it (FailoverDecision.rttRanked), only a tier that passes another's changes
+// their answer, and under load RTTs cross tier steps often.
+// What these cannot show (a local endpoint's health or ejection, one service's cluster ejection, a
+// failover decision's timer) the caller names itself.
 import type { LocalService } from '../catalog/index.js';
-import type { ClusterView, FabricSnapshot, GatewayView, ServiceExport } from '../../discovery/index.js';
+import {
+  compareNames,
+  type ClusterView,
+  type FabricSnapshot,
+  type GatewayView,
+  type ServiceExport,
+} from '../../discovery/index.js';
 
 export interface RouteInputs {
   readonly fabric: FabricSnapshot;
   readonly local: ReadonlyMap<string, LocalService>;
   /**
-   * Per remote cluster, a signature of what its routes read besides its view: whether each gateway
-   * answers probes and is ejected, whether the cluster is unreachable, its RTT tier. Equal strings, equal
-   * links.
+   * Per remote cluster, a signature of what its routes read besides its view and RTT: whether each
+   * gateway answers probes and is ejected, whether the cluster is unreachable. Equal strings, equal links.
    */
   readonly links: ReadonlyMap<string, string>;
+  /** Per remote cluster, its RTT tier as route decisions read it (rttTier: RTT_TIE_MS steps). */
+  readonly rttTiers: ReadonlyMap<string, number>;
 }
 
 /** The services whose routes may differ between two generations of inputs (`own`: this cluster). */
@@ -44,6 +54,49 @@ export function changedServices(before: RouteInputs, after: RouteInputs, own: st
     for (const key of before.local.keys()) if (!after.local.has(key)) changed.add(key);
   }
   return changed;
+}
+
+/** The remote clusters whose RTT tier differs between two generations. */
+export function rttTierChanges(before: RouteInputs, after: RouteInputs): string[] {
+  const changed: string[] = [];
+  for (const [name, tier] of after.rttTiers) if (before.rttTiers.get(name) !== tier) changed.push(name);
+  return changed;
+}
+
+/**
+ * Adds to `into` the services whose route ranked one of `clusters` (their RTT tier changed) by RTT and
+ * whose ranking differs under the new tiers: a tier that moves without passing another cluster's leaves
+ * the answer as it was.
+ */
+export function servicesReRankedByRtt(
+  routes: Iterable<RankedRoute>,
+  clusters: readonly string[],
+  before: RouteInputs,
+  after: RouteInputs,
+  into: Set<string>,
+): void {
+  for (const route of routes) {
+    const ranked = route.decision?.rttRanked;
+    if (!ranked || ranked.size < 2 || !clusters.some((name) => ranked.has(name))) continue;
+    const members = [...ranked];
+    if (!sameOrder(rankByRtt(members, before.rttTiers), rankByRtt(members, after.rttTiers)))
+      into.add(route.service);
+  }
+}
+
+/** What servicesReRankedByRtt reads of a route (ServiceRoute). */
+interface RankedRoute {
+  readonly service: string;
+  readonly decision: { readonly rttRanked: ReadonlySet<string> } | undefined;
+}
+
+/** Clusters in the order failover-tiers.ts gives them: RTT tier, then name; this cluster's tier is 0. */
+function rankByRtt(members: readonly string[], tiers: ReadonlyMap<string, number>): string[] {
+  return [...members].sort((a, b) => (tiers.get(a) ?? 0) - (tiers.get(b) ?? 0) || compareNames(a, b));
+}
+
+function sameOrder(a: readonly string[], b: readonly string[]): boolean {
+  return a.every((name, i) => name === b[i]);
 }
 
 function addServices(into: Set<string>, cluster: ClusterView | undefined): void {

@@ -1,8 +1,9 @@
 // Remote clusters' RTTs as route decisions read them (failover order within a locality tier): a measured
-// RTT is kept for `holdMs`, then read again. A change of RTT tier rebuilds every route of the cluster
-// (route-changes.ts), and under load measured RTTs jitter across tier steps: read afresh at every
-// rebuild, they made nearly every rebuild a whole cluster's. A cluster not measured yet is read every
-// time, so its first measurement counts at once.
+// RTT is kept for `holdMs`, then read again. A change of RTT tier rebuilds the routes that ranked the
+// cluster by RTT (route-changes.ts), and under load measured RTTs jitter across tier steps: read afresh
+// at every rebuild, they made nearly every rebuild one of those routes' (a whole cluster's, before only
+// the ranked routes were named). A cluster not measured yet is read every time, so its first measurement
+// counts at once.
 import type { Clock } from '../resilience/index.js';
 
 export class RttSample {
