@@ -6,7 +6,8 @@
 // ids run out; a closed pool (H2Pool) offers no connection, not even one still connecting; a connection
 // draining a long stream leaves room for a new one; destroy() closes a TLS connection whose peer froze
 // with data still queued to it (Node destroys such a socket itself on the dialling side; the peer
-// listener's sessions needed their socket destroyed, see h2-sessions.ts).
+// listener's sessions needed their socket destroyed, see h2-sessions.ts); a burst at a cold pool stays on
+// one connection when the peer's stream limit is known before its SETTINGS.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -412,4 +413,41 @@ test('after dropConnections (the peer stopped answering) the pool refuses at onc
     () => pool.acquire() instanceof H2Connection,
     5_000,
   );
+});
+
+test('a burst at a cold pool stays on one connection when the peer is known to allow more than 100 streams', async (t) => {
+  const server = createServer({ settings: { maxConcurrentStreams: 1000 } });
+  server.on('stream', (stream) => stream.respond({ ':status': 200 }, { endStream: true }));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const port = (server.address() as AddressInfo).port;
+  /** Connections a cold pool opened for 150 streams asked for at once, all of them answered. */
+  const connectionsFor150 = async (assumedMaxStreams?: number): Promise<number> => {
+    const pool = new H2Pool({
+      authority: `http://127.0.0.1:${port}`,
+      describe: 'test peer',
+      connectTimeoutMs: 2_000,
+      maxConnections: 4,
+      overflowConnections: 0,
+      backoff: { baseMs: 100, maxMs: 1_000 },
+      pingTimeoutMs: 1_000,
+      deadAfterMs: 3_000,
+      ...(assumedMaxStreams ? { assumedMaxStreams } : {}),
+    });
+    t.after(() => pool.destroy());
+    const answers: Promise<unknown>[] = [];
+    for (let i = 0; i < 150; i++) {
+      const connection = pool.acquire();
+      assert.ok(connection instanceof H2Connection);
+      const stream = connection.request({ ':path': '/' }, true);
+      assert.ok(!(stream instanceof GatewayError));
+      stream.resume();
+      answers.push(once(stream, 'response'));
+    }
+    await Promise.all(answers);
+    return pool.state().connections;
+  };
+  assert.equal(await connectionsFor150(1000), 1);
+  assert.equal(await connectionsFor150(), 2, "Node's assumption: 100 streams before SETTINGS");
 });

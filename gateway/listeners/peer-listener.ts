@@ -37,7 +37,7 @@ import {
 } from '../transport/h2-connection.js';
 import { OPAQUE_TCP_ALPN } from '../transport/opaque-tunnel.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
-import type { TlsCredentials } from '../transport/peer-transport.js';
+import { PEER_MAX_CONCURRENT_STREAMS, type TlsCredentials } from '../transport/peer-transport.js';
 import type { RequestMetrics } from './request-metrics.js';
 import { handToH2Server, H2Sessions, SESSION_PING_INTERVAL_MS } from './h2-sessions.js';
 
@@ -53,9 +53,6 @@ export type PeerTunnelHandler = (socket: TLSSocket, caller: string) => void;
 
 const kCaller = Symbol('weft.peer.caller');
 type CallerTagged = { [kCaller]?: string };
-
-/** Stream limit per peer connection; the dialling side opens another connection beyond it. */
-export const PEER_MAX_CONCURRENT_STREAMS = 1000;
 
 /** A TLS handshake that takes longer is cut (Node's default is 120 s, too long for an exposed port). */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;

@@ -49,6 +49,12 @@ export interface H2ConnectionOptions {
   readonly classifyConnectError?: (err: Error) => GatewayError | undefined;
   /** Streams opened before the connection retires (default: before HTTP/2's stream ids run out). */
   readonly maxStreamsPerConnection?: number;
+  /**
+   * The peer's concurrent stream limit assumed until its SETTINGS arrive (Node's default: 100). Streams
+   * past it wait for another connection, so a burst at a cold pool opens more connections than it needs
+   * when the peer is known to allow more.
+   */
+  readonly assumedMaxStreams?: number;
 }
 
 /**
@@ -57,6 +63,9 @@ export interface H2ConnectionOptions {
  * streams a second that is some 30 hours. Retire well before.
  */
 const MAX_STREAMS_PER_CONNECTION = 2 ** 30 - 2 ** 20;
+
+/** What Node assumes of a peer's concurrent stream limit before its SETTINGS (peerMaxConcurrentStreams). */
+const NODE_ASSUMED_MAX_STREAMS = 100;
 
 const kConnection = Symbol('weft.h2.connection');
 
@@ -74,8 +83,8 @@ export class H2Connection {
   /** Whether the session ever became ready (a failure before that is a connect failure). */
   everReady = false;
   activeStreams = 0;
-  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS, once known. */
-  maxStreams = 100;
+  /** The peer's SETTINGS_MAX_CONCURRENT_STREAMS, once known; until then the assumed limit. */
+  maxStreams: number;
   rttMs: number | undefined;
   /** Streams opened over the connection's life (see MAX_STREAMS_PER_CONNECTION). */
   private openedStreams = 0;
@@ -96,10 +105,12 @@ export class H2Connection {
   constructor(options: H2ConnectionOptions, events: H2ConnectionEvents) {
     this.options = options;
     this.events = events;
+    this.maxStreams = options.assumedMaxStreams ?? NODE_ASSUMED_MAX_STREAMS;
     const settings = { enablePush: false, initialWindowSize: STREAM_WINDOW_BYTES };
     const session = connect(options.authority, {
       ...options.tls,
       settings,
+      peerMaxConcurrentStreams: this.maxStreams,
       maxSessionMemory: MAX_SESSION_MEMORY_MB,
       maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
     });

@@ -28,6 +28,8 @@ export interface H2PoolOptions {
   readonly pingTimeoutMs: number;
   readonly deadAfterMs: number;
   readonly classifyConnectError?: (err: Error) => GatewayError | undefined;
+  /** The destination's stream limit per connection assumed until its SETTINGS arrive (H2ConnectionOptions). */
+  readonly assumedMaxStreams?: number;
   /** Connection count changes (for metrics). */
   readonly onConnectionsChanged?: () => void;
   readonly now?: () => number;
@@ -277,6 +279,7 @@ export class H2Pool implements H2ConnectionEvents {
           ...(this.options.classifyConnectError
             ? { classifyConnectError: this.options.classifyConnectError }
             : {}),
+          ...(this.options.assumedMaxStreams ? { assumedMaxStreams: this.options.assumedMaxStreams } : {}),
         },
         this,
       );

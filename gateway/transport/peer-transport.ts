@@ -66,10 +66,16 @@ export interface PeerState {
   readonly backoffMs?: number;
 }
 
+/**
+ * Stream limit per peer connection, as every weft gateway's peer listener sets it (SETTINGS); the
+ * dialling side assumes it before the SETTINGS arrive and opens another connection beyond it.
+ */
+export const PEER_MAX_CONCURRENT_STREAMS = 1000;
+
 export const PEER_DEFAULTS = {
   connectTimeoutMs: 3_000,
   maxConnectionsPerPeer: 4,
-  /** More connections while every one holds as many streams as the peer allows (1000 each). */
+  /** More connections while every one holds as many streams as the peer allows (1000 each, above). */
   overflowConnectionsPerPeer: 12,
   pingIntervalMs: 1_000,
   pingTimeoutMs: 1_000,
@@ -316,6 +322,7 @@ export class PeerTransport {
       pingTimeoutMs: this.options.pingTimeoutMs ?? PEER_DEFAULTS.pingTimeoutMs,
       deadAfterMs: this.options.deadAfterMs ?? PEER_DEFAULTS.deadAfterMs,
       classifyConnectError: classify,
+      assumedMaxStreams: PEER_MAX_CONCURRENT_STREAMS,
       ...(this.options.onConnectionsChanged
         ? { onConnectionsChanged: this.options.onConnectionsChanged }
         : {}),
