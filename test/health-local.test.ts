@@ -337,3 +337,35 @@ test('a changed health config restarts the check; close() aborts checks in fligh
   await new Promise<void>((resolve) => setImmediate(resolve));
   assert.equal(server.requests, requests, 'a closed checker ignores the catalog');
 });
+
+test('a catalog change that starts or stops no check publishes nothing; the counts follow it all the same', async (t) => {
+  const server = new HealthServer();
+  await server.listen();
+  t.after(() => server.close());
+  const catalog = new LocalCatalog(
+    services([
+      { name: 'hello', endpoints: [server.endpoint], health: { http: '/', ...FAST } },
+      { name: 'plain', endpoints: ['127.0.5.9:1'] },
+    ]),
+  );
+  const { checker, snapshots } = start(catalog);
+  t.after(() => checker.close());
+  await waitFor('hello checked', () => checker.details()[0]?.status === 'healthy', 5000);
+  const published = snapshots.length;
+  const spec = { name: 'plain', namespace: 'default', protocol: 'http' as const };
+  const id = catalog.register('test', { ...spec, endpoints: [{ host: '127.0.5.9', port: 2, weight: 1 }] });
+  assert.equal(snapshots.length, published, 'no check started: nothing published');
+  assert.deepEqual(checker.summary('plain.default'), { total: 2, healthy: 2 });
+  catalog.deregister(id);
+  assert.equal(snapshots.length, published);
+  assert.deepEqual(checker.summary('plain.default'), { total: 1, healthy: 1 });
+
+  catalog.register('test', {
+    name: 'hello',
+    namespace: 'default',
+    protocol: 'http',
+    endpoints: [{ host: HOST, port: 1, weight: 1 }],
+  });
+  assert.equal(snapshots.length, published + 1, 'a check started: published');
+  assert.equal(checker.details().length, 3);
+});

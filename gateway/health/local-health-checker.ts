@@ -1,7 +1,9 @@
 // Active health checks of this cluster's endpoints: for every endpoint of every catalog service that has
 // a `health:` config, an HTTP, gRPC (grpc.health.v1) or TCP check on a jittered interval with rise/fall
 // thresholds. The result is an immutable HealthSnapshot, replaced and published to subscribers whenever
-// an endpoint's routing answer or the catalog changes. Follows the catalog: new endpoints get a check,
+// an endpoint's routing answer changes or a catalog change adds or stops checks (a catalog change that
+// touches no check publishes nothing: in a catalog of thousands of services, a registration would make
+// every subscriber redo its work for all of them). Follows the catalog: new endpoints get a check,
 // removed ones have theirs cancelled (the probe in flight is aborted), a changed health config restarts
 // the check: from 'unknown' when it probes something else, with its rise/fall state kept when only
 // timings or thresholds changed. Lifecycle: construct (no side effects) → start → close (idempotent).
@@ -52,6 +54,10 @@ export class LocalHealthChecker {
   private readonly now: () => number;
   /** By endpointKey(service, host, port). */
   private readonly checks = new Map<string, { check: EndpointCheck; fingerprint: string }>();
+  /** The keys of `checks`, by service key. */
+  private readonly checksOf = new Map<string, Set<string>>();
+  /** The catalog as the last sync saw it. */
+  private synced: ReadonlyMap<string, LocalService> = new Map();
   private readonly listeners = new Set<HealthListener>();
   private current: HealthSnapshot;
   private revision = 0;
@@ -81,6 +87,7 @@ export class LocalHealthChecker {
     this.unsubscribe = undefined;
     for (const { check } of this.checks.values()) check.stop('health checker closed');
     this.checks.clear();
+    this.checksOf.clear();
     this.listeners.clear();
   }
 
@@ -145,33 +152,43 @@ export class LocalHealthChecker {
     return out;
   }
 
+  /**
+   * Follows the catalog: only the services whose object changed since the last sync (the catalog keeps
+   * the objects of unchanged ones) can have checks to start or stop.
+   */
   private sync(services: ReadonlyMap<string, LocalService>): void {
     if (this.closed) return;
+    const touched = changedKeys(this.synced, services);
+    this.synced = services;
     const wanted = new Map<
       string,
       { service: LocalService; host: string; port: number; fingerprint: string }
     >();
-    for (const service of services.values()) {
-      if (!service.health) continue;
-      const fingerprint = JSON.stringify(service.health);
+    for (const key of touched) {
+      const service = services.get(key);
+      if (!service?.health) continue;
+      const fingerprint = fingerprintOf(service.health);
       for (const e of service.endpoints) {
-        wanted.set(endpointKey(service.key, e.host, e.port), {
-          service,
-          host: e.host,
-          port: e.port,
-          fingerprint,
-        });
+        wanted.set(endpointKey(key, e.host, e.port), { service, host: e.host, port: e.port, fingerprint });
       }
     }
     /** Stopped checks whose replacement probes the same thing, so keeps their state. */
     const retimed = new Map<string, EndpointCheck>();
-    for (const [key, { check, fingerprint }] of this.checks) {
-      const next = wanted.get(key);
-      if (next?.fingerprint === fingerprint) continue;
-      check.stop(next ? 'health check changed' : 'endpoint removed');
-      this.checks.delete(key);
-      if (next?.service.health && describeCheck(next.service.health) === describeCheck(check.config)) {
-        retimed.set(key, check);
+    let changed = false;
+    for (const service of touched) {
+      for (const key of this.checksOf.get(service) ?? []) {
+        const entry = this.checks.get(key);
+        const next = wanted.get(key);
+        if (!entry || next?.fingerprint === entry.fingerprint) continue;
+        changed = true;
+        entry.check.stop(next ? 'health check changed' : 'endpoint removed');
+        this.forget(service, key);
+        if (
+          next?.service.health &&
+          describeCheck(next.service.health) === describeCheck(entry.check.config)
+        ) {
+          retimed.set(key, entry.check);
+        }
       }
     }
     for (const [key, { service, host, port, fingerprint }] of wanted) {
@@ -187,9 +204,21 @@ export class LocalHealthChecker {
         onTransition: (c, transition) => this.onTransition(c, transition),
       });
       this.checks.set(key, { check, fingerprint });
+      let keys = this.checksOf.get(service.key);
+      if (!keys) this.checksOf.set(service.key, (keys = new Set()));
+      keys.add(key);
       check.start();
+      changed = true;
     }
-    this.publish();
+    if (changed) this.publish();
+    else this.current = this.current.withCatalog(services);
+  }
+
+  private forget(service: string, key: string): void {
+    this.checks.delete(key);
+    const keys = this.checksOf.get(service);
+    keys?.delete(key);
+    if (keys?.size === 0) this.checksOf.delete(service);
   }
 
   private onTransition(check: EndpointCheck, transition: Exclude<HealthTransition, undefined>): void {
@@ -222,6 +251,26 @@ export class LocalHealthChecker {
       this.publishing = false;
     }
   }
+}
+
+/** The keys whose service object differs between two generations of the catalog (gone ones included). */
+function changedKeys(
+  before: ReadonlyMap<string, LocalService>,
+  after: ReadonlyMap<string, LocalService>,
+): Set<string> {
+  const keys = new Set<string>();
+  for (const [key, service] of after) if (before.get(key) !== service) keys.add(key);
+  for (const key of before.keys()) if (!after.has(key)) keys.add(key);
+  return keys;
+}
+
+const fingerprints = new WeakMap<HealthCheckConfig, string>();
+
+/** The whole health config as text: a check restarts when it changes. */
+function fingerprintOf(health: HealthCheckConfig): string {
+  let text = fingerprints.get(health);
+  if (text === undefined) fingerprints.set(health, (text = JSON.stringify(health)));
+  return text;
 }
 
 /** What a check probes, without its timings: `http <path>`, `grpc [service]` or `tcp`. */
