@@ -157,6 +157,31 @@ test('ejected members return on sweep with an event; nextExpiryAt schedules it',
   assert.equal(d.nextExpiryAt(), undefined);
 });
 
+test('while nothing is ejected the answers read no clock; after an ejection they do, until a sweep finds none', () => {
+  const clock = { t: 0 };
+  let reads = 0;
+  const counted = new OutlierDetector({ ...OPTIONS, now: () => (reads++, clock.t) });
+  counted.setMembers('svc', ['a', 'b']);
+  assert.equal(counted.ejecting, false);
+  assert.equal(counted.isEjected('svc', 'a') || counted.panic('svc'), false);
+  assert.equal(counted.available('svc', 'a'), true);
+  assert.equal(reads, 0, 'no clock read');
+  repeat(counted, 'a', 'upstream-origin', 5);
+  assert.equal(counted.ejecting, true);
+  assert.equal(counted.isEjected('svc', 'a'), true);
+  assert.equal(counted.available('svc', 'a'), false);
+  clock.t = 4_999;
+  counted.sweep();
+  assert.equal(counted.ejecting, true, 'still ejected');
+  clock.t = 5_000;
+  assert.equal(counted.isEjected('svc', 'a'), false, 'its time is up, before any sweep');
+  counted.sweep();
+  assert.equal(counted.ejecting, false);
+  reads = 0;
+  assert.equal(counted.available('svc', 'a'), true);
+  assert.equal(reads, 0);
+});
+
 test('each of several ejections returns at its own time, however the sweeps fall', () => {
   const { clock, events, d } = detector({ maxEjectionPercent: 100 });
   d.setMembers('svc', ['a', 'b', 'c']);

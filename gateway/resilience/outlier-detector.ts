@@ -74,6 +74,12 @@ export class OutlierDetector {
   private readonly declared = new Set<string>();
   /** No ejection ends before this (clock ms): a sweep earlier has nothing to do and reads no member. */
   private sweepFrom = Number.POSITIVE_INFINITY;
+  /**
+   * Whether a member may be ejected: false from a sweep that found none until the next ejection. The
+   * usual answer, then, reads no member and no clock (the gateway asks for every local endpoint when it
+   * publishes its exports, and for every endpoint of a route it builds).
+   */
+  private mayBeEjected = false;
   private readonly listeners = new Set<OutlierListener>();
   /** Ejections that happened, and ones the max-ejection cap prevented (Envoy's ejections_overflow). */
   readonly totals = { ejections: 0, overflow: 0 };
@@ -188,14 +194,21 @@ export class OutlierDetector {
       this.eject(group, member, state, members, 'failure-percentage', now);
   }
 
+  /** Whether any member of any group may be ejected now; false means none is. */
+  get ejecting(): boolean {
+    return this.mayBeEjected;
+  }
+
   /** Whether the member is ejected right now (regardless of panic). A read: no events, no mutation. */
   isEjected(group: string, member: string): boolean {
+    if (!this.mayBeEjected) return false;
     const state = this.groups.get(group)?.get(member);
     return state !== undefined && state.ejectedUntil > this.now();
   }
 
   /** Every member of the group is ejected (a group with no members is not in panic). */
   panic(group: string): boolean {
+    if (!this.mayBeEjected) return false;
     const members = this.groups.get(group);
     if (!members || members.size === 0) return false;
     const now = this.now();
@@ -221,6 +234,7 @@ export class OutlierDetector {
         else this.sweepFrom = Math.min(this.sweepFrom, state.ejectedUntil);
       }
     }
+    this.mayBeEjected = this.sweepFrom !== Number.POSITIVE_INFINITY;
   }
 
   /** When the next ejection expires (clock ms), for scheduling `sweep`; undefined when none is ejected. */
@@ -291,6 +305,7 @@ export class OutlierDetector {
     const durationMs = Math.min(baseEjectionMs * state.ejections, maxEjectionMs);
     state.ejectedUntil = now + durationMs;
     this.sweepFrom = Math.min(this.sweepFrom, state.ejectedUntil);
+    this.mayBeEjected = true;
     state.reason = reason;
     state.local = state.upstream = 0;
     state.windowAttempts = state.windowFailures = 0;
