@@ -293,6 +293,8 @@ test('a poll reads the data plane only once its routes were rebuilt since the la
     assert.equal(reads, 1, 'no rebuild since: neither a poll nor a view swap reads the whole state');
     current = state({ 'hello.default': { remotes: [{ cluster: 'gcp-euw1' }] } });
     version = 2;
+    view.publish([]);
+    assert.equal(reads, 1, 'a view swap without a cluster transition leaves the routes to the next poll');
     events.poll();
     assert.equal(reads, 2);
     assert.deepEqual(

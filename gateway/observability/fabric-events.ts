@@ -2,7 +2,9 @@
 // a small ring for the dashboard, the admin API and the stats record, and logged as they happen.
 // Sources: every fabric view swap (cluster transitions) and a periodic reading of the data plane's route
 // state (failover/failback; peer reachability changes do not swap the view, so they are polled), skipped
-// while the routes have not been rebuilt.
+// while the routes have not been rebuilt. A view swap with a cluster transition reads the routes at once
+// too; one without (a service's export changed: many a second in a large, busy fabric) leaves them to the
+// periodic reading, as reading every route costs milliseconds at thousands of services.
 // Lifecycle: construct (no side effects) → start() → close(); both idempotent.
 import type { Logger } from 'pino';
 import type { FabricSnapshot, FabricView } from '../../discovery/index.js';
@@ -124,8 +126,9 @@ export class FabricEvents {
   private onSnapshot(snapshot: FabricSnapshot): void {
     const previous = this.snapshot ?? snapshot;
     this.snapshot = snapshot;
-    this.add(clusterTransitions(previous, snapshot, this.now(), this.options.observer));
-    this.poll();
+    const transitions = clusterTransitions(previous, snapshot, this.now(), this.options.observer);
+    this.add(transitions);
+    if (transitions.length > 0) this.poll();
   }
 
   private add(events: readonly FabricEvent[]): void {
