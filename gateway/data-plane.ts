@@ -438,7 +438,14 @@ export class DataPlane {
     }
     this.peers.retain(gateways);
     this.prober.setPeers(probed);
-    if (membersChanged) this.retainOutlierMembers(probed);
+    if (membersChanged) {
+      if (!previous || this.everyRouteChanged) this.retainOutlierMembers(fabric, local, probed);
+      else {
+        // Only the services whose endpoints or exporting clusters may differ: the view and the catalog.
+        const touched = changedServices(previous, { ...previous, fabric, local }, this.config.cluster);
+        this.updateOutlierMembers(fabric, local, probed, touched);
+      }
+    }
     // Read after the probes and ejections have followed the fabric: what the routes built now will read.
     const inputs: RouteInputs = {
       fabric,
@@ -657,24 +664,51 @@ export class DataPlane {
   }
 
   /** Passive outlier detection forgets endpoints, gateways and clusters that left. */
-  private retainOutlierMembers(remoteGateways: readonly { key: string; cluster: string }[]): void {
+  private retainOutlierMembers(
+    fabric: FabricSnapshot,
+    local: ReadonlyMap<string, LocalService>,
+    remoteGateways: readonly { key: string; cluster: string }[],
+  ): void {
     const outliers = this.options.outliers;
     if (!outliers) return;
     const endpoints = new Map<string, string[]>();
-    for (const service of this.options.catalog.services().values()) {
-      endpoints.set(
-        service.key,
-        service.endpoints.map((e) => formatHostPort(e)),
-      );
-    }
-    const gateways = new Map<string, string[]>();
-    for (const { key, cluster } of remoteGateways) appendTo(gateways, cluster, key);
+    for (const service of local.values()) endpoints.set(service.key, service.endpoints.map(formatHostPort));
     const clusters = new Map<string, string[]>();
-    for (const cluster of this.options.view.snapshot().clusters.values()) {
+    for (const cluster of fabric.clusters.values()) {
       if (cluster.name === this.config.cluster) continue;
       for (const service of cluster.services.keys()) appendTo(clusters, service, cluster.name);
     }
-    outliers.retain({ endpoints, gateways, clusters });
+    outliers.retain({ endpoints, gateways: gatewaysByCluster(remoteGateways), clusters });
+  }
+
+  /**
+   * As retainOutlierMembers, for the endpoints and exporting clusters of `services` only (a change
+   * touched them; the groups of thousands of others stay as they are); every cluster's gateways.
+   */
+  private updateOutlierMembers(
+    fabric: FabricSnapshot,
+    local: ReadonlyMap<string, LocalService>,
+    remoteGateways: readonly { key: string; cluster: string }[],
+    services: ReadonlySet<string>,
+  ): void {
+    const outliers = this.options.outliers;
+    if (!outliers) return;
+    outliers.gateways.retain(gatewaysByCluster(remoteGateways));
+    if (services.size === 0) return;
+    // Undefined forgets a group, as retain() forgets one it is not given: a service gone from the catalog,
+    // one no other cluster exports.
+    const endpoints = new Map<string, string[] | undefined>();
+    const clusters = new Map<string, string[] | undefined>();
+    for (const service of services) {
+      endpoints.set(service, local.get(service)?.endpoints.map(formatHostPort));
+      const exporters: string[] = [];
+      for (const cluster of fabric.clusters.values()) {
+        if (cluster.name !== this.config.cluster && cluster.services.has(service))
+          exporters.push(cluster.name);
+      }
+      clusters.set(service, exporters.length > 0 ? exporters : undefined);
+    }
+    outliers.update({ endpoints, clusters });
   }
 
   /**
@@ -740,6 +774,12 @@ export class DataPlane {
       },
     };
   }
+}
+
+function gatewaysByCluster(gateways: readonly { key: string; cluster: string }[]): Map<string, string[]> {
+  const byCluster = new Map<string, string[]>();
+  for (const { key, cluster } of gateways) appendTo(byCluster, cluster, key);
+  return byCluster;
 }
 
 function appendTo(lists: Map<string, string[]>, key: string, value: string): void {

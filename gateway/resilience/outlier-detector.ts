@@ -129,6 +129,22 @@ export class OutlierDetector {
     for (const [group, members] of groups) this.setMembers(group, members);
   }
 
+  /**
+   * Declares the groups listed (`setMembers`) and leaves the others as they are; a group listed as
+   * undefined is forgotten, declaration included, as `retain` forgets a group it is not given. For a
+   * change that touched a few groups among thousands.
+   */
+  update(groups: ReadonlyMap<string, Iterable<string> | undefined>): void {
+    for (const [group, members] of groups) {
+      if (members) {
+        this.setMembers(group, members);
+      } else {
+        this.groups.delete(group);
+        this.declared.delete(group);
+      }
+    }
+  }
+
   /** Feeds one attempt's outcome. O(1) unless it ejects (then O(group size)). */
   report(group: string, member: string, outcome: OutcomeKind): void {
     if (outcome === 'cancelled') return;

@@ -87,6 +87,20 @@ export class OutlierTracker {
     this.clusters.retain(members.clusters);
   }
 
+  /**
+   * Declares the members of the groups listed (OutlierDetector.update: undefined forgets the group) and
+   * leaves every other group as it is.
+   */
+  update(members: {
+    readonly endpoints?: ReadonlyMap<string, Iterable<string> | undefined>;
+    readonly gateways?: ReadonlyMap<string, Iterable<string> | undefined>;
+    readonly clusters?: ReadonlyMap<string, Iterable<string> | undefined>;
+  }): void {
+    if (members.endpoints) this.endpoints.update(members.endpoints);
+    if (members.gateways) this.gateways.update(members.gateways);
+    if (members.clusters) this.clusters.update(members.clusters);
+  }
+
   sweep(): void {
     this.endpoints.sweep();
     this.gateways.sweep();
