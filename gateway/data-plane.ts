@@ -474,7 +474,7 @@ export class DataPlane {
     this.rebuilds++;
     this.retireDeparted();
     this.scheduleReevaluation();
-    if (localChanged) {
+    if (localChanged && (!previous || this.leftEndpointWithPool(previous.local, local))) {
       const endpoints = new Set<string>();
       for (const service of local.values()) {
         for (const e of service.endpoints) endpoints.add(formatHostPort(e));
@@ -661,6 +661,27 @@ export class DataPlane {
     if (wait === Infinity || this.closing) return;
     this.retireTimer = setTimeout(() => this.retireDeparted(), wait + 1);
     this.retireTimer.unref();
+  }
+
+  /**
+   * Whether a local service changed away from an endpoint this gateway holds connections to: only then
+   * may a pool have lost its last service (walking every endpoint of thousands of services is not done
+   * for each registration).
+   */
+  private leftEndpointWithPool(
+    before: ReadonlyMap<string, LocalService>,
+    after: ReadonlyMap<string, LocalService>,
+  ): boolean {
+    for (const [key, service] of before) {
+      const now = after.get(key);
+      if (now === service) continue;
+      const kept = new Set(now?.endpoints.map(formatHostPort));
+      for (const e of service.endpoints) {
+        const endpoint = formatHostPort(e);
+        if (!kept.has(endpoint) && this.upstreams.has(endpoint)) return true;
+      }
+    }
+    return false;
   }
 
   /** Passive outlier detection forgets endpoints, gateways and clusters that left. */

@@ -60,6 +60,11 @@ export class LocalUpstreams {
     return this.h1Pool(endpoint).dispatch(request, sink);
   }
 
+  /** Whether there is a pool for the endpoint (`key`: as formatHostPort writes it). */
+  has(key: string): boolean {
+    return this.h1.has(key) || this.h2.has(key);
+  }
+
   /** Drops pools of endpoints that are no longer in the catalog (`keys`: as formatHostPort writes them). */
   retain(keys: ReadonlySet<string>): void {
     for (const [key, pool] of this.h1) {
