@@ -53,7 +53,7 @@ test('a deregistered endpoint loses its pool; the others keep theirs', async () 
   const servedBy = new Set<string>();
   for (let i = 0; i < 40 && servedBy.size < 2; i++) {
     const answer = await httpCall(`${a.outboundUrl}/whoami`, { headers: { host: 'hello' } });
-    servedBy.add(JSON.parse(answer.body.toString()).servedBy);
+    servedBy.add((JSON.parse(answer.body.toString()) as { servedBy: string }).servedBy);
   }
   assert.deepEqual([...servedBy].sort(), ['first', 'second']);
   assert.deepEqual(pools(), [first.endpoint, second.endpoint].sort());
