@@ -2,13 +2,13 @@
 // endpoints, the clusters exporting each service and each cluster's gateways, and forgets what left. After
 // the first rebuild it declares only the groups a change touched (OutlierDetector.update), so this checks
 // that every kind of change still reaches the groups; OutlierDetector.update itself is checked below.
-import { setImmediate as turn } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClusterView } from '../discovery/index.js';
 import { OutlierDetector, OutlierTracker } from '../gateway/resilience/index.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { clusterView } from './helpers/static-fabric-view.js';
+import { waitFor } from './helpers/wait.js';
 
 const OPTIONS = {
   consecutiveLocalOriginFailures: 3,
@@ -18,6 +18,15 @@ const OPTIONS = {
   maxEjectionPercent: 50,
   failurePercentage: { threshold: 0, minRequests: 20, windowMs: 10_000 },
 };
+
+/**
+ * Waits until `detector` holds `expected` (group → members): a rebuild comes on the next turn, or later
+ * when the one before took long (pacing).
+ */
+async function holds(detector: OutlierDetector, expected: Record<string, string[]>): Promise<void> {
+  const wanted = JSON.stringify(expected);
+  await waitFor(`groups ${wanted}`, () => JSON.stringify(groups(detector)) === wanted, 5_000);
+}
 
 /** group → members, sorted, as a detector holds them. */
 function groups(detector: OutlierDetector): Record<string, string[]> {
@@ -57,12 +66,11 @@ test('a data plane declares the members of what changed, and forgets what left',
     fabric.view.publish([own, { ...b, gateways }]);
   };
   publishB('s2.default', 's3.default');
-  await turn();
+  await holds(outliers.clusters, { 's2.default': ['b'], 's3.default': ['b'] });
   assert.deepEqual(groups(outliers.endpoints), {
     's1.default': ['127.0.99.2:1'],
     's2.default': ['127.0.99.2:2'],
   });
-  assert.deepEqual(groups(outliers.clusters), { 's2.default': ['b'], 's3.default': ['b'] });
   assert.deepEqual(groups(outliers.gateways), { b: ['b/gw-1@127.0.99.9:1'] });
 
   const catalog = fabric.gateway('a').catalog;
@@ -79,23 +87,19 @@ test('a data plane declares the members of what changed, and forgets what left',
     protocol: 'http',
     endpoints: [endpoint],
   });
-  await turn();
-  assert.deepEqual(groups(outliers.endpoints)['s1.default'], ['127.0.99.2:1', '127.0.99.2:3']);
-  assert.deepEqual(groups(outliers.endpoints)['s4.default'], ['127.0.99.2:3']);
+  await holds(outliers.endpoints, {
+    's1.default': ['127.0.99.2:1', '127.0.99.2:3'],
+    's2.default': ['127.0.99.2:2'],
+    's4.default': ['127.0.99.2:3'],
+  });
   catalog.deregister(grown);
   catalog.deregister(added);
-  await turn();
-  assert.deepEqual(groups(outliers.endpoints), {
-    's1.default': ['127.0.99.2:1'],
-    's2.default': ['127.0.99.2:2'],
-  });
+  await holds(outliers.endpoints, { 's1.default': ['127.0.99.2:1'], 's2.default': ['127.0.99.2:2'] });
 
   publishB('s2.default', 's5.default');
-  await turn();
-  assert.deepEqual(groups(outliers.clusters), { 's2.default': ['b'], 's5.default': ['b'] });
+  await holds(outliers.clusters, { 's2.default': ['b'], 's5.default': ['b'] });
   fabric.view.publish([own]);
-  await turn();
-  assert.deepEqual(groups(outliers.clusters), {});
+  await holds(outliers.clusters, {});
   assert.deepEqual(groups(outliers.gateways), {});
 });
 

@@ -1,12 +1,12 @@
 // Connection pools to local endpoints follow the catalog without walking it at every change: an endpoint
 // a registration takes away loses its pool, one still in the catalog keeps its pool, and a change that
 // takes no endpoint with a pool away leaves the pools as they are.
-import { setImmediate as turn } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { httpCall } from './helpers/http-call.js';
 import { startHttpUpstream, type HttpUpstream } from './helpers/sample-upstreams.js';
+import { waitFor } from './helpers/wait.js';
 
 let fabric: TestFabric;
 let first: HttpUpstream;
@@ -49,7 +49,9 @@ test('a deregistered endpoint loses its pool; the others keep theirs', async () 
     protocol: 'http',
     endpoints: [{ host: host as string, port: Number(port), weight: 1 }],
   });
-  await turn();
+  const routed = () => a.dataPlane.state().routes.find((r) => r.service === 'hello.default')?.local.length;
+  // A rebuild comes on the next turn, or later when the one before took long (pacing).
+  await waitFor('the registered endpoint in the route', () => routed() === 2, 5_000);
   const servedBy = new Set<string>();
   for (let i = 0; i < 40 && servedBy.size < 2; i++) {
     const answer = await httpCall(`${a.outboundUrl}/whoami`, { headers: { host: 'hello' } });
@@ -58,6 +60,7 @@ test('a deregistered endpoint loses its pool; the others keep theirs', async () 
   assert.deepEqual([...servedBy].sort(), ['first', 'second']);
   assert.deepEqual(pools(), [first.endpoint, second.endpoint].sort());
 
+  const built = a.dataPlane.routesBuilt;
   const unrelated = a.catalog.register('test', {
     name: 'other',
     namespace: 'default',
@@ -65,10 +68,10 @@ test('a deregistered endpoint loses its pool; the others keep theirs', async () 
     endpoints: [{ host: '127.0.101.4', port: 2, weight: 1 }],
   });
   a.catalog.deregister(unrelated);
-  await turn();
+  await waitFor('a rebuild', () => a.dataPlane.routesBuilt > built, 5_000);
   assert.deepEqual(pools(), [first.endpoint, second.endpoint].sort(), 'no endpoint with a pool left');
 
   a.catalog.deregister(id);
-  await turn();
+  await waitFor('the registered endpoint out of the route', () => routed() === 1, 5_000);
   assert.deepEqual(pools(), [first.endpoint], "the deregistered endpoint's pool is closed");
 });
