@@ -185,6 +185,7 @@ function mergeExports(sources: readonly ReplicaExports[]): {
   services: Map<string, ServiceExport>;
   servedBy: Map<string, ReadonlySet<string>>;
 } {
+  if (sources.length === 1) return soleReplicaExports(sources[0] as ReplicaExports);
   const first = new Map<string, ServiceExport>();
   const best = new Map<string, ServiceExport>();
   const ids = new Map<string, string[]>();
@@ -216,6 +217,25 @@ function mergeExports(sources: readonly ReplicaExports[]): {
       shared.set(signature, set);
     }
     servedBy.set(key, set);
+  }
+  return { services, servedBy };
+}
+
+/**
+ * mergeExports of a cluster with one replica (this gateway's own cluster, usually, rebuilt at each of its
+ * registrations): every export as it is, served by that replica when it has a healthy endpoint.
+ */
+function soleReplicaExports({ id, services: exports }: ReplicaExports): {
+  services: Map<string, ServiceExport>;
+  servedBy: Map<string, ReadonlySet<string>>;
+} {
+  const services = new Map<string, ServiceExport>();
+  const servedBy = new Map<string, ReadonlySet<string>>();
+  const replica: ReadonlySet<string> = new Set([id]);
+  const none: ReadonlySet<string> = new Set();
+  for (const [key, service] of exports) {
+    services.set(key, service);
+    servedBy.set(key, service.endpoints.healthy > 0 ? replica : none);
   }
   return { services, servedBy };
 }

@@ -185,6 +185,26 @@ describe('discovery merges replicas', () => {
     assert.deepEqual([...(own.servedBy?.get('mine.default') ?? [])], ['gw-1']);
     assert.deepEqual(own.services.get('hello.default')?.endpoints, { total: 1, healthy: 1 });
   });
+
+  test('a cluster of one replica: its exports as they are, served by it where it has a healthy endpoint', async () => {
+    const only = await suite.fx.start('c', 'gw-1', at(7));
+    only.setLocalServices([service('up', 2, 2), service('down', 0, 1)]);
+    const own = only.view.snapshot().clusters.get('c');
+    assert.ok(own);
+    assert.deepEqual(own.services.get('up.default')?.endpoints, { total: 2, healthy: 2 });
+    assert.deepEqual(own.services.get('down.default')?.endpoints, { total: 1, healthy: 0 });
+    assert.deepEqual([...(own.servedBy?.get('up.default') ?? [])], ['gw-1']);
+    assert.deepEqual([...(own.servedBy?.get('down.default') ?? ['missing'])], []);
+    await written(only);
+    const a = await suite.fx.start('a', 'gw-a', at(8));
+    const seen = a.view.snapshot().clusters.get('c');
+    assert.deepEqual(
+      [...(seen?.servedBy?.get('up.default') ?? [])],
+      ['gw-1'],
+      'the same from another cluster',
+    );
+    assert.deepEqual([...(seen?.servedBy?.get('down.default') ?? ['missing'])], []);
+  });
 });
 
 /** An HTTP server that takes requests and never answers them. */
