@@ -1,6 +1,9 @@
 // The route table without a failover policy: local first, remote clusters in locality order with stale
 // ones last, pinned names, allow lists, unknown names, weighted local balancing and the name cache; a
 // rebuild that carries unchanged routes over, and with a policy, the routes an RTT tier change rebuilds.
+import { setImmediate as turn } from 'node:timers/promises';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LocalService } from '../gateway/catalog/index.js';
@@ -253,4 +256,22 @@ test('an RTT tier change rebuilds only the routes that ranked that cluster by RT
   assert.equal(next.route('solo.default'), first.route('solo.default'));
   // What a rebuild of every route would answer: the same.
   assert.equal(nearest(buildRouteTable(3, withFailover()), 'solo.default'), nearest(next, 'solo.default'));
+});
+
+test("a route carried over keeps no earlier rebuild's input alive", async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const web = local('web', [{ host: '10.0.0.1', port: 80, weight: 1 }]);
+  const db = local('db', [{ host: '10.0.0.2', port: 5432, weight: 1 }]);
+  /** The first table, and a weak reference to the fabric snapshot of its input. */
+  const firstBuild = () => {
+    const first = input([web, db], fabric);
+    return { table: buildRouteTable(1, first), fabric: new WeakRef(first.fabric) };
+  };
+  const { table: previous, fabric: firstFabric } = firstBuild();
+  const next = rebuildRouteTable(2, input([web, db], fabric), previous, ['web.default']);
+  await turn();
+  gc();
+  assert.ok(next.route('db.default')?.local, 'db.default was carried over, with its local target');
+  assert.equal(firstFabric.deref(), undefined, 'the first fabric snapshot was collected');
 });
