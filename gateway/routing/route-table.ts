@@ -31,8 +31,11 @@ export interface RouteTableInput<G extends RemoteGateway> {
   gatewayOf(cluster: string, gateway: GatewayView): { key: string; gateway: G };
   /** Statistics for requests from this cluster's apps to `destinationCluster`. */
   statsFor(service: string, destinationCluster: string): TargetStats;
-  /** Statistics for requests from peer cluster `caller` served by this cluster. */
-  peerStatsFor(service: string, caller: string): TargetStats;
+  /**
+   * Statistics for requests from peer cluster `caller` served by this cluster. A function, not a method:
+   * routes keep it (see peerStatsOf), without the input it came in.
+   */
+  readonly peerStatsFor: (this: void, service: string, caller: string) => TargetStats;
   /** Whether a local endpoint is healthy; all are until health checking says otherwise. */
   endpointHealthy?(service: string, endpoint: LocalEndpoint): boolean;
   /** Whether a peer gateway answers probes now (a fast per-request check); all do without it. */
