@@ -652,6 +652,7 @@ export class DataPlane {
       for (const policy of this.policies.values()) policy.forgetClusters(clusters);
       this.metrics.retire(services, clusters);
       this.resilience.forget(services, clusters);
+      this.options.outliers?.forgetServices(services);
       this.options.failoverMetrics?.forget(services, clusters).catch((err: unknown) => {
         this.logger.warn({ err }, 'could not remove the metric series of departed services and clusters');
       });
@@ -716,18 +717,18 @@ export class DataPlane {
     if (!outliers) return;
     outliers.gateways.retain(gatewaysByCluster(remoteGateways));
     if (services.size === 0) return;
-    // Undefined forgets a group, as retain() forgets one it is not given: a service gone from the catalog,
-    // one no other cluster exports.
-    const endpoints = new Map<string, string[] | undefined>();
-    const clusters = new Map<string, string[] | undefined>();
+    // A service gone from the catalog, or that no other cluster exports, keeps an empty group: late
+    // outcomes of its attempts are ignored. Its declaration goes when the service retires.
+    const endpoints = new Map<string, string[]>();
+    const clusters = new Map<string, string[]>();
     for (const service of services) {
-      endpoints.set(service, local.get(service)?.endpoints.map(formatHostPort));
+      endpoints.set(service, local.get(service)?.endpoints.map(formatHostPort) ?? []);
       const exporters: string[] = [];
       for (const cluster of fabric.clusters.values()) {
         if (cluster.name !== this.config.cluster && cluster.services.has(service))
           exporters.push(cluster.name);
       }
-      clusters.set(service, exporters.length > 0 ? exporters : undefined);
+      clusters.set(service, exporters);
     }
     outliers.update({ endpoints, clusters });
   }

@@ -1,7 +1,7 @@
 // Passive outlier detection follows the catalog and the fabric: a data plane declares each service's local
 // endpoints, the clusters exporting each service and each cluster's gateways, and forgets what left. After
 // the first rebuild it declares only the groups a change touched (OutlierDetector.update), so this checks
-// that every kind of change still reaches the groups; OutlierDetector.update itself is checked below.
+// that every kind of change still reaches the groups; OutlierDetector.update and forget are checked below.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ClusterView } from '../discovery/index.js';
@@ -51,7 +51,7 @@ test('a data plane declares the members of what changed, and forgets what left',
         ],
       },
     ],
-    { outliers },
+    { outliers, retirement: { retireAfterMs: 300 } },
   );
   t.after(() => fabric.close());
   const own = fabric.view.snapshot().clusters.get('a') as ClusterView;
@@ -95,6 +95,18 @@ test('a data plane declares the members of what changed, and forgets what left',
   catalog.deregister(grown);
   catalog.deregister(added);
   await holds(outliers.endpoints, { 's1.default': ['127.0.99.2:1'], 's2.default': ['127.0.99.2:2'] });
+  // An attempt that started before s4 left reports late: ignored, until s4 retires and is forgotten.
+  outliers.endpoints.report('s4.default', '127.0.99.2:3', 'local-origin');
+  assert.equal(groups(outliers.endpoints)['s4.default'], undefined, 'a late outcome brings no member back');
+  await waitFor(
+    's4 forgotten once retired',
+    () => {
+      outliers.endpoints.report('s4.default', '127.0.99.2:3', 'local-origin');
+      return groups(outliers.endpoints)['s4.default'] !== undefined;
+    },
+    5_000,
+  );
+  outliers.endpoints.forget(['s4.default']);
 
   publishB('s2.default', 's5.default');
   await holds(outliers.clusters, { 's2.default': ['b'], 's5.default': ['b'] });
@@ -103,7 +115,7 @@ test('a data plane declares the members of what changed, and forgets what left',
   assert.deepEqual(groups(outliers.gateways), {});
 });
 
-test('update declares the groups listed, forgets those listed undefined and leaves the others', () => {
+test('update declares the groups listed and leaves the others; an emptied group ignores late reports until forgotten', () => {
   const d = new OutlierDetector({ ...OPTIONS, now: () => 0 });
   d.retain(
     new Map([
@@ -116,7 +128,7 @@ test('update declares the groups listed, forgets those listed undefined and leav
   d.update(
     new Map([
       ['changed', ['c2', 'c3']],
-      ['gone', undefined],
+      ['gone', []],
       ['new', ['n1']],
     ]),
   );
@@ -124,6 +136,9 @@ test('update declares the groups listed, forgets those listed undefined and leav
   assert.equal(d.state().find((g) => g.group === 'kept')?.memberStates[0]?.consecutiveLocalOriginFailures, 1);
   d.report('changed', 'ghost', 'local-origin');
   assert.deepEqual(groups(d).changed, ['c2', 'c3'], 'a declared group ignores a member it does not have');
+  d.report('gone', 'g1', 'local-origin');
+  assert.equal(groups(d).gone, undefined, 'a late outcome of a member that left does not bring it back');
+  d.forget(['gone']);
   d.report('gone', 'g1', 'local-origin');
   assert.deepEqual(groups(d).gone, ['g1'], 'forgotten with its declaration: undeclared groups take reports');
 });

@@ -130,18 +130,20 @@ export class OutlierDetector {
   }
 
   /**
-   * Declares the groups listed (`setMembers`) and leaves the others as they are; a group listed as
-   * undefined is forgotten, declaration included, as `retain` forgets a group it is not given. For a
-   * change that touched a few groups among thousands.
+   * Declares the groups listed (`setMembers`) and leaves the others as they are: for a change that
+   * touched a few groups among thousands. A group listed without members keeps its declaration, so a
+   * late report from an attempt that started before its members left does not bring it back (a group
+   * gone for good is dropped with `forget`).
    */
-  update(groups: ReadonlyMap<string, Iterable<string> | undefined>): void {
-    for (const [group, members] of groups) {
-      if (members) {
-        this.setMembers(group, members);
-      } else {
-        this.groups.delete(group);
-        this.declared.delete(group);
-      }
+  update(groups: ReadonlyMap<string, Iterable<string>>): void {
+    for (const [group, members] of groups) this.setMembers(group, members);
+  }
+
+  /** Drops groups, their declaration included: names gone for good (see Departures). */
+  forget(groups: Iterable<string>): void {
+    for (const group of groups) {
+      this.groups.delete(group);
+      this.declared.delete(group);
     }
   }
 

@@ -88,17 +88,20 @@ export class OutlierTracker {
   }
 
   /**
-   * Declares the members of the groups listed (OutlierDetector.update: undefined forgets the group) and
-   * leaves every other group as it is.
+   * Declares the members of the groups listed (OutlierDetector.update) and leaves every other group as
+   * it is.
    */
-  update(members: {
-    readonly endpoints?: ReadonlyMap<string, Iterable<string> | undefined>;
-    readonly gateways?: ReadonlyMap<string, Iterable<string> | undefined>;
-    readonly clusters?: ReadonlyMap<string, Iterable<string> | undefined>;
-  }): void {
+  update(members: Partial<OutlierMembers>): void {
     if (members.endpoints) this.endpoints.update(members.endpoints);
     if (members.gateways) this.gateways.update(members.gateways);
     if (members.clusters) this.clusters.update(members.clusters);
+  }
+
+  /** Drops the endpoint and cluster groups of services gone for good, declarations included. */
+  forgetServices(services: Iterable<string>): void {
+    const names = [...services];
+    this.endpoints.forget(names);
+    this.clusters.forget(names);
   }
 
   sweep(): void {
