@@ -25,6 +25,7 @@ import {
   type RouteTableInput,
 } from './routing/route-table.js';
 import {
+  addServicesOfChangedLinks,
   changedServices,
   rttTierChanges,
   servicesReRankedByRtt,
@@ -438,13 +439,15 @@ export class DataPlane {
     }
     this.peers.retain(gateways);
     this.prober.setPeers(probed);
+    // What the view and the catalog changed (the links are compared once the probes and ejections have
+    // followed the fabric): the outlier groups that may differ, and most of what the routes need.
+    const viewChanges =
+      previous && !this.everyRouteChanged && membersChanged
+        ? changedServices(previous, { ...previous, fabric, local }, this.config.cluster)
+        : new Set<string>();
     if (membersChanged) {
       if (!previous || this.everyRouteChanged) this.retainOutlierMembers(fabric, local, probed);
-      else {
-        // Only the services whose endpoints or exporting clusters may differ: the view and the catalog.
-        const touched = changedServices(previous, { ...previous, fabric, local }, this.config.cluster);
-        this.updateOutlierMembers(fabric, local, probed, touched);
-      }
+      else this.updateOutlierMembers(fabric, local, probed, viewChanges);
     }
     // Read after the probes and ejections have followed the fabric: what the routes built now will read.
     const inputs: RouteInputs = {
@@ -457,7 +460,8 @@ export class DataPlane {
     if (!previous || this.everyRouteChanged) {
       this.table = buildRouteTable(++this.revision, input);
     } else {
-      const changed = changedServices(previous, inputs, this.config.cluster);
+      const changed = viewChanges;
+      addServicesOfChangedLinks(previous, inputs, this.config.cluster, changed);
       for (const service of this.namedChanges) changed.add(service);
       const reRanked = rttTierChanges(previous, inputs);
       if (reRanked.length > 0)

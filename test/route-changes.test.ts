@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import type { ClusterView, FabricSnapshot } from '../discovery/index.js';
 import { LocalCatalog } from '../gateway/catalog/index.js';
 import {
+  addServicesOfChangedLinks,
   changedServices,
   rttTierChanges,
   servicesReRankedByRtt,
@@ -136,6 +137,21 @@ describe('route changes: the fabric view', () => {
       'one.default',
       'two.default',
     ]);
+  });
+
+  test('the view part and the links part together name what changedServices names', () => {
+    const variants: Partial<RouteInputs>[] = [
+      { links: new Map([...links, ['c', ' - +']]) },
+      { links: new Map([...links, ['b', 'unreachable + +']]), fabric: fabric(ownView, bView) },
+      { fabric: fabric(ownView, bWith('one.default', { healthy: 0 }), cView) },
+      { links: new Map([['b', ' + +']]), fabric: fabric(ownView, bView) },
+    ];
+    for (const variant of variants) {
+      const after = { ...before, ...variant };
+      const parts = changedServices(before, { ...before, fabric: after.fabric, local: after.local }, 'a');
+      addServicesOfChangedLinks(before, after, 'a', parts);
+      assert.deepEqual([...parts].sort(), [...changedServices(before, after, 'a')].sort());
+    }
   });
 
   test('an RTT tier is compared apart: it changes no service by itself', () => {

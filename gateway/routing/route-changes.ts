@@ -56,6 +56,29 @@ export function changedServices(before: RouteInputs, after: RouteInputs, own: st
   return changed;
 }
 
+/**
+ * Adds to `into` the services of every remote cluster whose links differ between two generations: with
+ * changedServices over the same views (`{ ...before, fabric: after.fabric, local: after.local }`), the
+ * same as changedServices(before, after).
+ */
+export function addServicesOfChangedLinks(
+  before: RouteInputs,
+  after: RouteInputs,
+  own: string,
+  into: Set<string>,
+): void {
+  for (const [name, link] of after.links) {
+    if (name === own || before.links.get(name) === link) continue;
+    addServices(into, before.fabric.clusters.get(name));
+    addServices(into, after.fabric.clusters.get(name));
+  }
+  for (const name of before.links.keys()) {
+    if (name === own || after.links.has(name)) continue;
+    addServices(into, before.fabric.clusters.get(name));
+    addServices(into, after.fabric.clusters.get(name));
+  }
+}
+
 /** The remote clusters whose RTT tier differs between two generations. */
 export function rttTierChanges(before: RouteInputs, after: RouteInputs): string[] {
   const changed: string[] = [];
