@@ -86,10 +86,9 @@ export class Gateway {
     const sweep = setInterval(() => outliers.sweep(), OUTLIER_SWEEP_MS);
     sweep.unref();
     this.started.push({ close: () => Promise.resolve(clearInterval(sweep)) });
-    // Asked for every local endpoint at each publish: no address is formatted while nothing is ejected.
     const available = (service: string, endpoint: LocalEndpoint) =>
       health.isHealthy(service, endpoint.host, endpoint.port) &&
-      (!outliers.endpoints.ejecting || outliers.endpointAvailable(service, formatHostPort(endpoint)));
+      outliers.endpointAvailable(service, endpoint);
 
     const discovery = new Discovery({
       redis: config.redis,

@@ -3,7 +3,6 @@
 import { setImmediate as turn } from 'node:timers/promises';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatHostPort } from '../gateway/config/index.js';
 import { OutlierTracker } from '../gateway/resilience/index.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { waitFor } from './helpers/wait.js';
@@ -22,7 +21,7 @@ test('a rebuild after an ejection ended, before any sweep, has the endpoint back
     [{ cluster: 'a', host: '127.0.98.1', services: [{ name: 's', endpoints }] }],
     {
       outliers,
-      endpointHealthy: (service, endpoint) => outliers.endpointAvailable(service, formatHostPort(endpoint)),
+      endpointHealthy: (service, endpoint) => outliers.endpointAvailable(service, endpoint),
     },
   );
   t.after(() => fabric.close());

@@ -319,12 +319,12 @@ test('tracker: local endpoint outcomes eject endpoints; cancelled never counts',
   tracker.endpoints.setMembers('hello.default', ['10.0.0.1:80', '10.0.0.2:80']);
   for (let i = 0; i < 3; i++)
     tracker.record(outcome({ kind: 'cancelled', endpoint: '10.0.0.1:80', status: 499 }));
-  assert.equal(tracker.endpointAvailable('hello.default', '10.0.0.1:80'), true);
+  assert.equal(tracker.endpointAvailable('hello.default', { host: '10.0.0.1', port: 80 }), true);
   for (let i = 0; i < 3; i++)
     tracker.record(
       outcome({ kind: 'local-origin', endpoint: '10.0.0.1:80', status: 502, code: 'UPSTREAM_CONNECT' }),
     );
-  assert.equal(tracker.endpointAvailable('hello.default', '10.0.0.1:80'), false);
+  assert.equal(tracker.endpointAvailable('hello.default', { host: '10.0.0.1', port: 80 }), false);
   assert.deepEqual(
     events.map((e) => [e.scope, e.type, e.group, e.member]),
     [['endpoint', 'ejected', 'hello.default', '10.0.0.1:80']],

@@ -6,6 +6,7 @@
 // - clusters:  group = service, member = remote cluster (5xx answers for that service from that cluster,
 //              e.g. its gateway's 503 when it has no healthy endpoint) — this is what fails a service
 //              over to another cluster on errors.
+import { formatHostPort, type HostPort } from '../config/index.js';
 import type { AttemptOutcome } from '../routing/outcome.js';
 import {
   OutlierDetector,
@@ -70,9 +71,13 @@ export class OutlierTracker {
     return () => unsubscribe.forEach((u) => u());
   }
 
-  /** Whether a local endpoint of `service` should get traffic (not ejected, or its service in panic). */
-  endpointAvailable(service: string, endpoint: string): boolean {
-    return this.endpoints.available(service, endpoint);
+  /**
+   * Whether a local endpoint of `service` should get traffic (not ejected, or its service in panic). Its
+   * address is formatted only while some member may be ejected: the gateway asks for every local endpoint
+   * at each publish of its exports.
+   */
+  endpointAvailable(service: string, endpoint: HostPort): boolean {
+    return !this.endpoints.ejecting || this.endpoints.available(service, formatHostPort(endpoint));
   }
 
   /** Whether every known gateway of `cluster` is ejected (no panic here: failover decides). */
