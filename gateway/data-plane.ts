@@ -443,7 +443,7 @@ export class DataPlane {
     // followed the fabric): the outlier groups that may differ, and most of what the routes need.
     const viewChanges =
       previous && !this.everyRouteChanged && membersChanged
-        ? changedServices(previous, { ...previous, fabric, local }, this.config.cluster)
+        ? changedServices(previous, { fabric, local }, this.config.cluster)
         : new Set<string>();
     if (membersChanged) {
       if (!previous || this.everyRouteChanged) this.retainOutlierMembers(fabric, local, probed);

@@ -29,17 +29,24 @@ export interface RouteInputs {
   readonly rttTiers: ReadonlyMap<string, number>;
 }
 
-/** The services whose routes may differ between two generations of inputs (`own`: this cluster). */
-export function changedServices(before: RouteInputs, after: RouteInputs, own: string): Set<string> {
+/**
+ * The services whose routes may differ between two generations of the view and the catalog (`own`: this
+ * cluster). The links and the RTT tiers are compared apart (addServicesOfChangedLinks,
+ * servicesReRankedByRtt): the outlier groups follow what this returns before the links are read.
+ */
+export function changedServices(
+  before: Pick<RouteInputs, 'fabric' | 'local'>,
+  after: Pick<RouteInputs, 'fabric' | 'local'>,
+  own: string,
+): Set<string> {
   const changed = new Set<string>();
   const clusters = new Set([...before.fabric.clusters.keys(), ...after.fabric.clusters.keys()]);
   for (const name of clusters) {
     if (name === own) continue;
     const old = before.fabric.clusters.get(name);
     const now = after.fabric.clusters.get(name);
-    const sameLinks = before.links.get(name) === after.links.get(name);
-    if (old === now && sameLinks) continue;
-    if (!old || !now || !sameLinks || !samePlace(old, now)) {
+    if (old === now) continue;
+    if (!old || !now || !samePlace(old, now)) {
       addServices(changed, old);
       addServices(changed, now);
       continue;
@@ -56,24 +63,15 @@ export function changedServices(before: RouteInputs, after: RouteInputs, own: st
   return changed;
 }
 
-/**
- * Adds to `into` the services of every remote cluster whose links differ between two generations: with
- * changedServices over the same views (`{ ...before, fabric: after.fabric, local: after.local }`), the
- * same as changedServices(before, after).
- */
+/** Adds to `into` the services of every remote cluster whose links differ between two generations. */
 export function addServicesOfChangedLinks(
   before: RouteInputs,
   after: RouteInputs,
   own: string,
   into: Set<string>,
 ): void {
-  for (const [name, link] of after.links) {
-    if (name === own || before.links.get(name) === link) continue;
-    addServices(into, before.fabric.clusters.get(name));
-    addServices(into, after.fabric.clusters.get(name));
-  }
-  for (const name of before.links.keys()) {
-    if (name === own || after.links.has(name)) continue;
+  for (const name of new Set([...before.links.keys(), ...after.links.keys()])) {
+    if (name === own || before.links.get(name) === after.links.get(name)) continue;
     addServices(into, before.fabric.clusters.get(name));
     addServices(into, after.fabric.clusters.get(name));
   }
