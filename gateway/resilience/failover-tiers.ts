@@ -37,8 +37,6 @@ export interface Distribution {
   readonly rttRanked: ReadonlySet<string>;
 }
 
-const NONE_RANKED: ReadonlySet<string> = new Set();
-
 export function distribute(members: readonly TierMember[]): Distribution {
   const { tiers, rttRanked } = buildTiers(members);
   const first = spill(tiers, (m) => m.ready);
@@ -64,7 +62,7 @@ function buildTiers(members: readonly TierMember[]): { tiers: Tier[]; rttRanked:
     byPriority.set(m.priority, group);
   }
   const tiers: Tier[] = [];
-  let rttRanked = NONE_RANKED;
+  const rttRanked = new Set<string>();
   for (const priority of [...byPriority.keys()].sort((a, b) => a - b)) {
     const group = byPriority.get(priority) ?? [];
     if (group.some((m) => m.weight !== undefined)) {
@@ -74,8 +72,7 @@ function buildTiers(members: readonly TierMember[]): { tiers: Tier[]; rttRanked:
       continue;
     }
     if (group.length > 1) {
-      if (rttRanked === NONE_RANKED) rttRanked = new Set();
-      for (const m of group) (rttRanked as Set<string>).add(m.cluster);
+      for (const m of group) rttRanked.add(m.cluster);
     }
     const ordered = [...group].sort(
       (a, b) => rttTier(a.rttMs) - rttTier(b.rttMs) || compareNames(a.cluster, b.cluster),
