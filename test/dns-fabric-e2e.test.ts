@@ -7,8 +7,9 @@
 // - records weft does not own (one configured but pre-existing, one added by nsupdate) stay untouched;
 // - SIGKILL of the DNS leader's gateway: another gateway takes over with a larger fencing token, claims the
 //   zone's fence, and the logs show one writer per token, tokens only growing over time.
-// The zone's SOA serial (BIND bumps it once per update that changes the zone) counts the writes: one per
-// health change, and two for a takeover (the fence claim, then the withdrawal), so no write is doubled.
+// The zone's SOA serial (BIND bumps it once per update that changes the zone) counts the writes: each is
+// one write the publishers logged (a takeover adds its fence claim), so no write is doubled or unlogged,
+// and each health change above is one write.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Resolver } from 'node:dns/promises';
@@ -67,6 +68,7 @@ interface LogEntry {
   readonly msg: string;
   readonly token?: number;
   readonly changes?: readonly string[];
+  readonly err?: string;
 }
 
 async function readLog(file: string): Promise<LogEntry[]> {
@@ -74,7 +76,7 @@ async function readLog(file: string): Promise<LogEntry[]> {
   return text.split('\n').flatMap((line) => {
     if (!line.startsWith('{')) return [];
     try {
-      const entry = JSON.parse(line) as { time?: string; msg?: string; token?: number; changes?: string[] };
+      const entry = JSON.parse(line) as LogEntry & { time?: string };
       const at = Date.parse(entry.time ?? '');
       return Number.isFinite(at) && entry.msg ? [{ file, at, ...entry, msg: entry.msg }] : [];
     } catch {
@@ -187,6 +189,55 @@ test(
       const instance = match[1] ?? '';
       return { instance, cluster: instance.split('/')[0] ?? '', token: Number(match[2]) };
     };
+    /** What the publishers logged since `since` (epoch ms). */
+    const publisherLog = async (since: number) =>
+      (await Promise.all(gateways.map((g) => readLog(g.logFile))))
+        .flat()
+        .filter((e) => e.at >= since && e.msg.startsWith('dns '))
+        .sort((a, b) => a.at - b.at);
+    const describeLog = (entries: readonly LogEntry[]) =>
+      entries
+        .map((e) => {
+          const what = e.changes?.join('; ') ?? e.err ?? (e.token === undefined ? '' : `token ${e.token}`);
+          return `${new Date(e.at).toISOString()} ${e.file.slice(dir.length + 1)} ${e.msg} ${what}`;
+        })
+        .join('\n');
+    /**
+     * Every update of the zone since `serialBefore` is one write a publisher logged (`claims` counts fence
+     * claims, which write without a 'dns updated' line): no write is doubled and none goes unlogged. A
+     * cluster whose health flaps on a loaded machine (a heartbeat later than its lease) adds writes of its
+     * own, logged like any other; callers check that the one change they caused is one write. `since` is
+     * read before `serialBefore`. Returns the writes logged.
+     */
+    const assertOneUpdatePerWrite = async (since: number, serialBefore: number, claims: number) => {
+      let updates = 0;
+      let writes: LogEntry[] = [];
+      const balanced = async () => {
+        updates = (await serial()) - serialBefore;
+        writes = (await publisherLog(since)).filter((e) => e.msg === 'dns updated');
+        return updates === writes.length + claims;
+      };
+      // A write's log line may land a moment after BIND has it.
+      await waitFor('every zone update logged', balanced, 5000).catch(() => undefined);
+      assert.equal(
+        updates,
+        writes.length + claims,
+        `${updates} zone updates for ${writes.length} logged writes and ${claims} fence claims; the publishers logged:\n${describeLog(await publisherLog(since))}`,
+      );
+      return writes;
+    };
+    /** The writes that took `host` out of the records (it leaves every line it was on). */
+    const withdrawing = (writes: readonly LogEntry[], host: string) =>
+      writes.filter((w) => {
+        const lines = w.changes ?? [];
+        return (
+          lines.some((l) => l.startsWith('  - ') && l.includes(host)) &&
+          !lines.some((l) => l.startsWith('  + ') && l.includes(host))
+        );
+      });
+    /** The writes that put `host` back. */
+    const restoring = (writes: readonly LogEntry[], host: string) =>
+      writes.filter((w) => (w.changes ?? []).some((l) => l.startsWith('  + ') && l.includes(host)));
     const assertForeignUntouched = async (when: string) => {
       assert.deepEqual(
         await query(WWW),
@@ -213,6 +264,7 @@ test(
 
     // 2. SIGKILL a cloud that is not the leader (the failover primary when possible).
     const victim = gatewayOf(CLOUDS.find((c) => c.name !== leader1.cluster)?.name ?? '');
+    const killFrom = Date.now();
     const serialBeforeKill = await serial();
     const killedAt = Date.now();
     await victim.process.killAndWait();
@@ -233,10 +285,12 @@ test(
       5000,
     );
     assert.deepEqual((await readLeader())?.instance, leader1.instance, 'the leader did not change');
-    assert.equal(await serial(), serialBeforeKill + 1, 'the withdrawal is one update');
+    const killWrites = await assertOneUpdatePerWrite(killFrom, serialBeforeKill, 0);
+    assert.equal(withdrawing(killWrites, victim.cloud.host).length, 1, 'the withdrawal is one write');
     await assertForeignUntouched('after a kill');
 
     // 3. Restart it: back only after the hold-down, counted from no later than its registration.
+    const restartAt = Date.now();
     const serialBeforeRestart = await serial();
     await victim.process.start(40_000);
     const self = await within('the restarted gateway in its own admin API', 10_000, async () => {
@@ -266,12 +320,14 @@ test(
       `restored ${restoreMs} ms after the gateway started, hold-down ${HOLD_DOWN_MS} ms`,
     );
     assert.deepEqual(await query(PRIMARY), [CLOUDS[0].host], 'failover record back on the first priority');
-    assert.equal(await serial(), serialBeforeRestart + 1, 'the recovery is one update');
+    const restartWrites = await assertOneUpdatePerWrite(restartAt, serialBeforeRestart, 0);
+    assert.equal(restoring(restartWrites, victim.cloud.host).length, 1, 'the recovery is one write');
     await assertForeignUntouched('after recovery');
 
     // 4. SIGKILL the DNS leader: another gateway takes over with a newer token and fences the zone.
     const leader2 = await within('the current leader', 5000, readLeader);
     const oldLeader = gatewayOf(leader2.cluster);
+    const takeoverFrom = Date.now();
     const serialBeforeTakeover = await serial();
     const leaderKilledAt = Date.now();
     await oldLeader.process.killAndWait();
@@ -298,10 +354,12 @@ test(
       20_000,
     );
     const leaderRemovalMs = Date.now() - leaderKilledAt;
+    // A takeover writes twice: the new leader's fence claim, then the withdrawal of the dead leader's cloud.
+    const takeoverWrites = await assertOneUpdatePerWrite(takeoverFrom, serialBeforeTakeover, 1);
     assert.equal(
-      await serial(),
-      serialBeforeTakeover + 2,
-      'a takeover is two updates: fence claim, withdrawal',
+      withdrawing(takeoverWrites, oldLeader.cloud.host).length,
+      1,
+      'the dead leader is withdrawn in one write',
     );
     await assertForeignUntouched('after the leader was killed');
 
