@@ -76,7 +76,10 @@ async function readLog(file: string): Promise<LogEntry[]> {
   return text.split('\n').flatMap((line) => {
     if (!line.startsWith('{')) return [];
     try {
-      const entry = JSON.parse(line) as LogEntry & { time?: string };
+      const entry = JSON.parse(line) as Omit<LogEntry, 'file' | 'at' | 'msg'> & {
+        time?: string;
+        msg?: string;
+      };
       const at = Date.parse(entry.time ?? '');
       return Number.isFinite(at) && entry.msg ? [{ file, at, ...entry, msg: entry.msg }] : [];
     } catch {
