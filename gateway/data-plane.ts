@@ -86,6 +86,11 @@ export interface DataPlaneOptions {
   /** Where failover transitions, retries and refusals are counted. */
   readonly failoverMetrics?: FailoverMetrics;
   /**
+   * Each failover, failback and routing-mode change of a service, as its policy decides it (synchronously,
+   * during a route rebuild), after the data plane has logged and counted it: the admin server's events.
+   */
+  readonly onFailover?: (event: FailoverEvent) => void;
+  /**
    * When the state of a departed service or cluster (request metrics, failover policy, retry budget,
    * circuit breakers, their series) goes; default 10 minutes after it left.
    */
@@ -556,8 +561,8 @@ export class DataPlane {
     };
   }
 
-  /** The routes and peers of state(), without the rest (what failover events are read from). */
-  routeState(): Pick<DataPlaneState, 'revision' | 'routes' | 'peers'> {
+  /** The routes and peers of state(). */
+  private routeState(): Pick<DataPlaneState, 'revision' | 'routes' | 'peers'> {
     const table = this.table;
     const routes: RouteState[] = [...table.routes.values()].map((route) => ({
       service: route.service,
@@ -625,6 +630,7 @@ export class DataPlane {
   private onFailoverEvent(event: FailoverEvent): void {
     logFailoverEvent(this.logger, event);
     this.options.failoverMetrics?.failoverEvent(event);
+    this.options.onFailover?.(event);
   }
 
   private openConnections(): number {

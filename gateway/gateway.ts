@@ -15,7 +15,7 @@ import { DataPlane } from './data-plane.js';
 import { GatewayError } from './errors.js';
 import { FabricDnsPublisher } from './dns-publishing.js';
 import { FailoverMetrics, LocalHealthChecker, logOutlierEvent, type HealthSnapshot } from './health/index.js';
-import { GoldenMetrics } from './observability/index.js';
+import { FabricEvents, fabricEventOfFailover, GoldenMetrics } from './observability/index.js';
 import { OutlierTracker } from './resilience/index.js';
 import { MeshDnsServer } from './dns-server/index.js';
 import { WEFT_VERSION } from './cli/version.js';
@@ -134,6 +134,12 @@ export class Gateway {
     const golden = new GoldenMetrics();
     golden.start();
     this.started.push({ close: () => Promise.resolve(golden.close()) });
+    // Shown by the admin server (started and closed with it); the failover policies report into it.
+    const events = new FabricEvents({
+      view: discovery.view,
+      observer: `${config.cluster}/${this.gatewayId}`,
+      logger: logger.child({ component: 'admin' }),
+    });
     const dataPlane = new DataPlane({
       config,
       golden,
@@ -147,6 +153,7 @@ export class Gateway {
       endpointHealthy: available,
       outliers,
       failoverMetrics,
+      onFailover: (event) => events.report(fabricEventOfFailover(event)),
     });
     // At once, in the same turn as tls.current() was read above: certificate files rewritten while the
     // data plane and discovery start would otherwise be read by the watcher and told to no one.
@@ -206,8 +213,7 @@ export class Gateway {
       discoveryStatus: () => discovery.status(),
       dataPlaneState: () => dataPlane.state(),
       peerStates: () => dataPlane.peerStates(),
-      routeState: () => dataPlane.routeState(),
-      routesVersion: () => dataPlane.routesBuilt,
+      events,
       identity: {
         cluster: config.cluster,
         gatewayId: this.gatewayId,

@@ -7,11 +7,31 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { runFaultDrill } from './helpers/failover-drill.js';
 import { FailoverFabric, SteadyClient } from './helpers/failover-fabric.js';
-import { waitFor } from './helpers/wait.js';
+import { waitFor, within } from './helpers/wait.js';
 
 const HOLD_DOWN_MS = 2_000;
 const RAMP_MS = 2_000;
 let fabric: FailoverFabric;
+
+interface FabricEventsBody {
+  events: {
+    kind: string;
+    service?: string;
+    cluster?: string;
+    from?: string;
+    to?: string;
+    reason: string;
+    observers: string[];
+  }[];
+}
+
+/** Gateway a's newest fabric event of `kind` for hello.default, as its dashboard shows it. */
+function helloEvent(kind: 'failover' | 'failback') {
+  return within(`a's ${kind} event for hello.default`, 5000, async () => {
+    const { events } = await fabric.admin<FabricEventsBody>('a', '/api/v1/fabric');
+    return events.find((e) => e.kind === kind && e.service === 'hello.default');
+  });
+}
 
 before(async () => {
   fabric = await FailoverFabric.start(
@@ -48,6 +68,14 @@ test(
     assert.equal(failed.length, 0, JSON.stringify(failed.slice(0, 5)));
     assert.ok(detectionMs <= 2_000, `detected after ${detectionMs} ms`);
     assert.equal(client.servedBy('b', detectedAt + 50).length, 0, 'b served requests sent after detection');
+    // The failover policy's decision, as a's dashboard and stats record show it.
+    const failover = await helloEvent('failover');
+    assert.deepEqual([failover.cluster, failover.from, failover.to], ['b', 'b', 'c']);
+    assert.match(failover.reason, /traffic moves to c/);
+    assert.ok(
+      failover.observers.some((o) => o.startsWith('a/')),
+      failover.observers.join(),
+    );
   },
 );
 
@@ -88,6 +116,9 @@ test(
     // The hold-down starts when a sees b answer probes again (after readiness + one probe interval).
     assert.ok(returnMs >= HOLD_DOWN_MS - 300, `b got traffic back ${returnMs} ms after it was ready`);
     assert.ok((windows[0] ?? 1) < 0.6, `first window already ${windows[0]}: not gradual`);
+    const failback = await helloEvent('failback');
+    assert.deepEqual([failback.cluster, failback.from, failback.to], ['b', 'c', 'b']);
+    assert.match(failback.reason, /^b healthy again for \d+ ms; hold-down 2000 ms passed/);
   },
 );
 

@@ -44,13 +44,6 @@ export interface AdminServerOptions {
    * they come from dataPlaneState, which builds the whole route state to get them.
    */
   readonly peerStates?: () => unknown;
-  /**
-   * The data plane's routes and peers (DataPlane.routeState()), read for failover events after each
-   * rebuild; without it, dataPlaneState (which also lists every local endpoint and connection pool).
-   */
-  readonly routeState?: () => unknown;
-  /** Changes whenever the routes are rebuilt (DataPlane.routesBuilt): the events' poll skips otherwise. */
-  readonly routesVersion?: () => number;
   readonly identity: GatewayIdentity;
   /** Clock for ages and lease countdowns; Date.now by default. */
   readonly now?: () => number;
@@ -67,8 +60,6 @@ export interface AdminServerOptions {
   readonly redis?: RedisConfig;
   /** Default 2000 ms. */
   readonly statsPublishIntervalMs?: number;
-  /** How often route state is read for failover/failback events. Default 1000 ms. */
-  readonly eventsPollIntervalMs?: number;
   /** Interval of the dashboard's live updates (/api/v1/events). Default 1000 ms. */
   readonly dashboardPushIntervalMs?: number;
   /** Dashboard event streams at once (default 32); one more is answered 503. */
@@ -76,9 +67,9 @@ export interface AdminServerOptions {
   /** Fabric events are logged here (info). */
   readonly logger?: Logger;
   /**
-   * The fabric events to show and publish; default: events the admin server keeps itself, with
-   * failover/failback derived from dataPlaneState. Pass one fed by the failover policy (report()) to
-   * show its decisions instead. Started and closed with the admin server either way (idempotent).
+   * The fabric events to show and publish, fed with the failover policies' decisions (report()); default:
+   * the cluster and discovery events the admin server sees itself. Started and closed with the admin
+   * server either way (idempotent).
    */
   readonly events?: FabricEvents;
 }
@@ -102,16 +93,7 @@ export class AdminServer {
     const observer = `${options.identity.cluster}/${options.identity.gatewayId}`;
     this.events =
       options.events ??
-      new FabricEvents({
-        view: options.view,
-        dataPlaneState: options.routeState ?? options.dataPlaneState,
-        ...(options.routesVersion ? { routesVersion: options.routesVersion } : {}),
-        localCluster: options.identity.cluster,
-        observer,
-        pollIntervalMs: options.eventsPollIntervalMs,
-        now: options.now,
-        logger: options.logger,
-      });
+      new FabricEvents({ view: options.view, observer, now: options.now, logger: options.logger });
     this.stats = new FabricStats({
       redis: options.redis,
       cluster: options.identity.cluster,

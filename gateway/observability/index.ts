@@ -45,15 +45,6 @@ export { loadSpanExport, type SpanExportConfig } from './span-export.js';
 export { DataPathObservers, type DataPathObservability } from './data-path-observers.js';
 export type { FabricEvent, FabricEventKind } from './fabric-event.js';
 export { clusterTransitions } from './cluster-transitions.js';
-export {
-  failoverEvents,
-  readRoutes,
-  readPeers,
-  targetOf,
-  type RouteReading,
-  type PeerReading,
-  type RouteTarget,
-} from './failover-detector.js';
 export { FabricEvents, type FabricEventsOptions } from './fabric-events.js';
 export { fabricEventOfFailover } from './failover-report.js';
 export { FabricStats, peerLinksOf, type FabricStatsOptions, type FabricStatsStatus } from './fabric-stats.js';
