@@ -106,10 +106,14 @@ export class Gateway {
       if (!this.draining && !this.closing)
         discovery.setLocalServices(exportsOf(catalog.services(), available));
     };
-    // At start a set discovery refuses stops the start. Later, publishing runs in catalog, health and
-    // outlier callbacks: a refused set is logged there, never thrown into them.
+    // At start a set discovery refuses stops the start. Later, publishing follows catalog, health and
+    // outlier changes: a refused set is logged, never thrown into their callbacks. Changes that come in
+    // one turn (a service added with a health check changes the catalog, then starts its check) publish
+    // once, at the end of the turn: each publish validates, compares and diffs the whole export set.
     publishLocal();
-    const republish = () => {
+    let publishQueued = false;
+    const publishQueuedChanges = () => {
+      publishQueued = false;
       try {
         publishLocal();
       } catch (err) {
@@ -119,6 +123,11 @@ export class Gateway {
           'local services not published; the fabric keeps the last set published. Fix the service named in the error',
         );
       }
+    };
+    const republish = () => {
+      if (publishQueued) return;
+      publishQueued = true;
+      queueMicrotask(publishQueuedChanges);
     };
     catalog.subscribe(republish);
 
