@@ -400,7 +400,8 @@ test(
     console.log(
       `# DNS e2e: cloud SIGKILL → address gone in ${removalMs} ms (lease ${LEASE_TTL_MS} + cycle ${INTERVAL_MS}); ` +
         `restart → back ${restoreMs} ms after start, ${seenLiveAt === undefined ? '?' : restoredAt - seenLiveAt} ms after the leader saw it live (hold-down ${HOLD_DOWN_MS}); ` +
-        `leader SIGKILL → new leader in ${takeoverMs} ms (token ${leader2.token} → ${leader3.token}), its address gone in ${leaderRemovalMs} ms`,
+        `leader SIGKILL → new leader in ${takeoverMs} ms (token ${leader2.token} → ${leader3.token}), its address gone in ${leaderRemovalMs} ms; ` +
+        `zone updates per step (kill, recovery, takeover): ${killWrites.length}, ${restartWrites.length}, ${takeoverWrites.length + 1}`,
     );
   },
 );
