@@ -6,38 +6,20 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { mkdtemp, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { freePort } from '../gateway/demo/free-port.js';
-import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { fromPackageRoot } from '../gateway/package-root.js';
-import { createFabricPki } from './helpers/fabric-pki.js';
+import { loneGatewayGround } from './helpers/lone-gateway.js';
 import { waitFor, within } from './helpers/wait.js';
 
 const HOST = '127.0.91.1';
 const REFUSED = 'the gateway is still starting';
 
 test('a SIGHUP while the gateway reads its config is refused, and the gateway goes on to start', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'weft-sighup-early-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const redis = await RedisServerProcess.start({ host: HOST });
-  t.after(() => redis.stop());
-  const pki = await createFabricPki(dir, { trustDomain: 'early.test', clusters: ['a'] });
-  const listen = async () => `${HOST}:${await freePort(HOST)}`;
+  const { dir, config } = await loneGatewayGround(t, HOST, 'early.test');
   const yaml = stringify({
-    cluster: 'a',
-    locality: { cloud: 'aws', region: 'us-east-1' },
-    trustDomain: 'early.test',
-    redis: redis.url,
-    tls: pki.pathsOf('a'),
-    listen: {
-      outbound: await listen(),
-      peer: await listen(),
-      admin: await listen(),
-      control: await listen(),
-    },
+    ...config,
     services: [],
     discovery: { snapshotFile: join(dir, 'snapshot.json') },
   });

@@ -3,37 +3,22 @@
 // health changed, so a change made before the gateway followed health must still be named.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { parseConfigObject } from '../gateway/config/index.js';
-import { freePort } from '../gateway/demo/free-port.js';
-import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { Gateway } from '../gateway/gateway.js';
-import { createFabricPki } from './helpers/fabric-pki.js';
+import { loneGatewayGround } from './helpers/lone-gateway.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.97.1';
 
 test('an endpoint that failed its check while the gateway started is out of the route', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'weft-health-startup-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const redis = await RedisServerProcess.start({ host: HOST });
-  t.after(() => redis.stop());
-  const pki = await createFabricPki(dir, { trustDomain: 'startup.test', clusters: ['a'] });
-  const listen = async () => `${HOST}:${await freePort(HOST)}`;
-  const admin = await listen();
+  const { dir, redis, listen, config: base } = await loneGatewayGround(t, HOST, 'startup.test');
   const dead = await listen();
   const config = parseConfigObject(
     {
-      cluster: 'a',
-      locality: { cloud: 'aws', region: 'r1' },
-      trustDomain: 'startup.test',
-      redis: redis.url,
-      tls: pki.pathsOf('a'),
-      listen: { outbound: await listen(), peer: await listen(), admin, control: await listen() },
+      ...base,
       services: [
         {
           name: 'hello',
@@ -69,7 +54,7 @@ test('an endpoint that failed its check while the gateway started is out of the 
     redis.resume();
   }
   await started;
-  const routes = (await (await fetch(`http://${admin}/api/v1/routes`)).json()) as {
+  const routes = (await (await fetch(`http://${base.listen.admin}/api/v1/routes`)).json()) as {
     routes: { service: string; local: string[] }[];
   };
   assert.deepEqual(routes.routes.find((r) => r.service === 'hello.default')?.local, []);

@@ -4,28 +4,23 @@
 // thousands of local services is milliseconds each. Counted with a spy on the real Discovery.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { once } from 'node:events';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { stringify } from 'yaml';
 import { Discovery } from '../discovery/index.js';
 import { loadConfigFile } from '../gateway/config/index.js';
-import { freePort } from '../gateway/demo/free-port.js';
-import { RedisServerProcess } from '../gateway/demo/redis-server-process.js';
 import { Gateway } from '../gateway/gateway.js';
-import { createFabricPki } from './helpers/fabric-pki.js';
+import { loneGatewayGround } from './helpers/lone-gateway.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.102.1';
 
 test('a service added with a health check is published once, not once for the catalog and once for health', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'weft-local-publish-'));
-  t.after(() => rm(dir, { recursive: true, force: true }));
-  const redis = await RedisServerProcess.start({ host: HOST });
-  t.after(() => redis.stop());
+  const ground = await loneGatewayGround(t, HOST, 'publish.test');
+  const { dir } = ground;
   // An endpoint that accepts and never answers: its check stays pending, so no result adds a publish.
   const sockets = new Set<Socket>();
   const silent = createServer((socket) => sockets.add(socket)).listen(0, HOST);
@@ -35,20 +30,8 @@ test('a service added with a health check is published once, not once for the ca
     silent.close();
   });
   const silentPort = (silent.address() as { port: number }).port;
-  const pki = await createFabricPki(dir, { trustDomain: 'publish.test', clusters: ['a'] });
-  const listen = async () => `${HOST}:${await freePort(HOST)}`;
   const config = {
-    cluster: 'a',
-    locality: { cloud: 'aws', region: 'r1' },
-    trustDomain: 'publish.test',
-    redis: redis.url,
-    tls: pki.pathsOf('a'),
-    listen: {
-      outbound: await listen(),
-      peer: await listen(),
-      admin: await listen(),
-      control: await listen(),
-    },
+    ...ground.config,
     services: [{ name: 'hello', endpoints: [`${HOST}:9`] }],
   };
   const file = join(dir, 'a.yaml');
