@@ -387,7 +387,7 @@ test('stale and panic modes are reported once when entered and left', () => {
   assert.equal(failovers.length, 0, 'gcp kept its traffic in every mode: nothing moved');
 });
 
-test('a cluster that stops exporting the service is a failover with cause gone', () => {
+test('a cluster that stops exporting the service (or allowing the caller) is a failover with cause gone', () => {
   const { events, failover } = harness();
   failover.evaluate(candidates({ 'aws-use1b': {}, 'gcp-euw1': {} }));
   failover.evaluate(candidates({ 'gcp-euw1': {} }));
@@ -395,6 +395,11 @@ test('a cluster that stops exporting the service is a failover with cause gone',
   assert.ok(event?.type === 'failover');
   assert.equal(event.cause, 'gone');
   assert.equal(event.cluster, 'aws-use1b');
+  // The route table leaves a cluster out as well when its allow list stops naming the caller.
+  assert.match(
+    event.reason,
+    /^aws-use1b no longer offers hello\.default here \(export withdrawn or evicted, or its allow list no longer names this cluster\); traffic moves to/,
+  );
 });
 
 test('a cluster forgotten once it left the fabric for good returns as new: not held down', () => {

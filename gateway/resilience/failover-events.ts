@@ -40,7 +40,9 @@ export function describeCause(cluster: string, service: string, cause: Ineligibl
     case 'stale':
       return `${cluster}'s lease expired (stale)`;
     case 'gone':
-      return `${cluster} no longer exports ${service}`;
+      // The route table leaves out a cluster whose `allow` list stopped naming the caller, as one whose
+      // export was withdrawn or evicted: the policy sees neither.
+      return `${cluster} no longer offers ${service} here (export withdrawn or evicted, or its allow list no longer names this cluster)`;
   }
 }
 
