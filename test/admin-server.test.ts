@@ -8,7 +8,9 @@ import {
   type ServicesResponse,
   type StatusResponse,
 } from '../gateway/admin/index.js';
+import { decodeStatsRecord } from '../discovery/index.js';
 import { LocalCatalog } from '../gateway/catalog/index.js';
+import { FabricEvents, fabricEventOfFailover } from '../gateway/observability/index.js';
 import { GatewayError } from '../gateway/errors.js';
 import { StaticFabricView } from './helpers/static-fabric-view.js';
 import { waitFor } from './helpers/wait.js';
@@ -278,6 +280,33 @@ test("admin: the stats record reads the data plane's peers, not its whole state"
     { cluster: 'gcp-euw1', gateway: 'gw-1', rtt: 1.5, up: true, connected: true },
   ]);
   assert.equal(stateReads, 0);
+});
+
+test('admin: the events it is given start and stop with it; a failover to many clusters still makes a valid stats record', async (t) => {
+  const view = fabric();
+  const events = new FabricEvents({ view, observer: 'aws-use1/gw-a' });
+  const { admin } = await startAdmin({ view, events });
+  t.after(() => admin.close());
+  assert.equal(view.listenerCount(), 1, 'started with the server: follows the view');
+  // Locality mode puts every other cloud's clusters in one tier: a failover can move traffic to many.
+  const gained = Array.from({ length: 8 }, (_, i) => `cluster-${i}-${'x'.repeat(50)}`);
+  events.report(
+    fabricEventOfFailover({
+      type: 'failover',
+      service: 'hello.default',
+      cluster: 'aws-use1',
+      cause: 'no-healthy-endpoints',
+      to: gained,
+      reason: 'aws-use1 has no healthy endpoint for hello.default',
+    }),
+  );
+  const record = decodeStatsRecord(JSON.stringify(admin.stats.localRecord()));
+  if (typeof record === 'string') assert.fail(`the record is refused: ${record}`);
+  const [event] = record.events;
+  assert.equal(event?.to?.length, 253);
+  assert.ok(event?.to?.startsWith(`${gained[0]},${gained[1]},`));
+  await admin.close();
+  assert.equal(view.listenerCount(), 0, 'closed with the server');
 });
 
 test('admin: /readyz follows ready(), with a reason while discovery has not synced', async (t) => {

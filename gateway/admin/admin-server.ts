@@ -64,7 +64,7 @@ export interface AdminServerOptions {
   readonly dashboardPushIntervalMs?: number;
   /** Dashboard event streams at once (default 32); one more is answered 503. */
   readonly maxEventStreams?: number;
-  /** Fabric events are logged here (info). */
+  /** Where the stats record logs its publish errors, and the default `events` their cluster events. */
   readonly logger?: Logger;
   /**
    * The fabric events to show and publish, fed with the failover policies' decisions (report()); default:
@@ -83,7 +83,7 @@ export class AdminServer {
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
   private readonly closed = new AbortController();
-  /** Failover/failback and cluster events seen by this gateway (started with the server). */
+  /** The fabric events this gateway shows and publishes (started and closed with the server). */
   readonly events: FabricEvents;
   /** This gateway's stats record: published to Redis, and the other gateways' records read back. */
   readonly stats: FabricStats;

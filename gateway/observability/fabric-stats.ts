@@ -44,6 +44,8 @@ export interface FabricStatsStatus {
 }
 
 const REASON_MAX = 480;
+/** The record's name fields hold at most 253 characters; a failover's `to` lists every cluster that gained. */
+const NAMES_MAX = 253;
 const CLOSE_REMOVE_TIMEOUT_MS = 300;
 
 function clip(text: string, max: number): string {
@@ -145,8 +147,8 @@ export class FabricStats {
         reason: clip(e.reason, REASON_MAX),
         ...(e.cluster === undefined ? {} : { cluster: e.cluster }),
         ...(e.service === undefined ? {} : { service: e.service }),
-        ...(e.from === undefined ? {} : { from: e.from }),
-        ...(e.to === undefined ? {} : { to: e.to }),
+        ...(e.from === undefined ? {} : { from: e.from === null ? null : clip(e.from, NAMES_MAX) }),
+        ...(e.to === undefined ? {} : { to: e.to === null ? null : clip(e.to, NAMES_MAX) }),
       })),
     };
   }

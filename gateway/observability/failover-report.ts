@@ -1,6 +1,6 @@
 // Turns the failover policy's own transition reports (gateway/resilience FailoverEvent: failover,
-// failback, routing mode) into fabric events, for FabricEvents.report(). The policy knows the real
-// decision (tiers, weights, hold-down), so its events replace the ones derived from route state.
+// failback, routing mode) into fabric events, for FabricEvents.report(): the dashboard, the admin API and
+// the stats record tell each decision as the policy made it (tiers, weights, hold-down).
 import type { FailoverEvent } from '../resilience/index.js';
 import type { FabricEvent } from './fabric-event.js';
 
