@@ -9,6 +9,7 @@ import {
   clusterTransitions,
   type FabricEvent,
 } from '../gateway/observability/index.js';
+import { foldEvents } from '../gateway/admin/index.js';
 import { FailoverPolicy, type FailoverCandidate } from '../gateway/resilience/index.js';
 import { StaticFabricView, type ClusterSpec } from './helpers/static-fabric-view.js';
 
@@ -81,6 +82,11 @@ test('FabricEvents keeps the newest events from view swaps and reports, newest f
         gateways: [{ id: 'gw-1', leaseExpiresAt: 10_500, freshness: 'stale' }],
       },
     ]);
+    assert.deepEqual(
+      events.recent().map((e) => `${e.kind}:${e.cluster}@${e.at}`),
+      ['cluster-stale:gcp-euw1@11000'],
+      'the view swap recorded the transition',
+    );
     at = 12_000;
     events.report({ kind: 'failover', service: 'hello.default', cluster: 'gcp-euw1', reason: 'stale' });
     at = 13_000;
@@ -199,5 +205,27 @@ test("the failover policy's events read as fabric events: failover, failback and
       reason: 'no live cluster can serve',
     }),
     { kind: 'routing-mode', service: 's', reason: 'normal → stale: no live cluster can serve' },
+  );
+});
+
+test('the dashboard folds one change seen by several gateways, never two events of one gateway', () => {
+  const event = (observer: string, at: number, reason: string): FabricEvent => ({
+    kind: 'routing-mode',
+    service: 'hello.default',
+    reason,
+    at,
+    observer,
+  });
+  const folded = foldEvents([
+    event('aws-use1/gw-a', 1000, 'normal → none: no cluster can serve'),
+    event('aws-use1/gw-b', 1200, 'normal → none: no cluster can serve'),
+    event('aws-use1/gw-a', 3000, 'none → normal: live clusters can serve again'),
+  ]);
+  assert.deepEqual(
+    folded.map((e) => [e.at, e.reason, e.observers]),
+    [
+      [3000, 'none → normal: live clusters can serve again', ['aws-use1/gw-a']],
+      [1200, 'normal → none: no cluster can serve', ['aws-use1/gw-b', 'aws-use1/gw-a']],
+    ],
   );
 });

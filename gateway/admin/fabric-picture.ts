@@ -168,15 +168,26 @@ export function mergeEdges(records: readonly GatewayStatsRecord[]): EdgeJson[] {
     .sort((a, b) => b.rps - a.rps || compareNames(a.service, b.service) || compareNames(a.source, b.source));
 }
 
-function foldEvents(events: readonly FabricEvent[]): PictureEvent[] {
+/**
+ * Newest first, at most MAX_EVENTS; the same change (kind, cluster, service, from, to; a routing mode's
+ * transition) seen by several gateways within EVENT_FOLD_MS is one event with every observer. Two events of one gateway stay two (a routing mode that went and came back,
+ * a failover, failback and failover again), however alike.
+ */
+export function foldEvents(events: readonly FabricEvent[]): PictureEvent[] {
   const sorted = [...events].sort((a, b) => b.at - a.at);
   const folded: { event: PictureEvent; key: string }[] = [];
   for (const event of sorted) {
-    const key = [event.kind, event.cluster, event.service, event.from, event.to].join('\u0000');
-    const same = folded.find((f) => f.key === key && Math.abs(f.event.at - event.at) <= EVENT_FOLD_MS);
+    // A routing-mode event names no cluster: its transition is in the reason ("normal → none: …").
+    const transition = event.kind === 'routing-mode' ? event.reason : '';
+    const key = [event.kind, event.cluster, event.service, event.from, event.to, transition].join('\u0000');
+    const same = folded.find(
+      (f) =>
+        f.key === key &&
+        Math.abs(f.event.at - event.at) <= EVENT_FOLD_MS &&
+        !f.event.observers.includes(event.observer),
+    );
     if (same) {
-      if (!same.event.observers.includes(event.observer))
-        same.event = { ...same.event, observers: [...same.event.observers, event.observer] };
+      same.event = { ...same.event, observers: [...same.event.observers, event.observer] };
       continue;
     }
     const { observer, ...rest } = event;

@@ -29,3 +29,4 @@ export type {
   PictureLink,
   PictureEvent,
 } from './fabric-picture.js';
+export { foldEvents } from './fabric-picture.js';
