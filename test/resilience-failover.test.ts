@@ -371,6 +371,19 @@ test('the only cluster that can serve gets traffic at once even while held down'
   assert.match(failback.reason, /hold-down is cut short/);
 });
 
+test('the first decision is where a service starts, not a move: no mode event for it', () => {
+  const { events, failover } = harness();
+  const staleOnly = candidates({ 'aws-use1': { down: true }, 'gcp-euw1': { freshness: 'stale' } });
+  assert.equal(failover.evaluate(staleOnly).mode, 'stale');
+  assert.equal(events.length, 0);
+  failover.evaluate(candidates({ 'aws-use1': { down: true }, 'gcp-euw1': {} }));
+  assert.deepEqual(
+    events.map((e) => (e.type === 'mode' ? `${e.previous}→${e.mode}` : e.type)),
+    ['failback', 'stale→normal'],
+    'gcp-euw1 turned live: a failback onto it, and the mode back to normal',
+  );
+});
+
 test('stale and panic modes are reported once when entered and left', () => {
   const { events, failover } = harness();
   const live = candidates({ 'aws-use1': { down: true }, 'gcp-euw1': {} });
@@ -399,6 +412,19 @@ test('a cluster that stops exporting the service (or allowing the caller) is a f
   assert.match(
     event.reason,
     /^aws-use1b no longer offers hello\.default here \(export withdrawn or evicted, or its allow list no longer names this cluster\); traffic moves to/,
+  );
+});
+
+test("the own cluster's service unregistered is a failover whose reason says so", () => {
+  const { events, failover } = harness();
+  failover.evaluate(candidates({ 'aws-use1': {}, 'gcp-euw1': {} }));
+  failover.evaluate(candidates({ 'gcp-euw1': {} }));
+  const [event] = events;
+  assert.ok(event?.type === 'failover');
+  assert.equal(event.cluster, 'aws-use1');
+  assert.match(
+    event.reason,
+    /^hello\.default is no longer registered in aws-use1; traffic moves to gcp-euw1$/,
   );
 });
 

@@ -29,7 +29,13 @@ export type FailoverEvent =
       readonly reason: string;
     };
 
-export function describeCause(cluster: string, service: string, cause: IneligibleReason): string {
+/** Why `cluster` lost its share of `service`; `own`: it is the deciding gateway's own cluster. */
+export function describeCause(
+  cluster: string,
+  service: string,
+  cause: IneligibleReason,
+  own: boolean,
+): string {
   switch (cause) {
     case 'unreachable':
       return `no gateway of ${cluster} answers probes`;
@@ -40,6 +46,7 @@ export function describeCause(cluster: string, service: string, cause: Ineligibl
     case 'stale':
       return `${cluster}'s lease expired (stale)`;
     case 'gone':
+      if (own) return `${service} is no longer registered in ${cluster}`;
       // The route table leaves out a cluster whose `allow` list stopped naming the caller, as one whose
       // export was withdrawn or evicted: the policy sees neither.
       return `${cluster} no longer offers ${service} here (export withdrawn or evicted, or its allow list no longer names this cluster)`;

@@ -265,12 +265,19 @@ export class FailoverPolicy {
     const emit = this.options.onEvent;
     const previous = this.previous;
     if (!emit) return;
-    const service = this.options.service;
-    const previousMode = previous?.mode ?? 'normal';
+    // The first decision is where the service starts, not a move: a gateway starting while a cloud is
+    // stale would otherwise report a mode change for each of its services.
+    if (!previous) return;
     const shareOf = (cluster: string) => shares.find((s) => s.cluster === cluster)?.share ?? 0;
-    if (previous) this.reportMoves(emit, previous, shares, shareOf, now);
-    if (mode !== previousMode) {
-      emit({ type: 'mode', service, mode, previous: previousMode, reason: describeMode(mode) });
+    this.reportMoves(emit, previous, shares, shareOf, now);
+    if (mode !== previous.mode) {
+      emit({
+        type: 'mode',
+        service: this.options.service,
+        mode,
+        previous: previous.mode,
+        reason: describeMode(mode),
+      });
     }
   }
 
@@ -294,7 +301,7 @@ export class FailoverPolicy {
         cluster,
         cause,
         to: grew,
-        reason: `${describeCause(cluster, service, cause)}; traffic moves to ${grew.length > 0 ? grew.join(', ') : 'nowhere'}`,
+        reason: `${describeCause(cluster, service, cause, cluster === this.options.cluster)}; traffic moves to ${grew.length > 0 ? grew.join(', ') : 'nowhere'}`,
       });
     }
     for (const { cluster, share } of shares) {
