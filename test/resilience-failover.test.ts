@@ -400,32 +400,26 @@ test('stale and panic modes are reported once when entered and left', () => {
   assert.equal(failovers.length, 0, 'gcp kept its traffic in every mode: nothing moved');
 });
 
-test('a cluster that stops exporting the service (or allowing the caller) is a failover with cause gone', () => {
-  const { events, failover } = harness();
-  failover.evaluate(candidates({ 'aws-use1b': {}, 'gcp-euw1': {} }));
-  failover.evaluate(candidates({ 'gcp-euw1': {} }));
-  const [event] = events;
-  assert.ok(event?.type === 'failover');
-  assert.equal(event.cause, 'gone');
-  assert.equal(event.cluster, 'aws-use1b');
-  // The route table leaves a cluster out as well when its allow list stops naming the caller.
-  assert.match(
-    event.reason,
-    /^aws-use1b no longer offers hello\.default here \(export withdrawn or evicted, or its allow list no longer names this cluster\); traffic moves to/,
-  );
-});
-
-test("the own cluster's service unregistered is a failover whose reason says so", () => {
-  const { events, failover } = harness();
-  failover.evaluate(candidates({ 'aws-use1': {}, 'gcp-euw1': {} }));
-  failover.evaluate(candidates({ 'gcp-euw1': {} }));
-  const [event] = events;
-  assert.ok(event?.type === 'failover');
-  assert.equal(event.cluster, 'aws-use1');
-  assert.match(
-    event.reason,
-    /^hello\.default is no longer registered in aws-use1; traffic moves to gcp-euw1$/,
-  );
+test('a cluster that leaves the route is a failover with cause gone, and its reason says how', () => {
+  const cases: [string, RegExp][] = [
+    // The route table leaves a remote cluster out when it stops exporting or its allow list stops naming
+    // the caller; the own cluster, when the service is no longer registered here.
+    [
+      'aws-use1b',
+      /^aws-use1b no longer offers hello\.default here \(export withdrawn or evicted, or its allow list no longer names this cluster\); traffic moves to gcp-euw1$/,
+    ],
+    ['aws-use1', /^hello\.default is no longer registered in aws-use1; traffic moves to gcp-euw1$/],
+  ];
+  for (const [gone, reason] of cases) {
+    const { events, failover } = harness();
+    failover.evaluate(candidates({ [gone]: {}, 'gcp-euw1': {} }));
+    failover.evaluate(candidates({ 'gcp-euw1': {} }));
+    const [event] = events;
+    assert.ok(event?.type === 'failover', gone);
+    assert.equal(event.cause, 'gone');
+    assert.equal(event.cluster, gone);
+    assert.match(event.reason, reason);
+  }
 });
 
 test('a cluster forgotten once it left the fabric for good returns as new: not held down', () => {
