@@ -170,8 +170,9 @@ export function mergeEdges(records: readonly GatewayStatsRecord[]): EdgeJson[] {
 
 /**
  * Newest first, at most MAX_EVENTS; the same change (kind, cluster, service, from, to; a routing mode's
- * transition) seen by several gateways within EVENT_FOLD_MS is one event with every observer. Two events of one gateway stay two (a routing mode that went and came back,
- * a failover, failback and failover again), however alike.
+ * transition) seen by several gateways within EVENT_FOLD_MS is one event with every observer. Two events
+ * of one gateway stay two (a routing mode that went and came back, a failover, failback and failover
+ * again), however alike.
  */
 export function foldEvents(events: readonly FabricEvent[]): PictureEvent[] {
   const sorted = [...events].sort((a, b) => b.at - a.at);

@@ -44,7 +44,7 @@ export interface FabricStatsStatus {
 }
 
 const REASON_MAX = 480;
-/** The record's name fields hold at most 253 characters; a failover's `to` lists every cluster that gained. */
+/** The record's name fields hold at most 253 characters; a failover's `to` lists every cluster gaining. */
 const NAMES_MAX = 253;
 const CLOSE_REMOVE_TIMEOUT_MS = 300;
 
