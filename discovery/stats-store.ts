@@ -52,6 +52,10 @@ export interface FabricEventRecord {
   readonly reason: string;
   readonly cluster?: string;
   readonly service?: string;
+  /**
+   * What moved: the clusters traffic left and went to (failover, failback; null: nowhere), or the routing
+   * modes (routing-mode).
+   */
   readonly from?: string | null;
   readonly to?: string | null;
 }

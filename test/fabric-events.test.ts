@@ -10,7 +10,7 @@ import {
   type FabricEvent,
 } from '../gateway/observability/index.js';
 import { foldEvents } from '../gateway/admin/index.js';
-import { FailoverPolicy, type FailoverCandidate } from '../gateway/resilience/index.js';
+import { FailoverPolicy, type FailoverCandidate, type FailoverMode } from '../gateway/resilience/index.js';
 import { StaticFabricView, type ClusterSpec } from './helpers/static-fabric-view.js';
 
 const LOCAL = 'aws-use1';
@@ -204,22 +204,32 @@ test("the failover policy's events read as fabric events: failover, failback and
       previous: 'normal',
       reason: 'no live cluster can serve',
     }),
-    { kind: 'routing-mode', service: 's', reason: 'normal → stale: no live cluster can serve' },
+    {
+      kind: 'routing-mode',
+      service: 's',
+      from: 'normal',
+      to: 'stale',
+      reason: 'normal → stale: no live cluster can serve',
+    },
   );
 });
 
 test('the dashboard folds one change seen by several gateways, never two events of one gateway', () => {
-  const event = (observer: string, at: number, reason: string): FabricEvent => ({
-    kind: 'routing-mode',
-    service: 'hello.default',
-    reason,
+  const event = (
+    observer: string,
+    at: number,
+    previous: FailoverMode,
+    mode: FailoverMode,
+    reason: string,
+  ): FabricEvent => ({
+    ...fabricEventOfFailover({ type: 'mode', service: 'hello.default', mode, previous, reason }),
     at,
     observer,
   });
   const folded = foldEvents([
-    event('aws-use1/gw-a', 1000, 'normal → none: no cluster can serve'),
-    event('aws-use1/gw-b', 1200, 'normal → none: no cluster can serve'),
-    event('aws-use1/gw-a', 3000, 'none → normal: live clusters can serve again'),
+    event('aws-use1/gw-a', 1000, 'normal', 'none', 'no cluster can serve'),
+    event('aws-use1/gw-b', 1200, 'normal', 'none', 'no cluster can serve'),
+    event('aws-use1/gw-a', 3000, 'none', 'normal', 'live clusters can serve again'),
   ]);
   assert.deepEqual(
     folded.map((e) => [e.at, e.reason, e.observers]),

@@ -169,18 +169,15 @@ export function mergeEdges(records: readonly GatewayStatsRecord[]): EdgeJson[] {
 }
 
 /**
- * Newest first, at most MAX_EVENTS; the same change (kind, cluster, service, from, to; a routing mode's
- * transition) seen by several gateways within EVENT_FOLD_MS is one event with every observer. Two events
- * of one gateway stay two (a routing mode that went and came back, a failover, failback and failover
- * again), however alike.
+ * Newest first, at most MAX_EVENTS; the same change (kind, cluster, service, from, to) seen by several
+ * gateways within EVENT_FOLD_MS is one event with every observer. Two events of one gateway stay two (a
+ * failover, failback and failover again), however alike.
  */
 export function foldEvents(events: readonly FabricEvent[]): PictureEvent[] {
   const sorted = [...events].sort((a, b) => b.at - a.at);
   const folded: { event: PictureEvent; key: string }[] = [];
   for (const event of sorted) {
-    // A routing-mode event names no cluster: its transition is in the reason ("normal → none: …").
-    const transition = event.kind === 'routing-mode' ? event.reason : '';
-    const key = [event.kind, event.cluster, event.service, event.from, event.to, transition].join('\u0000');
+    const key = [event.kind, event.cluster, event.service, event.from, event.to].join('\u0000');
     const same = folded.find(
       (f) =>
         f.key === key &&

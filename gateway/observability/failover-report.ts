@@ -28,6 +28,8 @@ export function fabricEventOfFailover(event: FailoverEvent): Omit<FabricEvent, '
       return {
         kind: 'routing-mode',
         service: event.service,
+        from: event.previous,
+        to: event.mode,
         reason: `${event.previous} → ${event.mode}: ${event.reason}`,
       };
   }
