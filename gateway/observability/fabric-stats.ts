@@ -52,6 +52,11 @@ function clip(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
+/** An event's `from`/`to` as the record holds them (null: nowhere). */
+function clipNames(names: string | null): string | null {
+  return names === null ? null : clip(names, NAMES_MAX);
+}
+
 /** The data plane's peer gateways as stats records carry them (read defensively). */
 export function peerLinksOf(list: unknown): PeerLinkRecord[] {
   if (!Array.isArray(list)) return [];
@@ -147,8 +152,8 @@ export class FabricStats {
         reason: clip(e.reason, REASON_MAX),
         ...(e.cluster === undefined ? {} : { cluster: e.cluster }),
         ...(e.service === undefined ? {} : { service: e.service }),
-        ...(e.from === undefined ? {} : { from: e.from === null ? null : clip(e.from, NAMES_MAX) }),
-        ...(e.to === undefined ? {} : { to: e.to === null ? null : clip(e.to, NAMES_MAX) }),
+        ...(e.from === undefined ? {} : { from: clipNames(e.from) }),
+        ...(e.to === undefined ? {} : { to: clipNames(e.to) }),
       })),
     };
   }

@@ -8,7 +8,7 @@ import type { TestContext } from 'node:test';
 import { freePort } from '../../gateway/demo/free-port.js';
 import { RedisServerProcess } from '../../gateway/demo/redis-server-process.js';
 import type { TlsFilePaths } from '../../infra/index.js';
-import { createFabricPki, type FabricPki } from './fabric-pki.js';
+import { createFabricPki } from './fabric-pki.js';
 
 /** Cluster `a`'s config without its services, as a test writes it (YAML) or parses it. */
 export interface LoneGatewayConfig {
@@ -28,7 +28,6 @@ export interface LoneGatewayConfig {
 export interface LoneGatewayGround {
   readonly dir: string;
   readonly redis: RedisServerProcess;
-  readonly pki: FabricPki;
   /** A free `host:port` on the test's address. */
   readonly listen: () => Promise<string>;
   /** The config's common part, with four free listen addresses. */
@@ -59,5 +58,5 @@ export async function loneGatewayGround(
       control: await listen(),
     },
   };
-  return { dir, redis, pki, listen, config };
+  return { dir, redis, listen, config };
 }
