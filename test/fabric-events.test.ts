@@ -7,8 +7,10 @@ import {
   FabricEvents,
   fabricEventOfFailover,
   clusterTransitions,
+  latestEvents,
   type FabricEvent,
 } from '../gateway/observability/index.js';
+import { MAX_STATS_EVENTS } from '../discovery/index.js';
 import { foldEvents } from '../gateway/admin/index.js';
 import { FailoverPolicy, type FailoverCandidate, type FailoverMode } from '../gateway/resilience/index.js';
 import { StaticFabricView, type ClusterSpec } from './helpers/static-fabric-view.js';
@@ -94,14 +96,63 @@ test('FabricEvents keeps the newest events from view swaps and reports, newest f
     events.report({ kind: 'routing-mode', service: 'hello.default', reason: 'normal', at: 13_500 });
     assert.deepEqual(
       events.recent().map((e) => `${e.kind}@${e.at}`),
-      ['routing-mode@13500', 'failback@13000', 'failover@12000'],
-      'newest first, capacity 3',
+      ['routing-mode@13500', 'failback@13000', 'cluster-stale@11000'],
+      'newest first, capacity 3, and the cluster event keeps its place among the failovers',
     );
     assert.deepEqual(events.recent(1)[0]?.observer, 'aws-use1/gw-a');
   } finally {
     events.close();
   }
   assert.equal(view.listenerCount(), 0, 'close unsubscribes');
+});
+
+test("a cloud's failure stays in view of the failovers it causes: the ring, the stats record's share, the dashboard", () => {
+  const view = new StaticFabricView([{ name: 'gcp-euw1', gateways: [{ id: 'gw-1', leaseExpiresAt: 5000 }] }]);
+  let at = 10_000;
+  const events = new FabricEvents({ view, observer: 'aws-use1/gw-a', now: () => at });
+  events.start();
+  try {
+    at = 11_000;
+    view.publish([
+      {
+        name: 'gcp-euw1',
+        freshness: 'stale',
+        staleSince: 10_500,
+        gateways: [{ id: 'gw-1', leaseExpiresAt: 10_500, freshness: 'stale' }],
+      },
+    ]);
+    for (let i = 0; i < 200; i++)
+      events.report({ kind: 'failover', service: `svc-${i}.default`, cluster: 'gcp-euw1', reason: 'stale' });
+    const kinds = (list: readonly { kind: string }[]) => list.map((e) => e.kind);
+    const ring = events.recent();
+    assert.equal(ring.length, 50);
+    assert.equal(kinds(ring).at(-1), 'cluster-stale', 'the ring keeps the cause, oldest last');
+    assert.equal(ring[0]?.service, 'svc-199.default', 'and the newest failovers');
+    assert.ok(kinds(events.recent(MAX_STATS_EVENTS)).includes('cluster-stale'), "the stats record's share");
+    const otherGateway = events.recent(MAX_STATS_EVENTS).map((e) => ({ ...e, observer: 'aws-use1/gw-b' }));
+    const shown = foldEvents([...ring, ...otherGateway]);
+    assert.ok(shown.length <= 30);
+    assert.deepEqual(
+      shown.filter((e) => e.kind === 'cluster-stale').map((e) => e.observers),
+      [['aws-use1/gw-a', 'aws-use1/gw-b']],
+      "the dashboard shows the cluster's event once, seen by both gateways",
+    );
+  } finally {
+    events.close();
+  }
+});
+
+test("latestEvents: the fabric's own events keep up to half the places, service events the rest", () => {
+  const list = (kinds: FabricEvent['kind'][]) => kinds.map((kind, i) => ({ kind, at: 1000 - i }));
+  const take = (kinds: FabricEvent['kind'][], limit: number) =>
+    latestEvents(list(kinds), limit).map((e) => e.at);
+  const failovers = Array<FabricEvent['kind']>(6).fill('failover');
+  const stale = Array<FabricEvent['kind']>(6).fill('cluster-stale');
+  assert.deepEqual(take([...failovers, 'cluster-stale'], 4), [1000, 999, 998, 994], 'one cause behind many');
+  assert.deepEqual(take([...stale, ...failovers], 4), [1000, 999, 994, 993], 'half each when both are many');
+  assert.deepEqual(take([...stale, 'failover'], 4), [1000, 999, 998, 994], 'a class with few fills the rest');
+  assert.deepEqual(take(failovers, 4), [1000, 999, 998, 997]);
+  assert.deepEqual(take(['cluster-live'], 4), [1000]);
 });
 
 test("a failover policy's decisions reach the ring as they happen: a failover and failback within a second both count", () => {

@@ -3,7 +3,7 @@
 // view), peer links and golden metrics per edge (this gateway's own, plus every other gateway's stats
 // record from Redis), and the latest fabric events from every gateway, duplicates folded. Pure.
 import type { GatewayStatsRecord } from '../../discovery/index.js';
-import type { FabricEvent } from '../observability/index.js';
+import { latestEvents, type FabricEvent } from '../observability/index.js';
 import type { GatewayIdentity } from './api-types.js';
 import { clustersJson, discoveryJson, servicesJson, type ReportInput } from './fabric-report.js';
 import { compareNames } from '../../discovery/index.js';
@@ -169,30 +169,35 @@ export function mergeEdges(records: readonly GatewayStatsRecord[]): EdgeJson[] {
 }
 
 /**
- * Newest first, at most MAX_EVENTS; the same change (kind, cluster, service, from, to) seen by several
- * gateways within EVENT_FOLD_MS is one event with every observer. Two events of one gateway stay two (a
- * failover, failback and failover again), however alike.
+ * Newest first, at most MAX_EVENTS (the fabric's own events keep places among many failovers, see
+ * `latestEvents`); the same change (kind, cluster, service, from, to) seen by several gateways within
+ * EVENT_FOLD_MS is one event with every observer. Two events of one gateway stay two (a failover, failback
+ * and failover again), however alike.
  */
 export function foldEvents(events: readonly FabricEvent[]): PictureEvent[] {
   const sorted = [...events].sort((a, b) => b.at - a.at);
-  const folded: { event: PictureEvent; key: string }[] = [];
+  const folded: { event: PictureEvent }[] = [];
+  const byKey = new Map<string, { event: PictureEvent }[]>();
   for (const event of sorted) {
     const key = [event.kind, event.cluster, event.service, event.from, event.to].join('\u0000');
-    const same = folded.find(
-      (f) =>
-        f.key === key &&
-        Math.abs(f.event.at - event.at) <= EVENT_FOLD_MS &&
-        !f.event.observers.includes(event.observer),
+    let alike = byKey.get(key);
+    if (!alike) byKey.set(key, (alike = []));
+    const same = alike.find(
+      (f) => Math.abs(f.event.at - event.at) <= EVENT_FOLD_MS && !f.event.observers.includes(event.observer),
     );
     if (same) {
       same.event = { ...same.event, observers: [...same.event.observers, event.observer] };
       continue;
     }
     const { observer, ...rest } = event;
-    folded.push({ key, event: { ...rest, observers: [observer] } });
-    if (folded.length >= MAX_EVENTS) break;
+    const entry = { event: { ...rest, observers: [observer] } };
+    folded.push(entry);
+    alike.push(entry);
   }
-  return folded.map((f) => f.event);
+  return latestEvents(
+    folded.map((f) => f.event),
+    MAX_EVENTS,
+  );
 }
 
 function evictedOf(status: unknown): { name: string; at: number }[] {

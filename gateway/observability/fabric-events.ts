@@ -3,11 +3,12 @@
 // happen. Cluster and discovery events come from every fabric view swap; failover, failback and routing
 // mode changes are reported by the failover policies as they decide them (`report()`, through
 // `fabricEventOfFailover`), once each, with the policy's own reason, however close together they come.
+// The ring keeps the fabric's own events in view of the failovers they cause (`latestEvents`).
 // Lifecycle: construct (no side effects) → start() → close(); both idempotent.
 import type { Logger } from 'pino';
 import type { FabricSnapshot, FabricView } from '../../discovery/index.js';
 import { clusterTransitions } from './cluster-transitions.js';
-import type { FabricEvent } from './fabric-event.js';
+import { latestEvents, type FabricEvent } from './fabric-event.js';
 
 export interface FabricEventsOptions {
   readonly view: FabricView;
@@ -24,7 +25,8 @@ export class FabricEvents {
   private readonly options: FabricEventsOptions;
   private readonly now: () => number;
   private readonly capacity: number;
-  private readonly ring: FabricEvent[] = [];
+  /** Oldest first. */
+  private ring: FabricEvent[] = [];
   private snapshot: FabricSnapshot | undefined;
   private unsubscribe: (() => void) | undefined;
   private closed = false;
@@ -57,9 +59,9 @@ export class FabricEvents {
     this.keep({ ...event, at: event.at ?? this.now(), observer: this.options.observer });
   }
 
-  /** The latest events, newest first. */
+  /** The latest events, newest first (see `latestEvents`). */
   recent(limit = this.capacity): FabricEvent[] {
-    return this.ring.slice(-limit).reverse();
+    return latestEvents(this.ring.slice().reverse(), limit);
   }
 
   private onSnapshot(snapshot: FabricSnapshot): void {
@@ -73,6 +75,6 @@ export class FabricEvents {
 
   private keep(event: FabricEvent): void {
     this.ring.push(event);
-    if (this.ring.length > this.capacity) this.ring.splice(0, this.ring.length - this.capacity);
+    if (this.ring.length > this.capacity) this.ring = this.recent().reverse();
   }
 }

@@ -44,6 +44,7 @@ export {
 export { loadSpanExport, type SpanExportConfig } from './span-export.js';
 export { DataPathObservers, type DataPathObservability } from './data-path-observers.js';
 export type { FabricEvent, FabricEventKind } from './fabric-event.js';
+export { latestEvents } from './fabric-event.js';
 export { clusterTransitions } from './cluster-transitions.js';
 export { FabricEvents, type FabricEventsOptions } from './fabric-events.js';
 export { fabricEventOfFailover } from './failover-report.js';
