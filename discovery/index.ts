@@ -15,6 +15,7 @@ export type {
 } from './fabric.js';
 export { MAX_ALLOWED_CLUSTERS } from './fabric.js';
 export { Discovery } from './discovery.js';
+export { sleep } from './backoff.js';
 export { createRedisClient, describeRedis, logOutages, whenReady, type RedisClient } from './redis-client.js';
 export type { DiscoveryOptions } from './options.js';
 export type { DiscoveryStatus, DiscoveryMode, StaleClusterStatus, SkippedRecord } from './status.js';

@@ -4,7 +4,7 @@
 // parts come from the other gateways' stats records (FabricStats reads them from Redis, cached).
 import type { Hono } from 'hono';
 import { streamSSE } from 'hono/streaming';
-import type { FabricSnapshot } from '../../discovery/index.js';
+import { sleep, type FabricSnapshot } from '../../discovery/index.js';
 import type { FabricEvents, FabricStats } from '../observability/index.js';
 import { dashboardPage } from './dashboard/dashboard-page.js';
 import { fabricPicture, goldenJson, type FabricPicture } from './fabric-picture.js';
@@ -33,21 +33,6 @@ function gatewaysOf(snapshot: FabricSnapshot): { cluster: string; id: string }[]
   return [...snapshot.clusters.values()].flatMap((c) =>
     c.gateways.map((g) => ({ cluster: c.name, id: g.id })),
   );
-}
-
-/** Resolves after `ms`, or at once when `signal` aborts; the timer never holds the process open. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    timer.unref();
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
@@ -128,7 +113,7 @@ export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
             const stalled = setTimeout(() => stream.abort(), STALLED_PUSHES * sources.pushIntervalMs);
             await stream.writeSSE({ event: 'fabric', id: String(++id), data: body, retry: 2000 });
             clearTimeout(stalled);
-            await pause(sources.pushIntervalMs, ended.signal);
+            await sleep(sources.pushIntervalMs, ended.signal);
           }
         } finally {
           streams--;

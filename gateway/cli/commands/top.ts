@@ -3,6 +3,7 @@
 // p50/p95/p99 over the gateway's sliding window, refreshed in place like `linkerd viz top`, until Ctrl-C.
 // `--json` prints one sample (the /api/v1/golden JSON) and exits. By default the fabric-wide view (every
 // gateway's published stats); `--local` shows only the asked gateway's own traffic.
+import { setTimeout as delay } from 'node:timers/promises';
 import type { Command } from 'commander';
 import type { EdgeJson, GoldenResponse } from '../../admin/index.js';
 import { parseDurationMs } from '../../config/index.js';
@@ -64,7 +65,8 @@ async function live(url: string, first: GoldenResponse, intervalMs: number, limi
     while (!stop.signal.aborted) {
       const screen = renderTop(url, sample, error, limit);
       process.stdout.write(tty ? CLEAR + screen : `${screen}\n`);
-      await pause(intervalMs, stop.signal);
+      // Node's timer removes its abort listener when it fires (one left per refresh would pile up).
+      await delay(intervalMs, undefined, { signal: stop.signal }).catch(() => undefined);
       if (stop.signal.aborted) break;
       try {
         sample = (await fetchAdminJson<GoldenResponse>(url)).body;
@@ -77,17 +79,6 @@ async function live(url: string, first: GoldenResponse, intervalMs: number, limi
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 function ms(value: number): string {
