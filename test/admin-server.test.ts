@@ -438,6 +438,41 @@ test('admin: open event streams share one picture per push interval instead of b
   assert.ok(pictures <= streams, `${pictures} pictures for ${streams * pushes} pushes`);
 });
 
+test('admin: a dozen open event streams add no listener each to the server, and closing ends them all', async (t) => {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+  process.on('warning', onWarning);
+  t.after(() => process.off('warning', onWarning));
+  const { admin } = await startAdmin({ dashboardPushIntervalMs: 50 });
+  t.after(() => admin.close());
+  const { port } = admin.address();
+  const readers = await Promise.all(
+    Array.from({ length: 12 }, async () => {
+      const response = await fetch(`http://127.0.0.1:${port}/api/v1/events`);
+      const body = (response.body as unknown as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]();
+      for (;;) {
+        const next = await body.next();
+        if (next.done !== true && new TextDecoder().decode(next.value).includes('event: fabric')) return body;
+      }
+    }),
+  );
+  /** Reads a stream to its end; a connection the server closes counts as its end. */
+  const ended = async (body: AsyncIterator<Uint8Array>) => {
+    try {
+      while (!(await body.next()).done);
+    } catch {
+      // closed under the reader
+    }
+  };
+  // A warning is emitted on the tick after the listener that crossed the limit.
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(warnings, []);
+  let endedStreams = 0;
+  for (const body of readers) void ended(body).then(() => endedStreams++);
+  await admin.close();
+  await waitFor('every stream to end once the server closes', () => endedStreams === readers.length, 5_000);
+});
+
 test('admin: a taken port rejects start() with LISTEN_FAILED; close() is idempotent in any state', async () => {
   const { admin: holder } = await startAdmin();
   const taken = holder.address();

@@ -37,6 +37,9 @@ function gatewaysOf(snapshot: FabricSnapshot): { cluster: string; id: string }[]
 
 export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
   let streams = 0;
+  /** How to end each open event stream: one listener on `closed` ends them all (not one listener each). */
+  const openStreams = new Set<() => void>();
+  sources.closed.addEventListener('abort', () => openStreams.forEach((end) => end()), { once: true });
 
   const picture = async (): Promise<FabricPicture> => {
     const report = sources.report();
@@ -102,7 +105,7 @@ export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
         const ended = new AbortController();
         const end = () => ended.abort();
         stream.onAbort(end);
-        sources.closed.addEventListener('abort', end, { once: true });
+        openStreams.add(end);
         let id = 0;
         try {
           while (!ended.signal.aborted) {
@@ -117,7 +120,7 @@ export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
           }
         } finally {
           streams--;
-          sources.closed.removeEventListener('abort', end);
+          openStreams.delete(end);
         }
       },
       async (err, stream) => {
