@@ -142,25 +142,20 @@ export class H1ResponseParser {
           this.remaining -= take;
           if (this.remaining === 0) {
             this.state = State.ChunkDataEnd;
-            this.line = '';
+            this.remaining = 2;
           }
           break;
         }
         case State.ChunkDataEnd: {
-          const next = this.readLine(data, at, 2);
-          if (typeof next !== 'number') return next;
-          if (next < 0) {
-            if (this.line !== '' && this.line !== '\r')
-              return protocolError('chunk data not followed by CRLF');
-            return undefined;
-          }
-          if (this.line !== '') return protocolError('chunk data not followed by CRLF');
-          at = next;
-          this.state = State.ChunkSize;
+          // `remaining` counts down the CR LF that closes a chunk, which may come split across reads.
+          if (data[at] !== (this.remaining === 2 ? 13 : 10))
+            return protocolError('chunk data not followed by CRLF');
+          at++;
+          if (--this.remaining === 0) this.state = State.ChunkSize;
           break;
         }
         case State.Trailers: {
-          const next = this.readLine(data, at, MAX_CHUNK_LINE_BYTES);
+          const next = this.readLine(data, at);
           if (typeof next !== 'number') return next;
           if (next < 0) return undefined;
           // The whole line, however many reads it came in, and its CRLF.
@@ -310,7 +305,7 @@ export class H1ResponseParser {
 
   /** Reads one chunk-size line; returns the offset after it, or an error. */
   private readChunkSize(data: Buffer, at: number): number | GatewayError {
-    const next = this.readLine(data, at, MAX_CHUNK_LINE_BYTES);
+    const next = this.readLine(data, at);
     if (typeof next !== 'number') return next;
     if (next < 0) return data.length;
     const size = chunkSizeOf(this.line);
@@ -327,13 +322,13 @@ export class H1ResponseParser {
 
   /**
    * Accumulates bytes into `this.line` up to CRLF. Returns the offset after the CRLF, -1 when the line
-   * continues in the next chunk, or an error when it is longer than `max`.
+   * continues in the next chunk, or an error when it is longer than MAX_CHUNK_LINE_BYTES.
    */
-  private readLine(data: Buffer, at: number, max: number): number | GatewayError {
+  private readLine(data: Buffer, at: number): number | GatewayError {
     const lf = data.indexOf(10, at);
     const end = lf < 0 ? data.length : lf;
     this.line += data.toString('latin1', at, end);
-    if (this.line.length > max) return protocolError('chunk framing line too long');
+    if (this.line.length > MAX_CHUNK_LINE_BYTES) return protocolError('chunk framing line too long');
     if (lf < 0) return -1;
     if (!this.line.endsWith('\r')) return protocolError('chunk framing line not ended by CRLF');
     this.line = this.line.slice(0, -1);
