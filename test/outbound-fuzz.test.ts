@@ -3,9 +3,11 @@
 // gateway's outbound listener, for a service in its own cluster and one across a lane in another. Each
 // caller half-closes after sending, so every exchange must end: with answers that are well-formed HTTP/1.1
 // and never a 500, or with a closed connection. The gateways serve a clean request afterwards, and the
-// upstreams never see a request head that carries a control character.
+// upstreams never see a request head that carries a control character. The same mutations written on lanes
+// (as a calling gateway would, over mutual TLS with its certificate) straight to a peer listener.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect as connectHttp2 } from 'node:http2';
 import { connect } from 'node:net';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { startHttpUpstream } from './helpers/sample-upstreams.js';
@@ -32,13 +34,15 @@ type Random = ReturnType<typeof random>;
 
 const MUTANT_BYTES = [0x0d, 0x0a, 0x00, 0x3a, 0x20, 0x09, 0x7f, 0x80, 0xff, 0x2c];
 
-function request(rng: Random, service: string): string {
+/** A well-formed request for `service`; on a lane (`lane`) it names its service as a calling gateway does. */
+function request(rng: Random, service: string, lane = false): string {
   const body = rng.pick(['', 'hello', 'x'.repeat(300)]);
   const method = body ? rng.pick(['POST', 'PUT']) : rng.pick(['GET', 'GET', 'HEAD', 'DELETE']);
   const lines = [
     `${method} ${body ? '/echo' : '/whoami'} HTTP/1.${rng.chance(0.9) ? 1 : 0}`,
     `Host: ${service}`,
   ];
+  if (lane) lines.push(`weft-service: ${service}`);
   if (rng.chance(0.5)) lines.push('User-Agent: fuzz/1', 'Accept: */*');
   if (rng.chance(0.2)) lines.push('traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01');
   if (!body) return `${lines.join('\r\n')}\r\n\r\n`;
@@ -153,6 +157,89 @@ test(
             `${seen.method} ${seen.url} reached the upstream`,
           );
         }
+      }
+    }
+  },
+);
+
+/** Opens a lane to `peer` as gateway `from`, writes `bytes`, ends it, collects the answer; null after `timeoutMs`. */
+function laneExchange(
+  session: ReturnType<typeof connectHttp2>,
+  bytes: Buffer,
+  timeoutMs: number,
+): Promise<string | null> {
+  return new Promise((resolve) => {
+    const lane = session.request({
+      ':method': 'CONNECT',
+      ':authority': 'lane.weft:0',
+      'weft-lane': 'http/1.1',
+    });
+    const chunks: Buffer[] = [];
+    const timer = setTimeout(() => {
+      lane.close();
+      resolve(null);
+    }, timeoutMs);
+    lane.on('error', () => undefined);
+    lane.on('data', (chunk: Buffer) => chunks.push(chunk));
+    lane.on('close', () => {
+      clearTimeout(timer);
+      resolve(Buffer.concat(chunks).toString('latin1'));
+    });
+    lane.end(bytes);
+  });
+}
+
+test(
+  'mutated requests on lanes: every lane ends, answered well-formed (never 500) or closed',
+  { timeout: 120_000 },
+  async (t) => {
+    const upstream = await startHttpUpstream('127.0.105.10', 'lane@b');
+    t.after(() => upstream.close());
+    const fabric = await TestFabric.start([
+      { cluster: 'a', host: '127.0.106.1' },
+      { cluster: 'b', host: '127.0.105.1', services: [{ name: 'remote', endpoints: [upstream.endpoint] }] },
+    ]);
+    t.after(() => fabric.close());
+    const b = fabric.gateway('b');
+    const session = connectHttp2(`https://${b.peerAddress}`, {
+      secureContext: fabric.gateway('a').tls.secureContext(),
+      ALPNProtocols: ['h2'],
+      checkServerIdentity: () => undefined,
+    });
+    session.on('error', () => undefined);
+    t.after(() => session.destroy());
+    const cases = Math.ceil(CASES / 4);
+    const tally = new Map<string, number>();
+    for (let seed = 1; seed <= cases; seed++) {
+      const rng = random(seed + 1_000_000);
+      const clean = Buffer.from(request(rng, 'remote.default', true), 'latin1');
+      const mutant = mutate(rng, clean);
+      const sent = rng.chance(0.2) ? Buffer.concat([mutant, clean]) : mutant;
+      const got = await laneExchange(session, sent, 10_000);
+      const what = `case ${seed}: sent ${JSON.stringify(sent.toString('latin1'))}, got ${JSON.stringify(got).slice(0, 400)}`;
+      if (got === null) assert.fail(`${what}: no end within 10 s`);
+      assert.ok(got === '' || got.startsWith('HTTP/1.'), what);
+      const statuses = statusesIn(got);
+      assert.ok(!statuses.includes(500), what);
+      for (const status of statuses.length > 0 ? statuses : ['closed'])
+        tally.set(String(status), (tally.get(String(status)) ?? 0) + 1);
+    }
+    console.log(
+      `answers to ${cases} mutated lane requests: ${[...tally].map(([s, n]) => `${s} ×${n}`).join(', ')}`,
+    );
+    const got = await laneExchange(
+      session,
+      Buffer.from('GET /whoami HTTP/1.1\r\nHost: remote.default\r\nweft-service: remote.default\r\n\r\n'),
+      10_000,
+    );
+    assert.match(String(got), /^HTTP\/1\.1 200 /, 'the peer still serves lanes');
+    for (const seen of upstream.seen) {
+      for (const [name, value] of Object.entries(seen.headers)) {
+        assert.doesNotMatch(
+          `${name}: ${String(value)}`,
+          /[\r\n\0]/,
+          `${seen.method} ${seen.url} reached the upstream`,
+        );
       }
     }
   },
