@@ -69,6 +69,14 @@ test('cluster transitions: joined, stale with reason, live again, gateway churn,
   );
 });
 
+/** gcp-euw1 whose only gateway's lease expired at 10.5 s. */
+const GCP_STALE: ClusterSpec = {
+  name: 'gcp-euw1',
+  freshness: 'stale',
+  staleSince: 10_500,
+  gateways: [{ id: 'gw-1', leaseExpiresAt: 10_500, freshness: 'stale' }],
+};
+
 test('FabricEvents keeps the newest events from view swaps and reports, newest first', () => {
   const view = new StaticFabricView([{ name: 'gcp-euw1', gateways: [{ id: 'gw-1', leaseExpiresAt: 5000 }] }]);
   let at = 10_000;
@@ -76,14 +84,7 @@ test('FabricEvents keeps the newest events from view swaps and reports, newest f
   events.start();
   try {
     at = 11_000;
-    view.publish([
-      {
-        name: 'gcp-euw1',
-        freshness: 'stale',
-        staleSince: 10_500,
-        gateways: [{ id: 'gw-1', leaseExpiresAt: 10_500, freshness: 'stale' }],
-      },
-    ]);
+    view.publish([GCP_STALE]);
     assert.deepEqual(
       events.recent().map((e) => `${e.kind}:${e.cluster}@${e.at}`),
       ['cluster-stale:gcp-euw1@11000'],
@@ -113,14 +114,7 @@ test("a cloud's failure stays in view of the failovers it causes: the ring, the 
   events.start();
   try {
     at = 11_000;
-    view.publish([
-      {
-        name: 'gcp-euw1',
-        freshness: 'stale',
-        staleSince: 10_500,
-        gateways: [{ id: 'gw-1', leaseExpiresAt: 10_500, freshness: 'stale' }],
-      },
-    ]);
+    view.publish([GCP_STALE]);
     for (let i = 0; i < 200; i++)
       events.report({ kind: 'failover', service: `svc-${i}.default`, cluster: 'gcp-euw1', reason: 'stale' });
     const kinds = (list: readonly { kind: string }[]) => list.map((e) => e.kind);

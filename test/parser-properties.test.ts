@@ -8,28 +8,9 @@ import { FastRequestBody } from '../gateway/listeners/fast-request-body.js';
 import { parseSimpleHead } from '../gateway/listeners/simple-request-head.js';
 import { H1ResponseParser } from '../gateway/upstream/h1-response-parser.js';
 import type { HeaderMap } from '../gateway/upstream/exchange.js';
+import { mutate, random, type Random } from './helpers/mutations.js';
 
 const CASES = Number(process.env.PARSER_CASES ?? 5000);
-
-/** A small deterministic generator (mulberry32). */
-function random(seed: number) {
-  let state = seed >>> 0;
-  const next = (): number => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const int = (below: number): number => Math.floor(next() * below);
-  return {
-    int,
-    chance: (p: number): boolean => next() < p,
-    pick: <T>(items: readonly T[]): T => items[int(items.length)] as T,
-    bytes: (n: number): Buffer => Buffer.from(Array.from({ length: n }, () => int(256))),
-  };
-}
-type Random = ReturnType<typeof random>;
 
 /** `data` cut at 1–8 random places (pieces of one byte included). */
 function pieces(rng: Random, data: Buffer): Buffer[] {
@@ -185,31 +166,6 @@ function checkFields(headers: HeaderMap): void {
       assert.ok(!hasControl(v), `value of ${name}: ${JSON.stringify(v)}`);
     }
   }
-}
-
-const MUTANT_BYTES = [0x0d, 0x0a, 0x00, 0x3a, 0x20, 0x09, 0x7f, 0x80, 0xff, 0x2c, 0x3b];
-
-/** `data` with one to three bytes replaced, inserted or dropped, or cut short. */
-function mutate(rng: Random, data: Buffer, within = data.length): Buffer {
-  let out = Buffer.from(data);
-  for (let i = 1 + rng.int(3); i > 0 && out.length > 0; i--) {
-    const at = rng.int(Math.min(within, out.length));
-    const byte = rng.pick(MUTANT_BYTES);
-    switch (rng.int(4)) {
-      case 0:
-        out[at] = byte;
-        break;
-      case 1:
-        out = Buffer.concat([out.subarray(0, at), Buffer.from([byte]), out.subarray(at)]);
-        break;
-      case 2:
-        out = Buffer.concat([out.subarray(0, at), out.subarray(at + 1)]);
-        break;
-      default:
-        out = out.subarray(0, at);
-    }
-  }
-  return out;
 }
 
 test('response parser: a valid response read in any pieces reads as it does whole', () => {
