@@ -175,29 +175,27 @@ export function mergeEdges(records: readonly GatewayStatsRecord[]): EdgeJson[] {
  * and failover again), however alike.
  */
 export function foldEvents(events: readonly FabricEvent[]): PictureEvent[] {
+  type Folded = Omit<PictureEvent, 'observers'> & { observers: string[] };
   const sorted = [...events].sort((a, b) => b.at - a.at);
-  const folded: { event: PictureEvent }[] = [];
-  const byKey = new Map<string, { event: PictureEvent }[]>();
+  const folded: Folded[] = [];
+  const byKey = new Map<string, Folded[]>();
   for (const event of sorted) {
     const key = [event.kind, event.cluster, event.service, event.from, event.to].join('\u0000');
     let alike = byKey.get(key);
     if (!alike) byKey.set(key, (alike = []));
     const same = alike.find(
-      (f) => Math.abs(f.event.at - event.at) <= EVENT_FOLD_MS && !f.event.observers.includes(event.observer),
+      (f) => Math.abs(f.at - event.at) <= EVENT_FOLD_MS && !f.observers.includes(event.observer),
     );
     if (same) {
-      same.event = { ...same.event, observers: [...same.event.observers, event.observer] };
+      same.observers.push(event.observer);
       continue;
     }
     const { observer, ...rest } = event;
-    const entry = { event: { ...rest, observers: [observer] } };
+    const entry = { ...rest, observers: [observer] };
     folded.push(entry);
     alike.push(entry);
   }
-  return latestEvents(
-    folded.map((f) => f.event),
-    MAX_EVENTS,
-  );
+  return latestEvents(folded, MAX_EVENTS);
 }
 
 function evictedOf(status: unknown): { name: string; at: number }[] {

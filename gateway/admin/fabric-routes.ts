@@ -36,8 +36,10 @@ function gatewaysOf(snapshot: FabricSnapshot): { cluster: string; id: string }[]
 }
 
 export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
-  let streams = 0;
-  /** How to end each open event stream: one listener on `closed` ends them all (not one listener each). */
+  /**
+   * How to end each open event stream (their count is the limit's): one listener on `closed` ends them
+   * all, not one listener each.
+   */
   const openStreams = new Set<() => void>();
   sources.closed.addEventListener('abort', () => openStreams.forEach((end) => end()), { once: true });
 
@@ -91,21 +93,20 @@ export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
   });
 
   app.get('/api/v1/events', (c) => {
-    if (streams >= sources.maxStreams) {
+    if (openStreams.size >= sources.maxStreams) {
       return json(
         c,
         errorBody('OVERLOADED', `at most ${sources.maxStreams} event streams at once; close a dashboard tab`),
         503,
       );
     }
-    streams++;
+    const ended = new AbortController();
+    const end = () => ended.abort();
+    openStreams.add(end);
     return streamSSE(
       c,
       async (stream) => {
-        const ended = new AbortController();
-        const end = () => ended.abort();
         stream.onAbort(end);
-        openStreams.add(end);
         let id = 0;
         try {
           while (!ended.signal.aborted) {
@@ -119,7 +120,6 @@ export function addFabricRoutes(app: Hono, sources: FabricRouteSources): void {
             await sleep(sources.pushIntervalMs, ended.signal);
           }
         } finally {
-          streams--;
           openStreams.delete(end);
         }
       },
