@@ -620,6 +620,7 @@ export class DataPlane {
         cluster: this.config.cluster,
         locality: this.config.locality,
         policy: servicePolicy(this.config, service).failover,
+        probeError: (cluster) => this.prober.clusterProbeError(cluster),
         onEvent: (event) => this.onFailoverEvent(event),
       });
       this.policies.set(service, policy);

@@ -71,7 +71,9 @@ test(
     // The failover policy's decision, as a's dashboard and stats record show it.
     const failover = await helloEvent('failover');
     assert.deepEqual([failover.cluster, failover.from, failover.to], ['b', 'b', 'c']);
-    assert.match(failover.reason, /traffic moves to c/);
+    console.log(`SIGKILL: failover reason: ${failover.reason}`);
+    // With what its probes failed (a refused connection, or the connection the kill closed).
+    assert.match(failover.reason, /^no gateway of b answers probes \(.+\); traffic moves to c$/);
     assert.ok(
       failover.observers.some((o) => o.startsWith('a/')),
       failover.observers.join(),
@@ -146,5 +148,11 @@ test(
     assert.ok(detectionMs <= 2_000, `detected after ${detectionMs} ms`);
     // Retried once the peer is judged dead (within 2 s), not after a connect timeout spent on it again.
     assert.ok(longestMs <= 3_000, `a request in flight during the freeze took ${longestMs} ms`);
+    // The reason says what the probes that took the frozen gateway down failed with.
+    const failover = await helloEvent('failover');
+    assert.match(
+      failover.reason,
+      /^no gateway of b answers probes \(no answer to PING within \d+ ms\); traffic moves to c$/,
+    );
   },
 );

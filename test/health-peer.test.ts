@@ -217,6 +217,37 @@ test('a peer is "refused" only when the probe that took it down was a refused co
   assert.equal(changes[0]?.refused, false, 'the last failure was a timeout: its connections are dropped');
 });
 
+test("a cluster's probe error is what the probe that took a gateway down failed with", async (t) => {
+  // gw-2's first probes are refused; once it is down, the transport drops its connection and later
+  // probes fail with that drop, which says nothing about why.
+  let gw2Probes = 0;
+  const ping: PeerPing = (peer) => {
+    if (peer.key !== 'gcp-euw1/gw-2') return Promise.resolve(1);
+    const error =
+      ++gw2Probes <= 2 ? 'connect ECONNREFUSED 127.0.2.2:15443' : 'gw-2: stopped answering probes';
+    return Promise.reject(new Error(error));
+  };
+  const prober = new PeerHealthProber({ intervalMs: 20, timeoutMs: 50, rise: 2, fall: 2, ping });
+  t.after(() => prober.close());
+  prober.setPeers([
+    { key: 'gcp-euw1/gw-1', cluster: 'gcp-euw1' },
+    { key: 'gcp-euw1/gw-2', cluster: 'gcp-euw1' },
+    { key: 'azure-weu/gw-1', cluster: 'azure-weu' },
+  ]);
+  assert.equal(prober.clusterProbeError('gcp-euw1'), undefined, 'nothing probed yet');
+  prober.start();
+  const gw2 = () => prober.state().find((p) => p.key === 'gcp-euw1/gw-2');
+  await waitFor(
+    'a later probe of gw-2 failed with the drop',
+    () => gw2()?.lastError?.includes('stopped') === true,
+    5_000,
+  );
+  assert.equal(gw2()?.healthy, false);
+  assert.equal(prober.clusterProbeError('gcp-euw1'), 'connect ECONNREFUSED 127.0.2.2:15443');
+  assert.equal(prober.clusterProbeError('azure-weu'), undefined, 'its gateway answers');
+  assert.equal(prober.clusterProbeError('aws-use1'), undefined, 'no gateway known');
+});
+
 test('an answer that arrived while the event loop was stalled counts, though the timeout timer runs first', async (t) => {
   const dir = await mkdtemp(join(tmpdir(), 'weft-peer-stall-'));
   t.after(() => rm(dir, { recursive: true, force: true }));

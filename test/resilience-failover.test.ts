@@ -9,6 +9,7 @@ import {
   type FailoverCandidate,
   type FailoverDecision,
   type FailoverEvent,
+  type FailoverPolicyOptions,
 } from '../gateway/resilience/index.js';
 import type { FailoverPolicyConfig } from '../gateway/config/index.js';
 import type { Locality } from '../discovery/index.js';
@@ -44,7 +45,10 @@ const BASE_POLICY: FailoverPolicyConfig = {
   failbackRampMs: 10_000,
 };
 
-function harness(policy: Partial<FailoverPolicyConfig> = {}) {
+function harness(
+  policy: Partial<FailoverPolicyConfig> = {},
+  probeError?: FailoverPolicyOptions['probeError'],
+) {
   const clock = { t: 1_000_000 };
   const events: FailoverEvent[] = [];
   const failover = new FailoverPolicy({
@@ -54,6 +58,7 @@ function harness(policy: Partial<FailoverPolicyConfig> = {}) {
     policy: { ...BASE_POLICY, ...policy },
     now: () => clock.t,
     onEvent: (e) => events.push(e),
+    ...(probeError ? { probeError } : {}),
   });
   return { clock, events, failover };
 }
@@ -420,6 +425,28 @@ test('a cluster that leaves the route is a failover with cause gone, and its rea
     assert.equal(event.cluster, gone);
     assert.match(event.reason, reason);
   }
+});
+
+test("an unreachable cluster's failover reason carries its gateways' last probe error", () => {
+  const errors: Record<string, string> = {
+    'aws-use1b': 'peer gateway aws-use1b/gw-1 at 127.0.2.1:15443: connect ECONNREFUSED 127.0.2.1:15443',
+  };
+  const { events, failover } = harness({}, (cluster) => errors[cluster]);
+  failover.evaluate(candidates({ 'aws-use1b': {}, 'gcp-euw1': {} }));
+  failover.evaluate(candidates({ 'aws-use1b': { reachable: false }, 'gcp-euw1': {} }));
+  const [event] = events;
+  assert.ok(event?.type === 'failover');
+  assert.equal(event.cause, 'unreachable');
+  assert.equal(
+    event.reason,
+    'no gateway of aws-use1b answers probes (peer gateway aws-use1b/gw-1 at 127.0.2.1:15443: connect ECONNREFUSED 127.0.2.1:15443); traffic moves to gcp-euw1',
+  );
+
+  // The prober knows no error (the cluster's gateways are gone from it): the reason stands without one.
+  const bare = harness({}, () => undefined);
+  bare.failover.evaluate(candidates({ 'aws-use1b': {}, 'gcp-euw1': {} }));
+  bare.failover.evaluate(candidates({ 'aws-use1b': { reachable: false }, 'gcp-euw1': {} }));
+  assert.equal(bare.events[0]?.reason, 'no gateway of aws-use1b answers probes; traffic moves to gcp-euw1');
 });
 
 test('a cluster forgotten once it left the fabric for good returns as new: not held down', () => {

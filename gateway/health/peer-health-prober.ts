@@ -67,6 +67,8 @@ class Peer {
   rttMs: number | undefined;
   lastRttMs: number | undefined;
   lastError: string | undefined;
+  /** What the probe that took it down failed with (later ones may fail with its dropped connection). */
+  downError: string | undefined;
   /** The last failed probe was a refused connection. */
   lastRefused = false;
   changedAt: number | undefined;
@@ -164,6 +166,18 @@ export class PeerHealthProber {
     return best;
   }
 
+  /**
+   * Why the cluster's gateways are down, for a reason a person reads: what the probe that took one of
+   * them down failed with (a failed connection's error names the gateway). Undefined while none is down.
+   */
+  clusterProbeError(cluster: string): string | undefined {
+    for (const peer of this.peers.values()) {
+      if (peer.ref.cluster === cluster && !peer.state.healthy && peer.downError !== undefined)
+        return peer.downError;
+    }
+    return undefined;
+  }
+
   /** Called synchronously when a gateway's healthy answer flips. Returns an unsubscribe function. */
   subscribe(listener: (change: PeerHealthChange) => void): () => void {
     this.listeners.add(listener);
@@ -251,9 +265,11 @@ export class PeerHealthProber {
     if (transition !== 'down' && transition !== 'up') return;
     peer.changedAt = this.now();
     const healthy = transition === 'up';
+    const why = error ?? 'no answer';
+    peer.downError = healthy ? undefined : why;
     const reason = healthy
       ? `answered ${this.options.rise} probe(s) in a row`
-      : `${this.options.fall} probe(s) failed in a row: ${error ?? 'no answer'}`;
+      : `${this.options.fall} probe(s) failed in a row: ${why}`;
     const fields = { peer: peer.ref.key, cluster: peer.ref.cluster, reason };
     if (healthy) this.options.logger?.info(fields, 'peer gateway answers probes again');
     else this.options.logger?.warn(fields, 'peer gateway stopped answering probes');

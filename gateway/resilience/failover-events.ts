@@ -29,16 +29,22 @@ export type FailoverEvent =
       readonly reason: string;
     };
 
-/** Why `cluster` lost its share of `service`; `own`: it is the deciding gateway's own cluster. */
+/**
+ * Why `cluster` lost its share of `service`; `own`: it is the deciding gateway's own cluster; `probeError`:
+ * what the probes of an unreachable cluster's gateways last failed with.
+ */
 export function describeCause(
   cluster: string,
   service: string,
   cause: IneligibleReason,
   own: boolean,
+  probeError?: (cluster: string) => string | undefined,
 ): string {
   switch (cause) {
-    case 'unreachable':
-      return `no gateway of ${cluster} answers probes`;
+    case 'unreachable': {
+      const error = probeError?.(cluster);
+      return `no gateway of ${cluster} answers probes${error === undefined ? '' : ` (${error})`}`;
+    }
     case 'no-healthy-endpoints':
       return `${cluster} has no healthy endpoint for ${service}`;
     case 'ejected':

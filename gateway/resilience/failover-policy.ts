@@ -44,6 +44,8 @@ export interface FailoverPolicyOptions {
   readonly locality: Locality;
   readonly policy: FailoverPolicyConfig;
   readonly now?: Clock;
+  /** Why a cluster's gateways do not answer probes (the last probe error), for the failover's reason. */
+  readonly probeError?: (cluster: string) => string | undefined;
   /** Called synchronously from `evaluate` for each transition. */
   readonly onEvent?: (event: FailoverEvent) => void;
 }
@@ -301,7 +303,7 @@ export class FailoverPolicy {
         cluster,
         cause,
         to: grew,
-        reason: `${describeCause(cluster, service, cause, cluster === this.options.cluster)}; traffic moves to ${grew.length > 0 ? grew.join(', ') : 'nowhere'}`,
+        reason: `${describeCause(cluster, service, cause, cluster === this.options.cluster, this.options.probeError)}; traffic moves to ${grew.length > 0 ? grew.join(', ') : 'nowhere'}`,
       });
     }
     for (const { cluster, share } of shares) {
