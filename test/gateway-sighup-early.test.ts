@@ -1,7 +1,9 @@
 // A SIGHUP that reaches `weft gateway` while it is still starting is refused with a line on stderr, never
 // fatal: even before the config has been read, when the gateway's own handler does not exist yet. The
 // config file is a FIFO, so the test knows the gateway is reading it (the FIFO opens for writing only
-// then) and sends the SIGHUP exactly then; the gateway gets its config only afterwards.
+// then) and sends the SIGHUP exactly then; the gateway gets its config only afterwards. Earlier still,
+// while the command line loads its modules: a preloaded module hook holds that loading (see
+// hold-program-load.ts) while the test sends its SIGHUP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -10,10 +12,12 @@ import { open, rename, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { fromPackageRoot } from '../gateway/package-root.js';
+import { PROGRAM_LOAD_HELD } from './helpers/hold-program-load-hooks.js';
 import { loneGatewayGround } from './helpers/lone-gateway.js';
 import { waitFor, within } from './helpers/wait.js';
 
 const HOST = '127.0.91.1';
+const EARLY_HOST = '127.0.91.2';
 const REFUSED = 'the gateway is still starting';
 
 test('a SIGHUP while the gateway reads its config is refused, and the gateway goes on to start', async (t) => {
@@ -75,4 +79,60 @@ test('a SIGHUP while the gateway reads its config is refused, and the gateway go
   );
   assert.equal(exit, undefined, `the gateway exited: ${stderr}\n${stdout}`);
   assert.match(stderr, new RegExp(`config reload rejected: ${REFUSED}`));
+});
+
+test('a SIGHUP while the command line is still loading its modules is refused, and the gateway starts', async (t) => {
+  const { dir, config } = await loneGatewayGround(t, EARLY_HOST, 'early.test');
+  const configFile = join(dir, 'gateway.yaml');
+  await writeFile(
+    configFile,
+    stringify({ ...config, services: [], discovery: { snapshotFile: join(dir, 'snapshot.json') } }),
+  );
+  const release = join(dir, 'release');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--import',
+      fromPackageRoot('test/helpers/hold-program-load.ts'),
+      fromPackageRoot('gateway/cli/main.ts'),
+      'gateway',
+      '--config',
+      configFile,
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, WEFT_TEST_HOLD_RELEASE: release } },
+  );
+  let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  const exited = new Promise<void>((resolveExit) =>
+    child.once('exit', (code, signal) => {
+      exit = { code, signal };
+      resolveExit();
+    }),
+  );
+  t.after(async () => {
+    child.kill('SIGKILL');
+    await exited;
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+
+  await waitFor(
+    "the program's loading to be held",
+    () => stderr.includes(PROGRAM_LOAD_HELD) || exit !== undefined,
+    20_000,
+  );
+  child.kill('SIGHUP');
+  await waitFor('the SIGHUP to be handled', () => stderr.includes(REFUSED) || exit !== undefined, 10_000);
+  assert.equal(exit, undefined, `a SIGHUP while loading ended the gateway; stderr: ${stderr}`);
+  await writeFile(release, '');
+  await waitFor(
+    'the gateway to start',
+    () => stdout.includes('"msg":"gateway started"') || exit !== undefined,
+    30_000,
+  );
+  assert.equal(exit, undefined, `the gateway exited: ${stderr}\n${stdout}`);
+  assert.equal(stderr.split(REFUSED).length - 1, 1, `one refusal line: ${stderr}`);
 });

@@ -3,6 +3,7 @@
 import type { Command } from 'commander';
 import { GatewayError } from '../../errors.js';
 import type { LogLevel } from '../../logger.js';
+import { refuseEarlySighup } from '../early-sighup.js';
 import { tuneHeapGrowthForTunnels } from '../heap-growth.js';
 import { useLeanAsyncResourceBind } from '../lean-async-bind.js';
 
@@ -22,6 +23,7 @@ export function registerGatewayCommand(program: Command): void {
     .option('--log-level <level>', `log level: ${LEVELS.join(', ')}`, 'info')
     .option('--gateway-id <id>', 'replica id within the cluster (default: <hostname>-<random>)')
     .action(async (flags: GatewayFlags) => {
+      // Refused until the gateway's own handler is installed (the entry point started refusing already).
       const handOverSighup = refuseEarlySighup();
       if (!LEVELS.includes(flags.logLevel as LogLevel)) {
         throw new GatewayError('USAGE', `--log-level must be one of ${LEVELS.join(', ')}`);
@@ -47,21 +49,6 @@ export function registerGatewayCommand(program: Command): void {
       await gateway.drainAndClose();
       logger.info({}, 'stopped');
     });
-}
-
-/**
- * Installed before the first await, while modules load and the config is read: a SIGHUP this early is
- * refused with a line on stderr instead of ending the process (Node's default for a SIGHUP nobody
- * handles). Returns the function that removes it; call that once stopSignal's handler is installed, so
- * that there is never a moment without a SIGHUP handler.
- */
-function refuseEarlySighup(): () => void {
-  const refuse = () =>
-    console.error(
-      'weft: config reload rejected: the gateway is still starting; send SIGHUP again once it has logged "gateway started"',
-    );
-  process.on('SIGHUP', refuse);
-  return () => process.off('SIGHUP', refuse);
 }
 
 /**
