@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { promisify } from 'node:util';
 import dnsPacket from 'dns-packet';
 import { answerQuery, MeshDnsServer, RCODE, type MeshZone } from '../gateway/dns-server/index.js';
+import { clientNetworkOf } from '../gateway/dns-server/client-network.js';
 import { waitFor, within } from './helpers/wait.js';
 
 const HOST = '127.0.80.1';
@@ -308,4 +309,19 @@ test('mesh DNS over TCP: one address cannot take every connection', async (t) =>
   const server = (dns as unknown as { connections: Set<Socket> }).connections;
   await waitFor('the server to see the first connection close', () => server.size === 2, 5_000);
   assert.equal(rcode(await tcpAsk(await client('127.0.80.3'), query(13))), RCODE.NOERROR);
+});
+
+test('mesh DNS over TCP counts an IPv6 client by its /64, an IPv4-mapped one by its IPv4 address', () => {
+  const cases: [string, string][] = [
+    ['2001:db8:0:1::7', '2001:db8:0:1::/64'],
+    ['2001:db8:0:1:a:b:c:d', '2001:db8:0:1::/64'],
+    ['2001:DB8:0:1:0:0:0:9', '2001:db8:0:1::/64'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1:2:3:4', 'fe80:0:0:0::/64'],
+    ['1:2:3:4:5::', '1:2:3:4::/64'],
+    ['::ffff:127.0.80.3', '127.0.80.3'],
+    ['127.0.80.3', '127.0.80.3'],
+  ];
+  for (const [address, network] of cases) assert.equal(clientNetworkOf(address), network, address);
 });

@@ -12,6 +12,7 @@ import { isUnspecifiedIp, unmapIPv4 } from '../config/ip-address.js';
 import { GatewayError } from '../errors.js';
 import { listenError } from '../listen-error.js';
 import type { Logger } from '../logger.js';
+import { clientNetworkOf } from './client-network.js';
 import { answerQuery, type MeshZone } from './dns-answer.js';
 
 export interface MeshDnsServerOptions {
@@ -29,7 +30,10 @@ export interface MeshDnsServerOptions {
   readonly logger?: Logger;
   /** TCP: how long one message may take from its first byte to its last (default 5 s, RFC 7766 6.2.3). */
   readonly tcpMessageTimeoutMs?: number;
-  /** TCP: connections open at once from one address (default 32), so that no host takes every slot. */
+  /**
+   * TCP: connections open at once from one IPv4 address or IPv6 /64 (default 32), so that no host takes
+   * every slot.
+   */
   readonly tcpConnectionsPerAddress?: number;
 }
 
@@ -45,6 +49,7 @@ export class MeshDnsServer {
   private udp: UdpSocket | undefined;
   private tcp: Server | undefined;
   private readonly connections = new Set<Socket>();
+  /** Open TCP connections per client network (clientNetworkOf). */
   private readonly connectionsByAddress = new Map<string, number>();
   private starting: Promise<void> | undefined;
   private closing: Promise<void> | undefined;
@@ -155,7 +160,7 @@ export class MeshDnsServer {
 
   /** TCP framing (RFC 1035 4.2.2): each message is preceded by its length in two bytes. */
   private serveTcp(socket: Socket): void {
-    const address = socket.remoteAddress ?? '';
+    const address = clientNetworkOf(socket.remoteAddress ?? '');
     const open = this.connectionsByAddress.get(address) ?? 0;
     if (open >= (this.options.tcpConnectionsPerAddress ?? MAX_TCP_CONNECTIONS_PER_ADDRESS)) {
       socket.destroy();
