@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, parseConfigObject } from '../gateway/config/index.js';
+import { validateRecordSpecs } from '../infra/index.js';
 import { MINIMAL_CONFIG as BASE } from './helpers/gateway-config.js';
 
 const RFC2136 = {
@@ -292,4 +293,34 @@ describe('dns config', () => {
       );
     });
   }
+});
+
+describe('the publisher checks what it is given itself (a caller other than the config)', () => {
+  const spec = (type: 'A' | 'AAAA', address: string) => ({
+    name: 'api.example.test',
+    type,
+    ttl: 60,
+    routing: 'failover' as const,
+    targets: [{ cluster: 'aws-use1', addresses: [address], weight: 1, priority: 0 }],
+  });
+  for (const [type, address, expected] of [
+    ['AAAA', 'fe80::1%eth0', /"fe80::1%eth0" is not an IPv6 address/],
+    ['AAAA', '127.0.1.10', /"127\.0\.1\.10" is not an IPv6 address/],
+    ['A', '::1', /"::1" is not an IPv4 address/],
+    ['A', '127.0.1.10%lo', /"127\.0\.1\.10%lo" is not an IPv4 address/],
+  ] as const) {
+    it(`refuses ${address} in an ${type} record`, () => {
+      assert.throws(() => validateRecordSpecs([spec(type, address)], 'example.test', 'weft'), expected);
+    });
+  }
+  it('takes addresses in any spelling of their family', () => {
+    validateRecordSpecs(
+      [spec('AAAA', '2001:DB8:0:0:0:0:0:1'), spec('A', '127.0.1.10')].map((s, i) => ({
+        ...s,
+        name: `api${i}.example.test`,
+      })),
+      'example.test',
+      'weft',
+    );
+  });
 });

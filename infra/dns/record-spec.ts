@@ -1,7 +1,8 @@
 // What the DNS publisher is asked to publish: records backed by clusters' public ingress addresses, and
 // the health of those clusters. Plain input types, independent of the gateway config: the gateway maps its
 // config and discovery's FabricView into these.
-import { isIPv4, isIPv6 } from 'node:net';
+import { isIP } from 'node:net';
+import { canonicalIp } from '../ip-address.js';
 import { InfraError } from '../errors.js';
 
 export type AddressRecordType = 'A' | 'AAAA';
@@ -75,9 +76,10 @@ export function validateRecordSpecs(specs: readonly DnsRecordSpec[], zone: strin
       if (clusters.has(target.cluster)) problems.push(`${at}: cluster ${target.cluster} is listed twice`);
       clusters.add(target.cluster);
       if (target.addresses.length === 0) problems.push(`${at}: cluster ${target.cluster} has no addresses`);
-      const valid = spec.type === 'A' ? isIPv4 : isIPv6;
+      const family = spec.type === 'A' ? 4 : 6;
       for (const address of target.addresses) {
-        if (!valid(address))
+        // canonicalIp refuses a zone id ("fe80::1%eth0"): it names an interface of one host, not an address.
+        if (isIP(address) !== family || canonicalIp(address) === undefined)
           problems.push(`${at}: "${address}" is not an ${spec.type === 'A' ? 'IPv4' : 'IPv6'} address`);
       }
       if (!Number.isInteger(target.weight) || target.weight < 0 || target.weight > 255) {
