@@ -248,6 +248,7 @@ export class DataPlane {
       this.logger.warn({ err }, `${what} cannot accept a connection (the caller is refused): ${err.message}`);
     this.outbound = new OutboundListener(
       config.listen.outbound,
+      config.limits.callerStreams,
       {
         onFastRequest: (head, body, sink) => router.onFastRequest(head, body, sink),
         onRequest: (req, res) => router.onH1Request(req, res),
@@ -349,6 +350,7 @@ export class DataPlane {
     // First, as it is the step that can fail (a port in use): a rejected reload changes nothing.
     await this.tcp.apply(config.tcp);
     this.config = config;
+    this.outbound.setCallerStreams(config.limits.callerStreams);
     this.resilience.updateConfig(config);
     for (const [service, policy] of this.policies)
       policy.updatePolicy(servicePolicy(config, service).failover);

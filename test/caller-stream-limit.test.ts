@@ -1,9 +1,10 @@
-// What one HTTP/2 caller connection can hold at once is bounded: the outbound listener allows 100
-// concurrent streams per connection (HAProxy's default), so a caller that opens more waits for a slot
-// instead of pinning an endpoint connection and a stream window of buffered answer for each one.
+// What one HTTP/2 caller connection can hold at once is bounded: the outbound listener allows
+// `limits.callerStreams` concurrent streams per connection (100 by default, HAProxy's), so a caller that
+// opens more waits for a slot instead of pinning an endpoint connection and a stream window of buffered
+// answer for each one. A reload changes the limit for open connections too.
 import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
-import http2 from 'node:http2';
+import http2, { type ClientHttp2Session } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +12,8 @@ import { TestFabric } from './helpers/dataplane-fabric.js';
 import { waitFor } from './helpers/wait.js';
 
 const CALLER_STREAMS = 150;
-const STREAM_LIMIT = 100;
+const DEFAULT_LIMIT = 100;
+const RELOADED_LIMIT = 120;
 
 /** Holds every request until released; counts the most it held at once. */
 const held: ServerResponse[] = [];
@@ -43,38 +45,72 @@ after(async () => {
   endpoint.close();
 });
 
+function connectCaller(): ClientHttp2Session {
+  const a = fabric.gateway('a');
+  return http2.connect(`http://${a.host}:${a.outboundPort}`);
+}
+
+/**
+ * Sends CALLER_STREAMS requests at once on `session`, checks that the endpoint holds exactly `limit` of
+ * them and no more, then releases them all and checks every one is answered.
+ */
+async function assertStreamsInFlight(session: ClientHttp2Session, limit: number): Promise<void> {
+  mostHeld = 0;
+  const answers = Array.from({ length: CALLER_STREAMS }, () => {
+    const stream = session.request({ ':path': '/', ':authority': 'held' });
+    stream.resume();
+    return new Promise<number>((resolve, reject) => {
+      stream.once('response', (headers) => resolve(Number(headers[':status'])));
+      stream.once('error', reject);
+    });
+  });
+  await waitFor('the endpoint to hold the first streams', () => held.length >= limit, 15_000);
+  // The other streams were sent with the first: given a slot, they would have reached the endpoint by now.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  console.log(`the endpoint held ${held.length} of ${CALLER_STREAMS} requests sent at once (limit ${limit})`);
+  assert.equal(held.length, limit);
+  const released = setInterval(releaseAll, 20);
+  try {
+    const statuses = await Promise.all(answers);
+    assert.deepEqual(new Set(statuses), new Set([200]));
+  } finally {
+    clearInterval(released);
+  }
+  assert.equal(mostHeld, limit);
+}
+
 test(
-  `one HTTP/2 caller connection has at most ${STREAM_LIMIT} streams in flight; the rest wait`,
+  `one HTTP/2 caller connection has at most ${DEFAULT_LIMIT} streams in flight by default; the rest wait`,
   { timeout: 30_000 },
-  async () => {
+  async (t) => {
+    const session = connectCaller();
+    t.after(() => session.destroy());
+    await once(session, 'remoteSettings');
+    assert.equal(session.remoteSettings.maxConcurrentStreams, DEFAULT_LIMIT);
+    await assertStreamsInFlight(session, DEFAULT_LIMIT);
+  },
+);
+
+test(
+  'a reload of limits.callerStreams reaches open caller connections and new ones',
+  { timeout: 30_000 },
+  async (t) => {
     const a = fabric.gateway('a');
-    const session = http2.connect(`http://${a.host}:${a.outboundPort}`);
-    try {
-      await once(session, 'remoteSettings');
-      assert.equal(session.remoteSettings.maxConcurrentStreams, STREAM_LIMIT);
-      const answers = Array.from({ length: CALLER_STREAMS }, () => {
-        const stream = session.request({ ':path': '/', ':authority': 'held' });
-        stream.resume();
-        return new Promise<number>((resolve, reject) => {
-          stream.once('response', (headers) => resolve(Number(headers[':status'])));
-          stream.once('error', reject);
-        });
-      });
-      await waitFor('the endpoint to hold the first streams', () => held.length >= STREAM_LIMIT, 15_000);
-      // The other streams were sent with the first: given a slot, they would have reached the endpoint by now.
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      console.log(`the endpoint held ${held.length} of ${CALLER_STREAMS} requests sent at once`);
-      assert.equal(held.length, STREAM_LIMIT);
-      const released = setInterval(releaseAll, 20);
-      try {
-        const statuses = await Promise.all(answers);
-        assert.deepEqual(new Set(statuses), new Set([200]));
-      } finally {
-        clearInterval(released);
-      }
-      assert.equal(mostHeld, STREAM_LIMIT);
-    } finally {
-      session.destroy();
-    }
+    const open = connectCaller();
+    t.after(() => open.destroy());
+    await once(open, 'remoteSettings');
+    assert.equal(open.remoteSettings.maxConcurrentStreams, DEFAULT_LIMIT);
+
+    const settingsArrive = once(open, 'remoteSettings');
+    await a.dataPlane.updateConfig({ ...a.config, limits: { callerStreams: RELOADED_LIMIT } });
+    t.after(() => a.dataPlane.updateConfig(a.config));
+    await settingsArrive;
+    assert.equal(open.remoteSettings.maxConcurrentStreams, RELOADED_LIMIT);
+    await assertStreamsInFlight(open, RELOADED_LIMIT);
+
+    const fresh = connectCaller();
+    t.after(() => fresh.destroy());
+    await once(fresh, 'remoteSettings');
+    assert.equal(fresh.remoteSettings.maxConcurrentStreams, RELOADED_LIMIT);
   },
 );

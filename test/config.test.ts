@@ -69,6 +69,23 @@ test('a valid config is fully defaulted, frozen, with paths resolved against its
   assert.ok(Object.isFrozen(config) && Object.isFrozen(config.services[0]) && Object.isFrozen(config.listen));
 });
 
+test('limits: a caller connection gets 100 streams by default; a limit is a whole number 1..10000', () => {
+  assert.deepEqual(parseConfigText(VALID, '/etc/weft/gateway.yaml').limits, { callerStreams: 100 });
+  const raised = parseConfigText(VALID + 'limits: { callerStreams: 1000 }\n', '/etc/weft/gateway.yaml');
+  assert.equal(raised.limits.callerStreams, 1000);
+  for (const [value, message] of [
+    ['0', 'callerStreams must be at least 1'],
+    ['2.5', 'callerStreams is a whole number of streams'],
+    ['10001', 'callerStreams is at most 10000'],
+    ['many', 'expected number'],
+  ] as const) {
+    const problems = problemsOf(VALID + `limits: { callerStreams: ${value} }\n`);
+    assert.equal(problems.length, 1, problems.join('; '));
+    assert.match(problems[0] ?? '', new RegExp(`^limits\\.callerStreams: .*${message}`), value);
+  }
+  assert.match(problemsOf(VALID + 'limits: { streams: 5 }\n').join('; '), /limits.*streams/);
+});
+
 test('observability: access logs and span export are off by default; tracing gets its defaults', () => {
   const plain = parseConfigText(VALID, '/etc/weft/gateway.yaml');
   assert.deepEqual(plain.observability, { accessLogSampleRate: 0 });

@@ -23,6 +23,7 @@ test('an h2c caller that stops answering PINGs loses its connection; one that an
   };
   const listener = new OutboundListener(
     { host: HOST, port: 0 },
+    100,
     {
       onFastRequest: refuse,
       onRequest: refuse,

@@ -70,6 +70,8 @@ export interface GatewayConfig {
   readonly tcp: Readonly<Parsed['tcp']>;
   readonly discovery: DiscoveryConfig;
   readonly drainTimeoutMs: number;
+  /** What one local caller may hold: `callerStreams` is an HTTP/2 caller connection's concurrent streams. */
+  readonly limits: Readonly<Parsed['limits']>;
   /** Global DNS failover publishing; absent when the config has no `dns:` section. */
   readonly dns?: DnsConfig;
   /** Fabric-wide failover defaults, peer probes, outlier detection and retry budget. */
@@ -253,6 +255,7 @@ function normalize(parsed: Parsed, source: string, problems: ConfigProblem[]): G
       snapshotFile: fromConfig(discovery.snapshotFile ?? `weft-snapshot-${parsed.cluster}.json`),
     },
     drainTimeoutMs: parsed.drainTimeout,
+    limits: parsed.limits,
     ...(parsed.dns ? { dns: normalizeDnsConfig(parsed.dns, fromConfig, problems) } : {}),
     failover,
     observability: normalizeObservability(parsed.observability),

@@ -1,5 +1,5 @@
 // What a reload (SIGHUP) may change while the gateway runs. Services, tcp listeners, failover policy,
-// retries, timeouts, circuit breakers, rate limits and the drain timeout apply at once; the fields
+// retries, timeouts, circuit breakers, rate limits, `limits` and the drain timeout apply at once; the fields
 // below are read once at start (listeners, identity, discovery, publishers, probes), so a reload keeps
 // their running values and names them: applying them halfway (routing with a new cluster name while
 // discovery publishes the old one) would be worse than not at all.

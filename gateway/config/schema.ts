@@ -115,6 +115,12 @@ const tracing = z.strictObject({
   serviceName: z.string().min(1, 'serviceName must not be empty').default('weft-gateway'),
 });
 
+/**
+ * The most streams one HTTP/2 caller connection may be allowed: each can pin an endpoint connection and a
+ * 1 MiB stream window of unread answer, so 10000 already lets one connection hold gigabytes.
+ */
+const MAX_CALLER_STREAMS = 10_000;
+
 export const gatewayConfigSchema = z.strictObject({
   cluster: label('cluster'),
   locality: z.strictObject({
@@ -150,6 +156,16 @@ export const gatewayConfigSchema = z.strictObject({
     })
     .prefault({}),
   drainTimeout: duration('10s'),
+  limits: z
+    .strictObject({
+      callerStreams: z
+        .number()
+        .int('callerStreams is a whole number of streams')
+        .min(1, 'callerStreams must be at least 1')
+        .max(MAX_CALLER_STREAMS, `callerStreams is at most ${MAX_CALLER_STREAMS}`)
+        .default(100),
+    })
+    .prefault({}),
   dns: dnsConfigSchema.optional(),
   failover: failoverConfigSchema,
   observability: z

@@ -9,7 +9,7 @@
 // A closing session (GOAWAY sent or received) is not pinged: Node answers no PING on a session that
 // is closing, so a caller retiring its connection would look dead. It ends with its streams, at the
 // listener's drain deadline, or by TCP keep-alive (tcp-keepalive.ts).
-import type { Http2Server, ServerHttp2Session } from 'node:http2';
+import type { Http2Server, ServerHttp2Session, Settings } from 'node:http2';
 import type { Duplex } from 'node:stream';
 
 /** The default interval: a caller that went away is found within 20 s. */
@@ -52,6 +52,11 @@ export class H2Sessions {
 
   get size(): number {
     return this.sessions.size;
+  }
+
+  /** New settings to every open session (a SETTINGS frame each; streams already open are kept). */
+  updateSettings(settings: Settings): void {
+    for (const session of this.sessions.keys()) if (!session.destroyed) session.settings(settings);
   }
 
   /** GOAWAY to every session: their open streams finish. */

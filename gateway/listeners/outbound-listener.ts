@@ -49,14 +49,6 @@ export const HTTP1_LIMITS = {
   maxHeaderSize: 32 * 1024,
 } as const;
 
-/**
- * Streams one HTTP/2 caller connection may have open at once (HAProxy's default; nginx allows 128). Each
- * can hold an endpoint connection and, across clusters, a stream window of answer its caller has not
- * read: the limit bounds what one connection can pin. A caller that needs more waits for a slot (grpc-js
- * and Go queue the call) or opens more connections.
- */
-const CALLER_MAX_CONCURRENT_STREAMS = 100;
-
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 /** How long a new connection may stay silent before its protocol is known. */
 const SNIFF_TIMEOUT_MS = HTTP1_LIMITS.headersTimeoutMs;
@@ -94,9 +86,18 @@ export class OutboundListener implements FastPathHost {
   private readonly sessions: H2Sessions;
   private isDraining = false;
   private boundPort = 0;
+  private callerStreams: number;
 
+  /**
+   * `callerStreams` is how many streams one HTTP/2 caller connection may have open at once (`limits:` in
+   * the config, default 100 as HAProxy's; nginx allows 128). Each can hold an endpoint connection and,
+   * across clusters, a stream window of answer its caller has not read: the limit bounds what one
+   * connection can pin. A caller that needs more waits for a slot (grpc-js and Go queue the call) or opens
+   * more connections.
+   */
   constructor(
     address: HostPort,
+    callerStreams: number,
     handlers: OutboundHandlers,
     metrics: RequestMetrics,
     noRouteStats: TargetStats,
@@ -104,6 +105,7 @@ export class OutboundListener implements FastPathHost {
     pingIntervalMs = SESSION_PING_INTERVAL_MS,
   ) {
     this.address = address;
+    this.callerStreams = callerStreams;
     this.handlers = handlers;
     this.metrics = metrics;
     this.noRouteStats = noRouteStats;
@@ -140,7 +142,7 @@ export class OutboundListener implements FastPathHost {
     this.h2 = createH2Server({
       settings: {
         initialWindowSize: STREAM_WINDOW_BYTES,
-        maxConcurrentStreams: CALLER_MAX_CONCURRENT_STREAMS,
+        maxConcurrentStreams: callerStreams,
       },
       maxSessionMemory: 64,
       maxHeaderListPairs: MAX_HEADER_LIST_PAIRS,
@@ -184,6 +186,14 @@ export class OutboundListener implements FastPathHost {
 
   get draining(): boolean {
     return this.isDraining;
+  }
+
+  /** A reload's new stream limit: sent to every open HTTP/2 caller connection, and offered to new ones. */
+  setCallerStreams(callerStreams: number): void {
+    if (callerStreams === this.callerStreams) return;
+    this.callerStreams = callerStreams;
+    this.h2.updateSettings({ maxConcurrentStreams: callerStreams });
+    this.sessions.updateSettings({ maxConcurrentStreams: callerStreams });
   }
 
   /** Stops accepting; idle keep-alive connections close, HTTP/2 sessions get GOAWAY, the rest finish. */

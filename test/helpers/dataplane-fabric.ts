@@ -55,6 +55,8 @@ export interface GatewaySpec {
   readonly failover?: Readonly<Record<string, unknown>>;
   /** The config's `calls:` entries, as written. */
   readonly calls?: readonly Readonly<Record<string, unknown>>[];
+  /** The config's `limits:` section, as written. */
+  readonly limits?: { readonly callerStreams?: number };
 }
 
 export interface TestGateway {
@@ -232,6 +234,7 @@ export class TestFabric {
         ...(spec.observability ? { observability: spec.observability } : {}),
         ...(spec.failover ? { failover: spec.failover } : {}),
         ...(spec.calls ? { calls: spec.calls } : {}),
+        ...(spec.limits ? { limits: spec.limits } : {}),
       },
       join(this.dir, `${spec.cluster}.yaml`),
     );
