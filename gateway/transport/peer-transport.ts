@@ -21,7 +21,7 @@ import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { H2Connection } from './h2-connection.js';
 import { H2Pool, type H2PoolState } from './h2-pool.js';
 import { dialOpaqueTunnel } from './opaque-tunnel.js';
-import { pingHttp2Session } from '../health/http2-ping.js';
+import { PingCancelled, pingHttp2Session } from '../health/http2-ping.js';
 
 /** The gateway's own TLS credentials (PEM). A TlsMaterialSnapshot fits. */
 export interface TlsCredentials {
@@ -173,6 +173,33 @@ export class PeerGateway {
       return undefined;
     }
     return new H2Exchange(stream, connection, request, sink);
+  }
+
+  /**
+   * An HTTP/2 PING over a ready connection of the pool (opened if need be): the round trip in ms.
+   *
+   * A ping whose connection goes away before the answer (PingCancelled: the peer retired it gracefully,
+   * on a trust change or a drain) is asked again on another connection, within the same `signal`: a
+   * graceful close is no failed probe, while a peer that is gone still fails (its new connection is
+   * refused or unanswered).
+   */
+  ping(signal: AbortSignal): Promise<number> {
+    return this.pingOnce(signal).catch((err: unknown) => {
+      if (!(err instanceof PingCancelled) || signal.aborted) throw err;
+      return this.pingOnce(signal);
+    });
+  }
+
+  private pingOnce(signal: AbortSignal): Promise<number> {
+    return new Promise<H2Connection>((resolve, reject) => {
+      const onAbort = () => reject(new Error('ping aborted'));
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.pool.acquireForPing((connection) => {
+        signal.removeEventListener('abort', onAbort);
+        if (connection instanceof GatewayError) reject(connection);
+        else resolve(connection);
+      });
+    }).then((connection) => pingHttp2Session(connection.session, signal));
   }
 
   /** Opens a CONNECT stream once a connection is ready (extended CONNECT needs the peer's SETTINGS). */
@@ -343,21 +370,13 @@ export class PeerTransport {
   }
 
   /**
-   * An HTTP/2 PING to one peer gateway over a ready connection of its pool (opened if need be): resolves
-   * the round trip in ms; rejects when the peer is unknown, cannot be connected, or `signal` aborts.
+   * An HTTP/2 PING to one peer gateway (PeerGateway.ping): resolves the round trip in ms; rejects when the
+   * peer is unknown, cannot be connected, or `signal` aborts.
    */
   ping(key: string, signal: AbortSignal): Promise<number> {
     const peer = this.peers.get(key);
     if (!peer) return Promise.reject(new Error(`no transport to peer gateway ${key}`));
-    return new Promise<H2Connection>((resolve, reject) => {
-      const onAbort = () => reject(new Error('ping aborted'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      peer.pool.acquireForPing((connection) => {
-        signal.removeEventListener('abort', onAbort);
-        if (connection instanceof GatewayError) reject(connection);
-        else resolve(connection);
-      });
-    }).then((connection) => pingHttp2Session(connection.session, signal));
+    return peer.ping(signal);
   }
 
   /**
