@@ -17,7 +17,7 @@ export interface BindServerOptions {
 }
 
 const INSTALL_HINT =
-  'named is not on PATH: install BIND9 (Debian/Ubuntu: apt-get install -y bind9 bind9-utils)';
+  'named is not on PATH: install BIND9 (Debian/Ubuntu: apt-get install -y bind9 bind9-dnsutils)';
 
 export class BindServer {
   readonly host = '127.0.0.1';
@@ -88,6 +88,8 @@ export class BindServer {
         encoding: 'utf8',
       },
     );
+    if (out.error)
+      throw new Error(`nsupdate could not run (${out.error.message}): apt-get install bind9-dnsutils`);
     if (out.status !== 0) throw new Error(`nsupdate failed: ${out.stderr}`);
   }
 
