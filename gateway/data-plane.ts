@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { FabricSnapshot, FabricView } from '../discovery/index.js';
+import { parseCertificateBundle } from '../infra/index.js';
 import type { LocalCatalog, LocalEndpoint, LocalService } from './catalog/index.js';
 import { formatHostPort, type GatewayConfig } from './config/index.js';
 import { IdleStreams } from './listeners/idle-streams.js';
@@ -359,8 +360,9 @@ export class DataPlane {
 
   /**
    * New TLS material for new handshakes (both directions); established connections continue, unless the
-   * trust anchors changed: then the HTTP/2 connections between gateways are replaced (gracefully), or
-   * one verified under an anchor since removed would stay trusted for as long as it lives.
+   * trust anchors changed: then a connection between gateways whose peer's certificate no longer chains
+   * to them is closed at once (an anchor removed from the bundle stops being trusted), and the other
+   * HTTP/2 connections are replaced gracefully, so every peer is verified again.
    */
   updateTls(material: TlsCredentials): void {
     const trustChanged = !material.ca.equals(this.trustAnchors);
@@ -368,10 +370,13 @@ export class DataPlane {
     this.peers.updateTls(material);
     this.peerListener.updateTls(material);
     if (!trustChanged) return;
-    this.peers.recycleConnections();
-    this.peerListener.closeSessions();
+    const anchors = parseCertificateBundle(material.ca.toString('latin1'));
+    const closed = this.peers.trustChanged(anchors) + this.peerListener.trustChanged(anchors);
     this.logger.info(
-      'trust anchors changed: connections to and from peer gateways are re-established under them',
+      { closed },
+      closed === 0
+        ? 'trust anchors changed: connections to and from peer gateways are re-established under them'
+        : `trust anchors changed: ${closed} connection(s) to or from peer gateways whose certificates no longer chain to them were closed; the others are re-established under them`,
     );
   }
 

@@ -59,9 +59,22 @@ export class H2Sessions {
     for (const session of this.sessions.keys()) if (!session.destroyed) session.settings(settings);
   }
 
-  /** GOAWAY to every session: their open streams finish. */
-  closeAll(): void {
-    for (const session of this.sessions.keys()) session.close();
+  /**
+   * GOAWAY to every session: their open streams finish. With `keep`, a session whose socket it refuses is
+   * destroyed instead, its streams with it; returns how many were.
+   */
+  closeAll(keep?: (socket: Duplex) => boolean): number {
+    let destroyed = 0;
+    for (const [session, socket] of this.sessions) {
+      if (keep && socket && !keep(socket)) {
+        session.destroy();
+        socket.destroy();
+        destroyed++;
+      } else {
+        session.close();
+      }
+    }
+    return destroyed;
   }
 
   /** Destroys every session and stops the PINGs. */

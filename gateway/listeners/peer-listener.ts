@@ -20,14 +20,15 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
-import { constants as cryptoConstants } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { constants as cryptoConstants, type X509Certificate } from 'node:crypto';
 import {
   createServer as createTlsServer,
   type SecureContextOptions,
   type Server as TlsServer,
   type TLSSocket,
 } from 'node:tls';
-import { callerIdentityOf } from '../../infra/index.js';
+import { callerIdentityOf, parseCertificateBundle, peerChainsTo } from '../../infra/index.js';
 import type { HostPort } from '../config/index.js';
 import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
 import {
@@ -70,6 +71,12 @@ export class PeerListener {
   private boundPort = 0;
   private draining = false;
   private readonly sessions: H2Sessions;
+  /** The trust anchors in force (tls.ca, then what the last trust change put in force). */
+  private anchors: readonly X509Certificate[];
+  /** Counts trust changes: an accepted connection remembers the one its handshake began under. */
+  private trustGeneration = 0;
+  /** Connections in their handshake, by remote address and port: the trust generation they began under. */
+  private readonly handshakes = new Map<string, { readonly generation: number }>();
 
   constructor(options: {
     address: HostPort;
@@ -89,6 +96,7 @@ export class PeerListener {
     handshakeTimeoutMs?: number;
   }) {
     this.address = options.address;
+    this.anchors = parseCertificateBundle(options.tls.ca.toString('latin1'));
     this.metrics = options.metrics;
     this.onRefused = options.onRefused;
     this.sessions = new H2Sessions(options.pingIntervalMs ?? SESSION_PING_INTERVAL_MS, (session, message) =>
@@ -147,6 +155,13 @@ export class PeerListener {
           socket.destroy();
           return;
         }
+        if (!this.stillAnchored(socket)) {
+          this.onRefused(
+            `caller ${caller.cluster} refused: its certificate does not chain to the trust anchors that changed during its handshake`,
+          );
+          socket.destroy();
+          return;
+        }
         socket[kCaller] = caller.cluster;
         this.metrics.countConnection('peer', socket);
         if (socket.alpnProtocol === OPAQUE_TCP_ALPN) {
@@ -178,7 +193,13 @@ export class PeerListener {
     });
     this.tls.on('connection', (socket: Socket) => {
       this.accepted.add(socket);
-      socket.once('close', () => this.accepted.delete(socket));
+      const key = remoteKeyOf(socket);
+      const handshake = { generation: this.trustGeneration };
+      this.handshakes.set(key, handshake);
+      socket.once('close', () => {
+        this.accepted.delete(socket);
+        if (this.handshakes.get(key) === handshake) this.handshakes.delete(key);
+      });
     });
   }
 
@@ -206,11 +227,37 @@ export class PeerListener {
   }
 
   /**
-   * GOAWAY to every peer's HTTP/2 connection (open streams finish): the peers reconnect, and their
-   * certificates are checked under the current trust anchors. Opaque tunnels keep their connections.
+   * The trust anchors changed to `anchors`. A connection whose caller's certificate no longer chains to
+   * them is closed at once, opaque tunnels included; every other HTTP/2 connection gets GOAWAY (open
+   * streams finish) and its peer reconnects under the new anchors; other tunnels keep their connections.
+   * Handshakes under way are checked against `anchors` when they complete. Returns how many connections
+   * were closed.
    */
-  closeSessions(): void {
-    this.sessions.closeAll();
+  trustChanged(anchors: readonly X509Certificate[]): number {
+    this.anchors = anchors;
+    this.trustGeneration++;
+    const keep = (socket: Duplex) =>
+      socket.destroyed || peerChainsTo((socket as TLSSocket).getPeerCertificate(true), anchors);
+    let closed = this.sessions.closeAll(keep);
+    for (const tunnel of this.tunnels) {
+      if (!keep(tunnel)) {
+        tunnel.destroy();
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  /**
+   * A handshake that began before the last trust change was verified under the anchors of then: it must
+   * chain to those in force now too. Any other has been verified under them.
+   */
+  private stillAnchored(socket: TLSSocket): boolean {
+    const key = remoteKeyOf(socket);
+    const handshake = this.handshakes.get(key);
+    this.handshakes.delete(key);
+    if (handshake?.generation === this.trustGeneration) return true;
+    return peerChainsTo(socket.getPeerCertificate(true), this.anchors);
   }
 
   /** Stops accepting; every session gets GOAWAY and closes once its streams are done; tunnels finish. */
@@ -228,6 +275,11 @@ export class PeerListener {
     // handshake belongs to nobody yet.
     for (const socket of this.accepted) socket.destroy();
   }
+}
+
+/** A connection's remote address and port: the same on the accepted TCP socket and its TLS socket. */
+function remoteKeyOf(socket: Socket): string {
+  return `${socket.remoteAddress ?? ''}|${socket.remotePort ?? ''}`;
 }
 
 /**

@@ -241,6 +241,11 @@ export class H2Connection {
     if (!sent) this.pingSentAtMs = 0;
   }
 
+  /** The connection's own socket once connected (a TLS socket for a peer gateway). */
+  get connectedSocket(): Duplex | undefined {
+    return this.socket;
+  }
+
   /** Whether the connection takes no new streams; the pool opens others meanwhile. */
   get retired(): boolean {
     return this.retiring || this.state === 'draining';

@@ -10,6 +10,7 @@
 // unanswered past pingTimeoutMs the pool reports itself unavailable (pickers route around it) and
 // after deadAfterMs the connections are dropped.
 import type { SecureClientSessionOptions } from 'node:http2';
+import type { Duplex } from 'node:stream';
 import { GatewayError } from '../errors.js';
 import { backoffDelayMs, type BackoffPolicy } from './backoff.js';
 import { H2Connection, type H2ConnectionEvents } from './h2-connection.js';
@@ -194,9 +195,22 @@ export class H2Pool implements H2ConnectionEvents {
     for (const connection of this.connections) connection.close();
   }
 
-  /** Retires every connection (their open streams finish); new streams get new connections. */
-  recycle(): void {
-    for (const connection of [...this.connections]) connection.retire();
+  /**
+   * Retires every connection (their open streams finish); new streams get new connections. With `keep`,
+   * a connected one whose socket it refuses is destroyed instead, with `refusal`; returns how many were.
+   */
+  recycle(keep?: (socket: Duplex) => boolean, refusal?: GatewayError): number {
+    let destroyed = 0;
+    for (const connection of [...this.connections]) {
+      const socket = connection.connectedSocket;
+      if (keep && socket && !keep(socket)) {
+        connection.destroy(refusal);
+        destroyed++;
+      } else {
+        connection.retire();
+      }
+    }
+    return destroyed;
   }
 
   /**

@@ -8,9 +8,15 @@
 // are one HTTP/2 stream each; upgraded connections (WebSocket) are extended CONNECT streams (RFC 8441).
 // Opaque TCP gets an mTLS connection per tunnel (opaque-tunnel.ts).
 import type { ClientHttp2Stream, OutgoingHttpHeaders, SecureClientSessionOptions } from 'node:http2';
-import type { TLSSocket } from 'node:tls';
+import type { X509Certificate } from 'node:crypto';
+import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 import { GatewayError } from '../errors.js';
-import { checkServerIdentityFor, gatewayDnsNameFor } from '../../infra/index.js';
+import {
+  checkServerIdentityFor,
+  gatewayDnsNameFor,
+  parseCertificateBundle,
+  peerChainsTo,
+} from '../../infra/index.js';
 import { formatHostPort, parseHostPort } from '../config/index.js';
 import type { Exchange, ProxyRequest, ResponseSink } from '../upstream/exchange.js';
 import { H2Exchange, h2RequestHeaders, hasBody } from '../upstream/h2-exchange.js';
@@ -85,6 +91,8 @@ export const PEER_DEFAULTS = {
   maxLanesPerPeer: 1024,
 } as const;
 
+const NO_LONGER_ANCHORED = "the peer's certificate no longer chains to a trust anchor in tls.ca";
+
 /** The CONNECT request that opens a lane. */
 const LANE_REQUEST = {
   ':method': 'CONNECT',
@@ -111,7 +119,8 @@ export class PeerGateway {
   readonly pool: H2Pool;
   readonly lanes: H1Pool;
   private readonly tunnelTarget: TunnelTarget | undefined;
-  private tunnels = 0;
+  /** Opaque TCP tunnels dialled and not yet closed (one TLS connection each). */
+  private readonly tunnels = new Set<TLSSocket>();
 
   constructor(
     key: string,
@@ -242,7 +251,6 @@ export class PeerGateway {
       callback(new GatewayError('UPSTREAM_CONNECT', `peer gateway ${this.key} has no valid address`));
       return;
     }
-    this.tunnels++;
     const socket = dialOpaqueTunnel(
       {
         host: target.host,
@@ -255,7 +263,26 @@ export class PeerGateway {
       },
       callback,
     );
-    socket.once('close', () => this.tunnels--);
+    this.tunnels.add(socket);
+    socket.once('close', () => this.tunnels.delete(socket));
+  }
+
+  /**
+   * See PeerTransport.trustChanged: connections (and established tunnels) whose socket `keep` refuses
+   * are closed now, the other connections replaced. Returns how many were closed.
+   */
+  trustChanged(keep: (socket: TLSSocket) => boolean): number {
+    let closed = this.pool.recycle(
+      (socket) => keep(socket as TLSSocket),
+      new GatewayError('UPSTREAM_RESET', `${this.pool.describe}: ${NO_LONGER_ANCHORED}`),
+    );
+    for (const tunnel of this.tunnels) {
+      if (tunnel.authorized && !keep(tunnel)) {
+        tunnel.destroy();
+        closed++;
+      }
+    }
+    return closed;
   }
 
   /** Stops using this peer: idle lanes and connections close, busy ones finish. */
@@ -283,7 +310,7 @@ export class PeerGateway {
       connections: pool.connections,
       streams: pool.streams,
       lanes: this.lanes.stats,
-      tcpTunnels: this.tunnels,
+      tcpTunnels: this.tunnels.size,
       ...(pool.rttMs === undefined ? {} : { rttMs: pool.rttMs }),
       available: pool.available,
       ...(pool.lastError === undefined ? {} : { lastError: pool.lastError }),
@@ -296,12 +323,17 @@ export class PeerTransport {
   private readonly options: PeerTransportOptions;
   private readonly peers = new Map<string, PeerGateway>();
   private tls: TlsCredentials;
+  /** The trust anchors in force (tls.ca, then what the last trust change put in force). */
+  private anchors: readonly X509Certificate[];
+  /** Counts trust changes: a dial remembers the one it began under. */
+  private trustGeneration = 0;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
   constructor(options: PeerTransportOptions) {
     this.options = options;
     this.tls = options.tls;
+    this.anchors = parseCertificateBundle(options.tls.ca.toString('latin1'));
   }
 
   start(): void {
@@ -325,17 +357,21 @@ export class PeerTransport {
     const authority = parsed ? `https://${formatHostPort(parsed)}` : 'https://invalid.invalid:1';
     const trustDomain = this.options.trustDomain;
     const identity = { trustDomain, cluster };
-    const checkServerIdentity = checkServerIdentityFor(identity);
+    const checkIdentity = checkServerIdentityFor(identity);
     const servername = gatewayDnsNameFor(trustDomain, cluster);
     const describe = `peer gateway ${cluster}/${gatewayId} at ${address}`;
-    const tls = (): SecureClientSessionOptions => ({
-      ca: this.tls.ca,
-      cert: this.tls.cert,
-      key: this.tls.key,
-      minVersion: 'TLSv1.3',
-      servername,
-      checkServerIdentity,
-    });
+    const tls = (): SecureClientSessionOptions => {
+      const dialledUnder = this.trustGeneration;
+      return {
+        ca: this.tls.ca,
+        cert: this.tls.cert,
+        key: this.tls.key,
+        minVersion: 'TLSv1.3',
+        servername,
+        checkServerIdentity: (hostname, cert) =>
+          checkIdentity(hostname, cert) ?? this.untrustedSince(dialledUnder, cert),
+      };
+    };
     const connectTimeoutMs = this.options.connectTimeoutMs ?? PEER_DEFAULTS.connectTimeoutMs;
     const classify = (err: Error) => classifyPeerError(describe, err);
     const pool = new H2Pool({
@@ -406,11 +442,30 @@ export class PeerTransport {
   }
 
   /**
-   * Every peer connection is replaced by a new one (GOAWAY: open streams, lanes busy with a request and
-   * tunnels finish on the old one), so each peer is verified again under the current trust anchors.
+   * The trust anchors changed to `anchors`. A connection whose peer's certificate no longer chains to
+   * them is closed at once, opaque tunnels included; every other HTTP/2 connection is replaced by a new
+   * one (GOAWAY: open streams, lanes busy with a request and upgrade tunnels finish on the old one), so
+   * each peer is verified again. Dials under way are checked against `anchors` when their handshake
+   * completes. Returns how many connections were closed.
    */
-  recycleConnections(): void {
-    for (const peer of this.peers.values()) peer.pool.recycle();
+  trustChanged(anchors: readonly X509Certificate[]): number {
+    this.anchors = anchors;
+    this.trustGeneration++;
+    const keep = (socket: TLSSocket) =>
+      socket.destroyed || peerChainsTo(socket.getPeerCertificate(true), anchors);
+    let closed = 0;
+    for (const peer of this.peers.values()) closed += peer.trustChanged(keep);
+    return closed;
+  }
+
+  /**
+   * For a handshake begun under trust generation `dialledUnder`: undefined while that is still the one in
+   * force, else an error unless the peer's certificate chains to the anchors now in force.
+   */
+  private untrustedSince(dialledUnder: number, cert: PeerCertificate): Error | undefined {
+    if (dialledUnder === this.trustGeneration) return undefined;
+    if (peerChainsTo(cert as DetailedPeerCertificate, this.anchors)) return undefined;
+    return new Error(NO_LONGER_ANCHORED);
   }
 
   state(): PeerState[] {

@@ -4,6 +4,7 @@
 // print it as is.
 import { createPrivateKey, type KeyObject, type X509Certificate } from 'node:crypto';
 import { InfraError } from '../errors.js';
+import { MAX_CHAIN_DEPTH, walkToAnchor } from './certificate-chain.js';
 import type { TlsFilePaths } from './gateway-files.js';
 import { parseCertificateBundle } from './pem-bundle.js';
 import { gatewayIdentityOf } from './peer-identity.js';
@@ -11,7 +12,6 @@ import { spiffeIdFor, type GatewayIdentity } from './spiffe-id.js';
 
 const SERVER_AUTH = '1.3.6.1.5.5.7.3.1';
 const CLIENT_AUTH = '1.3.6.1.5.5.7.3.2';
-const MAX_CHAIN_DEPTH = 8;
 
 /** The file contents that were checked, with what the checks learned about them. */
 export interface CheckedTlsMaterial {
@@ -97,31 +97,18 @@ function checkChain(
   anchors: X509Certificate[],
   now: number,
 ): void {
-  let current = leaf;
-  for (let depth = 0; depth < MAX_CHAIN_DEPTH; depth++) {
-    const anchor = anchors.find((candidate) => signedBy(current, candidate));
-    if (anchor) {
-      if (Date.parse(anchor.validTo) <= now) {
-        throw invalid(`${paths.ca}: the CA that issued ${paths.cert} expired ${isoOf(anchor.validTo)}`);
-      }
-      return;
+  const end = walkToAnchor(leaf, intermediates, anchors);
+  if (end.anchor) {
+    if (Date.parse(end.anchor.validTo) <= now) {
+      throw invalid(`${paths.ca}: the CA that issued ${paths.cert} expired ${isoOf(end.anchor.validTo)}`);
     }
-    const next = intermediates.find(
-      (candidate) => candidate !== current && candidate.ca && signedBy(current, candidate),
-    );
-    if (!next) {
-      throw invalid(
-        `${paths.cert} does not chain to ${paths.ca}: no CA there signed "${oneLine(current.issuer)}" ` +
-          `(is it from another trust anchor?)`,
-      );
-    }
-    current = next;
+    return;
   }
-  throw invalid(`${paths.cert}: certificate chain is longer than ${MAX_CHAIN_DEPTH}`);
-}
-
-function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
+  if (end.tooLong) throw invalid(`${paths.cert}: certificate chain is longer than ${MAX_CHAIN_DEPTH}`);
+  throw invalid(
+    `${paths.cert} does not chain to ${paths.ca}: no CA there signed "${oneLine(end.unsigned.issuer)}" ` +
+      `(is it from another trust anchor?)`,
+  );
 }
 
 function checkValidity(path: string, cert: X509Certificate, index: number, now: number): void {

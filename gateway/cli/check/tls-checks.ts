@@ -4,7 +4,12 @@
 // anchor in tls.ca. Pure apart from reading the three files.
 import { createPrivateKey, type X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { gatewayIdentityOf, parseCertificateBundle, spiffeIdFor } from '../../../infra/index.js';
+import {
+  gatewayIdentityOf,
+  parseCertificateBundle,
+  spiffeIdFor,
+  walkToAnchor,
+} from '../../../infra/index.js';
 import type { GatewayConfig } from '../../config/index.js';
 import { fail, ok, warn, type Finding } from './check-result.js';
 
@@ -159,22 +164,12 @@ export function checkIdentity(config: GatewayConfig, tls: LoadedTls): Finding {
   return ok(want);
 }
 
-function signedBy(cert: X509Certificate, issuer: X509Certificate): boolean {
-  return cert.checkIssued(issuer) && cert.verify(issuer.publicKey);
-}
-
 /** The certificate chains (through intermediates in tls.cert) to a certificate in tls.ca. */
 export function checkTrustAnchor(config: GatewayConfig, tls: LoadedTls): Finding {
-  let current = tls.leaf;
-  for (let depth = 0; depth < 8; depth++) {
-    const anchor = tls.ca.find((candidate) => signedBy(current, candidate));
-    if (anchor) return ok(`chains to ${anchor.subject.split('\n').join(', ')} in ${config.tls.ca}`);
-    const next = tls.chain.find((c) => c !== current && c.ca && signedBy(current, c));
-    if (!next) break;
-    current = next;
-  }
+  const end = walkToAnchor(tls.leaf, tls.chain, tls.ca);
+  if (end.anchor) return ok(`chains to ${end.anchor.subject.split('\n').join(', ')} in ${config.tls.ca}`);
   return fail(
-    `${config.tls.cert} does not chain to ${config.tls.ca}: no certificate there signed "${current.issuer.split('\n').join(', ')}" — it is from another trust anchor`,
+    `${config.tls.cert} does not chain to ${config.tls.ca}: no certificate there signed "${end.unsigned.issuer.split('\n').join(', ')}" — it is from another trust anchor`,
     "every gateway of a fabric must use the same anchor: set tls.ca to the fabric's ca.pem and issue this gateway's certificate from that anchor (weft certs issue --ca <anchor dir>)",
   );
 }
