@@ -16,15 +16,10 @@ import { GatewayError } from '../gateway/errors.js';
 import type { H2Connection } from '../gateway/transport/h2-connection.js';
 import { PeerTransport } from '../gateway/transport/peer-transport.js';
 import { createFabricPki } from './helpers/fabric-pki.js';
-import { frame } from './helpers/h2-frames.js';
+import { ACK_FLAG, CLIENT_PREFACE, frame, FRAME } from './helpers/h2-frames.js';
 
 const TD = 'acme.test';
-const PREFACE_BYTES = 24;
-const HEADERS = 0x1;
-const SETTINGS = 0x4;
-const PING = 0x6;
-const GOAWAY = 0x7;
-const ACK = 0x1;
+const { HEADERS, SETTINGS, PING, GOAWAY } = FRAME;
 
 /**
  * An HTTP/2 peer whose first connection answers a PING with GOAWAY (NO_ERROR) and no PING ACK, then
@@ -47,8 +42,8 @@ async function startRetiringPeer(tls: { ca: Buffer; cert: Buffer; key: Buffer },
     socket.on('data', (chunk: Buffer) => {
       pending = Buffer.concat([pending, chunk]);
       if (!prefaceSeen) {
-        if (pending.length < PREFACE_BYTES) return;
-        pending = pending.subarray(PREFACE_BYTES);
+        if (pending.length < CLIENT_PREFACE.length) return;
+        pending = pending.subarray(CLIENT_PREFACE.length);
         prefaceSeen = true;
       }
       while (pending.length >= 9) {
@@ -61,10 +56,11 @@ async function startRetiringPeer(tls: { ca: Buffer; cert: Buffer; key: Buffer },
           lastStream = Math.max(lastStream, streamId);
           onStream();
         }
-        if (type === SETTINGS && !(flags & ACK)) socket.write(frame(SETTINGS, ACK, 0, Buffer.alloc(0)));
-        if (type !== PING || flags & ACK) continue;
+        if (type === SETTINGS && !(flags & ACK_FLAG))
+          socket.write(frame(SETTINGS, ACK_FLAG, 0, Buffer.alloc(0)));
+        if (type !== PING || flags & ACK_FLAG) continue;
         if (index > 0) {
-          socket.write(frame(PING, ACK, 0, payload));
+          socket.write(frame(PING, ACK_FLAG, 0, payload));
           continue;
         }
         // The streams open so far count as processed: they keep a lingering connection open.

@@ -76,7 +76,12 @@ async function echoes(socket: Socket, text: string): Promise<void> {
       socket.off('close', onClose);
       resolve();
     };
-    const onClose = () => reject(new Error(`the tunnel closed before echoing "${text}" (got "${got}") ${JSON.stringify(gateway('a').outcomes.slice(-5))} ${JSON.stringify(gateway('a').dataPlane.state().peers)}`));
+    const onClose = () =>
+      reject(
+        new Error(
+          `the tunnel closed before echoing "${text}" (got "${got}") ${JSON.stringify(gateway('a').outcomes.slice(-5))} ${JSON.stringify(gateway('a').dataPlane.state().peers)}`,
+        ),
+      );
     socket.on('data', onData);
     socket.once('close', onClose);
   });

@@ -1,6 +1,10 @@
 // Raw HTTP/2 frames for tests that play a peer no library would: one that says hello and then freezes,
 // or opens windows and stops reading.
 
+/** Frame types (RFC 9113 §6) and the ACK flag of SETTINGS and PING. */
+export const FRAME = { HEADERS: 0x1, SETTINGS: 0x4, PING: 0x6, GOAWAY: 0x7, WINDOW_UPDATE: 0x8 } as const;
+export const ACK_FLAG = 0x1;
+
 /** An HTTP/2 frame (RFC 9113 §4.1). */
 export function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
   const head = Buffer.alloc(9);
@@ -12,19 +16,22 @@ export function frame(type: number, flags: number, streamId: number, payload: Bu
 }
 
 /** The client connection preface and an empty SETTINGS frame (RFC 9113 §3.4). */
-export const H2_PREFACE = Buffer.concat([
-  Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1'),
-  frame(0x4, 0, 0, Buffer.alloc(0)),
-]);
+export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+export const H2_PREFACE = Buffer.concat([CLIENT_PREFACE, frame(FRAME.SETTINGS, 0, 0, Buffer.alloc(0))]);
 
 /** SETTINGS_INITIAL_WINDOW_SIZE and a connection WINDOW_UPDATE of 16 MiB: the other side may send that much. */
 export const BIG_WINDOWS = Buffer.concat([
-  frame(0x4, 0, 0, Buffer.from([0, 4, 1, 0, 0, 0])),
-  frame(0x8, 0, 0, Buffer.from([1, 0, 0, 0])),
+  frame(FRAME.SETTINGS, 0, 0, Buffer.from([0, 4, 1, 0, 0, 0])),
+  frame(FRAME.WINDOW_UPDATE, 0, 0, Buffer.from([1, 0, 0, 0])),
 ]);
 
 /** `GET /` on stream 1 (HPACK: :method GET, :scheme https, :path /, :authority x), ending the stream. */
-export const GET_ON_STREAM_1 = frame(0x1, 0x5, 1, Buffer.from([0x82, 0x87, 0x84, 0x41, 0x01, 0x78]));
+export const GET_ON_STREAM_1 = frame(
+  FRAME.HEADERS,
+  0x5,
+  1,
+  Buffer.from([0x82, 0x87, 0x84, 0x41, 0x01, 0x78]),
+);
 
 /**
  * A header block of literal fields without indexing (HPACK §6.2.2, no Huffman coding), names and values
