@@ -362,7 +362,7 @@ export class DataPlane {
    * New TLS material for new handshakes (both directions); established connections continue, unless the
    * trust anchors changed: then a connection between gateways whose peer's certificate no longer chains
    * to them is closed at once (an anchor removed from the bundle stops being trusted), and the other
-   * HTTP/2 connections are replaced gracefully, so every peer is verified again.
+   * HTTP/2 connections are retired gracefully, so every peer is verified again on a new one.
    */
   updateTls(material: TlsCredentials): void {
     const trustChanged = !material.ca.equals(this.trustAnchors);

@@ -3,7 +3,7 @@
 // tunnels and HTTP/2 connections with requests in flight included — while one that still chains (a root
 // added for a rollover) is kept (a tunnel) or replaced gracefully (HTTP/2; peer-trust-rotation). A
 // handshake under way at the change was verified under the old bundle: it is checked against the new
-// one when it completes, on both sides.
+// one when it completes, on both sides. Connections to a gateway that has left the fabric are checked too.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -147,6 +147,26 @@ for (const cluster of ['b', 'a'] as const) {
     });
   });
 }
+
+test('a tunnel to a peer gateway that has left the fabric is checked too', async () => {
+  const a = gateway('a');
+  const tunnel = await openTunnel();
+  tunnel.on('error', () => undefined);
+  let closed = false;
+  tunnel.once('close', () => (closed = true));
+  // b's record moves (a new address is a new gateway to a): a lets the old one go, its tunnel still open.
+  fabric.poison('b', '127.0.19.99:9');
+  const original = a.tls.current();
+  try {
+    await echoes(tunnel, 'still open after b moved');
+    a.dataPlane.updateTls(foreign.a);
+    await waitFor('the tunnel to close', () => closed, 10_000);
+  } finally {
+    a.dataPlane.updateTls(original);
+    fabric.poison('b', gateway('b').peerAddress);
+  }
+  await waitFor('a to reach b again', async () => (await call()).status === 200, 10_000);
+});
 
 test("the receiving side checks a caller's handshake that was under way when its anchors changed", async () => {
   const b = gateway('b');

@@ -285,6 +285,11 @@ export class PeerGateway {
     return closed;
   }
 
+  /** No connection and no tunnel left. */
+  get idle(): boolean {
+    return this.pool.idle && this.tunnels.size === 0;
+  }
+
   /** Stops using this peer: idle lanes and connections close, busy ones finish. */
   close(): void {
     this.lanes.close();
@@ -322,6 +327,8 @@ export class PeerGateway {
 export class PeerTransport {
   private readonly options: PeerTransportOptions;
   private readonly peers = new Map<string, PeerGateway>();
+  /** Peers that left the fabric with connections or tunnels still open (see retain). */
+  private readonly departed = new Set<PeerGateway>();
   private tls: TlsCredentials;
   /** The trust anchors in force (tls.ca, then what the last trust change put in force). */
   private anchors: readonly X509Certificate[];
@@ -344,6 +351,7 @@ export class PeerTransport {
         peer.pool.tick();
         peer.sweep(now);
       }
+      for (const peer of this.departed) if (peer.idle) this.departed.delete(peer);
     }, intervalMs);
     this.timer.unref();
   }
@@ -426,12 +434,16 @@ export class PeerTransport {
       ?.pool.dropConnections(new GatewayError('UPSTREAM_RESET', `${key}: stopped answering probes (${why})`));
   }
 
-  /** Closes the pools of peer gateways no longer in the fabric (their open streams finish first). */
+  /**
+   * Closes the pools of peer gateways no longer in the fabric (their open streams finish first). Those
+   * still carrying something stay in `departed` until they are idle, for trust changes and destroy().
+   */
   retain(keys: ReadonlySet<string>): void {
     for (const [key, peer] of this.peers) {
       if (!keys.has(key)) {
         peer.close();
         this.peers.delete(key);
+        if (!peer.idle) this.departed.add(peer);
       }
     }
   }
@@ -443,10 +455,10 @@ export class PeerTransport {
 
   /**
    * The trust anchors changed to `anchors`. A connection whose peer's certificate no longer chains to
-   * them is closed at once, opaque tunnels included; every other HTTP/2 connection is replaced by a new
-   * one (GOAWAY: open streams, lanes busy with a request and upgrade tunnels finish on the old one), so
-   * each peer is verified again. Dials under way are checked against `anchors` when their handshake
-   * completes. Returns how many connections were closed.
+   * them is closed at once, opaque tunnels included, also to peers that have left the fabric; every other
+   * HTTP/2 connection is retired (no new streams; open streams, lanes busy with a request and upgrade
+   * tunnels finish on it, then it closes) and new ones verify each peer again. Dials under way are checked
+   * against `anchors` when their handshake completes. Returns how many connections were closed.
    */
   trustChanged(anchors: readonly X509Certificate[]): number {
     this.anchors = anchors;
@@ -454,7 +466,7 @@ export class PeerTransport {
     const keep = (socket: TLSSocket) =>
       socket.destroyed || peerChainsTo(socket.getPeerCertificate(true), anchors);
     let closed = 0;
-    for (const peer of this.peers.values()) closed += peer.trustChanged(keep);
+    for (const peer of [...this.peers.values(), ...this.departed]) closed += peer.trustChanged(keep);
     return closed;
   }
 
@@ -499,8 +511,9 @@ export class PeerTransport {
 
   destroy(): void {
     this.close();
-    for (const peer of this.peers.values()) peer.destroy();
+    for (const peer of [...this.peers.values(), ...this.departed]) peer.destroy();
     this.peers.clear();
+    this.departed.clear();
   }
 }
 

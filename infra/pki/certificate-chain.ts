@@ -1,7 +1,8 @@
-// Walking a certificate chain to a trust anchor by issuer names and signatures, as the TLS stack does
-// at a handshake: for checking a gateway's own files before use, and for asking whether a connection
-// verified earlier would still be accepted under the anchors in force now. Validity periods are the
-// callers' business.
+// Walking a certificate chain to a trust anchor by issuer names and signatures: for checking a gateway's
+// own files before use, and for asking whether a connection verified at its handshake still chains to
+// the anchors in force now. Only names and signatures: validity periods, key usages and path constraints
+// are not checked here (the file checks look at validity themselves; a connection's were checked by its
+// handshake).
 import { X509Certificate } from 'node:crypto';
 import type { DetailedPeerCertificate } from 'node:tls';
 
@@ -41,7 +42,7 @@ export function walkToAnchor(
  * `socket.getPeerCertificate(true)` (or `checkServerIdentity`) gives, the leaf with the chain the peer
  * sent, completed from the trust store of the handshake. A root of that store no longer in `anchors` is
  * then only one more certificate that no anchor signed. False without a certificate (`null`: the socket
- * is destroyed).
+ * is destroyed) or for one that does not parse.
  */
 export function peerChainsTo(
   cert: DetailedPeerCertificate | null,
@@ -50,11 +51,17 @@ export function peerChainsTo(
   if (!cert?.raw) return false;
   const chain: X509Certificate[] = [];
   const seen = new Set<DetailedPeerCertificate>();
-  for (let link: DetailedPeerCertificate | undefined = cert; link?.raw && !seen.has(link);) {
-    seen.add(link);
-    chain.push(new X509Certificate(link.raw));
-    link = link.issuerCertificate;
+  try {
+    for (let link: DetailedPeerCertificate | undefined = cert; link?.raw && !seen.has(link);) {
+      seen.add(link);
+      chain.push(new X509Certificate(link.raw));
+      link = link.issuerCertificate;
+    }
+    const [leaf, ...intermediates] = chain;
+    return leaf !== undefined && walkToAnchor(leaf, intermediates, anchors).anchor !== undefined;
+  } catch {
+    // A certificate that does not parse or verify (OpenSSL accepted it, so this is not expected) proves
+    // nothing: not anchored, rather than an exception in a TLS callback.
+    return false;
   }
-  const [leaf, ...intermediates] = chain;
-  return leaf !== undefined && walkToAnchor(leaf, intermediates, anchors).anchor !== undefined;
 }
