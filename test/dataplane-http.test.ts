@@ -556,6 +556,17 @@ describe('data plane: HTTP', () => {
     await waitFor('the connection to close', async () => (await openOutbound()) <= before, 5_000);
   });
 
+  test('a CONNECT pipelined behind a request still being answered is refused after it, in order', async () => {
+    const before = await openOutbound();
+    const answers = await raw(
+      'POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: 1\r\n\r\nx' +
+        'CONNECT hello:80 HTTP/1.1\r\nHost: hello:80\r\n\r\n',
+    );
+    assert.match(answers, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n1\r\nx\r\n0\r\n\r\nHTTP\/1\.1 400 /, answers);
+    assert.match(answers, /CONNECT is not supported on the outbound listener/);
+    await waitFor('the connection to close', async () => (await openOutbound()) <= before, 5_000);
+  });
+
   test('an upgrade pipelined behind a large answer waits for all of it, then is answered', async () => {
     const before = await openOutbound();
     const body = 'y'.repeat(2 * 1024 * 1024);

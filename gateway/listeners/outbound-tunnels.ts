@@ -74,27 +74,14 @@ export class OutboundTunnels {
     this.upgrade(req, socket, head);
   }
 
-  /** An HTTP/1.1 CONNECT from a local app: refused with the reason, as on HTTP/2. */
+  /** An HTTP/1.1 CONNECT from a local app: refused with the reason, as on HTTP/2, after earlier answers. */
   onConnect(socket: Socket): void {
     socket.on('error', onEarlySocketError);
-    answerRaw(socket, connectUnsupported());
+    refuseConnect(socket);
   }
 
   private upgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
-    // Node emits 'upgrade' even while an earlier request of the connection is still being answered (its
-    // response holds the socket): the upgrade waits for that answer, or both would write at once. Node
-    // took its own socket listeners away, so the answer's 'drain' is passed on from here meanwhile.
-    const answering = (socket as SocketWithResponse)._httpMessage;
-    if (answering) {
-      socket.on('drain', relayDrain);
-      answering.once('finish', () => {
-        socket.removeListener('drain', relayDrain);
-        // An answer that closed the connection (Connection: close, a draining gateway) ends it here.
-        if (socket.writable) this.upgrade(req, socket, head);
-        else socket.destroy();
-      });
-      return;
-    }
+    if (waitingForEarlierAnswer(socket, () => this.upgrade(req, socket, head))) return;
     const facts: H1RequestFacts = { authority: '', hostLines: 0, bodyLength: 0, upgrade: '', grpc: false };
     const headers = headersFromRawH1(req.rawHeaders, facts);
     if (facts.upgrade === '' || facts.upgrade === 'h2c') {
@@ -339,6 +326,30 @@ function reparseAsPlain(req: IncomingMessage, socket: Socket, head: Buffer): voi
 function relayDrain(this: SocketWithResponse): void {
   const answering = this._httpMessage;
   if (answering?.writableNeedDrain) answering.emit('drain');
+}
+
+/**
+ * Node emits 'upgrade' and 'connect' even while an earlier request of the connection is still being
+ * answered (its response holds the socket): what answers them waits for that answer, or both would write
+ * at once, out of order. True when it waits: `retry` runs once the answer is done. Node took its own socket
+ * listeners away, so the answer's 'drain' is passed on from here meanwhile.
+ */
+function waitingForEarlierAnswer(socket: Socket, retry: () => void): boolean {
+  const answering = (socket as SocketWithResponse)._httpMessage;
+  if (!answering) return false;
+  socket.on('drain', relayDrain);
+  answering.once('finish', () => {
+    socket.removeListener('drain', relayDrain);
+    // An answer that closed the connection (Connection: close, a draining gateway) ends it here.
+    if (socket.writable) retry();
+    else socket.destroy();
+  });
+  return true;
+}
+
+function refuseConnect(socket: Socket): void {
+  if (waitingForEarlierAnswer(socket, () => refuseConnect(socket))) return;
+  answerRaw(socket, connectUnsupported());
 }
 
 /** Node throws an 'error' nobody listens to; a caller resetting before the tunnel is up just goes away. */
