@@ -46,7 +46,7 @@ export {
   type TlsFilePaths,
 } from './pki/gateway-files.js';
 export { parseCertificateBundle } from './pki/pem-bundle.js';
-export { peerChainsTo, walkToAnchor } from './pki/certificate-chain.js';
+export { connectionStillAnchored, peerChainsTo, walkToAnchor } from './pki/certificate-chain.js';
 export { droppedRoots, trustBundle } from './pki/trust-bundle.js';
 export {
   checkTlsMaterial,

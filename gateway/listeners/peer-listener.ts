@@ -28,7 +28,7 @@ import {
   type Server as TlsServer,
   type TLSSocket,
 } from 'node:tls';
-import { callerIdentityOf, parseCertificateBundle, peerChainsTo } from '../../infra/index.js';
+import { callerIdentityOf, connectionStillAnchored, parseCertificateBundle } from '../../infra/index.js';
 import type { HostPort } from '../config/index.js';
 import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
 import {
@@ -236,8 +236,7 @@ export class PeerListener {
   trustChanged(anchors: readonly X509Certificate[]): number {
     this.anchors = anchors;
     this.trustGeneration++;
-    const keep = (socket: Duplex) =>
-      socket.destroyed || peerChainsTo((socket as TLSSocket).getPeerCertificate(true), anchors);
+    const keep = (socket: Duplex) => connectionStillAnchored(socket as TLSSocket, anchors);
     let closed = this.sessions.closeAll(keep);
     for (const tunnel of this.tunnels) {
       if (!keep(tunnel)) {
@@ -257,7 +256,7 @@ export class PeerListener {
     const handshake = this.handshakes.get(key);
     this.handshakes.delete(key);
     if (handshake?.generation === this.trustGeneration) return true;
-    return peerChainsTo(socket.getPeerCertificate(true), this.anchors);
+    return connectionStillAnchored(socket, this.anchors);
   }
 
   /** Stops accepting; every session gets GOAWAY and closes once its streams are done; tunnels finish. */

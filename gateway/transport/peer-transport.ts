@@ -13,6 +13,7 @@ import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:t
 import { GatewayError } from '../errors.js';
 import {
   checkServerIdentityFor,
+  connectionStillAnchored,
   gatewayDnsNameFor,
   parseCertificateBundle,
   peerChainsTo,
@@ -463,8 +464,7 @@ export class PeerTransport {
   trustChanged(anchors: readonly X509Certificate[]): number {
     this.anchors = anchors;
     this.trustGeneration++;
-    const keep = (socket: TLSSocket) =>
-      socket.destroyed || peerChainsTo(socket.getPeerCertificate(true), anchors);
+    const keep = (socket: TLSSocket) => connectionStillAnchored(socket, anchors);
     let closed = 0;
     for (const peer of [...this.peers.values(), ...this.departed]) closed += peer.trustChanged(keep);
     return closed;

@@ -4,7 +4,7 @@
 // are not checked here (the file checks look at validity themselves; a connection's were checked by its
 // handshake).
 import { X509Certificate } from 'node:crypto';
-import type { DetailedPeerCertificate } from 'node:tls';
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls';
 
 /** Certificates a walk follows from the leaf before it gives up. */
 export const MAX_CHAIN_DEPTH = 8;
@@ -64,4 +64,12 @@ export function peerChainsTo(
     // nothing: not anchored, rather than an exception in a TLS callback.
     return false;
   }
+}
+
+/**
+ * Whether an established connection may stay once `anchors` are in force: its peer's certificate chains
+ * to them, or the socket is already destroyed (nothing left to close).
+ */
+export function connectionStillAnchored(socket: TLSSocket, anchors: readonly X509Certificate[]): boolean {
+  return socket.destroyed || peerChainsTo(socket.getPeerCertificate(true), anchors);
 }
