@@ -545,26 +545,33 @@ describe('data plane: HTTP', () => {
     assert.match(both, /\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
   });
 
-  test('an h2c upgrade pipelined behind a request still being answered is answered after it, no crash', async () => {
+  /**
+   * Sends `next` in the same write as a one-byte `POST /echo` to hello (in b, so still being answered when
+   * Node reads `next`); checks the echo comes first, then an answer with `status`, and that the connection
+   * closes. Returns what came after the echo.
+   */
+  async function answeredAfterEcho(next: string, status: number): Promise<string> {
     const before = await openOutbound();
-    const answers = await raw(
-      'POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: 1\r\n\r\nx' +
-        'GET /b HTTP/1.1\r\nHost: nope\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
-    );
-    assert.match(answers, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n1\r\nx\r\n0\r\n\r\nHTTP\/1\.1 404 /, answers);
-    assert.match(answers, /unknown service nope\.default/);
+    const answers = await raw('POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: 1\r\n\r\nx' + next);
+    const echoed = '\r\n\r\n1\r\nx\r\n0\r\n\r\n';
+    assert.match(answers, /^HTTP\/1\.1 200 /, answers);
+    const after = answers.slice(answers.indexOf(echoed) + echoed.length);
+    assert.ok(answers.includes(echoed) && after.startsWith(`HTTP/1.1 ${status} `), answers);
     await waitFor('the connection to close', async () => (await openOutbound()) <= before, 5_000);
+    return after;
+  }
+
+  test('an h2c upgrade pipelined behind a request still being answered is answered after it, no crash', async () => {
+    const after = await answeredAfterEcho(
+      'GET /b HTTP/1.1\r\nHost: nope\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n',
+      404,
+    );
+    assert.match(after, /unknown service nope\.default/);
   });
 
   test('a CONNECT pipelined behind a request still being answered is refused after it, in order', async () => {
-    const before = await openOutbound();
-    const answers = await raw(
-      'POST /echo HTTP/1.1\r\nHost: hello\r\nContent-Length: 1\r\n\r\nx' +
-        'CONNECT hello:80 HTTP/1.1\r\nHost: hello:80\r\n\r\n',
-    );
-    assert.match(answers, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n1\r\nx\r\n0\r\n\r\nHTTP\/1\.1 400 /, answers);
-    assert.match(answers, /CONNECT is not supported on the outbound listener/);
-    await waitFor('the connection to close', async () => (await openOutbound()) <= before, 5_000);
+    const after = await answeredAfterEcho('CONNECT hello:80 HTTP/1.1\r\nHost: hello:80\r\n\r\n', 400);
+    assert.match(after, /CONNECT is not supported on the outbound listener/);
   });
 
   test('an upgrade pipelined behind a large answer waits for all of it, then is answered', async () => {
