@@ -1,14 +1,16 @@
 // What one HTTP/2 caller connection can hold at once is bounded: the outbound listener allows
 // `limits.callerStreams` concurrent streams per connection (100 by default, HAProxy's), so a caller that
 // opens more waits for a slot instead of pinning an endpoint connection and a stream window of buffered
-// answer for each one. A reload changes the limit for open connections too.
+// answer for each one. A reload changes the limit for open connections too, without dropping a caller
+// that is slow to acknowledge SETTINGS.
 import { once } from 'node:events';
 import { createServer, type ServerResponse } from 'node:http';
 import http2, { type ClientHttp2Session } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { connect as connectTcp, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestFabric } from './helpers/dataplane-fabric.js';
+import { ACK_FLAG, frame, FRAME, H2_PREFACE, readFrames, settingValue } from './helpers/h2-frames.js';
 import { waitFor } from './helpers/wait.js';
 
 const CALLER_STREAMS = 150;
@@ -112,5 +114,44 @@ test(
     t.after(() => fresh.destroy());
     await once(fresh, 'remoteSettings');
     assert.equal(fresh.remoteSettings.maxConcurrentStreams, RELOADED_LIMIT);
+  },
+);
+
+const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
+
+test(
+  'reloads reach a caller that has not acknowledged SETTINGS yet: the latest limit, once it does',
+  { timeout: 30_000 },
+  async (t) => {
+    const a = fabric.gateway('a');
+    const caller = connectTcp({ host: a.host, port: a.outboundPort });
+    t.after(() => caller.destroy());
+    caller.on('error', () => undefined);
+    const received: Buffer[] = [];
+    caller.on('data', (chunk: Buffer) => received.push(chunk));
+    await once(caller, 'connect');
+    caller.write(H2_PREFACE);
+    const settingsSent = () =>
+      readFrames(Buffer.concat(received)).filter((f) => f.type === FRAME.SETTINGS && !(f.flags & ACK_FLAG));
+    await waitFor('the listener’s SETTINGS', () => settingsSent().length === 1, 5_000);
+
+    // Node drops a session with ten SETTINGS unacknowledged; twelve reloads must not.
+    const limits = Array.from({ length: 12 }, (_, i) => DEFAULT_LIMIT + 1 + i);
+    t.after(() => a.dataPlane.updateConfig(a.config));
+    for (const callerStreams of limits)
+      await a.dataPlane.updateConfig({ ...a.config, limits: { callerStreams } });
+    caller.write(frame(FRAME.PING, 0, 0, Buffer.from('roundtrp')));
+    await waitFor(
+      'the answer to a PING sent after the reloads',
+      () => readFrames(Buffer.concat(received)).some((f) => f.type === FRAME.PING && f.flags & ACK_FLAG),
+      5_000,
+    );
+    assert.ok(!readFrames(Buffer.concat(received)).some((f) => f.type === FRAME.GOAWAY), 'no GOAWAY');
+    assert.equal(settingsSent().length, 1, 'nothing more until the caller acknowledges');
+
+    caller.write(frame(FRAME.SETTINGS, ACK_FLAG, 0, Buffer.alloc(0)));
+    await waitFor('the held SETTINGS', () => settingsSent().length === 2, 5_000);
+    const latest = settingsSent()[1]?.payload ?? Buffer.alloc(0);
+    assert.equal(settingValue(latest, SETTINGS_MAX_CONCURRENT_STREAMS), limits.at(-1));
   },
 );

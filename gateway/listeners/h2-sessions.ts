@@ -9,6 +9,10 @@
 // A closing session (GOAWAY sent or received) is not pinged: Node answers no PING on a session that
 // is closing, so a caller retiring its connection would look dead. It ends with its streams, at the
 // listener's drain deadline, or by TCP keep-alive (tcp-keepalive.ts).
+//
+// New settings (a reload) go to a session only once it has acknowledged the ones before: Node destroys a
+// session that has ten SETTINGS unacknowledged, so reloads would otherwise drop a caller that is slow to
+// read. A session still owing an acknowledgement gets the latest settings when it sends it.
 import type { Http2Server, ServerHttp2Session, Settings } from 'node:http2';
 import type { Duplex } from 'node:stream';
 
@@ -28,6 +32,8 @@ export class H2Sessions {
   /** Each tracked session and its own socket (the session hands out a proxy that refuses destroy). */
   private readonly sessions = new Map<ServerHttp2Session, Duplex | undefined>();
   private readonly awaitingPong = new Set<ServerHttp2Session>();
+  /** Settings held back until their session acknowledges the SETTINGS it was sent before. */
+  private readonly heldSettings = new Map<ServerHttp2Session, Settings>();
   private readonly intervalMs: number;
   private readonly onLost: (session: ServerHttp2Session, message: string) => void;
   private readonly timer: NodeJS.Timeout;
@@ -44,9 +50,11 @@ export class H2Sessions {
   /** Watches a session of a connection handed over with handToH2Server, until it closes. */
   track(session: ServerHttp2Session): void {
     this.sessions.set(session, (session.socket as unknown as SocketTagged | undefined)?.[kSocket]);
+    session.on('localSettings', () => this.sendHeldSettings(session));
     session.once('close', () => {
       this.sessions.delete(session);
       this.awaitingPong.delete(session);
+      this.heldSettings.delete(session);
     });
   }
 
@@ -54,9 +62,24 @@ export class H2Sessions {
     return this.sessions.size;
   }
 
-  /** New settings to every open session (a SETTINGS frame each; streams already open are kept). */
+  /**
+   * New settings to every open session (a SETTINGS frame each; streams already open are kept); a session
+   * that has not acknowledged its last SETTINGS gets them when it does.
+   */
   updateSettings(settings: Settings): void {
-    for (const session of this.sessions.keys()) if (!session.destroyed) session.settings(settings);
+    for (const session of this.sessions.keys()) {
+      if (session.destroyed) continue;
+      if (session.pendingSettingsAck)
+        this.heldSettings.set(session, { ...this.heldSettings.get(session), ...settings });
+      else session.settings(settings);
+    }
+  }
+
+  private sendHeldSettings(session: ServerHttp2Session): void {
+    const settings = this.heldSettings.get(session);
+    if (!settings || session.destroyed || session.pendingSettingsAck) return;
+    this.heldSettings.delete(session);
+    session.settings(settings);
   }
 
   /**

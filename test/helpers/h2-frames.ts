@@ -15,6 +15,38 @@ export function frame(type: number, flags: number, streamId: number, payload: Bu
   return Buffer.concat([head, payload]);
 }
 
+export interface Frame {
+  type: number;
+  flags: number;
+  streamId: number;
+  payload: Buffer;
+}
+
+/** The whole frames in bytes a server sent (a partial frame at the end is left out). */
+export function readFrames(bytes: Buffer): Frame[] {
+  const frames: Frame[] = [];
+  for (let at = 0; at + 9 <= bytes.length;) {
+    const end = at + 9 + bytes.readUIntBE(at, 3);
+    if (end > bytes.length) break;
+    frames.push({
+      type: bytes.readUInt8(at + 3),
+      flags: bytes.readUInt8(at + 4),
+      streamId: bytes.readUInt32BE(at + 5),
+      payload: bytes.subarray(at + 9, end),
+    });
+    at = end;
+  }
+  return frames;
+}
+
+/** The value a SETTINGS frame's payload gives the setting `id` (RFC 9113 §6.5.1), if any. */
+export function settingValue(payload: Buffer, id: number): number | undefined {
+  let value: number | undefined;
+  for (let at = 0; at + 6 <= payload.length; at += 6)
+    if (payload.readUInt16BE(at) === id) value = payload.readUInt32BE(at + 2);
+  return value;
+}
+
 /** The client connection preface and an empty SETTINGS frame (RFC 9113 §3.4). */
 export const CLIENT_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 export const H2_PREFACE = Buffer.concat([CLIENT_PREFACE, frame(FRAME.SETTINGS, 0, 0, Buffer.alloc(0))]);
