@@ -59,8 +59,8 @@ const FENCE: ResourceRecordSet = {
   TTL: 60,
   ResourceRecords: [{ Value: `"weft/owner=${OWNER},weft/fence=7,weft/leader=gw-a"` }],
 };
-const ownerTxt = (name: string, ttl: number): ResourceRecordSet => ({
-  Name: `_weft-a.${name}.`,
+const ownerTxt = (name: string, ttl: number, type: 'a' | 'aaaa' = 'a'): ResourceRecordSet => ({
+  Name: `_weft-${type}.${name}.`,
   Type: 'TXT',
   TTL: ttl,
   ResourceRecords: [{ Value: `"heritage=weft,weft/owner=${OWNER}"` }],
@@ -251,6 +251,47 @@ describe('Route 53 provider', () => {
       { Action: 'DELETE', ResourceRecordSet: weighted('gcp-euw1', 20, ['198.51.100.20', '198.51.100.21']) },
     ]);
     assert.equal(zone.sets.size, 4, 'fence, ownership TXT and two weighted sets');
+  });
+
+  it('an address Route 53 hands back in another notation is no change; a DELETE carries it as stored', async () => {
+    const v6 = (cluster: string, address: string) => ({
+      cluster,
+      addresses: [address],
+      priority: 1,
+      weight: 50,
+    });
+    const spec: DnsRecordSpec = {
+      name: `v6.${ZONE}`,
+      type: 'AAAA',
+      ttl: 60,
+      routing: 'weighted',
+      targets: [v6('aws-use1', '2001:db8::10'), v6('gcp-euw1', '2001:db8::20')],
+    };
+    const p = provider();
+    await p.claimFence(OWNER, HOLDER);
+    await sync(p, [spec], ['aws-use1', 'gcp-euw1']);
+    assert.equal(batches().length, 2);
+    const stored = (cluster: string, value: string): ResourceRecordSet => ({
+      Name: 'v6.example.com.',
+      Type: 'AAAA',
+      TTL: 60,
+      ResourceRecords: [{ Value: value }],
+      SetIdentifier: `weft-${cluster}`,
+      Weight: 50,
+    });
+    zone.add(stored('aws-use1', '2001:DB8:0:0:0:0:0:10'));
+    zone.add(stored('gcp-euw1', '2001:0db8::0020'));
+
+    await sync(p, [spec], ['aws-use1', 'gcp-euw1']);
+    assert.equal(batches().length, 2, 'the same addresses in another notation: no batch');
+
+    await sync(p, [spec], ['aws-use1']);
+    assert.deepEqual(batches()[2], [
+      ...FENCE_ASSERT,
+      { Action: 'DELETE', ResourceRecordSet: ownerTxt('v6.example.com', 60, 'aaaa') },
+      { Action: 'CREATE', ResourceRecordSet: ownerTxt('v6.example.com', 60, 'aaaa') },
+      { Action: 'DELETE', ResourceRecordSet: stored('gcp-euw1', '2001:0db8::0020') },
+    ]);
   });
 
   it('never touches records it does not own, and says why', async () => {

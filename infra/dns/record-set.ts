@@ -10,7 +10,11 @@ export interface RecordSet {
   readonly name: string;
   readonly type: RecordSetType;
   readonly ttl: number;
-  /** Sorted; TXT values are the unquoted text, A and AAAA values canonical (see canonicalAddress). */
+  /**
+   * Sorted; TXT values are the unquoted text. A and AAAA values are canonical (see canonicalAddress) where
+   * weft writes them and in RFC 2136 read-back; Route 53's read-back keeps them as stored, since a DELETE
+   * must carry a set exactly as it stands. sameRecordSet compares them canonically.
+   */
   readonly values: readonly string[];
   readonly setIdentifier?: string;
   readonly failover?: 'PRIMARY' | 'SECONDARY';
@@ -46,9 +50,16 @@ export function sameRecordSet(a: RecordSet, b: RecordSet): boolean {
     a.weight === b.weight &&
     Boolean(a.multiValue) === Boolean(b.multiValue) &&
     a.healthCheckId === b.healthCheckId &&
-    a.values.length === b.values.length &&
-    a.values.every((v, i) => v === b.values[i])
+    sameValues(comparableValues(a), comparableValues(b))
   );
+}
+
+function comparableValues(set: RecordSet): readonly string[] {
+  return set.type === 'TXT' ? set.values : sortedValues(set.values.map(canonicalAddress));
+}
+
+function sameValues(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 /**
