@@ -7,8 +7,10 @@
 // write side to finish, which it never does when the caller stopped reading with data still queued.
 //
 // A closing session (GOAWAY sent or received) is not pinged: Node answers no PING on a session that
-// is closing, so a caller retiring its connection would look dead. It ends with its streams, at the
-// listener's drain deadline, or by TCP keep-alive (tcp-keepalive.ts).
+// is closing, so a caller retiring its connection would look dead. It ends with its streams or at the
+// listener's drain deadline. Node then ends the socket and waits for the caller's FIN; a caller that
+// sends none (frozen, or one that ignores the end) would keep the socket for good, so a session still
+// waiting at the next check loses its socket there.
 //
 // New settings (a reload) go to a session only once it has acknowledged the ones before: Node destroys a
 // session that has ten SETTINGS unacknowledged, so reloads would otherwise drop a caller that is slow to
@@ -32,6 +34,8 @@ export class H2Sessions {
   /** Each tracked session and its own socket (the session hands out a proxy that refuses destroy). */
   private readonly sessions = new Map<ServerHttp2Session, Duplex | undefined>();
   private readonly awaitingPong = new Set<ServerHttp2Session>();
+  /** Destroyed sessions whose socket waits for the caller's FIN, as seen at the last check. */
+  private readonly ended = new Set<ServerHttp2Session>();
   /** Settings held back until their session acknowledges the SETTINGS it was sent before. */
   private readonly heldSettings = new Map<ServerHttp2Session, Settings>();
   private readonly intervalMs: number;
@@ -54,6 +58,7 @@ export class H2Sessions {
     session.once('close', () => {
       this.sessions.delete(session);
       this.awaitingPong.delete(session);
+      this.ended.delete(session);
       this.heldSettings.delete(session);
     });
   }
@@ -106,10 +111,18 @@ export class H2Sessions {
     for (const session of this.sessions.keys()) session.destroy();
   }
 
-  /** Destroys the sessions that left the previous PING unanswered and pings the others. */
+  /**
+   * Destroys the sessions that left the previous PING unanswered and pings the others; destroys the
+   * sockets of sessions that ended before the previous check and still wait for their caller's FIN.
+   */
   private check(): void {
     for (const [session, socket] of this.sessions) {
-      if (session.destroyed || session.closed) continue;
+      if (session.destroyed) {
+        if (this.ended.has(session)) socket?.destroy();
+        else this.ended.add(session);
+        continue;
+      }
+      if (session.closed) continue;
       if (this.awaitingPong.has(session)) {
         try {
           this.onLost(session, `no answer to a PING in ${this.intervalMs} ms; its connection is closed`);
