@@ -9,7 +9,7 @@ import { connect, createServer, type AddressInfo } from 'node:net';
 import { connect as connectTls, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { parseConfigObject } from '../gateway/config/index.js';
 import { tcpRoundTrip } from '../gateway/demo/demo-calls.js';
-import { LINGER_MS } from '../gateway/listeners/h1-fast-path.js';
+import { LINGER_MS } from '../gateway/listeners/lingering-close.js';
 import { OPAQUE_TCP_ALPN } from '../gateway/transport/opaque-tunnel.js';
 import { TestFabric } from './helpers/dataplane-fabric.js';
 import { patternBytes, startTcpEcho } from './helpers/sample-upstreams.js';

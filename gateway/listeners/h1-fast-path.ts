@@ -25,16 +25,11 @@ import { cutConnection } from './cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
 import { FastRequestBody } from './fast-request-body.js';
 import { interimHead } from './interim-answer.js';
+import { capLinger, LINGER_MS } from './lingering-close.js';
 import { parseSimpleHead, type SimpleHead } from './simple-request-head.js';
 
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 
-/**
- * How long a connection we closed after an answer (Connection: close, HTTP/1.0) waits for the caller to
- * close its side (nginx's lingering_timeout). The sockets allow half-open, so without it a caller that
- * never sends FIN would hold the connection for good.
- */
-export const LINGER_MS = 5_000;
 /** Unanswered pipelined bytes held before the socket is paused. */
 const MAX_BUFFERED_BYTES = 64 * 1024;
 /** Heads longer than this go to Node's parser, which answers 431 beyond its own limit. */
@@ -126,6 +121,7 @@ export class FastConnection {
       this.closing = true;
       this.socket.setTimeout(LINGER_MS);
       this.socket.end();
+      capLinger(this.socket);
       return;
     }
     this.socket.setTimeout(this.host.keepAliveTimeoutMs);

@@ -73,6 +73,7 @@ export class H1ResponseSink extends DownstreamSink {
     // Trailers follow only a chunked body: Node refuses a Trailer field on any other answer (to HTTP/1.0,
     // with a Content-Length, to HEAD, a 204 or 304), and with it the whole head.
     if (headers.trailer !== undefined && !this.chunkable(status, headers, endStream)) delete headers.trailer;
+    if (endStream && this.closesUnreadBody()) headers.connection = 'close';
     try {
       this.res.writeHead(status, headers as Record<string, string | string[]>);
     } catch (err) {
@@ -128,8 +129,23 @@ export class H1ResponseSink extends DownstreamSink {
         // A trailer HTTP/1.1 cannot carry is dropped; the body is complete.
       }
     }
+    if (this.closesUnreadBody()) {
+      const connection = this.res.socket;
+      if (connection) this.res.once('finish', () => endConnection(connection));
+    }
     this.res.end();
     this.completeResponse(trailers);
+  }
+
+  /**
+   * Whether the answer is complete while the request's body is still arriving: the connection then
+   * closes after it (lingering, see lingering-close.ts), as on the fast path and in Envoy, rather than
+   * read the rest for a next request; what still comes is parsed and dropped meanwhile.
+   */
+  private closesUnreadBody(): boolean {
+    if (!bodyStillArriving(this.req)) return false;
+    this.req.resume();
+    return true;
   }
 
   fail(err: GatewayError): void {
@@ -154,7 +170,7 @@ export class H1ResponseSink extends DownstreamSink {
         'content-type': 'application/grpc',
         'content-length': 0,
         ...grpcErrorFields(err),
-        ...(this.headRefused || bodyStillArriving(this.req) ? { connection: 'close' } : {}),
+        ...(this.closesUnreadBody() || this.headRefused ? { connection: 'close' } : {}),
       });
       res.end();
       this.completeFailure(200, err);
@@ -167,7 +183,7 @@ export class H1ResponseSink extends DownstreamSink {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': Buffer.byteLength(body),
       ...errorAnswerFields(err),
-      ...(this.headRefused || bodyStillArriving(this.req) ? { connection: 'close' } : {}),
+      ...(this.closesUnreadBody() || this.headRefused ? { connection: 'close' } : {}),
     });
     res.end(body);
     this.completeFailure(status, err);
@@ -176,6 +192,12 @@ export class H1ResponseSink extends DownstreamSink {
   closed(): void {
     if (!this.finished) this.downstreamGone();
   }
+}
+
+/** What Node's server does after an answer that closes its connection. */
+function endConnection(connection: Socket): void {
+  if (typeof connection.destroySoon === 'function') connection.destroySoon();
+  else connection.end();
 }
 
 function onResponseClose(this: TaggedResponse): void {

@@ -4,6 +4,7 @@
 import type { Server } from 'node:http';
 import { Duplex } from 'node:stream';
 import type { ByteStream } from '../upstream/exchange.js';
+import { lingerOnServerClose } from './lingering-close.js';
 
 /**
  * Starts the connection tracking a listening server would have: it enforces headersTimeout and lets
@@ -13,8 +14,9 @@ export function trackHandedConnections(server: Server): void {
   server.emit('listening');
 }
 
-/** `server` parses the rest of `stream`, `unread` first. */
+/** `server` parses the rest of `stream`, `unread` first; a TCP socket lingers when the server closes it. */
 export function handToHttpServer(server: Server, stream: ByteStream, unread: Buffer): void {
+  lingerOnServerClose(stream);
   if (stream.readableEnded) {
     // The caller already half-closed: a stream that has emitted 'end' takes no unshift.
     server.emit('connection', new HalfClosedInput(stream, unread));

@@ -44,7 +44,7 @@ import { traceRequestHeaders } from './request-trace.js';
 import { cutConnection } from './cut-connection.js';
 import { handToHttpServer } from './handed-http-server.js';
 import { plainRequestHead, readDeclaredBody, upgradeBodyError } from './upgrade-request-body.js';
-import { lingerAfterRefusal } from './refusal-linger.js';
+import { linger } from './lingering-close.js';
 import { splice } from './splice.js';
 import { recordTunnel, type TunnelEdge } from './tunnel-outcome.js';
 import { refuseNonTcp } from '../routing/opaque-tcp-admission.js';
@@ -417,7 +417,7 @@ function relayRefusal(
   answer: IncomingHttpHeaders,
 ): void {
   socket.write(`${refusalHead(status, answer)}\r\n`, 'latin1');
-  lingerAfterRefusal(socket);
+  linger(socket);
   // The caller's answer ends where its connection does, so only a whole body may end it with a FIN. A
   // stream that closed with an error code was cut; so was one short of the length it declared (Node ends
   // a stream reset with NO_ERROR as if whole). The peer declares the length of every whole refusal it
@@ -437,7 +437,7 @@ function relayRefusal(
 /** A local endpoint's answer other than 101, read whole (bounded), relayed as a one-shot HTTP/1.1 response. */
 function relayLocalRefusal(socket: Socket, refusal: UpgradeRefusal): void {
   const { status, headers, body, whole } = refusal;
-  lingerAfterRefusal(socket);
+  linger(socket);
   if (whole) {
     const head = `${refusalHead(status, headers)}content-length: ${body.length}\r\n\r\n`;
     socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
@@ -460,7 +460,7 @@ export function answerRaw(socket: Socket, err: GatewayError, extra?: HeaderMap):
   let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n`;
   for (const [name, value] of Object.entries({ ...errorAnswerFields(err), ...extra }))
     head += `${name}: ${String(value)}\r\n`;
-  lingerAfterRefusal(socket);
+  linger(socket);
   socket.end(`${head}\r\n${body}`);
 }
 

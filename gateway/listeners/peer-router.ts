@@ -40,7 +40,7 @@ import { HTTP1_LIMITS } from './outbound-listener.js';
 import { requestOfSimpleHead, type SimpleHead } from './simple-request-head.js';
 import { splice } from './splice.js';
 import { traceRequestHeaders } from './request-trace.js';
-import { lingerAfterRefusal } from './refusal-linger.js';
+import { linger } from './lingering-close.js';
 import { recordTunnel } from './tunnel-outcome.js';
 import { refuseNonTcp } from '../routing/opaque-tcp-admission.js';
 import type { RouterContext } from './outbound-router.js';
@@ -173,7 +173,7 @@ export class PeerRouter {
           { service: asked, cluster: '(none)' },
           err.code,
         );
-        lingerAfterRefusal(socket);
+        linger(socket);
         socket.end(tunnelAnswer(err), 'latin1');
         return;
       }
@@ -181,7 +181,7 @@ export class PeerRouter {
       dialTcp(choice.endpoint, this.context.connectTimeoutMs, (upstream) => {
         if (upstream instanceof GatewayError) {
           recordTunnel(stats, observed, started, httpStatusOf(upstream.code), choice, upstream.code);
-          lingerAfterRefusal(socket);
+          linger(socket);
           socket.end(tunnelAnswer(upstream), 'latin1');
           return;
         }

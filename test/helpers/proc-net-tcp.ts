@@ -8,6 +8,8 @@ export interface TcpSocketRow {
   readonly state: number;
   /** /proc/net/tcp `tr`: 0 no timer, 1 retransmit, 2 keep-alive, … */
   readonly timer: number;
+  /** The socket's inode: 0 once no process holds it (closed, the kernel finishing the connection alone). */
+  readonly inode: number;
   readonly line: string;
 }
 
@@ -22,12 +24,15 @@ export async function tcpSockets(): Promise<TcpSocketRow[]> {
     .slice(1)
     .filter((line) => line.trim() !== '')
     .map((line) => {
-      const [, local = '', remote = '', state = '', , timers = ''] = line.trim().split(/\s+/);
+      const [, local = '', remote = '', state = '', , timers = '', , , , inode = ''] = line
+        .trim()
+        .split(/\s+/);
       return {
         localPort: parseInt(local.split(':')[1] ?? '', 16),
         remotePort: parseInt(remote.split(':')[1] ?? '', 16),
         state: parseInt(state, 16),
         timer: parseInt(timers.split(':')[0] ?? '', 16),
+        inode: Number(inode),
         line: line.trim(),
       };
     });

@@ -1,0 +1,40 @@
+// A connection the gateway answered and ended while its caller may still be sending: whatever the caller
+// sends is read and dropped until it closes, is quiet for LINGER_MS, or LINGER_MAX_MS have passed, as
+// nginx's lingering close does. Closing at once would reset a caller still sending (the rest of an upload
+// the answer did not wait for, or a refused upgrade's body), and its kernel may then drop the answer
+// before the caller read it. Sockets here allow half-open, so a caller that keeps its side open (or a
+// frozen one, whose kernel still answers keep-alives) would otherwise hold the connection for good.
+import { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+
+/** How long a lingering connection waits for its caller to send more or close (nginx's lingering_timeout). */
+export const LINGER_MS = 5_000;
+/** How long a lingering connection may go on reading what its caller sends (nginx's lingering_time). */
+export const LINGER_MAX_MS = 30_000;
+
+/** Reads and drops what the caller of an ended `socket` still sends, within LINGER_MS and LINGER_MAX_MS. */
+export function linger(socket: Socket): void {
+  socket.setTimeout(LINGER_MS, () => socket.destroy());
+  capLinger(socket);
+  socket.resume();
+}
+
+/** Destroys a lingering `connection` LINGER_MAX_MS from now, unless it closed by then. */
+export function capLinger(connection: Duplex): void {
+  const cap = setTimeout(() => connection.destroy(), LINGER_MAX_MS);
+  connection.once('close', () => clearTimeout(cap));
+}
+
+/**
+ * Node's HTTP/1 server ends a connection after an answer that closes it (Connection: close, HTTP/1.0)
+ * with `destroySoon()`: a FIN, then destroy as soon as it is written. On a TCP socket given to the server,
+ * destroySoon lingers instead.
+ */
+export function lingerOnServerClose(connection: Duplex): void {
+  if (connection instanceof Socket) connection.destroySoon = endAndLinger;
+}
+
+function endAndLinger(this: Socket): void {
+  if (this.writable) this.end();
+  linger(this);
+}

@@ -1,0 +1,73 @@
+// A lingering close: a connection the gateway ended keeps reading what its caller still sends, but not
+// for longer than LINGER_MAX_MS however busy the caller keeps it (its idle timer never fires then): on a
+// socket the gateway answered itself, and on the fast path after an answer that closes the connection.
+import { mock, test, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer, type Socket } from 'node:net';
+import { FastConnection, type FastPathHost } from '../gateway/listeners/h1-fast-path.js';
+import { linger, LINGER_MAX_MS } from '../gateway/listeners/lingering-close.js';
+
+const HOST = '127.0.94.1';
+
+/** A connection from a caller that keeps its side open after a FIN, and the server's socket of it. */
+async function connection(t: TestContext): Promise<{ caller: Socket; socket: Socket }> {
+  const server = createServer({ allowHalfOpen: true });
+  server.listen(0, HOST);
+  await once(server, 'listening');
+  t.after(() => server.close());
+  const accepted = once(server, 'connection') as Promise<[Socket]>;
+  const caller = connect({
+    host: HOST,
+    port: (server.address() as { port: number }).port,
+    allowHalfOpen: true,
+  });
+  caller.on('error', () => undefined);
+  t.after(() => caller.destroy());
+  const [socket] = await accepted;
+  caller.resume();
+  return { caller, socket };
+}
+
+/** Once the caller got its FIN: a caller that keeps sending is read until the cap, then closed. */
+async function readUntilCap(t: TestContext, caller: Socket, socket: Socket): Promise<void> {
+  await once(caller, 'end');
+  // A caller that keeps sending keeps the connection past the idle time (LINGER_MS) …
+  const sending = setInterval(() => caller.write(Buffer.alloc(1024)), 20);
+  t.after(() => clearInterval(sending));
+  let read = 0;
+  socket.on('data', (chunk: Buffer) => (read += chunk.length));
+  while (read < 16 * 1024) await once(socket, 'data');
+  assert.equal(socket.destroyed, false);
+  // … until the cap.
+  mock.timers.tick(LINGER_MAX_MS - 1);
+  assert.equal(socket.destroyed, false);
+  mock.timers.tick(1);
+  assert.equal(socket.destroyed, true);
+}
+
+test('a lingering connection reads a busy caller until LINGER_MAX_MS, then closes', async (t) => {
+  const { caller, socket } = await connection(t);
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  socket.end('answered\n');
+  linger(socket);
+  await readUntilCap(t, caller, socket);
+});
+
+test('the fast path lingers after an answer that closes the connection, for at most LINGER_MAX_MS', async (t) => {
+  const { caller, socket } = await connection(t);
+  const host: FastPathHost = {
+    keepAliveTimeoutMs: 60_000,
+    noRouteStats: { record: () => undefined },
+    onOutcome: undefined,
+    draining: false,
+    route: (_head, _body, sink) => sink.head(204, {}, true),
+    handOver: (handed) => handed.destroy(),
+  };
+  mock.timers.enable({ apis: ['setTimeout'] });
+  t.after(() => mock.timers.reset());
+  new FastConnection(socket, host, null);
+  caller.write('GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n');
+  await readUntilCap(t, caller, socket);
+});
