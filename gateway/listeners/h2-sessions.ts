@@ -9,13 +9,14 @@
 // A closing session (GOAWAY sent or received) is not pinged: Node answers no PING on a session that
 // is closing, so a caller retiring its connection would look dead. It ends with its streams or at the
 // listener's drain deadline. Node then ends the socket and waits for the caller's FIN; a caller that
-// sends none (frozen, or one that ignores the end) would keep the socket for good, so a session still
-// waiting at the next check loses its socket there.
+// sends none (frozen, or one that ignores the end) would keep the socket for good, so the checks close
+// it once the caller has sent nothing for an interval (see closeIfSilent).
 //
 // New settings (a reload) go to a session only once it has acknowledged the ones before: Node destroys a
 // session that has ten SETTINGS unacknowledged, so reloads would otherwise drop a caller that is slow to
 // read. A session still owing an acknowledgement gets the latest settings when it sends it.
 import type { Http2Server, ServerHttp2Session, Settings } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
 /** The default interval: a caller that went away is found within 20 s. */
@@ -34,8 +35,8 @@ export class H2Sessions {
   /** Each tracked session and its own socket (the session hands out a proxy that refuses destroy). */
   private readonly sessions = new Map<ServerHttp2Session, Duplex | undefined>();
   private readonly awaitingPong = new Set<ServerHttp2Session>();
-  /** Destroyed sessions whose socket waits for the caller's FIN, as seen at the last check. */
-  private readonly ended = new Set<ServerHttp2Session>();
+  /** Destroyed sessions whose socket waits for the caller's FIN: the bytes read from it at the last check. */
+  private readonly ended = new Map<ServerHttp2Session, number>();
   /** Settings held back until their session acknowledges the SETTINGS it was sent before. */
   private readonly heldSettings = new Map<ServerHttp2Session, Settings>();
   private readonly intervalMs: number;
@@ -105,6 +106,23 @@ export class H2Sessions {
     return destroyed;
   }
 
+  /**
+   * A destroyed session's socket waits for the caller's FIN. A caller still reading the end of its last
+   * answer keeps sending (WINDOW_UPDATE, PING ACK): its socket stays, read and dropped, so that closing
+   * it does not reset the connection under data still on its way. One that sent nothing since the last
+   * check (frozen, gone, or ignoring the end) loses it.
+   */
+  private closeIfSilent(session: ServerHttp2Session, socket: Duplex): void {
+    const read = (socket as Partial<Socket>).bytesRead ?? 0;
+    const before = this.ended.get(session);
+    if (before === read) {
+      socket.destroy();
+      return;
+    }
+    if (before === undefined) socket.resume();
+    this.ended.set(session, read);
+  }
+
   /** Destroys every session and stops the PINGs. */
   destroyAll(): void {
     clearInterval(this.timer);
@@ -118,8 +136,7 @@ export class H2Sessions {
   private check(): void {
     for (const [session, socket] of this.sessions) {
       if (session.destroyed) {
-        if (this.ended.has(session)) socket?.destroy();
-        else this.ended.add(session);
+        if (socket) this.closeIfSilent(session, socket);
         continue;
       }
       if (session.closed) continue;
