@@ -3,9 +3,11 @@
 // answers 413 as soon as a request's head arrives; the uploads are large (streamed as one HTTP/2 stream
 // each between the gateways). The caller gets the 413, and the streams between the gateways close:
 // a stream whose answer is complete is not left open waiting for the rest of a body nobody sends.
-// An HTTP/1.1 caller still sending when its answer is complete (the service's 413, or the gateway's own
-// 404) gets the answer, then a FIN, and what it still sends is read and dropped (a lingering close):
-// no reset that could make its kernel drop the answer unread; a caller that then goes quiet is closed.
+// An HTTP/1.1 caller still sending when its answer is complete: a service's answer, whose head promised
+// keep-alive, has the rest of the body read and dropped, and the connection carries the next request;
+// the gateway's own (a 404) says Connection: close, then a FIN, and what the caller still sends is read
+// and dropped (a lingering close): no reset that could make its kernel drop the answer unread. A request
+// sent after that answer is not processed, and a caller that goes quiet is closed.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -22,23 +24,41 @@ const HOST_A = '127.0.93.1';
 const HOST_B = '127.0.93.2';
 let fabric: FailoverFabric;
 let early: Server;
+let bodyless: Server;
+/** The requests the endpoint of `early` received: method and path. */
+const seen: string[] = [];
+
+/** Listens on `host`; returns the endpoint's address. */
+async function listenOn(server: Server, host: string): Promise<string> {
+  server.listen(0, host);
+  await once(server, 'listening');
+  return `${host}:${(server.address() as { port: number }).port}`;
+}
 
 before(async () => {
   // Keep-alive: Node's server then reads and drops the rest of the body. (With Connection: close it
   // would close with unread bytes, and the kernel's reset can beat the 413 to whoever is sending.)
-  early = createServer((_req, res) => {
+  early = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
     res.writeHead(413).end('too large');
   });
-  early.listen(0, HOST_B);
-  await once(early, 'listening');
-  const { port } = early.address() as { port: number };
-  fabric = await FailoverFabric.start(callerAndServer(HOST_A, HOST_B, 'early', `${HOST_B}:${port}`), {});
+  // In the caller's own cluster, a 413 with no body: the answer is whole in its head.
+  bodyless = createServer((_req, res) => res.writeHead(413, { 'content-length': '0' }).end());
+  const [a, b] = callerAndServer(HOST_A, HOST_B, 'early', await listenOn(early, HOST_B));
+  const local = {
+    name: 'bodyless',
+    protocol: 'http' as const,
+    endpoints: [await listenOn(bodyless, HOST_A)],
+  };
+  fabric = await FailoverFabric.start([{ ...a!, services: [local] }, b!], {});
 });
 
 after(async () => {
   await fabric?.close();
-  early?.closeAllConnections();
-  early?.close();
+  for (const server of [early, bodyless]) {
+    server?.closeAllConnections();
+    server?.close();
+  }
 });
 
 interface PeerJson {
@@ -122,34 +142,63 @@ async function send(upload: EarlyUpload, bytes: number): Promise<void> {
   }
 }
 
-for (const { name, status } of [
-  { name: 'early', status: 413 },
-  { name: 'no-such-service', status: 404 },
-]) {
-  test(`an HTTP/1.1 upload answered ${status} before its end: the answer, a FIN, and the rest read, no reset`, async (t) => {
-    await within('a routes early to b', 10_000, async () => {
-      const { host, port } = fabric.gateway('a').outbound;
-      const answer = await httpCall(`http://${host}:${port}/`, { headers: { host: 'early' } });
-      return answer.status === 413 ? true : undefined;
-    });
-    const body = 32 * 1024 * 1024;
-    const upload = await startUpload(name, body);
-    t.after(() => upload.socket.destroy());
-    await send(upload, 1024 * 1024);
-    const endedAfterMs = await upload.ended;
-    assert.match(upload.got(), new RegExp(`^HTTP/1.1 ${status} `));
-    // The rest of the declared body still goes out, and is taken: the connection lingers.
-    await send(upload, body - 1024 * 1024);
-    await new Promise<void>((resolve) => upload.socket.end(resolve));
-    await once(upload.socket, 'close');
-    assert.equal(upload.error(), undefined, `no reset (the FIN came ${endedAfterMs} ms in)`);
+/** Waits until gateway a routes `name` (its first answer has `status`). */
+async function routed(name: string, status: number): Promise<void> {
+  await within(`a routes ${name}`, 10_000, async () => {
+    const { host, port } = fabric.gateway('a').outbound;
+    const answer = await httpCall(`http://${host}:${port}/`, { headers: { host: name } });
+    return answer.status === status ? true : undefined;
   });
 }
 
-test('a caller that goes quiet after an early answer without closing is closed within the linger time', async (t) => {
-  const upload = await startUpload('no-such-service', 1024 * 1024);
+for (const { name, by, whole } of [
+  { name: 'early', by: 'a service in another cluster', whole: /too large(\r\n0\r\n\r\n)?$/ },
+  { name: 'bodyless', by: 'a local endpoint, with no body', whole: /\r\n\r\n$/ },
+]) {
+  test(
+    `an upload answered 413 before its end by ${by}: the rest is dropped, the connection carries on`,
+    { timeout: 30_000 },
+    async (t) => {
+      await routed(name, 413);
+      const body = 8 * 1024 * 1024;
+      const upload = await startUpload(name, body);
+      t.after(() => upload.socket.destroy());
+      await send(upload, 1024 * 1024);
+      await waitFor('the whole 413', () => whole.test(upload.got()), 10_000);
+      assert.match(upload.got(), /^HTTP\/1.1 413 [^]*\r\nConnection: keep-alive\r\n/);
+      await send(upload, body - 1024 * 1024);
+      upload.socket.write(`GET /next HTTP/1.1\r\nhost: ${name}\r\n\r\n`);
+      await waitFor(
+        'the next request answered',
+        () => upload.got().split('HTTP/1.1 413').length === 3,
+        10_000,
+      );
+      assert.equal(upload.error(), undefined);
+    },
+  );
+}
+
+test('an upload the gateway answers 404 before its end: Connection: close, a FIN, the rest read, no reset', async (t) => {
+  const body = 32 * 1024 * 1024;
+  const upload = await startUpload('no-such-service', body);
+  t.after(() => upload.socket.destroy());
+  await send(upload, 1024 * 1024);
+  const endedAfterMs = await upload.ended;
+  assert.match(upload.got(), /^HTTP\/1.1 404 [^]*\r\nconnection: close\r\n/);
+  // The rest of the declared body still goes out, and is taken: the connection lingers.
+  await send(upload, body - 1024 * 1024);
+  await new Promise<void>((resolve) => upload.socket.end(resolve));
+  await once(upload.socket, 'close');
+  assert.equal(upload.error(), undefined, `no reset (the FIN came ${endedAfterMs} ms in)`);
+});
+
+test('a request sent after an answer that closed the connection is not processed; a quiet caller is closed', async (t) => {
+  const body = 64 * 1024;
+  const upload = await startUpload('no-such-service', body);
   t.after(() => upload.socket.destroy());
   await upload.ended;
+  await send(upload, body);
+  upload.socket.write('DELETE /account HTTP/1.1\r\nhost: early\r\n\r\n');
   const quietSince = Date.now();
   const { port } = fabric.gateway('a').outbound;
   const gatewaySide = async () =>
@@ -162,6 +211,8 @@ test('a caller that goes quiet after an early answer without closing is closed w
     15_000,
   );
   const waitedMs = Date.now() - quietSince;
-  console.log(`a quiet caller was closed ${waitedMs} ms after its answer (linger 5000 ms)`);
+  console.log(`a quiet caller was closed ${waitedMs} ms after its last bytes (linger 5000 ms)`);
   assert.ok(waitedMs >= 4_000, `closed after ${waitedMs} ms: the caller had no time to read its answer`);
+  assert.ok(!seen.includes('DELETE /account'), `the endpoint saw: ${seen.join(', ')}`);
+  assert.equal(upload.got().split('HTTP/1.1 ').length, 2, 'one answer');
 });

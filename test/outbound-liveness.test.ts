@@ -7,41 +7,17 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect as connectH2 } from 'node:http2';
 import { connect as connectTcp } from 'node:net';
-import { Registry } from 'prom-client';
-import { OutboundListener } from '../gateway/listeners/outbound-listener.js';
-import { RequestMetrics } from '../gateway/listeners/request-metrics.js';
+import type { OutboundListener } from '../gateway/listeners/outbound-listener.js';
+import { startBareOutboundListener } from './helpers/bare-outbound-listener.js';
 import { frame, FRAME, H2_PREFACE, readFrames } from './helpers/h2-frames.js';
 import { ESTABLISHED, KEEPALIVE_TIMER, tcpSockets } from './helpers/proc-net-tcp.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.76.1';
 
-/** An outbound listener that expects no request, pinging its HTTP/2 callers every 200 ms. */
-async function startListener(t: TestContext, lost: string[]): Promise<OutboundListener> {
-  const metrics = new RequestMetrics(new Registry(), () => new Map());
-  const refuse = () => {
-    throw new Error('no request is expected');
-  };
-  const listener = new OutboundListener(
-    { host: HOST, port: 0 },
-    100,
-    {
-      onFastRequest: refuse,
-      onRequest: refuse,
-      onUpgrade: refuse,
-      onConnect: refuse,
-      onStream: refuse,
-      onAcceptError: () => undefined,
-      onSessionLost: (message) => lost.push(message),
-    },
-    metrics,
-    metrics.statsFor('outbound', 'a', '(unknown)', '(none)'),
-    undefined,
-    200,
-  );
-  await listener.start();
-  t.after(() => listener.destroy());
-  return listener;
+/** An outbound listener that expects no request; `lost` collects its lost-caller reports. */
+function startListener(t: TestContext, lost: string[]): Promise<OutboundListener> {
+  return startBareOutboundListener(t, HOST, { onSessionLost: (message) => lost.push(message) });
 }
 
 test('an h2c caller that stops answering PINGs loses its connection; one that answers keeps it', async (t) => {

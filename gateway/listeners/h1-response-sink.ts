@@ -21,6 +21,7 @@ import { GatewayError as GatewayErrorClass } from '../errors.js';
 import { cutConnection } from './cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
 import { interimHead } from './interim-answer.js';
+import { dropRestOfBody } from './lingering-close.js';
 
 /** How Node's own writeProcessing and writeEarlyHints put a 1xx ahead of a response (not a public method). */
 interface RawWriter {
@@ -73,7 +74,6 @@ export class H1ResponseSink extends DownstreamSink {
     // Trailers follow only a chunked body: Node refuses a Trailer field on any other answer (to HTTP/1.0,
     // with a Content-Length, to HEAD, a 204 or 304), and with it the whole head.
     if (headers.trailer !== undefined && !this.chunkable(status, headers, endStream)) delete headers.trailer;
-    if (endStream && this.closesUnreadBody()) headers.connection = 'close';
     try {
       this.res.writeHead(status, headers as Record<string, string | string[]>);
     } catch (err) {
@@ -91,6 +91,7 @@ export class H1ResponseSink extends DownstreamSink {
       return;
     }
     if (endStream) {
+      if (bodyStillArriving(this.req)) dropRestOfBody(this.req);
       this.res.end();
       this.completeResponse(headers);
     } else {
@@ -129,18 +130,17 @@ export class H1ResponseSink extends DownstreamSink {
         // A trailer HTTP/1.1 cannot carry is dropped; the body is complete.
       }
     }
-    if (this.closesUnreadBody()) {
-      const connection = this.res.socket;
-      if (connection) this.res.once('finish', () => endConnection(connection));
-    }
+    // The service's answer is complete before the request's body: its head promised keep-alive, so the
+    // rest of the body is read and dropped, bounded (lingering-close.ts).
+    if (bodyStillArriving(this.req)) dropRestOfBody(this.req);
     this.res.end();
     this.completeResponse(trailers);
   }
 
   /**
-   * Whether the answer is complete while the request's body is still arriving: the connection then
-   * closes after it (lingering, see lingering-close.ts), as on the fast path and in Envoy, rather than
-   * read the rest for a next request; what still comes is parsed and dropped meanwhile.
+   * Whether the gateway's own answer comes while the request's body is still arriving: it then says
+   * Connection: close, and Node's server ends the connection after it with a lingering close
+   * (lingering-close.ts); what still comes is parsed and dropped.
    */
   private closesUnreadBody(): boolean {
     if (!bodyStillArriving(this.req)) return false;
@@ -192,12 +192,6 @@ export class H1ResponseSink extends DownstreamSink {
   closed(): void {
     if (!this.finished) this.downstreamGone();
   }
-}
-
-/** What Node's server does after an answer that closes its connection. */
-function endConnection(connection: Socket): void {
-  if (typeof connection.destroySoon === 'function') connection.destroySoon();
-  else connection.end();
 }
 
 function onResponseClose(this: TaggedResponse): void {

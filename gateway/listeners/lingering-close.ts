@@ -4,6 +4,9 @@
 // the answer did not wait for, or a refused upgrade's body), and its kernel may then drop the answer
 // before the caller read it. Sockets here allow half-open, so a caller that keeps its side open (or a
 // frozen one, whose kernel still answers keep-alives) would otherwise hold the connection for good.
+// A service's answer complete before its request's body keeps the connection its head promised: the rest
+// of the body is read and dropped under the same cap (dropRestOfBody).
+import type { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 
@@ -21,8 +24,31 @@ export function linger(socket: Socket): void {
 
 /** Destroys a lingering `connection` LINGER_MAX_MS from now, unless it closed by then. */
 export function capLinger(connection: Duplex): void {
-  const cap = setTimeout(() => connection.destroy(), LINGER_MAX_MS);
+  const cap = setTimeout(() => connection.destroy(), LINGER_MAX_MS).unref();
   connection.once('close', () => clearTimeout(cap));
+}
+
+/**
+ * An answer that promised keep-alive is complete before its request's body: the rest is read and dropped
+ * so that the connection can carry the next request, as nginx does, but a body not done LINGER_MAX_MS
+ * from now closes the connection.
+ */
+export function dropRestOfBody(req: IncomingMessage): void {
+  req.resume();
+  const cap = setTimeout(() => req.socket.destroy(), LINGER_MAX_MS).unref();
+  req.once('close', () => clearTimeout(cap));
+}
+
+/**
+ * Whether a request Node's server read arrived on a connection the gateway already ended (sent after an
+ * answer that closed it; RFC 9112 §9.6: not to be processed). Nothing more is read from it then, and the
+ * linger's idle timer closes it.
+ */
+export function arrivedAfterClose(connection: Duplex): boolean {
+  if (!connection.writableEnded) return false;
+  connection.pause();
+  if (connection instanceof Socket) connection.setTimeout(LINGER_MS);
+  return true;
 }
 
 /**

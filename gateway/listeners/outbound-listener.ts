@@ -39,6 +39,7 @@ import type { Readable } from 'node:stream';
 import type { ByteStream } from '../upstream/exchange.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import { handToHttpServer, trackHandedConnections } from './handed-http-server.js';
+import { arrivedAfterClose } from './lingering-close.js';
 import type { RequestMetrics } from './request-metrics.js';
 import { handToH2Server, H2Sessions, SESSION_PING_INTERVAL_MS } from './h2-sessions.js';
 import type { SimpleHead } from './simple-request-head.js';
@@ -121,6 +122,7 @@ export class OutboundListener implements FastPathHost {
     // Content-Length included; the head's size bounds it instead, and headError refuses too many fields.
     this.http1.maxHeadersCount = 0;
     this.http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      if (arrivedAfterClose(req.socket)) return;
       if (this.isDraining) res.shouldKeepAlive = false;
       handlers.onRequest(req, res);
     });
@@ -204,10 +206,14 @@ export class OutboundListener implements FastPathHost {
     this.sessions.closeAll();
   }
 
-  /** Called periodically while draining: connections that became idle close. */
+  /**
+   * Called periodically while draining: connections that became idle close, and those lingering after
+   * their last answer (lingering-close.ts) once it is written.
+   */
   closeIdle(): void {
     this.http1.closeIdleConnections();
     for (const connection of this.fast) connection.closeIfIdle();
+    for (const socket of this.sockets) if (socket.writableFinished) socket.destroy();
   }
 
   route(head: SimpleHead, body: Readable | Buffer | null, sink: FastResponseSink): void {
