@@ -25,7 +25,7 @@ const HOST_B = '127.0.93.2';
 let fabric: FailoverFabric;
 let early: Server;
 let bodyless: Server;
-/** The requests the endpoint of `early` received: method and path. */
+/** The requests the endpoints received: method and path. */
 const seen: string[] = [];
 
 /** Listens on `host`; returns the endpoint's address. */
@@ -43,7 +43,10 @@ before(async () => {
     res.writeHead(413).end('too large');
   });
   // In the caller's own cluster, a 413 with no body: the answer is whole in its head.
-  bodyless = createServer((_req, res) => res.writeHead(413, { 'content-length': '0' }).end());
+  bodyless = createServer((req, res) => {
+    seen.push(`${req.method} ${req.url}`);
+    res.writeHead(413, { 'content-length': '0' }).end();
+  });
   const [a, b] = callerAndServer(HOST_A, HOST_B, 'early', await listenOn(early, HOST_B));
   const local = {
     name: 'bodyless',
@@ -216,3 +219,35 @@ test('a request sent after an answer that closed the connection is not processed
   assert.ok(!seen.includes('DELETE /account'), `the endpoint saw: ${seen.join(', ')}`);
   assert.equal(upload.got().split('HTTP/1.1 ').length, 2, 'one answer');
 });
+
+for (const { what, request } of [
+  {
+    what: "the gateway's 404 to a request whose body came along",
+    request: 'POST / HTTP/1.1\r\nhost: no-such-service\r\ncontent-length: 5\r\n\r\nhello',
+  },
+  {
+    what: 'a request that asked to close the connection',
+    request: 'POST /first HTTP/1.1\r\nhost: bodyless\r\nconnection: close\r\ncontent-length: 5\r\n\r\nhello',
+  },
+]) {
+  test(`a request in the same read behind ${what} is not processed`, async (t) => {
+    await routed('bodyless', 413);
+    const { host, port } = fabric.gateway('a').outbound;
+    const caller = connectTcp({ host, port });
+    caller.on('error', () => undefined);
+    t.after(() => caller.destroy());
+    await once(caller, 'connect');
+    let got = '';
+    caller.on('data', (chunk: Buffer) => (got += chunk.toString('latin1')));
+    caller.write(`${request}DELETE /account HTTP/1.1\r\nhost: bodyless\r\n\r\n`);
+    await once(caller, 'close');
+    // A request sent after the connection closed reaches the endpoint after anything the gateway
+    // passed on from that connection.
+    await within('a later request to reach the endpoint', 10_000, async () => {
+      await httpCall(`http://${host}:${port}/after`, { headers: { host: 'bodyless' } });
+      return seen.includes('GET /after') ? true : undefined;
+    });
+    assert.ok(!seen.includes('DELETE /account'), `the endpoint saw: ${seen.join(', ')}`);
+    assert.equal(got.split('HTTP/1.1 ').length, 2, `one answer: ${got}`);
+  });
+}

@@ -1,42 +1,39 @@
-// H2Sessions and a session that ended (GOAWAY, its last stream done) while the end of its last answer is
-// still on its way to a caller that reads slowly: the socket stays while the caller keeps sending (its
-// WINDOW_UPDATEs as it reads), so the answer arrives whole; a silent caller loses it (outbound-liveness).
-import { test } from 'node:test';
+// HTTP/2 caller sessions that ended (GOAWAY, their last stream done) while their socket waits for the
+// caller's FIN. A caller still reading the end of its answer during a drain gets all of it (the drain's
+// passes over lingering connections leave its socket alone); one that never closes loses the socket
+// LINGER_MAX_MS after a check found the session ended, whether it keeps sending or not.
+import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createH2Server } from 'node:http2';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { H2Sessions, handToH2Server } from '../gateway/listeners/h2-sessions.js';
-import { CLIENT_PREFACE, frame, FRAME, readFrames } from './helpers/h2-frames.js';
+import { LINGER_MAX_MS } from '../gateway/listeners/lingering-close.js';
+import { startBareOutboundListener } from './helpers/bare-outbound-listener.js';
+import { CLIENT_PREFACE, frame, FRAME, H2_PREFACE, readFrames } from './helpers/h2-frames.js';
+import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.95.1';
-const CHECK_MS = 200;
 const BODY_BYTES = 2 * 1024 * 1024;
+/** How often the data plane calls closeIdle while it drains. */
+const DRAIN_POLL_MS = 50;
 
-test('a caller still reading the end of its answer after the session ended gets all of it', async (t) => {
-  const sessions = new H2Sessions(CHECK_MS, () => undefined);
-  t.after(() => sessions.destroyAll());
-  const h2 = createH2Server();
-  h2.on('session', (session) => {
-    sessions.track(session);
-    session.on('error', () => session.destroy());
+test('during a drain, a caller still reading the end of its answer gets all of it', async (t) => {
+  const listener = await startBareOutboundListener(t, HOST, {
+    onStream: (stream) => {
+      stream.respond({ ':status': 200 });
+      stream.end(Buffer.alloc(BODY_BYTES, 0x61));
+      listener.drain();
+    },
   });
-  h2.on('stream', (stream) => {
-    stream.respond({ ':status': 200 });
-    stream.end(Buffer.alloc(BODY_BYTES, 0x61));
-    // A drain: GOAWAY now, the session ends with this stream.
-    stream.session?.close();
-  });
-  const server = createServer((socket) => handToH2Server(h2, socket));
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  t.after(() => server.close());
+  const drainPasses = setInterval(() => listener.closeIdle(), DRAIN_POLL_MS);
+  t.after(() => clearInterval(drainPasses));
 
-  const caller = connect({ host: HOST, port: (server.address() as { port: number }).port });
+  const caller = connect({ host: HOST, port: listener.port });
   caller.on('error', () => undefined);
   t.after(() => caller.destroy());
   await once(caller, 'connect');
-  // A large window, so the whole answer leaves the server at once and waits in the sockets' buffers.
+  // A large window, so the whole answer leaves the gateway at once and waits in the sockets' buffers.
   const window = 16 * 1024 * 1024;
   const settings = Buffer.alloc(6);
   settings.writeUInt16BE(0x4, 0);
@@ -53,8 +50,8 @@ test('a caller still reading the end of its answer after the session ended gets 
       frame(FRAME.HEADERS, 0x5, 1, getRoot),
     ]),
   );
-  // A slow reader: 128 KiB every 50 ms (about 2.6 MB/s, so the answer takes several checks to read),
-  // crediting back what it read, as an HTTP/2 client does.
+  // A slow reader: 128 KiB every 50 ms (about 2.6 MB/s, so the answer takes several of the listener's
+  // 200 ms checks to read), crediting back what it read, as an HTTP/2 client does.
   const chunks: Buffer[] = [];
   let read = 0;
   let credited = 0;
@@ -78,8 +75,7 @@ test('a caller still reading the end of its answer after the session ended gets 
   const started = Date.now();
   await once(caller, 'close');
   clearInterval(reader);
-  const frames = readFrames(Buffer.concat(chunks));
-  const body = frames.filter((f) => f.type === 0x0 && f.streamId === 1);
+  const body = readFrames(Buffer.concat(chunks)).filter((f) => f.type === 0x0 && f.streamId === 1);
   const bodyBytes = body.reduce((n, f) => n + f.payload.length, 0);
   console.log(`the caller read ${bodyBytes} of ${BODY_BYTES} bytes in ${Date.now() - started} ms`);
   assert.equal(bodyBytes, BODY_BYTES);
@@ -88,3 +84,66 @@ test('a caller still reading the end of its answer after the session ended gets 
     'END_STREAM arrived',
   );
 });
+
+for (const sending of [false, true]) {
+  test(
+    `a caller that ${sending ? 'keeps sending' : 'sends nothing'} after its session ended and never closes loses it after LINGER_MAX_MS`,
+    { timeout: 20_000 },
+    async (t) => {
+      const checkMs = 10_000;
+      mock.timers.enable({ apis: ['setInterval', 'Date'] });
+      t.after(() => mock.timers.reset());
+      const sessions = new H2Sessions(checkMs, () => undefined);
+      t.after(() => sessions.destroyAll());
+      const h2 = createH2Server();
+      h2.on('session', (session) => {
+        sessions.track(session);
+        session.on('error', () => session.destroy());
+      });
+      const accepted: Socket[] = [];
+      const server = createServer((socket) => {
+        accepted.push(socket);
+        handToH2Server(h2, socket);
+      });
+      server.listen(0, HOST);
+      await once(server, 'listening');
+      t.after(() => server.close());
+
+      const caller = connect({
+        host: HOST,
+        port: (server.address() as { port: number }).port,
+        allowHalfOpen: true,
+      });
+      caller.on('error', () => undefined);
+      t.after(() => caller.destroy());
+      await once(caller, 'connect');
+      caller.resume();
+      // The caller retires the connection (GOAWAY, no streams): the session ends, the socket waits for a FIN.
+      caller.write(
+        Buffer.concat([
+          H2_PREFACE,
+          frame(FRAME.SETTINGS, 0x1, 0, Buffer.alloc(0)),
+          frame(FRAME.GOAWAY, 0, 0, Buffer.alloc(8)),
+        ]),
+      );
+      await once(caller, 'end');
+      const [socket] = accepted;
+      assert.ok(socket);
+      const check = async () => {
+        mock.timers.tick(checkMs);
+        await new Promise((resolve) => setImmediate(resolve)); // the check runs on setImmediate
+      };
+      await check(); // the first check finds the session ended
+      for (let elapsedMs = 0; elapsedMs < LINGER_MAX_MS; elapsedMs += checkMs) {
+        assert.equal(socket.destroyed, false, `closed ${elapsedMs} ms after the first check`);
+        if (sending) {
+          const before = socket.bytesRead;
+          caller.write(frame(FRAME.PING, 0, 0, Buffer.alloc(8)));
+          await waitFor('the ping to be read', () => socket.bytesRead > before, 5_000);
+        }
+        await check();
+      }
+      assert.equal(socket.destroyed, true, 'closed by the check at LINGER_MAX_MS');
+    },
+  );
+}

@@ -21,7 +21,7 @@ import { GatewayError as GatewayErrorClass } from '../errors.js';
 import { cutConnection } from './cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
 import { interimHead } from './interim-answer.js';
-import { dropRestOfBody } from './lingering-close.js';
+import { dropRestOfBody, markClosing } from './lingering-close.js';
 
 /** How Node's own writeProcessing and writeEarlyHints put a 1xx ahead of a response (not a public method). */
 interface RawWriter {
@@ -148,6 +148,13 @@ export class H1ResponseSink extends DownstreamSink {
     return true;
   }
 
+  /** Whether the gateway's own answer closes the connection; if so, nothing read after it is processed. */
+  private closesConnection(): boolean {
+    const closes = this.closesUnreadBody() || this.headRefused;
+    if (closes) markClosing(this.req.socket);
+    return closes;
+  }
+
   fail(err: GatewayError): void {
     if (this.finished) return;
     const res = this.res;
@@ -170,7 +177,7 @@ export class H1ResponseSink extends DownstreamSink {
         'content-type': 'application/grpc',
         'content-length': 0,
         ...grpcErrorFields(err),
-        ...(this.closesUnreadBody() || this.headRefused ? { connection: 'close' } : {}),
+        ...(this.closesConnection() ? { connection: 'close' } : {}),
       });
       res.end();
       this.completeFailure(200, err);
@@ -183,7 +190,7 @@ export class H1ResponseSink extends DownstreamSink {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': Buffer.byteLength(body),
       ...errorAnswerFields(err),
-      ...(this.closesUnreadBody() || this.headRefused ? { connection: 'close' } : {}),
+      ...(this.closesConnection() ? { connection: 'close' } : {}),
     });
     res.end(body);
     this.completeFailure(status, err);

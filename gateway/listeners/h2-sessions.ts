@@ -10,14 +10,14 @@
 // is closing, so a caller retiring its connection would look dead. It ends with its streams or at the
 // listener's drain deadline. Node then ends the socket and waits for the caller's FIN; a caller that
 // sends none (frozen, or one that ignores the end) would keep the socket for good, so the checks close
-// it once the caller has sent nothing for an interval (see closeIfSilent).
+// it after LINGER_MAX_MS (see closeWhenOverdue).
 //
 // New settings (a reload) go to a session only once it has acknowledged the ones before: Node destroys a
 // session that has ten SETTINGS unacknowledged, so reloads would otherwise drop a caller that is slow to
 // read. A session still owing an acknowledgement gets the latest settings when it sends it.
 import type { Http2Server, ServerHttp2Session, Settings } from 'node:http2';
-import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { LINGER_MAX_MS } from './lingering-close.js';
 
 /** The default interval: a caller that went away is found within 20 s. */
 export const SESSION_PING_INTERVAL_MS = 10_000;
@@ -35,7 +35,7 @@ export class H2Sessions {
   /** Each tracked session and its own socket (the session hands out a proxy that refuses destroy). */
   private readonly sessions = new Map<ServerHttp2Session, Duplex | undefined>();
   private readonly awaitingPong = new Set<ServerHttp2Session>();
-  /** Destroyed sessions whose socket waits for the caller's FIN: the bytes read from it at the last check. */
+  /** Destroyed sessions whose socket waits for the caller's FIN, and when a check first found them so. */
   private readonly ended = new Map<ServerHttp2Session, number>();
   /** Settings held back until their session acknowledges the SETTINGS it was sent before. */
   private readonly heldSettings = new Map<ServerHttp2Session, Settings>();
@@ -107,20 +107,21 @@ export class H2Sessions {
   }
 
   /**
-   * A destroyed session's socket waits for the caller's FIN. A caller still reading the end of its last
-   * answer keeps sending (WINDOW_UPDATE, PING ACK): its socket stays, read and dropped, so that closing
-   * it does not reset the connection under data still on its way. One that sent nothing since the last
-   * check (frozen, gone, or ignoring the end) loses it.
+   * A destroyed session's socket waits for the caller's FIN. It is closed LINGER_MAX_MS after a check
+   * first found it so, and read and dropped until then: a caller may still be reading the end of its
+   * last answer (closing under it would reset the connection and cut that answer), and nothing the
+   * gateway sees tells that caller from a frozen one (a slow reader's client may send no WINDOW_UPDATE
+   * for long).
    */
-  private closeIfSilent(session: ServerHttp2Session, socket: Duplex): void {
-    const read = (socket as Partial<Socket>).bytesRead ?? 0;
-    const before = this.ended.get(session);
-    if (before === read) {
+  private closeWhenOverdue(session: ServerHttp2Session, socket: Duplex): void {
+    const now = Date.now();
+    const endedAt = this.ended.get(session);
+    if (endedAt === undefined) {
+      this.ended.set(session, now);
+      socket.resume();
+    } else if (now - endedAt >= LINGER_MAX_MS) {
       socket.destroy();
-      return;
     }
-    if (before === undefined) socket.resume();
-    this.ended.set(session, read);
   }
 
   /** Destroys every session and stops the PINGs. */
@@ -136,7 +137,7 @@ export class H2Sessions {
   private check(): void {
     for (const [session, socket] of this.sessions) {
       if (session.destroyed) {
-        if (socket) this.closeIfSilent(session, socket);
+        if (socket) this.closeWhenOverdue(session, socket);
         continue;
       }
       if (session.closed) continue;

@@ -15,6 +15,10 @@ export const LINGER_MS = 5_000;
 /** How long a lingering connection may go on reading what its caller sends (nginx's lingering_time). */
 export const LINGER_MAX_MS = 30_000;
 
+const kClosing = Symbol('weft.connection.closing');
+const kLingering = Symbol('weft.connection.lingering');
+type Tagged = { [kClosing]?: true; [kLingering]?: true };
+
 /** Reads and drops what the caller of an ended `socket` still sends, within LINGER_MS and LINGER_MAX_MS. */
 export function linger(socket: Socket): void {
   socket.setTimeout(LINGER_MS, () => socket.destroy());
@@ -24,8 +28,19 @@ export function linger(socket: Socket): void {
 
 /** Destroys a lingering `connection` LINGER_MAX_MS from now, unless it closed by then. */
 export function capLinger(connection: Duplex): void {
+  (connection as Duplex & Tagged)[kLingering] = true;
   const cap = setTimeout(() => connection.destroy(), LINGER_MAX_MS).unref();
   connection.once('close', () => clearTimeout(cap));
+}
+
+/** Whether `connection` is lingering after its last answer (a drain closes it at once). */
+export function isLingering(connection: Duplex): boolean {
+  return (connection as Duplex & Tagged)[kLingering] === true;
+}
+
+/** The answer being written on `connection` closes it: no request read after it is processed. */
+export function markClosing(connection: Duplex): void {
+  (connection as Duplex & Tagged)[kClosing] = true;
 }
 
 /**
@@ -35,17 +50,24 @@ export function capLinger(connection: Duplex): void {
  */
 export function dropRestOfBody(req: IncomingMessage): void {
   req.resume();
-  const cap = setTimeout(() => req.socket.destroy(), LINGER_MAX_MS).unref();
-  req.once('close', () => clearTimeout(cap));
+  const socket = req.socket;
+  const cap = setTimeout(() => socket.destroy(), LINGER_MAX_MS).unref();
+  // Once its answer is written, a request whose connection closes mid-body emits no 'close' itself.
+  const clear = () => {
+    clearTimeout(cap);
+    socket.off('close', clear);
+  };
+  req.once('close', clear);
+  socket.once('close', clear);
 }
 
 /**
- * Whether a request Node's server read arrived on a connection the gateway already ended (sent after an
- * answer that closed it; RFC 9112 §9.6: not to be processed). Nothing more is read from it then, and the
- * linger's idle timer closes it.
+ * Whether a request Node's server read arrived after an answer that closes its connection (RFC 9112 §9.6:
+ * not to be processed), whether that answer is still being written or the connection already ended.
+ * Nothing more is read from it then, and the linger's idle timer closes it.
  */
 export function arrivedAfterClose(connection: Duplex): boolean {
-  if (!connection.writableEnded) return false;
+  if (!connection.writableEnded && (connection as Duplex & Tagged)[kClosing] !== true) return false;
   connection.pause();
   if (connection instanceof Socket) connection.setTimeout(LINGER_MS);
   return true;

@@ -39,7 +39,7 @@ import type { Readable } from 'node:stream';
 import type { ByteStream } from '../upstream/exchange.js';
 import { FastConnection, type FastPathHost, type FastResponseSink } from './h1-fast-path.js';
 import { handToHttpServer, trackHandedConnections } from './handed-http-server.js';
-import { arrivedAfterClose } from './lingering-close.js';
+import { arrivedAfterClose, isLingering, markClosing } from './lingering-close.js';
 import type { RequestMetrics } from './request-metrics.js';
 import { handToH2Server, H2Sessions, SESSION_PING_INTERVAL_MS } from './h2-sessions.js';
 import type { SimpleHead } from './simple-request-head.js';
@@ -124,6 +124,7 @@ export class OutboundListener implements FastPathHost {
     this.http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (arrivedAfterClose(req.socket)) return;
       if (this.isDraining) res.shouldKeepAlive = false;
+      if (!res.shouldKeepAlive) markClosing(req.socket);
       handlers.onRequest(req, res);
     });
     this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
@@ -207,13 +208,13 @@ export class OutboundListener implements FastPathHost {
   }
 
   /**
-   * Called periodically while draining: connections that became idle close, and those lingering after
-   * their last answer (lingering-close.ts) once it is written.
+   * Called periodically while draining: connections that became idle close, and so do those lingering
+   * after their last answer (lingering-close.ts).
    */
   closeIdle(): void {
     this.http1.closeIdleConnections();
     for (const connection of this.fast) connection.closeIfIdle();
-    for (const socket of this.sockets) if (socket.writableFinished) socket.destroy();
+    for (const socket of this.sockets) if (isLingering(socket)) socket.destroy();
   }
 
   route(head: SimpleHead, body: Readable | Buffer | null, sink: FastResponseSink): void {
