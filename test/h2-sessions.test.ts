@@ -6,11 +6,12 @@ import { mock, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createH2Server } from 'node:http2';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { H2Sessions, handToH2Server } from '../gateway/listeners/h2-sessions.js';
 import { LINGER_MAX_MS } from '../gateway/listeners/lingering-close.js';
 import { startBareOutboundListener } from './helpers/bare-outbound-listener.js';
 import { CLIENT_PREFACE, frame, FRAME, H2_PREFACE, readFrames } from './helpers/h2-frames.js';
+import { halfOpenConnection } from './helpers/half-open-connection.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.95.1';
@@ -100,24 +101,9 @@ for (const sending of [false, true]) {
         sessions.track(session);
         session.on('error', () => session.destroy());
       });
-      const accepted: Socket[] = [];
-      const server = createServer((socket) => {
-        accepted.push(socket);
-        handToH2Server(h2, socket);
-      });
-      server.listen(0, HOST);
-      await once(server, 'listening');
-      t.after(() => server.close());
-
-      const caller = connect({
-        host: HOST,
-        port: (server.address() as { port: number }).port,
-        allowHalfOpen: true,
-      });
-      caller.on('error', () => undefined);
-      t.after(() => caller.destroy());
-      await once(caller, 'connect');
-      caller.resume();
+      const { caller, socket } = await halfOpenConnection(t, HOST, (accepted) =>
+        handToH2Server(h2, accepted),
+      );
       // The caller retires the connection (GOAWAY, no streams): the session ends, the socket waits for a FIN.
       caller.write(
         Buffer.concat([
@@ -127,8 +113,6 @@ for (const sending of [false, true]) {
         ]),
       );
       await once(caller, 'end');
-      const [socket] = accepted;
-      assert.ok(socket);
       const check = async () => {
         mock.timers.tick(checkMs);
         await new Promise((resolve) => setImmediate(resolve)); // the check runs on setImmediate

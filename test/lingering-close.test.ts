@@ -7,31 +7,17 @@ import { mock, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { FastConnection, type FastPathHost } from '../gateway/listeners/h1-fast-path.js';
 import { dropRestOfBody, linger, LINGER_MAX_MS } from '../gateway/listeners/lingering-close.js';
 import { startBareOutboundListener } from './helpers/bare-outbound-listener.js';
+import { halfOpenConnection } from './helpers/half-open-connection.js';
 import { waitFor } from './helpers/wait.js';
 
 const HOST = '127.0.94.1';
 
-/** A connection from a caller that keeps its side open after a FIN, and the server's socket of it. */
-async function connection(t: TestContext): Promise<{ caller: Socket; socket: Socket }> {
-  const server = createServer({ allowHalfOpen: true });
-  server.listen(0, HOST);
-  await once(server, 'listening');
-  t.after(() => server.close());
-  const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const caller = connect({
-    host: HOST,
-    port: (server.address() as { port: number }).port,
-    allowHalfOpen: true,
-  });
-  caller.on('error', () => undefined);
-  t.after(() => caller.destroy());
-  const [socket] = await accepted;
-  caller.resume();
-  return { caller, socket };
+function connection(t: TestContext): Promise<{ caller: Socket; socket: Socket }> {
+  return halfOpenConnection(t, HOST);
 }
 
 /** Once the caller got its FIN: a caller that keeps sending is read until the cap, then closed. */

@@ -6,11 +6,11 @@
 // c's breaker full.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import { FailoverFabric } from './helpers/failover-fabric.js';
 import { httpCall, type HttpAnswer } from './helpers/http-call.js';
 import { waitFor, within } from './helpers/wait.js';
+import { listenOnLoopback } from './helpers/listen-address.js';
 
 const HOST_A = '127.0.61.1';
 const HOST_B = '127.0.62.1';
@@ -21,12 +21,6 @@ let failing: Server;
 /** c's endpoint: holds every request until the test ends. */
 let holding: Server;
 const held: ServerResponse[] = [];
-
-async function listen(server: Server, host: string): Promise<string> {
-  server.listen(0, host);
-  await once(server, 'listening');
-  return `${host}:${(server.address() as { port: number }).port}`;
-}
 
 before(async () => {
   failing = createServer((_req, res) => {
@@ -44,7 +38,7 @@ before(async () => {
         cloud: 'aws',
         region: 'us-east-1',
         instances: 0,
-        services: spare(await listen(failing, HOST_B)),
+        services: spare(await listenOnLoopback(failing, HOST_B)),
       },
       {
         name: 'c',
@@ -52,7 +46,7 @@ before(async () => {
         cloud: 'gcp',
         region: 'europe-west1',
         instances: 0,
-        services: spare(await listen(holding, HOST_C)),
+        services: spare(await listenOnLoopback(holding, HOST_C)),
       },
     ],
     { circuitBreaker: { maxConcurrent: 1, maxPending: 0 } },
