@@ -91,7 +91,7 @@ export class H1ResponseSink extends DownstreamSink {
       return;
     }
     if (endStream) {
-      if (bodyStillArriving(this.req)) dropRestOfBody(this.req);
+      this.dropUnreadBody();
       this.res.end();
       this.completeResponse(headers);
     } else {
@@ -130,29 +130,29 @@ export class H1ResponseSink extends DownstreamSink {
         // A trailer HTTP/1.1 cannot carry is dropped; the body is complete.
       }
     }
-    // The service's answer is complete before the request's body: its head promised keep-alive, so the
-    // rest of the body is read and dropped, bounded (lingering-close.ts).
-    if (bodyStillArriving(this.req)) dropRestOfBody(this.req);
+    // Its head promised keep-alive: the connection carries on once the rest of the body is dropped.
+    this.dropUnreadBody();
     this.res.end();
     this.completeResponse(trailers);
   }
 
   /**
-   * Whether the gateway's own answer comes while the request's body is still arriving: it then says
-   * Connection: close, and Node's server ends the connection after it with a lingering close
-   * (lingering-close.ts); what still comes is parsed and dropped.
+   * Whether the gateway's own answer closes the connection: after a refused head, or while the request's
+   * body is still arriving. It then says Connection: close, and Node's server ends the connection after
+   * it with a lingering close (lingering-close.ts): the rest of the body is parsed and dropped, and no
+   * request read after it is processed.
    */
-  private closesUnreadBody(): boolean {
-    if (!bodyStillArriving(this.req)) return false;
-    this.req.resume();
-    return true;
-  }
-
-  /** Whether the gateway's own answer closes the connection; if so, nothing read after it is processed. */
   private closesConnection(): boolean {
-    const closes = this.closesUnreadBody() || this.headRefused;
+    const unreadBody = bodyStillArriving(this.req);
+    if (unreadBody) this.req.resume();
+    const closes = unreadBody || this.headRefused;
     if (closes) markClosing(this.req.socket);
     return closes;
+  }
+
+  /** The service's answer is complete: a body still arriving goes nowhere, bounded (lingering-close.ts). */
+  private dropUnreadBody(): void {
+    if (bodyStillArriving(this.req)) dropRestOfBody(this.req);
   }
 
   fail(err: GatewayError): void {
