@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { callerAndServer, FailoverFabric } from './helpers/failover-fabric.js';
-import { waitFor } from './helpers/wait.js';
+import { waitFor, within } from './helpers/wait.js';
 
 const HOST_A = '127.0.11.1';
 const HOST_B = '127.0.12.1';
@@ -31,8 +31,10 @@ test('a reload names the calls[] entries no cluster exports, and only those', as
   await fabric.reconfigure('a', (config) => {
     config.calls = [{ service: 'chat.default', retries: { attempts: 0 } }, { service: 'chaat.default' }];
   });
-  const log = await readFile(fabric.gateway('a').process.options.logFile, 'utf8');
-  const warning = log.split('\n').find((line) => line.includes('calls[] names services'));
-  assert.ok(warning, 'the reload names the unexported service');
+  // The logger writes asynchronously: the warning may reach the file after "config reloaded" does.
+  const warning = await within('the reload to name the unexported service', 5000, async () => {
+    const log = await readFile(fabric.gateway('a').process.options.logFile, 'utf8');
+    return log.split('\n').find((line) => line.includes('calls[] names services'));
+  });
   assert.deepEqual((JSON.parse(warning) as { services: string[] }).services, ['chaat.default']);
 });
