@@ -92,7 +92,9 @@ test(
     // Every gateway publishes its stats through Redis: aws-use1 shows gcp-euw1's own traffic too.
     const fabricWide = await within('gcp-euw1 traffic in the fabric view of aws-use1', 15_000, async () => {
       const sample = await top(aws.admin);
-      return sample.edges.some((e) => e.source === 'gcp-euw1') ? sample : undefined;
+      // gcp-euw1 publishes every 2 s: a publish made while its 5 requests ran holds only some of them.
+      const hello = sample.edges.find((e) => e.source === 'gcp-euw1' && e.service === 'hello.default');
+      return hello?.requests === 5 ? sample : undefined;
     });
     assert.equal(fabricWide.scope, 'fabric');
     const gcpHello = edge(fabricWide, 'gcp-euw1', 'hello.default', 'gcp-euw1');
