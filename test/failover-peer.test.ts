@@ -15,6 +15,7 @@ let fabric: FailoverFabric;
 
 interface FabricEventsBody {
   events: {
+    at: number;
     kind: string;
     service?: string;
     cluster?: string;
@@ -142,18 +143,21 @@ test(
       restore: () => b.thaw(),
     });
     const failed = client.failures();
-    const detectionMs = detectedAt - faultAt;
+    const failover = await helloEvent('failover');
+    // A frozen gateway is out 1.0–1.5 s after the freeze (a probe times out after 1 s, fall 2, probes every
+    // 250 ms). Measured to the instant a decided, from its event, not to when the test's polling of a's
+    // admin API first saw the decision.
+    const decisionMs = failover.at - faultAt;
     const slow = client.results.filter((r) => r.sentAt >= faultAt && r.doneAt - r.sentAt > 500);
     const longestMs = Math.max(0, ...slow.map((r) => r.doneAt - r.sentAt));
     console.log(
-      `SIGSTOP: detection ${detectionMs} ms, failed ${failed.length} of ${client.results.length}, ${slow.length} requests waited > 500 ms (in flight during the freeze, retried), the longest ${longestMs} ms`,
+      `SIGSTOP: a decided ${decisionMs} ms after the freeze (the test saw it after ${detectedAt - faultAt} ms), failed ${failed.length} of ${client.results.length}, ${slow.length} requests waited > 500 ms (in flight during the freeze, retried), the longest ${longestMs} ms`,
     );
     assert.equal(failed.length, 0, JSON.stringify(failed.slice(0, 5)));
-    assert.ok(detectionMs <= 2_000, `detected after ${detectionMs} ms`);
+    assert.ok(decisionMs <= 2_000, `a decided ${decisionMs} ms after the freeze`);
     // Retried once the peer is judged dead (within 2 s), not after a connect timeout spent on it again.
     assert.ok(longestMs <= 3_000, `a request in flight during the freeze took ${longestMs} ms`);
     // The reason says what the probes that took the frozen gateway down failed with.
-    const failover = await helloEvent('failover');
     assert.match(
       failover.reason,
       /^no gateway of b answers probes \(no answer to PING within \d+ ms\); traffic moves to c$/,
