@@ -90,7 +90,9 @@ describe('gateway lifecycle', () => {
   test('SIGTERM ends the lease, then drains; SIGHUP during the drain is ignored; exit 0', async () => {
     const gateway = fabric.gateway('a').process;
     const { outbound } = fabric.gateway('a');
-    // A request in flight keeps the drain going (up to drainTimeout, 1 s) while the SIGHUP arrives.
+    // A request in flight keeps the drain going (up to drainTimeout) while the SIGHUP arrives. The test
+    // sends the SIGHUP once it reads "draining" in the log, which a busy machine may delay: 4 s leave room.
+    await fabric.reconfigure('a', (config) => (config.drainTimeout = '4s'));
     const inFlight = httpCall(`http://${outbound.host}:${outbound.port}/`, {
       headers: { host: 'stall' },
     }).catch(() => undefined);
