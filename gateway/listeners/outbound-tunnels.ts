@@ -41,7 +41,8 @@ import type { HeaderMap } from '../upstream/exchange.js';
 import type { ObservedRequest, RequestObserver } from '../observability/index.js';
 import { connectUnsupported, type OutboundRouter, type RouterContext } from './outbound-router.js';
 import { traceRequestHeaders } from './request-trace.js';
-import { cutConnection } from './cut-connection.js';
+import { cutConnection } from '../transport/cut-connection.js';
+import { cancelStream } from '../upstream/h2-cancel.js';
 import { handToHttpServer } from './handed-http-server.js';
 import { plainRequestHead, readDeclaredBody, upgradeBodyError } from './upgrade-request-body.js';
 import { linger } from './lingering-close.js';
@@ -201,10 +202,15 @@ export class OutboundTunnels {
     choice.gateway.openTunnel(h2, (stream) => {
       if (stream instanceof GatewayError) return refuse(stream, choice.stats, choice);
       let answered = false;
+      // A caller's reset cancels the stream (RST_STREAM CANCEL: destroy() would send NO_ERROR, which the
+      // peer can take for a finished stream), until a splice takes both ends and passes resets on itself.
+      const cancelOnCallerError = () => cancelStream(stream);
+      socket.on('error', cancelOnCallerError);
       stream.once('response', (answer: IncomingHttpHeaders) => {
         answered = true;
         const status = Number(answer[':status']);
         if (status === 200) {
+          socket.off('error', cancelOnCallerError);
           socket.write(switchingProtocolsHead(facts.upgrade, answer), 'latin1');
           if (head.length > 0) stream.write(head);
           spliceAndCount(socket, stream, choice, observed, started);
@@ -237,7 +243,6 @@ export class OutboundTunnels {
         );
         refuse(err, choice.stats, choice);
       });
-      socket.on('error', () => stream.destroy());
     });
   }
 

@@ -40,15 +40,16 @@ export function dialOpaqueTunnel(
 ): TLSSocket {
   // TLS over a TCP socket of our own, not one tls.connect makes: that one takes no keep-alive options,
   // and a splice can only reset a tunnel cut short through the TCP socket (TLS has no reset).
-  const tcp = connectTcp({ host: options.host, port: options.port, ...TCP_KEEPALIVE });
-  // allowHalfOpen (honoured by tls.connect, missing from its types): the caller's half-close must travel.
-  const connectOptions: ConnectionOptions & { allowHalfOpen: boolean } = {
+  // Half-open both ways: tls.connect({ socket }) takes allowHalfOpen from the socket it wraps, and without
+  // it the TLS socket ends its own side when the peer's FIN arrives, so what the caller sent after the
+  // endpoint had finished sending would be dropped and the endpoint would see a clean end.
+  const tcp = connectTcp({ host: options.host, port: options.port, allowHalfOpen: true, ...TCP_KEEPALIVE });
+  const connectOptions: ConnectionOptions = {
     ...options.tls,
     socket: tcp,
     host: options.host,
     port: options.port,
     ALPNProtocols: [OPAQUE_TCP_ALPN],
-    allowHalfOpen: true,
   };
   const socket = connect(connectOptions);
   let settled = false;
