@@ -1,7 +1,8 @@
 // Byte tunnels — HTTP Upgrade through the outbound listener and `tcp:` listeners, to a local endpoint and
 // across clusters — carry each direction's end on its own and tell a cut from an end. An endpoint that
 // finishes sending first still gets what its caller sends after that, then the caller's end; a caller that
-// resets instead reaches the endpoint as a reset, so an upload cut short never reads as a whole one.
+// resets instead reaches the endpoint as a reset, so an upload cut short never reads as a whole one. At the
+// drain deadline a tunnel still open is cut the same way at both ends.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -139,4 +140,33 @@ describe('tunnel ends', () => {
       assert.equal(far.ending, 'ECONNRESET');
     });
   }
+
+  /** Opens one tunnel of each kind in `kinds`, drains `cluster` with a short deadline, and says how each ended. */
+  async function drainWithTunnels(cluster: string, opened: readonly (typeof kinds)[number][]) {
+    const tunnels: { kind: string; caller: Party; far: Party }[] = [];
+    for (const [kind, open] of opened) tunnels.push({ kind, ...(await open()) });
+    await fabric.gateway(cluster).dataPlane.drain(300);
+    await waitFor(
+      'every party to see its tunnel end',
+      () => tunnels.every((t) => t.caller.ending !== undefined && t.far.ending !== undefined),
+      5_000,
+    );
+    return tunnels.map((t) => `${t.kind}: caller ${t.caller.ending}, endpoint ${t.far.ending}`);
+  }
+
+  test('tunnels to a cluster whose gateway drains are cut at its deadline, as resets at both ends', async () => {
+    const crossing = kinds.filter(([kind]) => kind.includes('another cluster'));
+    assert.deepEqual(await drainWithTunnels('b', crossing), [
+      'an upgrade to another cluster: caller ECONNRESET, endpoint ECONNRESET',
+      'a tcp: tunnel to another cluster: caller ECONNRESET, endpoint ECONNRESET',
+    ]);
+  });
+
+  test('tunnels through a gateway that drains are cut at its deadline, as resets at both ends', async () => {
+    const staying = kinds.filter(([kind]) => kind.startsWith('a local'));
+    assert.deepEqual(await drainWithTunnels('a', staying), [
+      'a local upgrade: caller ECONNRESET, endpoint ECONNRESET',
+      'a local tcp: tunnel: caller ECONNRESET, endpoint ECONNRESET',
+    ]);
+  });
 });

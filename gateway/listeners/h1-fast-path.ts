@@ -21,7 +21,7 @@ import {
 } from '../routing/error-status.js';
 import { isHopByHop } from '../routing/proxy-headers.js';
 import { writeFramed } from '../upstream/framed-write.js';
-import { cutConnection } from './cut-connection.js';
+import { cutConnection } from '../transport/cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
 import { FastRequestBody } from './fast-request-body.js';
 import { interimHead } from './interim-answer.js';

@@ -18,7 +18,7 @@ import {
   httpStatusOf,
 } from '../routing/error-status.js';
 import { GatewayError as GatewayErrorClass } from '../errors.js';
-import { cutConnection } from './cut-connection.js';
+import { cutConnection } from '../transport/cut-connection.js';
 import { DownstreamSink } from './downstream-sink.js';
 import { interimHead } from './interim-answer.js';
 import { dropRestOfBody, markClosing } from './lingering-close.js';

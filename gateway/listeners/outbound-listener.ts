@@ -33,6 +33,7 @@ import {
   STREAM_WINDOW_BYTES,
 } from '../transport/h2-connection.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
+import { cutConnection } from '../transport/cut-connection.js';
 import type { TargetStats } from '../routing/route-targets.js';
 import type { OutcomeListener } from '../routing/outcome.js';
 import type { Readable } from 'node:stream';
@@ -231,7 +232,8 @@ export class OutboundListener implements FastPathHost {
     this.http1.closeAllConnections();
     this.http1.close(() => undefined);
     this.sessions.destroyAll();
-    for (const socket of this.sockets) socket.destroy();
+    // A reset: an answer or a tunnel cut here must not look finished to its caller.
+    for (const socket of this.sockets) cutConnection(socket);
   }
 
   private accept(socket: Socket): void {

@@ -40,6 +40,7 @@ import { OPAQUE_TCP_ALPN } from '../transport/opaque-tunnel.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import { PEER_MAX_CONCURRENT_STREAMS, type TlsCredentials } from '../transport/peer-transport.js';
 import type { RequestMetrics } from './request-metrics.js';
+import { cutConnection } from '../transport/cut-connection.js';
 import { handToH2Server, H2Sessions, SESSION_PING_INTERVAL_MS } from './h2-sessions.js';
 
 /** `rawHeaders` is the head as sent (name, value, …): the header object drops repeats of some fields. */
@@ -240,7 +241,7 @@ export class PeerListener {
     let closed = this.sessions.closeAll(keep);
     for (const tunnel of this.tunnels) {
       if (!keep(tunnel)) {
-        tunnel.destroy();
+        cutConnection(tunnel);
         closed++;
       }
     }
@@ -271,8 +272,8 @@ export class PeerListener {
     this.sessions.destroyAll();
     // Tunnels, sessions and handshakes alike: a session drain() closed only ends its socket on destroy()
     // and waits for the caller's FIN, which a frozen caller never sends; a connection still in its
-    // handshake belongs to nobody yet.
-    for (const socket of this.accepted) socket.destroy();
+    // handshake belongs to nobody yet. A reset, so that a tunnel's far end sees it cut, not finished.
+    for (const socket of this.accepted) cutConnection(socket);
   }
 }
 

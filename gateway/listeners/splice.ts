@@ -9,10 +9,9 @@
 // once nghttp2 has sent it, so pipe() would keep one socket read in flight at a time (stop-and-wait).
 // Here a direction pauses only when the destination holds more than IN_FLIGHT_BYTES.
 import { constants, type Http2Stream } from 'node:http2';
-import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { TLSSocket } from 'node:tls';
 import { cancelStream } from '../upstream/h2-cancel.js';
+import { cutConnection } from '../transport/cut-connection.js';
 
 /** Bytes a direction may queue at its destination before the source is paused. */
 export const IN_FLIGHT_BYTES = 128 * 1024;
@@ -107,27 +106,14 @@ function onSideClose(this: Spliced): void {
   this[kDone]?.();
 }
 
-/** A TLS socket Node layered over a TCP socket (tls.Server, tls.connect({ socket })): that socket. */
-type LayeredTlsSocket = TLSSocket & { _parent?: Socket | null };
-
 /**
- * Ends `side` abruptly, so that the party behind it learns its stream was cut short: a TCP connection
- * with an RST; a TLS one with an RST of the TCP connection under it (TLS has no reset of its own; Node
- * then closes the TLS socket); an HTTP/2 stream with RST_STREAM CANCEL alone. Idempotent.
+ * Ends `side` abruptly, so that the party behind it learns its stream was cut short: an HTTP/2 stream with
+ * RST_STREAM CANCEL alone, a TCP or TLS connection with an RST (cut-connection.ts). Idempotent.
  */
 function cutShort(side: Spliced): void {
   if (side.destroyed) return;
-  if (isHttp2Stream(side)) {
-    cancelStream(side);
-  } else if (side instanceof TLSSocket) {
-    const tcp = (side as LayeredTlsSocket)._parent;
-    if (!tcp) side.destroy();
-    else if (!tcp.destroyed) tcp.resetAndDestroy();
-  } else if (side instanceof Socket) {
-    side.resetAndDestroy();
-  } else {
-    side.destroy();
-  }
+  if (isHttp2Stream(side)) cancelStream(side);
+  else cutConnection(side);
 }
 
 /**

@@ -8,6 +8,7 @@ import { GatewayError } from '../errors.js';
 import { listenOn, type AcceptErrorHandler } from '../listen-error.js';
 import { TCP_KEEPALIVE } from '../transport/tcp-keepalive.js';
 import type { RequestMetrics } from './request-metrics.js';
+import { cutConnection } from '../transport/cut-connection.js';
 
 export interface TcpListenerConfig {
   readonly listen: HostPort;
@@ -109,9 +110,10 @@ export class TcpListeners {
     this.bound.clear();
   }
 
+  /** Cuts the tunnels still open (a reset: neither party may take a cut tunnel for a finished one). */
   destroy(): void {
     this.drain();
-    for (const socket of this.sockets) socket.destroy();
+    for (const socket of this.sockets) cutConnection(socket);
   }
 
   private async listen(config: TcpListenerConfig, port = config.listen.port): Promise<Bound> {

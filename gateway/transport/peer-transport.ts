@@ -28,6 +28,7 @@ import { DEFAULT_BACKOFF, type BackoffPolicy } from './backoff.js';
 import type { H2Connection } from './h2-connection.js';
 import { H2Pool, type H2PoolState } from './h2-pool.js';
 import { dialOpaqueTunnel } from './opaque-tunnel.js';
+import { cutConnection } from './cut-connection.js';
 import { PingCancelled, pingHttp2Session } from '../health/http2-ping.js';
 
 /** The gateway's own TLS credentials (PEM). A TlsMaterialSnapshot fits. */
@@ -279,7 +280,7 @@ export class PeerGateway {
     );
     for (const tunnel of this.tunnels) {
       if (tunnel.authorized && !keep(tunnel)) {
-        tunnel.destroy();
+        cutConnection(tunnel);
         closed++;
       }
     }
