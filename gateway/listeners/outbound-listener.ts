@@ -43,6 +43,7 @@ import { handToHttpServer, trackHandedConnections } from './handed-http-server.j
 import { arrivedAfterClose, isLingering, markClosing } from './lingering-close.js';
 import type { RequestMetrics } from './request-metrics.js';
 import { handToH2Server, H2Sessions, SESSION_PING_INTERVAL_MS } from './h2-sessions.js';
+import { inTurn } from './request-turns.js';
 import type { SimpleHead } from './simple-request-head.js';
 
 export const HTTP1_LIMITS = {
@@ -122,11 +123,12 @@ export class OutboundListener implements FastPathHost {
     // Node keeps only the first 2000 raw entries (1000 fields) and drops the rest without a word, a late
     // Content-Length included; the head's size bounds it instead, and headError refuses too many fields.
     this.http1.maxHeadersCount = 0;
+    const onRequest = (req: IncomingMessage, res: ServerResponse) => handlers.onRequest(req, res);
     this.http1.on('request', (req: IncomingMessage, res: ServerResponse) => {
       if (arrivedAfterClose(req.socket)) return;
       if (this.isDraining) res.shouldKeepAlive = false;
       if (!res.shouldKeepAlive) markClosing(req.socket);
-      handlers.onRequest(req, res);
+      inTurn(req, res, onRequest);
     });
     this.http1.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
       handlers.onUpgrade(req, socket, head),
