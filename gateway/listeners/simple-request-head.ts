@@ -13,6 +13,7 @@ import {
   fieldValueIn,
   isDroppedByConnection,
   isToken,
+  METHOD_HEADER,
   SERVICE_HEADER,
   SOURCE_CLUSTER_HEADER,
 } from '../routing/proxy-headers.js';
@@ -133,6 +134,7 @@ export function parseSimpleHead(head: string, bodies = false): SimpleHead | unde
       case 'keep-alive':
       case 'proxy-connection':
       case SOURCE_CLUSTER_HEADER:
+      case METHOD_HEADER:
         continue;
     }
     addRequestField(headers, name, value);
