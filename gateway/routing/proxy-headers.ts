@@ -141,11 +141,21 @@ export interface H1RequestFacts {
  * as an app that uses the gateway as its HTTP proxy sends) names the authority itself: it replaces Host
  * in `facts` (RFC 9112 §3.2.2, so weft routes where the endpoint would look), and the endpoint gets `/x`.
  * An absolute target without a host, or with user information before it, is a bad request (RFC 9110
- * §4.2.1 and §4.2.4: such URIs are invalid, and user information can hide where a request goes).
+ * §4.2.1 and §4.2.4: such URIs are invalid, and user information can hide where a request goes), and so
+ * is one of another scheme, as Envoy refuses it.
  */
 export function originFormTarget(target: string, facts: H1RequestFacts): string | GatewayError {
   const scheme = /^https?:\/\//i.exec(target);
-  if (!scheme) return target;
+  if (!scheme) {
+    if (target.startsWith('/') || target === '*') return target;
+    // Any other form (`ws://other/x`, `ftp://…`, `x`) would reach the endpoint as sent, and an endpoint
+    // that takes the host from an absolute target would serve a name weft did not route by.
+    return new GatewayError(
+      'BAD_REQUEST',
+      `the request target ${JSON.stringify(target.slice(0, 80))} is neither a path nor an http:// or ` +
+        'https:// URI; send the path alone with a Host field, or http://<service>/<path>',
+    );
+  }
   const rest = target.slice(scheme[0].length);
   const end = rest.search(/[/?]/);
   const authority = end < 0 ? rest : rest.slice(0, end);
