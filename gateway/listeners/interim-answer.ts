@@ -12,7 +12,8 @@ const INTERIM_REASONS: Readonly<Record<number, string>> = {
 export function interimHead(status: number, headers: HeaderMap): string {
   let head = `HTTP/1.1 ${status} ${INTERIM_REASONS[status] ?? 'Informational'}\r\n`;
   for (const name in headers) {
-    if (name.charCodeAt(0) === 58 /* ':' */ || isHopByHop(name)) continue;
+    // Never a Content-Length on a 1xx (RFC 9110 §8.6): a lenient caller would read a body into the answer.
+    if (name.charCodeAt(0) === 58 /* ':' */ || isHopByHop(name) || name === 'content-length') continue;
     const value = headers[name];
     if (typeof value === 'string') head += `${name}: ${value}\r\n`;
     else if (value) for (const item of value) head += `${name}: ${item}\r\n`;
