@@ -196,6 +196,9 @@ test('response parser: malformed answers are refused, never thrown', () => {
       /status line/,
     ],
     ['HTTP/1.1 200\rContent-Length: 0\r\n\r\n', /status line/],
+    // A head whose lines all end in bare LF is refused as soon as it is whole, not held for a CRLF CRLF.
+    ['HTTP/1.1 200 OK\nContent-Length: 2\n\nok', /LF without CR/],
+    ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\nok', /LF without CR/],
     ['HTTP/1.1 200 O\x00K\r\n\r\n', /status line/],
   ];
   for (const [wire, message] of bad)

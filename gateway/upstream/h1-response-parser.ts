@@ -17,6 +17,7 @@ export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 const MAX_HEADER_FIELDS = 256;
 const MAX_CHUNK_LINE_BYTES = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
+const LF2 = Buffer.from('\n\n', 'latin1');
 const CONTENT_LENGTH = /^\d{1,15}$/;
 const STATUS_LINE = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: |\r\n|$)/;
 const ONLY_CHUNKED = /^[ \t]*chunked[ \t]*$/i;
@@ -109,13 +110,18 @@ export class H1ResponseParser {
           const end = data.indexOf(CRLF2, at);
           if (end < 0) {
             if (data.length - at > MAX_RESPONSE_HEAD_BYTES) return protocolError('response head too large');
+            // A head ended by bare line feeds: no CRLF CRLF will come, and waiting would hold the caller
+            // until the request timeout. (One with a bare LF inside fails in parseHead.)
+            if (data.indexOf(LF2, at) >= 0) return bareLineFeeds();
             this.pending = at === 0 ? data : data.subarray(at);
             return undefined;
           }
           if (end - at > MAX_RESPONSE_HEAD_BYTES) return protocolError('response head too large');
-          const problem = this.parseHead(data.toString('latin1', at, end));
+          const head = data.toString('latin1', at, end);
+          const problem = this.parseHead(head);
           at = end + 4;
-          if (problem) return problem;
+          // The same refusal however the bytes were split: whole, such a head fails in parseHead.
+          if (problem) return head.includes('\n\n') ? bareLineFeeds() : problem;
           if ((this.state as State) === State.Upgraded)
             return at < data.length ? data.subarray(at) : undefined;
           break;
@@ -354,6 +360,10 @@ export class H1ResponseParser {
     this.state = State.Done;
     this.events.onResponseComplete(this.trailers, this.keepAlive);
   }
+}
+
+function bareLineFeeds(): GatewayError {
+  return protocolError('response head lines end in LF without CR');
 }
 
 function protocolError(what: string): GatewayError {
