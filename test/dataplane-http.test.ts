@@ -166,7 +166,7 @@ describe('data plane: HTTP', () => {
     assert.equal(seen?.headers.host, 'hello.default.svc.clusterset.local');
   });
 
-  test('an absolute-form target without a host, or with user information, is a bad request (RFC 9110 §4.2)', async () => {
+  test('a target without a host, with user information, or neither a path nor http(s), is a bad request (RFC 9110 §4.2)', async () => {
     const seenBefore = onlyB.seen.length;
     for (const target of ['http:///whoami', 'http://:80/whoami', 'http://user@hello/whoami']) {
       for (const upgrade of ['', 'Upgrade: websocket\r\nConnection: Upgrade\r\n']) {
@@ -175,6 +175,16 @@ describe('data plane: HTTP', () => {
         );
         assert.match(answer, /^HTTP\/1\.1 400 /, `${target} ${upgrade}: ${answer.slice(0, 200)}`);
         assert.match(answer, /names no host, or user information/, answer);
+      }
+    }
+    for (const target of ['ws://other/whoami', 'ftp://other/whoami', 'whoami']) {
+      for (const upgrade of ['', 'Upgrade: websocket\r\nConnection: Upgrade\r\n']) {
+        const answer = await raw(
+          `GET ${target} HTTP/1.1\r\nHost: hello\r\n${upgrade}Connection: close\r\n\r\n`,
+        );
+        assert.match(answer, /^HTTP\/1\.1 400 /, `${target} ${upgrade}: ${answer.slice(0, 200)}`);
+        // Node's parser refuses some itself (a target without a slash or a scheme).
+        assert.match(answer, /is neither a path nor an http:\/\/ or https:\/\/ URI|HPE_INVALID_URL/, answer);
       }
     }
     assert.equal(onlyB.seen.length, seenBefore, 'nothing reached the endpoint');
@@ -433,6 +443,30 @@ describe('data plane: HTTP', () => {
     assert.equal(await servedBy('both'), 'both@a');
     assert.equal(await servedBy('b.both.default.svc.clusterset.local'), 'both@b');
     assert.equal(await servedBy('a.both.default.svc.clusterset.local'), 'both@a');
+  });
+
+  test("the gateway's own request fields sent by an app never reach a local service, on either parser", async () => {
+    const forged = {
+      'weft-source-cluster': 'forged',
+      'weft-service': 'other.default',
+      'weft-method': 'DELETE',
+    };
+    // A GET without a body takes the fast path; one with a body, Node's parser.
+    for (const options of [{}, { body: Buffer.from('x') }]) {
+      const answer = await httpCall(`${a().outboundUrl}/whoami`, {
+        headers: { host: 'both', ...forged },
+        ...options,
+      });
+      const { servedBy, headers } = JSON.parse(answer.body.toString()) as {
+        servedBy: string;
+        headers: Record<string, string>;
+      };
+      const what = options.body ? 'with a body' : 'without';
+      assert.equal(servedBy, 'both@a');
+      assert.equal(headers['weft-source-cluster'], 'a', `the calling cluster, not the app's (${what})`);
+      assert.equal(headers['weft-service'], undefined, what);
+      assert.equal(headers['weft-method'], undefined, what);
+    }
   });
 
   test('unknown names get a clear 404 naming what was asked, never a hang', async () => {
