@@ -62,3 +62,17 @@ for (const [parser, request] of [
     for (const head of heads) assert.doesNotMatch(head, /^content-length:/im, head);
   });
 }
+
+test("a 204 keeps an HTTP/1.0 caller's keep-alive connection, though it has no Content-Length", async (t) => {
+  const a = fabric.gateway('a');
+  const caller = connect({ host: a.host, port: a.outboundPort });
+  t.after(() => caller.destroy());
+  let received = '';
+  caller.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const request = 'PUT / HTTP/1.0\r\nHost: hints\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi';
+  caller.write(request);
+  await waitFor('the first 204', () => /HTTP\/1\.1 204 [^]*\r\n\r\n/.test(received), 5_000);
+  assert.match(received, /^connection: keep-alive$/im);
+  caller.write(request);
+  await waitFor('the second 204', () => (received.match(/HTTP\/1\.1 204 /g) ?? []).length === 2, 5_000);
+});

@@ -71,8 +71,13 @@ export class H1ResponseSink extends DownstreamSink {
     // A trailers-only gRPC answer frames its empty body by length: chunked, a calling gateway would read
     // its status as a head with a body to come.
     if (this.grpc && endStream && headers['content-length'] === undefined) headers['content-length'] = '0';
-    // Never on a 204 (RFC 9110 §8.6), which Node passes on: a lenient caller would wait for a body.
-    if (status === 204) delete headers['content-length'];
+    // Never on a 204 (RFC 9110 §8.6), which Node passes on: a lenient caller would wait for a body. Node
+    // closes a keep-alive HTTP/1.0 connection after an answer with neither a length nor chunking, a 204
+    // too, unless told it may chunk (it never does so on a 204).
+    if (status === 204) {
+      delete headers['content-length'];
+      this.res.useChunkedEncodingByDefault = true;
+    }
     // Trailers follow only a chunked body: Node refuses a Trailer field on any other answer (to HTTP/1.0,
     // with a Content-Length, to HEAD, a 204 or 304), and with it the whole head.
     if (headers.trailer !== undefined && !this.chunkable(status, headers, endStream)) delete headers.trailer;
