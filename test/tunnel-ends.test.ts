@@ -2,7 +2,7 @@
 // across clusters — carry each direction's end on its own and tell a cut from an end. An endpoint that
 // finishes sending first still gets what its caller sends after that, then the caller's end; a caller that
 // resets instead reaches the endpoint as a reset, so an upload cut short never reads as a whole one. At the
-// drain deadline a tunnel still open is cut the same way at both ends.
+// drain deadline a tunnel still open is cut the same way at both ends, and so is an answer in flight.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
@@ -142,7 +142,10 @@ describe('tunnel ends', () => {
   }
 
   /** Opens one tunnel of each kind in `kinds`, drains `cluster` with a short deadline, and says how each ended. */
-  async function drainWithTunnels(cluster: string, opened: readonly (typeof kinds)[number][]) {
+  async function drainWithTunnels(
+    cluster: string,
+    opened: readonly (readonly [string, () => Promise<{ caller: Party; far: Party }>])[],
+  ) {
     const tunnels: { kind: string; caller: Party; far: Party }[] = [];
     for (const [kind, open] of opened) tunnels.push({ kind, ...(await open()) });
     await fabric.gateway(cluster).dataPlane.drain(300);
@@ -162,11 +165,29 @@ describe('tunnel ends', () => {
     ]);
   });
 
-  test('tunnels through a gateway that drains are cut at its deadline, as resets at both ends', async () => {
-    const staying = kinds.filter(([kind]) => kind.startsWith('a local'));
+  /** An HTTP/1.0 answer whose end is the connection's, half sent by a local endpoint (Node's parser path). */
+  async function openAnswer(): Promise<{ caller: Party; far: Party }> {
+    const a = fabric.gateway('a');
+    const known = local.accepted.length;
+    const caller = party(connect({ host: a.host, port: a.outboundPort }));
+    caller.socket.write('POST / HTTP/1.0\r\nHost: chat\r\nContent-Length: 1\r\n\r\nx');
+    const far = await within('the endpoint to accept', 5_000, () => local.accepted[known]);
+    await waitFor('the request', () => far.got.endsWith('\r\n\r\nx'), 5_000);
+    far.socket.write('HTTP/1.0 200 OK\r\n\r\nthe first half');
+    await waitFor('the first half', () => caller.got.endsWith('the first half'), 5_000);
+    return { caller, far };
+  }
+
+  test('tunnels and answers through a gateway that drains are cut at its deadline, as resets', async () => {
+    const staying = [
+      ...kinds.filter(([kind]) => kind.startsWith('a local')),
+      ['an answer', openAnswer] as const,
+    ];
     assert.deepEqual(await drainWithTunnels('a', staying), [
       'a local upgrade: caller ECONNRESET, endpoint ECONNRESET',
       'a local tcp: tunnel: caller ECONNRESET, endpoint ECONNRESET',
+      // The gateway's connection to the endpoint closes as its pool does.
+      'an answer: caller ECONNRESET, endpoint end',
     ]);
   });
 });

@@ -231,11 +231,12 @@ export class OutboundListener implements FastPathHost {
 
   destroy(): void {
     this.drain();
+    // A reset, before Node's server closes its connections with a FIN: an answer or a tunnel cut here
+    // must not look finished to its caller.
+    for (const socket of this.sockets) cutConnection(socket);
     this.http1.closeAllConnections();
     this.http1.close(() => undefined);
     this.sessions.destroyAll();
-    // A reset: an answer or a tunnel cut here must not look finished to its caller.
-    for (const socket of this.sockets) cutConnection(socket);
   }
 
   private accept(socket: Socket): void {
