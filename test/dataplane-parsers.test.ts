@@ -209,7 +209,7 @@ test('response parser: malformed answers are refused, never thrown', () => {
   );
 });
 
-test('response parser: trailers count whole lines however they are split, and their number is capped', () => {
+test('response parser: trailers count whole lines however they are split; fields and trailers are capped as on HTTP/2', () => {
   const head = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n';
   // 40 trailer lines of 2000 bytes (80 KB), each sent as its bytes and then its LF apart.
   const split: string[] = [head];
@@ -218,13 +218,19 @@ test('response parser: trailers count whole lines however they are split, and th
     parse([...split, '\r\n']).error,
     'upstream sent an invalid HTTP/1.1 response: trailer section too large',
   );
-  const many = Array.from({ length: 300 }, (_, i) => `x-${i}: 1\r\n`).join('');
+  const many = Array.from({ length: 2049 }, (_, i) => `x-${i}: 1\r\n`).join('');
   assert.equal(
     parse([head, many, '\r\n']).error,
     'upstream sent an invalid HTTP/1.1 response: too many trailer fields',
   );
-  const allowed = Array.from({ length: 256 }, (_, i) => `x-${i}: 1\r\n`).join('');
-  assert.equal(Object.keys(parse([head, allowed, '\r\n']).trailers ?? {}).length, 256);
+  // As many as an HTTP/2 hop carries (MAX_HEADER_LIST_PAIRS).
+  const allowed = Array.from({ length: 2048 }, (_, i) => `x-${i}: 1\r\n`).join('');
+  assert.equal(Object.keys(parse([head, allowed, '\r\n']).trailers ?? {}).length, 2048);
+  const fields = Array.from({ length: 2000 }, (_, i) => `x-${i}: 1\r\n`).join('');
+  assert.equal(
+    Object.keys(parse([`HTTP/1.1 200 OK\r\n${fields}Content-Length: 0\r\n\r\n`]).headers).length,
+    2001,
+  );
 });
 
 test('simple request heads: the fast path takes what it can carry and builds HTTP/2-ready headers', () => {

@@ -4,6 +4,7 @@
 // downstream may be HTTP/2, which has its own framing. Interim 1xx answers are skipped, except 101.
 // One response at a time: the client never pipelines. Errors are returned, never thrown.
 import { GatewayError } from '../errors.js';
+import { MAX_HEADER_LIST_PAIRS } from '../transport/h2-connection.js';
 import { newHeaderMap, type HeaderMap } from './exchange.js';
 import {
   chunkSizeOf,
@@ -14,7 +15,11 @@ import {
 } from '../routing/proxy-headers.js';
 
 export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
-const MAX_HEADER_FIELDS = 256;
+/**
+ * As many as an HTTP/2 hop carries: lanes bring other clusters' answers through this parser, and an
+ * answer (a gRPC call's metadata) with more fields than it takes would fail there and nowhere else.
+ */
+const MAX_HEADER_FIELDS = MAX_HEADER_LIST_PAIRS;
 const MAX_CHUNK_LINE_BYTES = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 const LF2 = Buffer.from('\n\n', 'latin1');
