@@ -131,7 +131,8 @@ export class H2Exchange implements Exchange {
     // Answered before the whole body was sent (a 413, a gRPC status before the client stream ended):
     // the exchange is over, so stop sending with RST_STREAM(NO_ERROR) (RFC 9113 §8.1) instead of
     // holding the stream open on both ends; destroy(), as close() would first mark the cut body whole.
-    if (!this.stream.writableEnded) this.stream.destroy();
+    // (Not yet finished, rather than not ended: a body ended but held by flow control is not all sent.)
+    if (!this.stream.writableFinished) this.stream.destroy();
     if (cut !== undefined) {
       this.sink.fail(new GatewayError('UPSTREAM_RESET', cut, { resetCode: this.resetCode() }));
       return;
