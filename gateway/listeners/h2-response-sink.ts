@@ -69,6 +69,8 @@ export class H2ResponseSink extends DownstreamSink {
     this.status = status;
     const out = headers as OutgoingHttpHeaders;
     out[':status'] = status;
+    // A 426's Upgrade (what the endpoint requires) is connection-specific, which HTTP/2 forbids.
+    if (out.upgrade !== undefined) delete out.upgrade;
     const waitForTrailers = this.acceptsTrailers && !endStream;
     try {
       stream.respond(out, { endStream, waitForTrailers });
