@@ -61,18 +61,13 @@ export function dropRestOfBody(req: IncomingMessage): void {
   socket.once('close', clear);
 }
 
-/** Whether an answer that closes `connection` has been written, or is being written. */
-export function isClosing(connection: Duplex): boolean {
-  return connection.writableEnded || (connection as Duplex & Tagged)[kClosing] === true;
-}
-
 /**
  * Whether a request Node's server read arrived after an answer that closes its connection (RFC 9112 §9.6:
  * not to be processed), whether that answer is still being written or the connection already ended.
  * Nothing more is read from it then, and the linger's idle timer closes it.
  */
 export function arrivedAfterClose(connection: Duplex): boolean {
-  if (!isClosing(connection)) return false;
+  if (!connection.writableEnded && (connection as Duplex & Tagged)[kClosing] !== true) return false;
   connection.pause();
   if (connection instanceof Socket) connection.setTimeout(LINGER_MS);
   return true;

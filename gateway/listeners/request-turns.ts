@@ -3,12 +3,13 @@
 // before the answer to the last) would otherwise be proxied at once: a PUT and a DELETE could reach the
 // endpoint in either order, and one connection could take many upstream connections and circuit-breaker
 // slots. RFC 9112 §9.3.2 allows parallel handling of pipelined requests only when all are safe; nginx,
-// HAProxy and Envoy take them one at a time. Node writes the answers in order either way. Waiting
-// requests write nothing, so Node would go on parsing more: past MAX_WAITING the connection is not read
-// until they are taken. (The fast path, h1-fast-path.ts, takes its requests one at a time itself.)
+// HAProxy and Envoy take them one at a time. Node writes the answers in order either way. Waiting requests
+// write nothing, so Node goes on parsing: a connection with more than MAX_WAITING waiting is reset rather
+// than let pile them up (clients pipeline few requests, and those without bodies, which the fast path,
+// h1-fast-path.ts, takes one at a time itself).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { isClosing } from './lingering-close.js';
+import { cutConnection } from '../transport/cut-connection.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -17,22 +18,13 @@ interface Turn {
   readonly res: ServerResponse;
 }
 
-/** Requests one connection may have waiting before it is read no further. */
-export const MAX_WAITING = 16;
+/** Requests one connection may have waiting for their turn. */
+export const MAX_WAITING = 32;
 
 const kCurrent = Symbol('weft.requestTurns.current');
 const kWaiting = Symbol('weft.requestTurns.waiting');
 
-/**
- * `_paused` and `parser` are how Node's server pauses a connection whose answers pile up: it then stops
- * parsing the read at hand too, and ignores the resume() that the end of each request's body calls.
- */
-type TurnSocket = Socket & {
-  [kCurrent]?: ServerResponse;
-  [kWaiting]?: Turn[];
-  _paused?: boolean;
-  parser?: { resume(): void } | null;
-};
+type TurnSocket = Socket & { [kCurrent]?: ServerResponse; [kWaiting]?: Turn[] };
 
 /** Hands `req` to `handle` now, or once the answers to the requests before it on its connection are done. */
 export function inTurn(req: IncomingMessage, res: ServerResponse, handle: Handler): void {
@@ -40,12 +32,12 @@ export function inTurn(req: IncomingMessage, res: ServerResponse, handle: Handle
   const current = socket[kCurrent];
   const waiting = socket[kWaiting];
   if (waiting) {
-    waiting.push({ req, res });
-    // Not at the first: a paused socket does not notice its caller's reset.
-    if (waiting.length > MAX_WAITING && !socket._paused) {
-      socket._paused = true;
-      socket.pause();
+    if (waiting.length === MAX_WAITING) {
+      socket[kWaiting] = undefined;
+      cutConnection(socket);
+      return;
     }
+    waiting.push({ req, res });
   } else if (current === undefined || isDone(current)) {
     take(socket, req, res, handle);
   } else {
@@ -61,29 +53,30 @@ function take(socket: TurnSocket, req: IncomingMessage, res: ServerResponse, han
 }
 
 /**
- * The current answer is done: hands on the waiting requests, unless the connection is closing (RFC 9112
- * §9.6: requests after an answer that closes it are not processed) or gone. Forgets the answer, which
- * holds its exchange, once nothing waits.
+ * The current answer is done: hands on the next waiting request, unless that answer closed the connection
+ * (RFC 9112 §9.6: requests after it are not processed) or the connection is gone. Forgets the answer,
+ * which holds its exchange, once nothing waits.
  */
 function nextTurn(socket: TurnSocket, done: ServerResponse, handle: Handler): void {
   if (socket[kCurrent] !== done) return;
   socket[kCurrent] = undefined;
   const waiting = socket[kWaiting];
   if (!waiting) return;
-  if (socket.destroyed || isClosing(socket)) {
+  if (socket.destroyed || socket.writableEnded || closedItsConnection(done)) {
     socket[kWaiting] = undefined;
     return;
   }
   const turn = waiting.shift() as Turn;
   if (waiting.length === 0) socket[kWaiting] = undefined;
-  else if (waiting.length === MAX_WAITING && socket._paused) {
-    socket._paused = false;
-    socket.parser?.resume();
-    socket.resume();
-  }
   take(socket, turn.req, turn.res, handle);
 }
 
+/** The answer is complete (Node may still hold some of it behind answers before it, in order). */
 function isDone(res: ServerResponse): boolean {
-  return res.writableFinished || res.destroyed;
+  return res.writableEnded || res.destroyed;
+}
+
+/** Node marks the answer after which it closes the connection (Connection: close, HTTP/1.0) as the last. */
+function closedItsConnection(res: ServerResponse): boolean {
+  return (res as ServerResponse & { _last?: boolean })._last === true;
 }
