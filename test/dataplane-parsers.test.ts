@@ -218,14 +218,14 @@ test('response parser: trailers count whole lines however they are split; fields
     parse([...split, '\r\n']).error,
     'upstream sent an invalid HTTP/1.1 response: trailer section too large',
   );
-  const many = Array.from({ length: 2049 }, (_, i) => `x-${i}: 1\r\n`).join('');
+  const many = Array.from({ length: 2047 }, (_, i) => `x-${i}: 1\r\n`).join('');
   assert.equal(
     parse([head, many, '\r\n']).error,
     'upstream sent an invalid HTTP/1.1 response: too many trailer fields',
   );
-  // As many as an HTTP/2 hop carries (MAX_HEADER_LIST_PAIRS).
-  const allowed = Array.from({ length: 2048 }, (_, i) => `x-${i}: 1\r\n`).join('');
-  assert.equal(Object.keys(parse([head, allowed, '\r\n']).trailers ?? {}).length, 2048);
+  // As many as an HTTP/2 hop carries (MAX_HEADER_LIST_PAIRS, less :status and date).
+  const allowed = Array.from({ length: 2046 }, (_, i) => `x-${i}: 1\r\n`).join('');
+  assert.equal(Object.keys(parse([head, allowed, '\r\n']).trailers ?? {}).length, 2046);
   const fields = Array.from({ length: 2000 }, (_, i) => `x-${i}: 1\r\n`).join('');
   assert.equal(
     Object.keys(parse([`HTTP/1.1 200 OK\r\n${fields}Content-Length: 0\r\n\r\n`]).headers).length,

@@ -16,10 +16,11 @@ import {
 
 export const MAX_RESPONSE_HEAD_BYTES = 64 * 1024;
 /**
- * As many as an HTTP/2 hop carries: lanes bring other clusters' answers through this parser, and an
- * answer (a gRPC call's metadata) with more fields than it takes would fail there and nowhere else.
+ * As many as an HTTP/2 hop carries beside `:status` and the `date` Node adds: lanes bring other clusters'
+ * answers through this parser, and an answer (a gRPC call's metadata) with more fields than a hop takes
+ * would fail there and nowhere else.
  */
-const MAX_HEADER_FIELDS = MAX_HEADER_LIST_PAIRS;
+const MAX_HEADER_FIELDS = MAX_HEADER_LIST_PAIRS - 2;
 const MAX_CHUNK_LINE_BYTES = 4096;
 const CRLF2 = Buffer.from('\r\n\r\n', 'latin1');
 const LF2 = Buffer.from('\n\n', 'latin1');
