@@ -145,9 +145,10 @@ export interface H1RequestFacts {
  * is one of another scheme, as Envoy refuses it.
  */
 export function originFormTarget(target: string, facts: H1RequestFacts): string | GatewayError {
+  // Origin form, what nearly every request has, without the scheme's regular expression.
+  if (target.charCodeAt(0) === 47 /* '/' */ || target === '*') return target;
   const scheme = /^https?:\/\//i.exec(target);
   if (!scheme) {
-    if (target.startsWith('/') || target === '*') return target;
     // Any other form (`ws://other/x`, `ftp://…`, `x`) would reach the endpoint as sent, and an endpoint
     // that takes the host from an absolute target would serve a name weft did not route by.
     return new GatewayError(
